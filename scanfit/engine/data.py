@@ -1,0 +1,103 @@
+"""Checking and preparing the arrays given to fit/evaluate/predict, before any compile."""
+import math
+
+import numpy as np
+
+
+def as_batch_size(batch_size, default=32):
+    """`batch_size` as a positive int (None means Keras's default of 32)."""
+    if batch_size is None:
+        return default
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise TypeError(f"batch_size must be a positive int, got {batch_size!r} ({type(batch_size).__name__})")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size}")
+    return int(batch_size)
+
+
+def numeric_array(value, name):
+    """`value` as a NumPy array of numbers with at least one sample, or a clear error."""
+    if value is None:
+        raise ValueError(f"{name} is required, got None.")
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as error:
+        raise TypeError(f"{name} must be an array of numbers; converting it failed: {error}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers (int, float or bool), got an array of dtype {array.dtype}.")
+    if array.ndim == 0:
+        raise ValueError(f"{name} must have a batch axis (one entry per sample), got a scalar.")
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {array.shape}): give at least one sample.")
+    return array
+
+
+def as_labels(y):
+    """Targets as int32 (integer labels) or float32 (everything else)."""
+    if y.dtype.kind in "iu":
+        return y.astype(np.int32)
+    return y.astype(np.float32)
+
+
+def check_inputs(model, x, y):
+    """Convert x (and y, unless None is allowed) and check they agree with each other."""
+    x = numeric_array(x, "x")
+    if y is not None:
+        y = as_labels(numeric_array(y, "y"))
+        if len(y) != len(x):
+            raise ValueError(
+                f"x and y must have the same number of samples, got {len(x)} samples in x "
+                f"(shape {x.shape}) and {len(y)} in y (shape {y.shape})."
+            )
+    return x.astype(np.float32, copy=False), y
+
+
+def as_sample_weights(y, sample_weight, class_weight, num_samples):
+    """Per-sample weights from `sample_weight` and/or `class_weight` (ones by default)."""
+    weights = np.ones(num_samples, np.float32)
+    if sample_weight is not None:
+        sample_weight = numeric_array(sample_weight, "sample_weight").astype(np.float32)
+        if sample_weight.shape != (num_samples,):
+            raise ValueError(
+                f"sample_weight must have one weight per sample, shape ({num_samples},), got {sample_weight.shape}."
+            )
+        weights = weights * sample_weight
+    if class_weight is not None:
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"class_weight must be a dict {{class_index: weight}}, got {type(class_weight).__name__}")
+        if y.ndim == 1 or y.shape[-1] == 1:
+            labels = np.asarray(y).reshape(len(y)).astype(np.int64)
+        else:
+            labels = np.argmax(y, axis=-1)
+        lookup = np.ones(int(max(labels.max(), max(class_weight, default=0))) + 1, np.float32)
+        for label, weight in class_weight.items():
+            lookup[int(label)] = weight
+        weights = weights * lookup[labels]
+    return weights
+
+
+def split_validation(arrays, validation_split):
+    """Hold out the LAST `validation_split` fraction of samples, as Keras does (before shuffling)."""
+    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
+        raise ValueError(f"validation_split must be a float in [0, 1), got {validation_split!r}")
+    num_samples = len(arrays[0])
+    split_at = int(math.floor(num_samples * (1.0 - validation_split)))
+    if split_at in (0, num_samples):
+        raise ValueError(
+            f"validation_split={validation_split} leaves no samples for training or for validation "
+            f"out of {num_samples}: give more data or another fraction."
+        )
+    return tuple(a[:split_at] for a in arrays), tuple(a[split_at:] for a in arrays)
+
+
+def unpack_validation_data(model, validation_data):
+    """(x, y) or (x, y, sample_weight) given as validation_data, checked and converted."""
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        raise ValueError(
+            "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight_val), "
+            f"got {type(validation_data).__name__}"
+            + (f" of length {len(validation_data)}" if isinstance(validation_data, (tuple, list)) else "")
+        )
+    x, y = check_inputs(model, validation_data[0], validation_data[1])
+    sample_weight = validation_data[2] if len(validation_data) == 3 else None
+    return x, y, as_sample_weights(y, sample_weight, None, len(x))

@@ -1,0 +1,299 @@
+"""compile / fit / evaluate / predict: Keras's training API around the compiled programs.
+
+Python runs once per epoch (or once per chunk of steps, when a live progress
+bar or a per-batch callback asks for it): it hands the current weights and
+optimizer state to a compiled program, writes the results back into the
+model's variables, and runs the callbacks with Keras's `logs`.
+"""
+import math
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from scanfit import losses, metrics as metrics_module, optimizers
+from scanfit import random as scanfit_random
+from scanfit.callbacks.base import TRAIN_BATCH_HOOKS, CallbackList, History
+from scanfit.engine.data import (
+    as_batch_size,
+    as_sample_weights,
+    check_inputs,
+    split_validation,
+    unpack_validation_data,
+)
+from scanfit.engine.programs import Programs, chunk_plan, epoch_segments, merge_values, predict_program, split_values
+from scanfit.engine.progbar import Progbar, print_epoch_header
+
+LIVE_UPDATES_PER_EPOCH = 50
+
+
+def compile_model(model, optimizer, loss, metrics, weighted_metrics):
+    """Record the optimizer, loss and metrics; freeze the layers' trainable flags for the next fit."""
+    model.optimizer = optimizers.get(optimizer)
+    model.loss = loss
+    model._loss_fn = None if loss is None else losses.per_sample_fn(loss)
+    model._metric_ids = _identifier_list(metrics, "metrics")
+    model._weighted_metric_ids = _identifier_list(weighted_metrics, "weighted_metrics")
+    for identifier in model._metric_ids + model._weighted_metric_ids:
+        if identifier not in ("accuracy", "acc", "crossentropy", "ce"):
+            metrics_module.get(identifier)
+    model._compiled_trainable = {id(layer): layer.trainable for layer in model.layers}
+    model._compiled_model_trainable = model.trainable
+    model.compiled = True
+    model._trainer = None
+
+
+def _identifier_list(value, what):
+    if value is None:
+        return []
+    if isinstance(value, (str, dict)) or callable(value):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise TypeError(f"{what} must be a name, a metric object, or a list of them; got {value!r}")
+
+
+class Trainer:
+    """Per-compile state: resolved metrics, trainable mask, optimizer state, programs."""
+
+    def __init__(self, model, y_shape):
+        if model._loss_fn is None:
+            raise ValueError("No loss to optimize: pass loss= to model.compile(), e.g. loss='sparse_categorical_crossentropy'.")
+        self.model = model
+        y_pred_shape = model.output_shape
+        self.metrics = [
+            metrics_module.resolve_metric(identifier, model.loss, y_shape, y_pred_shape)
+            for identifier in model._metric_ids
+        ]
+        self.weighted = [False] * len(self.metrics)
+        for identifier in model._weighted_metric_ids:
+            self.metrics.append(metrics_module.resolve_metric(identifier, model.loss, y_shape, y_pred_shape))
+            self.weighted.append(True)
+        self.mask = [
+            {
+                v.short_name: bool(
+                    model._compiled_model_trainable
+                    and model._compiled_trainable.get(id(layer), layer.trainable)
+                    and v.trainable
+                )
+                for v in layer.weights
+            }
+            for layer in model.layers
+        ]
+        by_layer = [{v.short_name: v for v in layer.weights} for layer in model.layers]
+        penalties = [
+            {name: var.regularizer for name, var in variables.items() if mask[name] and var.regularizer is not None}
+            for variables, mask in zip(by_layer, self.mask)
+        ]
+        constraints = [
+            {name: var.constraint for name, var in variables.items() if mask[name] and var.constraint is not None}
+            for variables, mask in zip(by_layer, self.mask)
+        ]
+        self.transform = model.optimizer.build_transform()
+        self.programs = Programs(
+            model.apply,
+            model._loss_fn,
+            [(m.per_sample, w) for m, w in zip(self.metrics, self.weighted)],
+            self.transform,
+            penalties,
+            constraints,
+        )
+        self.opt_state = None
+        self.base_key = scanfit_random.next_key()
+
+    @property
+    def metric_names(self):
+        return ["loss"] + [m.name for m in self.metrics]
+
+    def logs_from_sums(self, sums, prefix=""):
+        loss_total, count, totals, weights = (np.asarray(s, dtype=np.float64) for s in jax.device_get(sums))
+        logs = {prefix + "loss": float(loss_total / count)}
+        for metric, total, weight in zip(self.metrics, totals, weights):
+            logs[prefix + metric.name] = float(total / weight) if weight else 0.0
+        return logs
+
+    def train_epoch(self, epoch, data, batch_size, shuffle, steps_per_chunk=None, after_chunk=None, before_chunk=None):
+        """Train one epoch; returns the epoch's sums. Writes weights back into the model."""
+        model, optimizer = self.model, self.model.optimizer
+        trainable, fixed = split_values(model.weight_values(), self.mask)
+        if self.opt_state is None:
+            self.opt_state = self.transform.init(trainable)
+        opt_state = optimizer.with_learning_rate(self.opt_state, optimizer.learning_rate)
+        key = jax.random.fold_in(self.base_key, epoch)
+        num_samples = data[0].shape[0]
+        if steps_per_chunk is None:
+            segments = epoch_segments(num_samples, batch_size)
+            trainable, fixed, opt_state, _, sums = self.programs.train_epoch(
+                trainable, fixed, opt_state, data, key, segments=segments, shuffle=shuffle)
+        else:
+            order = self.programs.permutation(key, num_samples=num_samples, shuffle=shuffle)
+            carry = (trainable, fixed, opt_state, jax.random.fold_in(key, 1), self.programs.empty_sums())
+            steps_done = 0
+            for start, segments in chunk_plan(num_samples, batch_size, steps_per_chunk):
+                if before_chunk:
+                    before_chunk(steps_done)
+                carry = self.programs.train_chunk(carry, data, order, start, segments=segments)
+                steps_done += sum(count for count, _ in segments)
+                if after_chunk:
+                    after_chunk(steps_done, carry[4])
+            trainable, fixed, opt_state, _, sums = carry
+        self.opt_state = opt_state
+        optimizer.iterations = int(optimizer.iterations) + len(chunk_plan(num_samples, batch_size, 1))
+        write_back(model, merge_values(trainable, fixed))
+        return sums
+
+    def evaluate(self, data, batch_size):
+        sums = self.programs.evaluate(self.model.weight_values(), data, segments=epoch_segments(data[0].shape[0], batch_size))
+        return sums
+
+
+def write_back(model, values):
+    """Store new per-layer weight values in the model's variables."""
+    for layer, layer_values in zip(model.layers, values):
+        for variable in layer.weights:
+            variable.value = layer_values[variable.short_name]
+
+
+def trainer_for(model, y):
+    if not getattr(model, "compiled", False):
+        raise RuntimeError(
+            f"Model {model.name!r} must be compiled before training or evaluation: "
+            "call model.compile(optimizer=..., loss=..., metrics=[...]) first."
+        )
+    if model._trainer is None:
+        model._trainer = Trainer(model, (None,) + tuple(y.shape[1:]))
+    return model._trainer
+
+
+def device_data(x, y, sample_weight):
+    return (jnp.asarray(x, jnp.float32), jnp.asarray(y), jnp.asarray(sample_weight, jnp.float32))
+
+
+def _verbosity(verbose):
+    if verbose == "auto":
+        return 1
+    if isinstance(verbose, bool):
+        return int(verbose)
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+    return int(verbose)
+
+
+def _is_live(stream):
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
+        class_weight, sample_weight, initial_epoch, validation_batch_size, validation_freq):
+    """Keras's `fit` for a Sequential model."""
+    verbose = _verbosity(verbose)
+    batch_size = as_batch_size(batch_size)
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
+    if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
+        raise ValueError(f"initial_epoch must be a non-negative int, got {initial_epoch!r}")
+    x, y = check_inputs(model, x, y)
+    weights = as_sample_weights(y, sample_weight, class_weight, len(x))
+    if validation_split:
+        if validation_data is not None:
+            raise ValueError("Give either validation_data or validation_split, not both.")
+        (x, y, weights), validation = split_validation((x, y, weights), validation_split)
+    elif validation_data is not None:
+        validation = unpack_validation_data(model, validation_data)
+    else:
+        validation = None
+    model._ensure_built(x.shape)
+    trainer = trainer_for(model, y)
+    data = device_data(x, y, weights)
+    val_data = None if validation is None else device_data(*validation)
+    val_batch_size = as_batch_size(validation_batch_size) if validation_batch_size else batch_size
+    steps = math.ceil(len(x) / batch_size)
+
+    history = History()
+    callback_list = CallbackList(list(callbacks or []) + [history], model,
+                                 {"verbose": verbose, "epochs": epochs, "steps": steps})
+    batch_hooks = callback_list.wants(TRAIN_BATCH_HOOKS)
+    stream = sys.stdout
+    live = verbose == 1 and _is_live(stream)
+    steps_per_chunk = 1 if batch_hooks else (max(1, math.ceil(steps / LIVE_UPDATES_PER_EPOCH)) if live else None)
+
+    model.stop_training = False
+    callback_list.on_train_begin()
+    logs = {}
+    for epoch in range(initial_epoch, epochs):
+        callback_list.on_epoch_begin(epoch)
+        if verbose:
+            print_epoch_header(epoch, epochs, stream)
+        bar = Progbar(steps, verbose=verbose, stream=stream, live=live)
+
+        def before_chunk(steps_done):
+            if batch_hooks:
+                callback_list.on_train_batch_begin(steps_done)
+
+        def after_chunk(steps_done, sums):
+            running = trainer.logs_from_sums(sums)
+            if batch_hooks:
+                callback_list.on_train_batch_end(steps_done - 1, dict(running))
+            bar.update(steps_done, list(running.items()), finalize=False)
+
+        sums = trainer.train_epoch(epoch, data, batch_size, shuffle, steps_per_chunk, after_chunk, before_chunk)
+        logs = trainer.logs_from_sums(sums)
+        if val_data is not None and (epoch + 1) % validation_freq == 0:
+            logs.update(trainer.logs_from_sums(trainer.evaluate(val_data, val_batch_size), prefix="val_"))
+        bar.update(steps, list(logs.items()), finalize=True)
+        callback_list.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    callback_list.on_train_end(logs)
+    model.history = history
+    return history
+
+
+def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, return_dict):
+    """Keras's `evaluate`: the loss and metrics over (x, y)."""
+    verbose = _verbosity(verbose)
+    batch_size = as_batch_size(batch_size)
+    x, y = check_inputs(model, x, y)
+    weights = as_sample_weights(y, sample_weight, None, len(x))
+    model._ensure_built(x.shape)
+    trainer = trainer_for(model, y)
+    steps = math.ceil(len(x) / batch_size)
+    callback_list = CallbackList(list(callbacks or []), model, {"verbose": verbose, "epochs": 1, "steps": steps})
+    callback_list.on_test_begin()
+    bar = Progbar(steps, verbose=verbose, live=False)
+    logs = trainer.logs_from_sums(trainer.evaluate(device_data(x, y, weights), batch_size))
+    bar.update(steps, list(logs.items()), finalize=True)
+    callback_list.on_test_end(logs)
+    if return_dict:
+        return logs
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
+
+
+def predict(model, x, *, batch_size, verbose, callbacks):
+    """Keras's `predict`: model outputs for every sample of `x`, as NumPy."""
+    verbose = _verbosity(verbose)
+    batch_size = as_batch_size(batch_size)
+    x, _ = check_inputs(model, x, None)
+    model._ensure_built(x.shape)
+    if getattr(model, "_predict_program", None) is None:
+        model._predict_program = jax.jit(lambda values, data, segments: predict_program(model.apply, values, data, segments),
+                                         static_argnames=("segments",))
+    steps = math.ceil(len(x) / batch_size)
+    callback_list = CallbackList(list(callbacks or []), model, {"verbose": verbose, "epochs": 1, "steps": steps})
+    callback_list.on_predict_begin()
+    bar = Progbar(steps, verbose=verbose, live=False)
+    outputs = model._predict_program(model.weight_values(), jnp.asarray(x, jnp.float32),
+                                     segments=epoch_segments(len(x), batch_size))
+    outputs = np.asarray(outputs)
+    bar.update(steps, [], finalize=True)
+    callback_list.on_predict_end()
+    return outputs
+
+
+def metrics_names(model):
+    trainer = getattr(model, "_trainer", None)
+    if trainer is None:
+        return []
+    return trainer.metric_names

@@ -1,0 +1,253 @@
+"""The layer protocol: configuration, named weights, and a pure `call`.
+
+A layer keeps its configuration and its `Variable`s. Its computation is the
+pure function ``call(weights, x, *, training, rng) -> (y, state_updates)``
+where ``weights`` maps each variable's short name ('kernel', 'moving_mean')
+to an array and ``state_updates`` holds new values for non-trainable
+variables (empty for most layers). The model strings these calls together
+inside one compiled program; no layer touches global state while it runs.
+"""
+import re
+
+import jax.numpy as jnp
+import numpy as np
+
+from scanfit import constraints, initializers, regularizers
+
+_name_counts = {}
+
+
+def unique_name(base):
+    """Keras-style automatic names: dense, dense_1, dense_2, ..."""
+    count = _name_counts.get(base, 0)
+    _name_counts[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def snake_case(class_name):
+    """'BatchNormalization' -> 'batch_normalization', 'Conv2D' -> 'conv2d'."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def dtype_policy_config(dtype="float32"):
+    """The dtype entry of a Keras 3 layer config."""
+    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": dtype}, "registered_name": None}
+
+
+def _dtype_name(dtype):
+    if dtype is None:
+        return "float32"
+    if isinstance(dtype, dict):
+        return dtype.get("config", {}).get("name", "float32")
+    return np.dtype(dtype).name
+
+
+class Variable:
+    """A named weight of a layer.
+
+    ``name`` is the layer-qualified name (``'dense/kernel'``); ``trainable``
+    says whether an optimizer may change it (while its layer is trainable).
+    """
+
+    def __init__(self, value, name, trainable=True, regularizer=None, constraint=None):
+        self.value = jnp.asarray(value)
+        self.name = name
+        self.trainable = trainable
+        self.regularizer = regularizer
+        self.constraint = constraint
+
+    @property
+    def short_name(self):
+        return self.name.rsplit("/", 1)[-1]
+
+    @property
+    def path(self):
+        return self.name
+
+    @property
+    def shape(self):
+        return tuple(self.value.shape)
+
+    @property
+    def dtype(self):
+        return self.value.dtype
+
+    def numpy(self):
+        return np.asarray(self.value)
+
+    def assign(self, value):
+        value = jnp.asarray(value, dtype=self.value.dtype)
+        if value.shape != self.value.shape:
+            raise ValueError(
+                f"Cannot assign a value of shape {value.shape} to variable {self.name!r} "
+                f"of shape {self.value.shape}."
+            )
+        self.value = value
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.value, dtype=dtype)
+
+    def __repr__(self):
+        return f"<Variable {self.name!r} shape={self.shape} dtype={self.dtype} trainable={self.trainable}>"
+
+
+class Layer:
+    """Base class of every scanfit layer (Keras's constructor keywords included)."""
+
+    def __init__(
+        self,
+        *,
+        name=None,
+        trainable=True,
+        dtype=None,
+        input_shape=None,
+        input_dim=None,
+        batch_input_shape=None,
+        batch_size=None,
+        activity_regularizer=None,
+        **unknown,
+    ):
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got unexpected keyword argument(s) {sorted(unknown)}. "
+                f"Check the spelling against the Keras documentation of {type(self).__name__}."
+            )
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a string, got {name!r}")
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self.trainable = bool(trainable)
+        self.dtype = _dtype_name(dtype)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self.built = False
+        self.input_shape = None
+        self.output_shape = None
+        self._variables = []
+        self._input_shape_arg = _batch_shape(input_shape, input_dim, batch_input_shape, batch_size)
+
+    # --- building -----------------------------------------------------
+    def build(self, input_shape):
+        """Create the layer's variables for inputs of `input_shape` (batch first)."""
+
+    def build_for(self, input_shape):
+        """Build once for `input_shape`; return the output shape."""
+        input_shape = tuple(input_shape)
+        if not self.built:
+            self.build(input_shape)
+            self.built = True
+            self.input_shape = input_shape
+        output_shape = tuple(self.compute_output_shape(input_shape))
+        self.output_shape = output_shape
+        return output_shape
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, regularizer=None, constraint=None):
+        """Create, record and return a new `Variable` of this layer."""
+        init = initializers.get(initializer)
+        value = init(tuple(int(d) for d in shape), dtype=self.dtype)
+        variable = Variable(
+            value,
+            f"{self.name}/{name}",
+            trainable=trainable,
+            regularizer=regularizers.get(regularizer),
+            constraint=constraints.get(constraint),
+        )
+        self._variables.append(variable)
+        return variable
+
+    # --- computation --------------------------------------------------
+    def call(self, weights, x, *, training=False, rng=None):
+        """Pure forward pass: ``(y, state_updates)``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement call()")
+
+    def weight_values(self):
+        """The current values as the dict that `call` takes."""
+        return {v.short_name: v.value for v in self.weights}
+
+    def __call__(self, x, training=False):
+        """Apply the layer eagerly to concrete data (builds it if needed)."""
+        x = jnp.asarray(x, dtype=self.dtype) if not hasattr(x, "dtype") else jnp.asarray(x)
+        self.build_for(x.shape)
+        y, _ = self.call(self.weight_values(), x, training=training, rng=None)
+        return y
+
+    # --- weights --------------------------------------------------------
+    @property
+    def weights(self):
+        """All variables: trainable ones first, then the others (Keras's order)."""
+        return [v for v in self._variables if v.trainable] + [v for v in self._variables if not v.trainable]
+
+    variables = weights
+
+    @property
+    def trainable_weights(self):
+        return [v for v in self._variables if v.trainable] if self.trainable else []
+
+    trainable_variables = trainable_weights
+
+    @property
+    def non_trainable_weights(self):
+        if not self.trainable:
+            return self.weights
+        return [v for v in self._variables if not v.trainable]
+
+    non_trainable_variables = non_trainable_weights
+
+    def get_weights(self):
+        return [v.numpy() for v in self.weights]
+
+    def set_weights(self, weights):
+        assign_all(self.weights, weights, f"layer {self.name!r}")
+
+    def count_params(self):
+        return int(sum(np.prod(v.shape) for v in self.weights))
+
+    # --- configuration --------------------------------------------------
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable, "dtype": dtype_policy_config(self.dtype)}
+        if self._input_shape_arg is not None:
+            config["batch_input_shape"] = list(self._input_shape_arg)
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+def assign_all(variables, values, owner):
+    """Assign `values` to `variables` one by one, checking count and shapes first."""
+    values = list(values)
+    if len(values) != len(variables):
+        raise ValueError(
+            f"set_weights for {owner} expects {len(variables)} arrays "
+            f"({[v.name for v in variables]}), got {len(values)}."
+        )
+    arrays = [np.asarray(a) for a in values]
+    for variable, array in zip(variables, arrays):
+        if tuple(array.shape) != variable.shape:
+            raise ValueError(
+                f"set_weights for {owner}: {variable.name!r} has shape {variable.shape}, "
+                f"the given array has shape {tuple(array.shape)}."
+            )
+    for variable, array in zip(variables, arrays):
+        variable.assign(array)
+
+
+def _batch_shape(input_shape, input_dim, batch_input_shape, batch_size):
+    """The batch-first input shape given by the legacy constructor keywords, or None."""
+    if batch_input_shape is not None:
+        return tuple(None if d is None else int(d) for d in batch_input_shape)
+    if input_shape is not None:
+        if isinstance(input_shape, int):
+            input_shape = (input_shape,)
+        return (batch_size,) + tuple(None if d is None else int(d) for d in input_shape)
+    if input_dim is not None:
+        return (batch_size, int(input_dim))
+    return None

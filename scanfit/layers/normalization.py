@@ -1,0 +1,111 @@
+"""BatchNormalization."""
+import jax.numpy as jnp
+
+from scanfit import constraints, initializers, regularizers
+from scanfit.layers.base import Layer
+
+
+class BatchNormalization(Layer):
+    """Normalizes each feature with batch statistics while training, moving ones otherwise.
+
+    ``gamma``/``beta`` are trainable; ``moving_mean``/``moving_variance`` are
+    not and follow ``moving = moving * momentum + batch_stat * (1 - momentum)``.
+    A frozen layer (``trainable = False``) always runs in inference mode, as
+    in Keras 3.
+    """
+
+    def __init__(
+        self,
+        axis=-1,
+        momentum=0.99,
+        epsilon=1e-3,
+        center=True,
+        scale=True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        moving_mean_initializer="zeros",
+        moving_variance_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        beta_constraint=None,
+        gamma_constraint=None,
+        synchronized=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(axis, (list, tuple)):
+            if len(axis) != 1:
+                raise ValueError(f"BatchNormalization supports one axis, got axis={axis}")
+            axis = axis[0]
+        self.axis = int(axis)
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
+        self.synchronized = synchronized
+
+    def build(self, input_shape):
+        axis = self.axis % len(input_shape)
+        features = input_shape[axis]
+        if features is None:
+            raise ValueError(f"BatchNormalization {self.name!r}: axis {self.axis} of {input_shape} must be known.")
+        self._axis_index = axis
+        if self.scale:
+            self.add_weight("gamma", (features,), self.gamma_initializer,
+                            regularizer=self.gamma_regularizer, constraint=self.gamma_constraint)
+        if self.center:
+            self.add_weight("beta", (features,), self.beta_initializer,
+                            regularizer=self.beta_regularizer, constraint=self.beta_constraint)
+        self.add_weight("moving_mean", (features,), self.moving_mean_initializer, trainable=False)
+        self.add_weight("moving_variance", (features,), self.moving_variance_initializer, trainable=False)
+
+    def call(self, weights, x, *, training=False, rng=None):
+        axis = self.axis % x.ndim
+        reduce_axes = tuple(i for i in range(x.ndim) if i != axis)
+        shape = [1] * x.ndim
+        shape[axis] = x.shape[axis]
+        updates = {}
+        if training and self.trainable:
+            mean = jnp.mean(x, axis=reduce_axes)
+            variance = jnp.mean(jnp.square(x - mean.reshape(shape)), axis=reduce_axes)
+            m = self.momentum
+            updates = {
+                "moving_mean": weights["moving_mean"] * m + mean * (1.0 - m),
+                "moving_variance": weights["moving_variance"] * m + variance * (1.0 - m),
+            }
+        else:
+            mean, variance = weights["moving_mean"], weights["moving_variance"]
+        inv = 1.0 / jnp.sqrt(variance + self.epsilon)
+        if self.scale:
+            inv = inv * weights["gamma"]
+        y = (x - mean.reshape(shape)) * inv.reshape(shape)
+        if self.center:
+            y = y + weights["beta"].reshape(shape)
+        return y, updates
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
+            "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
+            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+            "beta_constraint": constraints.serialize(self.beta_constraint),
+            "gamma_constraint": constraints.serialize(self.gamma_constraint),
+            "synchronized": self.synchronized,
+        }

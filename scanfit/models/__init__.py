@@ -1,0 +1,11 @@
+"""`keras.models`: Sequential, cloning, and loading whole models."""
+from scanfit.models.sequential import Sequential
+from scanfit.saving.config import model_from_config
+
+
+def clone_model(model):
+    """A new model with the same architecture and fresh weights (no layer is shared)."""
+    return model_from_config(model.get_config())
+
+
+__all__ = ["Sequential", "clone_model", "model_from_config"]

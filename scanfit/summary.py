@@ -1,0 +1,58 @@
+"""`model.summary()`: the layer table in tf.keras 2's format, as the seeds show it."""
+
+
+def _format_shape(shape):
+    if shape is None:
+        return "?"
+    inner = ", ".join("None" if d is None else str(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def _wrap(text, width):
+    """Split `text` into pieces of at most `width` characters."""
+    return [text[i:i + width] for i in range(0, len(text), width)] or [""]
+
+
+def summary_lines(model, line_length=None, positions=None):
+    """The summary as a list of lines (65 characters wide by default)."""
+    line_length = line_length or 65
+    positions = positions or [0.45, 0.85, 1.0]
+    if positions[-1] <= 1:
+        positions = [int(line_length * p) for p in positions]
+    widths = [positions[0] - 1, positions[1] - positions[0], positions[2] - positions[1]]
+
+    def row(fields):
+        columns = [_wrap(str(field), width - (2 if i < 2 else 0)) for i, (field, width) in enumerate(zip(fields, widths))]
+        lines = []
+        for k in range(max(len(c) for c in columns)):
+            parts = [(c[k] if k < len(c) else "").ljust(w) for c, w in zip(columns, widths)]
+            lines.append((" " + "".join(parts))[:line_length].ljust(line_length))
+        return lines
+
+    lines = [f'Model: "{model.name}"', "_" * line_length]
+    lines += row(["Layer (type)", "Output Shape", "Param #"])
+    lines.append("=" * line_length)
+    for layer in model.layers:
+        lines += row([f"{layer.name} ({type(layer).__name__})", _format_shape(layer.output_shape), layer.count_params()])
+        lines.append(" " * line_length)
+    total = sum(int(_size(v.shape)) for v in model.weights)
+    trainable = sum(int(_size(v.shape)) for v in model.trainable_weights)
+    lines.append("=" * line_length)
+    lines.append(f"Total params: {total:,}")
+    lines.append(f"Trainable params: {trainable:,}")
+    lines.append(f"Non-trainable params: {total - trainable:,}")
+    lines.append("_" * line_length)
+    return lines
+
+
+def _size(shape):
+    size = 1
+    for d in shape:
+        size *= d
+    return size
+
+
+def print_summary(model, line_length=None, positions=None, print_fn=None):
+    print_fn = print_fn or print
+    for line in summary_lines(model, line_length, positions):
+        print_fn(line)
