@@ -119,7 +119,9 @@ class Trainer:
         trainable, fixed = split_values(model.weight_values(), self.mask)
         if self.opt_state is None:
             self.opt_state = self.transform.init(trainable)
-        opt_state = optimizer.with_learning_rate(self.opt_state, optimizer.learning_rate)
+        opt_state = self.opt_state
+        if hasattr(optimizer, "learning_rate"):  # a raw optax transform may have no learning rate
+            opt_state = optimizer.with_learning_rate(opt_state, optimizer.learning_rate)
         key = jax.random.fold_in(self.base_key, epoch)
         num_samples = data[0].shape[0]
         if steps_per_chunk is None:
@@ -155,12 +157,15 @@ def write_back(model, values):
             variable.value = layer_values[variable.short_name]
 
 
-def trainer_for(model, y):
+def require_compiled(model):
     if not getattr(model, "compiled", False):
         raise RuntimeError(
             f"Model {model.name!r} must be compiled before training or evaluation: "
             "call model.compile(optimizer=..., loss=..., metrics=[...]) first."
         )
+
+
+def trainer_for(model, y):
     if model._trainer is None:
         model._trainer = Trainer(model, (None,) + tuple(y.shape[1:]))
     return model._trainer
@@ -187,6 +192,7 @@ def _is_live(stream):
 def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
         class_weight, sample_weight, initial_epoch, validation_batch_size, validation_freq):
     """Keras's `fit` for a Sequential model."""
+    require_compiled(model)
     verbose = _verbosity(verbose)
     batch_size = as_batch_size(batch_size)
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
@@ -252,6 +258,7 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
 
 def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, return_dict):
     """Keras's `evaluate`: the loss and metrics over (x, y)."""
+    require_compiled(model)
     verbose = _verbosity(verbose)
     batch_size = as_batch_size(batch_size)
     x, y = check_inputs(model, x, y)

@@ -1,0 +1,654 @@
+"""Keras 3 optimizers built from Optax pieces.
+
+An optimizer object holds Keras's hyperparameters; `build_transform()` turns
+them into one `optax.GradientTransformation` that the training engine runs
+(``updates, state = tx.update(grads, state, params)``, then
+``optax.apply_updates``; ``params`` is required). The update rules reproduce
+Keras's numerically, including where Keras departs from Optax's defaults.
+
+Every transform is ``optax.inject_hyperparams`` around an ``optax.named_chain``,
+so its state maps onto Keras's optimizer variables like this:
+
+- ``state.count``: Keras's ``iteration``.
+- ``state.hyperparams["learning_rate"]``: Keras's ``learning_rate`` variable
+  (absent from Keras, and scheduled here, when the learning rate is a schedule);
+  ``state.hyperparams["decay_factor"]`` joins it with the legacy ``decay=``.
+- ``state.inner_state["update"]``: the per-parameter slots, one tree per slot
+  shaped like the params; each class's docstring names them.
+- ``state.inner_state["clip"]`` and ``["weight_decay"]`` (when present) hold
+  nothing.
+
+Keras keeps its slots as a flat list ordered by variable; these trees are keyed
+like the params instead.
+"""
+import collections
+import numbers
+import re
+import sys
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from scanfit import schedules
+from scanfit.serialization import lookup, to_config_dict
+
+sys.modules[__name__ + ".schedules"] = schedules
+
+MODULE = "keras.optimizers"
+DEFAULT_EPSILON = 1e-7
+
+_name_counts = collections.Counter()
+
+
+def _unique_name(class_name):
+    """Keras's automatic name: snake_case class name, numbered after the first."""
+    snake = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", class_name)
+    snake = re.sub("([a-z])([A-Z])", r"\1_\2", snake).lower()
+    count = _name_counts[snake]
+    _name_counts[snake] += 1
+    return snake if count == 0 else f"{snake}_{count}"
+
+
+def _learning_rate_float(value):
+    """A scalar learning rate rounded to float32, as Keras stores it."""
+    is_scalar = isinstance(value, numbers.Real) or (hasattr(value, "dtype") and np.ndim(value) == 0)
+    if isinstance(value, bool) or not is_scalar:
+        raise TypeError(
+            "`learning_rate` must be a float (or a LearningRateSchedule when constructing), "
+            f"got {type(value).__name__} ({value!r})."
+        )
+    return float(np.float32(value))
+
+
+def _holds_learning_rate(node):
+    return isinstance(node, optax.InjectStatefulHyperparamsState) and "learning_rate" in node.hyperparams
+
+
+def _learning_rate_holders(state):
+    """The `inject_hyperparams` states inside `state` that carry a learning rate."""
+    nodes = jax.tree.leaves(state, is_leaf=_holds_learning_rate)
+    return [node for node in nodes if _holds_learning_rate(node)]
+
+
+def _learning_rate_holder(state):
+    """The one `inject_hyperparams` state in `state` that carries a learning rate."""
+    holders = _learning_rate_holders(state)
+    if len(holders) != 1:
+        raise ValueError(
+            f"Expected an optimizer state with exactly one injected `learning_rate` "
+            f"hyperparameter, found {len(holders)}. Build the transform with "
+            "optax.inject_hyperparams(...)(learning_rate=...)."
+        )
+    return holders[0]
+
+
+# Keras update rules that Optax's built-ins compute differently.
+
+
+class KerasAdamState(NamedTuple):
+    """Keras Adam's slots (``velocity_hat`` is None unless amsgrad)."""
+
+    count: jax.Array
+    momentum: Any
+    velocity: Any
+    velocity_hat: Any
+
+
+def scale_by_keras_adam(beta_1, beta_2, epsilon, amsgrad):
+    """Adam's step direction as Keras computes it.
+
+    Keras adds epsilon to the sqrt of the *uncorrected* second moment and
+    folds both bias corrections into the step size; with AMSGrad it keeps the
+    running max of the uncorrected second moment.
+    """
+
+    def init_fn(params):
+        zeros = optax.tree.zeros_like(params)
+        return KerasAdamState(jnp.zeros([], jnp.int32), zeros, zeros, zeros if amsgrad else None)
+
+    def update_fn(grads, state, params=None):
+        count = optax.safe_increment(state.count)
+        momentum = optax.tree.update_moment(grads, state.momentum, beta_1, 1)
+        velocity = optax.tree.update_moment_per_elem_norm(grads, state.velocity, beta_2, 2)
+        velocity_hat = jax.tree.map(jnp.maximum, state.velocity_hat, velocity) if amsgrad else None
+        step_size = jnp.sqrt(1 - beta_2**count) / (1 - beta_1**count)
+        updates = jax.tree.map(
+            lambda m, v: step_size * m / (jnp.sqrt(v) + epsilon),
+            momentum, velocity_hat if amsgrad else velocity,
+        )
+        return updates, KerasAdamState(count, momentum, velocity, velocity_hat)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+class KerasNadamState(NamedTuple):
+    """Keras Nadam's slots plus its running product of momentum-schedule factors."""
+
+    count: jax.Array
+    u_product: jax.Array
+    momentum: Any
+    velocity: Any
+
+
+def scale_by_keras_nadam(beta_1, beta_2, epsilon):
+    """Nadam's step direction with Keras's momentum schedule ``beta_1 * (1 - 0.5 * 0.96**t)``."""
+
+    def init_fn(params):
+        zeros = optax.tree.zeros_like(params)
+        u_product = jnp.ones([], optax.tree.dtype(params, "highest"))
+        return KerasNadamState(jnp.zeros([], jnp.int32), u_product, zeros, zeros)
+
+    def update_fn(grads, state, params=None):
+        count = optax.safe_increment(state.count)
+        step = count.astype(state.u_product.dtype)
+        u_now = beta_1 * (1.0 - 0.5 * 0.96**step)
+        u_next = beta_1 * (1.0 - 0.5 * 0.96 ** (step + 1))
+        u_product = state.u_product * u_now
+        u_product_next = u_product * u_next
+        momentum = optax.tree.update_moment(grads, state.momentum, beta_1, 1)
+        velocity = optax.tree.update_moment_per_elem_norm(grads, state.velocity, beta_2, 2)
+        velocity_correction = 1 - beta_2**step
+
+        def direction(g, m, v):
+            m_hat = u_next * m / (1 - u_product_next) + (1 - u_now) * g / (1 - u_product)
+            return m_hat / (jnp.sqrt(v / velocity_correction) + epsilon)
+
+        updates = jax.tree.map(direction, grads, momentum, velocity)
+        return updates, KerasNadamState(count, u_product, momentum, velocity)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+class KerasAdamaxState(NamedTuple):
+    """Keras Adamax's slots."""
+
+    count: jax.Array
+    momentum: Any
+    norm: Any
+
+
+def scale_by_keras_adamax(beta_1, beta_2, epsilon):
+    """Adamax's step direction as Keras computes it: epsilon added to the norm, not inside its max."""
+
+    def init_fn(params):
+        zeros = optax.tree.zeros_like(params)
+        return KerasAdamaxState(jnp.zeros([], jnp.int32), zeros, zeros)
+
+    def update_fn(grads, state, params=None):
+        count = optax.safe_increment(state.count)
+        momentum = optax.tree.update_moment(grads, state.momentum, beta_1, 1)
+        norm = optax.tree.update_infinity_moment(grads, state.norm, beta_2, 0.0)
+        correction = 1 - beta_1**count
+        updates = jax.tree.map(lambda m, u: m / (correction * (u + epsilon)), momentum, norm)
+        return updates, KerasAdamaxState(count, momentum, norm)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def clip_by_norm_per_variable(clipnorm):
+    """Keras's ``clipnorm``: rescale each gradient array on its own to L2 norm at most ``clipnorm``."""
+
+    def clip(grad, _):
+        norm = jnp.sqrt(jnp.sum(jnp.square(grad)))
+        return grad * clipnorm / jnp.maximum(norm, clipnorm)
+
+    return optax.stateless_with_tree_map(clip)
+
+
+class Optimizer:
+    """Base class: Keras's common optimizer arguments and the engine-facing interface.
+
+    Subclasses define ``_update_transform(learning_rate)``: the transform from
+    (clipped) gradients to the additive parameter updates, learning rate
+    included. Weight decay (``p -= lr * weight_decay * p``, as Keras applies it
+    before each update) and clipping are added here.
+
+    ``lr=`` is accepted as a legacy alias of ``learning_rate``; so is tf.keras
+    2's ``decay=`` (the learning rate becomes ``lr / (1 + decay * iteration)``).
+    """
+
+    default_learning_rate = 0.001
+    hyperparameter_names = ()
+
+    def __init__(self, learning_rate=None, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None,
+                 loss_scale_factor=None, gradient_accumulation_steps=None, name=None, **legacy):
+        alias = legacy.pop("lr", None)
+        decay = legacy.pop("decay", None)
+        if legacy:
+            raise TypeError(
+                f"{type(self).__name__} got unexpected keyword argument(s) {sorted(legacy)}."
+            )
+        if alias is not None:
+            if learning_rate is not None:
+                raise TypeError(
+                    f"Pass either `learning_rate` or its legacy alias `lr`, not both "
+                    f"(got learning_rate={learning_rate!r}, lr={alias!r})."
+                )
+            learning_rate = alias
+        if learning_rate is None:
+            learning_rate = self.default_learning_rate
+        if use_ema:
+            raise NotImplementedError(
+                "use_ema=True (a moving average of the weights) is not supported by scanfit yet; "
+                "pass use_ema=False."
+            )
+        if loss_scale_factor is not None:
+            raise NotImplementedError(
+                f"loss_scale_factor={loss_scale_factor!r} is not supported by scanfit; scanfit "
+                "trains in float32 without loss scaling, so pass loss_scale_factor=None."
+            )
+        if gradient_accumulation_steps is not None:
+            raise NotImplementedError(
+                f"gradient_accumulation_steps={gradient_accumulation_steps!r} is not supported by "
+                "scanfit yet; pass gradient_accumulation_steps=None."
+            )
+        clip_arguments = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
+        if sum(value is not None for value in clip_arguments.values()) > 1:
+            given = ", ".join(f"{key}={value!r}" for key, value in clip_arguments.items())
+            raise ValueError(
+                f"Set at most one of `clipnorm`, `clipvalue` and `global_clipnorm`, got {given}."
+            )
+        if decay is not None and decay < 0:
+            raise ValueError(f"`decay` must be >= 0, got decay={decay!r}.")
+
+        if callable(learning_rate):
+            self._learning_rate = learning_rate
+        else:
+            self._learning_rate = _learning_rate_float(learning_rate)
+        self.name = name if name is not None else _unique_name(type(self).__name__)
+        self.weight_decay = weight_decay
+        self.clipnorm = clipnorm
+        self.clipvalue = clipvalue
+        self.global_clipnorm = global_clipnorm
+        self.use_ema = use_ema
+        self.ema_momentum = ema_momentum
+        self.ema_overwrite_frequency = ema_overwrite_frequency
+        self.loss_scale_factor = loss_scale_factor
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self.decay = decay or None
+        self.iterations = 0
+
+    @property
+    def _is_scheduled(self):
+        return callable(self._learning_rate)
+
+    @property
+    def learning_rate(self):
+        """The current learning rate as a float (a schedule is evaluated at `iterations`)."""
+        if self._is_scheduled:
+            return float(self._learning_rate(self.iterations))
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        if self._is_scheduled:
+            raise TypeError(
+                f"{self.name} was created with a learning-rate schedule, so its learning rate "
+                "cannot be set; create the optimizer with a float learning_rate to change it."
+            )
+        self._learning_rate = _learning_rate_float(value)
+
+    @property
+    def lr(self):
+        """Legacy alias of `learning_rate`."""
+        return self.learning_rate
+
+    @lr.setter
+    def lr(self, value):
+        self.learning_rate = value
+
+    def build_transform(self):
+        """The optax transform for these settings, learning rate injected into its state."""
+        if self.decay:
+            decay = self.decay
+            factory = lambda learning_rate, decay_factor: self._transform_steps(learning_rate * decay_factor)
+            return optax.inject_hyperparams(factory)(
+                learning_rate=self._learning_rate,
+                decay_factor=lambda step: 1.0 / (1.0 + decay * step),
+            )
+        return optax.inject_hyperparams(self._transform_steps)(learning_rate=self._learning_rate)
+
+    def _transform_steps(self, learning_rate):
+        steps = []
+        clip = self._clip_transform()
+        if clip is not None:
+            steps.append(("clip", clip))
+        steps.append(("update", self._update_transform(learning_rate)))
+        if self.weight_decay:
+            steps.append(("weight_decay", optax.add_decayed_weights(-learning_rate * self.weight_decay)))
+        return optax.named_chain(*steps)
+
+    def _clip_transform(self):
+        if self.clipnorm and self.clipnorm > 0:
+            return clip_by_norm_per_variable(self.clipnorm)
+        if self.global_clipnorm and self.global_clipnorm > 0:
+            return optax.clip_by_global_norm(self.global_clipnorm)
+        if self.clipvalue and self.clipvalue > 0:
+            return optax.clip(self.clipvalue)
+        return None
+
+    def _update_transform(self, learning_rate):
+        raise NotImplementedError(
+            f"{type(self).__name__} must define _update_transform(learning_rate); scanfit "
+            "optimizers are built from optax transforms, not Keras's update_step."
+        )
+
+    def state_learning_rate(self, state):
+        """The learning rate the next update from `state` will use (before any legacy decay)."""
+        holder = _learning_rate_holder(state)
+        if self._is_scheduled:
+            return float(self._learning_rate(holder.count))
+        return float(holder.hyperparams["learning_rate"])
+
+    def with_learning_rate(self, state, learning_rate):
+        """A copy of `state` whose next updates use `learning_rate`; same shapes and dtypes, so no recompile.
+
+        A scheduled learning rate is left to its schedule: `state` comes back unchanged.
+        """
+        if "learning_rate" in _learning_rate_holder(state).hyperparams_states:
+            return state
+        value = _learning_rate_float(learning_rate)
+
+        def replace(node):
+            if not _holds_learning_rate(node):
+                return node
+            old = node.hyperparams["learning_rate"]
+            hyperparams = {**node.hyperparams, "learning_rate": jnp.asarray(value, dtype=old.dtype)}
+            return node._replace(hyperparams=hyperparams)
+
+        return jax.tree.map(replace, state, is_leaf=_holds_learning_rate)
+
+    def get_config(self):
+        """Keras 3's config keys (plus ``decay`` when the legacy decay is set)."""
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            learning_rate = schedules.serialize(self._learning_rate)
+        elif self._is_scheduled:
+            raise TypeError(
+                f"{self.name}'s learning rate is a plain callable ({self._learning_rate!r}), which "
+                "cannot be serialized; use a scanfit.optimizers.schedules.LearningRateSchedule."
+            )
+        else:
+            learning_rate = self._learning_rate
+        config = {
+            "name": self.name,
+            "learning_rate": learning_rate,
+            "weight_decay": self.weight_decay,
+            "clipnorm": self.clipnorm,
+            "global_clipnorm": self.global_clipnorm,
+            "clipvalue": self.clipvalue,
+            "use_ema": self.use_ema,
+            "ema_momentum": self.ema_momentum,
+            "ema_overwrite_frequency": self.ema_overwrite_frequency,
+            "loss_scale_factor": self.loss_scale_factor,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
+        }
+        config.update({key: getattr(self, key) for key in self.hyperparameter_names})
+        if self.decay:
+            config["decay"] = self.decay
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"], custom_objects)
+        return cls(**config)
+
+
+class SGD(Optimizer):
+    """Gradient descent, optionally with (Nesterov) momentum. Default learning_rate 0.01.
+
+    Keras keeps the learning rate inside the momentum (``m = momentum * m - lr * g``),
+    so the chain scales by ``-lr`` before `optax.trace`; `optax.sgd` traces first.
+    Slots: ``update[1].trace`` is Keras's ``momentum`` (only when momentum > 0).
+    """
+
+    default_learning_rate = 0.01
+    hyperparameter_names = ("momentum", "nesterov")
+
+    def __init__(self, learning_rate=None, momentum=0.0, nesterov=False, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0 <= momentum <= 1:
+            raise ValueError(f"`momentum` must be a float in [0, 1], got momentum={momentum!r}.")
+        self.momentum = float(momentum)
+        self.nesterov = nesterov
+
+    def _update_transform(self, learning_rate):
+        descent = optax.scale_by_learning_rate(learning_rate)
+        if self.momentum == 0:
+            return descent
+        return optax.chain(descent, optax.trace(decay=self.momentum, nesterov=self.nesterov))
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Keras defaults: rho 0.9, epsilon 1e-7 inside the sqrt, zero initial velocity).
+
+    Slots in ``update``: ``[0].nu`` is Keras's ``velocity``, ``[0].mu`` its
+    ``average_gradient`` (centered only), ``[2].trace`` is minus its
+    ``momentum`` (momentum > 0 only).
+    """
+
+    hyperparameter_names = ("rho", "momentum", "epsilon", "centered")
+
+    def __init__(self, learning_rate=None, rho=0.9, momentum=0.0, epsilon=DEFAULT_EPSILON, centered=False,
+                 **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.rho = rho
+        self.momentum = momentum
+        self.epsilon = DEFAULT_EPSILON if epsilon is None else epsilon
+        self.centered = centered
+
+    def _update_transform(self, learning_rate):
+        return optax.rmsprop(
+            learning_rate, decay=self.rho, eps=self.epsilon, centered=self.centered,
+            momentum=self.momentum if self.momentum > 0 else None,
+        )
+
+
+class Adagrad(Optimizer):
+    """Adagrad. Slots: ``update[0].sum_of_squares`` is Keras's ``accumulator`` (starts at 0.1)."""
+
+    hyperparameter_names = ("initial_accumulator_value", "epsilon")
+
+    def __init__(self, learning_rate=None, initial_accumulator_value=0.1, epsilon=DEFAULT_EPSILON, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.initial_accumulator_value = initial_accumulator_value
+        self.epsilon = DEFAULT_EPSILON if epsilon is None else epsilon
+
+    def _update_transform(self, learning_rate):
+        return optax.adagrad(learning_rate, self.initial_accumulator_value, self.epsilon)
+
+
+class Adam(Optimizer):
+    """Adam, with Keras's epsilon placement (see `scale_by_keras_adam`).
+
+    Slots: ``update[0]`` is a `KerasAdamState` whose ``momentum``,
+    ``velocity`` and ``velocity_hat`` are Keras's variables of those names.
+    """
+
+    hyperparameter_names = ("beta_1", "beta_2", "epsilon", "amsgrad")
+
+    def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.999, epsilon=DEFAULT_EPSILON, amsgrad=False,
+                 **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = DEFAULT_EPSILON if epsilon is None else epsilon
+        self.amsgrad = amsgrad
+
+    def _update_transform(self, learning_rate):
+        return optax.chain(
+            scale_by_keras_adam(self.beta_1, self.beta_2, self.epsilon, self.amsgrad),
+            optax.scale_by_learning_rate(learning_rate),
+        )
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay ``p -= lr * weight_decay * p`` (default 0.004)."""
+
+    def __init__(self, learning_rate=None, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
+                 epsilon=DEFAULT_EPSILON, amsgrad=False, **kwargs):
+        if weight_decay is None:
+            raise ValueError("AdamW needs a float `weight_decay`, got weight_decay=None.")
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay=weight_decay, **kwargs)
+
+
+class Nadam(Optimizer):
+    """Nadam with Keras's momentum schedule (see `scale_by_keras_nadam`).
+
+    Slots: ``update[0]`` is a `KerasNadamState`: ``momentum`` and ``velocity``
+    per parameter, and the scalar ``u_product``.
+    """
+
+    hyperparameter_names = ("beta_1", "beta_2", "epsilon")
+
+    def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.999, epsilon=DEFAULT_EPSILON, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = DEFAULT_EPSILON if epsilon is None else epsilon
+
+    def _update_transform(self, learning_rate):
+        return optax.chain(
+            scale_by_keras_nadam(self.beta_1, self.beta_2, self.epsilon),
+            optax.scale_by_learning_rate(learning_rate),
+        )
+
+
+class Adamax(Optimizer):
+    """Adamax (see `scale_by_keras_adamax`). Slots: ``update[0]`` holds ``momentum`` and ``norm``."""
+
+    hyperparameter_names = ("beta_1", "beta_2", "epsilon")
+
+    def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.999, epsilon=DEFAULT_EPSILON, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = DEFAULT_EPSILON if epsilon is None else epsilon
+
+    def _update_transform(self, learning_rate):
+        return optax.chain(
+            scale_by_keras_adamax(self.beta_1, self.beta_2, self.epsilon),
+            optax.scale_by_learning_rate(learning_rate),
+        )
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Keras defaults: rho 0.95, epsilon 1e-7, learning_rate 0.001).
+
+    Slots: ``update[0].e_g`` is Keras's ``accumulated_grad``, ``update[0].e_x``
+    its ``accumulated_delta_var``.
+    """
+
+    hyperparameter_names = ("rho", "epsilon")
+
+    def __init__(self, learning_rate=None, rho=0.95, epsilon=DEFAULT_EPSILON, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.rho = rho
+        self.epsilon = DEFAULT_EPSILON if epsilon is None else epsilon
+
+    def _update_transform(self, learning_rate):
+        return optax.chain(
+            optax.scale_by_adadelta(self.rho, self.epsilon),
+            optax.scale_by_learning_rate(learning_rate),
+        )
+
+
+class OptaxOptimizer(Optimizer):
+    """A ready-made `optax.GradientTransformation` used as a Keras optimizer.
+
+    Its learning rate can be read and set only when the transform was made with
+    ``optax.inject_hyperparams(...)(learning_rate=<float>)``; it cannot be
+    serialized.
+    """
+
+    def __init__(self, transform, name=None):
+        if not isinstance(transform, optax.GradientTransformation):
+            raise TypeError(
+                f"OptaxOptimizer expects an optax.GradientTransformation, got "
+                f"{type(transform).__name__} ({transform!r})."
+            )
+        self.transform = transform
+        self.name = name if name is not None else _unique_name("OptaxOptimizer")
+        self.iterations = 0
+        self._learning_rate = None
+
+    def build_transform(self):
+        return self.transform
+
+    def _injected_learning_rate(self):
+        """The float learning rate the transform's initial state carries, or raise AttributeError."""
+        probe_state = self.transform.init({"probe": jnp.zeros((1,), jnp.float32)})
+        holders = _learning_rate_holders(probe_state)
+        if len(holders) != 1 or "learning_rate" in holders[0].hyperparams_states:
+            raise AttributeError(
+                f"{self.name} wraps an optax transform without a single injectable float learning "
+                "rate, so it has no settable `learning_rate`. Build it with "
+                "optax.inject_hyperparams(<optimizer>)(learning_rate=<float>) to get one."
+            )
+        return float(holders[0].hyperparams["learning_rate"])
+
+    @property
+    def learning_rate(self):
+        """The injected learning rate (AttributeError if the transform has none)."""
+        if self._learning_rate is None:
+            self._learning_rate = self._injected_learning_rate()
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self._injected_learning_rate()
+        self._learning_rate = _learning_rate_float(value)
+
+    def get_config(self):
+        raise TypeError(
+            f"{self.name} wraps a raw optax transform, which cannot be serialized; use a "
+            "scanfit optimizer class (e.g. scanfit.optimizers.Adam) to save it."
+        )
+
+
+ALL_OPTIMIZERS = {
+    cls.__name__.lower(): cls
+    for cls in (SGD, RMSprop, Adagrad, Adam, AdamW, Nadam, Adamax, Adadelta)
+}
+
+
+def serialize(optimizer):
+    """The Keras 3 config dict of an optimizer."""
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            f"serialize() expects a scanfit optimizer, got {type(optimizer).__name__} ({optimizer!r})."
+        )
+    return to_config_dict(MODULE, type(optimizer).__name__, optimizer.get_config())
+
+
+def deserialize(config, custom_objects=None):
+    """Rebuild an optimizer from a Keras config dict (built-in class names are case-insensitive)."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"An optimizer config must be a dict with a 'class_name' key, got {config!r}.")
+    class_name = config["class_name"]
+    if isinstance(class_name, str) and class_name.lower() in ALL_OPTIMIZERS:
+        class_name = class_name.lower()
+    cls = lookup("optimizer", ALL_OPTIMIZERS, class_name, custom_objects)
+    return cls.from_config(config.get("config") or {}, custom_objects)
+
+
+def get(identifier):
+    """An optimizer from a name, a config dict, an optimizer, or an optax transform."""
+    if identifier is None or isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, optax.GradientTransformation):
+        return OptaxOptimizer(identifier)
+    if isinstance(identifier, str):
+        return deserialize({"class_name": identifier, "config": {}})
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    raise TypeError(
+        f"Could not interpret optimizer {identifier!r} (a {type(identifier).__name__}): expected a "
+        f"name ({', '.join(sorted(ALL_OPTIMIZERS))}), a config dict, an optimizer, or an "
+        "optax.GradientTransformation."
+    )

@@ -1,0 +1,365 @@
+"""IDX files and dataset lookup, on small synthetic data sets (no network, no real data)."""
+import functools
+import gzip
+import hashlib
+import http.server
+import threading
+
+import numpy as np
+import pytest
+
+from scanfit.datasets import _source, fashion_mnist, locate, mnist
+from scanfit.datasets.idx import read_idx, write_idx
+
+DTYPES = ["uint8", "int8", "int16", "int32", "float32", "float64"]
+ROLES = ("x_train", "y_train", "x_test", "y_test")
+
+
+# --- IDX ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_idx_round_trip(tmp_path, dtype, suffix):
+    values = np.arange(60).reshape(3, 4, 5) - (0 if dtype == "uint8" else 30)
+    array = (values * (0.37 if dtype.startswith("float") else 1)).astype(dtype)
+    path = tmp_path / f"a.idx{suffix}"
+    write_idx(path, array)
+    loaded = read_idx(path)
+    assert loaded.dtype == np.dtype(dtype) and loaded.dtype.isnative
+    np.testing.assert_array_equal(loaded, array)
+    assert loaded.flags.writeable
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left
+
+
+def test_idx_header_is_big_endian_and_standard(tmp_path):
+    write_idx(tmp_path / "labels", np.array([1, 2, 3], dtype=np.int16))
+    raw = (tmp_path / "labels").read_bytes()
+    assert raw == bytes([0, 0, 0x0B, 1]) + (3).to_bytes(4, "big") + b"\x00\x01\x00\x02\x00\x03"
+
+
+def test_idx_gzip_is_detected_by_content(tmp_path):
+    write_idx(tmp_path / "a.gz", np.arange(6, dtype=np.uint8).reshape(2, 3))
+    (tmp_path / "a.gz").rename(tmp_path / "plain-name")
+    np.testing.assert_array_equal(read_idx(tmp_path / "plain-name"), np.arange(6).reshape(2, 3))
+
+
+def test_idx_hasher_sees_the_decompressed_bytes(tmp_path):
+    write_idx(tmp_path / "a", np.arange(10, dtype=np.uint8))
+    write_idx(tmp_path / "a.gz", np.arange(10, dtype=np.uint8))
+    hasher = hashlib.md5()
+    read_idx(tmp_path / "a.gz", hasher=hasher)
+    assert hasher.hexdigest() == hashlib.md5((tmp_path / "a").read_bytes()).hexdigest()
+
+
+def test_write_idx_rejects_unsupported_arrays(tmp_path):
+    with pytest.raises(TypeError, match="int64.*astype"):
+        write_idx(tmp_path / "a", np.arange(3, dtype=np.int64))
+    with pytest.raises(ValueError, match="dimensions"):
+        write_idx(tmp_path / "a", np.uint8(3))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_idx_failure_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "a"
+    write_idx(path, np.arange(3, dtype=np.uint8))
+    monkeypatch.setattr("os.fsync", lambda fd: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        write_idx(path, np.arange(5, dtype=np.uint8))
+    np.testing.assert_array_equal(read_idx(path), [0, 1, 2])
+    assert [p.name for p in tmp_path.iterdir()] == ["a"]
+
+
+def _header(code, *dims):
+    return bytes([0, 0, code, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\x01\x00\x08\x01" + (2).to_bytes(4, "big") + b"ab", "not an IDX file"),
+        (_header(0x0A, 2) + b"ab", "unsupported IDX type code 0x0A"),
+        (_header(0x08, 4) + b"abc", "truncated"),
+        (_header(0x08, 2) + b"abc", "trailing bytes"),
+        (_header(0x08, 65535, 65535, 65535), "above the limit"),
+        (b"\x00\x00\x08", "truncated"),
+        (_header(0x08, 2, 3)[:10], "truncated"),
+        (b"\x00\x00\x08\x00", "0 dimensions"),
+    ],
+    ids=["magic", "type", "short", "trailing", "huge", "tiny", "header", "ndim0"],
+)
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gz"])
+def test_corrupt_idx_raises_naming_the_file(tmp_path, content, message, compress):
+    path = tmp_path / ("bad.gz" if compress else "bad")
+    path.write_bytes(gzip.compress(content) if compress else content)
+    with pytest.raises(ValueError, match=message) as caught:
+        read_idx(path)
+    assert str(path) in str(caught.value)
+
+
+def test_corrupt_gzip_raises_naming_the_file(tmp_path):
+    packed = gzip.compress(_header(0x08, 1000) + bytes(range(250)) * 4)[:-8] + b"\x00" * 8
+    for content in (packed, packed[:20], b"\x1f\x8bnot gzip at all"):
+        (tmp_path / "bad.gz").write_bytes(content)
+        with pytest.raises(ValueError, match="not valid gzip data") as caught:
+            read_idx(tmp_path / "bad.gz")
+        assert str(tmp_path / "bad.gz") in str(caught.value)
+
+
+def test_huge_declared_size_is_refused_before_reading(tmp_path):
+    (tmp_path / "big").write_bytes(_header(0x0E, 1 << 20, 1 << 20))
+    with pytest.raises(ValueError, match="max_bytes"):
+        read_idx(tmp_path / "big")
+    write_idx(tmp_path / "small", np.zeros(11, np.uint8))
+    with pytest.raises(ValueError, match="above the limit of 10 bytes"):
+        read_idx(tmp_path / "small", max_bytes=10)
+
+
+def test_missing_idx_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_idx(tmp_path / "nope")
+
+
+# --- locating a dataset -------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """No real cache, data dir, Debian folder or mirror; downloads off unless a test turns them on."""
+    for variable in ("SCANFIT_DATA_DIR", "SCANFIT_CACHE_DIR"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("SCANFIT_OFFLINE", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setitem(_source.DEBIAN_DIRS, "fashion_mnist", tmp_path / "debian")
+    monkeypatch.setattr(_source, "MIRROR_URL", "http://127.0.0.1:9/unused/")
+
+
+def make_dataset(folder, n_train, n_test=3, compress=True):
+    """Write a tiny data set of IDX files to ``folder``; return its arrays."""
+    rng = np.random.default_rng(n_train)
+    arrays = {
+        "x_train": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "y_train": rng.integers(0, 10, n_train, dtype=np.uint8),
+        "x_test": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "y_test": rng.integers(0, 10, n_test, dtype=np.uint8),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    for role, base in _source.IDX_NAMES.items():
+        write_idx(folder / (base + (".gz" if compress else "")), arrays[role])
+    return arrays
+
+
+def idx_md5(arrays):
+    """The MD5 table (of uncompressed IDX content) for a data set made by `make_dataset`."""
+    return {
+        base: hashlib.md5(_header(0x08, *arrays[role].shape) + arrays[role].tobytes()).hexdigest()
+        for role, base in _source.IDX_NAMES.items()
+    }
+
+
+def trust(monkeypatch, arrays):
+    """Make a fake Fashion-MNIST pass the checksum check, as the real files would."""
+    monkeypatch.setitem(_source.IDX_MD5, "fashion_mnist", idx_md5(arrays))
+
+
+def assert_loaded(result, arrays):
+    (x_train, y_train), (x_test, y_test) = result
+    for role, got in zip(ROLES, (x_train, y_train, x_test, y_test)):
+        assert got.dtype == np.uint8
+        np.testing.assert_array_equal(got, arrays[role])
+
+
+def test_lookup_order(tmp_path, monkeypatch):
+    explicit = make_dataset(tmp_path / "explicit", 2)
+    env_sub = make_dataset(tmp_path / "data" / "fashion-mnist", 3)
+    env_root = make_dataset(tmp_path / "data", 4, compress=False)
+    cache = make_dataset(tmp_path / "xdg" / "scanfit" / "datasets" / "fashion-mnist", 5)
+    debian = make_dataset(tmp_path / "debian", 6)
+    monkeypatch.setitem(_source.IDX_MD5, "fashion_mnist", {})  # checksums are tested below
+    monkeypatch.setenv("SCANFIT_DATA_DIR", str(tmp_path / "data"))
+
+    assert_loaded(fashion_mnist.load_data(path=tmp_path / "explicit"), explicit)
+    assert_loaded(fashion_mnist.load_data(), env_sub)
+    assert locate("fashion_mnist") == (tmp_path / "data" / "fashion-mnist", "found in SCANFIT_DATA_DIR")
+    (tmp_path / "data" / "fashion-mnist" / "train-images-idx3-ubyte.gz").unlink()
+    assert_loaded(fashion_mnist.load_data(), env_root)
+    monkeypatch.delenv("SCANFIT_DATA_DIR")
+    assert_loaded(fashion_mnist.load_data(), cache)
+    assert locate("fashion-mnist").how == "found in the cache"
+    (tmp_path / "xdg" / "scanfit" / "datasets" / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    assert_loaded(fashion_mnist.load_data(), debian)
+    assert locate("fashion_mnist") == (tmp_path / "debian", "found in Debian package dataset-fashion-mnist")
+
+
+def test_cache_folder_follows_environment(tmp_path, monkeypatch):
+    assert _source.cache_dir("fashion_mnist") == tmp_path / "xdg" / "scanfit" / "datasets" / "fashion-mnist"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert _source.cache_dir("mnist") == tmp_path / "home" / ".cache" / "scanfit" / "datasets" / "mnist"
+    monkeypatch.setenv("SCANFIT_CACHE_DIR", str(tmp_path / "mine"))
+    assert _source.cache_dir("mnist") == tmp_path / "mine" / "datasets" / "mnist"
+    with pytest.raises(ValueError, match="Unknown dataset 'cifar10'.*fashion_mnist, mnist"):
+        _source.cache_dir("cifar10")
+
+
+def test_explicit_path_does_not_fall_back(tmp_path, monkeypatch):
+    trust(monkeypatch, make_dataset(tmp_path / "debian", 6))
+    (tmp_path / "partial").mkdir()
+    with pytest.raises(FileNotFoundError, match="does not hold Fashion-MNIST: missing train-images"):
+        fashion_mnist.load_data(path=tmp_path / "partial")
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        fashion_mnist.load_data(path=tmp_path / "nowhere")
+    with pytest.raises(TypeError, match="path= must be a folder path"):
+        fashion_mnist.load_data(path=3)
+
+
+def test_offline_and_missing_lists_every_place(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCANFIT_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(FileNotFoundError) as caught:
+        fashion_mnist.load_data()
+    message = str(caught.value)
+    for place in (
+        tmp_path / "data" / "fashion-mnist",
+        tmp_path / "data",
+        tmp_path / "xdg" / "scanfit" / "datasets" / "fashion-mnist",
+        tmp_path / "debian",
+    ):
+        assert f"{place} (" in message
+    assert "SCANFIT_OFFLINE" in message and "apt-get install dataset-fashion-mnist" in message
+    assert "SCANFIT_DATA_DIR" in message
+    where, how = locate("fashion_mnist")
+    assert where is None and "apt-get install dataset-fashion-mnist" in how
+
+
+def test_checksum_mismatch_names_file_and_digests(tmp_path):
+    arrays = make_dataset(tmp_path / "debian", 6)
+    with pytest.raises(ValueError) as caught:
+        fashion_mnist.load_data()
+    message = str(caught.value)
+    assert "Checksum mismatch" in message and str(tmp_path / "debian") in message
+    base = next(b for b in _source.IDX_NAMES.values() if b in message)
+    assert _source.IDX_MD5["fashion_mnist"][base] in message
+    assert idx_md5(arrays)[base] in message
+
+
+def test_wrong_shapes_are_rejected(tmp_path):
+    folder = tmp_path / "digits"
+    make_dataset(folder, 4)
+    write_idx(folder / "train-labels-idx1-ubyte.gz", np.zeros(5, np.uint8))
+    with pytest.raises(ValueError, match="train split has 4 images but 5 labels"):
+        mnist.load_data(path=folder)
+    write_idx(folder / "train-labels-idx1-ubyte.gz", np.full(4, 10, np.uint8))
+    with pytest.raises(ValueError, match="label 10"):
+        mnist.load_data(path=folder)
+
+
+def test_mnist_idx_folder_needs_no_checksum(tmp_path, monkeypatch):
+    arrays = make_dataset(tmp_path / "digits", 7, compress=False)
+    assert_loaded(mnist.load_data(path=str(tmp_path / "digits")), arrays)
+    monkeypatch.setenv("SCANFIT_DATA_DIR", str(tmp_path))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    (tmp_path / "digits").rename(tmp_path / "mnist")
+    assert_loaded(mnist.load_data(), arrays)
+    assert_loaded(mnist.load_data(path="mnist.npz"), arrays)  # Keras's default name: default search
+
+
+def test_mnist_npz_is_verified(tmp_path, monkeypatch):
+    arrays = make_dataset(tmp_path / "unused", 5)
+    np.savez(tmp_path / "mnist.npz", **arrays)
+    with pytest.raises(ValueError, match="SHA-256 is [0-9a-f]{64}, expected 731c5ac6"):
+        mnist.load_data(path=tmp_path)
+    digest = hashlib.sha256((tmp_path / "mnist.npz").read_bytes()).hexdigest()
+    monkeypatch.setitem(_source.NPZ_SHA256, "mnist.npz", digest)
+    assert_loaded(mnist.load_data(path=tmp_path), arrays)
+    (tmp_path / "mnist.npz").rename(tmp_path / "subset.npz")  # other names carry no checksum
+    assert_loaded(mnist.load_data(path=tmp_path / "subset.npz"), arrays)
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(ValueError, match="broken.npz' is not a readable .npz"):
+        mnist.load_data(path=tmp_path / "broken.npz")
+
+
+# --- downloading from a mirror --------------------------------------------------
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def mirror(tmp_path, monkeypatch):
+    """A local HTTP server standing in for the mirror; yields the folder it serves."""
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder))
+    )
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    monkeypatch.setattr(_source, "MIRROR_URL", f"http://127.0.0.1:{server.server_address[1]}/")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    monkeypatch.delenv("SCANFIT_OFFLINE")
+    yield folder
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def cache_of(tmp_path, folder):
+    return tmp_path / "xdg" / "scanfit" / "datasets" / folder
+
+
+def test_download_into_cache(tmp_path, monkeypatch, mirror, capfd):
+    arrays = make_dataset(mirror, 8)
+    trust(monkeypatch, arrays)
+    assert "downloads it from" in locate("fashion_mnist").how
+    assert_loaded(fashion_mnist.load_data(), arrays)
+    cache = cache_of(tmp_path, "fashion-mnist")
+    assert sorted(p.name for p in cache.iterdir()) == sorted(f"{b}.gz" for b in _source.IDX_NAMES.values())
+    assert "scanfit: downloading train-images-idx3-ubyte.gz" in capfd.readouterr().err
+    assert locate("fashion_mnist") == (cache, "found in the cache")
+    for file in mirror.iterdir():
+        file.unlink()
+    assert_loaded(fashion_mnist.load_data(), arrays)  # served from the cache now
+
+
+def test_download_checksum_mismatch_leaves_nothing(tmp_path, monkeypatch, mirror):
+    arrays = make_dataset(mirror, 8)
+    trust(monkeypatch, arrays)
+    wrong = "0" * 32
+    monkeypatch.setitem(_source.IDX_MD5["fashion_mnist"], "t10k-images-idx3-ubyte", wrong)
+    with pytest.raises(ValueError) as caught:
+        fashion_mnist.load_data()
+    message = str(caught.value)
+    assert "t10k-images-idx3-ubyte.gz" in message and "nothing was saved" in message
+    assert wrong in message and idx_md5(arrays)["t10k-images-idx3-ubyte"] in message
+    names = [p.name for p in cache_of(tmp_path, "fashion-mnist").iterdir()]
+    assert "t10k-images-idx3-ubyte.gz" not in names
+    assert not [name for name in names if name.endswith(".part")]
+
+
+def test_download_of_corrupt_file_leaves_nothing(tmp_path, monkeypatch, mirror):
+    arrays = make_dataset(mirror, 8)
+    trust(monkeypatch, arrays)
+    (mirror / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b garbage")
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte.gz is not valid, nothing was saved"):
+        fashion_mnist.load_data()
+    assert list(cache_of(tmp_path, "fashion-mnist").iterdir()) == []
+
+
+def test_download_failure_lists_places(tmp_path, mirror):
+    failure = r"(?s)Looked in:.*download: fetching http://127.0.0.1:.*/mnist.npz failed: HTTP Error 404"
+    with pytest.raises(FileNotFoundError, match=failure):
+        mnist.load_data()
+    assert list(cache_of(tmp_path, "mnist").iterdir()) == []
+
+
+def test_mnist_downloads_npz(tmp_path, monkeypatch, mirror):
+    arrays = make_dataset(tmp_path / "unused", 9)
+    np.savez(mirror / "mnist.npz", **arrays)
+    monkeypatch.setitem(
+        _source.NPZ_SHA256, "mnist.npz", hashlib.sha256((mirror / "mnist.npz").read_bytes()).hexdigest()
+    )
+    assert_loaded(mnist.load_data(), arrays)
+    assert [p.name for p in cache_of(tmp_path, "mnist").iterdir()] == ["mnist.npz"]
