@@ -20,7 +20,7 @@ def lookup(kind, registry, name, custom_objects=None):
         return registry[name]
     known = ", ".join(sorted(k for k in registry if not k.startswith("_")))
     raise ValueError(
-        f"Unknown {kind} {name!r}. Known {kind}s: {known}. "
+        f"Unknown {kind} {name!r}. Known: {known}. "
         f"Pass custom_objects={{{name!r}: ...}} to use your own."
     )
 

@@ -7,6 +7,7 @@ model's variables, and runs the callbacks with Keras's `logs`.
 """
 import math
 import sys
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +15,7 @@ import numpy as np
 
 from scanfit import losses, metrics as metrics_module, optimizers
 from scanfit import random as scanfit_random
-from scanfit.callbacks.base import TRAIN_BATCH_HOOKS, CallbackList, History
+from scanfit.callbacks.base import PREDICT_BATCH_HOOKS, TEST_BATCH_HOOKS, TRAIN_BATCH_HOOKS, CallbackList, History
 from scanfit.engine.data import (
     as_batch_size,
     as_sample_weights,
@@ -32,7 +33,8 @@ def compile_model(model, optimizer, loss, metrics, weighted_metrics):
     """Record the optimizer, loss and metrics; freeze the layers' trainable flags for the next fit."""
     model.optimizer = optimizers.get(optimizer)
     model.loss = loss
-    model._loss_fn = None if loss is None else losses.per_sample_fn(loss)
+    if loss is not None and not (isinstance(loss, str) and loss.lower() in ("crossentropy", "ce")):
+        losses.per_sample_fn(loss)  # an unknown loss fails here, at compile, as in Keras
     model._metric_ids = _identifier_list(metrics, "metrics")
     model._weighted_metric_ids = _identifier_list(weighted_metrics, "weighted_metrics")
     for identifier in model._metric_ids + model._weighted_metric_ids:
@@ -58,10 +60,11 @@ class Trainer:
     """Per-compile state: resolved metrics, trainable mask, optimizer state, programs."""
 
     def __init__(self, model, y_shape):
-        if model._loss_fn is None:
+        if model.loss is None:
             raise ValueError("No loss to optimize: pass loss= to model.compile(), e.g. loss='sparse_categorical_crossentropy'.")
         self.model = model
         y_pred_shape = model.output_shape
+        loss_fn = losses.resolve_loss(model.loss, y_shape, y_pred_shape).per_sample
         self.metrics = [
             metrics_module.resolve_metric(identifier, model.loss, y_shape, y_pred_shape)
             for identifier in model._metric_ids
@@ -70,17 +73,7 @@ class Trainer:
         for identifier in model._weighted_metric_ids:
             self.metrics.append(metrics_module.resolve_metric(identifier, model.loss, y_shape, y_pred_shape))
             self.weighted.append(True)
-        self.mask = [
-            {
-                v.short_name: bool(
-                    model._compiled_model_trainable
-                    and model._compiled_trainable.get(id(layer), layer.trainable)
-                    and v.trainable
-                )
-                for v in layer.weights
-            }
-            for layer in model.layers
-        ]
+        self.mask = trainable_mask(model)
         by_layer = [{v.short_name: v for v in layer.weights} for layer in model.layers]
         penalties = [
             {name: var.regularizer for name, var in variables.items() if mask[name] and var.regularizer is not None}
@@ -93,14 +86,20 @@ class Trainer:
         self.transform = model.optimizer.build_transform()
         self.programs = Programs(
             model.apply,
-            model._loss_fn,
+            loss_fn,
             [(m.per_sample, w) for m, w in zip(self.metrics, self.weighted)],
             self.transform,
             penalties,
             constraints,
         )
-        self.opt_state = None
+        # An optimizer state that scanfit.saving restored from a file is used once, by the next Trainer.
+        self.opt_state = getattr(model.optimizer, "restored_state", None)
+        model.optimizer.restored_state = None
         self.base_key = scanfit_random.next_key()
+        self.resume = None  # an EpochPosition to continue from (set by BackupAndRestore)
+        self.position = None  # where the running epoch is, after each chunk
+        self.record_epoch_start = False  # keep each epoch's starting state for first_nonfinite_batch()
+        self.epoch_start = None
 
     @property
     def metric_names(self):
@@ -110,44 +109,123 @@ class Trainer:
         loss_total, count, totals, weights = (np.asarray(s, dtype=np.float64) for s in jax.device_get(sums))
         logs = {prefix + "loss": float(loss_total / count)}
         for metric, total, weight in zip(self.metrics, totals, weights):
-            logs[prefix + metric.name] = float(total / weight) if weight else 0.0
+            logs[prefix + metric.name] = float(metric.result_from_mean(total / weight)) if weight else 0.0
         return logs
 
-    def train_epoch(self, epoch, data, batch_size, shuffle, steps_per_chunk=None, after_chunk=None, before_chunk=None):
-        """Train one epoch; returns the epoch's sums. Writes weights back into the model."""
-        model, optimizer = self.model, self.model.optimizer
-        trainable, fixed = split_values(model.weight_values(), self.mask)
+    def optimizer_state(self):
+        """The optimizer state, created from the model's trainable weights on first use."""
         if self.opt_state is None:
+            trainable, _ = split_values(self.model.weight_values(), self.mask)
             self.opt_state = self.transform.init(trainable)
-        opt_state = self.opt_state
+        return self.opt_state
+
+    def train_epoch(self, epoch, data, batch_size, shuffle, steps_per_chunk=None, after_chunk=None, before_chunk=None):
+        """Train one epoch, or its rest when `self.resume` points into it; returns the epoch's sums.
+
+        Weights, optimizer state and `optimizer.iterations` are written back
+        after the epoch, or after every chunk when it runs in chunks.
+        """
+        optimizer = self.model.optimizer
+        trainable, fixed = split_values(self.model.weight_values(), self.mask)
+        opt_state = self.optimizer_state()
         if hasattr(optimizer, "learning_rate"):  # a raw optax transform may have no learning rate
             opt_state = optimizer.with_learning_rate(opt_state, optimizer.learning_rate)
         key = jax.random.fold_in(self.base_key, epoch)
         num_samples = data[0].shape[0]
+        resume, self.resume = self.resume, None
+        if resume is not None and resume.epoch == epoch:
+            carry, steps_done = (trainable, fixed, opt_state, resume.rng, resume.sums), resume.step
+            steps_per_chunk = steps_per_chunk or 1
+        else:
+            carry, steps_done = (trainable, fixed, opt_state, jax.random.fold_in(key, 1), self.programs.empty_sums()), 0
+        if self.record_epoch_start:
+            self.epoch_start = (epoch, carry, steps_done, data, batch_size, shuffle)
         if steps_per_chunk is None:
             segments = epoch_segments(num_samples, batch_size)
-            trainable, fixed, opt_state, _, sums = self.programs.train_epoch(
-                trainable, fixed, opt_state, data, key, segments=segments, shuffle=shuffle)
-        else:
-            order = self.programs.permutation(key, num_samples=num_samples, shuffle=shuffle)
-            carry = (trainable, fixed, opt_state, jax.random.fold_in(key, 1), self.programs.empty_sums())
-            steps_done = 0
-            for start, segments in chunk_plan(num_samples, batch_size, steps_per_chunk):
-                if before_chunk:
-                    before_chunk(steps_done)
-                carry = self.programs.train_chunk(carry, data, order, start, segments=segments)
-                steps_done += sum(count for count, _ in segments)
-                if after_chunk:
-                    after_chunk(steps_done, carry[4])
-            trainable, fixed, opt_state, _, sums = carry
+            carry = self.programs.train_epoch(trainable, fixed, opt_state, data, key, segments=segments, shuffle=shuffle)
+            self._publish(epoch, sum(count for count, _ in segments), carry, steps_done)
+            return carry[4]
+        order = self.programs.permutation(key, num_samples=num_samples, shuffle=shuffle)
+        for start, segments in _remaining_chunks(num_samples, batch_size, steps_per_chunk, steps_done):
+            if before_chunk:
+                before_chunk(steps_done)
+            carry = self.programs.train_chunk(carry, data, order, start, segments=segments)
+            steps_before, steps_done = steps_done, steps_done + sum(count for count, _ in segments)
+            self._publish(epoch, steps_done, carry, steps_before)
+            if after_chunk:
+                after_chunk(steps_done, carry[4])
+        return carry[4]
+
+    def _publish(self, epoch, steps_done, carry, steps_before):
+        """Write a chunk's results back into the model, the optimizer and `self.position`."""
+        trainable, fixed, opt_state, rng, sums = carry
         self.opt_state = opt_state
-        optimizer.iterations = int(optimizer.iterations) + len(chunk_plan(num_samples, batch_size, 1))
-        write_back(model, merge_values(trainable, fixed))
+        self.model.optimizer.iterations = int(self.model.optimizer.iterations) + steps_done - steps_before
+        write_back(self.model, merge_values(trainable, fixed))
+        self.position = EpochPosition(epoch, steps_done, rng, sums)
+
+    def first_nonfinite_batch(self):
+        """Replay the last epoch step by step from its recorded start (see `record_epoch_start`).
+
+        Returns the 0-based batch after which the running loss first is NaN
+        or infinite, or None. The model's weights are not touched.
+        """
+        epoch, carry, steps_done, data, batch_size, shuffle = self.epoch_start
+        order = self.programs.permutation(jax.random.fold_in(self.base_key, epoch), num_samples=data[0].shape[0],
+                                          shuffle=shuffle)
+        for start, segments in _remaining_chunks(data[0].shape[0], batch_size, 1, steps_done):
+            carry = self.programs.train_chunk(carry, data, order, start, segments=segments)
+            if not np.isfinite(float(carry[4][0])):
+                return start // batch_size
+        return None
+
+    def evaluate(self, data, batch_size, before_batch=None, after_batch=None):
+        """The sums of loss and metrics over `data`: one program, or one per batch when hooks are given."""
+        values = self.model.weight_values()
+        num_samples = data[0].shape[0]
+        if before_batch is None and after_batch is None:
+            return self.programs.evaluate(values, data, segments=epoch_segments(num_samples, batch_size))
+        sums = self.programs.empty_sums()
+        for batch, start in enumerate(range(0, num_samples, batch_size)):
+            if before_batch:
+                before_batch(batch)
+            part = tuple(array[start:start + batch_size] for array in data)
+            part_sums = self.programs.evaluate(values, part, segments=epoch_segments(part[0].shape[0], batch_size))
+            sums = jax.tree.map(jnp.add, sums, part_sums)
+            if after_batch:
+                after_batch(batch, sums)
         return sums
 
-    def evaluate(self, data, batch_size):
-        sums = self.programs.evaluate(self.model.weight_values(), data, segments=epoch_segments(data[0].shape[0], batch_size))
-        return sums
+
+class EpochPosition(NamedTuple):
+    """A point inside an epoch: `step` steps done, the carried random key and the running sums."""
+
+    epoch: int
+    step: int
+    rng: Any
+    sums: Any
+
+
+def _remaining_chunks(num_samples, batch_size, steps_per_chunk, steps_done):
+    """`chunk_plan` for the samples after the first `steps_done` (full) batches."""
+    offset = steps_done * batch_size
+    return [(start + offset, segments)
+            for start, segments in chunk_plan(num_samples - offset, batch_size, steps_per_chunk)]
+
+
+def trainable_mask(model):
+    """Per layer, ``{short_name: bool}``: which weights the optimizer updates (flags frozen at compile)."""
+    return [
+        {
+            v.short_name: bool(
+                model._compiled_model_trainable
+                and model._compiled_trainable.get(id(layer), layer.trainable)
+                and v.trainable
+            )
+            for v in layer.weights
+        }
+        for layer in model.layers
+    ]
 
 
 def write_back(model, values):
@@ -219,6 +297,7 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     history = History()
     callback_list = CallbackList(list(callbacks or []) + [history], model,
                                  {"verbose": verbose, "epochs": epochs, "steps": steps})
+    model.history = history  # as in Keras, from the start of fit (BackupAndRestore refills it)
     batch_hooks = callback_list.wants(TRAIN_BATCH_HOOKS)
     stream = sys.stdout
     live = verbose == 1 and _is_live(stream)
@@ -226,9 +305,15 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
 
     model.stop_training = False
     callback_list.on_train_begin()
+    resumed_epoch = model.__dict__.pop("_initial_epoch", None)  # set by BackupAndRestore.on_train_begin
+    if resumed_epoch is not None:
+        initial_epoch = resumed_epoch
     logs = {}
     for epoch in range(initial_epoch, epochs):
-        callback_list.on_epoch_begin(epoch)
+        if model.stop_training:  # restored by BackupAndRestore: the interrupted run had already stopped
+            break
+        if trainer.resume is None or trainer.resume.epoch != epoch:  # a resumed epoch has begun already
+            callback_list.on_epoch_begin(epoch)
         if verbose:
             print_epoch_header(epoch, epochs, stream)
         bar = Progbar(steps, verbose=verbose, stream=stream, live=live)
@@ -246,7 +331,8 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
         sums = trainer.train_epoch(epoch, data, batch_size, shuffle, steps_per_chunk, after_chunk, before_chunk)
         logs = trainer.logs_from_sums(sums)
         if val_data is not None and (epoch + 1) % validation_freq == 0:
-            logs.update(trainer.logs_from_sums(trainer.evaluate(val_data, val_batch_size), prefix="val_"))
+            val_logs = run_evaluation(trainer, val_data, val_batch_size, callback_list)
+            logs.update({"val_" + name: value for name, value in val_logs.items()})
         bar.update(steps, list(logs.items()), finalize=True)
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
@@ -254,6 +340,19 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     callback_list.on_train_end(logs)
     model.history = history
     return history
+
+
+def run_evaluation(trainer, data, batch_size, callback_list):
+    """The logs of loss and metrics over `data`, with Keras's test hooks (per batch only when overridden)."""
+    callback_list.on_test_begin()
+    if callback_list.wants(TEST_BATCH_HOOKS):
+        sums = trainer.evaluate(data, batch_size, callback_list.on_test_batch_begin,
+                                lambda batch, sums: callback_list.on_test_batch_end(batch, trainer.logs_from_sums(sums)))
+    else:
+        sums = trainer.evaluate(data, batch_size)
+    logs = trainer.logs_from_sums(sums)
+    callback_list.on_test_end(logs)
+    return logs
 
 
 def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, return_dict):
@@ -267,11 +366,9 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, retu
     trainer = trainer_for(model, y)
     steps = math.ceil(len(x) / batch_size)
     callback_list = CallbackList(list(callbacks or []), model, {"verbose": verbose, "epochs": 1, "steps": steps})
-    callback_list.on_test_begin()
     bar = Progbar(steps, verbose=verbose, live=False)
-    logs = trainer.logs_from_sums(trainer.evaluate(device_data(x, y, weights), batch_size))
+    logs = run_evaluation(trainer, device_data(x, y, weights), batch_size, callback_list)
     bar.update(steps, list(logs.items()), finalize=True)
-    callback_list.on_test_end(logs)
     if return_dict:
         return logs
     values = list(logs.values())
@@ -291,9 +388,17 @@ def predict(model, x, *, batch_size, verbose, callbacks):
     callback_list = CallbackList(list(callbacks or []), model, {"verbose": verbose, "epochs": 1, "steps": steps})
     callback_list.on_predict_begin()
     bar = Progbar(steps, verbose=verbose, live=False)
-    outputs = model._predict_program(model.weight_values(), jnp.asarray(x, jnp.float32),
-                                     segments=epoch_segments(len(x), batch_size))
-    outputs = np.asarray(outputs)
+    values, x = model.weight_values(), jnp.asarray(x, jnp.float32)
+    if callback_list.wants(PREDICT_BATCH_HOOKS):  # one program per batch, so each hook sees its outputs
+        parts = []
+        for batch, start in enumerate(range(0, len(x), batch_size)):
+            callback_list.on_predict_batch_begin(batch)
+            part = x[start:start + batch_size]
+            parts.append(np.asarray(model._predict_program(values, part, segments=((1, len(part)),))))
+            callback_list.on_predict_batch_end(batch, {"outputs": parts[-1]})
+        outputs = np.concatenate(parts)
+    else:
+        outputs = np.asarray(model._predict_program(values, x, segments=epoch_segments(len(x), batch_size)))
     bar.update(steps, [], finalize=True)
     callback_list.on_predict_end()
     return outputs

@@ -1,0 +1,68 @@
+"""Shared benchmark plumbing: run each contender in a fresh process, print a table, write JSON.
+
+Each contender is a function in a bench script, run as
+``python bench/<script>.py --contender NAME`` in its own process (so no
+compile cache or warm state carries over) and printing one JSON line of
+timings. Results are measured side by side in one run and reported as
+ratios, since the machines are shared and noisy.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def time_epochs(train_one_epoch, epochs):
+    """Seconds for each call of `train_one_epoch()` (which must block until done)."""
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        train_one_epoch()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def epoch_summary(times):
+    """First epoch (compile included), steady epoch (best of the rest), compile estimate."""
+    steady = min(times[1:]) if len(times) > 1 else times[0]
+    return {"first_epoch_s": times[0], "steady_epoch_s": steady, "compile_s": max(0.0, times[0] - steady),
+            "epoch_times_s": times}
+
+
+def run_contender(script, name, extra_env=None, timeout=1800):
+    """Run one contender in a fresh process; return its JSON result (or an error record)."""
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "SCANFIT_COMPILATION_CACHE": "0", **(extra_env or {})}
+    proc = subprocess.run([sys.executable, script, "--contender", name], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        return {"error": (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["failed"]}
+    return json.loads(lines[-1])
+
+
+def report(name, rows, columns, extra=None):
+    """Print `rows` (dicts) as a table of `columns` and save everything to results/<name>.json."""
+    widths = [max(len(col), *(len(_fmt(row.get(col))) for row in rows)) for col in columns]
+    print("  ".join(col.ljust(w) for col, w in zip(columns, widths)))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(_fmt(row.get(col)).ljust(w) for col, w in zip(columns, widths)))
+    RESULTS.mkdir(exist_ok=True)
+    payload = {"benchmark": name, "date": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
+               "rows": rows, **(extra or {})}
+    path = RESULTS / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    os.replace(tmp, path)
+    print(f"\nsaved {path}")
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return "-" if value is None else str(value)

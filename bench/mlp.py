@@ -1,0 +1,79 @@
+"""Seed MLP epoch time: scanfit against Keras 3 + JAX, side by side.
+
+Flatten -> Dense(100, relu) -> Dense(10, softmax), RMSprop defaults, batch 32,
+48,000 Fashion-MNIST samples (the seed's setting). Each contender trains for
+a few epochs in a fresh process; the table gives the first epoch (compile
+included), the steady epoch time and the speed-up over Keras + JAX.
+
+    python bench/mlp.py            # prints the table, writes bench/results/mlp.json
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import epoch_summary, report, run_contender, time_epochs  # noqa: E402
+
+EPOCHS = 4
+SAMPLES = 48_000
+
+
+def _data():
+    import scanfit
+
+    (x, y), _ = scanfit.datasets.fashion_mnist.load_data()
+    return (x[:SAMPLES] / 255.0).astype("float32"), y[:SAMPLES].astype("int64")
+
+
+def _build(library):
+    model = library.Sequential([
+        library.layers.Input(shape=(28, 28)),
+        library.layers.Flatten(),
+        library.layers.Dense(100, activation="relu"),
+        library.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def contender(name):
+    x, y = _data()
+    if name == "scanfit":
+        import scanfit as library
+    else:
+        import keras as library
+    model = _build(library)
+    times = time_epochs(lambda: model.fit(x, y, batch_size=32, epochs=1, verbose=0), EPOCHS)
+    accuracy = model.evaluate(x[:5000], y[:5000], verbose=0)[1]
+    return {**epoch_summary(times), "train_accuracy_5k": float(accuracy)}
+
+
+def main():
+    rows = []
+    for name in ("scanfit", "keras-jax"):
+        result = run_contender(__file__, name)
+        rows.append({"system": name, **result})
+        print(f"{name}: {result}", file=sys.stderr)
+    scan, keras_row = rows
+    ratios = {}
+    if "error" not in scan and "error" not in keras_row:
+        ratios = {
+            "steady_speedup_vs_keras_jax": keras_row["steady_epoch_s"] / scan["steady_epoch_s"],
+            "first_epoch_ratio_keras_over_scanfit": keras_row["first_epoch_s"] / scan["first_epoch_s"],
+        }
+        scan["speedup"] = ratios["steady_speedup_vs_keras_jax"]
+        keras_row["speedup"] = 1.0
+    report("mlp", rows, ["system", "first_epoch_s", "steady_epoch_s", "compile_s", "speedup", "train_accuracy_5k"],
+           {"setting": "seed MLP, RMSprop, batch 32, 48,000 samples", "targets": {
+               "steady_speedup_vs_keras_jax": ">= 2", "first_epoch_ratio_keras_over_scanfit": ">= 1"}, **ratios})
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contender")
+    args = parser.parse_args()
+    if args.contender:
+        print(json.dumps(contender(args.contender)))
+    else:
+        main()

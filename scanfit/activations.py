@@ -1,0 +1,266 @@
+"""Activation functions with Keras 3's names, defaults and formulas.
+
+Each function takes an array (or anything `jnp.asarray` accepts) and returns a
+JAX array, so it can be used inside `jax.jit` and differentiated. Layer configs
+store an activation as its plain name (``"relu"``); `serialize` and
+`deserialize` convert between the two.
+"""
+import types
+
+import jax
+import jax.numpy as jnp
+
+from scanfit.serialization import lookup, resolve
+
+
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """Rectified linear unit, optionally leaky, capped and/or shifted.
+
+    Values above `threshold` pass through (capped at `max_value`), values
+    below it become ``negative_slope * (x - threshold)``.
+    """
+    x = jnp.asarray(x)
+    if negative_slope != 0.0 and max_value is None and threshold == 0:
+        return jax.nn.leaky_relu(x, negative_slope=negative_slope)
+    clip_to_max = max_value is not None
+    if threshold != 0:
+        y = jnp.where(x > threshold, x, jnp.zeros_like(x))
+    elif max_value == 6:
+        y = jax.nn.relu6(x)
+        clip_to_max = False
+    else:
+        y = jax.nn.relu(x)
+    if clip_to_max:
+        y = jnp.clip(y, 0, max_value).astype(y.dtype)
+    if negative_slope != 0.0:
+        y = y - negative_slope * jax.nn.relu(threshold - x)
+    return y
+
+
+def leaky_relu(x, negative_slope=0.2):
+    """``x`` for positive inputs, ``negative_slope * x`` otherwise."""
+    return jax.nn.leaky_relu(jnp.asarray(x), negative_slope=negative_slope)
+
+
+def relu6(x):
+    """ReLU capped at 6."""
+    return jax.nn.relu6(jnp.asarray(x))
+
+
+def sigmoid(x):
+    """``1 / (1 + exp(-x))``."""
+    return jax.nn.sigmoid(jnp.asarray(x))
+
+
+def hard_sigmoid(x):
+    """Piecewise-linear sigmoid: ``clip(x / 6 + 0.5, 0, 1)``."""
+    return jax.nn.hard_sigmoid(jnp.asarray(x))
+
+
+def log_sigmoid(x):
+    """``log(sigmoid(x))``, computed stably."""
+    return jax.nn.log_sigmoid(jnp.asarray(x))
+
+
+def sparse_sigmoid(x):
+    """0 below -1, 1 above 1, ``(x + 1) / 2`` in between."""
+    return jax.nn.sparse_sigmoid(jnp.asarray(x))
+
+
+def softmax(x, axis=-1):
+    """Exponentials normalised to sum to 1 along `axis` (an int or a tuple)."""
+    return jax.nn.softmax(jnp.asarray(x), axis=axis)
+
+
+def log_softmax(x, axis=-1):
+    """``log(softmax(x))``, computed stably."""
+    return jax.nn.log_softmax(jnp.asarray(x), axis=axis)
+
+
+def sparsemax(x, axis=-1):
+    """Euclidean projection of `x` onto the probability simplex along `axis`."""
+    x = jnp.moveaxis(jnp.asarray(x), axis, -1)
+    descending = -jnp.sort(-x, axis=-1)
+    running_sum = jnp.cumsum(descending, axis=-1)
+    rank = jnp.arange(1, x.shape[-1] + 1, dtype=x.dtype)
+    in_support = 1 + rank * descending > running_sum
+    support_size = jnp.sum(in_support, axis=-1, keepdims=True)
+    support_sum = jnp.take_along_axis(running_sum, support_size - 1, axis=-1)
+    tau = (support_sum - 1) / support_size.astype(x.dtype)
+    return jnp.moveaxis(jnp.maximum(x - tau, 0), -1, axis)
+
+
+def tanh(x):
+    """Hyperbolic tangent."""
+    return jnp.tanh(jnp.asarray(x))
+
+
+def hard_tanh(x):
+    """``clip(x, -1, 1)``."""
+    return jax.nn.hard_tanh(jnp.asarray(x))
+
+
+def tanh_shrink(x):
+    """``x - tanh(x)``."""
+    x = jnp.asarray(x)
+    return x - jnp.tanh(x)
+
+
+def elu(x, alpha=1.0):
+    """``x`` for positive inputs, ``alpha * (exp(x) - 1)`` otherwise."""
+    return jax.nn.elu(jnp.asarray(x), alpha=alpha)
+
+
+def selu(x):
+    """Scaled ELU with the self-normalising constants of Klambauer et al."""
+    return jax.nn.selu(jnp.asarray(x))
+
+
+def celu(x, alpha=1.0):
+    """``x`` for positive inputs, ``alpha * (exp(x / alpha) - 1)`` otherwise."""
+    return jax.nn.celu(jnp.asarray(x), alpha=alpha)
+
+
+def gelu(x, approximate=False):
+    """Gaussian error linear unit; exact (erf) unless `approximate` is True."""
+    return jax.nn.gelu(jnp.asarray(x), approximate=approximate)
+
+
+def silu(x):
+    """``x * sigmoid(x)`` (also called swish)."""
+    return jax.nn.silu(jnp.asarray(x))
+
+
+swish = silu
+
+
+def hard_silu(x):
+    """``x * hard_sigmoid(x)`` (also called hard swish)."""
+    return jax.nn.hard_silu(jnp.asarray(x))
+
+
+hard_swish = hard_silu
+
+
+def mish(x):
+    """``x * tanh(softplus(x))``."""
+    x = jnp.asarray(x)
+    return x * jnp.tanh(jax.nn.softplus(x))
+
+
+def softplus(x):
+    """``log(exp(x) + 1)``, computed stably."""
+    return jax.nn.softplus(jnp.asarray(x))
+
+
+def softsign(x):
+    """``x / (abs(x) + 1)``."""
+    return jax.nn.soft_sign(jnp.asarray(x))
+
+
+def squareplus(x, b=4):
+    """``(x + sqrt(x**2 + b)) / 2``."""
+    return jax.nn.squareplus(jnp.asarray(x), b=b)
+
+
+def sparse_plus(x):
+    """0 below -1, ``x`` above 1, ``(x + 1)**2 / 4`` in between."""
+    return jax.nn.sparse_plus(jnp.asarray(x))
+
+
+def soft_shrink(x, threshold=0.5):
+    """Moves values toward 0 by `threshold`; values within it become 0."""
+    x = jnp.asarray(x)
+    zero = jnp.zeros_like(x)
+    return jnp.where(x > threshold, x - threshold, jnp.where(x < -threshold, x + threshold, zero))
+
+
+def hard_shrink(x, threshold=0.5):
+    """Keeps values whose magnitude exceeds `threshold`; others become 0."""
+    x = jnp.asarray(x)
+    return jnp.where(jnp.abs(x) > threshold, x, jnp.zeros_like(x))
+
+
+def threshold(x, threshold, default_value):
+    """Keeps values above `threshold`; others become `default_value`."""
+    x = jnp.asarray(x)
+    return jnp.where(x > threshold, x, default_value)
+
+
+def glu(x, axis=-1):
+    """Gated linear unit: splits `x` in two halves ``a, b`` and returns ``a * sigmoid(b)``."""
+    return jax.nn.glu(jnp.asarray(x), axis=axis)
+
+
+def exponential(x):
+    """``exp(x)``."""
+    return jnp.exp(jnp.asarray(x))
+
+
+def linear(x):
+    """The identity: returns `x` unchanged."""
+    return x
+
+
+_ACTIVATIONS = {
+    fn.__name__: fn
+    for fn in (
+        relu, leaky_relu, relu6, sigmoid, hard_sigmoid, log_sigmoid, sparse_sigmoid,
+        softmax, log_softmax, sparsemax, tanh, hard_tanh, tanh_shrink, elu, selu, celu,
+        gelu, silu, hard_silu, mish, softplus, softsign, squareplus, sparse_plus,
+        soft_shrink, hard_shrink, threshold, glu, exponential, linear,
+    )
+}
+_ALIASES = {"swish": silu, "hard_swish": hard_silu}
+_REGISTRY = {**_ACTIVATIONS, **_ALIASES}
+_NAME_OF = {fn: name for name, fn in _ACTIVATIONS.items()}
+
+
+def serialize(activation):
+    """The name Keras stores for `activation` in a layer config.
+
+    Built-in activations become their name (``swish`` becomes ``"silu"``, as
+    in Keras). Other named functions become Keras's dict for a plain function,
+    which `deserialize` reads back given ``custom_objects``.
+    """
+    if activation in _NAME_OF:
+        return _NAME_OF[activation]
+    if isinstance(activation, types.FunctionType) and activation.__name__ != "<lambda>":
+        return {
+            "module": "builtins",
+            "class_name": "function",
+            "config": activation.__name__,
+            "registered_name": "function",
+        }
+    raise ValueError(
+        f"Cannot serialize activation {activation!r}: expected a scanfit activation "
+        "or a named (non-lambda) function."
+    )
+
+
+def deserialize(config, custom_objects=None):
+    """The activation function named by `config` (a name or a serialized dict)."""
+    if isinstance(config, str):
+        return lookup("activation", _REGISTRY, config, custom_objects)
+    if isinstance(config, dict):
+        if isinstance(config.get("config"), str):
+            return lookup("activation", _REGISTRY, config["config"], custom_objects)
+        return resolve("activation", _REGISTRY, config, custom_objects)
+    raise TypeError(
+        f"deserialize expects an activation name or a config dict, "
+        f"got {config!r} (a {type(config).__name__})."
+    )
+
+
+def get(identifier):
+    """Turn a name, config dict, callable or None (``linear``) into an activation."""
+    if identifier is None:
+        return linear
+    if isinstance(identifier, (str, dict)):
+        return deserialize(identifier)
+    if callable(identifier):
+        return identifier
+    raise TypeError(
+        f"Could not interpret activation {identifier!r} (a {type(identifier).__name__}): "
+        "expected a name such as 'relu', a config dict, a callable, or None."
+    )

@@ -1,0 +1,558 @@
+"""Keras metrics on JAX: stateful ``Metric`` classes, per-sample functions, and look-up.
+
+Every metric the training engine runs is a weighted mean of per-sample values:
+``metric.per_sample(y_true, y_pred)`` gives one value per sample (pure and
+jit-safe), the engine averages it with the sample weights, and
+``metric.result_from_mean(mean)`` turns that average into the reported value
+(the identity, except for ``RootMeanSquaredError``, which takes the square
+root). ``update_state`` / ``result`` / ``reset_state`` give Keras's stateful
+API on top of the same functions.
+"""
+import jax.numpy as jnp
+
+from scanfit import losses as losses_module, serialization
+from scanfit.losses import (
+    binary_crossentropy,
+    categorical_crossentropy,
+    categorical_hinge,
+    classify_targets,
+    divide_no_nan,
+    function_config,
+    hinge,
+    huber,
+    kl_divergence,
+    l2_normalize,
+    log_cosh,
+    match_ranks,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
+    mean_squared_logarithmic_error,
+    poisson,
+    snake_case,
+    sparse_categorical_crossentropy,
+    squared_hinge,
+)
+
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
+
+
+# ---------------------------------------------------------------------------
+# Per-sample metric functions
+# ---------------------------------------------------------------------------
+
+def _argmax(x):
+    """Argmax over the last axis that treats -0.0 as below +0.0 (as Keras does on CPU)."""
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        x = jnp.where((x == 0.0) & jnp.signbit(x), -jnp.finfo(x.dtype).tiny, x)
+    return jnp.argmax(x, axis=-1)
+
+
+def _in_top_k(labels, scores, k):
+    """True where the score of ``labels`` is among the ``k`` largest (ties count as in)."""
+    label_scores = jnp.take_along_axis(scores, jnp.expand_dims(labels, -1), axis=-1)
+    label_scores = jnp.where(jnp.isnan(label_scores), -jnp.inf, label_scores)
+    rank = 1 + jnp.sum(scores > label_scores, axis=-1)
+    return rank <= k
+
+
+def accuracy(y_true, y_pred):
+    """1.0 where ``y_pred`` equals ``y_true`` exactly, element-wise."""
+    y_pred = jnp.asarray(y_pred)
+    y_true, y_pred = match_ranks(jnp.asarray(y_true).astype(y_pred.dtype), y_pred)
+    return (y_true == y_pred).astype(jnp.float32)
+
+
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    """1.0 where ``y_pred > threshold`` agrees with the 0/1 label, element-wise."""
+    y_true, y_pred = match_ranks(jnp.asarray(y_true), jnp.asarray(y_pred))
+    predicted = (y_pred > threshold).astype(y_true.dtype)
+    return (y_true == predicted).astype(jnp.float32)
+
+
+def categorical_accuracy(y_true, y_pred):
+    """1.0 where the arg-max of ``y_pred`` is the arg-max of the one-hot ``y_true``."""
+    y_pred = jnp.asarray(y_pred)
+    labels = _argmax(jnp.asarray(y_true)).astype(y_pred.dtype)
+    labels_shape = labels.shape
+    if labels.ndim == y_pred.ndim:
+        labels = jnp.squeeze(labels, -1)
+    matches = (labels == _argmax(y_pred).astype(labels.dtype)).astype(jnp.float32)
+    return matches.reshape(labels_shape)
+
+
+def sparse_categorical_accuracy(y_true, y_pred):
+    """1.0 where the arg-max of ``y_pred`` equals the integer label ``y_true``."""
+    y_pred = jnp.asarray(y_pred)
+    y_true = jnp.asarray(y_true).astype(y_pred.dtype)
+    if y_true.ndim == y_pred.ndim:
+        if y_true.shape[-1] != 1:
+            raise ValueError(
+                f"sparse_categorical_accuracy expects integer labels of shape {y_pred.shape[:-1]} "
+                f"(or with a trailing 1), got y_true.shape={y_true.shape} for y_pred.shape={y_pred.shape}."
+            )
+        y_true = jnp.squeeze(y_true, -1)
+    matches = (y_true == _argmax(y_pred).astype(y_true.dtype)).astype(jnp.float32)
+    if matches.ndim > 1 and matches.shape[-1] == 1:
+        matches = jnp.squeeze(matches, -1)
+    return matches
+
+
+def _top_k(labels, y_pred, k):
+    flat_scores = y_pred.reshape(-1, y_pred.shape[-1]) if y_pred.ndim > 2 else y_pred
+    matches = _in_top_k(labels.reshape(-1), flat_scores, k).astype(jnp.float32)
+    return matches.reshape(labels.shape)
+
+
+def top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """1.0 where the one-hot target's class is among the ``k`` highest scores."""
+    y_pred = jnp.asarray(y_pred)
+    labels = _argmax(jnp.asarray(y_true).astype(y_pred.dtype)).astype(jnp.int32)
+    return _top_k(labels, y_pred, k)
+
+
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False):
+    """1.0 where the integer label is among the ``k`` highest scores.
+
+    With ``from_sorted_ids=True``, ``y_pred`` holds class ids sorted by score
+    and the label must appear among its first ``k`` columns.
+    """
+    y_pred = jnp.asarray(y_pred)
+    y_true = jnp.asarray(y_true)
+    if from_sorted_ids:
+        y_true = y_true.astype(y_pred.dtype)
+        flat_true = y_true.reshape(-1)
+        flat_ids = y_pred.reshape(-1, y_pred.shape[-1]) if y_pred.ndim > 2 else y_pred
+        matches = jnp.any(flat_true[:, None] == flat_ids[:, :k], axis=1).astype(jnp.float32)
+        return matches.reshape(y_true.shape)
+    return _top_k(y_true.astype(jnp.int32), y_pred, k)
+
+
+def cosine_similarity(y_true, y_pred, axis=-1):
+    """Cosine similarity along ``axis`` (1 means identical directions)."""
+    y_pred = jnp.asarray(y_pred)
+    y_true, y_pred = match_ranks(jnp.asarray(y_true).astype(y_pred.dtype), y_pred)
+    return jnp.sum(l2_normalize(y_true, axis) * l2_normalize(y_pred, axis), axis=axis)
+
+
+def squared_error(y_true, y_pred):
+    """Element-wise ``(y_pred - y_true) ** 2`` (the values ``RootMeanSquaredError`` averages)."""
+    y_true, y_pred = match_ranks(jnp.asarray(y_true, jnp.float32), jnp.asarray(y_pred, jnp.float32))
+    return jnp.square(y_pred - y_true)
+
+
+# ---------------------------------------------------------------------------
+# Stateful metrics
+# ---------------------------------------------------------------------------
+
+def weighted_totals(values, sample_weight=None, reduce=jnp.mean):
+    """``(total, count)`` that one batch of ``values`` adds to a weighted mean, as Keras's ``Mean`` does.
+
+    Values are first reduced (averaged, or summed for ``Sum``) down to the rank
+    of the weights, or to one value per sample; without weights each sample
+    counts once.
+    """
+    values = jnp.asarray(values, jnp.float32)
+    if sample_weight is not None:
+        sample_weight = jnp.asarray(sample_weight, jnp.float32)
+        values, sample_weight = match_ranks(values, sample_weight)
+        weight_rank = sample_weight.ndim
+        if values.ndim > weight_rank:
+            values = reduce(values, axis=tuple(range(weight_rank, values.ndim)))
+        sample_weight = jnp.broadcast_to(sample_weight, values.shape)
+        values = values * sample_weight
+        if weight_rank > 1:
+            sample_weight = reduce(sample_weight, axis=tuple(range(1, weight_rank)))
+    if values.ndim > 1:
+        values = reduce(values, axis=tuple(range(1, values.ndim)))
+    if sample_weight is not None:
+        count = jnp.sum(sample_weight)
+    else:
+        count = jnp.asarray(values.shape[0] if values.ndim else 1, jnp.float32)
+    return jnp.sum(values), count
+
+
+class Metric:
+    """Base class of metrics: subclasses implement ``update_state``, ``result`` and ``reset_state``."""
+
+    def __init__(self, name=None, dtype=None):
+        self.name = name or snake_case(type(self).__name__)
+        self.dtype = jnp.dtype(dtype or "float32").name
+
+    def update_state(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must implement update_state().")
+
+    def result(self):
+        raise NotImplementedError(f"{type(self).__name__} must implement result().")
+
+    def reset_state(self):
+        raise NotImplementedError(f"{type(self).__name__} must implement reset_state().")
+
+    def __call__(self, *args, **kwargs):
+        """Update the state with one batch and return the result so far."""
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+class Mean(Metric):
+    """The (weighted) mean of the values passed to ``update_state(values, sample_weight=None)``."""
+
+    def __init__(self, name="mean", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.reset_state()
+
+    def update_state(self, values, sample_weight=None):
+        total, count = weighted_totals(values, sample_weight)
+        self.total = self.total + total
+        self.count = self.count + count
+
+    def reset_state(self):
+        self.total = jnp.zeros((), jnp.float32)
+        self.count = jnp.zeros((), jnp.float32)
+
+    def result_from_mean(self, mean):
+        """The reported value for a weighted mean of ``per_sample`` values."""
+        return mean
+
+    def result(self):
+        return self.result_from_mean(divide_no_nan(self.total, self.count)).astype(self.dtype)
+
+
+class Sum(Metric):
+    """The (weighted) sum of the values passed to ``update_state(values, sample_weight=None)``."""
+
+    def __init__(self, name="sum", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.reset_state()
+
+    def update_state(self, values, sample_weight=None):
+        self.total = self.total + weighted_totals(values, sample_weight, reduce=jnp.sum)[0]
+
+    def reset_state(self):
+        self.total = jnp.zeros((), jnp.float32)
+
+    def result(self):
+        return self.total.astype(self.dtype)
+
+
+class MeanMetricWrapper(Mean):
+    """The weighted mean over samples of ``fn(y_true, y_pred, **kwargs)``."""
+
+    def __init__(self, fn, name=None, dtype=None, **kwargs):
+        if not callable(fn):
+            raise TypeError(f"`fn` must be a callable metric function, got {fn!r} of type {type(fn).__name__}.")
+        super().__init__(name=name or snake_case(getattr(fn, "__name__", "mean_metric_wrapper")), dtype=dtype)
+        self._fn = fn
+        self._fn_kwargs = kwargs
+
+    def per_sample(self, y_true, y_pred):
+        """One value per sample: ``fn``'s output averaged over all but the batch axis (pure, jit-safe)."""
+        values = jnp.asarray(self._fn(y_true, y_pred, **self._fn_kwargs), jnp.float32)
+        if values.ndim > 1:
+            values = jnp.mean(values, axis=tuple(range(1, values.ndim)))
+        return values
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        super().update_state(self._fn(y_true, y_pred, **self._fn_kwargs), sample_weight)
+
+    def get_config(self):
+        config = {**super().get_config(), **self._fn_kwargs}
+        if type(self) is MeanMetricWrapper:
+            config["fn"] = serialize(self._fn)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if "fn" in config:
+            config["fn"] = deserialize(config["fn"])
+        return cls(**config)
+
+
+class _FixedFunctionMetric(MeanMetricWrapper):
+    """A mean metric whose function takes no options: subclasses set ``function`` and ``default_name``."""
+
+    function = None
+    default_name = None
+
+    def __init__(self, name=None, dtype=None):
+        super().__init__(type(self).function, name=name or self.default_name, dtype=dtype)
+
+
+class Accuracy(_FixedFunctionMetric):
+    """How often predictions equal labels exactly."""
+
+    function, default_name = accuracy, "accuracy"
+
+
+class CategoricalAccuracy(_FixedFunctionMetric):
+    """How often the arg-max prediction matches the one-hot label."""
+
+    function, default_name = categorical_accuracy, "categorical_accuracy"
+
+
+class SparseCategoricalAccuracy(_FixedFunctionMetric):
+    """How often the arg-max prediction matches the integer label."""
+
+    function, default_name = sparse_categorical_accuracy, "sparse_categorical_accuracy"
+
+
+class MeanSquaredError(_FixedFunctionMetric):
+    """Mean squared error."""
+
+    function, default_name = mean_squared_error, "mean_squared_error"
+
+
+class MeanAbsoluteError(_FixedFunctionMetric):
+    """Mean absolute error."""
+
+    function, default_name = mean_absolute_error, "mean_absolute_error"
+
+
+class MeanAbsolutePercentageError(_FixedFunctionMetric):
+    """Mean absolute percentage error."""
+
+    function, default_name = mean_absolute_percentage_error, "mean_absolute_percentage_error"
+
+
+class MeanSquaredLogarithmicError(_FixedFunctionMetric):
+    """Mean squared logarithmic error."""
+
+    function, default_name = mean_squared_logarithmic_error, "mean_squared_logarithmic_error"
+
+
+class LogCoshError(_FixedFunctionMetric):
+    """Mean log-cosh error."""
+
+    function, default_name = log_cosh, "logcosh"
+
+
+class Hinge(_FixedFunctionMetric):
+    """Mean hinge loss."""
+
+    function, default_name = hinge, "hinge"
+
+
+class SquaredHinge(_FixedFunctionMetric):
+    """Mean squared hinge loss."""
+
+    function, default_name = squared_hinge, "squared_hinge"
+
+
+class CategoricalHinge(_FixedFunctionMetric):
+    """Mean categorical hinge loss."""
+
+    function, default_name = categorical_hinge, "categorical_hinge"
+
+
+class KLDivergence(_FixedFunctionMetric):
+    """Mean Kullback-Leibler divergence."""
+
+    function, default_name = kl_divergence, "kl_divergence"
+
+
+class Poisson(_FixedFunctionMetric):
+    """Mean Poisson loss."""
+
+    function, default_name = poisson, "poisson"
+
+
+class RootMeanSquaredError(_FixedFunctionMetric):
+    """Square root of the (weighted) mean squared error over everything seen."""
+
+    function, default_name = squared_error, "root_mean_squared_error"
+
+    def result_from_mean(self, mean):
+        return jnp.sqrt(mean)
+
+
+class BinaryAccuracy(MeanMetricWrapper):
+    """How often ``y_pred > threshold`` matches the 0/1 label."""
+
+    def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
+        super().__init__(binary_accuracy, name=name, dtype=dtype, threshold=threshold)
+        self.threshold = threshold
+
+
+class TopKCategoricalAccuracy(MeanMetricWrapper):
+    """How often the one-hot target is among the ``k`` highest scores."""
+
+    def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
+        super().__init__(top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
+        self.k = k
+
+
+class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+    """How often the integer label is among the ``k`` highest scores."""
+
+    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None, from_sorted_ids=False):
+        super().__init__(sparse_top_k_categorical_accuracy, name=name, dtype=dtype, k=k,
+                         from_sorted_ids=from_sorted_ids)
+        self.k, self.from_sorted_ids = k, from_sorted_ids
+
+
+class CosineSimilarity(MeanMetricWrapper):
+    """Mean cosine similarity along ``axis``."""
+
+    def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
+        super().__init__(cosine_similarity, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+
+class BinaryCrossentropy(MeanMetricWrapper):
+    """Mean binary cross-entropy."""
+
+    def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False, label_smoothing=0):
+        super().__init__(binary_crossentropy, name=name, dtype=dtype, from_logits=from_logits,
+                         label_smoothing=label_smoothing)
+        self.from_logits, self.label_smoothing = from_logits, label_smoothing
+
+
+class CategoricalCrossentropy(MeanMetricWrapper):
+    """Mean categorical cross-entropy."""
+
+    def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False, label_smoothing=0, axis=-1):
+        super().__init__(categorical_crossentropy, name=name, dtype=dtype, from_logits=from_logits,
+                         label_smoothing=label_smoothing, axis=axis)
+        self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
+
+
+class SparseCategoricalCrossentropy(MeanMetricWrapper):
+    """Mean sparse categorical cross-entropy (samples labelled ``ignore_class`` contribute 0)."""
+
+    def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False, ignore_class=None,
+                 axis=-1):
+        super().__init__(sparse_categorical_crossentropy, name=name, dtype=dtype, from_logits=from_logits,
+                         ignore_class=ignore_class, axis=axis)
+        self.from_logits, self.ignore_class, self.axis = from_logits, ignore_class, axis
+
+
+# ---------------------------------------------------------------------------
+# Look-up, compile-time resolution and serialization
+# ---------------------------------------------------------------------------
+
+CLASSES = {
+    cls.__name__: cls
+    for cls in (
+        Metric, Mean, Sum, MeanMetricWrapper, Accuracy, BinaryAccuracy, CategoricalAccuracy,
+        SparseCategoricalAccuracy, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanSquaredError,
+        MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError, RootMeanSquaredError,
+        CosineSimilarity, LogCoshError, Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson,
+        BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
+    )
+}
+REGISTRY = {
+    **CLASSES,
+    **{snake_case(name): cls for name, cls in CLASSES.items()},
+    "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
+    "mse": MeanSquaredError, "MSE": MeanSquaredError,
+    "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
+    "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
+    "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError,
+}
+FUNCTIONS = {
+    fn.__name__: fn
+    for fn in (
+        accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy, top_k_categorical_accuracy,
+        sparse_top_k_categorical_accuracy, cosine_similarity, mean_squared_error, mean_absolute_error,
+        mean_absolute_percentage_error, mean_squared_logarithmic_error, binary_crossentropy,
+        categorical_crossentropy, sparse_categorical_crossentropy, kl_divergence, poisson, hinge, squared_hinge,
+        categorical_hinge, log_cosh, huber,
+    )
+}
+AUTO_NAMES = ("accuracy", "acc", "crossentropy", "ce")
+
+
+def serialize(metric):
+    """Keras 3's serialized form: a config dict for a ``Metric``, a ``"function"`` dict for a function."""
+    if isinstance(metric, Metric):
+        return serialization.to_config_dict("keras.metrics", type(metric).__name__, metric.get_config())
+    if callable(metric) and hasattr(metric, "__name__"):
+        return function_config(metric)
+    raise TypeError(
+        f"Cannot serialize metric {metric!r} of type {type(metric).__name__}: expected a Metric or a function."
+    )
+
+
+def deserialize(config, custom_objects=None):
+    """Rebuild a metric from a name or a serialized dict (see :func:`serialize`)."""
+    if isinstance(config, dict) and config.get("class_name") == "function":
+        return serialization.lookup("metric function", FUNCTIONS, config.get("config"), custom_objects)
+    return serialization.resolve("metric", REGISTRY, config, custom_objects)
+
+
+def get(identifier):
+    """A metric from a name (``"mse"``, ``"categorical_accuracy"``), a config dict, a class, an instance or a function.
+
+    Names give a new ``Metric`` instance, as in Keras 3; functions are returned
+    unchanged. The compile-time names ``"accuracy"``/``"acc"`` are resolved by
+    :func:`resolve_metric`, which knows the shapes.
+    """
+    if isinstance(identifier, type):
+        if not issubclass(identifier, Metric):
+            raise TypeError(f"Expected a Metric subclass, got the class {identifier.__name__}.")
+        return identifier()
+    if isinstance(identifier, (str, dict)):
+        return deserialize(identifier)
+    if callable(identifier):
+        return identifier
+    raise TypeError(
+        f"Could not interpret metric {identifier!r} (a {type(identifier).__name__}): "
+        "expected a name, a config dict, a Metric, or a function."
+    )
+
+
+def _auto_metric(identifier, loss, y_true_shape, y_pred_shape):
+    """The accuracy or cross-entropy metric that fits these shapes (and the loss's ``from_logits``)."""
+    is_binary, is_sparse = classify_targets(y_true_shape, y_pred_shape)
+    if identifier.lower() in ("accuracy", "acc"):
+        if is_binary:
+            return BinaryAccuracy(name=identifier)
+        if is_sparse:
+            return SparseCategoricalAccuracy(name=identifier)
+        return CategoricalAccuracy(name=identifier)
+    from_logits = bool(getattr(losses_module.get(loss), "from_logits", False)) if loss is not None else False
+    if is_binary:
+        return BinaryCrossentropy(name=identifier, from_logits=from_logits)
+    if is_sparse:
+        return SparseCategoricalCrossentropy(name=identifier, from_logits=from_logits)
+    return CategoricalCrossentropy(name=identifier, from_logits=from_logits)
+
+
+def resolve_metric(identifier, loss, y_true_shape, y_pred_shape):
+    """The ``Metric`` that ``compile(metrics=[identifier])`` runs, as Keras 3 chooses it.
+
+    ``"accuracy"``/``"acc"`` (any case) become binary, sparse categorical or
+    categorical accuracy from the shapes; ``"crossentropy"``/``"ce"`` likewise
+    pick a cross-entropy, taking ``from_logits`` from ``loss``. A string keeps
+    exactly the name the user wrote; a metric object keeps its own name; a
+    function is wrapped in ``MeanMetricWrapper`` and named after itself.
+    """
+    if identifier is None:
+        raise ValueError("Expected a metric, got None.")
+    if isinstance(identifier, str):
+        if identifier.lower() in AUTO_NAMES:
+            return _auto_metric(identifier, loss, y_true_shape, y_pred_shape)
+        if identifier not in REGISTRY:
+            usable = {name for name in REGISTRY if name[0].islower()} - {"metric", "mean_metric_wrapper"}
+            known = ", ".join(sorted(usable.union(AUTO_NAMES)))
+            raise ValueError(f"Unknown metric {identifier!r}. Known metric names: {known}.")
+    metric = get(identifier)
+    if not isinstance(metric, Metric):
+        metric = MeanMetricWrapper(metric)
+    if isinstance(identifier, str):
+        metric.name = identifier
+    return metric
