@@ -7,6 +7,7 @@ from scanfit import (
     callbacks,
     constraints,
     datasets,
+    distribution,
     initializers,
     layers,
     losses,
@@ -16,12 +17,15 @@ from scanfit import (
     regularizers,
     utils,
 )
+from scanfit.engine import compilation_cache
 from scanfit.layers import Input
 from scanfit.models import Sequential
+
+compilation_cache.enable()
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Input", "Sequential", "activations", "callbacks", "constraints", "datasets", "initializers",
+    "Input", "Sequential", "activations", "callbacks", "constraints", "datasets", "distribution", "initializers",
     "layers", "losses", "metrics", "models", "optimizers", "regularizers", "utils",
 ]
