@@ -39,11 +39,14 @@ def as_labels(y):
     return y.astype(np.float32)
 
 
-def check_inputs(model, x, y):
+def check_inputs(model, x, y, allow_nonfinite=False):
     """Convert x (and y, unless None is allowed) and check they agree with each other."""
     x = numeric_array(x, "x")
+    check_finite(x, "x", allow_nonfinite)
     if y is not None:
-        y = as_labels(numeric_array(y, "y"))
+        y = numeric_array(y, "y")
+        check_finite(y, "y", allow_nonfinite)
+        y = as_labels(y)
         if len(y) != len(x):
             raise ValueError(
                 f"x and y must have the same number of samples, got {len(x)} samples in x "
@@ -90,7 +93,7 @@ def split_validation(arrays, validation_split):
     return tuple(a[:split_at] for a in arrays), tuple(a[split_at:] for a in arrays)
 
 
-def unpack_validation_data(model, validation_data):
+def unpack_validation_data(model, validation_data, allow_nonfinite=False):
     """(x, y) or (x, y, sample_weight) given as validation_data, checked and converted."""
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         raise ValueError(
@@ -98,6 +101,70 @@ def unpack_validation_data(model, validation_data):
             f"got {type(validation_data).__name__}"
             + (f" of length {len(validation_data)}" if isinstance(validation_data, (tuple, list)) else "")
         )
-    x, y = check_inputs(model, validation_data[0], validation_data[1])
+    x, y = check_inputs(model, validation_data[0], validation_data[1], allow_nonfinite)
     sample_weight = validation_data[2] if len(validation_data) == 3 else None
     return x, y, as_sample_weights(y, sample_weight, None, len(x))
+
+
+def check_finite(array, name, allow_nonfinite):
+    """Refuse NaN or inf in `array` unless the caller allows them."""
+    if allow_nonfinite or array.dtype.kind != "f":
+        return
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = np.argwhere(~finite)[0]
+        raise ValueError(
+            f"{name} contains {int((~finite).sum())} NaN or infinite value(s), the first at index {tuple(bad)} "
+            f"({array[tuple(bad)]}). Clean the data, or pass allow_nonfinite=True to train on it anyway."
+        )
+
+
+def _crossentropy_kind(loss_object):
+    """'sparse', 'categorical', 'binary' or None, from the loss's underlying function."""
+    from scanfit import losses
+
+    function = getattr(loss_object, "fn", None)
+    function = getattr(function, "func", function)
+    return {
+        losses.sparse_categorical_crossentropy: "sparse",
+        losses.categorical_crossentropy: "categorical",
+        losses.binary_crossentropy: "binary",
+    }.get(function)
+
+
+def check_targets(loss_object, y, y_pred_shape):
+    """Check that targets `y` suit the loss and the model's output shape (before any compile)."""
+    kind = _crossentropy_kind(loss_object)
+    classes = y_pred_shape[-1]
+    sample_shape = tuple(y_pred_shape[1:])
+    if kind == "sparse":
+        if y.ndim == len(y_pred_shape) and y.shape[-1] == classes and classes > 1:
+            raise ValueError(
+                f"sparse_categorical_crossentropy expects integer class labels of shape (n,), but y has shape "
+                f"{y.shape}, like one-hot vectors. Use loss='categorical_crossentropy', or pass np.argmax(y, axis=-1)."
+            )
+        if y.ndim > len(y_pred_shape) or (y.ndim == len(y_pred_shape) and y.shape[-1] != 1):
+            raise ValueError(
+                f"sparse_categorical_crossentropy expects labels of shape (n,) for outputs of shape {y_pred_shape}, "
+                f"got y of shape {y.shape}."
+            )
+        if y.dtype.kind == "f" and not np.array_equal(y, np.round(y)):
+            raise ValueError("sparse_categorical_crossentropy expects whole-number class labels; y has fractional values.")
+        low, high = y.min(), y.max()
+        if low < 0 or high >= classes:
+            raise ValueError(
+                f"Labels must be class indices in [0, {classes - 1}] for a model with {classes} outputs, "
+                f"but y holds values from {low} to {high}. Check the labels, or the number of units of the last layer."
+            )
+    elif kind == "categorical":
+        if y.ndim < len(y_pred_shape) or (classes > 1 and y.shape[-1] == 1):
+            raise ValueError(
+                f"categorical_crossentropy expects one-hot targets of shape (n, {classes}), but y has shape {y.shape}, "
+                f"like integer labels. Use loss='sparse_categorical_crossentropy', or keras.utils.to_categorical(y, {classes})."
+            )
+        if tuple(y.shape[1:]) != sample_shape:
+            raise ValueError(f"categorical_crossentropy: targets of shape {y.shape} do not match outputs of shape {y_pred_shape}.")
+    elif kind == "binary" and (y.min() < 0 or y.max() > 1):
+        raise ValueError(
+            f"binary_crossentropy expects targets between 0 and 1, but y holds values from {y.min()} to {y.max()}."
+        )
