@@ -20,6 +20,7 @@ from scanfit import (
 from scanfit.engine import compilation_cache
 from scanfit.layers import Input
 from scanfit.models import Sequential
+from scanfit.sweep import Sweep
 
 compilation_cache.enable()
 

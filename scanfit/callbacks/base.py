@@ -12,7 +12,16 @@ class Callback:
     ``{'verbose', 'epochs', 'steps'}``. Overriding a batch hook makes the
     engine run the epoch one step per program so the hook sees every batch
     (callbacks that use only epoch hooks keep the one-program epoch).
+
+    Two optional methods let `BackupAndRestore` carry a callback's progress
+    across an interrupted run: ``backup_state()`` returns a dict of JSON
+    values and lists of arrays, ``restore_backup_state(state)`` takes it back.
     """
+
+    #: Hooks this instance defines but does not need (lets a callback keep the one-program epoch).
+    _ignored_hooks = ()
+    #: Run this callback's hooks after every other callback's (BackupAndRestore saves the others' state).
+    _dispatch_last = False
 
     def __init__(self):
         self.model = None
@@ -43,35 +52,58 @@ class Callback:
 
 
 def overrides_any(callback, hook_names):
-    """Whether `callback`'s class overrides one of the named hooks of `Callback`."""
-    return any(
-        getattr(type(callback), name, None) is not getattr(Callback, name)
-        for name in hook_names
-        if hasattr(type(callback), name)
-    )
+    """Whether `callback` (its class, or the instance as in LambdaCallback) overrides one of the named hooks."""
+    ignored = getattr(callback, "_ignored_hooks", ())
+    for name in hook_names:
+        if name in ignored:
+            continue
+        if name in getattr(callback, "__dict__", {}):
+            return True
+        if hasattr(type(callback), name) and getattr(type(callback), name) is not getattr(Callback, name):
+            return True
+    return False
 
 
 class CallbackList:
-    """Calls each hook on every callback, in order."""
+    """Calls each hook on every callback, in order (callbacks marked ``_dispatch_last`` at the end)."""
 
     def __init__(self, callbacks, model, params):
-        self.callbacks = list(callbacks)
+        callbacks = list(callbacks)
+        self.callbacks = sorted(callbacks, key=lambda cb: bool(getattr(cb, "_dispatch_last", False)))
         for callback in self.callbacks:
             if not hasattr(callback, "on_epoch_end"):
                 raise TypeError(f"callbacks must be Callback objects, got {callback!r}")
             callback.set_model(model)
             callback.set_params(params)
+            if hasattr(callback, "set_callbacks"):
+                callback.set_callbacks(self.callbacks)
 
     def wants(self, hook_names):
         return any(overrides_any(cb, hook_names) for cb in self.callbacks)
 
     def __getattr__(self, hook):
-        if not hook.startswith("on_"):
-            raise AttributeError(hook)
+        """``callbacks.on_<hook>(...)``: call the hook on every callback, with ``logs={}`` when none is given.
 
-        def dispatch(*args, **kwargs):
+        As in Keras, epoch and begin/end hooks get `logs` positionally, batch hooks as ``logs=``.
+        """
+        if not hook.startswith("on_") or not hasattr(Callback, hook):
+            raise AttributeError(hook)
+        batch_hook = "batch" in hook
+        takes_index = batch_hook or hook.startswith("on_epoch")
+
+        def dispatch(*args, logs=None):
+            index, rest = (args[0], args[1:]) if takes_index else (None, args)
+            if rest:
+                (logs,) = rest
+            logs = {} if logs is None else logs
             for callback in self.callbacks:
-                getattr(callback, hook)(*args, **kwargs)
+                method = getattr(callback, hook)
+                if batch_hook:
+                    method(index, logs=logs)
+                elif takes_index:
+                    method(index, logs)
+                else:
+                    method(logs)
 
         return dispatch
 
@@ -101,6 +133,12 @@ class History(Callback):
         except ImportError as error:
             raise ImportError("History.to_dataframe() needs pandas: pip install pandas") from error
         return pandas.DataFrame(self.history, index=self.epoch)
+
+    def plot(self, **kwargs):
+        """Learning curves of this history; see `scanfit.plot.learning_curves` for the options."""
+        from scanfit.plot import learning_curves
+
+        return learning_curves(self, **kwargs)
 
     def __repr__(self):
         return f"<History epochs={len(self.epoch)} keys={list(self.history)}>"

@@ -12,10 +12,17 @@ per-batch callbacks), each chunk a program of its own, starting at a sample
 offset into the epoch's permutation. Each step gathers its batch with a
 slice of the permutation and a `take`, so no shuffled copy of the data set
 is ever made.
+
+Under a `scanfit.distribution` the programs take the distribution's batch
+sharding as a static argument: each gathered batch is constrained to it, so
+XLA's SPMD partitioner splits the batch over the devices and all-reduces
+gradients and sums; everything the programs return is whole on every device.
 """
 import jax
 import jax.numpy as jnp
 import optax
+
+from scanfit import distribution
 
 
 def epoch_segments(num_samples, batch_size):
@@ -39,6 +46,40 @@ def chunk_plan(num_samples, batch_size, steps_per_chunk):
     if tail:
         plan.append((full * batch_size, ((1, tail),)))
     return plan
+
+
+class Distributed:
+    """A jitted program called with the current distribution's `batch_sharding`, its arrays replicated over it.
+
+    Other attributes (`lower`, `_cache_size`, ...) are the jitted program's.
+    """
+
+    def __init__(self, program):
+        self.program = program
+
+    def __call__(self, *args, **kwargs):
+        sharding = distribution.batch_sharding()
+        return self.program(*distribution.replicate(args), batch_sharding=sharding, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.program, name)
+
+
+def shard_batch(batch, sharding):
+    """Inside a program: split `batch` over `sharding`'s devices; a batch that does not divide is kept whole on each."""
+    if sharding is None:
+        return batch
+    if batch[0].shape[0] % sharding.mesh.shape[sharding.spec[0]]:
+        return replicate_within(batch, sharding)
+    return jax.lax.with_sharding_constraint(batch, sharding)
+
+
+def replicate_within(tree, sharding):
+    """Inside a program: `tree` whole on every device of `sharding`'s mesh (as is when `sharding` is None)."""
+    if sharding is None:
+        return tree
+    whole = jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec())
+    return jax.lax.with_sharding_constraint(tree, whole)
 
 
 def split_values(values, mask):
@@ -69,10 +110,12 @@ class Programs:
         self.transform = transform
         self.penalties = penalties
         self.constraints = constraints
-        self.train_epoch = jax.jit(self._train_epoch, static_argnames=("segments", "shuffle"))
-        self.train_chunk = jax.jit(self._train_chunk, static_argnames=("segments",))
-        self.permutation = jax.jit(self._permutation, static_argnames=("num_samples", "shuffle"))
-        self.evaluate = jax.jit(self._evaluate, static_argnames=("segments",))
+        batched = ("segments", "batch_sharding")
+        self.train_epoch = Distributed(jax.jit(self._train_epoch, static_argnames=batched + ("shuffle",)))
+        self.train_chunk = Distributed(jax.jit(self._train_chunk, static_argnames=batched))
+        self.permutation = Distributed(
+            jax.jit(self._permutation, static_argnames=("num_samples", "shuffle", "batch_sharding")))
+        self.evaluate = Distributed(jax.jit(self._evaluate, static_argnames=batched))
 
     # --- sums of loss and metrics ------------------------------------------
     def empty_sums(self):
@@ -110,70 +153,88 @@ class Programs:
     def _train_step(self, carry, x, y, w):
         trainable, fixed, opt_state, rng, sums = carry
         rng, step_rng = jax.random.split(rng)
-
-        def loss_of(params):
-            return self._total_loss(merge_values(params, fixed), x, y, w, True, step_rng)
-
-        (loss, (y_pred, updates)), grads = jax.value_and_grad(loss_of, has_aux=True)(trainable)
-        step, opt_state = self.transform.update(grads, opt_state, trainable)
-        trainable = optax.apply_updates(trainable, step)
-        trainable = [
-            {k: (cons[k](v) if k in cons else v) for k, v in d.items()}
-            for d, cons in zip(trainable, self.constraints)
-        ]
-        fixed = [{k: u.get(k, v) for k, v in d.items()} for d, u in zip(fixed, updates)]
+        loss, y_pred, grads, fixed = self._gradients(trainable, fixed, x, y, w, step_rng)
+        trainable, opt_state = self._descend(trainable, grads, opt_state)
+        trainable = self._constrain(trainable)
         sums = self._add_to_sums(sums, loss, y, y_pred, w)
         return trainable, fixed, opt_state, rng, sums
 
+    def _gradients(self, trainable, fixed, x, y, w, rng):
+        """Loss, predictions and gradients of one training batch, and the updated non-trainable state."""
+        def loss_of(params):
+            return self._total_loss(merge_values(params, fixed), x, y, w, True, rng)
+
+        (loss, (y_pred, updates)), grads = jax.value_and_grad(loss_of, has_aux=True)(trainable)
+        fixed = [{k: u.get(k, v) for k, v in d.items()} for d, u in zip(fixed, updates)]
+        return loss, y_pred, grads, fixed
+
+    def _descend(self, trainable, grads, opt_state):
+        """One optimizer update of the trainable weights."""
+        step, opt_state = self.transform.update(grads, opt_state, trainable)
+        return optax.apply_updates(trainable, step), opt_state
+
+    def _constrain(self, trainable):
+        return [
+            {k: (cons[k](v) if k in cons else v) for k, v in d.items()}
+            for d, cons in zip(trainable, self.constraints)
+        ]
+
     # --- runs of steps --------------------------------------------------------
     @staticmethod
-    def _run_segments(step, carry, data, order, start, segments):
-        """Run `step(carry, x, y, w)` over consecutive batches of `order` from `start`."""
-        x_all, y_all, w_all = data
+    def _run_segments(step, carry, data, order, start, segments, batch_sharding):
+        """Run `step(carry, x, y, w)` over consecutive batches of `order` from `start`, split by `batch_sharding`.
+
+        `order` is (samples,), or (runs, samples) to give each of several runs
+        its own order; the batches are then stacked, (runs, batch_size, ...).
+        """
         offset = start
         for count, batch_size in segments:
             def body(carry, i, offset=offset, batch_size=batch_size):
-                index = jax.lax.dynamic_slice(order, (offset + i * batch_size,), (batch_size,))
-                batch = (jnp.take(x_all, index, axis=0), jnp.take(y_all, index, axis=0), jnp.take(w_all, index, axis=0))
-                return step(carry, *batch), None
+                index = jax.lax.dynamic_slice_in_dim(order, offset + i * batch_size, batch_size, axis=-1)
+                batch = tuple(jnp.take(array, index, axis=0) for array in data)
+                return step(carry, *shard_batch(batch, batch_sharding)), None
 
             carry, _ = jax.lax.scan(body, carry, jnp.arange(count))
             offset = offset + count * batch_size
-        return carry
+        return replicate_within(carry, batch_sharding)
 
-    def _permutation(self, key, num_samples, shuffle):
+    def _permutation(self, key, num_samples, shuffle, batch_sharding):
         if shuffle:
-            return jax.random.permutation(jax.random.fold_in(key, 0), num_samples)
-        return jnp.arange(num_samples)
+            # One sort of random 32-bit keys: a uniform shuffle (ties have probability
+            # ~n^2/2^33) that compiles far faster than jax.random.permutation's rounds.
+            order = jnp.argsort(jax.random.bits(jax.random.fold_in(key, 0), (num_samples,), jnp.uint32))
+        else:
+            order = jnp.arange(num_samples)
+        return replicate_within(order, batch_sharding)
 
-    def _train_chunk(self, carry, data, order, start, segments):
-        return self._run_segments(self._train_step, carry, data, order, start, segments)
+    def _train_chunk(self, carry, data, order, start, segments, batch_sharding):
+        return self._run_segments(self._train_step, carry, data, order, start, segments, batch_sharding)
 
-    def _train_epoch(self, trainable, fixed, opt_state, data, key, segments, shuffle):
+    def _train_epoch(self, trainable, fixed, opt_state, data, key, segments, shuffle, batch_sharding):
         """One whole epoch: shuffle, every batch, and the sums of loss and metrics."""
-        order = self._permutation(key, data[0].shape[0], shuffle)
+        order = self._permutation(key, data[0].shape[0], shuffle, batch_sharding)
         carry = (trainable, fixed, opt_state, jax.random.fold_in(key, 1), self.empty_sums())
-        return self._run_segments(self._train_step, carry, data, order, 0, segments)
+        return self._run_segments(self._train_step, carry, data, order, 0, segments, batch_sharding)
 
-    def _evaluate(self, values, data, segments):
+    def _evaluate(self, values, data, segments, batch_sharding):
         def step(sums, x, y, w):
             loss, (y_pred, _) = self._total_loss(values, x, y, w, False, None)
             return self._add_to_sums(sums, loss, y, y_pred, w)
 
         order = jnp.arange(data[0].shape[0])
-        return self._run_segments(step, self.empty_sums(), data, order, 0, segments)
+        return self._run_segments(step, self.empty_sums(), data, order, 0, segments, batch_sharding)
 
 
-def predict_program(apply, values, x, segments):
-    """Outputs of `apply` for every sample of `x`, batch by batch, in order."""
+def predict_program(apply, values, x, segments, batch_sharding):
+    """Outputs of `apply` for every sample of `x`, batch by batch (each split by `batch_sharding`), in order."""
     outputs, offset = [], 0
     for count, batch_size in segments:
         batches = jax.lax.dynamic_slice_in_dim(x, offset, count * batch_size).reshape((count, batch_size) + x.shape[1:])
 
         def body(_, xb):
-            return None, apply(values, xb, training=False, rng=None)[0]
+            return None, apply(values, shard_batch((xb,), batch_sharding)[0], training=False, rng=None)[0]
 
         _, y = jax.lax.scan(body, None, batches)
         outputs.append(y.reshape((count * batch_size,) + y.shape[2:]))
         offset += count * batch_size
-    return jnp.concatenate(outputs, axis=0) if len(outputs) > 1 else outputs[0]
+    return replicate_within(jnp.concatenate(outputs, axis=0) if len(outputs) > 1 else outputs[0], batch_sharding)

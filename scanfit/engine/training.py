@@ -5,6 +5,7 @@ bar or a per-batch callback asks for it): it hands the current weights and
 optimizer state to a compiled program, writes the results back into the
 model's variables, and runs the callbacks with Keras's `logs`.
 """
+import functools
 import math
 import sys
 from typing import Any, NamedTuple
@@ -14,16 +15,26 @@ import jax.numpy as jnp
 import numpy as np
 
 from scanfit import losses, metrics as metrics_module, optimizers
+from scanfit import distribution
 from scanfit import random as scanfit_random
 from scanfit.callbacks.base import PREDICT_BATCH_HOOKS, TEST_BATCH_HOOKS, TRAIN_BATCH_HOOKS, CallbackList, History
 from scanfit.engine.data import (
     as_batch_size,
     as_sample_weights,
     check_inputs,
+    check_targets,
     split_validation,
     unpack_validation_data,
 )
-from scanfit.engine.programs import Programs, chunk_plan, epoch_segments, merge_values, predict_program, split_values
+from scanfit.engine.programs import (
+    Distributed,
+    Programs,
+    chunk_plan,
+    epoch_segments,
+    merge_values,
+    predict_program,
+    split_values,
+)
 from scanfit.engine.progbar import Progbar, print_epoch_header
 
 LIVE_UPDATES_PER_EPOCH = 50
@@ -64,7 +75,8 @@ class Trainer:
             raise ValueError("No loss to optimize: pass loss= to model.compile(), e.g. loss='sparse_categorical_crossentropy'.")
         self.model = model
         y_pred_shape = model.output_shape
-        loss_fn = losses.resolve_loss(model.loss, y_shape, y_pred_shape).per_sample
+        self.loss = losses.resolve_loss(model.loss, y_shape, y_pred_shape)
+        loss_fn = self.loss.per_sample
         self.metrics = [
             metrics_module.resolve_metric(identifier, model.loss, y_shape, y_pred_shape)
             for identifier in model._metric_ids
@@ -116,7 +128,7 @@ class Trainer:
         """The optimizer state, created from the model's trainable weights on first use."""
         if self.opt_state is None:
             trainable, _ = split_values(self.model.weight_values(), self.mask)
-            self.opt_state = self.transform.init(trainable)
+            self.opt_state = jax.jit(self.transform.init)(trainable)
         return self.opt_state
 
     def train_epoch(self, epoch, data, batch_size, shuffle, steps_per_chunk=None, after_chunk=None, before_chunk=None):
@@ -125,12 +137,7 @@ class Trainer:
         Weights, optimizer state and `optimizer.iterations` are written back
         after the epoch, or after every chunk when it runs in chunks.
         """
-        optimizer = self.model.optimizer
-        trainable, fixed = split_values(self.model.weight_values(), self.mask)
-        opt_state = self.optimizer_state()
-        if hasattr(optimizer, "learning_rate"):  # a raw optax transform may have no learning rate
-            opt_state = optimizer.with_learning_rate(opt_state, optimizer.learning_rate)
-        key = jax.random.fold_in(self.base_key, epoch)
+        trainable, fixed, opt_state, key = self.epoch_start_state(epoch)
         num_samples = data[0].shape[0]
         resume, self.resume = self.resume, None
         if resume is not None and resume.epoch == epoch:
@@ -155,6 +162,15 @@ class Trainer:
             if after_chunk:
                 after_chunk(steps_done, carry[4])
         return carry[4]
+
+    def epoch_start_state(self, epoch):
+        """(trainable, fixed, opt_state, key) an epoch starts from: the model's weights, the current learning rate."""
+        optimizer = self.model.optimizer
+        trainable, fixed = split_values(self.model.weight_values(), self.mask)
+        opt_state = self.optimizer_state()
+        if hasattr(optimizer, "learning_rate"):  # a raw optax transform may have no learning rate
+            opt_state = optimizer.with_learning_rate(opt_state, optimizer.learning_rate)
+        return trainable, fixed, opt_state, jax.random.fold_in(self.base_key, epoch)
 
     def _publish(self, epoch, steps_done, carry, steps_before):
         """Write a chunk's results back into the model, the optimizer and `self.position`."""
@@ -250,7 +266,8 @@ def trainer_for(model, y):
 
 
 def device_data(x, y, sample_weight):
-    return (jnp.asarray(x, jnp.float32), jnp.asarray(y), jnp.asarray(sample_weight, jnp.float32))
+    """The arrays on the device; under a `scanfit.distribution`, whole on every one of its devices."""
+    return distribution.replicate((jnp.asarray(x, jnp.float32), jnp.asarray(y), jnp.asarray(sample_weight, jnp.float32)))
 
 
 def _verbosity(verbose):
@@ -268,30 +285,35 @@ def _is_live(stream):
 
 
 def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
-        class_weight, sample_weight, initial_epoch, validation_batch_size, validation_freq):
+        class_weight, sample_weight, initial_epoch, validation_batch_size, validation_freq, allow_nonfinite=False):
     """Keras's `fit` for a Sequential model."""
     require_compiled(model)
     verbose = _verbosity(verbose)
-    batch_size = as_batch_size(batch_size)
+    batch_size = distribution.check_batch_size(as_batch_size(batch_size))
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
     if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
         raise ValueError(f"initial_epoch must be a non-negative int, got {initial_epoch!r}")
-    x, y = check_inputs(model, x, y)
+    x, y = check_inputs(model, x, y, allow_nonfinite)
     weights = as_sample_weights(y, sample_weight, class_weight, len(x))
     if validation_split:
         if validation_data is not None:
             raise ValueError("Give either validation_data or validation_split, not both.")
         (x, y, weights), validation = split_validation((x, y, weights), validation_split)
     elif validation_data is not None:
-        validation = unpack_validation_data(model, validation_data)
+        validation = unpack_validation_data(model, validation_data, allow_nonfinite)
     else:
         validation = None
     model._ensure_built(x.shape)
     trainer = trainer_for(model, y)
+    check_targets(trainer.loss, y, model.output_shape)
+    if validation is not None:
+        check_targets(trainer.loss, validation[1], model.output_shape)
     data = device_data(x, y, weights)
     val_data = None if validation is None else device_data(*validation)
-    val_batch_size = as_batch_size(validation_batch_size) if validation_batch_size else batch_size
+    val_batch_size = batch_size
+    if validation_batch_size:
+        val_batch_size = distribution.check_batch_size(as_batch_size(validation_batch_size), "validation_batch_size")
     steps = math.ceil(len(x) / batch_size)
 
     history = History()
@@ -355,15 +377,16 @@ def run_evaluation(trainer, data, batch_size, callback_list):
     return logs
 
 
-def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, return_dict):
+def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, return_dict, allow_nonfinite=False):
     """Keras's `evaluate`: the loss and metrics over (x, y)."""
     require_compiled(model)
     verbose = _verbosity(verbose)
-    batch_size = as_batch_size(batch_size)
-    x, y = check_inputs(model, x, y)
+    batch_size = distribution.check_batch_size(as_batch_size(batch_size))
+    x, y = check_inputs(model, x, y, allow_nonfinite)
     weights = as_sample_weights(y, sample_weight, None, len(x))
     model._ensure_built(x.shape)
     trainer = trainer_for(model, y)
+    check_targets(trainer.loss, y, model.output_shape)
     steps = math.ceil(len(x) / batch_size)
     callback_list = CallbackList(list(callbacks or []), model, {"verbose": verbose, "epochs": 1, "steps": steps})
     bar = Progbar(steps, verbose=verbose, live=False)
@@ -375,15 +398,15 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, retu
     return values[0] if len(values) == 1 else values
 
 
-def predict(model, x, *, batch_size, verbose, callbacks):
+def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False):
     """Keras's `predict`: model outputs for every sample of `x`, as NumPy."""
     verbose = _verbosity(verbose)
-    batch_size = as_batch_size(batch_size)
-    x, _ = check_inputs(model, x, None)
+    batch_size = distribution.check_batch_size(as_batch_size(batch_size))
+    x, _ = check_inputs(model, x, None, allow_nonfinite)
     model._ensure_built(x.shape)
     if getattr(model, "_predict_program", None) is None:
-        model._predict_program = jax.jit(lambda values, data, segments: predict_program(model.apply, values, data, segments),
-                                         static_argnames=("segments",))
+        model._predict_program = Distributed(jax.jit(functools.partial(predict_program, model.apply),
+                                                     static_argnames=("segments", "batch_sharding")))
     steps = math.ceil(len(x) / batch_size)
     callback_list = CallbackList(list(callbacks or []), model, {"verbose": verbose, "epochs": 1, "steps": steps})
     callback_list.on_predict_begin()

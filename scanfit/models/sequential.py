@@ -206,24 +206,30 @@ class Sequential(Layer):
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
-            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
-        """Train for `epochs` epochs; returns a `History`. Each epoch runs as one compiled program."""
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
+            allow_nonfinite=False):
+        """Train for `epochs` epochs; returns a `History`. Each epoch runs as one compiled program.
+
+        Inputs holding NaN or inf are refused unless `allow_nonfinite=True`.
+        """
         return training.fit(
             self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
             validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
             class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch,
             validation_batch_size=validation_batch_size, validation_freq=validation_freq,
+            allow_nonfinite=allow_nonfinite,
         )
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
-                 callbacks=None, return_dict=False):
+                 callbacks=None, return_dict=False, allow_nonfinite=False):
         """Loss and metrics on (x, y): a scalar, a list, or a dict with return_dict=True."""
         return training.evaluate(self, x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
-                                 callbacks=callbacks, return_dict=return_dict)
+                                 callbacks=callbacks, return_dict=return_dict, allow_nonfinite=allow_nonfinite)
 
-    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, allow_nonfinite=False):
         """Model outputs for `x` as a NumPy array."""
-        return training.predict(self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks)
+        return training.predict(self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks,
+                                allow_nonfinite=allow_nonfinite)
 
     def predict_on_batch(self, x):
         return np.asarray(self(x))
@@ -231,6 +237,25 @@ class Sequential(Layer):
     @property
     def metrics_names(self):
         return training.metrics_names(self)
+
+    # --- files ----------------------------------------------------------------
+    def save(self, filepath, overwrite=True, include_optimizer=True, save_format=None):
+        """Save the whole model as ``.keras`` (Keras 3 zip) or ``.h5``/``.hdf5`` (legacy HDF5), atomically."""
+        from scanfit.saving.api import save_model
+
+        save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer, save_format=save_format)
+
+    def save_weights(self, filepath, overwrite=True):
+        """Save the weights as ``.weights.h5`` (Keras 3, with optimizer state) or ``.h5`` (tf.keras 2 layout)."""
+        from scanfit.saving.api import save_weights
+
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, skip_mismatch=False, by_name=False):
+        """Load weights from a ``.weights.h5``, ``.h5``/``.hdf5`` or ``.keras`` file (counts and shapes checked)."""
+        from scanfit.saving.api import load_weights
+
+        load_weights(self, filepath, skip_mismatch=skip_mismatch, by_name=by_name)
 
     # --- configuration ------------------------------------------------------
     def get_config(self):

@@ -1,5 +1,20 @@
-"""Layer and model configs in Keras 3's JSON shape, rebuilt only from scanfit's registry."""
+"""Model, layer and compile configs in Keras's JSON shapes, rebuilt only from scanfit's registries.
+
+Reading reads Keras 3 configs and the tf.keras 2 forms found in legacy .h5
+files. A class or function is found only by name in a scanfit registry or in
+the caller's ``custom_objects``; a config's ``"module"`` is never imported and
+no code stored in a file (a Lambda layer, a ``__lambda__``) is ever run.
+"""
+from scanfit import losses, metrics as metrics_module, optimizers
 from scanfit.serialization import lookup
+
+# Keys Keras 3 writes for features scanfit lacks, with the value that means "not used".
+_UNUSED_FEATURES = {"quantization_config": None, "lora_rank": None, "optional": False, "renorm": False}
+# Keys that only matter while one of those features is used.
+_FEATURE_DETAILS = {"lora_alpha": "lora_rank", "renorm_clipping": "renorm", "renorm_momentum": "renorm"}
+# tf.keras 2 optimizer config keys that Keras 3 dropped (values carry no state).
+_TF2_OPTIMIZER_KEYS = ("jit_compile", "is_legacy_optimizer")
+_AUTO_METRICS = ("accuracy", "acc", "crossentropy", "ce")
 
 
 def serialize_layer(layer):
@@ -21,23 +36,150 @@ def deserialize_layer(config, custom_objects=None):
 
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"A layer config must be a dict with a 'class_name', got {config!r:.200}")
-    cls = lookup("layer", LAYER_CLASSES, config["class_name"], custom_objects)
-    layer_config = dict(config.get("config") or {})
-    return cls.from_config(layer_config)
+    class_name = config["class_name"]
+    if class_name in ("Lambda", "__lambda__") and not (custom_objects and class_name in custom_objects):
+        raise ValueError(
+            f"The model contains a {class_name} layer, whose computation is Python code stored in the "
+            "file; scanfit never runs code from a file. Rebuild that part of the model in Python."
+        )
+    cls = lookup("layer", LAYER_CLASSES, class_name, custom_objects)
+    layer_config = config.get("config") or {}
+    if not isinstance(layer_config, dict):
+        raise ValueError(f"The config of layer {class_name!r} must be a dict, got {layer_config!r:.200}")
+    return cls.from_config(_without_unused_features(class_name, layer_config))
+
+
+def _without_unused_features(class_name, config):
+    """`config` without Keras-only keys left at their "not used" values (a used one is an error)."""
+    config = dict(config)
+    for key, unused in _UNUSED_FEATURES.items():
+        if key in config:
+            value = config.pop(key)
+            if value != unused:
+                raise ValueError(
+                    f"Layer {config.get('name', class_name)!r} ({class_name}) uses {key}={value!r}, "
+                    "a Keras feature scanfit does not support."
+                )
+    for key in _FEATURE_DETAILS:
+        config.pop(key, None)
+    if class_name == "InputLayer" and "batch_input_shape" in config:  # tf.keras 2 spelling
+        config.setdefault("batch_shape", config.pop("batch_input_shape"))
+    return config
 
 
 def model_from_config(config, custom_objects=None):
-    """Rebuild a Sequential model (fresh weights) from `model.get_config()` output."""
+    """Rebuild a Sequential model (fresh weights) from `model.get_config()` output or a serialized model."""
     from scanfit.models.sequential import Sequential
 
-    if isinstance(config, dict) and config.get("class_name") == "Sequential":
+    if isinstance(config, dict) and "class_name" in config:
+        if config["class_name"] != "Sequential":
+            raise ValueError(
+                f"scanfit rebuilds Sequential models only; this is a {config['class_name']!r} model. "
+                "Rebuild it in Python as a scanfit.Sequential and load its weights."
+            )
         config = config.get("config") or {}
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         raise ValueError("A Sequential config must be a dict with a 'layers' list.")
-    model = Sequential(name=config.get("name"))
+    model = Sequential(name=config.get("name"), trainable=config.get("trainable", True))
     for layer_config in config["layers"]:
         model.add(deserialize_layer(layer_config, custom_objects))
     build_shape = config.get("build_input_shape")
     if not model.built and build_shape is not None and model.layers:
         model.build(tuple(build_shape))
     return model
+
+
+# --- compile settings ---------------------------------------------------------------
+
+
+def compile_config(model):
+    """Keras 3's ``compile_config`` for a compiled model."""
+    return {
+        "optimizer": optimizers.serialize(model.optimizer),
+        "loss": _serialize(model.loss, losses.serialize),
+        "loss_weights": None,
+        "metrics": [_serialize(m, metrics_module.serialize) for m in model._metric_ids] or None,
+        "weighted_metrics": [_serialize(m, metrics_module.serialize) for m in model._weighted_metric_ids] or None,
+        "run_eagerly": False,
+        "steps_per_execution": 1,
+        "jit_compile": True,
+    }
+
+
+def training_config(model):
+    """The ``training_config`` attribute of a legacy .h5 file, as Keras 3 writes it."""
+    config = compile_config(model)
+    optimizer = config.pop("optimizer")
+    config["optimizer_config"] = {"class_name": optimizer["class_name"], "config": optimizer["config"]}
+    return config
+
+
+def compile_from_config(model, config, custom_objects=None):
+    """``model.compile(...)`` with the settings of a Keras 3 ``compile_config``."""
+    if not isinstance(config, dict) or "optimizer" not in config:
+        raise ValueError("A compile_config must be a dict with an 'optimizer' entry.")
+    _compile(model, config["optimizer"], config, custom_objects)
+
+
+def compile_from_training_config(model, config, custom_objects=None):
+    """``model.compile(...)`` from a legacy .h5 ``training_config`` (Keras 3 or tf.keras 2)."""
+    if not isinstance(config, dict) or not isinstance(config.get("optimizer_config"), dict):
+        raise ValueError("A training_config must be a dict with an 'optimizer_config' entry.")
+    optimizer = dict(config["optimizer_config"])
+    class_name = optimizer.get("class_name")
+    if isinstance(class_name, str) and class_name.startswith("Custom>"):  # how tf.keras 2.11+ names its optimizers
+        optimizer["class_name"] = class_name[len("Custom>"):]
+    if isinstance(optimizer.get("config"), dict):
+        optimizer["config"] = {k: v for k, v in optimizer["config"].items() if k not in _TF2_OPTIMIZER_KEYS}
+    _compile(model, optimizer, config, custom_objects)
+
+
+def _compile(model, optimizer_config, config, custom_objects):
+    optimizer = optimizers.deserialize(optimizer_config, custom_objects)
+    loss = config.get("loss")
+    if loss is not None and not isinstance(loss, str):
+        loss = losses.deserialize(_legacy_loss(loss), custom_objects)
+    model.compile(
+        optimizer=optimizer,
+        loss=loss,
+        metrics=_metrics(config.get("metrics"), custom_objects),
+        weighted_metrics=_metrics(config.get("weighted_metrics"), custom_objects),
+    )
+
+
+def _serialize(identifier, serialize):
+    return identifier if isinstance(identifier, str) or identifier is None else serialize(identifier)
+
+
+def _legacy_loss(config):
+    """tf.keras 2 wrote ``"reduction": "auto"``, which means Keras 3's default."""
+    if isinstance(config, dict) and isinstance(config.get("config"), dict) and config["config"].get("reduction") == "auto":
+        config = {**config, "config": {**config["config"], "reduction": "sum_over_batch_size"}}
+    return config
+
+
+def _metrics(config, custom_objects):
+    """Metric identifiers from a saved list; tf.keras 2 nested them per output: ``[[...]]``."""
+    if config is None:
+        return None
+    if not isinstance(config, list):
+        raise ValueError(f"Saved metrics must be a list, got {config!r:.200}")
+    if len(config) == 1 and isinstance(config[0], list):
+        config = config[0]
+    return [_metric(item, custom_objects) for item in config]
+
+
+def _metric(config, custom_objects):
+    if isinstance(config, str):
+        return config
+    if not isinstance(config, dict):
+        raise ValueError(f"A saved metric must be a name or a config dict, got {config!r:.200}")
+    inner = config.get("config")
+    if config.get("class_name") == "MeanMetricWrapper" and isinstance(inner, dict) and isinstance(inner.get("fn"), str):
+        # tf.keras 2 stored compile(metrics=["accuracy"]) as the function it picked from the shapes.
+        name = inner.get("name")
+        if name in _AUTO_METRICS:
+            return name
+        function = lookup("metric function", metrics_module.FUNCTIONS, inner["fn"], custom_objects)
+        return metrics_module.MeanMetricWrapper(function, name=name)
+    return metrics_module.deserialize(config, custom_objects)

@@ -1,0 +1,4 @@
+"""``python -m scanfit``: the command line (see `scanfit.cli`)."""
+from scanfit.cli import main
+
+raise SystemExit(main())

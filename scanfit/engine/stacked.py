@@ -1,0 +1,183 @@
+"""Many training runs in one compiled program: a sweep's epoch, the runs stacked on a leading axis.
+
+Runs whose models trace to the same training step (same layers and
+settings, loss, metrics, trainable weights) form a *group*: their weights,
+random keys and metric sums are stacked, and one `vmap`ped forward and
+backward pass serves them all, so each run's small matmuls become one
+batched matmul. Inside a group, runs whose optimizers trace to the same
+update (the same optax transform up to its array state, which holds the
+learning rate) form an *optimizer subgroup* with a stacked optimizer state
+and a vmapped update of its own. Runs are stacked group by group, subgroup
+by subgroup; every group takes its step for every batch inside the same
+`lax.scan`, each run with its own shuffled order and dropout keys, so a
+sweep's epoch is one program whatever its mix of models and optimizers.
+
+The per-run pieces are the engine's own (`Programs._gradients`,
+`_descend`, `_constrain`, `_add_to_sums`, `_permutation`, `_evaluate`), so a
+stacked run computes what `Model.fit` computes for that run alone.
+"""
+import re
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from scanfit.engine.programs import Programs, merge_values
+
+
+class Group(NamedTuple):
+    """Runs sharing one training step: the architecture's programs and, per optimizer subgroup, its
+    programs (whose optimizer update it uses) and number of runs."""
+
+    programs: Programs
+    updaters: tuple
+    sizes: tuple
+
+    @property
+    def size(self):
+        return sum(self.sizes)
+
+
+def step_signature(programs, trainable, fixed, rng, batch_spec):
+    """A hashable fingerprint of one run's training step apart from its optimizer (see `signature`)."""
+    def step(trainable, fixed, rng, x, y, w, sums):
+        loss, y_pred, grads, new_fixed = programs._gradients(trainable, fixed, x, y, w, rng)
+        test_loss, _ = programs._total_loss(merge_values(trainable, fixed), x, y, w, False, None)
+        return grads, new_fixed, programs._constrain(trainable), programs._add_to_sums(sums, loss, y, y_pred, w), test_loss
+
+    return signature(step, trainable, fixed, rng, *batch_spec, programs.empty_sums())
+
+
+def update_signature(programs, trainable, opt_state):
+    """A hashable fingerprint of one run's optimizer update (the learning rate, being state, is not part of it)."""
+    return signature(programs._descend, trainable, trainable, opt_state)
+
+
+def signature(function, *args):
+    """The jaxpr of `function` traced on the shapes of `args`, with its constants' values and the arguments' structure.
+
+    Two functions with the same signature compute the same thing from
+    same-shaped arguments, so their runs can share one vmapped program.
+    """
+    specs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), args)
+    closed = jax.make_jaxpr(function)(*specs)
+    text = re.sub(r"0x[0-9a-f]+", "", str(closed.jaxpr))  # object addresses, should a repr leak in
+    consts = tuple((np.shape(c), str(np.result_type(c)), np.asarray(c).tobytes()) for c in closed.consts)
+    return text, consts, str(jax.tree.structure(args))
+
+
+def host_stack(trees):
+    """Stack same-shaped trees of arrays on the host (no compiled program): one device array per leaf."""
+    return jax.device_put(jax.tree.map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *trees))
+
+
+def part(tree, lo, hi):
+    return jax.tree.map(lambda a: a[lo:hi], tree)
+
+
+class StackedPrograms:
+    """Jitted programs for runs stacked in `groups` (a list of `Group`), in that order.
+
+    A group's *state* is ``(trainable, fixed, opt_states)``, each stacked
+    over the group's runs, ``opt_states`` a tuple with one stacked state per
+    optimizer subgroup; its *carry* adds the runs' dropout keys and sums.
+    Stacking and unstacking happen on the host, so no program is compiled
+    for them.
+    """
+
+    def __init__(self, groups):
+        self.groups = tuple(groups)
+        self.train_epoch = jax.jit(self._train_epoch, static_argnames=("segments", "shuffle"))
+        self.begin_chunks = jax.jit(self._begin_chunks, static_argnames=("num_samples", "shuffle"))
+        self.train_chunk = jax.jit(self._train_chunk, static_argnames=("segments",))
+        self.evaluate = jax.jit(self._evaluate, static_argnames=("segments",))
+
+    def _bounds(self):
+        lo = 0
+        for group in self.groups:
+            yield group, lo, lo + group.size
+            lo += group.size
+
+    # --- between the host and the programs ------------------------------------------------
+    def stack(self, starts):
+        """Every run's ``(trainable, fixed, opt_state, epoch_key)`` (in stacked order) as group states and keys."""
+        states = []
+        for group, lo, hi in self._bounds():
+            runs, opt_states, first = starts[lo:hi], [], 0
+            for size in group.sizes:
+                opt_states.append(host_stack([run[2] for run in runs[first:first + size]]))
+                first += size
+            states.append((host_stack([run[0] for run in runs]), host_stack([run[1] for run in runs]), tuple(opt_states)))
+        return tuple(states), jnp.stack([start[3] for start in starts])
+
+    def unstack(self, carries, wanted):
+        """``(trainable, fixed, opt_state, rng, sums)`` of the runs at the stacked positions in `wanted`."""
+        host = jax.device_get(carries)
+        runs = {}
+        position = 0
+        for group, (trainable, fixed, opt_states, rng, sums) in zip(self.groups, host):
+            lo = 0
+            for size, state in zip(group.sizes, opt_states):
+                for i in range(size):
+                    if position in wanted:
+                        take = lambda tree, j=lo + i: jax.tree.map(lambda a: a[j], tree)
+                        runs[position] = (take(trainable), take(fixed), take(state, i), take(rng), take(sums))
+                    position += 1
+                lo += size
+        return jax.device_put(runs)
+
+    # --- the programs -------------------------------------------------------------------------
+    def _begin(self, states, keys, num_samples, shuffle):
+        permutation = self.groups[0].programs._permutation
+        orders = jax.vmap(lambda key: permutation(key, num_samples, shuffle, None))(keys)
+        rngs = jax.vmap(lambda key: jax.random.fold_in(key, 1))(keys)
+        carries = []
+        for (group, lo, hi), (trainable, fixed, opt_states) in zip(self._bounds(), states):
+            sums = jax.tree.map(lambda a: jnp.broadcast_to(a, (group.size,) + a.shape), group.programs.empty_sums())
+            carries.append((trainable, fixed, opt_states, rngs[lo:hi], sums))
+        return tuple(carries), orders
+
+    def _train_epoch(self, states, keys, data, segments, shuffle):
+        """One whole epoch of every run: its own shuffle and dropout keys (from its epoch key), every batch."""
+        carries, orders = self._begin(states, keys, data[0].shape[0], shuffle)
+        return Programs._run_segments(self._step, carries, data, orders, 0, segments, None)
+
+    def _begin_chunks(self, states, keys, num_samples, shuffle):
+        """The carries and orders for an epoch run in chunks."""
+        return self._begin(states, keys, num_samples, shuffle)
+
+    def _train_chunk(self, carries, data, orders, start, segments):
+        return Programs._run_segments(self._step, carries, data, orders, start, segments, None)
+
+    def _step(self, carries, x, y, w):
+        """One batch for every run: `x`, `y`, `w` are stacked over all runs."""
+        return tuple(self._group_step(group, carry, x[lo:hi], y[lo:hi], w[lo:hi])
+                     for (group, lo, hi), carry in zip(self._bounds(), carries))
+
+    @staticmethod
+    def _group_step(group, carry, x, y, w):
+        """`Programs._train_step`, vmapped over the group's runs, the optimizer update per subgroup."""
+        trainable, fixed, opt_states, rng, sums = carry
+        programs = group.programs
+        keys = jax.vmap(jax.random.split)(rng)
+        rng, step_rng = keys[:, 0], keys[:, 1]
+        loss, y_pred, grads, fixed = jax.vmap(programs._gradients)(trainable, fixed, x, y, w, step_rng)
+        pieces, new_states, lo = [], [], 0
+        for updater, size, state in zip(group.updaters, group.sizes, opt_states):
+            piece, state = jax.vmap(updater._descend)(part(trainable, lo, lo + size), part(grads, lo, lo + size), state)
+            pieces.append(piece)
+            new_states.append(state)
+            lo += size
+        trainable = pieces[0] if len(pieces) == 1 else jax.tree.map(lambda *p: jnp.concatenate(p), *pieces)
+        trainable = jax.vmap(programs._constrain)(trainable)
+        sums = jax.vmap(programs._add_to_sums)(sums, loss, y, y_pred, w)
+        return trainable, fixed, tuple(new_states), rng, sums
+
+    def _evaluate(self, carries, data, segments):
+        """Each run's sums of loss and metrics over `data`, stacked per group, from the carries' weights."""
+        out = []
+        for group, carry in zip(self.groups, carries):
+            values = merge_values(carry[0], carry[1])
+            out.append(jax.vmap(lambda v, programs=group.programs: programs._evaluate(v, data, segments, None))(values))
+        return tuple(out)

@@ -1,0 +1,180 @@
+"""How convolution and pooling become XLA operations, chosen per backend.
+
+Two lowerings compute the same functions (channels_last arrays):
+
+- ``'patches'`` (the default on CPU): a convolution gathers its input windows
+  with one strided slice per kernel offset, concatenates them along the
+  channel axis and multiplies by the reshaped kernel in one matmul. Pooling
+  with ``strides == pool_size`` pads (if 'same' asks for it), reshapes each
+  window onto axes of its own and reduces them; other pooling (overlapping
+  or gapped windows) reduces the same strided slices elementwise. XLA:CPU
+  runs these well inside the `lax.scan` of a compiled epoch, where it runs
+  `lax.conv_general_dilated` about 20x slower (see DESIGN.md).
+- ``'xla'`` (the default on GPU/TPU): `lax.conv_general_dilated` and
+  `lax.reduce_window`, which cuDNN and the GPU compilers run well.
+
+``SCANFIT_CONV_LOWERING=patches|xla`` overrides the choice; it is read when
+a model is traced, so set it before the first `fit`/`predict`.
+
+Padding follows Keras on JAX (XLA's 'SAME'): the total padding of an axis is
+``max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)`` with
+``out = ceil(size / stride)``; the smaller half goes before, the larger after.
+Max pooling pads with -inf; average pooling divides by the number of real
+(unpadded) values in each window. Where several values of a max-pooling window
+tie for the maximum, 'patches' splits the gradient between them while
+'xla' gives it to one; both are valid subgradients.
+"""
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+ENV_VAR = "SCANFIT_CONV_LOWERING"
+LOWERINGS = ("patches", "xla")
+
+
+def default_lowering():
+    """'patches' on CPU, 'xla' elsewhere, unless SCANFIT_CONV_LOWERING says otherwise."""
+    value = os.environ.get(ENV_VAR, "").strip().lower()
+    if value:
+        if value not in LOWERINGS:
+            raise ValueError(f"{ENV_VAR} must be one of {LOWERINGS}, got {os.environ[ENV_VAR]!r}")
+        return value
+    return "patches" if jax.default_backend() == "cpu" else "xla"
+
+
+def _resolve(lowering):
+    if lowering is None:
+        return default_lowering()
+    if lowering not in LOWERINGS:
+        raise ValueError(f"lowering must be one of {LOWERINGS}, got {lowering!r}")
+    return lowering
+
+
+# --- shapes and padding ------------------------------------------------------
+def padding_pairs(spatial_shape, window, strides, dilation, padding):
+    """Explicit ``(before, after)`` padding per spatial axis for 'valid', 'same' or 'causal'."""
+    pairs = []
+    for size, k, s, d in zip(spatial_shape, window, strides, dilation):
+        span = (k - 1) * d + 1
+        if padding == "valid":
+            pairs.append((0, 0))
+        elif padding == "causal":
+            pairs.append((span - 1, 0))
+        elif padding == "same":
+            total = max((-(-size // s) - 1) * s + span - size, 0)
+            pairs.append((total // 2, total - total // 2))
+        else:
+            raise ValueError(f"padding must be 'valid', 'same' or 'causal', got {padding!r}")
+    return tuple(pairs)
+
+
+def output_length(size, window, stride, dilation, padding):
+    """Output length of one spatial axis (None stays None), as Keras computes it."""
+    if size is None:
+        return None
+    span = (window - 1) * dilation + 1
+    if padding == "same":
+        return -(-size // stride)
+    if padding == "causal":
+        size = size + span - 1
+    return (size - span) // stride + 1
+
+
+# --- convolution ----------------------------------------------------------------
+def conv(x, kernel, strides, pads, dilation, groups=1, lowering=None):
+    """N-d convolution of channels_last `x` (N, *spatial, C) with `kernel` (*window, C // groups, F)."""
+    if _resolve(lowering) == "xla":
+        spatial = "HWD"[: x.ndim - 2]
+        lhs, rhs = "N" + spatial + "C", spatial + "IO"
+        return lax.conv_general_dilated(
+            x, kernel, tuple(strides), tuple(pads), rhs_dilation=tuple(dilation),
+            dimension_numbers=(lhs, rhs, lhs), feature_group_count=groups,
+        )
+    windows = _windows(x, kernel.shape[:-2], strides, pads, dilation, 0.0)
+    filters = kernel.shape[-1]
+    if groups == 1:
+        patches = windows[0] if len(windows) == 1 else jnp.concatenate(windows, axis=-1)
+        return jnp.matmul(patches, kernel.reshape(-1, filters))
+    per_group = x.shape[-1] // groups
+    patches = jnp.stack(windows, axis=-2)  # (N, *out, K, C)
+    patches = patches.reshape(patches.shape[:-1] + (groups, per_group))  # (N, *out, K, G, Cg)
+    k = kernel.reshape(len(windows), per_group, groups, filters // groups)  # (K, Cg, G, Fg)
+    y = jnp.einsum("...kgc,kcgf->...gf", patches, k)
+    return y.reshape(y.shape[:-2] + (filters,))
+
+
+def _windows(x, window, strides, pads, dilation, pad_value):
+    """One strided slice of padded `x` per window offset (row-major): each (N, *out, C)."""
+    if any(lo or hi for lo, hi in pads):
+        x = jnp.pad(x, ((0, 0),) + tuple(pads) + ((0, 0),), constant_values=pad_value)
+    spatial = x.shape[1:-1]
+    out = [(size - ((k - 1) * d + 1)) // s + 1 for size, k, s, d in zip(spatial, window, strides, dilation)]
+    slices = []
+    for offset in np.ndindex(*window):
+        start = (0,) + tuple(o * d for o, d in zip(offset, dilation)) + (0,)
+        limit = (x.shape[0],) + tuple(b + (n - 1) * s + 1 for b, n, s in zip(start[1:-1], out, strides)) + (x.shape[-1],)
+        slices.append(lax.slice(x, start, limit, (1,) + tuple(strides) + (1,)))
+    return slices
+
+
+# --- pooling ----------------------------------------------------------------------
+def pool(x, mode, window, strides, pads, lowering=None):
+    """'max' or 'average' pooling of channels_last `x` over its spatial axes with explicit pads."""
+    if mode not in ("max", "average"):
+        raise ValueError(f"pooling mode must be 'max' or 'average', got {mode!r}")
+    lowering = _resolve(lowering)
+    window, strides = tuple(window), tuple(strides)
+    pad_value = -jnp.inf if mode == "max" else 0.0
+    if lowering == "xla":
+        dims = (1,) + window + (1,)
+        steps = (1,) + strides + (1,)
+        full_pads = ((0, 0),) + tuple(pads) + ((0, 0),)
+        if mode == "max":
+            return lax.reduce_window(x, -jnp.inf, lax.max, dims, steps, full_pads)
+        pooled = lax.reduce_window(x, 0.0, lax.add, dims, steps, full_pads)
+    elif window == strides:
+        pooled = _pool_by_reshape(x, mode, window, pads, pad_value)
+        if mode == "max":
+            return pooled
+    else:
+        reduce = jnp.maximum if mode == "max" else jnp.add
+        slices = _windows(x, window, strides, pads, (1,) * len(window), pad_value)
+        pooled = slices[0]
+        for piece in slices[1:]:
+            pooled = reduce(pooled, piece)
+        if mode == "max":
+            return pooled
+    counts = window_counts(x.shape[1:-1], window, strides, pads)
+    return pooled / jnp.asarray(counts[..., None], x.dtype)
+
+
+def _pool_by_reshape(x, mode, window, pads, pad_value):
+    """Non-overlapping windows: pad, crop to whole windows, reshape, reduce ('max', or the sum)."""
+    if any(lo or hi for lo, hi in pads):
+        x = jnp.pad(x, ((0, 0),) + tuple(pads) + ((0, 0),), constant_values=pad_value)
+    spatial = x.shape[1:-1]
+    out = [size // k for size, k in zip(spatial, window)]
+    x = x[(slice(None),) + tuple(slice(0, n * k) for n, k in zip(out, window))]
+    shape = [x.shape[0]]
+    for n, k in zip(out, window):
+        shape += [n, k]
+    x = x.reshape(shape + [x.shape[-1]])
+    axes = tuple(2 + 2 * i for i in range(len(window)))
+    return jnp.max(x, axis=axes) if mode == "max" else jnp.sum(x, axis=axes)
+
+
+def window_counts(spatial_shape, window, strides, pads):
+    """How many real (unpadded) input values each pooling window covers: an array of the output's spatial shape."""
+    per_axis = []
+    for size, k, s, (lo, hi) in zip(spatial_shape, window, strides, pads):
+        n = (size + lo + hi - k) // s + 1
+        starts = np.arange(n) * s - lo
+        per_axis.append(np.minimum(starts + k, size) - np.maximum(starts, 0))
+    counts = per_axis[0].astype(np.float32)
+    for axis_counts in per_axis[1:]:
+        counts = np.multiply.outer(counts, axis_counts.astype(np.float32))
+    return counts
+

@@ -1,0 +1,227 @@
+"""Reading and writing model files defensively.
+
+Every problem with a file becomes a ValueError (or FileNotFoundError) whose
+message names the file and what is wrong with it; raw h5py, zipfile and json
+errors never reach the caller. Nothing is extracted to disk, HDF5 links and
+external storage that could reach outside the file are refused, and every
+write goes through one atomic helper.
+"""
+import contextlib
+import io
+import json
+import os
+import zipfile
+import zlib
+
+import h5py
+import numpy as np
+
+from scanfit.datasets.idx import atomic_output
+
+ZIP_MAGIC = b"PK\x03\x04"
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+MAX_JSON_BYTES = 64 * 2**20
+MAX_ENTRY_BYTES = 64 * 2**30
+BOMB_FLOOR_BYTES = 2**30
+BOMB_MAX_RATIO = 200
+
+
+def write_atomically(path, data):
+    """Write `data` (bytes) to `path` so that readers only ever see the old or the new file."""
+    path = os.fspath(path)
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    with atomic_output(path) as out:
+        out.write(data)
+
+
+def h5_bytes(write):
+    """The bytes of a new HDF5 file filled in by ``write(h5py.File)``."""
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as h5:
+        write(h5)
+    return buffer.getvalue()
+
+
+def check_path(filepath, writing=False):
+    """`filepath` as a str, or a TypeError/FileNotFoundError/IsADirectoryError that says what is wrong."""
+    if not isinstance(filepath, (str, os.PathLike)):
+        raise TypeError(f"Expected a file path (str or os.PathLike), got {type(filepath).__name__}: {filepath!r}.")
+    path = os.fspath(filepath)
+    if os.path.isdir(path):
+        raise IsADirectoryError(
+            f"{path} is a directory. scanfit reads and writes single files (.keras, .h5, .weights.h5), "
+            "not TensorFlow SavedModel folders."
+        )
+    if not writing and not os.path.exists(path):
+        raise FileNotFoundError(f"No such file: {path}")
+    return path
+
+
+def content_kind(path):
+    """'zip', 'hdf5', or a short description of what the file holds instead."""
+    with open(path, "rb") as file:
+        head = file.read(16)
+    if head.startswith(ZIP_MAGIC):
+        return "zip"
+    if head.startswith(HDF5_MAGIC) or h5py.is_hdf5(path):
+        return "hdf5"
+    if not head:
+        return "an empty file"
+    if all(32 <= byte < 127 or byte in b"\t\r\n" for byte in head):
+        return f"a text file starting with {head.decode('ascii')!r}"
+    return f"an unknown binary file starting with {head!r}"
+
+
+def describe(kind):
+    return {"zip": "a zip archive (the .keras format)", "hdf5": "an HDF5 file (.h5)"}.get(kind, kind)
+
+
+@contextlib.contextmanager
+def reading(path):
+    """Turn low-level read errors into a ValueError that names `path`."""
+    try:
+        yield
+    except (OSError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile, zlib.error, RecursionError) as error:
+        raise ValueError(f"Could not read {path}: the file is corrupt or truncated ({type(error).__name__}: {error}).") from error
+
+
+def parse_json(text, path, what):
+    """The JSON object in `text` (bytes or str) or a ValueError naming `what` in `path`."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise ValueError(f"{what} in {path} is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} in {path} must be a JSON object, got {type(value).__name__}.")
+    return value
+
+
+# --- zip archives (.keras) -------------------------------------------------------
+
+
+def read_zip_entries(path, names):
+    """``{name: bytes}`` for the named entries of the zip archive at `path` (all required).
+
+    Entries are read into memory, never extracted; the archive is refused if
+    any entry name could escape a folder or a declared size is absurd.
+    """
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a complete zip archive: it is truncated or corrupt.")
+    entries = {}
+    with reading(path), zipfile.ZipFile(path) as archive:
+        stored = [info.filename for info in archive.infolist()]
+        for name in stored:
+            if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/") or ":" in name:
+                raise ValueError(f"{path} holds an entry with an unsafe name ({name!r}); refusing to read it.")
+        for name in names:
+            if name not in stored:
+                raise ValueError(f"{path} is missing the entry {name!r}: it is not a complete .keras file.")
+            if stored.count(name) > 1:
+                raise ValueError(f"{path} holds the entry {name!r} {stored.count(name)} times; refusing to guess which.")
+            info = archive.getinfo(name)
+            limit = MAX_JSON_BYTES if name.endswith(".json") else MAX_ENTRY_BYTES
+            ratio = info.file_size / max(info.compress_size, 1)
+            if info.file_size > limit or (info.file_size > BOMB_FLOOR_BYTES and ratio > BOMB_MAX_RATIO):
+                raise ValueError(
+                    f"The entry {name!r} of {path} declares {info.file_size} bytes "
+                    f"({info.compress_size} compressed); refusing to read an entry that large."
+                )
+            with archive.open(info) as entry:
+                entries[name] = entry.read(info.file_size + 1)
+            if len(entries[name]) != info.file_size:
+                raise ValueError(f"The entry {name!r} of {path} is not the size its header declares.")
+    return entries
+
+
+# --- HDF5 -----------------------------------------------------------------------
+
+
+def open_h5(source, path):
+    """An h5py.File read from `source` (a path or bytes), or a ValueError naming `path`."""
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    with reading(path):
+        return h5py.File(source, "r")
+
+
+def child(parent, name, path, kind=None):
+    """``parent[name]`` following only hard links inside the file; `kind` is h5py.Group or h5py.Dataset."""
+    node = parent
+    for part in name.split("/"):
+        if not part:
+            raise ValueError(f"{path}: invalid HDF5 path {name!r} under {parent.name!r}.")
+        link = node.get(part, getlink=True)
+        if link is None:
+            raise ValueError(f"{path} is missing {_join(node.name, part)!r}.")
+        if not isinstance(link, h5py.HardLink):
+            raise ValueError(f"{path}: {_join(node.name, part)!r} is a link to elsewhere; refusing to follow it.")
+        node = node[part]
+    if kind is not None and not isinstance(node, kind):
+        expected = "a group" if kind is h5py.Group else "a dataset"
+        raise ValueError(f"{path}: {node.name!r} should be {expected}.")
+    return node
+
+
+def has_child(parent, name):
+    return parent.get(name, getlink=True) is not None
+
+
+def read_array(parent, name, path, expected_shape=None, what=None):
+    """A numeric dataset as a NumPy array, checking its shape before reading any data."""
+    dataset = child(parent, name, path, h5py.Dataset)
+    what = what or repr(dataset.name)
+    if dataset.external or dataset.is_virtual:
+        raise ValueError(f"{path}: {what} keeps its data outside the file; refusing to read it.")
+    if dataset.dtype.kind not in "fiub":
+        raise ValueError(f"{path}: {what} holds {dataset.dtype} values, not numbers.")
+    if expected_shape is not None and tuple(dataset.shape) != tuple(expected_shape):
+        raise ShapeMismatch(
+            f"{path}: {what} has shape {tuple(dataset.shape)}, but the model expects {tuple(expected_shape)}."
+        )
+    with reading(path):
+        return np.asarray(dataset[()])
+
+
+class ShapeMismatch(ValueError):
+    """Stored weights whose count or shape differ from the model's (skippable with skip_mismatch)."""
+
+
+def read_string_list_attr(node, name, path):
+    """A list of strings stored as one attribute or, when large, as ``name0``, ``name1``, ... (Keras's chunking)."""
+    with reading(path):
+        if name in node.attrs:
+            values = list(np.atleast_1d(node.attrs[name]))
+        else:
+            values, index = [], 0
+            while f"{name}{index}" in node.attrs:
+                values.extend(np.atleast_1d(node.attrs[f"{name}{index}"]))
+                index += 1
+            if index == 0:
+                raise ValueError(f"{path}: {node.name!r} has no {name!r} attribute.")
+    strings = []
+    for value in values:
+        if isinstance(value, bytes):
+            value = value.decode("utf8", errors="replace")
+        if not isinstance(value, str):
+            raise ValueError(f"{path}: the {name!r} attribute of {node.name!r} should list names, found {value!r}.")
+        strings.append(value)
+    return strings
+
+
+def read_json_attr(node, name, path):
+    """The JSON object stored in attribute `name`, or None when absent."""
+    with reading(path):
+        if name not in node.attrs:
+            return None
+        value = node.attrs[name]
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value.item()
+    if not isinstance(value, (bytes, str)):
+        raise ValueError(f"{path}: the {name!r} attribute should be JSON text, found {type(value).__name__}.")
+    return parse_json(value, path, f"The {name!r} attribute")
+
+
+def _join(group_name, part):
+    return f"{group_name.rstrip('/')}/{part}"

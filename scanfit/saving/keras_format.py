@@ -1,0 +1,233 @@
+"""Keras 3's formats: the ``.keras`` zip and the ``.weights.h5`` file.
+
+A ``.keras`` file is a zip holding ``config.json`` (the model and its compile
+settings), ``metadata.json`` and ``model.weights.h5``, which has the layout of
+a ``.weights.h5`` file: ``layers/<name>/vars/<i>`` for the i-th weight of each
+layer (``<name>`` is the snake-cased class name, numbered ``_1``, ``_2``, ...
+among layers of the same class), ``optimizer/vars/<i>`` for the optimizer's
+variables (see `optimizer_state`), and an empty ``vars`` group for the model.
+"""
+import collections
+import datetime
+import io
+import json
+import warnings
+import zipfile
+
+import h5py
+
+from scanfit.layers.base import snake_case
+from scanfit.saving import config as config_lib
+from scanfit.saving import files
+from scanfit.saving.optimizer_state import expected_variables, optimizer_variables, restore_optimizer_variables
+
+CONFIG_ENTRY = "config.json"
+METADATA_ENTRY = "metadata.json"
+WEIGHTS_ENTRY = "model.weights.h5"
+KERAS_FORMAT_VERSION = "3.0.0"
+
+
+def layer_paths(model):
+    """``(layer, 'layers/<name>')`` for each layer, named as Keras names them in the file."""
+    counts = collections.Counter()
+    paths = []
+    for layer in model.layers:
+        base = snake_case(type(layer).__name__)
+        paths.append((layer, f"layers/{base}" if counts[base] == 0 else f"layers/{base}_{counts[base]}"))
+        counts[base] += 1
+    return paths
+
+
+# --- writing ------------------------------------------------------------------------
+
+
+def compile_state(model, include_optimizer=True):
+    """``(compile_config, optimizer variables)`` of a compiled model, or None.
+
+    None also when the optimizer or loss cannot be stored (a raw optax
+    transform, say); the model is then saved without them, with a warning.
+    """
+    if not include_optimizer or not getattr(model, "compiled", False):
+        return None
+    try:
+        return config_lib.compile_config(model), optimizer_variables(model)
+    except TypeError as error:
+        warnings.warn(f"Saving {model.name!r} without its optimizer and compile settings: {error}", stacklevel=4)
+        return None
+
+
+def weights_h5_bytes(model, optimizer_state=None):
+    """The bytes of a ``.weights.h5`` file for `model`, with `optimizer_state` ((name, array) pairs) if given."""
+
+    def write(h5):
+        h5.create_group("layers")
+        for layer, path in layer_paths(model):
+            group = h5.create_group(f"{path}/vars")
+            group.attrs["name"] = layer.name
+            for index, variable in enumerate(layer.weights):
+                group.create_dataset(str(index), data=variable.numpy())
+        if optimizer_state is not None:
+            group = h5.create_group("optimizer/vars")
+            group.attrs["name"] = model.optimizer.name
+            for index, (_, value) in enumerate(optimizer_state):
+                group.create_dataset(str(index), data=value)
+        h5.create_group("vars").attrs["name"] = model.name
+
+    return files.h5_bytes(write)
+
+
+def keras_bytes(model, include_optimizer=True):
+    """The bytes of a ``.keras`` file for `model`."""
+    model_config = {
+        "module": "keras",
+        "class_name": "Sequential",
+        "config": model.get_config(),
+        "registered_name": None,
+    }
+    if model.built:
+        model_config["build_config"] = {"input_shape": list(model.input_shape)}
+    state = compile_state(model, include_optimizer)
+    if state is not None:
+        model_config["compile_config"] = state[0]
+    metadata = {
+        "keras_version": KERAS_FORMAT_VERSION,
+        "saved_by": _saved_by(),
+        "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr(METADATA_ENTRY, json.dumps(metadata))
+        archive.writestr(CONFIG_ENTRY, json.dumps(model_config))
+        archive.writestr(WEIGHTS_ENTRY, weights_h5_bytes(model, None if state is None else state[1]))
+    return buffer.getvalue()
+
+
+def _saved_by():
+    import scanfit
+
+    return f"scanfit {scanfit.__version__}"
+
+
+# --- reading ------------------------------------------------------------------------
+
+
+def load_keras(path, custom_objects=None, compile=True):
+    """The model stored in the ``.keras`` file at `path`, compiled as saved when `compile`."""
+    entries = files.read_zip_entries(path, [CONFIG_ENTRY, WEIGHTS_ENTRY])
+    config = files.parse_json(entries[CONFIG_ENTRY], path, CONFIG_ENTRY)
+    model = build_model(config, path, custom_objects)
+    where = f"{path} ({WEIGHTS_ENTRY})"
+    with files.open_h5(entries[WEIGHTS_ENTRY], where) as h5:
+        read_layer_weights(model, h5, where)
+        compile_settings = config.get("compile_config")
+        if compile and compile_settings is not None:
+            try:
+                config_lib.compile_from_config(model, compile_settings, custom_objects)
+            except (ValueError, TypeError, KeyError, AttributeError) as error:
+                raise ValueError(f"Cannot restore the compile settings stored in {path}: {error}") from error
+            if files.has_child(h5, "optimizer"):
+                restore_optimizer_variables(model, read_optimizer_values(model, h5, where), where)
+    return model
+
+
+def build_model(config, path, custom_objects):
+    """A Sequential model from a serialized model config, built for its saved input shape."""
+    try:
+        model = config_lib.model_from_config(config, custom_objects)
+        build_shape = (config.get("build_config") or {}).get("input_shape")
+        if not model.built and build_shape is not None and model.layers:
+            model.build(tuple(build_shape))
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise ValueError(f"Cannot rebuild the model stored in {path}: {error}") from error
+    return model
+
+
+def load_weights(model, h5, path, skip_mismatch=False):
+    """Load a Keras 3 layout (``.weights.h5`` or a ``.keras``'s weights) into a built `model`.
+
+    Optimizer variables are loaded too when `model` is compiled; if they do
+    not fit its optimizer they are skipped with a warning, as Keras does.
+    """
+    read_layer_weights(model, h5, path, skip_mismatch)
+    if getattr(model, "compiled", False) and files.has_child(h5, "optimizer"):
+        try:
+            restore_optimizer_variables(model, read_optimizer_values(model, h5, path), path)
+        except (ValueError, TypeError) as error:
+            warnings.warn(f"Skipping the optimizer state in {path}: {error}", stacklevel=3)
+
+
+def read_layer_weights(model, h5, path, skip_mismatch=False):
+    """Assign every layer's weights from ``layers/<name>/vars``, checking counts and shapes first."""
+    if not files.has_child(h5, "layers"):
+        raise ValueError(f"{path} has no 'layers' group: it is not a Keras 3 weights file.")
+    layers_group = files.child(h5, "layers", path, h5py.Group)
+    paths = layer_paths(model)
+    expected = {layer_path.split("/", 1)[1] for _, layer_path in paths}
+    stored_with_weights = sorted(
+        name for name in layers_group if name not in expected and _vars_count(layers_group, name, path)
+    )
+    if stored_with_weights and not skip_mismatch:
+        raise ValueError(
+            f"{path} holds weights for layers the model does not have ({', '.join(stored_with_weights)}). "
+            f"The model's layers are {', '.join(sorted(expected))}."
+        )
+    assignments = []
+    for layer, layer_path in paths:
+        try:
+            values = _read_layer(layers_group, layer, layer_path, path)
+        except files.ShapeMismatch as error:
+            if not skip_mismatch:
+                raise
+            warnings.warn(f"{error} Skipped.", stacklevel=3)
+            continue
+        assignments.extend(zip(layer.weights, values))
+    for variable, value in assignments:
+        variable.assign(value)
+
+
+def _read_layer(layers_group, layer, layer_path, path):
+    """The arrays stored for `layer`, checked against its weights' count and shapes."""
+    variables = layer.weights
+    name = layer_path.split("/", 1)[1]
+    count = _vars_count(layers_group, name, path) if files.has_child(layers_group, name) else 0
+    if count != len(variables):
+        raise files.ShapeMismatch(
+            f"{path}: layer {layer.name!r} ({type(layer).__name__}, stored as {layer_path!r}) has "
+            f"{len(variables)} weights in the model but {count} in the file."
+        )
+    if not variables:
+        return []
+    group = files.child(layers_group, f"{name}/vars", path, h5py.Group)
+    return [
+        files.read_array(group, str(index), path, variable.shape, f"weight {variable.name!r}")
+        for index, variable in enumerate(variables)
+    ]
+
+
+def _vars_count(layers_group, name, path):
+    """How many arrays ``layers/<name>/vars`` holds (0 when the layer has no ``vars`` group)."""
+    group = files.child(layers_group, name, path, h5py.Group)
+    if not files.has_child(group, "vars"):
+        return 0
+    variables = files.child(group, "vars", path, h5py.Group)
+    names = set(variables)
+    count = len(names)
+    if names != {str(i) for i in range(count)}:
+        raise ValueError(f"{path}: {variables.name!r} should hold datasets named 0..{count - 1}, found {sorted(names)}.")
+    return count
+
+
+def read_optimizer_values(model, h5, path):
+    """The arrays in ``optimizer/vars``, in order, checked against `model.optimizer`'s variables."""
+    group = files.child(h5, "optimizer/vars", path, h5py.Group)
+    names = set(group)
+    layout = expected_variables(model, len(names))
+    if names != {str(i) for i in range(len(names))} or len(names) != len(layout):
+        raise ValueError(
+            f"{path} holds {len(names)} optimizer variables, but {type(model.optimizer).__name__} "
+            f"{model.optimizer.name!r} for this model has {len(layout)}."
+        )
+    return [
+        files.read_array(group, str(i), path, entry.shape, f"optimizer variable {entry.name!r}")
+        for i, entry in enumerate(layout)
+    ]

@@ -1,0 +1,241 @@
+"""Optax optimizer state <-> Keras 3's flat list of optimizer variables.
+
+Keras 3 saves an optimizer as an ordered list: ``iteration``, ``learning_rate``
+(absent when the learning rate follows a schedule), the slots, then any
+scalars (Nadam's ``u_product``). Each optimizer class creates its slots in
+groups; within a group Keras interleaves the group's slots weight by weight
+(Adam: momentum and velocity of the first weight, then of the second, ...).
+scanfit's optax state (see `scanfit.optimizers`) holds the same numbers in
+trees keyed like the trainable weights; `KERAS_SLOTS` says where each Keras
+slot lives in the ``"update"`` step of that state, and with which sign.
+"""
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.tree_util import DictKey, GetAttrKey, SequenceKey
+
+from scanfit import optimizers
+from scanfit.engine.programs import split_values
+from scanfit.engine.training import trainable_mask
+
+
+class Slot(NamedTuple):
+    """A Keras slot: its name, the chain position and state field holding it, and its sign there."""
+
+    name: str
+    index: int
+    field: str
+    sign: float = 1.0
+
+
+def _sgd(o):
+    return ([(Slot("momentum", 1, "trace"),)] if o.momentum else []), []
+
+
+def _rmsprop(o):
+    groups = [(Slot("velocity", 0, "nu"),)]
+    if o.momentum > 0:
+        groups.append((Slot("momentum", 2, "trace", -1.0),))
+    if o.centered:
+        groups.append((Slot("average_gradient", 0, "mu"),))
+    return groups, []
+
+
+def _adam(o):
+    groups = [(Slot("momentum", 0, "momentum"), Slot("velocity", 0, "velocity"))]
+    if o.amsgrad:
+        groups.append((Slot("velocity_hat", 0, "velocity_hat"),))
+    return groups, []
+
+
+KERAS_SLOTS = {
+    optimizers.SGD: _sgd,
+    optimizers.RMSprop: _rmsprop,
+    optimizers.Adam: _adam,
+    optimizers.Adagrad: lambda o: ([(Slot("accumulator", 0, "sum_of_squares"),)], []),
+    optimizers.Nadam: lambda o: (
+        [(Slot("momentum", 0, "momentum"), Slot("velocity", 0, "velocity"))],
+        [Slot("u_product", 0, "u_product")],
+    ),
+    optimizers.Adamax: lambda o: ([(Slot("momentum", 0, "momentum"), Slot("norm", 0, "norm"))], []),
+    optimizers.Adadelta: lambda o: (
+        [(Slot("accumulated_grad", 0, "e_g"), Slot("accumulated_delta_var", 0, "e_x"))],
+        [],
+    ),
+}
+
+_COUNT = GetAttrKey("count")
+_LEARNING_RATE = (GetAttrKey("hyperparams"), DictKey("learning_rate"))
+
+
+class Entry(NamedTuple):
+    """One Keras optimizer variable: kind is 'iteration', 'learning_rate', 'slot' or 'scalar'."""
+
+    name: str
+    kind: str
+    shape: tuple
+    weight: str = None
+    slot: str = None
+    path: tuple = None
+    sign: float = 1.0
+
+
+def _slot_layout(optimizer):
+    for cls in type(optimizer).__mro__:
+        if cls in KERAS_SLOTS:
+            return KERAS_SLOTS[cls](optimizer)
+    raise TypeError(
+        f"scanfit cannot save or load the state of optimizer {getattr(optimizer, 'name', optimizer)!r} "
+        f"({type(optimizer).__name__}): only scanfit's built-in optimizer classes map onto Keras's "
+        "optimizer variables. Save with include_optimizer=False, or compile with a built-in optimizer."
+    )
+
+
+def _path(slot, layer_index=None, short_name=None):
+    path = (GetAttrKey("inner_state"), DictKey("update"), SequenceKey(slot.index), GetAttrKey(slot.field))
+    if layer_index is not None:
+        path += (SequenceKey(layer_index), DictKey(short_name))
+    return path
+
+
+def _template(model, mask):
+    """A fresh optax state for `model`'s trainable weights (what the first fit would start from)."""
+    trainable, _ = split_values(model.weight_values(), mask)
+    return model.optimizer.build_transform().init(trainable)
+
+
+def _layout(model, state, mask):
+    """The Keras optimizer variables of `model`, in Keras's order, and where each lives in `state`."""
+    optimizer = model.optimizer
+    groups, scalars = _slot_layout(optimizer)
+    weights = [(i, v) for i, layer in enumerate(model.layers) for v in layer.weights if mask[i][v.short_name]]
+    prefix = optimizer.name
+    entries = [Entry(f"{prefix}/iteration", "iteration", ())]
+    if "learning_rate" not in state.hyperparams_states:
+        entries.append(Entry(f"{prefix}/learning_rate", "learning_rate", ()))
+    for group in groups:
+        for layer_index, variable in weights:
+            for slot in group:
+                entries.append(Entry(
+                    f"{prefix}/{model.name}_{variable.name.replace('/', '_')}_{slot.name}", "slot", variable.shape,
+                    weight=variable.name, slot=slot.name, path=_path(slot, layer_index, variable.short_name),
+                    sign=slot.sign,
+                ))
+    for slot in scalars:
+        entries.append(Entry(f"{prefix}/{slot.name}", "scalar", (), slot=slot.name, path=_path(slot), sign=slot.sign))
+    return entries
+
+
+def expected_variables(model, stored_count):
+    """The `Entry` list a file holding `stored_count` variables must match to restore `model.optimizer`.
+
+    With `stored_count` None: every variable a trained optimizer has.
+    """
+    mask = trainable_mask(model)
+    return _fitting(_layout(model, _template(model, mask), mask), stored_count)
+
+
+def _fitting(layout, stored_count):
+    """`layout`, or only its iteration and learning rate when that is all the file holds.
+
+    Keras creates the slots at the first training step, so a model saved
+    before it holds just those (the slots then start fresh).
+    """
+    head = [entry for entry in layout if entry.kind in ("iteration", "learning_rate")]
+    return head if stored_count == len(head) else layout
+
+
+def _current_state(model):
+    """The optax state the next fit starts from: the trainer's, a restored one, or a fresh one."""
+    trainer = model._trainer
+    if trainer is not None and trainer.opt_state is not None:
+        return trainer.opt_state
+    restored = getattr(model.optimizer, "restored_state", None)
+    if restored is not None:
+        return restored
+    return _template(model, trainable_mask(model))
+
+
+def optimizer_variables(model):
+    """`model.optimizer`'s state as Keras's variables: a list of ``(name, array)``."""
+    state = _current_state(model)
+    leaves = dict(jax.tree_util.tree_flatten_with_path(state)[0])
+    variables = []
+    for entry in _layout(model, state, trainable_mask(model)):
+        if entry.kind == "iteration":
+            value = np.asarray(state.count, dtype=np.int64)
+        elif entry.kind == "learning_rate":
+            value = np.asarray(model.optimizer.learning_rate, dtype=np.float32)
+        else:
+            value = np.asarray(leaves[entry.path])
+            if entry.sign != 1.0:
+                value = -value
+        variables.append((entry.name, value))
+    return variables
+
+
+def restore_optimizer_variables(model, values, source):
+    """Make `values` (Keras's optimizer variables, in order) the state `model`'s next fit starts from.
+
+    Sets the optimizer's ``iterations`` and learning rate too. The state goes
+    to the live trainer if there is one, else to ``optimizer.restored_state``
+    (which the next trainer takes). Raises a ValueError naming `source` if
+    the count or a shape does not fit.
+    """
+    optimizer = model.optimizer
+    mask = trainable_mask(model)
+    template = _template(model, mask)
+    values = [np.asarray(value) for value in values]
+    layout = _fitting(_layout(model, template, mask), len(values))
+    if len(values) != len(layout):
+        raise ValueError(
+            f"{source} holds {len(values)} optimizer variables, but {type(optimizer).__name__} "
+            f"{optimizer.name!r} for this model has {len(layout)} ({_summary(layout)}). "
+            "Was the file saved with another optimizer or another set of trainable weights?"
+        )
+    for entry, value in zip(layout, values):
+        if tuple(value.shape) != tuple(entry.shape):
+            raise ValueError(
+                f"{source}: optimizer variable {entry.name!r} has shape {tuple(value.shape)}, "
+                f"expected {tuple(entry.shape)}."
+            )
+    by_kind = {entry.kind: value for entry, value in zip(layout, values)}
+    iteration = by_kind["iteration"]
+    if not (np.isfinite(iteration) and float(iteration).is_integer() and iteration >= 0):
+        raise ValueError(f"{source}: the optimizer's iteration count {iteration} is not a non-negative integer.")
+    iteration = int(iteration)
+    learning_rate = by_kind.get("learning_rate")
+    replacements = {
+        entry.path: (-value if entry.sign != 1.0 else value)
+        for entry, value in zip(layout, values)
+        if entry.path is not None
+    }
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
+    new_leaves = []
+    for path, leaf in leaves:
+        if path in replacements:
+            value = replacements[path]
+        elif path[-1] == _COUNT:
+            value = iteration
+        elif path == _LEARNING_RATE and learning_rate is not None:
+            value = learning_rate
+        else:
+            value = leaf
+        new_leaves.append(jnp.asarray(value, dtype=leaf.dtype))
+    state = jax.tree_util.tree_unflatten(treedef, new_leaves)
+    optimizer.iterations = iteration
+    if learning_rate is not None:
+        optimizer.learning_rate = float(learning_rate)
+    if model._trainer is not None:  # already trained since compile: replace the live state
+        model._trainer.opt_state = state
+    else:
+        optimizer.restored_state = state
+
+
+def _summary(layout):
+    slots = sorted({entry.slot for entry in layout if entry.kind == "slot"})
+    kinds = [entry.kind for entry in layout if entry.kind in ("iteration", "learning_rate")]
+    weights = len({entry.weight for entry in layout if entry.kind == "slot"})
+    return f"{' and '.join(kinds)}, then {', '.join(slots) or 'no slots'} for {weights} trainable weights"

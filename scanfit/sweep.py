@@ -1,0 +1,374 @@
+"""Sweep: train many small models together, every epoch of all of them one compiled program.
+
+    sweep = scanfit.Sweep(build, scanfit.Sweep.grid(optimizer=["sgd", "rmsprop", "adagrad", "adam"], seed=[0, 1]))
+    histories = sweep.fit(x, y, epochs=10, batch_size=128, validation_data=(xv, yv))
+    sweep.results()                                   # final and best metrics, one row per run
+    sweep.plot("optimizer", dataset="MNIST", path="optimizers.png")
+
+``build(**params)`` returns a compiled model, once per parameter dict. Runs
+whose models share an architecture are stacked with `vmap` into one training
+step, whatever their optimizers and learning rates; other architectures get
+steps of their own in the same compiled epoch (see `scanfit.engine.stacked`).
+
+Random state: when a parameter dict holds a ``seed`` (not None), the sweep
+calls ``scanfit.utils.set_random_seed(seed)`` just before ``build(**params)``
+(which receives the seed too). Each run then equals, to float rounding, the
+run trained alone with the same arguments::
+
+    scanfit.utils.set_random_seed(seed); model = build(**params); model.fit(x, y, ...)
+
+Runs without a seed draw from scanfit's global key stream, in order, as
+building and fitting them one after another would.
+"""
+import copy
+import itertools
+import sys
+import time
+
+import jax
+import numpy as np
+
+from scanfit import distribution, plot
+from scanfit import random as scanfit_random
+from scanfit.callbacks.backup_and_restore import BackupAndRestore
+from scanfit.callbacks.base import TEST_BATCH_HOOKS, TRAIN_BATCH_HOOKS, CallbackList, History
+from scanfit.engine.data import (
+    as_batch_size,
+    as_sample_weights,
+    check_inputs,
+    check_targets,
+    split_validation,
+    unpack_validation_data,
+)
+from scanfit.engine.programs import chunk_plan, epoch_segments, split_values
+from scanfit.engine.stacked import Group, StackedPrograms, step_signature, update_signature
+from scanfit.engine.training import _verbosity, device_data, require_compiled, run_evaluation, trainer_for
+
+PATH_ATTRIBUTES = ("filepath", "filename", "log_dir")
+
+
+class _Run:
+    """One parameter dict's model, trainer, callbacks and state within the running fit."""
+
+    def __init__(self, index, params, model):
+        self.index, self.params, self.model = index, params, model
+        self.trainer = None
+        self.callbacks = None
+        self.active = False
+        self.logs = {}
+
+
+class Sweep:
+    """Many runs of `build(**params)`, trained together; see the module docstring."""
+
+    def __init__(self, build, params):
+        if not callable(build):
+            raise TypeError(f"build must be a function returning a compiled model, got {build!r}.")
+        if isinstance(params, dict) or not isinstance(params, (list, tuple)):
+            raise TypeError("params must be a list of dicts (e.g. Sweep.grid(optimizer=['sgd', 'adam'])), "
+                            f"got {type(params).__name__}.")
+        if not params:
+            raise ValueError("params is empty: a sweep needs at least one parameter dict.")
+        for item in params:
+            if not isinstance(item, dict):
+                raise TypeError(f"Each entry of params must be a dict of build() arguments, got {item!r}.")
+        self.build = build
+        self.params = [dict(item) for item in params]
+        self.histories = None
+        self._runs = None
+        self._programs = None
+        self._layout = None
+
+    @staticmethod
+    def grid(**values):
+        """Every combination of the given values, the last name varying fastest, as a list of dicts.
+
+        A list, tuple or range gives the values of its name; anything else is one value.
+        """
+        names = list(values)
+        options = [list(v) if isinstance(v, (list, tuple, range)) else [v] for v in values.values()]
+        for name, option in zip(names, options):
+            if not option:
+                raise ValueError(f"Sweep.grid got no values for {name!r}.")
+        return [dict(zip(names, combination)) for combination in itertools.product(*options)]
+
+    @property
+    def models(self):
+        """The runs' models, in the order of `params` (built by the first `fit`)."""
+        if self._runs is None:
+            raise RuntimeError("The sweep's models are built by its first fit(): call sweep.fit(x, y, ...) first.")
+        return [run.model for run in self._runs]
+
+    @property
+    def groups(self):
+        """The stacked groups, as lists of run indices per optimizer subgroup (one program step each)."""
+        if self._programs is None:
+            raise RuntimeError("The sweep is grouped by its first fit(): call sweep.fit(x, y, ...) first.")
+        groups, position = [], 0
+        for group in self._programs.groups:
+            subgroups = []
+            for size in group.sizes:
+                subgroups.append([run.index for run in self._layout[position:position + size]])
+                position += size
+            groups.append(subgroups)
+        return groups
+
+    # --- building and grouping ---------------------------------------------------
+    def _build(self, x_shape, y):
+        runs = []
+        for index, params in enumerate(self.params):
+            if params.get("seed") is not None:
+                scanfit_random.set_seed(params["seed"])
+            model = self.build(**params)
+            if not hasattr(model, "_ensure_built"):
+                raise TypeError(f"build(**{params!r}) returned {type(model).__name__}, not a scanfit model.")
+            require_compiled(model)
+            if any(model is run.model for run in runs):
+                raise ValueError(f"build(**{params!r}) returned a model it had returned before: "
+                                 "each run needs a model of its own.")
+            model._ensure_built(x_shape)
+            run = _Run(index, params, model)
+            run.trainer = trainer_for(model, y)  # draws the run's base key right after building, as Model.fit does
+            runs.append(run)
+        return runs
+
+    def _group(self, x, y, batch_size):
+        """Stack the runs: by training step (architecture), then by optimizer update."""
+        batch = min(batch_size, len(x))
+        batch_spec = (jax.ShapeDtypeStruct((batch,) + x.shape[1:], np.float32),
+                      jax.ShapeDtypeStruct((batch,) + y.shape[1:], y.dtype),
+                      jax.ShapeDtypeStruct((batch,), np.float32))
+        by_step = {}
+        for run in self._runs:
+            trainer = run.trainer
+            trainable, fixed = split_values(run.model.weight_values(), trainer.mask)
+            if trainer.opt_state is None:  # Trainer.optimizer_state()'s state, without a compiled program per run
+                trainer.opt_state = trainer.transform.init(trainable)
+            step = step_signature(trainer.programs, trainable, fixed, trainer.base_key, batch_spec)
+            update = update_signature(trainer.programs, trainable, trainer.optimizer_state())
+            by_step.setdefault(step, {}).setdefault(update, []).append(run)
+        groups, layout = [], []
+        for subgroups in by_step.values():
+            members = list(subgroups.values())
+            groups.append(Group(members[0][0].trainer.programs, tuple(m[0].trainer.programs for m in members),
+                                tuple(len(m) for m in members)))
+            layout += [run for m in members for run in m]
+        self._programs = StackedPrograms(groups)
+        self._layout = layout
+
+    # --- training --------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            validation_batch_size=None, validation_freq=1, allow_nonfinite=False):
+        """Train every run as `Model.fit` would, all in one compiled program per epoch; one History per run.
+
+        The arguments are `Model.fit`'s. `callbacks` is a list, copied for
+        each run (so each has its own EarlyStopping or ModelCheckpoint
+        state), or a function ``callbacks(index, params)`` returning a run's
+        list (needed for callbacks that write files, to give each run its
+        own path). A run whose callbacks stop it stops updating; the others
+        go on. verbose >= 1 prints one line per run and epoch.
+        """
+        verbose = _verbosity(verbose)
+        batch_size = as_batch_size(batch_size)
+        if distribution.batch_sharding() is not None:
+            raise NotImplementedError("Sweep.fit does not run under a scanfit.distribution yet; "
+                                      "train the sweep without one (or train its models one by one).")
+        for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+        x, y = check_inputs(None, x, y, allow_nonfinite)
+        weights = as_sample_weights(y, sample_weight, class_weight, len(x))
+        if validation_split:
+            if validation_data is not None:
+                raise ValueError("Give either validation_data or validation_split, not both.")
+            (x, y, weights), validation = split_validation((x, y, weights), validation_split)
+        elif validation_data is not None:
+            validation = unpack_validation_data(None, validation_data, allow_nonfinite)
+        else:
+            validation = None
+        if self._runs is None:
+            self._runs = self._build(x.shape, y)
+        for run in self._runs:
+            run.model._ensure_built(x.shape)
+            trainer = trainer_for(run.model, y)
+            if trainer is not run.trainer:  # recompiled since the last fit
+                run.trainer, self._programs = trainer, None
+            check_targets(trainer.loss, y, run.model.output_shape)
+            if validation is not None:
+                check_targets(trainer.loss, validation[1], run.model.output_shape)
+        if self._programs is None:
+            self._group(x, y, batch_size)
+        data = device_data(x, y, weights)
+        val_data = None if validation is None else device_data(*validation)
+        val_batch_size = as_batch_size(validation_batch_size) if validation_batch_size else batch_size
+        steps = -(-len(x) // batch_size)
+
+        histories = [History() for _ in self._runs]
+        for run, history in zip(self._runs, histories):
+            run.callbacks = CallbackList(self._callbacks_for(callbacks, run) + [history], run.model,
+                                         {"verbose": verbose, "epochs": epochs, "steps": steps})
+            run.model.history = history
+            run.model.stop_training = False
+            run.active, run.logs = True, {}
+        self.histories = histories
+        steps_per_chunk = 1 if any(run.callbacks.wants(TRAIN_BATCH_HOOKS) for run in self._runs) else None
+        for run in self._runs:
+            run.callbacks.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            active = [run for run in self._runs if run.active]
+            if not active:
+                break
+            started = time.perf_counter()
+            for run in active:
+                run.callbacks.on_epoch_begin(epoch)
+            carries = self._train_epoch(epoch, data, batch_size, shuffle, steps_per_chunk)
+            if val_data is not None and (epoch + 1) % validation_freq == 0:
+                self._validate(carries, val_data, val_batch_size)
+            if verbose:
+                self._print_epoch(epoch, epochs, active, time.perf_counter() - started)
+            for run in active:
+                run.callbacks.on_epoch_end(epoch, run.logs)
+                if run.model.stop_training:
+                    run.active = False
+                    run.callbacks.on_train_end(run.logs)
+        for run, history in zip(self._runs, histories):
+            if run.active:
+                run.callbacks.on_train_end(run.logs)
+            run.model.history = history
+        return histories
+
+    def _callbacks_for(self, callbacks, run):
+        """The run's own callbacks: from the factory, or copies of the list."""
+        if callbacks is None:
+            return []
+        if callable(callbacks):
+            made = list(callbacks(run.index, dict(run.params)) or [])
+        else:
+            made = []
+            for callback in callbacks:
+                path = next((getattr(callback, a) for a in PATH_ATTRIBUTES if getattr(callback, a, None)), None)
+                if path is not None and len(self.params) > 1:
+                    raise ValueError(
+                        f"{type(callback).__name__} writes to {path!r}, so the {len(self.params)} runs would "
+                        "overwrite each other's files. Pass callbacks=lambda index, params: [...] to give each "
+                        "run its own path.")
+                held = getattr(callback, "model", None)
+                made.append(copy.deepcopy(callback, {id(held): None} if held is not None else {}))
+        for callback in made:
+            if isinstance(callback, BackupAndRestore):
+                raise NotImplementedError("BackupAndRestore is not supported in a sweep; use it with Model.fit.")
+        return made
+
+    def _train_epoch(self, epoch, data, batch_size, shuffle, steps_per_chunk):
+        """One epoch of every run (stopped runs are computed but not written back); returns the carries."""
+        programs = self._programs
+        num_samples = data[0].shape[0]
+        starts = [run.trainer.epoch_start_state(epoch) for run in self._layout]
+        states, keys = programs.stack(starts)
+        for run, (trainable, fixed, opt_state, key) in zip(self._layout, starts):
+            if run.trainer.record_epoch_start:  # for TerminateOnNaN's replay of this run alone
+                carry = (trainable, fixed, opt_state, jax.random.fold_in(key, 1), run.trainer.programs.empty_sums())
+                run.trainer.epoch_start = (epoch, carry, 0, data, batch_size, shuffle)
+        if steps_per_chunk is None:
+            segments = epoch_segments(num_samples, batch_size)
+            carries = programs.train_epoch(states, keys, data, segments=segments, shuffle=shuffle)
+            self._publish(epoch, carries, sum(count for count, _ in segments), 0)
+            return carries
+        carries, orders = programs.begin_chunks(states, keys, num_samples=num_samples, shuffle=shuffle)
+        steps_done = 0
+        for start, segments in chunk_plan(num_samples, batch_size, steps_per_chunk):
+            hooked = [run for run in self._runs if run.active and run.callbacks.wants(TRAIN_BATCH_HOOKS)]
+            for run in hooked:
+                run.callbacks.on_train_batch_begin(steps_done)
+            carries = programs.train_chunk(carries, data, orders, start, segments=segments)
+            steps_before, steps_done = steps_done, steps_done + sum(count for count, _ in segments)
+            self._publish(epoch, carries, steps_done, steps_before)
+            for run in hooked:
+                run.callbacks.on_train_batch_end(steps_done - 1, dict(run.logs))
+        return carries
+
+    def _publish(self, epoch, carries, steps_done, steps_before):
+        """Write the active runs' weights, optimizer states and running logs back into their models."""
+        active = {position: run for position, run in enumerate(self._layout) if run.active}
+        for position, carry in self._programs.unstack(carries, active).items():
+            run = active[position]
+            run.trainer._publish(epoch, steps_done, carry, steps_before)
+            run.logs = run.trainer.logs_from_sums(carry[4])
+
+    def _validate(self, carries, val_data, batch_size):
+        """Add every active run's ``val_`` logs: one program for all, or the run's own with test batch hooks."""
+        sums = jax.device_get(self._programs.evaluate(carries, val_data,
+                                                      segments=epoch_segments(val_data[0].shape[0], batch_size)))
+        per_run = [jax.tree.map(lambda a, i=i: a[i], group_sums)
+                   for group, group_sums in zip(self._programs.groups, sums) for i in range(group.size)]
+        for run, run_sums in zip(self._layout, per_run):
+            if not run.active:
+                continue
+            if run.callbacks.wants(TEST_BATCH_HOOKS):
+                val_logs = run_evaluation(run.trainer, val_data, batch_size, run.callbacks)
+            else:
+                run.callbacks.on_test_begin()
+                val_logs = run.trainer.logs_from_sums(run_sums)
+                run.callbacks.on_test_end(val_logs)
+            run.logs.update({"val_" + name: value for name, value in val_logs.items()})
+
+    def _print_epoch(self, epoch, epochs, active, seconds):
+        print(f"Epoch {epoch + 1}/{epochs} - {len(active)} run{'s' * (len(active) != 1)} - {seconds:.2f}s")
+        for run in active:
+            logs = " - ".join(f"{name}: {value:.4f}" for name, value in run.logs.items())
+            print(f"  [{run.index}] {_label(run.params)}: {logs}")
+        sys.stdout.flush()
+
+    # --- results -----------------------------------------------------------------------
+    def results(self, monitor="val_loss"):
+        """One row per run: its params, epochs trained, final value and best value of every metric.
+
+        ``best_epoch`` is the epoch where `monitor` (else ``loss``) was best.
+        A pandas DataFrame when pandas is installed, else a list of dicts.
+        """
+        if self.histories is None:
+            raise RuntimeError("No results yet: call sweep.fit(x, y, ...) first.")
+        rows = []
+        for run, history in zip(self._runs, self.histories):
+            row = {**run.params, "epochs": len(history.epoch)}
+            logs = history.history
+            row.update({key: values[-1] for key, values in logs.items() if values})
+            row.update({f"best_{key}": plot.best_epoch(history, key)[1] for key, values in logs.items() if values})
+            watched = monitor if monitor in logs else "loss"
+            row["best_epoch"] = plot.best_epoch(history, watched)[0] if logs.get(watched) else None
+            rows.append(row)
+        try:
+            import pandas
+        except ImportError:
+            return rows
+        return pandas.DataFrame(rows)
+
+    def histories_by(self, name):
+        """``{value: [histories]}``: the runs' Histories grouped by their parameter `name`, in order."""
+        if self.histories is None:
+            raise RuntimeError("No histories yet: call sweep.fit(x, y, ...) first.")
+        if any(name not in params for params in self.params):
+            raise KeyError(f"Not every run has a parameter {name!r}; the parameters are {sorted(self.params[0])}.")
+        grouped = {}
+        for params, history in zip(self.params, self.histories):
+            grouped.setdefault(_short(params[name]), []).append(history)
+        return grouped
+
+    def plot(self, by, **kwargs):
+        """`scanfit.plot.compare_runs` of the runs grouped by parameter `by`: the mean curve per value."""
+        return plot.compare_runs(self.histories_by(by), **kwargs)
+
+    def __repr__(self):
+        return f"<Sweep runs={len(self.params)} fitted={self.histories is not None}>"
+
+
+def _short(value):
+    """A parameter value as a readable, hashable key (an optimizer or other object by its name)."""
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    return getattr(value, "name", None) or repr(value)
+
+
+def _label(params):
+    return ", ".join(f"{name}={_short(value)}" for name, value in params.items())

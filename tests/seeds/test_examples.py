@@ -1,0 +1,111 @@
+"""The examples reproduce their seed documents: each runs with --quick on real data, in a subprocess.
+
+Each test checks that the example wrote its figures (real PNGs) and that the
+accuracies it reports land in the range a short run on that data gives. The
+examples share one JAX compilation cache, so a program that several of them
+compile (the seeds' MLP on the same data) compiles once.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.seed
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+MNIST_SAMPLE = REPO.parent / "shared" / "datasets" / "mnist-sample"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def jax_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("jax-cache")
+
+
+def run_example(script, output, jax_cache, *extra):
+    env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(jax_cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+               MPLBACKEND="Agg", SCANFIT_OFFLINE="1")
+    result = subprocess.run([sys.executable, str(EXAMPLES / script), str(output), "--quick", *extra],
+                            capture_output=True, text=True, env=env, timeout=900, cwd=REPO)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return json.loads((output / "results.json").read_text())
+
+
+def assert_figures(folder, names):
+    import matplotlib.image
+
+    for name in names:
+        path = folder / name
+        assert path.is_file(), f"{name} was not written; the folder holds {sorted(p.name for p in folder.iterdir())}"
+        assert path.read_bytes()[:8] == PNG_SIGNATURE, name
+        height, width = matplotlib.image.imread(path).shape[:2]
+        assert height > 100 and width > 100, name
+
+
+def test_seed_000_loss_curves_dropout_callbacks(tmp_path, jax_cache):
+    results = run_example("seed_000_loss_curves_dropout_callbacks.py", tmp_path, jax_cache)
+    assert_figures(tmp_path, [
+        "01-loss-accuracy.png", "02-loss-20-epochs.png", "03-validation-rmsprop-10.png",
+        "03-validation-rmsprop-20.png", "03-validation-adam.png", "04-dropout.png",
+        "05-compare-optimizers-dropout.png", "06-early-stopping.png"])
+    for name, accuracy in results["val_accuracy"].items():
+        assert 0.74 <= accuracy <= 0.90, name
+    assert results["restored_weights_val_accuracy"] == pytest.approx(results["val_accuracy"]["adam+dropout"], abs=1e-4)
+    assert 0.74 <= results["best_model_val_accuracy"] <= 0.90
+    assert 0.74 <= results["early_stopping"]["val_accuracy"] <= 0.90
+    assert (tmp_path / "model-weights.h5").is_file() and (tmp_path / "model-whole.h5").is_file()
+
+
+def test_seed_001_first_neural_networks(tmp_path, jax_cache):
+    results = run_example("seed_001_first_neural_networks.py", tmp_path, jax_cache)
+    assert_figures(tmp_path, ["01-samples.png", "02-sigmoid-vs-relu.png", "03-validation-loss.png",
+                              "04-dropout.png", "05-early-stopping.png"])
+    assert 0.74 <= results["dense_softmax_val_accuracy"] <= 0.88
+    assert 0.65 <= results["sigmoid_val_accuracy"] <= 0.88
+    assert 0.74 <= results["relu_val_accuracy"] <= 0.90
+    assert 0.74 <= results["dropout_val_accuracy"] <= 0.90
+    assert 0.74 <= results["best_model_val_accuracy"] <= 0.90
+
+
+def test_seed_002_best_model(tmp_path, jax_cache):
+    results = run_example("seed_002_best_model.py", tmp_path, jax_cache)
+    assert_figures(tmp_path, ["01-learning-curves.png", "02-early-stopping.png", "03-regularization.png"])
+    assert 0.25 <= results["footwear_share"] <= 0.35
+    assert results["checkpoint_files"], "ModelCheckpoint saved no file"
+    assert all(name.endswith(".hdf5") and name[:2].isdigit() for name in results["checkpoint_files"])
+    assert 0.95 <= results["long_run"]["val_accuracy"] <= 1.0
+    assert results["early_stopping"]["epochs_run"] >= 2
+    assert 0.95 <= results["regularization_accuracy"]["plain"] <= 1.0
+    for name, accuracy in results["regularization_accuracy"].items():
+        assert 0.5 <= accuracy <= 1.0, name
+
+
+def test_seed_003_training_deep_networks(tmp_path, jax_cache):
+    if not MNIST_SAMPLE.is_dir():
+        pytest.skip(f"no MNIST sample at {MNIST_SAMPLE}")
+    results = run_example("seed_003_training_deep_networks.py", tmp_path, jax_cache, "--mnist-path", MNIST_SAMPLE)
+    assert_figures(tmp_path, ["01-sigmoid-saturation.png", "02-leaky-relu-learning-curves.png",
+                              "03-batch-normalization.png", "04-transfer-learning.png", "05-optimizers-mnist.png"])
+    assert 0.45 <= results["leaky_relu_test_accuracy"] <= 0.85
+    assert 0.55 <= results["bn_after_activation_test_accuracy"] <= 0.88
+    assert 0.50 <= results["bn_before_activation_test_accuracy"] <= 0.88
+    assert results["model_B_on_A_test_accuracy"] >= 0.85
+    optimizers = results["optimizers"]
+    for name in ("rmsprop", "adam"):  # the adaptive optimizers lead, as in the seed
+        assert 0.85 <= optimizers[name]["val_acc"] <= 1.0, name
+        assert optimizers[name]["val_acc"] > optimizers["sgd"]["val_acc"], name
+        assert optimizers[name]["val_acc"] > optimizers["adagrad"]["val_acc"], name
+
+
+def test_seed_004_convolutional_networks(tmp_path, jax_cache):
+    results = run_example("seed_004_convolutional_networks.py", tmp_path, jax_cache)
+    assert_figures(tmp_path, ["01-loss-accuracy.png", "02-dense-early-stopping.png", "03-cnn-early-stopping.png",
+                              "04-cnn-predictions.png"])
+    assert results["conv_output_shape"] == [None, 6, 6, 10]
+    assert 0.74 <= results["dense_val_accuracy"] <= 0.90
+    assert 0.78 <= results["cnn_val_accuracy"] <= 0.93
+    assert results["cnn_first_20_test_correct"] >= 14

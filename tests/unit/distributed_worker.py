@@ -1,0 +1,89 @@
+"""One participant of the distributed-training tests (run as a script by tests/unit/test_distribution.py).
+
+    python distributed_worker.py OUT_DIR [COORDINATOR NUM_PROCESSES PROCESS_ID]
+
+Trains `build_model()` under `DataParallel()` over every device (of every
+process, after `scanfit.distribution.initialize` when a coordinator is
+given) through both engine paths (whole-epoch and per-batch chunks), then
+evaluates and predicts, and stores everything in OUT_DIR/results.npz. The
+test runs `train_and_record` without a distribution as the single-device
+reference. ModelCheckpoint writes OUT_DIR/checkpoint.weights.h5, which only
+process 0 may do.
+"""
+import os
+import sys
+
+import numpy as np
+
+SEED = 7
+BATCH_SIZE = 32
+
+
+def data():
+    """163 samples to train (5 batches of 32 and a tail of 3), 40 to validate (a batch of 32 and a tail of 8).
+
+    On 2 devices the odd training tail runs whole on each device; the others are split.
+    """
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(203, 12)).astype("float32")
+    y = (x[:, :3].sum(axis=1) > 0).astype("int64") + (x[:, 3] > 0.5)
+    return (x[:163], y[:163]), (x[163:], y[163:])
+
+
+def build_model(keras):
+    model = keras.Sequential([
+        keras.layers.Dense(16, activation="relu", input_shape=(12,)),
+        keras.layers.BatchNormalization(),
+        keras.layers.Dropout(0.25),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def train_and_record(keras, out_dir):
+    """Train, evaluate and predict from seed SEED; the results as a dict of arrays."""
+    (x, y), validation = data()
+    keras.utils.set_random_seed(SEED)
+    model = build_model(keras)
+    checkpoint = keras.callbacks.ModelCheckpoint(os.path.join(out_dir, "checkpoint.weights.h5"),
+                                                 save_weights_only=True)
+    batch_losses = []
+    per_batch = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: batch_losses.append(logs["loss"]))
+    first = model.fit(x, y, batch_size=BATCH_SIZE, epochs=2, validation_data=validation, verbose=0,
+                      callbacks=[checkpoint])
+    second = model.fit(x, y, batch_size=BATCH_SIZE, epochs=3, initial_epoch=2, validation_data=validation, verbose=0,
+                       callbacks=[per_batch])
+    history = {key: first.history[key] + second.history[key] for key in first.history}
+    results = {f"history_{key}": np.asarray(values) for key, values in history.items()}
+    results.update({f"weight_{i}": w for i, w in enumerate(model.get_weights())})
+    results["batch_losses"] = np.asarray(batch_losses)
+    results["evaluate"] = np.asarray(model.evaluate(*validation, batch_size=BATCH_SIZE, verbose=0))
+    results["predict"] = model.predict(validation[0], batch_size=BATCH_SIZE, verbose=0)
+    return results
+
+
+def main(out_dir, coordinator=None, num_processes=None, process_id=None):
+    import scanfit as keras
+
+    if coordinator:
+        keras.distribution.initialize(coordinator, int(num_processes), int(process_id))
+    # No seed was set: initialize must have made the processes agree on one.
+    seed = keras.random._seed
+    keras.distribution.set_distribution(keras.distribution.DataParallel())
+    results = train_and_record(keras, out_dir)
+    results["agreed_seed"] = np.asarray(-1 if seed is None else seed)
+    results["devices"] = np.asarray(keras.distribution.list_devices())
+    results["process_index"] = np.asarray(keras.distribution.process_index())
+    model = build_model(keras)
+    (x, y), _ = data()
+    try:
+        model.fit(x, y, batch_size=BATCH_SIZE + 1, epochs=1, verbose=0)
+    except ValueError as error:
+        results["batch_size_error"] = np.asarray(str(error))
+        results["compiled_before_error"] = np.asarray(model._trainer is not None)
+    np.savez(os.path.join(out_dir, "results.npz"), **results)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

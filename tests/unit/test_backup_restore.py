@@ -1,0 +1,150 @@
+"""BackupAndRestore: an interrupted run, restarted, ends bit-identical to one never interrupted."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import scanfit
+from backup_restore_worker import build_and_train, final_state
+
+WORKER = Path(__file__).with_name("backup_restore_worker.py")
+BACKUP_FILE = "training_state.npz"
+
+
+def _assert_same_final_state(a, b):
+    assert sorted(a) == sorted(b)
+    summary_a, summary_b = (json.loads(bytes(arrays["summary"]).decode()) for arrays in (a, b))
+    assert summary_a == summary_b
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+        assert a[name].dtype == b[name].dtype
+
+
+class Crash(Exception):
+    pass
+
+
+class _Interrupt(scanfit.callbacks.Callback):
+    """Crashes `fit` as an epoch begins, or after a given batch of that epoch."""
+
+    def __init__(self, epoch, batch=None):
+        super().__init__()
+        self.epoch, self.batch, self.current = epoch, batch, None
+        if batch is None:
+            self._ignored_hooks = scanfit.callbacks.base.TRAIN_BATCH_HOOKS
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+        if (epoch, self.batch) == (self.epoch, None):
+            raise Crash(f"crashed at epoch {epoch}")
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.current, batch) == (self.epoch, self.batch):
+            raise Crash(f"crashed after batch {batch}")
+
+
+@pytest.mark.parametrize("save_freq, interrupt", [("epoch", (3, None)), (5, (3, 7))])
+def test_an_interrupted_run_resumes_bit_identical(tmp_path, save_freq, interrupt):
+    epochs = 5
+    reference_model, reference_history = build_and_train(str(tmp_path / "reference"), epochs, save_freq)
+    reference = final_state(reference_model, reference_history)
+    assert not (tmp_path / "reference").exists()  # delete_checkpoint removed the backup and its folder
+
+    with pytest.raises(Crash):
+        build_and_train(str(tmp_path / "backup"), epochs, save_freq, [_Interrupt(*interrupt)])
+    assert (tmp_path / "backup" / BACKUP_FILE).exists()
+    # Restarted with a different seed: everything that matters must come from the backup.
+    model, history = build_and_train(str(tmp_path / "backup"), epochs, save_freq, seed=99)
+    _assert_same_final_state(final_state(model, history), reference)
+    assert history.epoch == list(range(epochs))
+
+
+def test_a_backup_write_that_dies_leaves_the_previous_backup(tmp_path, monkeypatch):
+    backup_dir = tmp_path / "backup"
+    with pytest.raises(Crash):
+        build_and_train(str(backup_dir), 5, "epoch", [_Interrupt(3)])
+    before = (backup_dir / BACKUP_FILE).read_bytes()
+
+    def dying_savez(file, **arrays):
+        file.write(b"PK\x03\x04 half a zip")
+        raise Crash("killed while writing")
+
+    monkeypatch.setattr(np, "savez", dying_savez)
+    with pytest.raises(Crash, match="killed while writing"):
+        build_and_train(str(backup_dir), 5, "epoch")
+    monkeypatch.undo()
+    assert (backup_dir / BACKUP_FILE).read_bytes() == before
+    assert sorted(os.listdir(backup_dir)) == [BACKUP_FILE]
+    (backup_dir / f".{BACKUP_FILE}.1234.abcd.part").write_bytes(b"stale")  # as a SIGKILL would leave it
+    model, history = build_and_train(str(backup_dir), 5, "epoch")
+    assert history.epoch == list(range(5)) and not backup_dir.exists()
+
+
+def test_bad_backups_give_clear_errors_and_delete_checkpoint_false_keeps_the_file(tmp_path):
+    backup_dir = tmp_path / "backup"
+    backup_dir.mkdir()
+    (backup_dir / BACKUP_FILE).write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match=r"training_state\.npz: the file is not a readable scanfit backup"):
+        build_and_train(str(backup_dir), 2, "epoch")
+
+    kept = scanfit.callbacks.BackupAndRestore(str(tmp_path / "kept"), delete_checkpoint=False)
+    model = scanfit.Sequential([scanfit.Input((3,)), scanfit.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.ones((8, 3)), np.ones((8, 2)), epochs=2, verbose=0, callbacks=[kept])
+    assert (tmp_path / "kept" / BACKUP_FILE).exists()
+    other = scanfit.Sequential([scanfit.Input((3,)), scanfit.layers.Dense(2), scanfit.layers.Dense(2)])
+    other.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match="Was the model changed"):
+        other.fit(np.ones((8, 3)), np.ones((8, 2)), epochs=3, verbose=0, callbacks=[kept])
+    with pytest.raises(ValueError, match="save_freq"):
+        scanfit.callbacks.BackupAndRestore(str(tmp_path), save_freq=0)
+
+
+def _start_worker(tmp_path, name, backup_dir, epochs, save_freq):
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), str(backup_dir), str(tmp_path / f"{name}.npz"), str(epochs), str(save_freq)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
+
+
+def _finish(process, timeout=120):
+    out, err = process.communicate(timeout=timeout)
+    assert process.returncode == 0, err[-3000:]
+    return out
+
+
+@pytest.mark.parametrize("save_freq", ["epoch", 4])
+def test_a_sigkilled_run_restarted_matches_an_uninterrupted_run(tmp_path, save_freq):
+    epochs = 10
+    reference = _start_worker(tmp_path, "reference", tmp_path / "reference_backup", epochs, save_freq)
+    victim = _start_worker(tmp_path, "victim", tmp_path / "backup", epochs, save_freq)
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # wait for the third epoch to end, then kill at a random moment of what follows
+            line = victim.stdout.readline()
+            assert line, f"the worker ended early: {victim.stderr.read()[-3000:]}"
+            assert time.monotonic() < deadline
+            if line.strip() == "epoch 2":
+                break
+        time.sleep(random.uniform(0.0, 0.15))  # each epoch takes 50 ms or more: this lands in epochs 3 to 5
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+    assert victim.returncode == -signal.SIGKILL
+    assert not (tmp_path / "victim.npz").exists()
+    resumed_output = _finish(_start_worker(tmp_path, "victim", tmp_path / "backup", epochs, save_freq))
+    _finish(reference)
+    resumed_epochs = [int(line.split()[1]) for line in resumed_output.splitlines()]
+    assert resumed_epochs[-1] == epochs - 1 and resumed_epochs[0] >= 2  # it continued, not restarted
+    with np.load(tmp_path / "reference.npz") as a, np.load(tmp_path / "victim.npz") as b:
+        _assert_same_final_state(dict(a), dict(b))
+    assert not (tmp_path / "backup").exists()

@@ -1,0 +1,240 @@
+"""Files interchange with Keras 3 (the oracle): what one writes, the other loads, optimizer state included."""
+import jax
+import keras
+import numpy as np
+import optax
+import pytest
+
+import scanfit
+from scanfit.engine.programs import split_values
+from scanfit.engine.training import trainable_mask
+from scanfit.layers import LAYER_CLASSES
+from scanfit.saving.optimizer_state import expected_variables, optimizer_variables, restore_optimizer_variables
+
+RNG = np.random.default_rng(11)
+X = RNG.normal(size=(16, 8, 8, 2)).astype("float32")
+FORMATS = ["m.keras", "m.h5", "w.weights.h5"]
+OPTIMIZER_ARGS = {
+    "Adam": dict(learning_rate=0.01),
+    "SGD": dict(learning_rate=0.05, momentum=0.9, nesterov=True),
+    "RMSprop": dict(learning_rate=0.01, momentum=0.5, centered=True),
+}
+
+
+def every_layer_model(lib):
+    """A Sequential using every layer class scanfit supports, built with `lib` (keras or scanfit)."""
+    L, R, C = lib.layers, lib.regularizers, lib.constraints
+    return lib.Sequential([
+        lib.Input((8, 8, 2)),
+        L.Conv2D(4, 3, padding="same", activation="relu", kernel_regularizer=R.l2(0.01),
+                 kernel_constraint=C.MaxNorm(3.0)),
+        L.MaxPooling2D(2),
+        L.AveragePooling2D(2),  # (2, 2, 4)
+        L.Reshape((4, 4)),
+        L.Conv1D(6, 2, padding="same"),
+        L.MaxPooling1D(2),
+        L.AveragePooling1D(1),  # (2, 6)
+        L.GlobalAveragePooling1D(),
+        L.Dense(8, kernel_initializer="he_normal", kernel_regularizer=R.l1_l2(0.01, 0.01), bias_regularizer=R.l2(0.1),
+                kernel_constraint=C.MaxNorm(2.0), bias_constraint=C.NonNeg()),
+        L.BatchNormalization(),
+        L.PReLU(),
+        L.Dropout(0.25),
+        L.Reshape((2, 4)),
+        L.GlobalMaxPooling1D(),
+        L.Dense(12),
+        L.Reshape((2, 2, 3)),
+        L.GlobalAveragePooling2D(),
+        L.Dense(8),
+        L.Reshape((2, 2, 2)),
+        L.GlobalMaxPooling2D(),
+        L.Dense(6, activity_regularizer=R.l2(0.001)),
+        L.ReLU(max_value=6.0),
+        L.LeakyReLU(negative_slope=0.2),
+        L.ELU(alpha=0.5),
+        L.Activation("tanh"),
+        L.Reshape((3, 2)),
+        L.Flatten(),
+        L.Dense(3),
+        L.Softmax(),
+    ])
+
+
+def small_model(lib):
+    L = lib.layers
+    return lib.Sequential([lib.Input((8, 8, 2)), L.Flatten(), L.Dense(6), L.BatchNormalization(), L.Dense(3)])
+
+
+def random_weights(model, seed):
+    """Weights of order 1 (moving variances positive), as a list in `model.weights` order."""
+    rng = np.random.default_rng(seed)
+    return [
+        rng.uniform(0.5, 1.5, size=w.shape).astype("float32") if "moving_variance" in w.path
+        else (0.5 * rng.normal(size=w.shape)).astype("float32")
+        for w in model.weights
+    ]
+
+
+def keras_optimizer_values(model):
+    return [np.asarray(v.numpy()) for v in model.optimizer.variables]
+
+
+def give_keras_optimizer_a_state(model, seed):
+    """Build the Keras optimizer and fill its variables with random values (iteration 9)."""
+    model.optimizer.build(model.trainable_variables)
+    rng = np.random.default_rng(seed)
+    for variable in model.optimizer.variables:
+        if variable.path.endswith("iteration"):
+            variable.assign(9)
+        elif not variable.path.endswith("learning_rate"):
+            variable.assign(rng.uniform(0.01, 1.0, size=variable.shape).astype("float32"))
+
+
+def give_scanfit_optimizer_a_state(model, seed):
+    rng = np.random.default_rng(seed)
+    values = [
+        np.int64(9) if entry.kind == "iteration" else
+        np.float32(model.optimizer.learning_rate) if entry.kind == "learning_rate" else
+        rng.uniform(0.01, 1.0, size=entry.shape).astype("float32")
+        for entry in expected_variables(model, None)
+    ]
+    restore_optimizer_variables(model, values, "the test")
+
+
+def assert_same_optimizer_values(scanfit_model, keras_values):
+    ours = [value for _, value in optimizer_variables(scanfit_model)]
+    assert len(ours) == len(keras_values)
+    for mine, theirs in zip(ours, keras_values):
+        assert mine.shape == theirs.shape
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_the_interchange_model_uses_every_scanfit_layer():
+    used = {type(layer).__name__ for layer in every_layer_model(scanfit).layers}
+    missing = set(LAYER_CLASSES) - used - {"InputLayer"}
+    assert not missing, f"add {sorted(missing)} to every_layer_model"
+
+
+@pytest.fixture(scope="module")
+def keras_files(tmp_path_factory):
+    """A compiled Keras model with every layer, saved in each format, and its predictions."""
+    folder = tmp_path_factory.mktemp("keras")
+    model = every_layer_model(keras)
+    model.set_weights(random_weights(model, 0))
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    give_keras_optimizer_a_state(model, 1)
+    model.save(folder / "m.keras")
+    model.save(folder / "m.h5")
+    model.save_weights(folder / "w.weights.h5")
+    return folder, model.predict(X, verbose=0), keras_optimizer_values(model)
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_keras_files_load_in_scanfit(keras_files, name):
+    folder, expected, optimizer_values = keras_files
+    if name.endswith(".weights.h5"):
+        model = every_layer_model(scanfit)
+        model.compile(optimizer=scanfit.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+        model.load_weights(folder / name)
+    else:
+        model = scanfit.models.load_model(folder / name)
+        assert [type(l).__name__ for l in model.layers] == [type(l).__name__ for l in every_layer_model(scanfit).layers]
+        assert model.loss == "sparse_categorical_crossentropy" and model._metric_ids == ["accuracy"]
+    np.testing.assert_allclose(model.predict(X, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    assert isinstance(model.optimizer, scanfit.optimizers.Adam) and model.optimizer.iterations == 9
+    assert_same_optimizer_values(model, optimizer_values)
+
+
+@pytest.fixture(scope="module")
+def scanfit_files(tmp_path_factory):
+    """A compiled scanfit model with every layer, saved in each format, and its predictions."""
+    folder = tmp_path_factory.mktemp("scanfit")
+    model = every_layer_model(scanfit)
+    model.set_weights(random_weights(model, 2))
+    model.compile(optimizer=scanfit.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    give_scanfit_optimizer_a_state(model, 3)
+    model.save(folder / "m.keras")
+    model.save(folder / "m.h5")
+    model.save_weights(folder / "w.weights.h5")
+    return folder, model.predict(X, verbose=0), [value for _, value in optimizer_variables(model)]
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_scanfit_files_load_in_keras(scanfit_files, name):
+    folder, expected, optimizer_values = scanfit_files
+    if name.endswith(".weights.h5"):
+        model = every_layer_model(keras)
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(folder / name)
+    else:
+        model = keras.models.load_model(folder / name)
+        assert isinstance(model.optimizer, keras.optimizers.Adam)
+        assert model.optimizer.learning_rate.numpy() == np.float32(0.01)
+    np.testing.assert_allclose(model.predict(X, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    if name != "m.h5":  # Keras 3 itself does not restore optimizer slots from legacy .h5 files
+        for theirs, mine in zip(keras_optimizer_values(model), optimizer_values, strict=True):
+            np.testing.assert_array_equal(theirs, mine)
+
+
+@pytest.mark.parametrize("name", ["m.keras", "m.h5"])
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZER_ARGS))
+def test_keras_optimizer_state_loads_in_scanfit(tmp_path, optimizer, name):
+    model = small_model(keras)
+    model.compile(optimizer=getattr(keras.optimizers, optimizer)(**OPTIMIZER_ARGS[optimizer]), loss="mse")
+    give_keras_optimizer_a_state(model, 4)
+    model.save(tmp_path / name)
+    loaded = scanfit.models.load_model(tmp_path / name)
+    assert type(loaded.optimizer).__name__ == optimizer
+    assert loaded.optimizer.get_config() == {**model.optimizer.get_config(), "name": loaded.optimizer.name}
+    assert_same_optimizer_values(loaded, keras_optimizer_values(model))
+
+
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZER_ARGS))
+def test_scanfit_optimizer_state_loads_in_keras(tmp_path, optimizer):
+    model = small_model(scanfit)
+    model.compile(optimizer=getattr(scanfit.optimizers, optimizer)(**OPTIMIZER_ARGS[optimizer]), loss="mse")
+    give_scanfit_optimizer_a_state(model, 5)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert type(loaded.optimizer).__name__ == optimizer
+    assert_same_optimizer_values(model, keras_optimizer_values(loaded))
+
+
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZER_ARGS))
+def test_the_next_update_from_a_keras_state_matches_keras(tmp_path, optimizer):
+    """Keras saves a mid-training state; scanfit's next optimizer step from the file equals Keras's."""
+    model = small_model(keras)
+    model.set_weights(random_weights(model, 6))
+    model.compile(optimizer=getattr(keras.optimizers, optimizer)(**OPTIMIZER_ARGS[optimizer]), loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    rng = np.random.default_rng(7)
+    for variable in model.optimizer.variables:
+        if variable.path.endswith("iteration"):
+            variable.assign(9)
+        elif not variable.path.endswith("learning_rate"):  # average gradients small enough for a real variance
+            high = 0.05 if "average_gradient" in variable.path else 1.0
+            variable.assign(rng.uniform(0.5 * high, high, size=variable.shape).astype("float32"))
+    model.save(tmp_path / "m.keras")
+    loaded = scanfit.models.load_model(tmp_path / "m.keras")
+
+    grads = [rng.normal(size=v.shape).astype("float32") for v in model.trainable_variables]
+    keras_step = jax.jit(model.optimizer.stateless_apply)  # compiled: Keras's eager first step is slow
+    theirs, _ = keras_step([v.value for v in model.optimizer.variables], grads,
+                           [v.value for v in model.trainable_variables])
+    mask = trainable_mask(loaded)
+    params, _ = split_values(loaded.weight_values(), mask)
+    keys = [(i, v.short_name) for i, layer in enumerate(loaded.layers) for v in layer.weights if mask[i][v.short_name]]
+    grad_tree = [{} for _ in params]
+    for (i, name), grad in zip(keys, grads, strict=True):
+        grad_tree[i][name] = grad
+    transform = loaded.optimizer.build_transform()
+
+    @jax.jit
+    def scanfit_step(grad_tree, state, params):
+        updates, _ = transform.update(grad_tree, state, params)
+        return optax.apply_updates(params, updates)
+
+    stepped = scanfit_step(grad_tree, loaded.optimizer.restored_state, params)
+    for (i, name), their_value in zip(keys, theirs, strict=True):
+        np.testing.assert_allclose(np.asarray(stepped[i][name]), np.asarray(their_value), rtol=1e-5, atol=1e-6)
