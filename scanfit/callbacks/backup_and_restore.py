@@ -53,12 +53,14 @@ class BackupAndRestore(Callback):
     With an integer `save_freq` the epoch runs one step per program (batch
     hooks) and a restart continues inside the epoch. With
     `delete_checkpoint` the backup file is removed when training ends (and
-    `backup_dir` too, if that leaves it empty).
+    `backup_dir` too, if that leaves it empty). Keras's `double_checkpoint`
+    is accepted and not needed: the atomic replace already keeps the
+    previous backup whole until the new one is complete.
     """
 
     _dispatch_last = True
 
-    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True):
         super().__init__()
         if not backup_dir:
             raise ValueError("Empty `backup_dir` argument passed")

@@ -5,6 +5,10 @@ files. A class or function is found only by name in a scanfit registry or in
 the caller's ``custom_objects``; a config's ``"module"`` is never imported and
 no code stored in a file (a Lambda layer, a ``__lambda__``) is ever run.
 """
+import copy
+
+import jax
+
 from scanfit import losses, metrics as metrics_module, optimizers
 from scanfit.serialization import lookup
 
@@ -67,8 +71,13 @@ def _without_unused_features(class_name, config):
     return config
 
 
-def model_from_config(config, custom_objects=None):
-    """Rebuild a Sequential model (fresh weights) from `model.get_config()` output or a serialized model."""
+def model_from_config(config, custom_objects=None, input_shape=None, max_weight_bytes=None):
+    """Rebuild a Sequential model (fresh weights) from `model.get_config()` output or a serialized model.
+
+    `input_shape` builds it when the config declares no input shape. With
+    `max_weight_bytes`, a model whose weights would take more bytes is refused
+    (a ValueError) before any of them is allocated.
+    """
     from scanfit.models.sequential import Sequential
 
     if isinstance(config, dict) and "class_name" in config:
@@ -80,13 +89,27 @@ def model_from_config(config, custom_objects=None):
         config = config.get("config") or {}
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         raise ValueError("A Sequential config must be a dict with a 'layers' list.")
-    model = Sequential(name=config.get("name"), trainable=config.get("trainable", True))
-    for layer_config in config["layers"]:
-        model.add(deserialize_layer(layer_config, custom_objects))
-    build_shape = config.get("build_input_shape")
-    if not model.built and build_shape is not None and model.layers:
-        model.build(tuple(build_shape))
-    return model
+    layers = [deserialize_layer(layer_config, custom_objects) for layer_config in config["layers"]]
+    build_shape = config.get("build_input_shape") or input_shape
+
+    def build(layers, name):
+        model = Sequential(name=name, trainable=config.get("trainable", True))
+        for layer in layers:
+            model.add(layer)
+        if not model.built and build_shape is not None and model.layers:
+            model.build(tuple(build_shape))
+        return model
+
+    if max_weight_bytes is not None:
+        probe = copy.deepcopy(layers)
+        shapes = jax.eval_shape(lambda: [v.value for v in build(probe, "probe").weights])  # shapes only, no data
+        size = sum(shape.size * shape.dtype.itemsize for shape in shapes)
+        if size > max_weight_bytes:
+            raise ValueError(
+                f"The model config describes weights of {size} bytes, over the limit of {max_weight_bytes} bytes "
+                "that its source allows; refusing to allocate them."
+            )
+    return build(layers, config.get("name"))
 
 
 # --- compile settings ---------------------------------------------------------------

@@ -9,6 +9,7 @@ write goes through one atomic helper.
 import contextlib
 import io
 import json
+import math
 import os
 import zipfile
 import zlib
@@ -20,10 +21,12 @@ from scanfit.datasets.idx import atomic_output
 
 ZIP_MAGIC = b"PK\x03\x04"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-MAX_JSON_BYTES = 64 * 2**20
+MAX_JSON_BYTES = 16 * 2**20
+MAX_JSON_ITEMS = 500_000  # JSON arrays, objects and commas: bounds the memory parsing takes
+MAX_ATTRIBUTE_BYTES = 16 * 2**20
 MAX_ENTRY_BYTES = 64 * 2**30
-BOMB_FLOOR_BYTES = 2**30
-BOMB_MAX_RATIO = 200
+BOMB_FLOOR_BYTES = 16 * 2**20
+BOMB_MAX_RATIO = 100  # as Keras; its files and scanfit's are stored uncompressed
 
 
 def write_atomically(path, data):
@@ -89,6 +92,12 @@ def reading(path):
 
 def parse_json(text, path, what):
     """The JSON object in `text` (bytes or str) or a ValueError naming `what` in `path`."""
+    items = sum(text.count(mark) for mark in ((b"[", b"{", b",") if isinstance(text, bytes) else ("[", "{", ",")))
+    if len(text) > MAX_JSON_BYTES or items > MAX_JSON_ITEMS:
+        raise ValueError(
+            f"{what} in {path} is too large ({len(text)} characters, {items} items; at most {MAX_JSON_BYTES} "
+            f"and {MAX_JSON_ITEMS}): refusing to parse it."
+        )
     try:
         value = json.loads(text)
     except (ValueError, RecursionError) as error:
@@ -138,12 +147,13 @@ def read_zip_entries(path, names):
 # --- HDF5 -----------------------------------------------------------------------
 
 
+@contextlib.contextmanager
 def open_h5(source, path):
-    """An h5py.File read from `source` (a path or bytes), or a ValueError naming `path`."""
+    """The h5py.File read from `source` (a path or bytes); low-level errors while it is open name `path`."""
     if isinstance(source, bytes):
         source = io.BytesIO(source)
-    with reading(path):
-        return h5py.File(source, "r")
+    with reading(path), h5py.File(source, "r") as h5:
+        yield h5
 
 
 def child(parent, name, path, kind=None):
@@ -192,11 +202,11 @@ def read_string_list_attr(node, name, path):
     """A list of strings stored as one attribute or, when large, as ``name0``, ``name1``, ... (Keras's chunking)."""
     with reading(path):
         if name in node.attrs:
-            values = list(np.atleast_1d(node.attrs[name]))
+            values = list(np.atleast_1d(_attribute(node, name, path)))
         else:
             values, index = [], 0
             while f"{name}{index}" in node.attrs:
-                values.extend(np.atleast_1d(node.attrs[f"{name}{index}"]))
+                values.extend(np.atleast_1d(_attribute(node, f"{name}{index}", path)))
                 index += 1
             if index == 0:
                 raise ValueError(f"{path}: {node.name!r} has no {name!r} attribute.")
@@ -215,12 +225,21 @@ def read_json_attr(node, name, path):
     with reading(path):
         if name not in node.attrs:
             return None
-        value = node.attrs[name]
+        value = _attribute(node, name, path)
     if isinstance(value, np.ndarray) and value.shape == ():
         value = value.item()
     if not isinstance(value, (bytes, str)):
         raise ValueError(f"{path}: the {name!r} attribute should be JSON text, found {type(value).__name__}.")
     return parse_json(value, path, f"The {name!r} attribute")
+
+
+def _attribute(node, name, path):
+    """Attribute `name` of `node`, checking its declared size before reading it."""
+    attribute = node.attrs.get_id(name)
+    size = math.prod(attribute.shape or ()) * attribute.dtype.itemsize
+    if size > MAX_ATTRIBUTE_BYTES:
+        raise ValueError(f"{path}: the {name!r} attribute of {node.name!r} declares {size} bytes; refusing to read it.")
+    return node.attrs[name]
 
 
 def _join(group_name, part):

@@ -25,6 +25,7 @@ CONFIG_ENTRY = "config.json"
 METADATA_ENTRY = "metadata.json"
 WEIGHTS_ENTRY = "model.weights.h5"
 KERAS_FORMAT_VERSION = "3.0.0"
+MIN_WEIGHT_LIMIT_BYTES = 16 * 2**20
 
 
 def layer_paths(model):
@@ -115,7 +116,7 @@ def load_keras(path, custom_objects=None, compile=True):
     """The model stored in the ``.keras`` file at `path`, compiled as saved when `compile`."""
     entries = files.read_zip_entries(path, [CONFIG_ENTRY, WEIGHTS_ENTRY])
     config = files.parse_json(entries[CONFIG_ENTRY], path, CONFIG_ENTRY)
-    model = build_model(config, path, custom_objects)
+    model = build_model(config, path, custom_objects, len(entries[WEIGHTS_ENTRY]))
     where = f"{path} ({WEIGHTS_ENTRY})"
     with files.open_h5(entries[WEIGHTS_ENTRY], where) as h5:
         read_layer_weights(model, h5, where)
@@ -130,16 +131,29 @@ def load_keras(path, custom_objects=None, compile=True):
     return model
 
 
-def build_model(config, path, custom_objects):
-    """A Sequential model from a serialized model config, built for its saved input shape."""
+def build_model(config, path, custom_objects, stored_bytes):
+    """A Sequential model from a serialized model config, built for its saved input shape.
+
+    A model whose weights would take more than `weight_limit(stored_bytes)`
+    (the size of the weights in the file) is refused before it is built.
+    """
     try:
-        model = config_lib.model_from_config(config, custom_objects)
-        build_shape = (config.get("build_config") or {}).get("input_shape")
-        if not model.built and build_shape is not None and model.layers:
-            model.build(tuple(build_shape))
+        build_config = config.get("build_config")
+        return config_lib.model_from_config(
+            config, custom_objects, input_shape=build_config.get("input_shape") if isinstance(build_config, dict) else None,
+            max_weight_bytes=weight_limit(stored_bytes),
+        )
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise ValueError(f"Cannot rebuild the model stored in {path}: {error}") from error
-    return model
+
+
+def weight_limit(stored_bytes):
+    """The most weight bytes a model rebuilt from a file with `stored_bytes` of weights may have.
+
+    A genuine file stores every weight, so this is generous; it stops a
+    config from asking for far more memory than the file holds.
+    """
+    return 2 * stored_bytes + MIN_WEIGHT_LIMIT_BYTES
 
 
 def load_weights(model, h5, path, skip_mismatch=False):

@@ -10,6 +10,7 @@ layers, and each layer's group lists its arrays in the attribute
 are matched to layers by order, as Keras does (or by layer name, ``by_name``).
 """
 import json
+import os
 import warnings
 
 import h5py
@@ -97,7 +98,7 @@ def load_model(path, custom_objects=None, compile=True):
                 f"{path} has no 'model_config' attribute: it holds weights only, not a whole model. "
                 f"Build the model in Python, then call model.load_weights({path!r})."
             )
-        model = build_model(model_config, path, custom_objects)
+        model = build_model(model_config, path, custom_objects, os.path.getsize(path))
         if not model.built:
             raise ValueError(f"{path}: the saved model config gives no input shape, so its weights cannot be placed.")
         if not files.has_child(h5, "model_weights"):
