@@ -23,6 +23,8 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ["SCANFIT_COMPILATION_CACHE"] = "0"  # cold compiles for both systems
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # measure this checkout
+
 import jax  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -83,7 +83,7 @@ def main(argv=None):
                                                validation_data=(val_scaled, val_target))
     save_curves(history, "04-dropout.png", title="Adam with Dropout(0.3)")
     save_curves([runs["rmsprop-20"], runs["adam"], runs["adam+dropout"]], "05-compare-optimizers-dropout.png",
-                labels=["rmsprop", "adam", "adam + dropout"], metrics="loss", title="Validation loss")
+                labels=["rmsprop", "adam", "adam + dropout"], metrics="loss", title="RMSprop, Adam, Adam + Dropout")
     results["val_accuracy"] = {name: run.history["val_accuracy"][-1] for name, run in runs.items()}
 
     # Saving and restoring: weights only, then the whole model.

@@ -183,7 +183,8 @@ def learning_curves(runs, labels=None, *, metrics=None, monitor="val_loss", mode
     stops = _stop_epochs(stopped_epoch, len(runs))
 
     plt = pyplot()
-    figure, axes = plt.subplots(1, len(keys), figsize=figsize or (5.5 * len(keys), 4), squeeze=False)
+    width = 5.5 * len(keys) + (2.5 if several else 0)
+    figure, axes = plt.subplots(1, len(keys), figsize=figsize or (width, 4), squeeze=False)
     axes = axes[0]
     colors = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
     for index, ((epochs, logs), label, stop) in enumerate(zip(curves, labels, stops)):
@@ -202,7 +203,7 @@ def learning_curves(runs, labels=None, *, metrics=None, monitor="val_loss", mode
                     ax.plot([best[0]], [best[1]], "o", color=color, markersize=8, fillstyle="none", gid="best_epoch",
                             label=f"{prefix}best epoch {best[0]} ({watched} {best[1]:.4f})")
             if stop is not None:
-                ax.axvline(stop, color=color, linestyle="--", linewidth=1, alpha=0.6, gid="early_stop",
+                ax.axvline(stop, color=color, linestyle="-.", linewidth=1, alpha=0.6, gid="early_stop",
                            label=f"{prefix}early stop (epoch {stop})")
     for ax, key in zip(axes, keys):
         ax.set_xlabel("epoch")
@@ -210,10 +211,26 @@ def learning_curves(runs, labels=None, *, metrics=None, monitor="val_loss", mode
         ax.set_ylabel(key)
         ax.set_title(_metric_title(key))
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
+        if not several:
+            ax.legend(fontsize="small")
+    if several:  # colour names the run, line style the curve: one compact legend beside the panels
+        axes[-1].legend(handles=_run_legend(labels, colors, any(s is not None for s in stops)), fontsize="small",
+                        loc="upper left", bbox_to_anchor=(1.02, 1.0))
     if title:
         figure.suptitle(title)
     return _finish(figure, path)
+
+
+def _run_legend(labels, colors, stopped):
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=colors[i % len(colors)], label=label) for i, label in enumerate(labels)]
+    handles += [Line2D([], [], color="gray", linestyle="-", label="training"),
+                Line2D([], [], color="gray", linestyle="--", label="validation"),
+                Line2D([], [], color="gray", marker="o", fillstyle="none", linestyle=":", label="best epoch")]
+    if stopped:
+        handles.append(Line2D([], [], color="gray", linestyle="-.", label="early stop"))
+    return handles
 
 
 def _metric_title(key):

@@ -26,6 +26,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from scanfit import distribution, plot
@@ -40,22 +41,44 @@ from scanfit.engine.data import (
     split_validation,
     unpack_validation_data,
 )
-from scanfit.engine.programs import chunk_plan, epoch_segments, split_values
+from scanfit.engine.programs import chunk_plan, epoch_segments, merge_values, split_values
 from scanfit.engine.stacked import Group, StackedPrograms, step_signature, update_signature
-from scanfit.engine.training import _verbosity, device_data, require_compiled, run_evaluation, trainer_for
+from scanfit.engine.training import (
+    _verbosity,
+    device_data,
+    require_compiled,
+    run_evaluation,
+    trainer_for,
+    write_back,
+)
 
 PATH_ATTRIBUTES = ("filepath", "filename", "log_dir")
 
 
 class _Run:
-    """One parameter dict's model, trainer, callbacks and state within the running fit."""
+    """One parameter dict's model, trainer and callbacks, and where its training stands within the sweep."""
 
-    def __init__(self, index, params, model):
-        self.index, self.params, self.model = index, params, model
-        self.trainer = None
+    def __init__(self, index, params, model, trainer):
+        self.index, self.params, self.model, self.trainer = index, params, model, trainer
+        self.position = None  # its place in the stacked state
         self.callbacks = None
+        self.watched = False  # it has callbacks: its model is kept up to date after every epoch
         self.active = False
         self.logs = {}
+        self.unwritten_steps = 0  # steps in the stacked state not yet written into the model
+        self.mark = None  # what its model held when last stacked or written (to notice changes made outside)
+
+    def current_mark(self):
+        optimizer = self.model.optimizer
+        learning_rate = None
+        if not getattr(optimizer, "_is_scheduled", False) and hasattr(optimizer, "learning_rate"):
+            learning_rate = optimizer.learning_rate
+        return [variable.value for variable in self.model.weights] + [self.trainer.opt_state, learning_rate]
+
+    def changed(self):
+        """Whether its weights, optimizer state or learning rate were replaced since they were last stacked."""
+        now = self.current_mark()
+        return any(old is not new for old, new in zip(self.mark[:-1], now[:-1])) or self.mark[-1] != now[-1]
 
 
 class Sweep:
@@ -78,6 +101,8 @@ class Sweep:
         self._runs = None
         self._programs = None
         self._layout = None
+        self._states = None
+        self._base_keys = None
 
     @staticmethod
     def grid(**values):
@@ -127,9 +152,7 @@ class Sweep:
                 raise ValueError(f"build(**{params!r}) returned a model it had returned before: "
                                  "each run needs a model of its own.")
             model._ensure_built(x_shape)
-            run = _Run(index, params, model)
-            run.trainer = trainer_for(model, y)  # draws the run's base key right after building, as Model.fit does
-            runs.append(run)
+            runs.append(_Run(index, params, model, trainer_for(model, y)))  # the base key, drawn as Model.fit draws it
         return runs
 
     def _group(self, x, y, batch_size):
@@ -153,6 +176,8 @@ class Sweep:
             groups.append(Group(members[0][0].trainer.programs, tuple(m[0].trainer.programs for m in members),
                                 tuple(len(m) for m in members)))
             layout += [run for m in members for run in m]
+        for position, run in enumerate(layout):
+            run.position = position
         self._programs = StackedPrograms(groups)
         self._layout = layout
 
@@ -167,7 +192,10 @@ class Sweep:
         state), or a function ``callbacks(index, params)`` returning a run's
         list (needed for callbacks that write files, to give each run its
         own path). A run whose callbacks stop it stops updating; the others
-        go on. verbose >= 1 prints one line per run and epoch.
+        go on. The weights stay stacked on the device between epochs: a
+        run's model is brought up to date after every epoch when the run has
+        callbacks (which may look at it), else when `fit` returns.
+        verbose >= 1 prints one line per run and epoch.
         """
         verbose = _verbosity(verbose)
         batch_size = as_batch_size(batch_size)
@@ -187,6 +215,7 @@ class Sweep:
             validation = unpack_validation_data(None, validation_data, allow_nonfinite)
         else:
             validation = None
+        run_callbacks = [self._callbacks_for(callbacks, index, params) for index, params in enumerate(self.params)]
         if self._runs is None:
             self._runs = self._build(x.shape, y)
         for run in self._runs:
@@ -205,14 +234,15 @@ class Sweep:
         steps = -(-len(x) // batch_size)
 
         histories = [History() for _ in self._runs]
-        for run, history in zip(self._runs, histories):
-            run.callbacks = CallbackList(self._callbacks_for(callbacks, run) + [history], run.model,
-                                         {"verbose": verbose, "epochs": epochs, "steps": steps})
+        for run, history, own in zip(self._runs, histories, run_callbacks):
+            run.callbacks = CallbackList(own + [history], run.model, {"verbose": verbose, "epochs": epochs, "steps": steps})
+            run.watched = bool(own)
             run.model.history = history
             run.model.stop_training = False
             run.active, run.logs = True, {}
         self.histories = histories
         steps_per_chunk = 1 if any(run.callbacks.wants(TRAIN_BATCH_HOOKS) for run in self._runs) else None
+        self._restack()
         for run in self._runs:
             run.callbacks.on_train_begin()
         for epoch in range(initial_epoch, epochs):
@@ -222,7 +252,13 @@ class Sweep:
             started = time.perf_counter()
             for run in active:
                 run.callbacks.on_epoch_begin(epoch)
+            if any(run.changed() for run in self._runs):  # a callback set weights or a learning rate
+                self._restack()
             carries = self._train_epoch(epoch, data, batch_size, shuffle, steps_per_chunk)
+            for run, sums in zip(self._layout, self._programs.sums(carries)):
+                if run.active:
+                    run.logs = run.trainer.logs_from_sums(sums)
+            self._write_back([run for run in active if run.watched])
             if val_data is not None and (epoch + 1) % validation_freq == 0:
                 self._validate(carries, val_data, val_batch_size)
             if verbose:
@@ -232,18 +268,19 @@ class Sweep:
                 if run.model.stop_training:
                     run.active = False
                     run.callbacks.on_train_end(run.logs)
+        self._write_back(self._runs)
         for run, history in zip(self._runs, histories):
             if run.active:
                 run.callbacks.on_train_end(run.logs)
             run.model.history = history
         return histories
 
-    def _callbacks_for(self, callbacks, run):
-        """The run's own callbacks: from the factory, or copies of the list."""
+    def _callbacks_for(self, callbacks, index, params):
+        """Run `index`'s own callbacks: from the factory, or copies of the list."""
         if callbacks is None:
             return []
         if callable(callbacks):
-            made = list(callbacks(run.index, dict(run.params)) or [])
+            made = list(callbacks(index, dict(params)) or [])
         else:
             made = []
             for callback in callbacks:
@@ -260,48 +297,71 @@ class Sweep:
                 raise NotImplementedError("BackupAndRestore is not supported in a sweep; use it with Model.fit.")
         return made
 
+    def _restack(self):
+        """Stack every run's weights and optimizer state from its model (writing back pending steps first)."""
+        self._write_back(self._runs)
+        self._states = self._programs.stack([run.trainer.epoch_start_state(0)[:3] for run in self._layout])
+        self._base_keys = jnp.stack([run.trainer.base_key for run in self._layout])
+        for run in self._runs:
+            run.mark = run.current_mark()
+
     def _train_epoch(self, epoch, data, batch_size, shuffle, steps_per_chunk):
-        """One epoch of every run (stopped runs are computed but not written back); returns the carries."""
+        """One epoch of every active run (the others keep their state); returns the carries."""
         programs = self._programs
         num_samples = data[0].shape[0]
-        starts = [run.trainer.epoch_start_state(epoch) for run in self._layout]
-        states, keys = programs.stack(starts)
-        for run, (trainable, fixed, opt_state, key) in zip(self._layout, starts):
-            if run.trainer.record_epoch_start:  # for TerminateOnNaN's replay of this run alone
+        active = np.array([run.active for run in self._layout])
+        for run in self._runs:
+            if run.active and run.trainer.record_epoch_start:  # TerminateOnNaN replays this run alone from here
+                trainable, fixed, opt_state, key = run.trainer.epoch_start_state(epoch)
                 carry = (trainable, fixed, opt_state, jax.random.fold_in(key, 1), run.trainer.programs.empty_sums())
                 run.trainer.epoch_start = (epoch, carry, 0, data, batch_size, shuffle)
         if steps_per_chunk is None:
             segments = epoch_segments(num_samples, batch_size)
-            carries = programs.train_epoch(states, keys, data, segments=segments, shuffle=shuffle)
-            self._publish(epoch, carries, sum(count for count, _ in segments), 0)
+            carries = programs.train_epoch(self._states, self._base_keys, epoch, active, data, segments=segments,
+                                           shuffle=shuffle)
+            self._advance(carries, sum(count for count, _ in segments))
             return carries
-        carries, orders = programs.begin_chunks(states, keys, num_samples=num_samples, shuffle=shuffle)
+        carries, orders = programs.begin_chunks(self._states, self._base_keys, epoch, num_samples=num_samples,
+                                                shuffle=shuffle)
         steps_done = 0
         for start, segments in chunk_plan(num_samples, batch_size, steps_per_chunk):
             hooked = [run for run in self._runs if run.active and run.callbacks.wants(TRAIN_BATCH_HOOKS)]
             for run in hooked:
                 run.callbacks.on_train_batch_begin(steps_done)
-            carries = programs.train_chunk(carries, data, orders, start, segments=segments)
-            steps_before, steps_done = steps_done, steps_done + sum(count for count, _ in segments)
-            self._publish(epoch, carries, steps_done, steps_before)
-            for run in hooked:
-                run.callbacks.on_train_batch_end(steps_done - 1, dict(run.logs))
+            carries = programs.train_chunk(carries, active, data, orders, start, segments=segments)
+            steps = sum(count for count, _ in segments)
+            steps_done += steps
+            self._advance(carries, steps)
+            if hooked:
+                self._write_back(hooked)
+                sums = programs.sums(carries)
+                for run in hooked:
+                    run.callbacks.on_train_batch_end(steps_done - 1, run.trainer.logs_from_sums(sums[run.position]))
         return carries
 
-    def _publish(self, epoch, carries, steps_done, steps_before):
-        """Write the active runs' weights, optimizer states and running logs back into their models."""
-        active = {position: run for position, run in enumerate(self._layout) if run.active}
-        for position, carry in self._programs.unstack(carries, active).items():
-            run = active[position]
-            run.trainer._publish(epoch, steps_done, carry, steps_before)
-            run.logs = run.trainer.logs_from_sums(carry[4])
+    def _advance(self, carries, steps):
+        self._states = tuple(carry[:3] for carry in carries)
+        for run in self._runs:
+            if run.active:
+                run.unwritten_steps += steps
+
+    def _write_back(self, runs):
+        """Write the stacked weights and optimizer states of `runs` that trained since into their models."""
+        pending = {run.position: run for run in runs if run.unwritten_steps}
+        if not pending:
+            return
+        for position, (trainable, fixed, opt_state) in self._programs.unstack(self._states, pending).items():
+            run = pending[position]
+            run.trainer.opt_state = opt_state
+            optimizer = run.model.optimizer
+            optimizer.iterations = int(optimizer.iterations) + run.unwritten_steps
+            write_back(run.model, merge_values(trainable, fixed))
+            run.unwritten_steps = 0
+            run.mark = run.current_mark()
 
     def _validate(self, carries, val_data, batch_size):
         """Add every active run's ``val_`` logs: one program for all, or the run's own with test batch hooks."""
-        sums = jax.device_get(self._programs.evaluate(carries, val_data,
-                                                      segments=epoch_segments(val_data[0].shape[0], batch_size)))
-        per_run = [jax.tree.map(lambda a, i=i: a[i], group_sums)
-                   for group, group_sums in zip(self._programs.groups, sums) for i in range(group.size)]
+        per_run = self._programs.evaluate_runs(carries, val_data, batch_size)
         for run, run_sums in zip(self._layout, per_run):
             if not run.active:
                 continue
@@ -320,6 +380,21 @@ class Sweep:
             print(f"  [{run.index}] {_label(run.params)}: {logs}")
         sys.stdout.flush()
 
+    def evaluate(self, x, y, batch_size=None, sample_weight=None, allow_nonfinite=False):
+        """Every model's loss and metrics on (x, y), as `Model.evaluate(..., return_dict=True)` gives them,
+        all computed by one program; a list of dicts in the order of `params`."""
+        if self._programs is None:
+            raise RuntimeError("The sweep's models are built by its first fit(): call sweep.fit(x, y, ...) first.")
+        x, y = check_inputs(None, x, y, allow_nonfinite)
+        for run in self._runs:
+            run.model._ensure_built(x.shape)
+            check_targets(run.trainer.loss, y, run.model.output_shape)
+        data = device_data(x, y, as_sample_weights(y, sample_weight, None, len(x)))
+        states = self._programs.stack([run.trainer.epoch_start_state(0)[:3] for run in self._layout])
+        per_run = self._programs.evaluate_runs(states, data, as_batch_size(batch_size))
+        logs = {run.index: run.trainer.logs_from_sums(sums) for run, sums in zip(self._layout, per_run)}
+        return [logs[index] for index in range(len(self._runs))]
+
     # --- results -----------------------------------------------------------------------
     def results(self, monitor="val_loss"):
         """One row per run: its params, epochs trained, final value and best value of every metric.
@@ -334,9 +409,8 @@ class Sweep:
             row = {**run.params, "epochs": len(history.epoch)}
             logs = history.history
             row.update({key: values[-1] for key, values in logs.items() if values})
-            row.update({f"best_{key}": plot.best_epoch(history, key)[1] for key, values in logs.items() if values})
-            watched = monitor if monitor in logs else "loss"
-            row["best_epoch"] = plot.best_epoch(history, watched)[0] if logs.get(watched) else None
+            row.update({f"best_{key}": _best(history, key)[1] for key, values in logs.items() if values})
+            row["best_epoch"] = _best(history, monitor if monitor in logs else "loss")[0]
             rows.append(row)
         try:
             import pandas
@@ -361,6 +435,14 @@ class Sweep:
 
     def __repr__(self):
         return f"<Sweep runs={len(self.params)} fitted={self.histories is not None}>"
+
+
+def _best(history, key):
+    """(epoch, value) where `key` was best, or (None, nan) when it never was a number."""
+    try:
+        return plot.best_epoch(history, key)
+    except (KeyError, ValueError):
+        return None, float("nan")
 
 
 def _short(value):

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scanfit.engine.programs import Programs, merge_values
+from scanfit.engine.programs import Programs, epoch_segments, merge_values
 
 
 class Group(NamedTuple):
@@ -81,15 +81,16 @@ class StackedPrograms:
 
     A group's *state* is ``(trainable, fixed, opt_states)``, each stacked
     over the group's runs, ``opt_states`` a tuple with one stacked state per
-    optimizer subgroup; its *carry* adds the runs' dropout keys and sums.
-    Stacking and unstacking happen on the host, so no program is compiled
-    for them.
+    optimizer subgroup; its *carry* adds the runs' dropout keys and running
+    sums. Runs whose `active` flag is False keep their state: they are
+    computed along (vmap) but their results are dropped. Stacking and
+    unstacking happen on the host, so no program is compiled for them.
     """
 
     def __init__(self, groups):
         self.groups = tuple(groups)
         self.train_epoch = jax.jit(self._train_epoch, static_argnames=("segments", "shuffle"))
-        self.begin_chunks = jax.jit(self._begin_chunks, static_argnames=("num_samples", "shuffle"))
+        self.begin_chunks = jax.jit(self._begin, static_argnames=("num_samples", "shuffle"))
         self.train_chunk = jax.jit(self._train_chunk, static_argnames=("segments",))
         self.evaluate = jax.jit(self._evaluate, static_argnames=("segments",))
 
@@ -100,55 +101,80 @@ class StackedPrograms:
             lo += group.size
 
     # --- between the host and the programs ------------------------------------------------
-    def stack(self, starts):
-        """Every run's ``(trainable, fixed, opt_state, epoch_key)`` (in stacked order) as group states and keys."""
+    def stack(self, runs):
+        """Every run's ``(trainable, fixed, opt_state)``, in stacked order, as the group states."""
         states = []
         for group, lo, hi in self._bounds():
-            runs, opt_states, first = starts[lo:hi], [], 0
+            members, opt_states, first = runs[lo:hi], [], 0
             for size in group.sizes:
-                opt_states.append(host_stack([run[2] for run in runs[first:first + size]]))
+                opt_states.append(host_stack([run[2] for run in members[first:first + size]]))
                 first += size
-            states.append((host_stack([run[0] for run in runs]), host_stack([run[1] for run in runs]), tuple(opt_states)))
-        return tuple(states), jnp.stack([start[3] for start in starts])
+            states.append((host_stack([run[0] for run in members]), host_stack([run[1] for run in members]),
+                           tuple(opt_states)))
+        return tuple(states)
 
     def unstack(self, carries, wanted):
-        """``(trainable, fixed, opt_state, rng, sums)`` of the runs at the stacked positions in `wanted`."""
-        host = jax.device_get(carries)
-        runs = {}
-        position = 0
-        for group, (trainable, fixed, opt_states, rng, sums) in zip(self.groups, host):
+        """``{position: (trainable, fixed, opt_state)}`` for the stacked positions in `wanted`."""
+        host = jax.device_get([carry[:3] for carry in carries])
+        runs, position = {}, 0
+        for group, (trainable, fixed, opt_states) in zip(self.groups, host):
             lo = 0
             for size, state in zip(group.sizes, opt_states):
                 for i in range(size):
                     if position in wanted:
-                        take = lambda tree, j=lo + i: jax.tree.map(lambda a: a[j], tree)
-                        runs[position] = (take(trainable), take(fixed), take(state, i), take(rng), take(sums))
+                        take = lambda tree, j: jax.tree.map(lambda a: a[j], tree)
+                        runs[position] = (take(trainable, lo + i), take(fixed, lo + i), take(state, i))
                     position += 1
                 lo += size
         return jax.device_put(runs)
 
+    def sums(self, carries):
+        """Every run's sums of loss and metrics (host arrays), in stacked order."""
+        return self._per_run(jax.device_get([carry[4] for carry in carries]))
+
+    def evaluate_runs(self, states, data, batch_size):
+        """Every run's sums of loss and metrics over `data` (host arrays), in stacked order."""
+        return self._per_run(jax.device_get(self.evaluate(states, data, segments=epoch_segments(len(data[0]), batch_size))))
+
+    def _per_run(self, per_group):
+        return [jax.tree.map(lambda a, i=i: a[i], group_value)
+                for group, group_value in zip(self.groups, per_group) for i in range(group.size)]
+
     # --- the programs -------------------------------------------------------------------------
-    def _begin(self, states, keys, num_samples, shuffle):
+    def _begin(self, states, base_keys, epoch, num_samples, shuffle):
+        """The carries and each run's order for `epoch`, from the runs' base keys as `Model.fit` derives them."""
+        keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(base_keys, epoch)
         permutation = self.groups[0].programs._permutation
         orders = jax.vmap(lambda key: permutation(key, num_samples, shuffle, None))(keys)
         rngs = jax.vmap(lambda key: jax.random.fold_in(key, 1))(keys)
         carries = []
-        for (group, lo, hi), (trainable, fixed, opt_states) in zip(self._bounds(), states):
+        for (group, lo, hi), state in zip(self._bounds(), states):
             sums = jax.tree.map(lambda a: jnp.broadcast_to(a, (group.size,) + a.shape), group.programs.empty_sums())
-            carries.append((trainable, fixed, opt_states, rngs[lo:hi], sums))
+            carries.append((*state, rngs[lo:hi], sums))
         return tuple(carries), orders
 
-    def _train_epoch(self, states, keys, data, segments, shuffle):
-        """One whole epoch of every run: its own shuffle and dropout keys (from its epoch key), every batch."""
-        carries, orders = self._begin(states, keys, data[0].shape[0], shuffle)
-        return Programs._run_segments(self._step, carries, data, orders, 0, segments, None)
+    def _train_epoch(self, states, base_keys, epoch, active, data, segments, shuffle):
+        """One whole epoch of every run: its own shuffle and dropout keys, every batch."""
+        carries, orders = self._begin(states, base_keys, epoch, data[0].shape[0], shuffle)
+        return self._train_chunk(carries, active, data, orders, 0, segments)
 
-    def _begin_chunks(self, states, keys, num_samples, shuffle):
-        """The carries and orders for an epoch run in chunks."""
-        return self._begin(states, keys, num_samples, shuffle)
+    def _train_chunk(self, carries, active, data, orders, start, segments):
+        trained = Programs._run_segments(self._step, carries, data, orders, start, segments, None)
+        return tuple(self._keep_inactive(group, new, old, active[lo:hi])
+                     for (group, lo, hi), new, old in zip(self._bounds(), trained, carries))
 
-    def _train_chunk(self, carries, data, orders, start, segments):
-        return Programs._run_segments(self._step, carries, data, orders, start, segments, None)
+    @staticmethod
+    def _keep_inactive(group, new, old, active):
+        """`new`, with the state of the group's runs that are not `active` taken from `old`."""
+        def keep(new_tree, old_tree, flags):
+            return jax.tree.map(lambda a, b: jnp.where(flags.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
+                                new_tree, old_tree)
+
+        opt_states, lo = [], 0
+        for size, new_state, old_state in zip(group.sizes, new[2], old[2]):
+            opt_states.append(keep(new_state, old_state, active[lo:lo + size]))
+            lo += size
+        return (keep(new[0], old[0], active), keep(new[1], old[1], active), tuple(opt_states), *new[3:])
 
     def _step(self, carries, x, y, w):
         """One batch for every run: `x`, `y`, `w` are stacked over all runs."""
@@ -174,10 +200,11 @@ class StackedPrograms:
         sums = jax.vmap(programs._add_to_sums)(sums, loss, y, y_pred, w)
         return trainable, fixed, tuple(new_states), rng, sums
 
-    def _evaluate(self, carries, data, segments):
-        """Each run's sums of loss and metrics over `data`, stacked per group, from the carries' weights."""
+    def _evaluate(self, states, data, segments):
+        """Each run's sums of loss and metrics over `data`, stacked per group, from the weights in the
+        group states (or carries)."""
         out = []
-        for group, carry in zip(self.groups, carries):
-            values = merge_values(carry[0], carry[1])
+        for group, state in zip(self.groups, states):
+            values = merge_values(state[0], state[1])
             out.append(jax.vmap(lambda v, programs=group.programs: programs._evaluate(v, data, segments, None))(values))
         return tuple(out)

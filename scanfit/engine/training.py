@@ -8,6 +8,7 @@ model's variables, and runs the callbacks with Keras's `logs`.
 import functools
 import math
 import sys
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -331,6 +332,7 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     if resumed_epoch is not None:
         initial_epoch = resumed_epoch
     logs = {}
+    warned_nonfinite = False
     for epoch in range(initial_epoch, epochs):
         if model.stop_training:  # restored by BackupAndRestore: the interrupted run had already stopped
             break
@@ -357,6 +359,11 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
             logs.update({"val_" + name: value for name, value in val_logs.items()})
         bar.update(steps, list(logs.items()), finalize=True)
         callback_list.on_epoch_end(epoch, logs)
+        if not model.stop_training and not warned_nonfinite and not math.isfinite(logs["loss"]):
+            warned_nonfinite = True  # once per run; TerminateOnNaN, when given, has stopped the run instead
+            warnings.warn(f"Epoch {epoch + 1}: the training loss is {logs['loss']}; training goes on and the History "
+                          "records it. Pass callbacks=[TerminateOnNaN()] to stop at the first bad batch.",
+                          RuntimeWarning, stacklevel=3)
         if model.stop_training:
             break
     callback_list.on_train_end(logs)

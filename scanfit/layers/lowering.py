@@ -25,6 +25,7 @@ tie for the maximum, 'patches' splits the gradient between them while
 'xla' gives it to one; both are valid subgradients.
 """
 import os
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -86,23 +87,80 @@ def output_length(size, window, stride, dilation, padding):
 # --- convolution ----------------------------------------------------------------
 def conv(x, kernel, strides, pads, dilation, groups=1, lowering=None):
     """N-d convolution of channels_last `x` (N, *spatial, C) with `kernel` (*window, C // groups, F)."""
+    args = (tuple(strides), tuple(tuple(p) for p in pads), tuple(dilation), int(groups))
     if _resolve(lowering) == "xla":
-        spatial = "HWD"[: x.ndim - 2]
-        lhs, rhs = "N" + spatial + "C", spatial + "IO"
-        return lax.conv_general_dilated(
-            x, kernel, tuple(strides), tuple(pads), rhs_dilation=tuple(dilation),
-            dimension_numbers=(lhs, rhs, lhs), feature_group_count=groups,
-        )
-    windows = _windows(x, kernel.shape[:-2], strides, pads, dilation, 0.0)
+        return _xla_conv(x, kernel, *args)
+    return _patches_conv(x, kernel, *args)
+
+
+def _xla_conv(x, kernel, strides, pads, dilation, groups):
+    spatial = "HWD"[: x.ndim - 2]
+    lhs, rhs = "N" + spatial + "C", spatial + "IO"
+    return lax.conv_general_dilated(
+        x, kernel, strides, pads, rhs_dilation=dilation,
+        dimension_numbers=(lhs, rhs, lhs), feature_group_count=groups,
+    )
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
+def _patches_conv(x, kernel, strides, pads, dilation, groups):
+    """The 'patches' lowering: XLA's convolution forward, a gradient built from patches."""
+    return _xla_conv(x, kernel, strides, pads, dilation, groups)
+
+
+def _patches_conv_forward(x, kernel, strides, pads, dilation, groups):
+    return _xla_conv(x, kernel, strides, pads, dilation, groups), (x, kernel)
+
+
+def _patches_conv_backward(strides, pads, dilation, groups, residuals, g):
+    """Kernel gradient: patches^T @ g. Input gradient: a stride-1 convolution of `g` with the
+    flipped kernel, or (strided) ``g @ kernel^T`` scattered back through the patch gather."""
+    x, kernel = residuals
+    window = kernel.shape[:-2]
+
+    def patches_of(x):
+        return _patch_matrix(x, window, strides, pads, dilation)
+
+    patches, scatter = jax.vjp(patches_of, x)
+    _, kernel_vjp = jax.vjp(lambda k: _patches_times_kernel(patches, k, groups), kernel)
+    (d_kernel,) = kernel_vjp(g)
+    if all(s == 1 for s in strides):
+        spans = [(k - 1) * d + 1 for k, d in zip(window, dilation)]
+        back_pads = tuple((span - 1 - lo, span - 1 - hi) for span, (lo, hi) in zip(spans, pads))
+        d_x = _xla_conv(g, _transposed_kernel(kernel, groups), strides, back_pads, dilation, groups)
+    else:
+        _, patches_vjp = jax.vjp(lambda p: _patches_times_kernel(p, kernel, groups), patches)
+        (d_x,) = scatter(patches_vjp(g)[0])
+    return d_x, d_kernel
+
+
+_patches_conv.defvjp(_patches_conv_forward, _patches_conv_backward)
+
+
+def _transposed_kernel(kernel, groups):
+    """The kernel of the input gradient: spatially flipped, input and output channels swapped per group."""
+    *window, per_group, filters = kernel.shape
+    k = kernel.reshape(tuple(window) + (per_group, groups, filters // groups))
+    k = jnp.swapaxes(k, -3, -1).reshape(tuple(window) + (filters // groups, groups * per_group))
+    return jnp.flip(k, axis=tuple(range(len(window))))
+
+
+def _patch_matrix(x, window, strides, pads, dilation):
+    """Every input window as one row: (N, *out, K * C), offsets major, channels minor."""
+    windows = _windows(x, window, strides, pads, dilation, 0.0)
+    return windows[0] if len(windows) == 1 else jnp.concatenate(windows, axis=-1)
+
+
+def _patches_times_kernel(patches, kernel, groups):
+    """The convolution as one matmul of the patch matrix with the reshaped kernel."""
     filters = kernel.shape[-1]
     if groups == 1:
-        patches = windows[0] if len(windows) == 1 else jnp.concatenate(windows, axis=-1)
         return jnp.matmul(patches, kernel.reshape(-1, filters))
-    per_group = x.shape[-1] // groups
-    patches = jnp.stack(windows, axis=-2)  # (N, *out, K, C)
-    patches = patches.reshape(patches.shape[:-1] + (groups, per_group))  # (N, *out, K, G, Cg)
-    k = kernel.reshape(len(windows), per_group, groups, filters // groups)  # (K, Cg, G, Fg)
-    y = jnp.einsum("...kgc,kcgf->...gf", patches, k)
+    per_group = kernel.shape[-2]
+    offsets = patches.shape[-1] // (groups * per_group)
+    p = patches.reshape(patches.shape[:-1] + (offsets, groups, per_group))
+    k = kernel.reshape(offsets, per_group, groups, filters // groups)
+    y = jnp.einsum("...kgc,kcgf->...gf", p, k)
     return y.reshape(y.shape[:-2] + (filters,))
 
 
@@ -125,45 +183,36 @@ def pool(x, mode, window, strides, pads, lowering=None):
     """'max' or 'average' pooling of channels_last `x` over its spatial axes with explicit pads."""
     if mode not in ("max", "average"):
         raise ValueError(f"pooling mode must be 'max' or 'average', got {mode!r}")
-    lowering = _resolve(lowering)
-    window, strides = tuple(window), tuple(strides)
+    window, strides, pads = tuple(window), tuple(strides), tuple(tuple(p) for p in pads)
     pad_value = -jnp.inf if mode == "max" else 0.0
-    if lowering == "xla":
-        dims = (1,) + window + (1,)
-        steps = (1,) + strides + (1,)
-        full_pads = ((0, 0),) + tuple(pads) + ((0, 0),)
-        if mode == "max":
-            return lax.reduce_window(x, -jnp.inf, lax.max, dims, steps, full_pads)
-        pooled = lax.reduce_window(x, 0.0, lax.add, dims, steps, full_pads)
+    if _resolve(lowering) == "xla":
+        dims, steps = (1,) + window + (1,), (1,) + strides + (1,)
+        full_pads = ((0, 0),) + pads + ((0, 0),)
+        reducer = lax.max if mode == "max" else lax.add
+        pooled = lax.reduce_window(x, pad_value, reducer, dims, steps, full_pads)
     elif window == strides:
-        pooled = _pool_by_reshape(x, mode, window, pads, pad_value)
-        if mode == "max":
-            return pooled
+        blocks = _blocks(x, window, pads, pad_value)
+        reduce = jnp.max if mode == "max" else jnp.sum
+        pooled = reduce(blocks, axis=tuple(range(2, blocks.ndim - 1, 2)))
     else:
-        reduce = jnp.maximum if mode == "max" else jnp.add
-        slices = _windows(x, window, strides, pads, (1,) * len(window), pad_value)
-        pooled = slices[0]
-        for piece in slices[1:]:
-            pooled = reduce(pooled, piece)
-        if mode == "max":
-            return pooled
+        combine = jnp.maximum if mode == "max" else jnp.add
+        values = _windows(x, window, strides, pads, (1,) * len(window), pad_value)
+        pooled = values[0]
+        for value in values[1:]:
+            pooled = combine(pooled, value)
+    if mode == "max":
+        return pooled
     counts = window_counts(x.shape[1:-1], window, strides, pads)
     return pooled / jnp.asarray(counts[..., None], x.dtype)
 
 
-def _pool_by_reshape(x, mode, window, pads, pad_value):
-    """Non-overlapping windows: pad, crop to whole windows, reshape, reduce ('max', or the sum)."""
+def _blocks(x, window, pads, pad_value):
+    """Non-overlapping windows on axes of their own: (N, out_1, window_1, ..., out_r, window_r, C)."""
     if any(lo or hi for lo, hi in pads):
-        x = jnp.pad(x, ((0, 0),) + tuple(pads) + ((0, 0),), constant_values=pad_value)
-    spatial = x.shape[1:-1]
-    out = [size // k for size, k in zip(spatial, window)]
+        x = jnp.pad(x, ((0, 0),) + pads + ((0, 0),), constant_values=pad_value)
+    out = [size // k for size, k in zip(x.shape[1:-1], window)]
     x = x[(slice(None),) + tuple(slice(0, n * k) for n, k in zip(out, window))]
-    shape = [x.shape[0]]
-    for n, k in zip(out, window):
-        shape += [n, k]
-    x = x.reshape(shape + [x.shape[-1]])
-    axes = tuple(2 + 2 * i for i in range(len(window)))
-    return jnp.max(x, axis=axes) if mode == "max" else jnp.sum(x, axis=axes)
+    return x.reshape((x.shape[0],) + tuple(d for n, k in zip(out, window) for d in (n, k)) + (x.shape[-1],))
 
 
 def window_counts(spatial_shape, window, strides, pads):

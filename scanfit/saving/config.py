@@ -8,6 +8,7 @@ no code stored in a file (a Lambda layer, a ``__lambda__``) is ever run.
 import copy
 
 import jax
+import jax.numpy as jnp
 
 from scanfit import losses, metrics as metrics_module, optimizers
 from scanfit.serialization import lookup
@@ -71,12 +72,14 @@ def _without_unused_features(class_name, config):
     return config
 
 
-def model_from_config(config, custom_objects=None, input_shape=None, max_weight_bytes=None):
+def model_from_config(config, custom_objects=None, input_shape=None, max_weight_bytes=None, max_layers=None):
     """Rebuild a Sequential model (fresh weights) from `model.get_config()` output or a serialized model.
 
-    `input_shape` builds it when the config declares no input shape. With
-    `max_weight_bytes`, a model whose weights would take more bytes is refused
-    (a ValueError) before any of them is allocated.
+    `input_shape` builds it when the config declares no input shape. A model
+    with more than `max_layers` layers is refused (a ValueError). With
+    `max_weight_bytes`, the model is first built and run on one sample with
+    shapes only (nothing allocated): one whose weights would take more bytes,
+    or whose layers do not fit together, is refused before it is built.
     """
     from scanfit.models.sequential import Sequential
 
@@ -89,6 +92,8 @@ def model_from_config(config, custom_objects=None, input_shape=None, max_weight_
         config = config.get("config") or {}
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         raise ValueError("A Sequential config must be a dict with a 'layers' list.")
+    if max_layers is not None and len(config["layers"]) > max_layers:
+        raise ValueError(f"The model config lists {len(config['layers'])} layers, more than the {max_layers} allowed.")
     layers = [deserialize_layer(layer_config, custom_objects) for layer_config in config["layers"]]
     build_shape = config.get("build_input_shape") or input_shape
 
@@ -101,8 +106,7 @@ def model_from_config(config, custom_objects=None, input_shape=None, max_weight_
         return model
 
     if max_weight_bytes is not None:
-        probe = copy.deepcopy(layers)
-        shapes = jax.eval_shape(lambda: [v.value for v in build(probe, "probe").weights])  # shapes only, no data
+        shapes = jax.eval_shape(lambda: _probe(build(copy.deepcopy(layers), "probe")))
         size = sum(shape.size * shape.dtype.itemsize for shape in shapes)
         if size > max_weight_bytes:
             raise ValueError(
@@ -110,6 +114,14 @@ def model_from_config(config, custom_objects=None, input_shape=None, max_weight_
                 "that its source allows; refusing to allocate them."
             )
     return build(layers, config.get("name"))
+
+
+def _probe(model):
+    """`model`'s weights, after a forward pass on one sample when its input shape is fixed (traced, never run)."""
+    sample_shape = tuple(model.input_shape[1:]) if model.built else (None,)
+    if None not in sample_shape:
+        model.apply(model.weight_values(), jnp.zeros((1,) + sample_shape, jnp.float32))
+    return [variable.value for variable in model.weights]
 
 
 # --- compile settings ---------------------------------------------------------------
@@ -168,6 +180,7 @@ def _compile(model, optimizer_config, config, custom_objects):
         metrics=_metrics(config.get("metrics"), custom_objects),
         weighted_metrics=_metrics(config.get("weighted_metrics"), custom_objects),
     )
+    model.optimizer.build_transform().init({"probe": jnp.zeros((1,), jnp.float32)})  # a bad setting fails now
 
 
 def _serialize(identifier, serialize):

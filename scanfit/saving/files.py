@@ -8,9 +8,12 @@ write goes through one atomic helper.
 """
 import contextlib
 import io
+import itertools
 import json
+import lzma
 import math
 import os
+import struct
 import zipfile
 import zlib
 
@@ -23,20 +26,35 @@ ZIP_MAGIC = b"PK\x03\x04"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 MAX_JSON_BYTES = 16 * 2**20
 MAX_JSON_ITEMS = 500_000  # JSON arrays, objects and commas: bounds the memory parsing takes
+MAX_JSON_DEPTH = 64  # Keras configs nest about 10 deep; deeper ones could exhaust the stack of code that reads them
 MAX_ATTRIBUTE_BYTES = 16 * 2**20
+MAX_NAMES = 100_000  # in one list of layer or weight names
 MAX_ENTRY_BYTES = 64 * 2**30
 BOMB_FLOOR_BYTES = 16 * 2**20
 BOMB_MAX_RATIO = 100  # as Keras; its files and scanfit's are stored uncompressed
+MAX_CENTRAL_DIRECTORY_BYTES = 2**20  # the list of a zip's entries: zipfile parses it all when opening
+END_RECORD_SEARCH_BYTES = 22 + 65535 + 20 + 56  # end record, longest comment, zip64 locator and record
 
 
 def write_atomically(path, data):
-    """Write `data` (bytes) to `path` so that readers only ever see the old or the new file."""
+    """Write `data` (bytes) to `path` so that readers only ever see the old or the new file.
+
+    A failed write (disk full, no permission) raises an OSError of the same
+    errno whose message names `path`; a previous file there is left as it was.
+    """
     path = os.fspath(path)
     folder = os.path.dirname(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    with atomic_output(path) as out:
-        out.write(data)
+    try:
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        with atomic_output(path) as out:
+            out.write(data)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        if error.filename and os.fspath(error.filename) != path:
+            reason += f" ({os.fspath(error.filename)})"
+        message = f"Could not save {path}: {reason}. Any previous file at that path is unchanged."
+        raise (OSError(message) if error.errno is None else OSError(error.errno, message)) from error
 
 
 def h5_bytes(write):
@@ -86,8 +104,24 @@ def reading(path):
     """Turn low-level read errors into a ValueError that names `path`."""
     try:
         yield
-    except (OSError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile, zlib.error, RecursionError) as error:
-        raise ValueError(f"Could not read {path}: the file is corrupt or truncated ({type(error).__name__}: {error}).") from error
+    except (OSError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile, zlib.error, lzma.LZMAError,
+            RecursionError) as error:
+        raise ValueError(
+            f"Could not read {path}: the file is corrupt or truncated ({type(error).__name__}: {brief(error)})."
+        ) from error
+
+
+def brief(error, limit=500):
+    """The message of `error`, cut to `limit` characters (a message can quote huge values from a file)."""
+    text = str(error)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def listing(names, limit=10):
+    """`names` joined with commas; only the first `limit` when there are more."""
+    names = list(names)
+    shown = ", ".join(map(str, names[:limit]))
+    return shown if len(names) <= limit else f"{shown}, ... ({len(names)} in all)"
 
 
 def parse_json(text, path, what):
@@ -104,7 +138,20 @@ def parse_json(text, path, what):
         raise ValueError(f"{what} in {path} is not valid JSON: {error}") from None
     if not isinstance(value, dict):
         raise ValueError(f"{what} in {path} must be a JSON object, got {type(value).__name__}.")
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise ValueError(f"{what} in {path} nests arrays and objects over {MAX_JSON_DEPTH} levels deep.")
     return value
+
+
+def _depth(value):
+    """How deeply `value` nests lists and dicts, found without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 # --- zip archives (.keras) -------------------------------------------------------
@@ -118,6 +165,12 @@ def read_zip_entries(path, names):
     """
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not a complete zip archive: it is truncated or corrupt.")
+    listing = _central_directory_bytes(path)
+    if listing > MAX_CENTRAL_DIRECTORY_BYTES:
+        raise ValueError(
+            f"{path} declares a list of entries of {listing} bytes (a .keras file needs a few hundred); "
+            "refusing to read it."
+        )
     entries = {}
     with reading(path), zipfile.ZipFile(path) as archive:
         stored = [info.filename for info in archive.infolist()]
@@ -144,6 +197,23 @@ def read_zip_entries(path, names):
     return entries
 
 
+def _central_directory_bytes(path):
+    """The size of the zip archive's central directory, as its end record (or zip64 end record) declares it."""
+    with open(path, "rb") as file:
+        size = file.seek(0, os.SEEK_END)
+        start = max(0, size - END_RECORD_SEARCH_BYTES)
+        file.seek(start)
+        tail = file.read()
+    end = tail.rfind(b"PK\x05\x06")  # as zipfile finds it: the last end record
+    if end < 0 or len(tail) - end < 22:
+        return 0
+    listing = struct.unpack_from("<I", tail, end + 12)[0]
+    zip64 = end - 20 - 56  # zipfile reads a zip64 end record right before the zip64 locator
+    if zip64 >= 0 and tail[end - 20:end - 16] == b"PK\x06\x07" and tail[zip64:zip64 + 4] == b"PK\x06\x06":
+        listing = max(listing, struct.unpack_from("<Q", tail, zip64 + 40)[0])
+    return listing
+
+
 # --- HDF5 -----------------------------------------------------------------------
 
 
@@ -162,6 +232,8 @@ def child(parent, name, path, kind=None):
     for part in name.split("/"):
         if not part:
             raise ValueError(f"{path}: invalid HDF5 path {name!r} under {parent.name!r}.")
+        if not isinstance(node, h5py.Group):
+            raise ValueError(f"{path}: {node.name!r} should be a group.")
         link = node.get(part, getlink=True)
         if link is None:
             raise ValueError(f"{path} is missing {_join(node.name, part)!r}.")
@@ -201,21 +273,25 @@ class ShapeMismatch(ValueError):
 def read_string_list_attr(node, name, path):
     """A list of strings stored as one attribute or, when large, as ``name0``, ``name1``, ... (Keras's chunking)."""
     with reading(path):
-        if name in node.attrs:
-            values = list(np.atleast_1d(_attribute(node, name, path)))
-        else:
-            values, index = [], 0
-            while f"{name}{index}" in node.attrs:
-                values.extend(np.atleast_1d(_attribute(node, f"{name}{index}", path)))
-                index += 1
-            if index == 0:
-                raise ValueError(f"{path}: {node.name!r} has no {name!r} attribute.")
+        keys = [name] if name in node.attrs else list(
+            itertools.takewhile(node.attrs.__contains__, (f"{name}{index}" for index in itertools.count()))
+        )
+        if not keys:
+            raise ValueError(f"{path}: {node.name!r} has no {name!r} attribute.")
+        count = sum(math.prod(node.attrs.get_id(key).shape or ()) for key in keys)
+        if count > MAX_NAMES:
+            raise ValueError(f"{path}: the {name!r} attribute of {node.name!r} lists {count} names, over {MAX_NAMES}.")
+        values = [value for key in keys for value in np.atleast_1d(_attribute(node, key, path))]
     strings = []
     for value in values:
+        if isinstance(value, str):  # h5py keeps bytes that are not UTF-8 as surrogates, which h5py cannot look up
+            value = value.encode("utf8", errors="surrogateescape")
         if isinstance(value, bytes):
             value = value.decode("utf8", errors="replace")
         if not isinstance(value, str):
-            raise ValueError(f"{path}: the {name!r} attribute of {node.name!r} should list names, found {value!r}.")
+            raise ValueError(
+                f"{path}: the {name!r} attribute of {node.name!r} should list names, found {value!r:.100}."
+            )
         strings.append(value)
     return strings
 

@@ -26,6 +26,7 @@ METADATA_ENTRY = "metadata.json"
 WEIGHTS_ENTRY = "model.weights.h5"
 KERAS_FORMAT_VERSION = "3.0.0"
 MIN_WEIGHT_LIMIT_BYTES = 16 * 2**20
+MAX_LAYERS = 2000  # Sequential.add rebuilds the model, so building n layers takes n**2 steps
 
 
 def layer_paths(model):
@@ -125,7 +126,9 @@ def load_keras(path, custom_objects=None, compile=True):
             try:
                 config_lib.compile_from_config(model, compile_settings, custom_objects)
             except (ValueError, TypeError, KeyError, AttributeError) as error:
-                raise ValueError(f"Cannot restore the compile settings stored in {path}: {error}") from error
+                raise ValueError(
+                    f"Cannot restore the compile settings stored in {path}: {files.brief(error)}"
+                ) from error
             if files.has_child(h5, "optimizer"):
                 restore_optimizer_variables(model, read_optimizer_values(model, h5, where), where)
     return model
@@ -134,17 +137,17 @@ def load_keras(path, custom_objects=None, compile=True):
 def build_model(config, path, custom_objects, stored_bytes):
     """A Sequential model from a serialized model config, built for its saved input shape.
 
-    A model whose weights would take more than `weight_limit(stored_bytes)`
-    (the size of the weights in the file) is refused before it is built.
+    A model with more than MAX_LAYERS layers, or whose weights would take more
+    than `weight_limit(stored_bytes)` (`stored_bytes`: the size of the
+    weights in the file), is refused before it is built.
     """
     try:
         build_config = config.get("build_config")
-        return config_lib.model_from_config(
-            config, custom_objects, input_shape=build_config.get("input_shape") if isinstance(build_config, dict) else None,
-            max_weight_bytes=weight_limit(stored_bytes),
-        )
+        input_shape = build_config.get("input_shape") if isinstance(build_config, dict) else None
+        return config_lib.model_from_config(config, custom_objects, input_shape=input_shape,
+                                            max_weight_bytes=weight_limit(stored_bytes), max_layers=MAX_LAYERS)
     except (ValueError, TypeError, KeyError, AttributeError) as error:
-        raise ValueError(f"Cannot rebuild the model stored in {path}: {error}") from error
+        raise ValueError(f"Cannot rebuild the model stored in {path}: {files.brief(error)}") from error
 
 
 def weight_limit(stored_bytes):
@@ -182,8 +185,8 @@ def read_layer_weights(model, h5, path, skip_mismatch=False):
     )
     if stored_with_weights and not skip_mismatch:
         raise ValueError(
-            f"{path} holds weights for layers the model does not have ({', '.join(stored_with_weights)}). "
-            f"The model's layers are {', '.join(sorted(expected))}."
+            f"{path} holds weights for layers the model does not have ({files.listing(stored_with_weights)}). "
+            f"The model's layers are {files.listing(sorted(expected))}."
         )
     assignments = []
     for layer, layer_path in paths:
@@ -227,7 +230,10 @@ def _vars_count(layers_group, name, path):
     names = set(variables)
     count = len(names)
     if names != {str(i) for i in range(count)}:
-        raise ValueError(f"{path}: {variables.name!r} should hold datasets named 0..{count - 1}, found {sorted(names)}.")
+        raise ValueError(
+            f"{path}: {variables.name!r} should hold datasets named 0..{count - 1}, "
+            f"found {files.listing(sorted(names))}."
+        )
     return count
 
 

@@ -109,7 +109,9 @@ def load_model(path, custom_objects=None, compile=True):
             try:
                 config_lib.compile_from_training_config(model, settings, custom_objects)
             except (ValueError, TypeError, KeyError, AttributeError) as error:
-                raise ValueError(f"Cannot restore the compile settings stored in {path}: {error}") from error
+                raise ValueError(
+                    f"Cannot restore the compile settings stored in {path}: {files.brief(error)}"
+                ) from error
             if files.has_child(h5, "optimizer_weights"):
                 read_optimizer_weights(model, files.child(h5, "optimizer_weights", path, h5py.Group), path)
     return model
@@ -141,9 +143,10 @@ def read_weights(model, group, path, skip_mismatch=False, by_name=False):
         with_weights = [layer for layer in model.layers if layer.weights]
         if len(stored) != len(with_weights):
             raise ValueError(
-                f"{path} holds weights for {len(stored)} layers ({', '.join(name for name, *_ in stored) or 'none'}), "
+                f"{path} holds weights for {len(stored)} layers "
+                f"({files.listing(name for name, *_ in stored) or 'none'}), "
                 f"but model {model.name!r} has {len(with_weights)} layers with weights "
-                f"({', '.join(layer.name for layer in with_weights) or 'none'})."
+                f"({files.listing(layer.name for layer in with_weights) or 'none'})."
             )
         pairs = [(layer, entry) for layer, (_, *entry) in zip(with_weights, stored)]
     assignments = []
@@ -153,7 +156,7 @@ def read_weights(model, group, path, skip_mismatch=False, by_name=False):
             if len(weight_names) != len(variables):
                 raise files.ShapeMismatch(
                     f"{path}: layer {layer.name!r} has {len(variables)} weights in the model, but the file "
-                    f"holds {len(weight_names)} for it ({', '.join(weight_names)})."
+                    f"holds {len(weight_names)} for it ({files.listing(weight_names)})."
                 )
             values = [
                 files.read_array(layer_group, weight_name, path, variable.shape,

@@ -67,6 +67,7 @@ KERAS_SLOTS = {
 }
 
 _COUNT = GetAttrKey("count")
+MAX_ITERATION = np.iinfo(np.int32).max  # optax counts steps in int32
 _LEARNING_RATE = (GetAttrKey("hyperparams"), DictKey("learning_rate"))
 
 
@@ -203,8 +204,10 @@ def restore_optimizer_variables(model, values, source):
             )
     by_kind = {entry.kind: value for entry, value in zip(layout, values)}
     iteration = by_kind["iteration"]
-    if not (np.isfinite(iteration) and float(iteration).is_integer() and iteration >= 0):
-        raise ValueError(f"{source}: the optimizer's iteration count {iteration} is not a non-negative integer.")
+    if not (np.isfinite(iteration) and float(iteration).is_integer() and 0 <= iteration <= MAX_ITERATION):
+        raise ValueError(
+            f"{source}: the optimizer's iteration count {iteration} is not an integer from 0 to {MAX_ITERATION}."
+        )
     iteration = int(iteration)
     learning_rate = by_kind.get("learning_rate")
     replacements = {

@@ -6,8 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import scanfit as keras
 from scanfit import cli, plot
 
 REPO = Path(__file__).resolve().parents[2]
@@ -173,3 +175,20 @@ def test_a_new_run_replaces_old_tensorboard_logs_only(tmp_path):
     with pytest.raises(FileExistsError, match="choose another --output"):
         cli._clear_old_logs(logs)
     assert (logs / "notes.txt").exists()
+
+
+def test_evaluate_adapts_images_and_labels_to_the_model():
+    class Model:
+        input_shape = (None, 784)
+
+    images = np.zeros((3, 28, 28), np.float32)
+    assert cli._fit_input(Model, images).shape == (3, 784)
+    Model.input_shape = (None, 28, 28, 1)
+    assert cli._fit_input(Model, images).shape == (3, 28, 28, 1)
+    Model.input_shape = (None, 32, 32, 3)
+    with pytest.raises(ValueError, match=r"\(32, 32, 3\)"):
+        cli._fit_input(Model, images)
+    assert cli._wants_one_hot("categorical_crossentropy")
+    assert cli._wants_one_hot(keras.losses.categorical_crossentropy)
+    assert not cli._wants_one_hot("sparse_categorical_crossentropy")
+    assert not cli._wants_one_hot(keras.losses.SparseCategoricalCrossentropy())

@@ -120,6 +120,8 @@ def test_several_histories_are_labelled(history):
     assert lines["adam: loss"].get_color() != lines["sgd: loss"].get_color()
     assert "sgd: early stop (epoch 1)" in lines
     assert "adam: best epoch 2 (val_loss 0.5000)" in lines and "sgd: best epoch 1 (val_loss 0.5800)" in lines
+    legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert legend == ["adam", "sgd", "training", "validation", "best epoch", "early stop"]
     with pytest.raises(ValueError, match="2 labels for 1"):
         plot.learning_curves([history], labels=["a", "b"])
     with pytest.raises(ValueError, match="2 entries for 1"):
