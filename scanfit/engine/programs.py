@@ -48,6 +48,16 @@ def chunk_plan(num_samples, batch_size, steps_per_chunk):
     return plan
 
 
+def batch_key(epoch_key, first_sample):
+    """The random key of the batch starting at sample `first_sample` of an epoch.
+
+    It depends on nothing else, so an epoch run in chunks draws the keys of
+    the whole-epoch run, and a model that draws no random numbers (no
+    Dropout) computes no key at all: XLA drops the unused hash.
+    """
+    return jax.random.fold_in(epoch_key, first_sample)
+
+
 class Distributed:
     """A jitted program called with the current distribution's `batch_sharding`, its arrays replicated over it.
 
@@ -150,10 +160,9 @@ class Programs:
                 penalty = penalty + regularizer(layer_values[name])
         return data_loss + penalty + activity_loss, (y_pred, updates)
 
-    def _train_step(self, carry, x, y, w):
+    def _train_step(self, carry, x, y, w, first_sample):
         trainable, fixed, opt_state, rng, sums = carry
-        rng, step_rng = jax.random.split(rng)
-        loss, y_pred, grads, fixed = self._gradients(trainable, fixed, x, y, w, step_rng)
+        loss, y_pred, grads, fixed = self._gradients(trainable, fixed, x, y, w, batch_key(rng, first_sample))
         trainable, opt_state = self._descend(trainable, grads, opt_state)
         trainable = self._constrain(trainable)
         sums = self._add_to_sums(sums, loss, y, y_pred, w)
@@ -182,7 +191,8 @@ class Programs:
     # --- runs of steps --------------------------------------------------------
     @staticmethod
     def _run_segments(step, carry, data, order, start, segments, batch_sharding):
-        """Run `step(carry, x, y, w)` over consecutive batches of `order` from `start`, split by `batch_sharding`.
+        """Run `step(carry, x, y, w, first_sample)` over consecutive batches of `order` from `start`, split by
+        `batch_sharding`; `first_sample` is where the batch starts in the epoch.
 
         `order` is (samples,), or (runs, samples) to give each of several runs
         its own order; the batches are then stacked, (runs, batch_size, ...).
@@ -190,9 +200,10 @@ class Programs:
         offset = start
         for count, batch_size in segments:
             def body(carry, i, offset=offset, batch_size=batch_size):
-                index = jax.lax.dynamic_slice_in_dim(order, offset + i * batch_size, batch_size, axis=-1)
+                first_sample = offset + i * batch_size
+                index = jax.lax.dynamic_slice_in_dim(order, first_sample, batch_size, axis=-1)
                 batch = tuple(jnp.take(array, index, axis=0) for array in data)
-                return step(carry, *shard_batch(batch, batch_sharding)), None
+                return step(carry, *shard_batch(batch, batch_sharding), first_sample), None
 
             carry, _ = jax.lax.scan(body, carry, jnp.arange(count))
             offset = offset + count * batch_size
@@ -217,7 +228,7 @@ class Programs:
         return self._run_segments(self._train_step, carry, data, order, 0, segments, batch_sharding)
 
     def _evaluate(self, values, data, segments, batch_sharding):
-        def step(sums, x, y, w):
+        def step(sums, x, y, w, _first_sample):
             loss, (y_pred, _) = self._total_loss(values, x, y, w, False, None)
             return self._add_to_sums(sums, loss, y, y_pred, w)
 

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scanfit.engine.programs import Programs, epoch_segments, merge_values
+from scanfit.engine.programs import Programs, batch_key, epoch_segments, merge_values
 
 
 class Group(NamedTuple):
@@ -176,18 +176,17 @@ class StackedPrograms:
             lo += size
         return (keep(new[0], old[0], active), keep(new[1], old[1], active), tuple(opt_states), *new[3:])
 
-    def _step(self, carries, x, y, w):
+    def _step(self, carries, x, y, w, first_sample):
         """One batch for every run: `x`, `y`, `w` are stacked over all runs."""
-        return tuple(self._group_step(group, carry, x[lo:hi], y[lo:hi], w[lo:hi])
+        return tuple(self._group_step(group, carry, x[lo:hi], y[lo:hi], w[lo:hi], first_sample)
                      for (group, lo, hi), carry in zip(self._bounds(), carries))
 
     @staticmethod
-    def _group_step(group, carry, x, y, w):
+    def _group_step(group, carry, x, y, w, first_sample):
         """`Programs._train_step`, vmapped over the group's runs, the optimizer update per subgroup."""
         trainable, fixed, opt_states, rng, sums = carry
         programs = group.programs
-        keys = jax.vmap(jax.random.split)(rng)
-        rng, step_rng = keys[:, 0], keys[:, 1]
+        step_rng = jax.vmap(batch_key, in_axes=(0, None))(rng, first_sample)
         loss, y_pred, grads, fixed = jax.vmap(programs._gradients)(trainable, fixed, x, y, w, step_rng)
         pieces, new_states, lo = [], [], 0
         for updater, size, state in zip(group.updaters, group.sizes, opt_states):
