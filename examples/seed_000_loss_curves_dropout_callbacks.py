@@ -9,48 +9,25 @@ and plots), and writes the figures into OUTPUT:
 --quick uses 6,400 training images (5,120 to train, 1,280 to validate) and a
 fifth of the epochs (at least 2).
 """
-import argparse
-import json
-from pathlib import Path
-
 import numpy as np
 
 import scanfit as keras
 from scanfit import plot
 
-
-def model_fn(a_layer=None):
-    model = keras.Sequential()
-    model.add(keras.layers.Flatten(input_shape=(28, 28)))
-    model.add(keras.layers.Dense(100, activation="relu"))
-    if a_layer:
-        model.add(a_layer)
-    model.add(keras.layers.Dense(10, activation="softmax"))
-    return model
+from _seed_common import epoch_counter, fashion_mnist_split, model_fn, parse_args, write_results
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("output", nargs="?", type=Path, default=Path("examples-output/seed_000"))
-    parser.add_argument("--quick", action="store_true", help="fewer images and epochs (for tests)")
-    args = parser.parse_args(argv)
+    args = parse_args(argv, __doc__, "seed_000")
     out = args.output
-    out.mkdir(parents=True, exist_ok=True)
     plt = plot.pyplot()
-
-    def epochs(n):
-        return max(2, n // 5) if args.quick else n
+    epochs = epoch_counter(args.quick, 5)
 
     def save_curves(history, name, **options):
         plt.close(plot.learning_curves(history, path=out / name, **options))
 
     keras.utils.set_random_seed(42)
-    (train_input, train_target), (test_input, test_target) = keras.datasets.fashion_mnist.load_data()
-    if args.quick:
-        train_input, train_target = train_input[:6400], train_target[:6400]
-    train_scaled = train_input / 255.0
-    train_scaled, val_scaled, train_target, val_target = keras.utils.train_test_split(
-        train_scaled, train_target, test_size=0.2, seed=42)
+    (train_scaled, train_target), (val_scaled, val_target), _ = fashion_mnist_split(args.quick)
     results = {}
 
     # Loss and accuracy curves of the training set.
@@ -118,8 +95,7 @@ def main(argv=None):
         "epochs_run": len(history.epoch),
         "val_accuracy": model.evaluate(val_scaled, val_target, verbose=0)[1],
     }
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+    write_results(out, results)
     return results
 
 

@@ -9,36 +9,18 @@ into OUTPUT:
 --quick uses 6,400 training images (5,120 to train, 1,280 to validate) and a
 fifth of the epochs (at least 2).
 """
-import argparse
-import json
-from pathlib import Path
-
 import scanfit as keras
 from scanfit import plot
 from scanfit.datasets.fashion_mnist import CLASS_NAMES
 
-
-def model_fn(a_layer=None):
-    model = keras.Sequential()
-    model.add(keras.layers.Flatten(input_shape=(28, 28)))
-    model.add(keras.layers.Dense(100, activation="relu"))
-    if a_layer:
-        model.add(a_layer)
-    model.add(keras.layers.Dense(10, activation="softmax"))
-    return model
+from _seed_common import epoch_counter, model_fn, parse_args, train_validation_split, write_results
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("output", nargs="?", type=Path, default=Path("examples-output/seed_001"))
-    parser.add_argument("--quick", action="store_true", help="fewer images and epochs (for tests)")
-    args = parser.parse_args(argv)
+    args = parse_args(argv, __doc__, "seed_001")
     out = args.output
-    out.mkdir(parents=True, exist_ok=True)
     plt = plot.pyplot()
-
-    def epochs(n):
-        return max(2, n // 5) if args.quick else n
+    epochs = epoch_counter(args.quick, 5)
 
     keras.utils.set_random_seed(1)
     (train_input, train_target), (test_input, test_target) = keras.datasets.fashion_mnist.load_data()
@@ -49,9 +31,8 @@ def main(argv=None):
     results = {}
 
     # 7-1: one Dense softmax layer on flattened pixels.
-    train_scaled = (train_input / 255.0).reshape(-1, 28 * 28)
-    train_scaled, val_scaled, train_target_1, val_target_1 = keras.utils.train_test_split(
-        train_scaled, train_target, test_size=0.2, seed=42)
+    train_scaled, val_scaled, train_target_1, val_target_1 = train_validation_split(
+        train_input.reshape(-1, 28 * 28), train_target)
     dense = keras.layers.Dense(10, activation="softmax", input_shape=(784,))
     model = keras.Sequential(dense)
     model.compile(loss="sparse_categorical_crossentropy", metrics="accuracy")
@@ -72,9 +53,7 @@ def main(argv=None):
     ], name="패션 MNIST 모델")
     model.summary()
 
-    train_scaled = train_input / 255.0
-    train_scaled, val_scaled, train_target, val_target = keras.utils.train_test_split(
-        train_scaled, train_target, test_size=0.2, seed=42)
+    train_scaled, val_scaled, train_target, val_target = train_validation_split(train_input, train_target)
     model = keras.Sequential()
     model.add(keras.layers.Flatten(input_shape=(28, 28)))
     model.add(keras.layers.Dense(100, activation="relu"))
@@ -113,8 +92,7 @@ def main(argv=None):
                            title="ModelCheckpoint + EarlyStopping(patience=2)"))
     best = keras.models.load_model(str(out / "best-model.h5"))
     results["best_model_val_accuracy"] = best.evaluate(val_scaled, val_target, verbose=0)[1]
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+    write_results(out, results)
     return results
 
 

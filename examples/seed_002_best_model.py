@@ -10,14 +10,12 @@ real one of the same shape stands in: 6,497 Fashion-MNIST images projected
 onto their 10 leading principal directions, labelled 1 for footwear (sandal,
 sneaker, ankle boot) and 0 otherwise. --quick trains for a 25th of the epochs (at least 2).
 """
-import argparse
-import json
-from pathlib import Path
-
 import numpy as np
 
 import scanfit as keras
 from scanfit import plot
+
+from _seed_common import epoch_counter, parse_args, write_results
 
 FOOTWEAR = (5, 7, 9)
 
@@ -62,16 +60,10 @@ def base_model(regularize=False, max_norm=False, dropout=False):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("output", nargs="?", type=Path, default=Path("examples-output/seed_002"))
-    parser.add_argument("--quick", action="store_true", help="fewer epochs (for tests)")
-    args = parser.parse_args(argv)
+    args = parse_args(argv, __doc__, "seed_002", quick_help="fewer epochs (for tests)")
     out = args.output
-    out.mkdir(parents=True, exist_ok=True)
     plt = plot.pyplot()
-
-    def epochs(n):
-        return max(2, n // 25) if args.quick else n
+    epochs = epoch_counter(args.quick, 25)
 
     keras.utils.set_random_seed(2)
     x, y = footwear_table()
@@ -121,8 +113,7 @@ def main(argv=None):
         print(f"{name}: Accuracy: {accuracy[name]:.4f}")
     plt.close(plot.compare_runs(histories, path=out / "03-regularization.png"))
     results["regularization_accuracy"] = accuracy
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+    write_results(out, results)
     return results
 
 

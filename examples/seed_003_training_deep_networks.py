@@ -12,14 +12,12 @@ finds or downloads the full MNIST. --quick uses 6,400 Fashion-MNIST training
 and 2,560 test images, 7,936 MNIST training and 1,920 test digits (whole
 batches only, so fewer programs to compile) and a fifth of the epochs.
 """
-import argparse
-import json
-from pathlib import Path
-
 import numpy as np
 
 import scanfit as keras
 from scanfit import plot
+
+from _seed_common import epoch_counter, parse_args, write_results
 
 OPTIMIZERS = ["sgd", "rmsprop", "adagrad", "adam"]
 
@@ -33,18 +31,11 @@ def split_dataset(X, y):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("output", nargs="?", type=Path, default=Path("examples-output/seed_003"))
-    parser.add_argument("--quick", action="store_true", help="fewer images and epochs (for tests)")
-    parser.add_argument("--mnist-path", type=Path, help="folder (or .npz) with MNIST for the optimizer benchmark")
-    args = parser.parse_args(argv)
+    args = parse_args(argv, __doc__, "seed_003",
+                      mnist_path_help="folder (or .npz) with MNIST for the optimizer benchmark")
     out = args.output
-    out.mkdir(parents=True, exist_ok=True)
     plt = plot.pyplot()
-
-    def epochs(n):
-        return max(1, n // 5) if args.quick else n
-
+    epochs = epoch_counter(args.quick, 5, least=1)
     results = {}
 
     # I. The sigmoid saturates at both ends.
@@ -194,8 +185,7 @@ def main(argv=None):
                                 path=out / "05-optimizers-mnist.png"))
     results["optimizers"] = {opt: {key: float(np.mean(mnist[opt][key])) for key in ["acc", "val_acc", "loss", "val_loss"]}
                              for opt in OPTIMIZERS}
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+    write_results(out, results)
     return results
 
 

@@ -9,46 +9,23 @@ book it summarises, and the network 8-1 builds up to) on Fashion-MNIST with
 --quick uses 6,400 training images (5,120 to train, 1,280 to validate) and a
 tenth of the epochs (at least 2).
 """
-import argparse
-import json
-from pathlib import Path
-
 import numpy as np
 
 import scanfit as keras
 from scanfit import plot
 from scanfit.datasets.fashion_mnist import CLASS_NAMES
 
-
-def model_fn(a_layer=None):
-    model = keras.Sequential()
-    model.add(keras.layers.Flatten(input_shape=(28, 28)))
-    model.add(keras.layers.Dense(100, activation="relu"))
-    if a_layer:
-        model.add(a_layer)
-    model.add(keras.layers.Dense(10, activation="softmax"))
-    return model
+from _seed_common import epoch_counter, fashion_mnist_split, model_fn, parse_args, write_results
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("output", nargs="?", type=Path, default=Path("examples-output/seed_004"))
-    parser.add_argument("--quick", action="store_true", help="fewer images and epochs (for tests)")
-    args = parser.parse_args(argv)
+    args = parse_args(argv, __doc__, "seed_004")
     out = args.output
-    out.mkdir(parents=True, exist_ok=True)
     plt = plot.pyplot()
-
-    def epochs(n):
-        return max(2, n // 10) if args.quick else n
+    epochs = epoch_counter(args.quick, 10)
 
     keras.utils.set_random_seed(4)
-    (train_input, train_target), (test_input, test_target) = keras.datasets.fashion_mnist.load_data()
-    if args.quick:
-        train_input, train_target = train_input[:6400], train_target[:6400]
-    train_scaled = train_input / 255.0
-    train_scaled, val_scaled, train_target, val_target = keras.utils.train_test_split(
-        train_scaled, train_target, test_size=0.2, seed=42)
+    (train_scaled, train_target), (val_scaled, val_target), (test_input, test_target) = fashion_mnist_split(args.quick)
     results = {}
 
     # 7-3: loss and accuracy per epoch.
@@ -109,8 +86,7 @@ def main(argv=None):
     plt.close(plot.image_grid(test_input[:20], predicted, CLASS_NAMES, title="CNN predictions on test images",
                               path=out / "04-cnn-predictions.png"))
     results["cnn_first_20_test_correct"] = int(np.sum(predicted == test_target[:20]))
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+    write_results(out, results)
     return results
 
 

@@ -463,28 +463,38 @@ class Adagrad(Optimizer):
         return optax.adagrad(learning_rate, self.initial_accumulator_value, self.epsilon)
 
 
-class Adam(Optimizer):
+class _AdamLike(Optimizer):
+    """Base of Adam, Nadam and Adamax: ``beta_1``, ``beta_2``, ``epsilon``, and a step direction (``_direction()``)
+    scaled by the learning rate."""
+
+    hyperparameter_names = ("beta_1", "beta_2", "epsilon")
+
+    def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.999, epsilon=DEFAULT_EPSILON, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = DEFAULT_EPSILON if epsilon is None else epsilon
+
+    def _update_transform(self, learning_rate):
+        return optax.chain(self._direction(), optax.scale_by_learning_rate(learning_rate))
+
+
+class Adam(_AdamLike):
     """Adam, with Keras's epsilon placement (see `scale_by_keras_adam`).
 
     Slots: ``update[0]`` is a `KerasAdamState` whose ``momentum``,
     ``velocity`` and ``velocity_hat`` are Keras's variables of those names.
     """
 
-    hyperparameter_names = ("beta_1", "beta_2", "epsilon", "amsgrad")
+    hyperparameter_names = _AdamLike.hyperparameter_names + ("amsgrad",)
 
     def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.999, epsilon=DEFAULT_EPSILON, amsgrad=False,
                  **kwargs):
-        super().__init__(learning_rate, **kwargs)
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = DEFAULT_EPSILON if epsilon is None else epsilon
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
         self.amsgrad = amsgrad
 
-    def _update_transform(self, learning_rate):
-        return optax.chain(
-            scale_by_keras_adam(self.beta_1, self.beta_2, self.epsilon, self.amsgrad),
-            optax.scale_by_learning_rate(learning_rate),
-        )
+    def _direction(self):
+        return scale_by_keras_adam(self.beta_1, self.beta_2, self.epsilon, self.amsgrad)
 
 
 class AdamW(Adam):
@@ -497,44 +507,22 @@ class AdamW(Adam):
         super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay=weight_decay, **kwargs)
 
 
-class Nadam(Optimizer):
+class Nadam(_AdamLike):
     """Nadam with Keras's momentum schedule (see `scale_by_keras_nadam`).
 
     Slots: ``update[0]`` is a `KerasNadamState`: ``momentum`` and ``velocity``
     per parameter, and the scalar ``u_product``.
     """
 
-    hyperparameter_names = ("beta_1", "beta_2", "epsilon")
-
-    def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.999, epsilon=DEFAULT_EPSILON, **kwargs):
-        super().__init__(learning_rate, **kwargs)
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = DEFAULT_EPSILON if epsilon is None else epsilon
-
-    def _update_transform(self, learning_rate):
-        return optax.chain(
-            scale_by_keras_nadam(self.beta_1, self.beta_2, self.epsilon),
-            optax.scale_by_learning_rate(learning_rate),
-        )
+    def _direction(self):
+        return scale_by_keras_nadam(self.beta_1, self.beta_2, self.epsilon)
 
 
-class Adamax(Optimizer):
+class Adamax(_AdamLike):
     """Adamax (see `scale_by_keras_adamax`). Slots: ``update[0]`` holds ``momentum`` and ``norm``."""
 
-    hyperparameter_names = ("beta_1", "beta_2", "epsilon")
-
-    def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.999, epsilon=DEFAULT_EPSILON, **kwargs):
-        super().__init__(learning_rate, **kwargs)
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = DEFAULT_EPSILON if epsilon is None else epsilon
-
-    def _update_transform(self, learning_rate):
-        return optax.chain(
-            scale_by_keras_adamax(self.beta_1, self.beta_2, self.epsilon),
-            optax.scale_by_learning_rate(learning_rate),
-        )
+    def _direction(self):
+        return scale_by_keras_adamax(self.beta_1, self.beta_2, self.epsilon)
 
 
 class Adadelta(Optimizer):

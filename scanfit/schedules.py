@@ -10,6 +10,7 @@ gives a Python-side value (``float(schedule(3))``) and runs inside a jitted
 training step on a traced step. To write your own, subclass
 `LearningRateSchedule` and define ``__call__(step)`` and ``get_config()``.
 """
+import dataclasses
 import math
 
 import jax.numpy as jnp
@@ -21,11 +22,6 @@ MODULE = "keras.optimizers.schedules"
 
 def _step_as_float(step):
     return jnp.asarray(step, dtype=jnp.float32)
-
-
-def _check_positive(argument, value):
-    if value <= 0:
-        raise ValueError(f"Argument `{argument}` must be > 0, got {argument}={value!r}.")
 
 
 class LearningRateSchedule:
@@ -47,32 +43,49 @@ class LearningRateSchedule:
         return cls(**config)
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (exponent floored if staircase)."""
+# The decaying schedules are dataclasses: their fields, in order, are their arguments and their config.
+# eq=False and repr=False keep the equality, hash and repr of a plain object.
+_schedule_dataclass = dataclasses.dataclass(eq=False, repr=False)
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="ExponentialDecay"):
-        _check_positive("decay_steps", decay_steps)
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-        self.name = name
 
-    def __call__(self, step):
+@_schedule_dataclass
+class _Decay(LearningRateSchedule):
+    """A schedule that decays from ``initial_learning_rate`` over ``decay_steps`` (> 0)."""
+
+    initial_learning_rate: float
+    decay_steps: int
+
+    def __post_init__(self):
+        if self.decay_steps <= 0:
+            raise ValueError(f"Argument `decay_steps` must be > 0, got decay_steps={self.decay_steps!r}.")
+
+    def get_config(self):
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+
+
+@_schedule_dataclass
+class _RateDecay(_Decay):
+    """ExponentialDecay's and InverseTimeDecay's ``decay_rate`` and ``staircase``."""
+
+    decay_rate: float
+    staircase: bool = False
+
+    def _progress(self, step):
+        """``step / decay_steps``, floored if staircase."""
         progress = _step_as_float(step) / self.decay_steps
         if self.staircase:
             progress = jnp.floor(progress)
-        return self.initial_learning_rate * jnp.power(jnp.float32(self.decay_rate), progress)
+        return progress
 
-    def get_config(self):
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-            "name": self.name,
-        }
+
+@_schedule_dataclass
+class ExponentialDecay(_RateDecay):
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (exponent floored if staircase)."""
+
+    name: str = "ExponentialDecay"
+
+    def __call__(self, step):
+        return self.initial_learning_rate * jnp.power(jnp.float32(self.decay_rate), self._progress(step))
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -100,19 +113,15 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
 
 
-class PolynomialDecay(LearningRateSchedule):
+@_schedule_dataclass
+class PolynomialDecay(_Decay):
     """Polynomial interpolation from ``initial_learning_rate`` to ``end_learning_rate`` over ``decay_steps``
     (restarting with a longer period each time if ``cycle``)."""
 
-    def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0,
-                 cycle=False, name="PolynomialDecay"):
-        _check_positive("decay_steps", decay_steps)
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.end_learning_rate = end_learning_rate
-        self.power = power
-        self.cycle = cycle
-        self.name = name
+    end_learning_rate: float = 0.0001
+    power: float = 1.0
+    cycle: bool = False
+    name: str = "PolynomialDecay"
 
     def __call__(self, step):
         step = _step_as_float(step)
@@ -126,46 +135,19 @@ class PolynomialDecay(LearningRateSchedule):
         span = self.initial_learning_rate - self.end_learning_rate
         return span * jnp.power(remaining, jnp.float32(self.power)) + self.end_learning_rate
 
-    def get_config(self):
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "end_learning_rate": self.end_learning_rate,
-            "power": self.power,
-            "cycle": self.cycle,
-            "name": self.name,
-        }
 
-
-class InverseTimeDecay(LearningRateSchedule):
+@_schedule_dataclass
+class InverseTimeDecay(_RateDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)`` (ratio floored if staircase)."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="InverseTimeDecay"):
-        _check_positive("decay_steps", decay_steps)
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-        self.name = name
+    name: str = "InverseTimeDecay"
 
     def __call__(self, step):
-        progress = _step_as_float(step) / self.decay_steps
-        if self.staircase:
-            progress = jnp.floor(progress)
-        return self.initial_learning_rate / (1.0 + self.decay_rate * progress)
-
-    def get_config(self):
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-            "name": self.name,
-        }
+        return self.initial_learning_rate / (1.0 + self.decay_rate * self._progress(step))
 
 
-class CosineDecay(LearningRateSchedule):
+@_schedule_dataclass
+class CosineDecay(_Decay):
     """Half a cosine from the start rate down to ``alpha`` times it over ``decay_steps``.
 
     With ``warmup_target``, the rate first rises linearly from
@@ -173,15 +155,10 @@ class CosineDecay(LearningRateSchedule):
     the cosine decays from ``warmup_target``.
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay",
-                 warmup_target=None, warmup_steps=0):
-        _check_positive("decay_steps", decay_steps)
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.alpha = alpha
-        self.name = name
-        self.warmup_target = warmup_target
-        self.warmup_steps = warmup_steps
+    alpha: float = 0.0
+    name: str = "CosineDecay"
+    warmup_target: float | None = None
+    warmup_steps: int = 0
 
     def _cosine(self, steps_into_decay, start_rate):
         cosine = 0.5 * (1.0 + jnp.cos(math.pi * steps_into_decay / self.decay_steps))
@@ -199,16 +176,6 @@ class CosineDecay(LearningRateSchedule):
             warming + self.initial_learning_rate,
             self._cosine(step - self.warmup_steps, self.warmup_target),
         )
-
-    def get_config(self):
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "alpha": self.alpha,
-            "name": self.name,
-            "warmup_target": self.warmup_target,
-            "warmup_steps": self.warmup_steps,
-        }
 
 
 ALL_SCHEDULES = {
