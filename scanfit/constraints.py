@@ -5,7 +5,7 @@ it is applied after each optimizer step.
 """
 import jax.numpy as jnp
 
-from scanfit.serialization import resolve, to_config_dict
+from scanfit.serialization import object_config, resolve
 
 _MODULE = "keras.constraints"
 _EPSILON = 1e-7  # Keras's default `backend.epsilon()`
@@ -115,7 +115,7 @@ def serialize(constraint):
             f"Cannot serialize constraint {constraint!r}: expected a Constraint instance "
             f"(subclass scanfit.constraints.Constraint to make a custom one serializable)."
         )
-    return to_config_dict(_MODULE, type(constraint).__name__, constraint.get_config())
+    return object_config(_MODULE, constraint, _REGISTRY, constraint.get_config())
 
 
 def deserialize(config, custom_objects=None):

@@ -3,11 +3,19 @@
 Every initializer is called as ``init(shape, dtype="float32", key=None)`` and
 returns a new JAX array.
 
+Values are computed on the host with NumPy (random draws in float64, then
+cast to `dtype`) and handed to JAX with ``jax.device_put``: building a model
+compiles no XLA program.
+
 Seeding follows Keras 3: a random initializer fixes its key when it is made,
 so one object returns the same values on every call. With an integer `seed`
 the key comes from that seed; with ``seed=None`` it is the next key of
 scanfit's global stream (`scanfit.random`), which `set_seed` makes repeatable.
-Pass ``key=`` to a call to draw with a different key.
+Pass ``key=`` to a call to draw with a different key (a raw ``uint32`` key,
+as `scanfit.random` and ``jax.random.PRNGKey`` make, or a typed
+``jax.random.key``). The key seeds a NumPy generator, so the numbers differ
+from the ones ``jax.random`` (and so Keras's JAX backend) draws with that
+key; their distributions are the same.
 """
 import math
 import numbers
@@ -18,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scanfit.random import key_from_seed
-from scanfit.serialization import resolve, to_config_dict
+from scanfit.serialization import object_config, resolve
 
 _MODULE = "keras.initializers"
 
@@ -40,6 +48,69 @@ def _as_shape(shape):
 
 def _as_dtype(dtype):
     return jnp.dtype("float32" if dtype is None else dtype)
+
+
+def _to_jax(values, dtype):
+    """Host `values` as a JAX array of `dtype` (as JAX stores it: float64 is float32 unless x64 is on).
+
+    The cast happens in NumPy and ``jax.device_put`` copies the result:
+    ``jnp.asarray`` of a host array would compile a small program per shape.
+    """
+    dtype = jax.dtypes.canonicalize_dtype(dtype)
+    return jax.device_put(np.asarray(values).astype(dtype, copy=False))
+
+
+# Prefix of the entropy that turns a key into a NumPy generator (see `_generator`).
+_DRAW_TAG = 0x1417
+
+
+def _key_words(key):
+    """The ``uint32`` words of a JAX key: a raw key (NumPy or JAX array) or a typed one."""
+    if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)
+    words = np.asarray(key)
+    if not np.issubdtype(words.dtype, np.integer) or words.ndim != 1 or words.size == 0:
+        raise TypeError(
+            f"key must be one JAX random key (a raw uint32 array such as jax.random.PRNGKey(0), "
+            f"or jax.random.key(0)); got {type(key).__name__} of dtype {words.dtype} and shape {words.shape}"
+        )
+    return [int(word) & 0xFFFFFFFF for word in words.ravel()]
+
+
+def _generator(key):
+    """A NumPy generator whose whole stream is fixed by `key`."""
+    return np.random.default_rng(np.random.SeedSequence([_DRAW_TAG, *_key_words(key)]))
+
+
+def _uniform(rng, shape, low, high, dtype):
+    """Uniform draws in ``[low, high)`` (float64), cast to `dtype` without leaving the interval.
+
+    Rounding to a narrower float can carry a value onto `high` or below
+    `low`; such values are moved to the nearest representable one inside.
+    """
+    dtype = jax.dtypes.canonicalize_dtype(dtype)
+    values = (low + (high - low) * rng.random(shape)).astype(dtype)
+    if high > low:
+        lowest, highest = np.asarray(low, dtype), np.asarray(high, dtype)
+        if float(lowest) < low:
+            lowest = np.nextafter(lowest, np.asarray(high, dtype))
+        if float(highest) >= high:
+            highest = np.nextafter(highest, np.asarray(low, dtype))
+        if lowest <= highest:
+            values = np.clip(values, lowest, highest)
+    return values
+
+
+def _truncated_unit_normal(rng, shape):
+    """Standard normal draws (float64) kept strictly within ``(-2, 2)``: values outside are drawn again."""
+    values = rng.standard_normal(shape)
+    outside = np.flatnonzero(np.abs(values) >= 2.0)
+    flat = values.reshape(-1)
+    while outside.size:
+        redrawn = rng.standard_normal(outside.size)
+        flat[outside] = redrawn
+        outside = outside[np.abs(redrawn) >= 2.0]
+    return values
 
 
 def _as_float_dtype(dtype, initializer):
@@ -95,14 +166,14 @@ class Zeros(Initializer):
     """All zeros."""
 
     def __call__(self, shape, dtype="float32", key=None):
-        return jnp.zeros(_as_shape(shape), _as_dtype(dtype))
+        return _to_jax(np.zeros(_as_shape(shape)), _as_dtype(dtype))
 
 
 class Ones(Initializer):
     """All ones."""
 
     def __call__(self, shape, dtype="float32", key=None):
-        return jnp.ones(_as_shape(shape), _as_dtype(dtype))
+        return _to_jax(np.ones(_as_shape(shape)), _as_dtype(dtype))
 
 
 def _encode_constant(value):
@@ -122,7 +193,7 @@ def _decode_constant(value):
         if kind not in ("__numpy__", "__tensor__"):
             raise ValueError(f"Constant value must be a number or an encoded array, got {value!r}")
         array = np.array(value["config"]["value"], dtype=value["config"]["dtype"])
-        return array if kind == "__numpy__" else jnp.asarray(array)
+        return array if kind == "__numpy__" else jax.device_put(array)
     return value
 
 
@@ -134,9 +205,10 @@ class Constant(Initializer):
 
     def __call__(self, shape, dtype="float32", key=None):
         shape = _as_shape(shape)
-        value = jnp.asarray(self.value, _as_dtype(dtype))
+        dtype = _as_dtype(dtype)
+        value = np.asarray(self.value).astype(dtype)
         try:
-            return jnp.broadcast_to(value, shape)
+            return _to_jax(np.broadcast_to(value, shape), dtype)
         except ValueError:
             raise ValueError(
                 f"Constant value of shape {value.shape} cannot fill a weight of shape {shape}"
@@ -164,8 +236,7 @@ class Identity(Initializer):
         shape = _as_shape(shape)
         if len(shape) != 2:
             raise ValueError(f"Identity can only fill a 2-D weight; got shape={shape} of rank {len(shape)}")
-        dtype = _as_dtype(dtype)
-        return (self.gain * jnp.eye(*shape, dtype=dtype)).astype(dtype)
+        return _to_jax(self.gain * np.eye(*shape), _as_dtype(dtype))
 
     def get_config(self):
         return {"gain": self.gain}
@@ -180,8 +251,9 @@ class RandomInitializer(Initializer):
         self.seed = None if seed is None else int(seed)
         self._key = key_from_seed(self.seed)
 
-    def _key_for_call(self, key):
-        return self._key if key is None else key
+    def _rng(self, key):
+        """The NumPy generator of one call: from `key` if given, else from the object's own key."""
+        return _generator(self._key if key is None else key)
 
     def get_config(self):
         return {"seed": self.seed}
@@ -197,8 +269,8 @@ class RandomNormal(RandomInitializer):
 
     def __call__(self, shape, dtype="float32", key=None):
         dtype = _as_float_dtype(dtype, self)
-        sample = jax.random.normal(self._key_for_call(key), _as_shape(shape), dtype)
-        return (sample * self.stddev + self.mean).astype(dtype)
+        sample = self._rng(key).standard_normal(_as_shape(shape))
+        return _to_jax(sample * self.stddev + self.mean, dtype)
 
     def get_config(self):
         return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
@@ -214,8 +286,8 @@ class TruncatedNormal(RandomInitializer):
 
     def __call__(self, shape, dtype="float32", key=None):
         dtype = _as_float_dtype(dtype, self)
-        sample = jax.random.truncated_normal(self._key_for_call(key), -2.0, 2.0, _as_shape(shape), dtype)
-        return (sample * self.stddev + self.mean).astype(dtype)
+        sample = _truncated_unit_normal(self._rng(key), _as_shape(shape))
+        return _to_jax(sample * self.stddev + self.mean, dtype)
 
     def get_config(self):
         return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
@@ -231,10 +303,8 @@ class RandomUniform(RandomInitializer):
 
     def __call__(self, shape, dtype="float32", key=None):
         dtype = _as_float_dtype(dtype, self)
-        sample = jax.random.uniform(
-            self._key_for_call(key), _as_shape(shape), dtype, minval=self.minval, maxval=self.maxval
-        )
-        return sample.astype(dtype)
+        sample = _uniform(self._rng(key), _as_shape(shape), self.minval, self.maxval, dtype)
+        return _to_jax(sample, dtype)
 
     def get_config(self):
         return {**super().get_config(), "minval": self.minval, "maxval": self.maxval}
@@ -281,19 +351,19 @@ class VarianceScaling(RandomInitializer):
     def __call__(self, shape, dtype="float32", key=None):
         dtype = _as_float_dtype(dtype, self)
         shape = _as_shape(shape)
-        key = self._key_for_call(key)
+        rng = self._rng(key)
         fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
         variance = self.scale / max(1.0, fan)
         if self.distribution == "truncated_normal":
             stddev = math.sqrt(variance) / _TRUNCATED_UNIT_NORMAL_STDDEV
-            sample = jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype) * stddev
+            sample = _truncated_unit_normal(rng, shape) * stddev
         elif self.distribution == "untruncated_normal":
-            sample = jax.random.normal(key, shape, dtype) * math.sqrt(variance)
+            sample = rng.standard_normal(shape) * math.sqrt(variance)
         else:
             limit = math.sqrt(3.0 * variance)
-            sample = jax.random.uniform(key, shape, dtype, minval=-limit, maxval=limit)
-        return sample.astype(dtype)
+            sample = _uniform(rng, shape, -limit, limit, dtype)
+        return _to_jax(sample, dtype)
 
     def get_config(self):
         return {
@@ -372,12 +442,12 @@ class Orthogonal(RandomInitializer):
         if len(shape) < 2:
             raise ValueError(f"Orthogonal needs a weight of rank 2 or more; got shape={shape} of rank {len(shape)}")
         rows, cols = int(np.prod(shape[:-1])), shape[-1]
-        tall = jax.random.normal(self._key_for_call(key), (max(rows, cols), min(rows, cols)), dtype)
-        q, r = jnp.linalg.qr(tall)
-        q = q * jnp.sign(jnp.diag(r))
+        tall = self._rng(key).standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(tall)
+        q = q * np.sign(np.diag(r))
         if rows < cols:
             q = q.T
-        return (self.gain * q.reshape(shape)).astype(dtype)
+        return _to_jax(self.gain * q.reshape(shape), dtype)
 
     def get_config(self):
         return {**super().get_config(), "gain": self.gain}
@@ -425,7 +495,10 @@ def _from_array(array):
     def initialize(shape, dtype="float32", key=None):
         if _as_shape(shape) != tuple(array.shape):
             raise ValueError(f"This array initializer has shape {tuple(array.shape)}, but the weight has shape {tuple(shape)}")
-        return jnp.asarray(array, _as_dtype(dtype))
+        dtype = _as_dtype(dtype)
+        if isinstance(array, jax.Array) and array.dtype == jax.dtypes.canonicalize_dtype(dtype):
+            return array
+        return _to_jax(array, dtype)
 
     return initialize
 
@@ -439,7 +512,7 @@ def serialize(initializer):
             f"Cannot serialize initializer {initializer!r}: expected an Initializer instance "
             f"(subclass scanfit.initializers.Initializer to make a custom one serializable)."
         )
-    return to_config_dict(_MODULE, type(initializer).__name__, initializer.get_config())
+    return object_config(_MODULE, initializer, _REGISTRY, initializer.get_config())
 
 
 def deserialize(config, custom_objects=None):

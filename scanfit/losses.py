@@ -579,7 +579,7 @@ def function_config(fn):
 def serialize(loss):
     """Keras 3's serialized form: a config dict for a ``Loss``, a ``"function"`` dict for a function."""
     if isinstance(loss, Loss):
-        return serialization.to_config_dict("keras.losses", type(loss).__name__, loss.get_config())
+        return serialization.object_config("keras.losses", loss, CLASSES, loss.get_config())
     if callable(loss) and hasattr(loss, "__name__"):
         return function_config(loss)
     raise TypeError(f"Cannot serialize loss {loss!r} of type {type(loss).__name__}: expected a Loss or a function.")

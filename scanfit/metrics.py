@@ -479,7 +479,7 @@ AUTO_NAMES = ("accuracy", "acc", "crossentropy", "ce")
 def serialize(metric):
     """Keras 3's serialized form: a config dict for a ``Metric``, a ``"function"`` dict for a function."""
     if isinstance(metric, Metric):
-        return serialization.to_config_dict("keras.metrics", type(metric).__name__, metric.get_config())
+        return serialization.object_config("keras.metrics", metric, CLASSES, metric.get_config())
     if callable(metric) and hasattr(metric, "__name__"):
         return function_config(metric)
     raise TypeError(

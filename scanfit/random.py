@@ -2,14 +2,23 @@
 
 `set_seed(n)` (what `keras.utils.set_random_seed` calls) makes every later
 draw repeatable; `next_key()` hands out fresh, never-repeated JAX keys.
+
+Keys are raw threefry keys, NumPy ``uint32`` arrays of shape ``(2,)``,
+made on the host: creating one runs no XLA program (``jax.random.PRNGKey``
+and ``jax.random.fold_in`` each compile one on first use, which made
+building a model slow). Every ``jax.random`` function and every compiled
+program accepts them as keys.
 """
 import os
 
-import jax
 import numpy as np
 
 _seed = None
 _counter = 0
+
+# First word of the entropy behind the keys of the global stream, so that
+# they come from a hash input no other use of SeedSequence here shares.
+_STREAM_TAG = 0x5CA4F17
 
 
 def set_seed(seed):
@@ -26,14 +35,29 @@ def set_seed(seed):
 
 
 def next_key():
-    """Return a new `jax.random` key, different from every earlier one."""
+    """Return a new key (raw ``uint32[2]``), different from every earlier one.
+
+    The n-th key after ``set_seed(s)`` is a hash of ``(s, n)``, so it is the
+    same in every process; without `set_seed` the stream starts from a seed
+    taken from the operating system.
+    """
     global _seed, _counter
     if _seed is None:
         _seed = int.from_bytes(os.urandom(4), "little")
     _counter += 1
-    return jax.random.fold_in(jax.random.PRNGKey(_seed), _counter)
+    # The counter starts at 1: SeedSequence reads trailing zero words as absent.
+    return np.random.SeedSequence([_STREAM_TAG, _seed, _counter]).generate_state(2, np.uint32)
 
 
 def key_from_seed(seed):
-    """A key for an explicit integer seed, or a fresh one when seed is None."""
-    return next_key() if seed is None else jax.random.PRNGKey(int(seed))
+    """A key for an explicit integer seed, or a fresh one when seed is None.
+
+    For an integer seed ``0 <= seed < 2**32`` it is the raw key
+    ``jax.random.PRNGKey(seed)`` gives, built without running JAX; other
+    seeds are taken modulo 2**64 and split into two 32-bit words, as
+    ``PRNGKey`` does with 64-bit integers enabled.
+    """
+    if seed is None:
+        return next_key()
+    value = int(seed) % (2**64)
+    return np.array([value >> 32, value & 0xFFFFFFFF], dtype=np.uint32)

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scanfit.serialization import resolve, to_config_dict
+from scanfit.serialization import object_config, resolve
 
 _MODULE = "keras.regularizers"
 _EPSILON = 1e-7  # Keras's default `backend.epsilon()`
@@ -153,7 +153,7 @@ def serialize(regularizer):
             f"Cannot serialize regularizer {regularizer!r}: expected a Regularizer instance "
             f"(subclass scanfit.regularizers.Regularizer to make a custom one serializable)."
         )
-    return to_config_dict(_MODULE, type(regularizer).__name__, regularizer.get_config())
+    return object_config(_MODULE, regularizer, _REGISTRY, regularizer.get_config())
 
 
 def deserialize(config, custom_objects=None):

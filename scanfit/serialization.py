@@ -4,7 +4,73 @@ Every config that scanfit reads or writes has Keras 3's shape:
 ``{"module": ..., "class_name": ..., "config": {...}, "registered_name": ...}``.
 Reading one only ever looks a class up in a registry that scanfit built (or in
 the caller's ``custom_objects``); nothing named in a file is imported.
+
+The caller's objects reach every level of a config: `load_model` and the
+other readers enter a `CustomObjectScope` holding their ``custom_objects``,
+and every lookup made while it is active (a layer's activation, a Dense
+layer's regularizer, a custom layer's own sub-objects) sees them too. A scope
+holds only what Python code put there, never anything read from a file.
 """
+import contextvars
+from collections.abc import Mapping
+
+# The objects of the enclosing `CustomObjectScope`s, merged (innermost wins); per thread and per task.
+_SCOPE = contextvars.ContextVar("scanfit_custom_objects", default=None)
+_MISSING = object()
+
+
+class CustomObjectScope:
+    """``with CustomObjectScope({"name": obj, ...}):`` makes those objects known to every lookup inside.
+
+    Like ``keras.saving.custom_object_scope``: while the scope is active,
+    deserializing a config that names ``"name"`` at any depth (a layer, the
+    activation or regularizer inside a layer's config, a loss, a metric)
+    finds ``obj``. Scopes nest; an inner one wins on a clash, and a
+    ``custom_objects`` argument given to a call wins over both. Several
+    mappings may be given; later ones win.
+    """
+
+    def __init__(self, *custom_objects):
+        merged = {}
+        for objects in custom_objects:
+            if objects is None:
+                continue
+            if not isinstance(objects, Mapping):
+                raise TypeError(
+                    f"custom_objects must be a dict mapping names to classes or functions, got "
+                    f"{type(objects).__name__}: {objects!r:.200}"
+                )
+            merged.update(objects)
+        self.custom_objects = merged
+        self._tokens = []
+
+    def __enter__(self):
+        self._tokens.append(_SCOPE.set({**(_SCOPE.get() or {}), **self.custom_objects}))
+        return self
+
+    def __exit__(self, *exc_info):
+        _SCOPE.reset(self._tokens.pop())
+        return False
+
+
+custom_object_scope = CustomObjectScope
+
+
+def _custom_object(name, custom_objects):
+    """What the caller supplied under `name`: the `custom_objects` argument first, then the scopes; else _MISSING."""
+    if not isinstance(name, str):
+        return _MISSING
+    if custom_objects and name in custom_objects:
+        return custom_objects[name]
+    scope = _SCOPE.get()
+    if scope and name in scope:
+        return scope[name]
+    return _MISSING
+
+
+def is_custom_object(name, custom_objects=None):
+    """Whether the caller supplied an object under `name` (in `custom_objects` or an enclosing scope)."""
+    return _custom_object(name, custom_objects) is not _MISSING
 
 
 def to_config_dict(module, class_name, config):
@@ -12,16 +78,43 @@ def to_config_dict(module, class_name, config):
     return {"module": module, "class_name": class_name, "config": config, "registered_name": None}
 
 
+def object_config(module, obj, registry, config):
+    """The Keras 3 serialized form of `obj`, built-in or the user's own.
+
+    A class of scanfit's `registry` is written under Keras's public `module`
+    (``keras.regularizers``). Any other class is the user's: as Keras writes
+    custom objects, it gets its own module and a ``registered_name`` (its
+    class name), which is what Keras looks up in ``custom_objects``. Readers
+    here only ever use the ``class_name``.
+    """
+    cls = type(obj)
+    if registry.get(cls.__name__) is cls:
+        return to_config_dict(module, cls.__name__, config)
+    return {
+        "module": None if cls.__module__ == "__main__" else cls.__module__,
+        "class_name": cls.__name__,
+        "config": config,
+        "registered_name": cls.__name__,
+    }
+
+
 def lookup(kind, registry, name, custom_objects=None):
-    """Return ``registry[name]`` (or ``custom_objects[name]``) or raise a clear ValueError."""
-    if custom_objects and name in custom_objects:
-        return custom_objects[name]
+    """The object the caller supplied under `name`, else ``registry[name]``, else a clear ValueError.
+
+    The caller's objects are `custom_objects` and those of the enclosing
+    `CustomObjectScope`s (which `load_model` enters with its own
+    ``custom_objects``); they win over the registry, as in Keras.
+    """
+    found = _custom_object(name, custom_objects)
+    if found is not _MISSING:
+        return found
     if isinstance(name, str) and name in registry:
         return registry[name]
     known = ", ".join(sorted(k for k in registry if not k.startswith("_")))
     raise ValueError(
         f"Unknown {kind} {name!r}. Known: {known}. "
-        f"Pass custom_objects={{{name!r}: ...}} to use your own."
+        f"Pass custom_objects={{{name!r}: ...}} (to load_model, or to scanfit.saving.custom_object_scope) "
+        "to use your own."
     )
 
 
@@ -49,12 +142,19 @@ def resolve(kind, registry, identifier, custom_objects=None):
             raise ValueError(f"The 'config' of a {kind} must be a dict, got {config!r}")
         if not isinstance(cls, type):
             return cls
-        if hasattr(cls, "from_config"):
-            return cls.from_config(config)
-        return cls(**config)
+        if custom_objects:  # the object's own config may name them too
+            with CustomObjectScope(custom_objects):
+                return _from_config(cls, config)
+        return _from_config(cls, config)
     if callable(identifier):
         return identifier
     raise TypeError(
         f"Could not interpret {kind} {identifier!r} (a {type(identifier).__name__}): "
         f"expected a name, a config dict, or a {kind} object."
     )
+
+
+def _from_config(cls, config):
+    if hasattr(cls, "from_config"):
+        return cls.from_config(config)
+    return cls(**config)

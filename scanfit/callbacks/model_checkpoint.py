@@ -7,6 +7,7 @@ import numpy as np
 from scanfit.callbacks.base import TRAIN_BATCH_HOOKS
 from scanfit.callbacks.monitor import MonitorCallback
 from scanfit.distribution import is_chief
+from scanfit.saving import files
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 WEIGHTS_SUFFIXES = (".weights.h5", ".h5", ".hdf5")
@@ -24,6 +25,15 @@ class ModelCheckpoint(MonitorCallback):
     the best value so far (which starts at `initial_value_threshold`). Every
     write is atomic. An integer `save_freq` saves every that many batches and
     runs the epoch one step per program.
+
+    A folder of `filepath` that cannot be created because a regular file
+    stands in its place is a NotADirectoryError naming both and what to do.
+    ``on_train_begin`` checks the part of the folder that has no format
+    fields, so such a run stops before its first epoch instead of after it:
+    Keras 3 raises the same error type, but only at the first save, once an
+    epoch of training is done (and names only the path). A folder that
+    depends on the epoch or the logs can only be checked at each save, which
+    raises the same error.
     """
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
@@ -46,6 +56,10 @@ class ModelCheckpoint(MonitorCallback):
             what = "weights (save_weights_only=True)" if save_weights_only else "a whole model"
             raise ValueError(f"ModelCheckpoint filepath for {what} must end in one of {', '.join(suffixes)}. "
                              f"Received: filepath={self.filepath}")
+
+    def on_train_begin(self, logs=None):
+        if is_chief():  # only the chief writes (see _save)
+            files.check_folder_can_be_made(self.filepath, "ModelCheckpoint", _fixed_folder(self.filepath))
 
     def on_epoch_begin(self, epoch, logs=None):
         self._current_epoch = epoch
@@ -79,9 +93,7 @@ class ModelCheckpoint(MonitorCallback):
         filepath = self._file_path(epoch, batch, logs)
         if not self._should_save(epoch, logs, filepath) or not is_chief():  # one writer in a multi-process run
             return
-        folder = os.path.dirname(filepath)
-        if folder:
-            os.makedirs(folder, exist_ok=True)
+        files.check_folder_can_be_made(filepath, "ModelCheckpoint")  # then model.save creates the folder
         if os.path.isdir(filepath):
             raise IsADirectoryError(f"Please specify a non-directory filepath for ModelCheckpoint. "
                                     f"Filepath used is an existing directory: {filepath}")
@@ -134,3 +146,14 @@ class ModelCheckpoint(MonitorCallback):
         self.best = state["best"]
         self._batches_seen_since_last_saving = state["batches_seen_since_last_saving"]
         self._last_batch_seen = state["last_batch_seen"]
+
+
+def _fixed_folder(filepath):
+    """The leading folders of `filepath` that hold no format field (all of its folder when it has none)."""
+    folder = os.path.dirname(filepath)
+    field = folder.find("{")
+    if field < 0:
+        return folder
+    separators = [sep for sep in (os.sep, os.altsep) if sep]
+    cut = max(folder.rfind(sep, 0, field) for sep in separators)
+    return folder[:cut] if cut > 0 else (folder[:1] if cut == 0 else "")

@@ -30,36 +30,66 @@ class Sequential(Layer):
         if layers is not None:
             if isinstance(layers, (Layer, KerasTensor)):
                 layers = [layers]
-            for layer in layers:
-                self.add(layer)
+            self._extend(layers)
 
     # --- structure ----------------------------------------------------
     def add(self, layer):
         """Append a layer (or set the input shape with `keras.Input`/`InputLayer`)."""
-        if isinstance(layer, KerasTensor):
-            layer = layer.input_layer
-        if isinstance(layer, InputLayer):
-            if self._layers or self._input_batch_shape is not None:
-                raise ValueError("An Input/InputLayer can only be the first element of a Sequential model.")
-            self._input_batch_shape = layer.batch_shape
+        self._extend([layer])
+
+    def _extend(self, layers):
+        """Append `layers` (an Input/InputLayer may come first), checking them all, then build once.
+
+        Building costs one shape inference per layer, so the model is built
+        after the whole list is in place: building it after each layer would
+        make a list (or a loaded config) of n layers take n**2/2 inferences.
+        A model that is already built (for a declared input shape or for the
+        data it first saw) stays built for the same input shape, as in Keras,
+        and only the new layers are built, starting from its output shape, so
+        ``add()`` in a loop is linear too.
+        """
+        declared = self._input_batch_shape
+        names = {existing.name for existing in self._layers}
+        seen = {id(existing) for existing in self._layers}
+        new = []
+        for layer in layers:
+            if isinstance(layer, KerasTensor):
+                layer = layer.input_layer
+            if isinstance(layer, InputLayer):
+                if self._layers or new or declared is not None:
+                    raise ValueError("An Input/InputLayer can only be the first element of a Sequential model.")
+                declared = layer.batch_shape
+                continue
+            if not isinstance(layer, Layer):
+                raise TypeError(
+                    f"Only scanfit layers can be added to a Sequential model, got {layer!r} "
+                    f"(a {type(layer).__name__})."
+                )
+            if layer is self or id(layer) in seen:
+                raise ValueError(f"Layer {layer.name!r} is already in model {self.name!r}.")
+            if layer.name in names:
+                raise ValueError(
+                    f"All layers in a model must have unique names; {layer.name!r} is already used in {self.name!r}."
+                )
+            if not self._layers and not new and declared is None and layer._input_shape_arg is not None:
+                declared = layer._input_shape_arg
+            names.add(layer.name)
+            seen.add(id(layer))
+            new.append(layer)
+        grows = self.built and bool(self._layers)
+        previous_output = self.output_shape
+        self._input_batch_shape = declared
+        self._layers.extend(new)
+        if new:
+            self._invalidate()
+        if grows and new:
+            shape = previous_output
+            for layer in new:
+                shape = layer.build_for(shape)
+            self.output_shape = shape
+            self.built = True
+        elif not self.built:
             self._build_layers()
-            return
-        if not isinstance(layer, Layer):
-            raise TypeError(
-                f"Only scanfit layers can be added to a Sequential model, got {layer!r} "
-                f"(a {type(layer).__name__})."
-            )
-        if layer is self or layer in self._layers:
-            raise ValueError(f"Layer {layer.name!r} is already in model {self.name!r}.")
-        if any(existing.name == layer.name for existing in self._layers):
-            raise ValueError(
-                f"All layers in a model must have unique names; {layer.name!r} is already used in {self.name!r}."
-            )
-        if not self._layers and self._input_batch_shape is None and layer._input_shape_arg is not None:
-            self._input_batch_shape = layer._input_shape_arg
-        self._layers.append(layer)
-        self._invalidate()
-        self._build_layers()
 
     def pop(self):
         """Remove and return the last layer."""

@@ -1,4 +1,5 @@
 """Model files and configs (`keras.saving`)."""
 from scanfit.saving.api import load_model, load_weights, save_model, save_weights
+from scanfit.serialization import CustomObjectScope, custom_object_scope
 
-__all__ = ["load_model", "load_weights", "save_model", "save_weights"]
+__all__ = ["CustomObjectScope", "custom_object_scope", "load_model", "load_weights", "save_model", "save_weights"]

@@ -7,6 +7,7 @@ Weights: ``.weights.h5`` (Keras 3 layout) or any other ``.h5``/``.hdf5``
 import os
 
 from scanfit.saving import files, keras_format, legacy_h5
+from scanfit.serialization import CustomObjectScope
 
 H5_SUFFIXES = (".h5", ".hdf5")
 
@@ -45,7 +46,15 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
 
     Classes and functions come only from scanfit's registries or
     `custom_objects`; nothing in the file is executed (`safe_mode` is always on).
+    `custom_objects` reaches every depth of the stored config (a custom
+    activation or regularizer inside a Dense layer, a custom loss), as do
+    the objects of an enclosing `scanfit.saving.custom_object_scope`.
     """
+    with CustomObjectScope(custom_objects):
+        return _load_model(filepath, custom_objects, compile)
+
+
+def _load_model(filepath, custom_objects, compile):
     path = files.check_path(filepath)
     kind = files.content_kind(path)
     name = os.path.basename(path).lower()

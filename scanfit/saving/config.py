@@ -10,8 +10,8 @@ import copy
 import jax
 import jax.numpy as jnp
 
-from scanfit import losses, metrics as metrics_module, optimizers
-from scanfit.serialization import lookup
+from scanfit import initializers, losses, metrics as metrics_module, optimizers
+from scanfit.serialization import CustomObjectScope, is_custom_object, lookup, object_config
 
 # Keys Keras 3 writes for features scanfit lacks, with the value that means "not used".
 _UNUSED_FEATURES = {"quantization_config": None, "lora_rank": None, "optional": False, "renorm": False}
@@ -23,26 +23,33 @@ _AUTO_METRICS = ("accuracy", "acc", "crossentropy", "ce")
 
 
 def serialize_layer(layer):
-    """A layer as Keras 3 writes it in config.json."""
-    config = {
-        "module": "keras.layers",
-        "class_name": type(layer).__name__,
-        "config": layer.get_config(),
-        "registered_name": None,
-    }
+    """A layer as Keras 3 writes it in config.json (a custom layer class with its ``registered_name``)."""
+    from scanfit.layers import LAYER_CLASSES
+
+    config = object_config("keras.layers", layer, LAYER_CLASSES, layer.get_config())
     if layer.built and layer.input_shape is not None:
         config["build_config"] = {"input_shape": list(layer.input_shape)}
     return config
 
 
 def deserialize_layer(config, custom_objects=None):
-    """Rebuild a layer from its config; only classes scanfit knows (or `custom_objects`) are used."""
+    """Rebuild a layer from its config; only classes scanfit knows (or `custom_objects`) are used.
+
+    `custom_objects` (and those of any enclosing `CustomObjectScope`) also
+    supply the objects named inside the layer's config: its activation,
+    initializers, regularizers and constraints.
+    """
+    with CustomObjectScope(custom_objects):
+        return _deserialize_layer(config, custom_objects)
+
+
+def _deserialize_layer(config, custom_objects):
     from scanfit.layers import LAYER_CLASSES
 
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"A layer config must be a dict with a 'class_name', got {config!r:.200}")
     class_name = config["class_name"]
-    if class_name in ("Lambda", "__lambda__") and not (custom_objects and class_name in custom_objects):
+    if class_name in ("Lambda", "__lambda__") and not is_custom_object(class_name, custom_objects):
         raise ValueError(
             f"The model contains a {class_name} layer, whose computation is Python code stored in the "
             "file; scanfit never runs code from a file. Rebuild that part of the model in Python."
@@ -75,12 +82,19 @@ def _without_unused_features(class_name, config):
 def model_from_config(config, custom_objects=None, input_shape=None, max_weight_bytes=None, max_layers=None):
     """Rebuild a Sequential model (fresh weights) from `model.get_config()` output or a serialized model.
 
+    `custom_objects` supplies classes and functions by name at every depth of
+    the config (a custom layer, or a custom activation inside a Dense layer).
     `input_shape` builds it when the config declares no input shape. A model
     with more than `max_layers` layers is refused (a ValueError). With
     `max_weight_bytes`, the model is first built and run on one sample with
     shapes only (nothing allocated): one whose weights would take more bytes,
     or whose layers do not fit together, is refused before it is built.
     """
+    with CustomObjectScope(custom_objects):
+        return _model_from_config(config, custom_objects, input_shape, max_weight_bytes, max_layers)
+
+
+def _model_from_config(config, custom_objects, input_shape, max_weight_bytes, max_layers):
     from scanfit.models.sequential import Sequential
 
     if isinstance(config, dict) and "class_name" in config:
@@ -94,19 +108,17 @@ def model_from_config(config, custom_objects=None, input_shape=None, max_weight_
         raise ValueError("A Sequential config must be a dict with a 'layers' list.")
     if max_layers is not None and len(config["layers"]) > max_layers:
         raise ValueError(f"The model config lists {len(config['layers'])} layers, more than the {max_layers} allowed.")
-    layers = [deserialize_layer(layer_config, custom_objects) for layer_config in config["layers"]]
+    layers = [_deserialize_layer(layer_config, custom_objects) for layer_config in config["layers"]]
     build_shape = config.get("build_input_shape") or input_shape
 
     def build(layers, name):
-        model = Sequential(name=name, trainable=config.get("trainable", True))
-        for layer in layers:
-            model.add(layer)
+        model = Sequential(layers, name=name, trainable=config.get("trainable", True))  # built once, not per layer
         if not model.built and build_shape is not None and model.layers:
             model.build(tuple(build_shape))
         return model
 
     if max_weight_bytes is not None:
-        shapes = jax.eval_shape(lambda: _probe(build(copy.deepcopy(layers), "probe")))
+        shapes = jax.eval_shape(lambda: _probe(build(_drawing_nothing(layers), "probe")))
         size = sum(shape.size * shape.dtype.itemsize for shape in shapes)
         if size > max_weight_bytes:
             raise ValueError(
@@ -114,6 +126,28 @@ def model_from_config(config, custom_objects=None, input_shape=None, max_weight_
                 "that its source allows; refusing to allocate them."
             )
     return build(layers, config.get("name"))
+
+
+class _ShapeOnly(initializers.Initializer):
+    """Zeros, which are abstract values inside `jax.eval_shape`: nothing is drawn or allocated."""
+
+    def __call__(self, shape, dtype="float32", key=None):
+        return jnp.zeros(tuple(int(d) for d in shape), jnp.dtype("float32" if dtype is None else dtype))
+
+
+def _drawing_nothing(layers):
+    """Deep copies of `layers` whose initializers are `_ShapeOnly`, for the probe.
+
+    Initializers draw their values on the host with NumPy, which
+    `jax.eval_shape` does not make abstract: a config asking for a huge
+    kernel would be allocated by the very probe meant to refuse it.
+    """
+    copies = copy.deepcopy(layers)
+    for layer in copies:
+        for attribute, value in list(vars(layer).items()):
+            if isinstance(value, initializers.Initializer):
+                setattr(layer, attribute, _ShapeOnly())
+    return copies
 
 
 def _probe(model):
@@ -170,6 +204,11 @@ def compile_from_training_config(model, config, custom_objects=None):
 
 
 def _compile(model, optimizer_config, config, custom_objects):
+    with CustomObjectScope(custom_objects):
+        _compile_in_scope(model, optimizer_config, config, custom_objects)
+
+
+def _compile_in_scope(model, optimizer_config, config, custom_objects):
     optimizer = optimizers.deserialize(optimizer_config, custom_objects)
     loss = config.get("loss")
     if loss is not None and not isinstance(loss, str):

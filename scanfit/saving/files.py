@@ -7,6 +7,7 @@ external storage that could reach outside the file are refused, and every
 write goes through one atomic helper.
 """
 import contextlib
+import errno
 import io
 import itertools
 import json
@@ -53,8 +54,52 @@ def write_atomically(path, data):
         reason = error.strerror or str(error)
         if error.filename and os.fspath(error.filename) != path:
             reason += f" ({os.fspath(error.filename)})"
+        blocker = blocking_file(folder)
+        if blocker is not None:
+            reason += f"; {blocker} is a file, not a folder: move it away or save somewhere else"
         message = f"Could not save {path}: {reason}. Any previous file at that path is unchanged."
         raise (OSError(message) if error.errno is None else OSError(error.errno, message)) from error
+
+
+def blocking_file(folder):
+    """The first path on the way to `folder` that exists but is not a folder (so `folder` cannot be made), or None.
+
+    A symlink to a folder counts as a folder; a broken symlink blocks.
+    """
+    folder = os.fspath(folder)
+    if not folder:
+        return None
+    ancestors = []
+    while folder and folder not in ancestors:
+        ancestors.append(folder)
+        folder = os.path.dirname(folder)
+    for candidate in reversed(ancestors):  # from the root down
+        if os.path.isdir(candidate):
+            continue
+        return candidate if os.path.lexists(candidate) else None
+    return None
+
+
+def check_folder_can_be_made(filepath, who, folder=None):
+    """Raise NotADirectoryError naming `filepath` and what to do if a regular file stands where its folder must be.
+
+    `folder` is the part of the folder of `filepath` to check (all of it by
+    default); `who` starts the message: the part of scanfit that wants to
+    write `filepath` ("ModelCheckpoint").
+    """
+    target = os.path.dirname(filepath)
+    blocker = blocking_file(target if folder is None else folder)
+    if blocker is None:
+        return
+    if os.path.normpath(blocker) == os.path.normpath(target):
+        problem = f"its folder {target} is a file, not a folder"
+    else:
+        problem = f"its folder {target} cannot be created because {blocker} is a file, not a folder"
+    raise NotADirectoryError(
+        errno.ENOTDIR,
+        f"{who} cannot save to {filepath}: {problem}. Move or delete {blocker}, or choose a filepath in "
+        "another folder.",
+    )
 
 
 def h5_bytes(write):

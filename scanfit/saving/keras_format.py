@@ -26,7 +26,9 @@ METADATA_ENTRY = "metadata.json"
 WEIGHTS_ENTRY = "model.weights.h5"
 KERAS_FORMAT_VERSION = "3.0.0"
 MIN_WEIGHT_LIMIT_BYTES = 16 * 2**20
-MAX_LAYERS = 2000  # Sequential.add rebuilds the model, so building n layers takes n**2 steps
+# Loading takes time linear in the layers (a few ms each), so this bounds what a hostile config can cost to
+# tens of seconds; real Sequential models have at most a few hundred layers. Keras sets no limit.
+MAX_LAYERS = 10_000
 
 
 def layer_paths(model):
@@ -206,15 +208,12 @@ def _read_layer(layers_group, layer, layer_path, path):
     """The arrays stored for `layer`, checked against its weights' count and shapes."""
     variables = layer.weights
     name = layer_path.split("/", 1)[1]
-    count = _vars_count(layers_group, name, path) if files.has_child(layers_group, name) else 0
+    group, count = _vars(layers_group, name, path) if files.has_child(layers_group, name) else (None, 0)
     if count != len(variables):
         raise files.ShapeMismatch(
             f"{path}: layer {layer.name!r} ({type(layer).__name__}, stored as {layer_path!r}) has "
             f"{len(variables)} weights in the model but {count} in the file."
         )
-    if not variables:
-        return []
-    group = files.child(layers_group, f"{name}/vars", path, h5py.Group)
     return [
         files.read_array(group, str(index), path, variable.shape, f"weight {variable.name!r}")
         for index, variable in enumerate(variables)
@@ -223,9 +222,14 @@ def _read_layer(layers_group, layer, layer_path, path):
 
 def _vars_count(layers_group, name, path):
     """How many arrays ``layers/<name>/vars`` holds (0 when the layer has no ``vars`` group)."""
+    return _vars(layers_group, name, path)[1]
+
+
+def _vars(layers_group, name, path):
+    """``(group, count)`` of the arrays in ``layers/<name>/vars``; ``(None, 0)`` when there is no such group."""
     group = files.child(layers_group, name, path, h5py.Group)
     if not files.has_child(group, "vars"):
-        return 0
+        return None, 0
     variables = files.child(group, "vars", path, h5py.Group)
     names = set(variables)
     count = len(names)
@@ -234,7 +238,7 @@ def _vars_count(layers_group, name, path):
             f"{path}: {variables.name!r} should hold datasets named 0..{count - 1}, "
             f"found {files.listing(sorted(names))}."
         )
-    return count
+    return variables, count
 
 
 def read_optimizer_values(model, h5, path):

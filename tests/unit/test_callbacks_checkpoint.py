@@ -132,3 +132,48 @@ def test_bad_arguments_give_clear_errors(tmp_path):
     callback.set_model(_model())
     with pytest.raises(KeyError, match="val_acc"):
         callback.on_epoch_end(0, {"loss": 0.1})
+
+
+@pytest.mark.parametrize("relative", ["blocker/ck.keras", "blocker/sub/ck.keras", "blocker/{epoch:02d}/ck.keras",
+                                      "blocker/{epoch:02d}.weights.h5"])
+def test_a_file_where_the_folder_should_be_stops_fit_before_the_first_epoch(tmp_path, relative):
+    """The folder (or the part of it without format fields) is checked at on_train_begin, not at the first save."""
+    (tmp_path / "blocker").write_text("not a folder")
+    filepath = str(tmp_path / relative)
+    model = _model()
+    before = model.get_weights()
+    epochs = []
+    callbacks = [scanfit.callbacks.ModelCheckpoint(filepath, save_weights_only=relative.endswith(".weights.h5")),
+                 scanfit.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: epochs.append(epoch))]
+    with pytest.raises(NotADirectoryError) as caught:
+        model.fit(X, Y, epochs=2, verbose=0, callbacks=callbacks)
+    message = str(caught.value)
+    blocker = str(tmp_path / "blocker")
+    assert message.startswith(f"[Errno 20] ModelCheckpoint cannot save to {filepath}: its folder ")
+    assert f"{blocker} is a file, not a folder. Move or delete {blocker}, or choose a filepath" in message
+    assert isinstance(caught.value, OSError) and epochs == []
+    for now, then in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(now, then)
+    assert (tmp_path / "blocker").read_text() == "not a folder"
+
+
+def test_keras_raises_the_same_error_but_only_after_the_first_epoch(tmp_path):
+    (tmp_path / "blocker").write_text("not a folder")
+    for library, epochs_trained in ((keras, [0]), (scanfit, [])):
+        begun = []
+        callbacks = [library.callbacks.ModelCheckpoint(str(tmp_path / "blocker" / "ck.keras")),
+                     library.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: begun.append(epoch))]
+        with pytest.raises(NotADirectoryError, match=r"blocker"):
+            _model(library).fit(X, Y, epochs=2, verbose=0, callbacks=callbacks)
+        assert begun == epochs_trained, library.__name__
+
+
+def test_a_folder_named_by_the_epoch_is_checked_at_each_save(tmp_path):
+    (tmp_path / "2").mkdir()
+    (tmp_path / "2" / "ck.keras").write_text("a file where epoch 2's folder should be")
+    filepath = str(tmp_path / "{epoch}" / "ck.keras" / "model.keras")
+    with pytest.raises(NotADirectoryError, match=r"ModelCheckpoint cannot save to .*/2/ck\.keras/model\.keras: its "
+                                                 r"folder .*/2/ck\.keras is a file, not a folder\. Move or delete"):
+        _model().fit(X, Y, epochs=3, verbose=0, callbacks=[scanfit.callbacks.ModelCheckpoint(filepath)])
+    assert os.listdir(tmp_path / "1" / "ck.keras") == ["model.keras"]  # epoch 1 was saved before epoch 2 failed
+    assert not (tmp_path / "3").exists()

@@ -149,6 +149,10 @@ def test_a_checkpoint_folder_that_is_a_file_is_a_clear_error(tmp_path):
     checkpoint = scanfit.callbacks.ModelCheckpoint(tmp_path / "blocker" / "ckpt.keras")
     with pytest.raises(OSError, match=r"blocker"):
         model.fit(X, Y, epochs=1, verbose=0, callbacks=[checkpoint])
-    with pytest.raises(OSError, match=r"Could not save .*blocker/m\.keras: File exists \(.*blocker\)"):
+    with pytest.raises(OSError, match=r"Could not save .*blocker/m\.keras: File exists \(.*blocker\); .*blocker is a "
+                                      r"file, not a folder: move it away or save somewhere else"):
         model.save(tmp_path / "blocker" / "m.keras")
+    with pytest.raises(NotADirectoryError, match=r"Could not save .*blocker/sub/m\.keras: Not a directory .*; "
+                                                 r".*blocker is a file, not a folder"):
+        model.save(tmp_path / "blocker" / "sub" / "m.keras")
     assert (tmp_path / "blocker").read_text() == "not a folder"

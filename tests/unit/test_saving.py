@@ -1,4 +1,5 @@
 """Saving and loading: round trips, tf.keras 2 legacy files, atomic writes, and hostile or corrupt files."""
+import collections
 import json
 import os
 import signal
@@ -227,6 +228,127 @@ def test_custom_objects_supply_unknown_layer_classes(tmp_path):
     loaded = scanfit.models.load_model(tmp_path / "m.keras", custom_objects={"Doubling": Doubling})
     x = RNG.normal(size=(4, 3)).astype("float32")
     np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
+
+
+def scaled_tanh(x):
+    """A custom activation: a plain function, stored by name."""
+    return 2.0 * jax.numpy.tanh(x)
+
+
+class SumOfCubes(scanfit.regularizers.Regularizer):
+    """A custom regularizer class with its own config."""
+
+    def __init__(self, strength=0.1):
+        self.strength = strength
+
+    def __call__(self, x):
+        return self.strength * jax.numpy.sum(jax.numpy.abs(x) ** 3)
+
+    def get_config(self):
+        return {"strength": self.strength}
+
+
+def custom_model():
+    model = scanfit.Sequential([
+        scanfit.Input((4, 3)),
+        scanfit.layers.Flatten(),
+        scanfit.layers.Dense(5, activation=scaled_tanh, kernel_regularizer=SumOfCubes(0.25)),
+        scanfit.layers.Dense(3, activation="softmax", bias_regularizer=SumOfCubes(0.5)),
+    ])
+    model.compile(optimizer=scanfit.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    return as_if_trained(model)
+
+
+@pytest.mark.parametrize("name", ["m.keras", "m.h5"])
+def test_custom_objects_reach_the_activation_and_regularizer_inside_a_layer(tmp_path, name):
+    original = custom_model()
+    original.save(tmp_path / name)
+    loaded = scanfit.models.load_model(tmp_path / name, custom_objects={"scaled_tanh": scaled_tanh,
+                                                                        "SumOfCubes": SumOfCubes})
+    dense, output = loaded.layers[1:]
+    assert dense.activation is scaled_tanh
+    assert type(dense.kernel_regularizer) is SumOfCubes and dense.kernel_regularizer.strength == 0.25
+    assert type(output.bias_regularizer) is SumOfCubes and output.bias_regularizer.strength == 0.5
+    np.testing.assert_array_equal(predictions(loaded), predictions(original))
+    # The loss includes both penalties, so it is the same only if the regularizers came back as they were.
+    assert loaded.evaluate(X, Y, verbose=0) == pytest.approx(original.evaluate(X, Y, verbose=0), rel=1e-6)
+
+    with pytest.raises(ValueError, match=rf"Cannot rebuild the model stored in .*{name}: Unknown activation "
+                                         r"'scaled_tanh'.*Pass custom_objects=\{'scaled_tanh': \.\.\.\}"):
+        scanfit.models.load_model(tmp_path / name)  # the objects of the earlier call do not linger
+    with pytest.raises(ValueError, match=r"Unknown regularizer 'SumOfCubes'.*Pass custom_objects=\{'SumOfCubes'"):
+        scanfit.models.load_model(tmp_path / name, custom_objects={"scaled_tanh": scaled_tanh})
+
+
+def test_custom_object_scope_supplies_nested_objects_and_ends_with_the_block(tmp_path):
+    original = custom_model()
+    original.save(tmp_path / "m.keras")
+    with scanfit.saving.custom_object_scope({"scaled_tanh": scaled_tanh}):
+        with scanfit.utils.CustomObjectScope({"SumOfCubes": SumOfCubes}):  # scopes nest
+            loaded = scanfit.models.load_model(tmp_path / "m.keras")
+        with pytest.raises(ValueError, match="Unknown regularizer 'SumOfCubes'"):
+            scanfit.models.load_model(tmp_path / "m.keras")
+        assert scanfit.activations.get("scaled_tanh") is scaled_tanh  # every lookup sees the scope
+    np.testing.assert_array_equal(predictions(loaded), predictions(original))
+    with pytest.raises(ValueError, match="Unknown activation 'scaled_tanh'"):
+        scanfit.activations.get("scaled_tanh")
+    clone = scanfit.models.model_from_config(original.get_config(), custom_objects={"scaled_tanh": scaled_tanh,
+                                                                                    "SumOfCubes": SumOfCubes})
+    assert clone.layers[1].activation is scaled_tanh and clone.layers[2].bias_regularizer.strength == 0.5
+    with pytest.raises(TypeError, match="custom_objects must be a dict"):
+        scanfit.models.load_model(tmp_path / "m.keras", custom_objects=[scaled_tanh])
+
+
+def test_custom_objects_reach_the_objects_inside_a_custom_object():
+    """A custom regularizer whose config names a custom initializer-like helper, resolved in its from_config."""
+    class Scaled(scanfit.regularizers.Regularizer):
+        def __init__(self, inner):
+            self.inner = scanfit.regularizers.get(inner)
+
+        def __call__(self, x):
+            return 2.0 * self.inner(x)
+
+        def get_config(self):
+            return {"inner": scanfit.regularizers.serialize(self.inner)}
+
+    config = scanfit.regularizers.serialize(Scaled(SumOfCubes(0.3)))
+    restored = scanfit.regularizers.deserialize(config, custom_objects={"Scaled": Scaled, "SumOfCubes": SumOfCubes})
+    assert type(restored.inner) is SumOfCubes and restored.inner.strength == 0.3
+    with pytest.raises(ValueError, match="Unknown regularizer 'SumOfCubes'"):
+        scanfit.regularizers.deserialize(config, custom_objects={"Scaled": Scaled})
+
+
+@pytest.mark.parametrize("name", ["m.keras", "m.h5"])
+def test_a_model_with_thousands_of_layers_round_trips(tmp_path, name):
+    """Was: configs over 2000 layers were refused, as building n layers took n**2 / 2 steps."""
+    layers = [scanfit.layers.Dense(2, activation="tanh") if i % 10 == 0 else scanfit.layers.Activation("tanh")
+              for i in range(2500)]
+    original = scanfit.Sequential([scanfit.Input((2,))] + layers)
+    original.save(tmp_path / name)
+    loaded = scanfit.models.load_model(tmp_path / name)
+    assert len(loaded.layers) == 2500 and [l.name for l in loaded.layers] == [l.name for l in original.layers]
+    x = RNG.normal(size=(5, 2)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(original(x)))
+
+
+def test_loading_infers_each_layer_shape_at_most_twice(tmp_path):
+    """Once to check the weights' size with shapes only, once to build: not once per layer added after it."""
+    inferences = collections.Counter()
+
+    class Counted(scanfit.layers.Layer):
+        def compute_output_shape(self, input_shape):
+            inferences[self.name] += 1
+            return tuple(input_shape)
+
+        def call(self, weights, x, *, training=False, rng=None):
+            return x, {}
+
+    original = scanfit.Sequential([scanfit.Input((3,))] + [Counted(name=f"counted_{i}") for i in range(300)])
+    original.save(tmp_path / "m.keras")
+    inferences.clear()
+    loaded = scanfit.models.load_model(tmp_path / "m.keras", custom_objects={"Counted": Counted})
+    assert len(loaded.layers) == 300 and set(inferences) == {f"counted_{i}" for i in range(300)}
+    assert max(inferences.values()) <= 2
 
 
 # --- tf.keras 2 legacy files (written here as tf.keras 2.x wrote them) ------------------------

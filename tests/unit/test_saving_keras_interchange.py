@@ -238,3 +238,57 @@ def test_the_next_update_from_a_keras_state_matches_keras(tmp_path, optimizer):
     stepped = scanfit_step(grad_tree, loaded.optimizer.restored_state, params)
     for (i, name), their_value in zip(keys, theirs, strict=True):
         np.testing.assert_allclose(np.asarray(stepped[i][name]), np.asarray(their_value), rtol=1e-5, atol=1e-6)
+
+
+# --- custom objects inside layer configs ------------------------------------------------------
+
+
+def custom_objects(lib):
+    """A custom activation function and a custom regularizer class, written for `lib` (keras or scanfit)."""
+    ops = keras.ops if lib is keras else jax.numpy
+
+    def scaled_tanh(x):
+        return 2.0 * ops.tanh(x)
+
+    class SumOfCubes(lib.regularizers.Regularizer):
+        def __init__(self, strength=0.1):
+            self.strength = strength
+
+        def __call__(self, x):
+            return self.strength * ops.sum(ops.abs(x) ** 3)
+
+        def get_config(self):
+            return {"strength": self.strength}
+
+    return {"scaled_tanh": scaled_tanh, "SumOfCubes": SumOfCubes}
+
+
+def custom_model(lib, objects):
+    L = lib.layers
+    model = lib.Sequential([
+        lib.Input((8, 8, 2)), L.Flatten(),
+        L.Dense(5, activation=objects["scaled_tanh"], kernel_regularizer=objects["SumOfCubes"](0.25)),
+        L.Dense(3, bias_regularizer=objects["SumOfCubes"](0.5)),
+    ])
+    model.set_weights(random_weights(model, 8))
+    model.compile(optimizer=lib.optimizers.SGD(0.01), loss="mean_squared_error")  # Keras 3 misreads "mse" in .h5
+    return model
+
+
+@pytest.mark.parametrize("name", ["m.keras", "m.h5"])
+@pytest.mark.parametrize("writer", ["keras", "scanfit"])
+def test_custom_objects_inside_layers_interchange_with_keras(tmp_path, writer, name):
+    """Each library loads the other's file given its own custom objects: same predictions and regularized loss."""
+    libraries = {"keras": keras, "scanfit": scanfit}
+    reader = libraries["scanfit" if writer == "keras" else "keras"]
+    writer = libraries[writer]
+    original = custom_model(writer, custom_objects(writer))
+    original.save(tmp_path / name)
+    loaded = reader.models.load_model(tmp_path / name, custom_objects=custom_objects(reader))
+    y = np.zeros((len(X), 3), "float32")
+    np.testing.assert_allclose(loaded.predict(X, verbose=0), original.predict(X, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loaded.evaluate(X, y, verbose=0), original.evaluate(X, y, verbose=0), rtol=1e-5)
+    assert loaded.layers[-1].bias_regularizer.strength == 0.5
+    if reader is scanfit:
+        with pytest.raises(ValueError, match=rf"{name}: Unknown activation 'scaled_tanh'.*Pass custom_objects="):
+            scanfit.models.load_model(tmp_path / name)

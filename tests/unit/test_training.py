@@ -259,6 +259,68 @@ def test_sequential_construction_forms():
         model.get_layer("missing")
 
 
+class ShapeCounted(scanfit.layers.Layer):
+    """An identity layer that records every shape inference made for it."""
+
+    inferences = []
+
+    def compute_output_shape(self, input_shape):
+        ShapeCounted.inferences.append(self.name)
+        return tuple(input_shape)
+
+    def call(self, weights, x, *, training=False, rng=None):
+        return x, {}
+
+
+def test_a_list_or_an_add_loop_infers_each_layer_shape_once(monkeypatch):
+    """Was: each layer rebuilt the whole model, so n layers took n**2 / 2 shape inferences."""
+    monkeypatch.setattr(ShapeCounted, "inferences", [])
+    n = 300
+    listed = scanfit.Sequential([scanfit.Input((3,))] + [ShapeCounted() for _ in range(n)])
+    assert listed.built and listed.output_shape == (None, 3)
+    assert sorted(ShapeCounted.inferences) == sorted(layer.name for layer in listed.layers)
+    ShapeCounted.inferences.clear()
+    added = scanfit.Sequential([scanfit.Input((3,))])
+    for _ in range(n):
+        added.add(ShapeCounted())
+    assert added.built and len(ShapeCounted.inferences) == n
+    ShapeCounted.inferences.clear()
+    lazy = scanfit.Sequential([ShapeCounted() for _ in range(n)])
+    assert not lazy.built and ShapeCounted.inferences == []
+    lazy.build((None, 5))
+    assert lazy.output_shape == (None, 5) and len(ShapeCounted.inferences) == n
+
+
+def test_adding_to_a_built_model_keeps_it_built_as_in_keras():
+    """Only the new layer is built, from the model's output shape; a model built from data stays built too."""
+    for library in (keras, scanfit):
+        declared = library.Sequential([library.Input((6,)), library.layers.Dense(4)])
+        declared.add(library.layers.Dense(2))
+        from_data = library.Sequential([library.layers.Dense(4)])
+        from_data(X)
+        from_data.add(library.layers.Dense(2))
+        for model, features in ((declared, 6), (from_data, 12)):  # (Keras keeps the batch size of the data)
+            assert model.built and model.input_shape[1:] == (features,) and model.output_shape[1:] == (2,)
+            assert model.count_params() == features * 4 + 4 + 4 * 2 + 2
+    assert np.asarray(from_data(X)).shape == (len(X), 2)
+
+
+def test_a_bad_layer_in_a_list_is_refused_and_add_leaves_the_model_as_it_was():
+    dense = scanfit.layers.Dense(2, name="same")
+    with pytest.raises(ValueError, match="unique names; 'same' is already used"):
+        scanfit.Sequential([scanfit.Input((3,)), dense, scanfit.layers.Dense(2, name="same")])
+    with pytest.raises(ValueError, match="already in model"):
+        scanfit.Sequential([dense, dense])
+    with pytest.raises(ValueError, match="only be the first element"):
+        scanfit.Sequential([scanfit.layers.Dense(2), scanfit.Input((3,))])
+    with pytest.raises(TypeError, match="Only scanfit layers"):
+        scanfit.Sequential([scanfit.layers.Dense(2), "dense"])
+    model = scanfit.Sequential([scanfit.Input((3,)), scanfit.layers.Dense(2, name="first")])
+    with pytest.raises(ValueError, match="unique names"):
+        model.add(scanfit.layers.Dense(2, name="first"))
+    assert [layer.name for layer in model.layers] == ["first"] and model.built and model.output_shape == (None, 2)
+
+
 def test_wrong_input_shape_and_uncompiled_model_give_clear_errors():
     model = scanfit.Sequential([scanfit.layers.Dense(3, input_shape=(5,))])
     with pytest.raises(RuntimeError, match="must be compiled"):
