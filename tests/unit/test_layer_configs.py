@@ -1,0 +1,29 @@
+"""Convolution and pooling layer configs: equal to Keras 3's, and a layer rebuilt from its config has the same one."""
+import keras
+import pytest
+
+import scanfit
+
+
+@pytest.mark.parametrize("make", [
+    lambda L: L.Conv2D(32, 3, activation="relu", padding="same"),
+    lambda L: L.Conv2D(8, (2, 3), strides=(2, 1), padding="valid", use_bias=False, kernel_initializer="he_normal",
+                       kernel_regularizer="l2", bias_constraint="non_neg", name="c"),
+    lambda L: L.Conv1D(4, 5, padding="causal", dilation_rate=2, groups=2, activity_regularizer="l1"),
+    lambda L: L.Conv2D(4, 3, data_format="channels_first"),
+    lambda L: L.MaxPooling2D(2),
+    lambda L: L.MaxPooling2D((2, 3), strides=(1, 2), padding="same", name="p"),
+    lambda L: L.AveragePooling2D(3, strides=1),
+    lambda L: L.MaxPooling1D(),
+    lambda L: L.AveragePooling1D(4, padding="same"),
+    lambda L: L.GlobalAveragePooling2D(),
+    lambda L: L.GlobalMaxPooling1D(keepdims=True),
+    lambda L: L.MaxPooling2D(2, data_format="channels_first"),
+])
+def test_config_equals_keras_and_round_trips(make):
+    k_layer, s_layer = make(keras.layers), make(scanfit.layers)
+    k_config, s_config = k_layer.get_config(), s_layer.get_config()
+    k_config.pop("name"), s_config.pop("name")
+    assert s_config == k_config
+    clone = type(s_layer).from_config(s_layer.get_config())
+    assert clone.get_config() == s_layer.get_config()
