@@ -313,7 +313,7 @@ class Sweep:
         for run in self._runs:
             if run.active and run.trainer.record_epoch_start:  # TerminateOnNaN replays this run alone from here
                 trainable, fixed, opt_state, key = run.trainer.epoch_start_state(epoch)
-                carry = (trainable, fixed, opt_state, jax.random.fold_in(key, 1), run.trainer.programs.empty_sums())
+                carry = (trainable, fixed, opt_state, scanfit_random.fold_in(key, 1), run.trainer.programs.empty_sums())
                 run.trainer.epoch_start = (epoch, carry, 0, data, batch_size, shuffle)
         if steps_per_chunk is None:
             segments = epoch_segments(num_samples, batch_size)

@@ -145,7 +145,7 @@ class Trainer:
             carry, steps_done = (trainable, fixed, opt_state, resume.rng, resume.sums), resume.step
             steps_per_chunk = steps_per_chunk or 1
         else:
-            carry, steps_done = (trainable, fixed, opt_state, jax.random.fold_in(key, 1), self.programs.empty_sums()), 0
+            carry, steps_done = (trainable, fixed, opt_state, scanfit_random.fold_in(key, 1), self.programs.empty_sums()), 0
         if self.record_epoch_start:
             self.epoch_start = (epoch, carry, steps_done, data, batch_size, shuffle)
         if steps_per_chunk is None:
@@ -171,7 +171,7 @@ class Trainer:
         opt_state = self.optimizer_state()
         if hasattr(optimizer, "learning_rate"):  # a raw optax transform may have no learning rate
             opt_state = optimizer.with_learning_rate(opt_state, optimizer.learning_rate)
-        return trainable, fixed, opt_state, jax.random.fold_in(self.base_key, epoch)
+        return trainable, fixed, opt_state, scanfit_random.fold_in(self.base_key, epoch)
 
     def _publish(self, epoch, steps_done, carry, steps_before):
         """Write a chunk's results back into the model, the optimizer and `self.position`."""
@@ -188,7 +188,7 @@ class Trainer:
         or infinite, or None. The model's weights are not touched.
         """
         epoch, carry, steps_done, data, batch_size, shuffle = self.epoch_start
-        order = self.programs.permutation(jax.random.fold_in(self.base_key, epoch), num_samples=data[0].shape[0],
+        order = self.programs.permutation(scanfit_random.fold_in(self.base_key, epoch), num_samples=data[0].shape[0],
                                           shuffle=shuffle)
         for start, segments in _remaining_chunks(data[0].shape[0], batch_size, 1, steps_done):
             carry = self.programs.train_chunk(carry, data, order, start, segments=segments)

@@ -259,3 +259,12 @@ def test_narrow_floats_keep_the_bounds(dtype):
     truncated = np.asarray(initializers.TruncatedNormal(0.0, 1.0, seed=6)((300, 300), dtype=dtype)).astype(np.float64)
     assert np.abs(truncated).max() <= 2.0
     assert str(initializers.HeNormal(seed=6)((3, 3), dtype=dtype).dtype) == dtype
+
+
+def test_host_fold_in_equals_jax_fold_in():
+    """The engine derives epoch keys on the host; compiled programs (a sweep's) derive them with JAX."""
+    rng = np.random.default_rng(0)
+    for i in range(200):
+        key = rng.integers(0, 2**32, size=2, dtype=np.uint64).astype(np.uint32)
+        data = i if i % 2 else int(rng.integers(0, 2**32))
+        np.testing.assert_array_equal(scanfit_random.fold_in(key, data), np.asarray(jax.random.fold_in(key, data)))
