@@ -7,7 +7,7 @@ included), the steady epoch time and the speed-up over Keras + JAX. Both
 compile cold; a last row runs scanfit again with its compilation cache
 filled by a previous process, as a user's second run of a script is.
 
-    python bench/mlp.py            # prints the table, writes bench/results/mlp.json
+    python bench/mlp.py [--repeats 3]   # prints the table, writes bench/results/mlp.json
 """
 import argparse
 import json
@@ -52,18 +52,29 @@ def contender(name):
     return {**epoch_summary(times), "train_accuracy_5k": float(accuracy)}
 
 
-def main():
-    rows = []
-    for name in ("scanfit", "keras-jax"):
-        result = run_contender(__file__, name)
-        rows.append({"system": name, **result})
-        print(f"{name}: {result}", file=sys.stderr)
+def best_of(results):
+    """The best first and steady epoch (wall and CPU) over repeated runs of one contender, and every run."""
+    good = [r for r in results if "error" not in r]
+    if not good:
+        return results[-1]
+    best = {key: min(r[key] for r in good) for key in ("first_epoch_s", "steady_epoch_s", "first_epoch_cpu_s",
+                                                       "steady_epoch_cpu_s")}
+    best["compile_s"] = best["first_epoch_s"] - best["steady_epoch_s"]
+    return {**best, "train_accuracy_5k": good[-1]["train_accuracy_5k"], "runs": good}
+
+
+def main(repeats):
+    runs = {"scanfit": [], "keras-jax": [], "scanfit (cache warm)": []}
+    for _ in range(repeats):  # interleaved, so a slow spell of the shared machine hits both alike
+        for name in ("scanfit", "keras-jax"):
+            runs[name].append(run_contender(__file__, name))
+            print(f"{name}: {runs[name][-1]}", file=sys.stderr)
     with tempfile.TemporaryDirectory() as cache:  # a user's second run: the compiled epoch comes from the cache
         warm_env = {"SCANFIT_COMPILATION_CACHE": "1", "SCANFIT_CACHE_DIR": cache}
         run_contender(__file__, "scanfit", warm_env)
-        result = run_contender(__file__, "scanfit", warm_env)
-    rows.append({"system": "scanfit (cache warm)", **result})
-    print(f"scanfit (cache warm): {result}", file=sys.stderr)
+        for _ in range(repeats):
+            runs["scanfit (cache warm)"].append(run_contender(__file__, "scanfit", warm_env))
+    rows = [{"system": name, **best_of(results)} for name, results in runs.items()]
     scan, keras_row, warm = rows
     ratios = {}
     if "error" not in scan and "error" not in keras_row:
@@ -80,15 +91,16 @@ def main():
         keras_row["speedup"] = 1.0
     report("mlp", rows, ["system", "first_epoch_s", "steady_epoch_s", "compile_s", "first_epoch_cpu_s",
                          "steady_epoch_cpu_s", "speedup", "train_accuracy_5k"],
-           {"setting": "seed MLP, RMSprop, batch 32, 48,000 samples", "targets": {
+           {"setting": f"seed MLP, RMSprop, batch 32, 48,000 samples; best of {repeats} interleaved runs", "targets": {
                "steady_speedup_vs_keras_jax": ">= 2", "first_epoch_ratio_keras_over_scanfit": ">= 1"}, **ratios})
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contender")
+    parser.add_argument("--repeats", type=int, default=3, help="fresh-process runs of each contender (best kept)")
     args = parser.parse_args()
     if args.contender:
         print(json.dumps(contender(args.contender)))
     else:
-        main()
+        main(args.repeats)
