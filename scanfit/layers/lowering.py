@@ -2,14 +2,17 @@
 
 Two lowerings compute the same functions (channels_last arrays):
 
-- ``'patches'`` (the default on CPU): a convolution gathers its input windows
-  with one strided slice per kernel offset, concatenates them along the
-  channel axis and multiplies by the reshaped kernel in one matmul. Pooling
-  with ``strides == pool_size`` pads (if 'same' asks for it), reshapes each
-  window onto axes of its own and reduces them; other pooling (overlapping
-  or gapped windows) reduces the same strided slices elementwise. XLA:CPU
-  runs these well inside the `lax.scan` of a compiled epoch, where it runs
-  `lax.conv_general_dilated` about 20x slower (see DESIGN.md).
+- ``'patches'`` (the default on CPU): the forward pass of a convolution is
+  XLA's own, but its gradient is built from patches: the kernel gradient is
+  one matmul of the input windows (one strided slice per kernel offset,
+  stacked channels-first) with the output gradient, and the input gradient
+  is a stride-1 convolution with the flipped kernel (or, strided, the
+  windows' matmul scattered back). XLA:CPU runs the kernel gradient of
+  `lax.conv_general_dilated` many times slower inside the `lax.scan` of a
+  compiled epoch (see DESIGN.md). Pooling with ``strides == pool_size``
+  pads (if 'same' asks for it), reshapes each window onto axes of its own
+  and reduces them; other pooling (overlapping or gapped windows) reduces
+  the same strided slices elementwise.
 - ``'xla'`` (the default on GPU/TPU): `lax.conv_general_dilated` and
   `lax.reduce_window`, which cuDNN and the GPU compilers run well.
 
