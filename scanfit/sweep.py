@@ -36,10 +36,10 @@ from scanfit.callbacks.base import TEST_BATCH_HOOKS, TRAIN_BATCH_HOOKS, Callback
 from scanfit.engine.data import (
     as_batch_size,
     as_sample_weights,
+    check_epochs,
     check_inputs,
     check_targets,
-    split_validation,
-    unpack_validation_data,
+    training_data,
 )
 from scanfit.engine.programs import chunk_plan, epoch_segments, merge_values, split_values
 from scanfit.engine.stacked import Group, StackedPrograms, step_signature, update_signature
@@ -202,19 +202,9 @@ class Sweep:
         if distribution.batch_sharding() is not None:
             raise NotImplementedError("Sweep.fit does not run under a scanfit.distribution yet; "
                                       "train the sweep without one (or train its models one by one).")
-        for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
-        x, y = check_inputs(None, x, y, allow_nonfinite)
-        weights = as_sample_weights(y, sample_weight, class_weight, len(x))
-        if validation_split:
-            if validation_data is not None:
-                raise ValueError("Give either validation_data or validation_split, not both.")
-            (x, y, weights), validation = split_validation((x, y, weights), validation_split)
-        elif validation_data is not None:
-            validation = unpack_validation_data(None, validation_data, allow_nonfinite)
-        else:
-            validation = None
+        check_epochs(epochs, initial_epoch)
+        x, y, weights, validation = training_data(None, x, y, sample_weight, class_weight, validation_split,
+                                                  validation_data, allow_nonfinite)
         run_callbacks = [self._callbacks_for(callbacks, index, params) for index, params in enumerate(self.params)]
         if self._runs is None:
             self._runs = self._build(x.shape, y)

@@ -106,6 +106,28 @@ def unpack_validation_data(model, validation_data, allow_nonfinite=False):
     return x, y, as_sample_weights(y, sample_weight, None, len(x))
 
 
+def check_epochs(epochs, initial_epoch):
+    """Refuse an `epochs` or `initial_epoch` that is not a non-negative int."""
+    for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+
+
+def training_data(model, x, y, sample_weight, class_weight, validation_split, validation_data, allow_nonfinite):
+    """`fit`'s arrays, checked: ``(x, y, sample_weights, validation)``, validation an ``(x, y, weights)``
+    tuple (the last `validation_split` of the data, or `validation_data`) or None."""
+    x, y = check_inputs(model, x, y, allow_nonfinite)
+    weights = as_sample_weights(y, sample_weight, class_weight, len(x))
+    if validation_split:
+        if validation_data is not None:
+            raise ValueError("Give either validation_data or validation_split, not both.")
+        (x, y, weights), validation = split_validation((x, y, weights), validation_split)
+        return x, y, weights, validation
+    if validation_data is not None:
+        return x, y, weights, unpack_validation_data(model, validation_data, allow_nonfinite)
+    return x, y, weights, None
+
+
 def check_finite(array, name, allow_nonfinite):
     """Refuse NaN or inf in `array` unless the caller allows them."""
     if allow_nonfinite or array.dtype.kind != "f":

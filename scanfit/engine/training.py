@@ -22,10 +22,10 @@ from scanfit.callbacks.base import PREDICT_BATCH_HOOKS, TEST_BATCH_HOOKS, TRAIN_
 from scanfit.engine.data import (
     as_batch_size,
     as_sample_weights,
+    check_epochs,
     check_inputs,
     check_targets,
-    split_validation,
-    unpack_validation_data,
+    training_data,
 )
 from scanfit.engine.programs import (
     Distributed,
@@ -291,20 +291,9 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     require_compiled(model)
     verbose = _verbosity(verbose)
     batch_size = distribution.check_batch_size(as_batch_size(batch_size))
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
-    if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
-        raise ValueError(f"initial_epoch must be a non-negative int, got {initial_epoch!r}")
-    x, y = check_inputs(model, x, y, allow_nonfinite)
-    weights = as_sample_weights(y, sample_weight, class_weight, len(x))
-    if validation_split:
-        if validation_data is not None:
-            raise ValueError("Give either validation_data or validation_split, not both.")
-        (x, y, weights), validation = split_validation((x, y, weights), validation_split)
-    elif validation_data is not None:
-        validation = unpack_validation_data(model, validation_data, allow_nonfinite)
-    else:
-        validation = None
+    check_epochs(epochs, initial_epoch)
+    x, y, weights, validation = training_data(model, x, y, sample_weight, class_weight, validation_split,
+                                              validation_data, allow_nonfinite)
     model._ensure_built(x.shape)
     trainer = trainer_for(model, y)
     check_targets(trainer.loss, y, model.output_shape)
