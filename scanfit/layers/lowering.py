@@ -2,12 +2,13 @@
 
 Two lowerings compute the same functions (channels_last arrays):
 
-- ``'patches'`` (the default on CPU): the forward pass of a convolution is
-  XLA's own, but its gradient is built from patches: the kernel gradient is
-  one matmul of the input windows (one strided slice per kernel offset,
-  stacked channels-first) with the output gradient, and the input gradient
-  is a stride-1 convolution with the flipped kernel (or, strided, the
-  windows' matmul scattered back). XLA:CPU runs the kernel gradient of
+- ``'patches'`` (the default on CPU): a convolution whose gradient is taken
+  is one matmul of the kernel with the input windows (one strided slice per
+  kernel offset, stacked channels-first), and the same window matrix times
+  the output gradient is the kernel gradient; the input gradient is a
+  stride-1 convolution with the flipped kernel (or, strided, the windows'
+  matmul scattered back). Without a gradient (predict, evaluate) it is XLA's
+  convolution. XLA:CPU runs the kernel gradient of
   `lax.conv_general_dilated` many times slower inside the `lax.scan` of a
   compiled epoch (see DESIGN.md). Pooling with ``strides == pool_size``
   pads (if 'same' asks for it), reshapes each window onto axes of its own
@@ -107,21 +108,35 @@ def _xla_conv(x, kernel, strides, pads, dilation, groups):
 
 @partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
 def _patches_conv(x, kernel, strides, pads, dilation, groups):
-    """The 'patches' lowering: XLA's convolution forward, a gradient built from patches."""
+    """The 'patches' lowering: XLA's convolution when no gradient is taken; under differentiation a
+    patch matrix and matmuls (see `_patches_conv_forward` and `_patches_conv_backward`)."""
     return _xla_conv(x, kernel, strides, pads, dilation, groups)
 
 
 def _patches_conv_forward(x, kernel, strides, pads, dilation, groups):
-    return _xla_conv(x, kernel, strides, pads, dilation, groups), (x, kernel)
+    """The output as one matmul of the transposed patch matrix with the kernel; the patch matrix is
+    kept for the kernel gradient. (Measured on the seed CNN: 6-11% less time per step than XLA's
+    convolution followed by a patch matrix built again in the backward pass.) Grouped convolutions
+    use XLA's convolution."""
+    if groups != 1:
+        return _xla_conv(x, kernel, strides, pads, dilation, groups), (x, kernel, None)
+    filters = kernel.shape[-1]
+    patches = _transposed_patch_matrix(x, kernel.shape[:-2], strides, pads, dilation)  # (K * C, M)
+    y = lax.dot_general(patches, kernel.reshape(-1, filters), (((0,), (0,)), ((), ())))  # (M, F)
+    out = _output_shape(x.shape[1:-1], kernel.shape[:-2], strides, pads, dilation)
+    return y.reshape((x.shape[0], *out, filters)), (x, kernel, patches)
 
 
 def _patches_conv_backward(strides, pads, dilation, groups, residuals, g):
     """Kernel gradient: the transposed patch matrix times `g`. Input gradient: a stride-1
     convolution of `g` with the flipped kernel, or (strided) ``g @ kernel^T`` scattered back
     through the patch gather."""
-    x, kernel = residuals
+    x, kernel, patches = residuals
     window = kernel.shape[:-2]
-    d_kernel = _kernel_gradient(x, g, kernel.shape, strides, pads, dilation, groups)
+    if patches is None:
+        d_kernel = _grouped_kernel_gradient(x, g, kernel.shape, strides, pads, dilation, groups)
+    else:
+        d_kernel = jnp.matmul(patches, g.reshape(-1, kernel.shape[-1])).reshape(kernel.shape)
     if all(s == 1 for s in strides):
         spans = [(k - 1) * d + 1 for k, d in zip(window, dilation)]
         back_pads = tuple((span - 1 - lo, span - 1 - hi) for span, (lo, hi) in zip(spans, pads))
@@ -130,8 +145,8 @@ def _patches_conv_backward(strides, pads, dilation, groups, residuals, g):
     def patches_of(x):
         return _patch_matrix(x, window, strides, pads, dilation)
 
-    patches = jax.eval_shape(patches_of, x)
-    (d_patches,) = jax.linear_transpose(lambda p: _patches_times_kernel(p, kernel, groups), patches)(g)
+    patch_shape = jax.eval_shape(patches_of, x)
+    (d_patches,) = jax.linear_transpose(lambda p: _patches_times_kernel(p, kernel, groups), patch_shape)(g)
     (d_x,) = jax.linear_transpose(patches_of, x)(d_patches)
     return d_x, d_kernel
 
@@ -139,27 +154,40 @@ def _patches_conv_backward(strides, pads, dilation, groups, residuals, g):
 _patches_conv.defvjp(_patches_conv_forward, _patches_conv_backward)
 
 
-def _kernel_gradient(x, g, kernel_shape, strides, pads, dilation, groups):
-    """``patches^T @ g`` with the transposed patch matrix (K * C, M) built directly from `x`
-    moved channels-first, so the product is a plain matmul (measured 30% faster on CPU than
-    contracting the (M, K * C) patch matrix over its rows)."""
-    *window, per_group, filters = kernel_shape
+def _output_shape(spatial, window, strides, pads, dilation):
+    return tuple((size + lo + hi - ((k - 1) * d + 1)) // s + 1
+                 for size, (lo, hi), k, s, d in zip(spatial, pads, window, strides, dilation))
+
+
+def _transposed_slices(x, window, strides, pads, dilation):
+    """`x` moved channels-first, one strided slice per window offset: (K, C, N, *out)."""
+    out = _output_shape(x.shape[1:-1], window, strides, pads, dilation)
     x = jnp.moveaxis(x, -1, 0)  # (C, N, *spatial)
     if any(lo or hi for lo, hi in pads):
         x = jnp.pad(x, ((0, 0), (0, 0)) + tuple(pads))
-    out = g.shape[1:-1]
     rows = []
     for offset in np.ndindex(*window):
         start = (0, 0) + tuple(o * d for o, d in zip(offset, dilation))
         limit = x.shape[:2] + tuple(b + (n - 1) * s + 1 for b, n, s in zip(start[2:], out, strides))
         rows.append(lax.slice(x, start, limit, (1, 1) + tuple(strides)))
-    offsets = len(rows)
-    g = g.reshape(-1, filters)
-    if groups == 1:
-        transposed_patches = jnp.stack(rows).reshape(offsets * per_group, -1)  # (K * C, M)
-        return jnp.matmul(transposed_patches, g).reshape(kernel_shape)
-    transposed_patches = jnp.stack(rows).reshape(offsets, groups, per_group, -1)  # (K, G, Cg, M)
-    d_kernel = jnp.einsum("kgcm,mgf->kcgf", transposed_patches, g.reshape(-1, groups, filters // groups))
+    return jnp.stack(rows)
+
+
+def _transposed_patch_matrix(x, window, strides, pads, dilation):
+    """Every input window as one column, (K * C, M): offsets major, channels minor, as the kernel's rows.
+
+    Built channels-first, the kernel gradient ``patches @ g`` is a plain matmul (measured 30% faster
+    on CPU than contracting an (M, K * C) patch matrix over its rows)."""
+    slices = _transposed_slices(x, window, strides, pads, dilation)
+    return slices.reshape(slices.shape[0] * slices.shape[1], -1)
+
+
+def _grouped_kernel_gradient(x, g, kernel_shape, strides, pads, dilation, groups):
+    """The kernel gradient of a grouped convolution: per group, the transposed patches times `g`."""
+    *window, per_group, filters = kernel_shape
+    slices = _transposed_slices(x, window, strides, pads, dilation)
+    patches = slices.reshape(slices.shape[0], groups, per_group, -1)  # (K, G, Cg, M)
+    d_kernel = jnp.einsum("kgcm,mgf->kcgf", patches, g.reshape(-1, groups, filters // groups))
     return d_kernel.reshape(kernel_shape)
 
 
