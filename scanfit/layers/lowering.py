@@ -155,6 +155,7 @@ _patches_conv.defvjp(_patches_conv_forward, _patches_conv_backward)
 
 
 def _output_shape(spatial, window, strides, pads, dilation):
+    """The output's spatial shape for explicit `pads`."""
     return tuple((size + lo + hi - ((k - 1) * d + 1)) // s + 1
                  for size, (lo, hi), k, s, d in zip(spatial, pads, window, strides, dilation))
 
