@@ -52,6 +52,15 @@ def run_contender(script, name, extra_env=None, timeout=1800):
     return json.loads(lines[-1])
 
 
+def best_of(results, keys):
+    """One contender's repeated runs as one row: the least value of each of `keys`, the other fields of
+    the last good run, and every good run under ``"runs"``; the last error record when none succeeded."""
+    good = [r for r in results if "error" not in r]
+    if not good:
+        return results[-1]
+    return {**good[-1], **{key: min(r[key] for r in good) for key in keys}, "runs": good}
+
+
 def report(name, rows, columns, extra=None):
     """Print `rows` (dicts) as a table of `columns` and save everything to results/<name>.json."""
     widths = [max(len(col), *(len(_fmt(row.get(col))) for row in rows)) for col in columns]

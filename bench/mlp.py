@@ -16,9 +16,10 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import epoch_summary, report, run_contender, time_epochs  # noqa: E402
+from common import best_of, epoch_summary, report, run_contender, time_epochs  # noqa: E402
 
 EPOCHS = 4
+EPOCH_KEYS = ("first_epoch_s", "steady_epoch_s", "first_epoch_cpu_s", "steady_epoch_cpu_s")
 SAMPLES = 48_000
 
 
@@ -52,17 +53,6 @@ def contender(name):
     return {**epoch_summary(times), "train_accuracy_5k": float(accuracy)}
 
 
-def best_of(results):
-    """The best first and steady epoch (wall and CPU) over repeated runs of one contender, and every run."""
-    good = [r for r in results if "error" not in r]
-    if not good:
-        return results[-1]
-    best = {key: min(r[key] for r in good) for key in ("first_epoch_s", "steady_epoch_s", "first_epoch_cpu_s",
-                                                       "steady_epoch_cpu_s")}
-    best["compile_s"] = best["first_epoch_s"] - best["steady_epoch_s"]
-    return {**best, "train_accuracy_5k": good[-1]["train_accuracy_5k"], "runs": good}
-
-
 def main(repeats):
     runs = {"scanfit": [], "keras-jax": [], "scanfit (cache warm)": []}
     for _ in range(repeats):  # interleaved, so a slow spell of the shared machine hits both alike
@@ -74,7 +64,10 @@ def main(repeats):
         run_contender(__file__, "scanfit", warm_env)
         for _ in range(repeats):
             runs["scanfit (cache warm)"].append(run_contender(__file__, "scanfit", warm_env))
-    rows = [{"system": name, **best_of(results)} for name, results in runs.items()]
+    rows = [{"system": name, **best_of(results, EPOCH_KEYS)} for name, results in runs.items()]
+    for row in rows:
+        if "error" not in row:
+            row["compile_s"] = row["first_epoch_s"] - row["steady_epoch_s"]
     scan, keras_row, warm = rows
     ratios = {}
     if "error" not in scan and "error" not in keras_row:

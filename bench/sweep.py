@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report, run_contender  # noqa: E402
+from common import best_of, report, run_contender  # noqa: E402
 
 OPTIMIZERS = ["sgd", "rmsprop", "adagrad", "adam"]
 SEEDS = [0, 1]
@@ -92,12 +92,9 @@ def main(repeats):
             print(f"{name}: {result}", file=sys.stderr)
     rows = []
     for name in names:
-        good = [r for r in results[name] if "error" not in r]
-        if not good:
-            rows.append({"system": name, **results[name][-1]})
-            continue
-        rows.append({"system": name, "wall_s": min(r["wall_s"] for r in good), "cpu_s": min(r["cpu_s"] for r in good),
-                     "runs": good, **{f"val_acc_{k}": v for k, v in good[-1]["val_acc"].items()}})
+        row = {"system": name, **best_of(results[name], ("wall_s", "cpu_s"))}
+        row.update({f"val_acc_{k}": v for k, v in row.pop("val_acc", {}).items()})
+        rows.append(row)
     sweep = rows[0]
     ratios = {}
     for row in rows:
