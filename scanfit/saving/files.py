@@ -210,10 +210,10 @@ def read_zip_entries(path, names):
     """
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not a complete zip archive: it is truncated or corrupt.")
-    listing = _central_directory_bytes(path)
-    if listing > MAX_CENTRAL_DIRECTORY_BYTES:
+    directory_bytes = _central_directory_bytes(path)
+    if directory_bytes > MAX_CENTRAL_DIRECTORY_BYTES:
         raise ValueError(
-            f"{path} declares a list of entries of {listing} bytes (a .keras file needs a few hundred); "
+            f"{path} declares a list of entries of {directory_bytes} bytes (a .keras file needs a few hundred); "
             "refusing to read it."
         )
     entries = {}
@@ -252,11 +252,11 @@ def _central_directory_bytes(path):
     end = tail.rfind(b"PK\x05\x06")  # as zipfile finds it: the last end record
     if end < 0 or len(tail) - end < 22:
         return 0
-    listing = struct.unpack_from("<I", tail, end + 12)[0]
+    declared = struct.unpack_from("<I", tail, end + 12)[0]
     zip64 = end - 20 - 56  # zipfile reads a zip64 end record right before the zip64 locator
     if zip64 >= 0 and tail[end - 20:end - 16] == b"PK\x06\x07" and tail[zip64:zip64 + 4] == b"PK\x06\x06":
-        listing = max(listing, struct.unpack_from("<Q", tail, zip64 + 40)[0])
-    return listing
+        declared = max(declared, struct.unpack_from("<Q", tail, zip64 + 40)[0])
+    return declared
 
 
 # --- HDF5 -----------------------------------------------------------------------

@@ -183,7 +183,7 @@ def read_layer_weights(model, h5, path, skip_mismatch=False):
     paths = layer_paths(model)
     expected = {layer_path.split("/", 1)[1] for _, layer_path in paths}
     stored_with_weights = sorted(
-        name for name in layers_group if name not in expected and _vars_count(layers_group, name, path)
+        name for name in layers_group if name not in expected and _vars(layers_group, name, path)[1]
     )
     if stored_with_weights and not skip_mismatch:
         raise ValueError(
@@ -218,11 +218,6 @@ def _read_layer(layers_group, layer, layer_path, path):
         files.read_array(group, str(index), path, variable.shape, f"weight {variable.name!r}")
         for index, variable in enumerate(variables)
     ]
-
-
-def _vars_count(layers_group, name, path):
-    """How many arrays ``layers/<name>/vars`` holds (0 when the layer has no ``vars`` group)."""
-    return _vars(layers_group, name, path)[1]
 
 
 def _vars(layers_group, name, path):
