@@ -19,7 +19,7 @@ from scanfit import (
 )
 from scanfit.engine import compilation_cache
 from scanfit.layers import Input
-from scanfit.models import Sequential
+from scanfit.models import Model, Sequential
 from scanfit.sweep import Sweep
 
 compilation_cache.enable()
@@ -27,6 +27,6 @@ compilation_cache.enable()
 __version__ = "0.1.0"
 
 __all__ = [
-    "Input", "Sequential", "activations", "callbacks", "constraints", "datasets", "distribution", "initializers",
+    "Input", "Model", "Sequential", "activations", "callbacks", "constraints", "datasets", "distribution", "initializers",
     "layers", "losses", "metrics", "models", "optimizers", "regularizers", "utils",
 ]

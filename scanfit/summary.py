@@ -13,16 +13,25 @@ def _wrap(text, width):
     return [text[i:i + width] for i in range(0, len(text), width)] or [""]
 
 
+def _format_shapes(shape):
+    if isinstance(shape, list):
+        return "[" + ", ".join(_format_shape(s) for s in shape) + "]"
+    return _format_shape(shape)
+
+
 def summary_lines(model, line_length=None, positions=None):
-    """The summary as a list of lines (65 characters wide by default)."""
-    line_length = line_length or 65
-    positions = positions or [0.45, 0.85, 1.0]
+    """The summary as a list of lines: 65 characters wide by default, or 98 with a functional model's
+    ``Connected to`` column (tf.keras 2's layouts)."""
+    functional = getattr(model, "is_functional", False)
+    line_length = line_length or (98 if functional else 65)
+    positions = positions or ([0.33, 0.55, 0.67, 1.0] if functional else [0.45, 0.85, 1.0])
     if positions[-1] <= 1:
         positions = [int(line_length * p) for p in positions]
-    widths = [positions[0] - 1, positions[1] - positions[0], positions[2] - positions[1]]
+    widths = [positions[0] - 1] + [b - a for a, b in zip(positions, positions[1:])]
 
     def row(fields):
-        columns = [_wrap(str(field), width - (2 if i < 2 else 0)) for i, (field, width) in enumerate(zip(fields, widths))]
+        columns = [_wrap(str(field), width - (2 if i < len(widths) - 1 else 0))
+                   for i, (field, width) in enumerate(zip(fields, widths))]
         lines = []
         for k in range(max(len(c) for c in columns)):
             parts = [(c[k] if k < len(c) else "").ljust(w) for c, w in zip(columns, widths)]
@@ -30,10 +39,15 @@ def summary_lines(model, line_length=None, positions=None):
         return lines
 
     lines = [f'Model: "{model.name}"', "_" * line_length]
-    lines += row(["Layer (type)", "Output Shape", "Param #"])
+    lines += row(["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if functional else []))
     lines.append("=" * line_length)
     for layer in model.layers:
-        lines += row([f"{layer.name} ({type(layer).__name__})", _format_shape(layer.output_shape), layer.count_params()])
+        fields = [f"{layer.name} ({type(layer).__name__})", _format_shapes(layer.output_shape), layer.count_params()]
+        if functional:
+            sources = [f"{t.history.layer.name}[{t.history.node_index}][{t.history.tensor_index}]"
+                       for t in model.layer_inputs(layer)]
+            fields.append("[" + ", ".join(repr(name) for name in sources) + "]" if sources else "[]")
+        lines += row(fields)
         lines.append(" " * line_length)
     total = sum(int(_size(v.shape)) for v in model.weights)
     trainable = sum(int(_size(v.shape)) for v in model.trainable_weights)

@@ -40,24 +40,111 @@ def as_labels(y):
 
 
 def check_inputs(model, x, y, allow_nonfinite=False):
-    """Convert x (and y, unless None is allowed) and check they agree with each other."""
+    """Convert x (and y, unless None is allowed) and check they agree with each other.
+
+    For a model of several inputs (outputs), x (y) is a list, tuple or dict by
+    name and comes back as a tuple in the model's order; one array otherwise.
+    """
+    x = _inputs(model, x, allow_nonfinite)
+    count = data_size(x)
+    if y is not None:
+        y = _targets(model, y, allow_nonfinite, count)
+        for name, part in _named(y, "y"):
+            if len(part) != count:
+                raise ValueError(
+                    f"x and {name} must have the same number of samples, got {count} samples in x "
+                    f"and {len(part)} in {name} (shape {part.shape})."
+                )
+    return x, y
+
+
+def _inputs(model, x, allow_nonfinite):
+    names = _input_names(model)
+    if len(names) > 1 or isinstance(x, dict):
+        parts = model.flatten_inputs(x) if hasattr(model, "flatten_inputs") else x
+        arrays = []
+        for name, part in zip(names, parts):
+            array = numeric_array(part, f"x[{name!r}]")
+            check_finite(array, f"x[{name!r}]", allow_nonfinite)
+            arrays.append(array.astype(np.float32, copy=False))
+        counts = {len(a) for a in arrays}
+        if len(counts) > 1:
+            raise ValueError(f"All inputs must have the same number of samples, got {[len(a) for a in arrays]} "
+                             f"for inputs {names}.")
+        return tuple(arrays) if len(arrays) > 1 else arrays[0]
     x = numeric_array(x, "x")
     check_finite(x, "x", allow_nonfinite)
-    if y is not None:
+    return x.astype(np.float32, copy=False)
+
+
+def _input_names(model):
+    try:
+        return model.input_names
+    except AttributeError:  # a model that has no symbolic inputs: one input
+        return ["x"]
+
+
+def _targets(model, y, allow_nonfinite, count):
+    names = _output_names(model)
+    if len(names) <= 1 and not isinstance(y, dict):
         y = numeric_array(y, "y")
         check_finite(y, "y", allow_nonfinite)
-        y = as_labels(y)
-        if len(y) != len(x):
-            raise ValueError(
-                f"x and y must have the same number of samples, got {len(x)} samples in x "
-                f"(shape {x.shape}) and {len(y)} in y (shape {y.shape})."
-            )
-    return x.astype(np.float32, copy=False), y
+        return as_labels(y)
+    if isinstance(y, dict):
+        unknown = sorted(set(y) - set(names))
+        if unknown:
+            raise ValueError(f"y names {unknown}, which are not outputs of the model; its outputs are {names}.")
+        parts = [y.get(name) for name in names]
+    elif isinstance(y, (list, tuple)):
+        if len(y) != len(names):
+            raise ValueError(f"y is a {type(y).__name__} of {len(y)} arrays, but the model has {len(names)} outputs "
+                             f"{names}: give one target array per output, or a dict by output name.")
+        parts = list(y)
+    else:
+        raise ValueError(f"The model has {len(names)} outputs {names}: give y as a list of arrays (one per output) "
+                         "or a dict by output name.")
+    arrays = []
+    for name, part in zip(names, parts):
+        if part is None:  # an output without a loss needs no targets
+            arrays.append(np.zeros((count,), np.float32))
+            continue
+        array = numeric_array(part, f"y[{name!r}]")
+        check_finite(array, f"y[{name!r}]", allow_nonfinite)
+        arrays.append(as_labels(array))
+    return tuple(arrays)
+
+
+def _output_names(model):
+    shapes = model.output_shape if model.built else None
+    if isinstance(shapes, list) and len(shapes) > 1:
+        return list(model.output_names)
+    return ["y"]
+
+
+def _named(y, what):
+    if isinstance(y, tuple):
+        return [(f"{what}[{i}]", part) for i, part in enumerate(y)]
+    return [(what, y)]
+
+
+def data_size(data):
+    """The number of samples in an array, or a tuple (nested) of arrays."""
+    if isinstance(data, tuple):
+        return data_size(data[0])
+    return len(data)
+
+
+def data_shapes(x):
+    """The shape of `x`, or a list of shapes for a tuple of input arrays."""
+    return [tuple(a.shape) for a in x] if isinstance(x, tuple) else tuple(x.shape)
 
 
 def as_sample_weights(y, sample_weight, class_weight, num_samples):
     """Per-sample weights from `sample_weight` and/or `class_weight` (ones by default)."""
     weights = np.ones(num_samples, np.float32)
+    if isinstance(sample_weight, (list, tuple, dict)) and isinstance(y, tuple):
+        raise ValueError("Per-output sample weights are not supported: give one sample_weight array of shape "
+                         f"({num_samples},), which weighs every output's loss.")
     if sample_weight is not None:
         sample_weight = numeric_array(sample_weight, "sample_weight").astype(np.float32)
         if sample_weight.shape != (num_samples,):
@@ -66,6 +153,9 @@ def as_sample_weights(y, sample_weight, class_weight, num_samples):
             )
         weights = weights * sample_weight
     if class_weight is not None:
+        if isinstance(y, tuple):
+            raise ValueError("class_weight is not supported for a model of several outputs (as in Keras): "
+                             "pass sample_weight instead.")
         if not isinstance(class_weight, dict):
             raise TypeError(f"class_weight must be a dict {{class_index: weight}}, got {type(class_weight).__name__}")
         if y.ndim == 1 or y.shape[-1] == 1:
@@ -83,14 +173,18 @@ def split_validation(arrays, validation_split):
     """Hold out the LAST `validation_split` fraction of samples, as Keras does (before shuffling)."""
     if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
         raise ValueError(f"validation_split must be a float in [0, 1), got {validation_split!r}")
-    num_samples = len(arrays[0])
+    num_samples = data_size(arrays[0])
     split_at = int(math.floor(num_samples * (1.0 - validation_split)))
     if split_at in (0, num_samples):
         raise ValueError(
             f"validation_split={validation_split} leaves no samples for training or for validation "
             f"out of {num_samples}: give more data or another fraction."
         )
-    return tuple(a[:split_at] for a in arrays), tuple(a[split_at:] for a in arrays)
+    def part(array, piece):
+        return tuple(a[piece] for a in array) if isinstance(array, tuple) else array[piece]
+
+    return (tuple(part(a, slice(None, split_at)) for a in arrays),
+            tuple(part(a, slice(split_at, None)) for a in arrays))
 
 
 def unpack_validation_data(model, validation_data, allow_nonfinite=False):
@@ -103,7 +197,7 @@ def unpack_validation_data(model, validation_data, allow_nonfinite=False):
         )
     x, y = check_inputs(model, validation_data[0], validation_data[1], allow_nonfinite)
     sample_weight = validation_data[2] if len(validation_data) == 3 else None
-    return x, y, as_sample_weights(y, sample_weight, None, len(x))
+    return x, y, as_sample_weights(y, sample_weight, None, data_size(x))
 
 
 def check_epochs(epochs, initial_epoch):
@@ -117,7 +211,7 @@ def training_data(model, x, y, sample_weight, class_weight, validation_split, va
     """`fit`'s arrays, checked: ``(x, y, sample_weights, validation)``, validation an ``(x, y, weights)``
     tuple (the last `validation_split` of the data, or `validation_data`) or None."""
     x, y = check_inputs(model, x, y, allow_nonfinite)
-    weights = as_sample_weights(y, sample_weight, class_weight, len(x))
+    weights = as_sample_weights(y, sample_weight, class_weight, data_size(x))
     if validation_split:
         if validation_data is not None:
             raise ValueError("Give either validation_data or validation_split, not both.")

@@ -79,7 +79,7 @@ def shard_batch(batch, sharding):
     """Inside a program: split `batch` over `sharding`'s devices; a batch that does not divide is kept whole on each."""
     if sharding is None:
         return batch
-    if batch[0].shape[0] % sharding.mesh.shape[sharding.spec[0]]:
+    if jax.tree.leaves(batch)[0].shape[0] % sharding.mesh.shape[sharding.spec[0]]:
         return replicate_within(batch, sharding)
     return jax.lax.with_sharding_constraint(batch, sharding)
 
@@ -106,83 +106,101 @@ def merge_values(trainable, fixed):
 class Programs:
     """Pure, jitted train/eval/predict functions for one compiled model.
 
-    `spec` carries what the programs need from the model: ``apply`` (the
-    pure forward pass), ``loss_fn`` (per-sample loss), ``metrics`` (list of
-    (per_sample_fn, weighted) pairs), ``transform`` (the optax optimizer),
-    ``penalties`` (per-layer {name: regularizer}) and ``constraints``
-    (per-layer {name: constraint}) for the trainable weights.
+    What the programs need from the model: ``apply`` (the pure forward
+    pass), ``losses`` (one ``(per_sample_fn, loss_weight, output)`` per
+    output that has a loss), ``metrics`` (``(per_sample_fn, weighted,
+    output)`` each), ``transform`` (the optax optimizer), ``penalties``
+    (per-layer {name: regularizer}) and ``constraints`` (per-layer {name:
+    constraint}) for the trainable weights. `output` indexes the model's
+    outputs, or is None for a model of one output. With several losses the
+    sums also hold each output's loss (before its weight), ahead of the
+    metrics, as Keras logs ``<output>_loss``.
     """
 
-    def __init__(self, apply, loss_fn, metrics, transform, penalties, constraints):
+    def __init__(self, apply, losses, metrics, transform, penalties, constraints):
         self.apply = apply
-        self.loss_fn = loss_fn
+        self.losses = losses
         self.metrics = metrics
         self.transform = transform
         self.penalties = penalties
         self.constraints = constraints
+        self.logged_losses = len(losses) if len(losses) > 1 else 0
         batched = ("segments", "batch_sharding")
         self.train_epoch = Distributed(jax.jit(self._train_epoch, static_argnames=batched + ("shuffle",)))
         self.train_chunk = Distributed(jax.jit(self._train_chunk, static_argnames=batched))
         self.permutation = Distributed(
-            jax.jit(self._permutation, static_argnames=("num_samples", "shuffle", "batch_sharding")))
-        self.evaluate = Distributed(jax.jit(self._evaluate, static_argnames=batched))
+            jax.jit(self.permutation_of, static_argnames=("num_samples", "shuffle", "batch_sharding")))
+        self.evaluate = Distributed(jax.jit(self.evaluate_sums, static_argnames=batched))
 
     # --- sums of loss and metrics ------------------------------------------
     def empty_sums(self):
         """(loss_total, sample_count, metric_totals, metric_weights) all zero."""
-        m = len(self.metrics)
+        m = self.logged_losses + len(self.metrics)
         return (jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32),
                 jnp.zeros((m,), jnp.float32), jnp.zeros((m,), jnp.float32))
 
-    def _add_to_sums(self, sums, loss, y, y_pred, w):
+    def add_to_sums(self, sums, loss, y, outcome, w):
+        """`sums` plus one batch: its total `loss`, targets `y`, and `outcome` (predictions, per-output losses)."""
+        y_pred, output_losses = outcome
         loss_total, count, totals, weights = sums
-        batch = y_pred.shape[0]
+        batch = w.shape[0]
         new_totals, new_weights = [], []
-        for per_sample, weighted in self.metrics:
-            values = per_sample(y, y_pred).reshape(batch, -1).mean(axis=1)
+        if self.logged_losses:
+            new_totals += [value * batch for value in output_losses]
+            new_weights += [jnp.asarray(batch, jnp.float32)] * len(output_losses)
+        for per_sample, weighted, output in self.metrics:
+            values = per_sample(pick(y, output), pick(y_pred, output)).reshape(batch, -1).mean(axis=1)
             sample_w = w if weighted else jnp.ones_like(w)
             new_totals.append(jnp.sum(values * sample_w))
             new_weights.append(jnp.sum(sample_w))
-        if self.metrics:
+        if new_totals:
             totals = totals + jnp.stack(new_totals)
             weights = weights + jnp.stack(new_weights)
         return loss_total + loss * batch, count + batch, totals, weights
 
     # --- one step --------------------------------------------------------------
-    def _total_loss(self, values, x, y, w, training, rng):
+    def total_loss(self, values, x, y, w, training, rng):
+        """The batch's loss (weighted per-output losses, weight penalties and activity penalties) and
+        ``(outcome, state_updates)``, where outcome is ``(y_pred, per-output losses)``."""
         y_pred, updates, activity_loss = self.apply(values, x, training=training, rng=rng)
-        per_sample = self.loss_fn(y, y_pred)
-        per_sample = per_sample.reshape(per_sample.shape[0], -1) if per_sample.ndim else per_sample.reshape(1, 1)
-        data_loss = jnp.sum(per_sample * w[:, None]) / per_sample.size
+        output_losses = []
+        data_loss = jnp.zeros((), jnp.float32)
+        for loss_fn, loss_weight, output in self.losses:
+            per_sample = loss_fn(pick(y, output), pick(y_pred, output))
+            per_sample = per_sample.reshape(per_sample.shape[0], -1) if per_sample.ndim else per_sample.reshape(1, 1)
+            value = jnp.sum(per_sample * w[:, None]) / per_sample.size
+            output_losses.append(value)
+            data_loss = data_loss + value * loss_weight
         penalty = jnp.zeros((), jnp.float32)
         for layer_values, layer_penalties in zip(values, self.penalties):
             for name, regularizer in layer_penalties.items():
                 penalty = penalty + regularizer(layer_values[name])
-        return data_loss + penalty + activity_loss, (y_pred, updates)
+        return data_loss + penalty + activity_loss, ((y_pred, tuple(output_losses)), updates)
 
-    def _train_step(self, carry, x, y, w, first_sample):
+    def train_step(self, carry, x, y, w, first_sample):
         trainable, fixed, opt_state, rng, sums = carry
-        loss, y_pred, grads, fixed = self._gradients(trainable, fixed, x, y, w, batch_key(rng, first_sample))
-        trainable, opt_state = self._descend(trainable, grads, opt_state)
-        trainable = self._constrain(trainable)
-        sums = self._add_to_sums(sums, loss, y, y_pred, w)
+        loss, outcome, grads, fixed = self.gradients(trainable, fixed, x, y, w, batch_key(rng, first_sample))
+        trainable, opt_state = self.descend(trainable, grads, opt_state)
+        trainable = self.constrain(trainable)
+        sums = self.add_to_sums(sums, loss, y, outcome, w)
         return trainable, fixed, opt_state, rng, sums
 
-    def _gradients(self, trainable, fixed, x, y, w, rng):
-        """Loss, predictions and gradients of one training batch, and the updated non-trainable state."""
+    def gradients(self, trainable, fixed, x, y, w, rng):
+        """Loss, outcome (predictions, per-output losses) and gradients of one training batch, and the updated
+        non-trainable state."""
         def loss_of(params):
-            return self._total_loss(merge_values(params, fixed), x, y, w, True, rng)
+            return self.total_loss(merge_values(params, fixed), x, y, w, True, rng)
 
-        (loss, (y_pred, updates)), grads = jax.value_and_grad(loss_of, has_aux=True)(trainable)
+        (loss, (outcome, updates)), grads = jax.value_and_grad(loss_of, has_aux=True)(trainable)
         fixed = [{k: u.get(k, v) for k, v in d.items()} for d, u in zip(fixed, updates)]
-        return loss, y_pred, grads, fixed
+        return loss, outcome, grads, fixed
 
-    def _descend(self, trainable, grads, opt_state):
+    def descend(self, trainable, grads, opt_state):
         """One optimizer update of the trainable weights."""
         step, opt_state = self.transform.update(grads, opt_state, trainable)
         return optax.apply_updates(trainable, step), opt_state
 
-    def _constrain(self, trainable):
+    def constrain(self, trainable):
         return [
             {k: (cons[k](v) if k in cons else v) for k, v in d.items()}
             for d, cons in zip(trainable, self.constraints)
@@ -190,7 +208,7 @@ class Programs:
 
     # --- runs of steps --------------------------------------------------------
     @staticmethod
-    def _run_segments(step, carry, data, order, start, segments, batch_sharding):
+    def run_segments(step, carry, data, order, start, segments, batch_sharding):
         """Run `step(carry, x, y, w, first_sample)` over consecutive batches of `order` from `start`, split by
         `batch_sharding`; `first_sample` is where the batch starts in the epoch.
 
@@ -202,14 +220,14 @@ class Programs:
             def body(carry, i, offset=offset, batch_size=batch_size):
                 first_sample = offset + i * batch_size
                 index = jax.lax.dynamic_slice_in_dim(order, first_sample, batch_size, axis=-1)
-                batch = tuple(jnp.take(array, index, axis=0) for array in data)
+                batch = jax.tree.map(lambda array: jnp.take(array, index, axis=0), data)
                 return step(carry, *shard_batch(batch, batch_sharding), first_sample), None
 
             carry, _ = jax.lax.scan(body, carry, jnp.arange(count))
             offset = offset + count * batch_size
         return replicate_within(carry, batch_sharding)
 
-    def _permutation(self, key, num_samples, shuffle, batch_sharding):
+    def permutation_of(self, key, num_samples, shuffle, batch_sharding):
         if shuffle:
             # One sort of random 32-bit keys: a uniform shuffle (ties have probability
             # ~n^2/2^33) that compiles far faster than jax.random.permutation's rounds.
@@ -219,33 +237,47 @@ class Programs:
         return replicate_within(order, batch_sharding)
 
     def _train_chunk(self, carry, data, order, start, segments, batch_sharding):
-        return self._run_segments(self._train_step, carry, data, order, start, segments, batch_sharding)
+        return self.run_segments(self.train_step, carry, data, order, start, segments, batch_sharding)
 
     def _train_epoch(self, trainable, fixed, opt_state, data, key, segments, shuffle, batch_sharding):
         """One whole epoch: shuffle, every batch, and the sums of loss and metrics."""
-        order = self._permutation(key, data[0].shape[0], shuffle, batch_sharding)
+        order = self.permutation_of(key, num_samples(data), shuffle, batch_sharding)
         carry = (trainable, fixed, opt_state, jax.random.fold_in(key, 1), self.empty_sums())
-        return self._run_segments(self._train_step, carry, data, order, 0, segments, batch_sharding)
+        return self.run_segments(self.train_step, carry, data, order, 0, segments, batch_sharding)
 
-    def _evaluate(self, values, data, segments, batch_sharding):
+    def evaluate_sums(self, values, data, segments, batch_sharding):
         def step(sums, x, y, w, _first_sample):
-            loss, (y_pred, _) = self._total_loss(values, x, y, w, False, None)
-            return self._add_to_sums(sums, loss, y, y_pred, w)
+            loss, (outcome, _) = self.total_loss(values, x, y, w, False, None)
+            return self.add_to_sums(sums, loss, y, outcome, w)
 
-        order = jnp.arange(data[0].shape[0])
-        return self._run_segments(step, self.empty_sums(), data, order, 0, segments, batch_sharding)
+        order = jnp.arange(num_samples(data))
+        return self.run_segments(step, self.empty_sums(), data, order, 0, segments, batch_sharding)
 
 
 def predict_program(apply, values, x, segments, batch_sharding):
-    """Outputs of `apply` for every sample of `x`, batch by batch (each split by `batch_sharding`), in order."""
+    """Outputs of `apply` for every sample of `x` (an array or a tuple of them), batch by batch (each split by
+    `batch_sharding`), in order; a tuple of arrays for a model of several outputs."""
     outputs, offset = [], 0
     for count, batch_size in segments:
-        batches = jax.lax.dynamic_slice_in_dim(x, offset, count * batch_size).reshape((count, batch_size) + x.shape[1:])
+        batches = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, offset, count * batch_size).reshape(
+            (count, batch_size) + a.shape[1:]), x)
 
         def body(_, xb):
-            return None, apply(values, shard_batch((xb,), batch_sharding)[0], training=False, rng=None)[0]
+            xb = jax.tree.map(lambda a: shard_batch((a,), batch_sharding)[0], xb)
+            return None, apply(values, xb, training=False, rng=None)[0]
 
         _, y = jax.lax.scan(body, None, batches)
-        outputs.append(y.reshape((count * batch_size,) + y.shape[2:]))
+        outputs.append(jax.tree.map(lambda a: a.reshape((count * batch_size,) + a.shape[2:]), y))
         offset += count * batch_size
-    return replicate_within(jnp.concatenate(outputs, axis=0) if len(outputs) > 1 else outputs[0], batch_sharding)
+    joined = outputs[0] if len(outputs) == 1 else jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=0), *outputs)
+    return replicate_within(joined, batch_sharding)
+
+
+def pick(values, output):
+    """Output `output` of a tuple of outputs; the value itself for a model of one output (output None)."""
+    return values if output is None else values[output]
+
+
+def num_samples(data):
+    """The number of samples in `data` (a tuple of arrays or of nested tuples of arrays)."""
+    return jax.tree.leaves(data)[0].shape[0]

@@ -12,8 +12,8 @@ by subgroup; every group takes its step for every batch inside the same
 `lax.scan`, each run with its own shuffled order and dropout keys, so a
 sweep's epoch is one program whatever its mix of models and optimizers.
 
-The per-run pieces are the engine's own (`Programs._gradients`,
-`_descend`, `_constrain`, `_add_to_sums`, `_permutation`, `_evaluate`), so a
+The per-run pieces are the engine's own (`Programs.gradients`,
+`descend`, `constrain`, `add_to_sums`, `permutation_of`, `evaluate_sums`), so a
 stacked run computes what `Model.fit` computes for that run alone.
 """
 import re
@@ -42,16 +42,16 @@ class Group(NamedTuple):
 def step_signature(programs, trainable, fixed, rng, batch_spec):
     """A hashable fingerprint of one run's training step apart from its optimizer (see `signature`)."""
     def step(trainable, fixed, rng, x, y, w, sums):
-        loss, y_pred, grads, new_fixed = programs._gradients(trainable, fixed, x, y, w, rng)
-        test_loss, _ = programs._total_loss(merge_values(trainable, fixed), x, y, w, False, None)
-        return grads, new_fixed, programs._constrain(trainable), programs._add_to_sums(sums, loss, y, y_pred, w), test_loss
+        loss, outcome, grads, new_fixed = programs.gradients(trainable, fixed, x, y, w, rng)
+        test_loss, _ = programs.total_loss(merge_values(trainable, fixed), x, y, w, False, None)
+        return grads, new_fixed, programs.constrain(trainable), programs.add_to_sums(sums, loss, y, outcome, w), test_loss
 
     return signature(step, trainable, fixed, rng, *batch_spec, programs.empty_sums())
 
 
 def update_signature(programs, trainable, opt_state):
     """A hashable fingerprint of one run's optimizer update (the learning rate, being state, is not part of it)."""
-    return signature(programs._descend, trainable, trainable, opt_state)
+    return signature(programs.descend, trainable, trainable, opt_state)
 
 
 def signature(function, *args):
@@ -144,7 +144,7 @@ class StackedPrograms:
     def _begin(self, states, base_keys, epoch, num_samples, shuffle):
         """The carries and each run's order for `epoch`, from the runs' base keys as `Model.fit` derives them."""
         keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(base_keys, epoch)
-        permutation = self.groups[0].programs._permutation
+        permutation = self.groups[0].programs.permutation_of
         orders = jax.vmap(lambda key: permutation(key, num_samples, shuffle, None))(keys)
         rngs = jax.vmap(lambda key: jax.random.fold_in(key, 1))(keys)
         carries = []
@@ -159,7 +159,7 @@ class StackedPrograms:
         return self._train_chunk(carries, active, data, orders, 0, segments)
 
     def _train_chunk(self, carries, active, data, orders, start, segments):
-        trained = Programs._run_segments(self._step, carries, data, orders, start, segments, None)
+        trained = Programs.run_segments(self._step, carries, data, orders, start, segments, None)
         return tuple(self._keep_inactive(group, new, old, active[lo:hi])
                      for (group, lo, hi), new, old in zip(self._bounds(), trained, carries))
 
@@ -183,20 +183,20 @@ class StackedPrograms:
 
     @staticmethod
     def _group_step(group, carry, x, y, w, first_sample):
-        """`Programs._train_step`, vmapped over the group's runs, the optimizer update per subgroup."""
+        """`Programs.train_step`, vmapped over the group's runs, the optimizer update per subgroup."""
         trainable, fixed, opt_states, rng, sums = carry
         programs = group.programs
         step_rng = jax.vmap(batch_key, in_axes=(0, None))(rng, first_sample)
-        loss, y_pred, grads, fixed = jax.vmap(programs._gradients)(trainable, fixed, x, y, w, step_rng)
+        loss, outcome, grads, fixed = jax.vmap(programs.gradients)(trainable, fixed, x, y, w, step_rng)
         pieces, new_states, lo = [], [], 0
         for updater, size, state in zip(group.updaters, group.sizes, opt_states):
-            piece, state = jax.vmap(updater._descend)(part(trainable, lo, lo + size), part(grads, lo, lo + size), state)
+            piece, state = jax.vmap(updater.descend)(part(trainable, lo, lo + size), part(grads, lo, lo + size), state)
             pieces.append(piece)
             new_states.append(state)
             lo += size
         trainable = pieces[0] if len(pieces) == 1 else jax.tree.map(lambda *p: jnp.concatenate(p), *pieces)
-        trainable = jax.vmap(programs._constrain)(trainable)
-        sums = jax.vmap(programs._add_to_sums)(sums, loss, y, y_pred, w)
+        trainable = jax.vmap(programs.constrain)(trainable)
+        sums = jax.vmap(programs.add_to_sums)(sums, loss, y, outcome, w)
         return trainable, fixed, tuple(new_states), rng, sums
 
     def _evaluate(self, states, data, segments):
@@ -205,5 +205,5 @@ class StackedPrograms:
         out = []
         for group, state in zip(self.groups, states):
             values = merge_values(state[0], state[1])
-            out.append(jax.vmap(lambda v, programs=group.programs: programs._evaluate(v, data, segments, None))(values))
+            out.append(jax.vmap(lambda v, programs=group.programs: programs.evaluate_sums(v, data, segments, None))(values))
         return tuple(out)

@@ -25,8 +25,11 @@ from scanfit.engine.data import (
     check_epochs,
     check_inputs,
     check_targets,
+    data_shapes,
+    data_size,
     training_data,
 )
+from scanfit.engine.outputs import CompiledOutputs
 from scanfit.engine.programs import (
     Distributed,
     Programs,
@@ -41,53 +44,64 @@ from scanfit.engine.progbar import Progbar, print_epoch_header
 LIVE_UPDATES_PER_EPOCH = 50
 
 
-def compile_model(model, optimizer, loss, metrics, weighted_metrics):
-    """Record the optimizer, loss and metrics; freeze the layers' trainable flags for the next fit."""
+def compile_model(model, optimizer, loss, metrics, weighted_metrics, loss_weights=None):
+    """Record the optimizer, loss(es) and metrics; freeze the layers' trainable flags for the next fit."""
     model.optimizer = optimizers.get(optimizer)
     model.loss = loss
-    if loss is not None and not (isinstance(loss, str) and loss.lower() in ("crossentropy", "ce")):
-        losses.per_sample_fn(loss)  # an unknown loss fails here, at compile, as in Keras
+    for identifier in _leaves(loss):
+        if not (isinstance(identifier, str) and identifier.lower() in ("crossentropy", "ce")):
+            losses.per_sample_fn(identifier)  # an unknown loss fails here, at compile, as in Keras
+    model._loss_weights = loss_weights
+    for weight in _leaves(loss_weights):
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            raise TypeError(f"loss_weights must be a number, a list or a dict of numbers; got {weight!r}.")
     model._metric_ids = _identifier_list(metrics, "metrics")
     model._weighted_metric_ids = _identifier_list(weighted_metrics, "weighted_metrics")
-    for identifier in model._metric_ids + model._weighted_metric_ids:
+    for identifier in _leaves(model._metric_ids) + _leaves(model._weighted_metric_ids):
         if identifier not in ("accuracy", "acc", "crossentropy", "ce"):
             metrics_module.get(identifier)
-    model._compiled_trainable = {id(layer): layer.trainable for layer in model.layers}
-    model._compiled_model_trainable = model.trainable
+    model._compiled_trainable = model.effective_trainable()
     model.compiled = True
     model._trainer = None
+
+
+def _is_per_output_dict(value):
+    return isinstance(value, dict) and "class_name" not in value
+
+
+def _leaves(spec):
+    """The identifiers in a loss or metrics spec (a value, a list, nested lists, or a dict by output)."""
+    if spec is None:
+        return []
+    if _is_per_output_dict(spec):
+        return [leaf for value in spec.values() for leaf in _leaves(value)]
+    if isinstance(spec, (list, tuple)):
+        return [leaf for value in spec for leaf in _leaves(value)]
+    return [spec]
 
 
 def _identifier_list(value, what):
     if value is None:
         return []
+    if _is_per_output_dict(value):
+        return dict(value)
     if isinstance(value, (str, dict)) or callable(value):
         return [value]
     if isinstance(value, (list, tuple)):
         return list(value)
-    raise TypeError(f"{what} must be a name, a metric object, or a list of them; got {value!r}")
+    raise TypeError(f"{what} must be a name, a metric object, a list of them, or a dict by output; got {value!r}")
 
 
 class Trainer:
     """Per-compile state: resolved metrics, trainable mask, optimizer state, programs."""
 
     def __init__(self, model, y_shape):
-        if model.loss is None:
-            raise ValueError("No loss to optimize: pass loss= to model.compile(), e.g. loss='sparse_categorical_crossentropy'.")
         self.model = model
-        y_pred_shape = model.output_shape
-        self.loss = losses.resolve_loss(model.loss, y_shape, y_pred_shape)
-        loss_fn = self.loss.per_sample
-        self.metrics = [
-            metrics_module.resolve_metric(identifier, model.loss, y_shape, y_pred_shape)
-            for identifier in model._metric_ids
-        ]
-        self.weighted = [False] * len(self.metrics)
-        for identifier in model._weighted_metric_ids:
-            self.metrics.append(metrics_module.resolve_metric(identifier, model.loss, y_shape, y_pred_shape))
-            self.weighted.append(True)
+        self.outputs = CompiledOutputs(model, y_shape)
+        self.loss = self.outputs.losses[0][2]  # the first (for one output, the only) resolved loss
+        self.metrics = [metric for _, metric, _ in self.outputs.metrics]
         self.mask = trainable_mask(model)
-        by_layer = [{v.short_name: v for v in layer.weights} for layer in model.layers]
+        by_layer = [{v.short_name: v for v in layer.weights} for layer in model.weight_layers]
         penalties = [
             {name: var.regularizer for name, var in variables.items() if mask[name] and var.regularizer is not None}
             for variables, mask in zip(by_layer, self.mask)
@@ -99,8 +113,8 @@ class Trainer:
         self.transform = model.optimizer.build_transform()
         self.programs = Programs(
             model.apply,
-            loss_fn,
-            [(m.per_sample, w) for m, w in zip(self.metrics, self.weighted)],
+            self.outputs.program_losses(),
+            self.outputs.program_metrics(),
             self.transform,
             penalties,
             constraints,
@@ -116,13 +130,15 @@ class Trainer:
 
     @property
     def metric_names(self):
-        return ["loss"] + [m.name for m in self.metrics]
+        return ["loss"] + self.outputs.log_names()
 
     def logs_from_sums(self, sums, prefix=""):
         loss_total, count, totals, weights = (np.asarray(s, dtype=np.float64) for s in jax.device_get(sums))
         logs = {prefix + "loss": float(loss_total / count)}
-        for metric, total, weight in zip(self.metrics, totals, weights):
-            logs[prefix + metric.name] = float(metric.result_from_mean(total / weight)) if weight else 0.0
+        means = [total / weight if weight else 0.0 for total, weight in zip(totals, weights)]
+        results = self.outputs.results(means)
+        for name, value, weight in zip(self.outputs.log_names(), results, weights):
+            logs[prefix + name] = float(value) if weight else 0.0
         return logs
 
     def optimizer_state(self):
@@ -139,7 +155,7 @@ class Trainer:
         after the epoch, or after every chunk when it runs in chunks.
         """
         trainable, fixed, opt_state, key = self.epoch_start_state(epoch)
-        num_samples = data[0].shape[0]
+        num_samples = data_size(data)
         resume, self.resume = self.resume, None
         if resume is not None and resume.epoch == epoch:
             carry, steps_done = (trainable, fixed, opt_state, resume.rng, resume.sums), resume.step
@@ -188,9 +204,9 @@ class Trainer:
         or infinite, or None. The model's weights are not touched.
         """
         epoch, carry, steps_done, data, batch_size, shuffle = self.epoch_start
-        order = self.programs.permutation(scanfit_random.fold_in(self.base_key, epoch), num_samples=data[0].shape[0],
+        order = self.programs.permutation(scanfit_random.fold_in(self.base_key, epoch), num_samples=data_size(data),
                                           shuffle=shuffle)
-        for start, segments in _remaining_chunks(data[0].shape[0], batch_size, 1, steps_done):
+        for start, segments in _remaining_chunks(data_size(data), batch_size, 1, steps_done):
             carry = self.programs.train_chunk(carry, data, order, start, segments=segments)
             if not np.isfinite(float(carry[4][0])):
                 return start // batch_size
@@ -199,15 +215,15 @@ class Trainer:
     def evaluate(self, data, batch_size, before_batch=None, after_batch=None):
         """The sums of loss and metrics over `data`: one program, or one per batch when hooks are given."""
         values = self.model.weight_values()
-        num_samples = data[0].shape[0]
+        num_samples = data_size(data)
         if before_batch is None and after_batch is None:
             return self.programs.evaluate(values, data, segments=epoch_segments(num_samples, batch_size))
         sums = self.programs.empty_sums()
         for batch, start in enumerate(range(0, num_samples, batch_size)):
             if before_batch:
                 before_batch(batch)
-            part = tuple(array[start:start + batch_size] for array in data)
-            part_sums = self.programs.evaluate(values, part, segments=epoch_segments(part[0].shape[0], batch_size))
+            part = jax.tree.map(lambda array: array[start:start + batch_size], data)
+            part_sums = self.programs.evaluate(values, part, segments=epoch_segments(data_size(part), batch_size))
             sums = jax.tree.map(jnp.add, sums, part_sums)
             if after_batch:
                 after_batch(batch, sums)
@@ -231,23 +247,17 @@ def _remaining_chunks(num_samples, batch_size, steps_per_chunk, steps_done):
 
 
 def trainable_mask(model):
-    """Per layer, ``{short_name: bool}``: which weights the optimizer updates (flags frozen at compile)."""
+    """Per weight layer, ``{short_name: bool}``: which weights the optimizer updates (flags frozen at compile)."""
+    flags = model._compiled_trainable
     return [
-        {
-            v.short_name: bool(
-                model._compiled_model_trainable
-                and model._compiled_trainable.get(id(layer), layer.trainable)
-                and v.trainable
-            )
-            for v in layer.weights
-        }
-        for layer in model.layers
+        {v.short_name: bool(flags.get(id(layer), layer.trainable) and v.trainable) for v in layer.weights}
+        for layer in model.weight_layers
     ]
 
 
 def write_back(model, values):
     """Store new per-layer weight values in the model's variables."""
-    for layer, layer_values in zip(model.layers, values):
+    for layer, layer_values in zip(model.weight_layers, values):
         for variable in layer.weights:
             variable.value = layer_values[variable.short_name]
 
@@ -262,13 +272,23 @@ def require_compiled(model):
 
 def trainer_for(model, y):
     if model._trainer is None:
-        model._trainer = Trainer(model, (None,) + tuple(y.shape[1:]))
+        shapes = [(None,) + tuple(part.shape[1:]) for part in y] if isinstance(y, tuple) else (None,) + tuple(y.shape[1:])
+        model._trainer = Trainer(model, shapes)
     return model._trainer
+
+
+def check_all_targets(trainer, y):
+    """`check_targets` for each output that has a loss."""
+    outputs = trainer.outputs
+    for output, _, loss, _, _ in outputs.losses:
+        shape = outputs.output_shapes[0 if output is None else output]
+        check_targets(loss, y if output is None else y[output], shape)
 
 
 def device_data(x, y, sample_weight):
     """The arrays on the device; under a `scanfit.distribution`, whole on every one of its devices."""
-    return distribution.replicate((jnp.asarray(x, jnp.float32), jnp.asarray(y), jnp.asarray(sample_weight, jnp.float32)))
+    x = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), x)
+    return distribution.replicate((x, jax.tree.map(jnp.asarray, y), jnp.asarray(sample_weight, jnp.float32)))
 
 
 def _verbosity(verbose):
@@ -294,17 +314,17 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     check_epochs(epochs, initial_epoch)
     x, y, weights, validation = training_data(model, x, y, sample_weight, class_weight, validation_split,
                                               validation_data, allow_nonfinite)
-    model._ensure_built(x.shape)
+    model._ensure_built(data_shapes(x))
     trainer = trainer_for(model, y)
-    check_targets(trainer.loss, y, model.output_shape)
+    check_all_targets(trainer, y)
     if validation is not None:
-        check_targets(trainer.loss, validation[1], model.output_shape)
+        check_all_targets(trainer, validation[1])
     data = device_data(x, y, weights)
     val_data = None if validation is None else device_data(*validation)
     val_batch_size = batch_size
     if validation_batch_size:
         val_batch_size = distribution.check_batch_size(as_batch_size(validation_batch_size), "validation_batch_size")
-    steps = math.ceil(len(x) / batch_size)
+    steps = math.ceil(data_size(x) / batch_size)
 
     history = History()
     callback_list = CallbackList(list(callbacks or []) + [history], model,
@@ -379,11 +399,11 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, retu
     verbose = _verbosity(verbose)
     batch_size = distribution.check_batch_size(as_batch_size(batch_size))
     x, y = check_inputs(model, x, y, allow_nonfinite)
-    weights = as_sample_weights(y, sample_weight, None, len(x))
-    model._ensure_built(x.shape)
+    weights = as_sample_weights(y, sample_weight, None, data_size(x))
+    model._ensure_built(data_shapes(x))
     trainer = trainer_for(model, y)
-    check_targets(trainer.loss, y, model.output_shape)
-    steps = math.ceil(len(x) / batch_size)
+    check_all_targets(trainer, y)
+    steps = math.ceil(data_size(x) / batch_size)
     callback_list = CallbackList(list(callbacks or []), model, {"verbose": verbose, "epochs": 1, "steps": steps})
     bar = Progbar(steps, verbose=verbose, live=False)
     logs = run_evaluation(trainer, device_data(x, y, weights), batch_size, callback_list)
@@ -399,28 +419,31 @@ def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False):
     verbose = _verbosity(verbose)
     batch_size = distribution.check_batch_size(as_batch_size(batch_size))
     x, _ = check_inputs(model, x, None, allow_nonfinite)
-    model._ensure_built(x.shape)
+    model._ensure_built(data_shapes(x))
     if getattr(model, "_predict_program", None) is None:
         model._predict_program = Distributed(jax.jit(functools.partial(predict_program, model.apply),
                                                      static_argnames=("segments", "batch_sharding")))
-    steps = math.ceil(len(x) / batch_size)
+    num_samples = data_size(x)
+    steps = math.ceil(num_samples / batch_size)
     callback_list = CallbackList(list(callbacks or []), model, {"verbose": verbose, "epochs": 1, "steps": steps})
     callback_list.on_predict_begin()
     bar = Progbar(steps, verbose=verbose, live=False)
-    values, x = model.weight_values(), jnp.asarray(x, jnp.float32)
+    values, x = model.weight_values(), jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), x)
     if callback_list.wants(PREDICT_BATCH_HOOKS):  # one program per batch, so each hook sees its outputs
         parts = []
-        for batch, start in enumerate(range(0, len(x), batch_size)):
+        for batch, start in enumerate(range(0, num_samples, batch_size)):
             callback_list.on_predict_batch_begin(batch)
-            part = x[start:start + batch_size]
-            parts.append(np.asarray(model._predict_program(values, part, segments=((1, len(part)),))))
-            callback_list.on_predict_batch_end(batch, {"outputs": parts[-1]})
-        outputs = np.concatenate(parts)
+            part = jax.tree.map(lambda a: a[start:start + batch_size], x)
+            result = model._predict_program(values, part, segments=((1, data_size(part)),))
+            parts.append(jax.tree.map(np.asarray, result))
+            callback_list.on_predict_batch_end(batch, {"outputs": model.structure_outputs(parts[-1])})
+        outputs = jax.tree.map(lambda *pieces: np.concatenate(pieces), *parts)
     else:
-        outputs = np.asarray(model._predict_program(values, x, segments=epoch_segments(len(x), batch_size)))
+        outputs = jax.tree.map(np.asarray, model._predict_program(values, x, segments=epoch_segments(num_samples,
+                                                                                                     batch_size)))
     bar.update(steps, [], finalize=True)
     callback_list.on_predict_end()
-    return outputs
+    return model.structure_outputs(outputs)
 
 
 def metrics_names(model):

@@ -2,8 +2,27 @@
 from scanfit.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from scanfit.layers.base import Layer, Variable
 from scanfit.layers.convolution import Conv1D, Conv2D
-from scanfit.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, KerasTensor, Reshape
+from scanfit.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from scanfit.layers.merging import (
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from scanfit.layers.normalization import BatchNormalization
+from scanfit.layers.symbolic import KerasTensor
 from scanfit.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -22,6 +41,7 @@ LAYER_CLASSES = {
         ReLU, LeakyReLU, PReLU, ELU, Softmax, BatchNormalization,
         Conv1D, Conv2D, MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
         GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
+        Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot,
     )
 }
 

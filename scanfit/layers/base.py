@@ -9,12 +9,20 @@ inside one compiled program; no layer touches global state while it runs.
 """
 import re
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from scanfit import constraints, initializers, regularizers
+from scanfit import random as scanfit_random
+from scanfit.layers import execution, symbolic
 
 _name_counts = {}
+
+
+def reset_names():
+    """Forget the automatic names given so far (the next Dense is 'dense' again)."""
+    _name_counts.clear()
 
 
 def unique_name(base):
@@ -95,6 +103,9 @@ class Variable:
 class Layer:
     """Base class of every scanfit layer (Keras's constructor keywords included)."""
 
+    #: True for layers that pass their input's mask on unchanged.
+    supports_masking = False
+
     def __init__(
         self,
         *,
@@ -123,6 +134,7 @@ class Layer:
         self.input_shape = None
         self.output_shape = None
         self._variables = []
+        self.inbound_nodes = []  # one symbolic.Node per call on KerasTensors
         self._input_shape_arg = _batch_shape(input_shape, input_dim, batch_input_shape, batch_size)
 
     # --- building -----------------------------------------------------
@@ -130,13 +142,13 @@ class Layer:
         """Create the layer's variables for inputs of `input_shape` (batch first)."""
 
     def build_for(self, input_shape):
-        """Build once for `input_shape`; return the output shape."""
-        input_shape = tuple(input_shape)
+        """Build once for `input_shape` (a list of shapes for a layer of several inputs); return the output shape."""
+        input_shape = _as_shape_or_shapes(input_shape)
         if not self.built:
             self.build(input_shape)
             self.built = True
             self.input_shape = input_shape
-        output_shape = tuple(self.compute_output_shape(input_shape))
+        output_shape = _as_shape_or_shapes(self.compute_output_shape(input_shape))
         self.output_shape = output_shape
         return output_shape
 
@@ -166,12 +178,64 @@ class Layer:
         """The current values as the dict that `call` takes."""
         return {v.short_name: v.value for v in self.weights}
 
-    def __call__(self, x, training=False):
-        """Apply the layer eagerly to concrete data (builds it if needed)."""
-        x = jnp.asarray(x, dtype=self.dtype) if not hasattr(x, "dtype") else jnp.asarray(x)
-        self.build_for(x.shape)
-        y, _ = self.call(self.weight_values(), x, training=training, rng=None)
+    def __call__(self, x, training=None, **kwargs):
+        """Call the layer: on `keras.Input` tensors it records a graph node and returns symbolic outputs;
+        inside a model's forward pass it runs on that pass's weights; on arrays it runs eagerly
+        (``training=True`` applies Dropout with fresh randomness and updates BatchNormalization's statistics).
+        """
+        if kwargs:
+            raise TypeError(f"{type(self).__name__} {self.name!r} got unexpected call argument(s) {sorted(kwargs)}.")
+        if symbolic.is_symbolic(x):
+            return symbolic.record_call(self, x, self.build_for(symbolic.shapes_of(x)), self.dtype)
+        running = execution.current()
+        if running is not None:
+            return running.run(self, x, training)
+        return self._call_eagerly(x, bool(training))
+
+    def _call_eagerly(self, x, training):
+        x = jax.tree.map(lambda a: jnp.asarray(a, self.dtype) if not hasattr(a, "dtype") else jnp.asarray(a), x)
+        self.build_for(jax.tree.map(lambda a: tuple(a.shape), x, is_leaf=lambda a: hasattr(a, "shape")))
+        rng = scanfit_random.next_key() if training else None
+        with execution.executing(execution.Execution({id(self): self.weight_values()}, training, rng)) as run:
+            y = run.run(self, x)
+        self.assign_state(run.updates.get(id(self), {}))
         return y
+
+    def assign_state(self, updates):
+        """Store new values (``{short_name: array}``) for some of this layer's variables."""
+        for variable in self._variables:
+            if variable.short_name in updates:
+                variable.value = updates[variable.short_name]
+
+    def run_in(self, running, x, mask=None):
+        """Run inside the open forward pass `running` (an `execution.Execution`); models override this."""
+        return running.run(self, x, mask=mask)
+
+    def compute_mask(self, x, mask):
+        """The mask of this layer's output, given its input `x` and the input's `mask` (or None)."""
+        return mask if self.supports_masking else None
+
+    # --- the functional graph -------------------------------------------
+    def _node_attribute(self, what):
+        if not self.inbound_nodes:
+            raise AttributeError(
+                f"Layer {self.name!r} has never been called on a symbolic tensor, so it has no {what}. "
+                "Call it on keras.Input(...) tensors, or give its Sequential model an input shape."
+            )
+        node = self.inbound_nodes[0]
+        if what == "input":
+            return node.inputs
+        return node.outputs[0] if len(node.outputs) == 1 else list(node.outputs)
+
+    @property
+    def input(self):
+        """The symbolic input of the layer's first call (a KerasTensor, or a list of them)."""
+        return self._node_attribute("input")
+
+    @property
+    def output(self):
+        """The symbolic output of the layer's first call (a KerasTensor, or a list of them)."""
+        return self._node_attribute("output")
 
     # --- weights --------------------------------------------------------
     @property
@@ -238,6 +302,13 @@ def assign_all(variables, values, owner):
             )
     for variable, array in zip(variables, arrays):
         variable.assign(array)
+
+
+def _as_shape_or_shapes(shape):
+    """A shape as a tuple, or a list of shapes as a list of tuples."""
+    if symbolic.is_shape_list(shape):
+        return [tuple(item) for item in shape]
+    return tuple(shape)
 
 
 def _batch_shape(input_shape, input_dim, batch_input_shape, batch_size):

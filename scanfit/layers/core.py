@@ -6,10 +6,13 @@ import jax.numpy as jnp
 
 from scanfit import activations, constraints, initializers, regularizers
 from scanfit.layers.base import Layer
+from scanfit.layers.symbolic import History, KerasTensor, Node
 
 
 class InputLayer(Layer):
-    """Declares the input shape of a Sequential model (no computation)."""
+    """A model input: holds the symbolic tensor that `keras.Input` returns (no computation)."""
+
+    is_input_layer = True
 
     def __init__(self, shape=None, batch_size=None, dtype=None, input_shape=None, batch_shape=None, name=None, **kwargs):
         if shape is None and input_shape is not None:
@@ -23,6 +26,10 @@ class InputLayer(Layer):
         kwargs.pop("ragged", None)
         super().__init__(name=name, dtype=dtype, **kwargs)
         self.batch_shape = tuple(batch_shape)
+        tensor = KerasTensor(self.batch_shape, self.dtype, History(self, 0, 0), name=self.name)
+        self.inbound_nodes.append(Node(self, [], [tensor]))
+        self.built = True
+        self.input_shape = self.output_shape = self.batch_shape
 
     def call(self, weights, x, *, training=False, rng=None):
         return x, {}
@@ -31,21 +38,9 @@ class InputLayer(Layer):
         return {"batch_shape": list(self.batch_shape), "dtype": self.dtype, "sparse": False, "ragged": False, "name": self.name}
 
 
-class KerasTensor:
-    """What `Input()` returns: a symbolic input with a batch-first shape."""
-
-    def __init__(self, input_layer):
-        self.input_layer = input_layer
-        self.shape = input_layer.batch_shape
-        self.dtype = input_layer.dtype
-
-    def __repr__(self):
-        return f"<KerasTensor shape={self.shape} dtype={self.dtype}>"
-
-
 def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):
-    """Declare a model input, as `keras.Input(shape=(28, 28))`."""
-    return KerasTensor(InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape))
+    """A symbolic model input, as `keras.Input(shape=(28, 28), name="image")`: call layers on it."""
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape).output
 
 
 def _as_shape(shape, what):

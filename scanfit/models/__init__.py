@@ -1,4 +1,5 @@
-"""`keras.models`: Sequential, cloning, and loading whole models."""
+"""`keras.models`: Model, Sequential, cloning, and loading whole models."""
+from scanfit.models.model import Model
 from scanfit.models.sequential import Sequential
 from scanfit.saving.api import load_model, save_model
 from scanfit.saving.config import model_from_config
@@ -9,4 +10,4 @@ def clone_model(model):
     return model_from_config(model.get_config())
 
 
-__all__ = ["Sequential", "clone_model", "load_model", "model_from_config", "save_model"]
+__all__ = ["Model", "Sequential", "clone_model", "load_model", "model_from_config", "save_model"]

@@ -1,15 +1,11 @@
-"""The Sequential model: a stack of layers with Keras's training API."""
-import jax
-import jax.numpy as jnp
-import numpy as np
-
-from scanfit.engine import training
-from scanfit.layers.base import Layer, assign_all, unique_name
-from scanfit.layers.core import InputLayer, KerasTensor
-from scanfit.summary import print_summary
+"""The Sequential model: a `Model` whose graph is a chain of layers."""
+from scanfit.layers import symbolic
+from scanfit.layers.base import Layer, unique_name
+from scanfit.layers.core import Input, InputLayer
+from scanfit.models.model import NOT_BUILT, Model
 
 
-class Sequential(Layer):
+class Sequential(Model):
     """A linear stack of layers: ``keras.Sequential([...], name=...)``.
 
     The seeds' forms all work: a list, a single layer, ``add()`` one by one,
@@ -21,14 +17,10 @@ class Sequential(Layer):
         super().__init__(name=name or unique_name("sequential"), trainable=trainable)
         self._layers = []
         self._input_batch_shape = None
-        self.stop_training = False
-        self.history = None
-        self.optimizer = None
-        self.compiled = False
-        self._trainer = None
-        self._predict_program = None
+        self._input_tensor = None  # the keras.Input given as the first element, if any
+        self._chain = None  # (input tensor, output tensor) of the symbolic chain, once built
         if layers is not None:
-            if isinstance(layers, (Layer, KerasTensor)):
+            if isinstance(layers, (Layer, symbolic.KerasTensor)):
                 layers = [layers]
             self._extend(layers)
 
@@ -53,12 +45,16 @@ class Sequential(Layer):
         seen = {id(existing) for existing in self._layers}
         new = []
         for layer in layers:
-            if isinstance(layer, KerasTensor):
+            if isinstance(layer, symbolic.KerasTensor):
+                if layer.input_layer is None:
+                    raise TypeError(f"A Sequential model takes layers and keras.Input tensors, got {layer!r}, "
+                                    "the output of a layer call: build a keras.Model(inputs, outputs) instead.")
                 layer = layer.input_layer
             if isinstance(layer, InputLayer):
                 if self._layers or new or declared is not None:
                     raise ValueError("An Input/InputLayer can only be the first element of a Sequential model.")
                 declared = layer.batch_shape
+                self._input_tensor = layer.output
                 continue
             if not isinstance(layer, Layer):
                 raise TypeError(
@@ -77,17 +73,15 @@ class Sequential(Layer):
             seen.add(id(layer))
             new.append(layer)
         grows = self.built and bool(self._layers)
-        previous_output = self.output_shape
+        previous_output, previous_chain = self.output_shape, self._chain
         self._input_batch_shape = declared
         self._layers.extend(new)
         if new:
             self._invalidate()
         if grows and new:
-            shape = previous_output
-            for layer in new:
-                shape = layer.build_for(shape)
-            self.output_shape = shape
+            self.output_shape, output = _build_chain(new, previous_output, previous_chain[1])
             self.built = True
+            self._chain = (previous_chain[0], output)
         elif not self.built:
             self._build_layers()
 
@@ -101,26 +95,27 @@ class Sequential(Layer):
 
     @property
     def layers(self):
+        """The layers in order (without the input layer, as Keras 3)."""
         return list(self._layers)
-
-    def get_layer(self, name=None, index=None):
-        """A layer by name or by index (as in Keras, exactly one of the two)."""
-        if (name is None) == (index is None):
-            raise ValueError("get_layer needs exactly one of name= or index=.")
-        if index is not None:
-            if not -len(self._layers) <= index < len(self._layers):
-                raise ValueError(f"Model {self.name!r} has {len(self._layers)} layers; index {index} is out of range.")
-            return self._layers[index]
-        for layer in self._layers:
-            if layer.name == name:
-                return layer
-        raise ValueError(f"No layer named {name!r} in model {self.name!r}. Layers: {[l.name for l in self._layers]}")
 
     def _invalidate(self):
         self.built = False
         self.output_shape = None
+        self._chain = None
         self._trainer = None
         self._predict_program = None
+
+    def _symbolic(self, what):
+        if self._chain is None:
+            raise AttributeError(
+                f"Sequential model {self.name!r} has no symbolic {what} yet: it is not built. Give it an input "
+                "shape (keras.Input(...) first, or input_shape= on the first layer), or call it on data first."
+            )
+        return [self._chain[0] if what == "inputs" else self._chain[1]]
+
+    @property
+    def input_names(self):
+        return [self._symbolic("inputs")[0].history.layer.name]
 
     # --- building -------------------------------------------------------
     def _build_layers(self):
@@ -132,18 +127,14 @@ class Sequential(Layer):
         if input_shape is None:
             input_shape = self._input_batch_shape
         if input_shape is None:
-            raise ValueError(_NOT_BUILT)
-        shape = tuple(input_shape)
-        self.input_shape = shape
-        for layer in self._layers:
-            shape = layer.build_for(shape)
-        self.output_shape = shape
+            raise ValueError(NOT_BUILT)
+        self.input_shape = tuple(input_shape)
+        tensor = self._input_tensor
+        if tensor is None or tuple(tensor.shape[1:]) != tuple(self.input_shape[1:]):
+            tensor = Input(batch_shape=self.input_shape)
+        self.output_shape, output = _build_chain(self._layers, self.input_shape, tensor)
         self.built = True
-
-    def build_for(self, input_shape):
-        if not self.built:
-            self.build(input_shape)
-        return self.output_shape
+        self._chain = (tensor, output)
 
     def _ensure_built(self, data_shape):
         """Build from the shape of real data when no input shape was declared."""
@@ -162,130 +153,13 @@ class Sequential(Layer):
             self.build((None,) + sample_shape)
 
     # --- the pure forward pass -------------------------------------------
-    def apply(self, values, x, *, training=False, rng=None):
-        """Pure forward pass over all layers.
-
-        `values` is a list with one ``{short_name: array}`` dict per layer.
-        Returns ``(y, state_updates, activity_loss)``.
-        """
-        updates = []
-        activity_loss = jnp.zeros((), jnp.float32)
-        for index, (layer, weights) in enumerate(zip(self._layers, values)):
-            layer_rng = None if rng is None else jax.random.fold_in(rng, index)
-            x, layer_updates = layer.call(weights, x, training=training, rng=layer_rng)
-            updates.append(layer_updates)
-            if layer.activity_regularizer is not None:
-                activity_loss = activity_loss + layer.activity_regularizer(x) / x.shape[0]
-        return x, updates, activity_loss
-
-    def call(self, weights, x, *, training=False, rng=None):
-        raise NotImplementedError("Nested models are not supported yet: add the layers of the inner model instead.")
-
-    def weight_values(self):
-        return [layer.weight_values() for layer in self._layers]
-
-    def __call__(self, x, training=False):
-        """Run the model eagerly on concrete data and return a JAX array."""
-        x = training_input(x)
-        self._ensure_built(x.shape)
-        y, _, _ = self.apply(self.weight_values(), x, training=training, rng=None)
-        return y
-
-    # --- weights -----------------------------------------------------------
-    @property
-    def weights(self):
-        return [v for layer in self._layers for v in layer.weights]
-
-    variables = weights
-
-    @property
-    def trainable_weights(self):
-        if not self.trainable:
-            return []
-        return [v for layer in self._layers for v in layer.trainable_weights]
-
-    trainable_variables = trainable_weights
-
-    @property
-    def non_trainable_weights(self):
-        if not self.trainable:
-            return self.weights
-        return [v for layer in self._layers for v in layer.non_trainable_weights]
-
-    non_trainable_variables = non_trainable_weights
-
-    def set_weights(self, weights):
-        assign_all(self.weights, weights, f"model {self.name!r}")
-
-    def count_params(self):
-        if not self.built:
-            raise ValueError(_NOT_BUILT)
-        return sum(layer.count_params() for layer in self._layers)
-
-    def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):
-        """Print the tf.keras-style table of layers, output shapes and parameter counts."""
-        if not self.built:
-            raise ValueError(_NOT_BUILT)
-        print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn)
-
-    # --- training API --------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
-                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
-        """Configure training: optimizer, loss and metrics (names, functions or objects)."""
-        training.compile_model(self, optimizer, loss, metrics, weighted_metrics)
-
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
-            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
-            allow_nonfinite=False):
-        """Train for `epochs` epochs; returns a `History`. Each epoch runs as one compiled program.
-
-        Inputs holding NaN or inf are refused unless `allow_nonfinite=True`.
-        """
-        return training.fit(
-            self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
-            validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
-            class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch,
-            validation_batch_size=validation_batch_size, validation_freq=validation_freq,
-            allow_nonfinite=allow_nonfinite,
-        )
-
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
-                 callbacks=None, return_dict=False, allow_nonfinite=False):
-        """Loss and metrics on (x, y): a scalar, a list, or a dict with return_dict=True."""
-        return training.evaluate(self, x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
-                                 callbacks=callbacks, return_dict=return_dict, allow_nonfinite=allow_nonfinite)
-
-    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, allow_nonfinite=False):
-        """Model outputs for `x` as a NumPy array."""
-        return training.predict(self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks,
-                                allow_nonfinite=allow_nonfinite)
-
-    def predict_on_batch(self, x):
-        return np.asarray(self(x))
-
-    @property
-    def metrics_names(self):
-        return training.metrics_names(self)
-
-    # --- files ----------------------------------------------------------------
-    def save(self, filepath, overwrite=True, include_optimizer=True, save_format=None):
-        """Save the whole model as ``.keras`` (Keras 3 zip) or ``.h5``/``.hdf5`` (legacy HDF5), atomically."""
-        from scanfit.saving.api import save_model
-
-        save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer, save_format=save_format)
-
-    def save_weights(self, filepath, overwrite=True):
-        """Save the weights as ``.weights.h5`` (Keras 3, with optimizer state) or ``.h5`` (tf.keras 2 layout)."""
-        from scanfit.saving.api import save_weights
-
-        save_weights(self, filepath, overwrite=overwrite)
-
-    def load_weights(self, filepath, skip_mismatch=False, by_name=False):
-        """Load weights from a ``.weights.h5``, ``.h5``/``.hdf5`` or ``.keras`` file (counts and shapes checked)."""
-        from scanfit.saving.api import load_weights
-
-        load_weights(self, filepath, skip_mismatch=skip_mismatch, by_name=by_name)
+    def run_in(self, running, x, mask=None):
+        """The chain: each layer on the previous one's output (and its mask) in the open forward pass."""
+        for layer in self._layers:
+            y = layer.run_in(running, x, mask=mask)
+            mask = layer.compute_mask(x, mask)
+            x = y
+        return x
 
     # --- configuration ------------------------------------------------------
     def get_config(self):
@@ -304,16 +178,13 @@ class Sequential(Layer):
         return f"<Sequential name={self.name!r} layers={len(self._layers)} built={self.built}>"
 
 
-def training_input(x):
-    """Concrete input data as a float32 JAX array."""
-    array = np.asarray(x)
-    if array.dtype.kind not in "fiub":
-        raise TypeError(f"x must hold numbers, got an array of dtype {array.dtype}.")
-    return jnp.asarray(array, dtype=jnp.float32)
+def _build_chain(layers, shape, tensor):
+    """Build `layers` one after another from `shape`, recording each call on the symbolic `tensor`.
 
-
-_NOT_BUILT = (
-    "This model has not yet been built. Give the first layer an input shape "
-    "(input_shape=... or keras.Input(shape=...)), call model.build(input_shape), "
-    "or call the model on a batch of data first."
-)
+    Returns the output shape and the chain's symbolic output. Each layer's
+    shape is inferred once (building it), not again for the graph.
+    """
+    for layer in layers:
+        shape = layer.build_for(shape)
+        tensor = symbolic.record_call(layer, tensor, shape, layer.dtype)
+    return shape, tensor

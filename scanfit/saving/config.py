@@ -5,6 +5,7 @@ files. A class or function is found only by name in a scanfit registry or in
 the caller's ``custom_objects``; a config's ``"module"`` is never imported and
 no code stored in a file (a Lambda layer, a ``__lambda__``) is ever run.
 """
+import contextvars
 import copy
 
 import jax
@@ -22,13 +23,40 @@ _TF2_OPTIMIZER_KEYS = ("jit_compile", "is_legacy_optimizer")
 _AUTO_METRICS = ("accuracy", "acc", "crossentropy", "ce")
 
 
+# The size limits of the model being read, for the models nested in it.
+_limits = contextvars.ContextVar("model_limits", default=(None, None))
+MODEL_CLASSES = ("Sequential", "Functional", "Model")
+
+
+def serialize_model(model):
+    """A whole model as Keras 3 writes it: ``Sequential``, ``Functional``, or a subclass (its registered name)."""
+    from scanfit.models.model import Model
+    from scanfit.models.sequential import Sequential
+
+    cls = type(model)
+    if cls in (Sequential, Model):
+        class_name, module = ("Sequential", "keras") if cls is Sequential else ("Functional", "keras.src.models.functional")
+        config = {"module": module, "class_name": class_name, "config": model.get_config(), "registered_name": None}
+    else:
+        config = object_config("keras.models", model, {}, model.get_config())
+    if model.built and model.input_shape is not None:
+        config["build_config"] = {"input_shape": _listed(model.input_shape)}
+    return config
+
+
+def _listed(shape):
+    return [list(s) for s in shape] if isinstance(shape, list) else list(shape)
+
+
 def serialize_layer(layer):
     """A layer as Keras 3 writes it in config.json (a custom layer class with its ``registered_name``)."""
     from scanfit.layers import LAYER_CLASSES
 
+    if hasattr(layer, "weight_layers"):  # a model nested in a model
+        return serialize_model(layer)
     config = object_config("keras.layers", layer, LAYER_CLASSES, layer.get_config())
     if layer.built and layer.input_shape is not None:
-        config["build_config"] = {"input_shape": list(layer.input_shape)}
+        config["build_config"] = {"input_shape": _listed(layer.input_shape)}
     return config
 
 
@@ -54,6 +82,11 @@ def _deserialize_layer(config, custom_objects):
             f"The model contains a {class_name} layer, whose computation is Python code stored in the "
             "file; scanfit never runs code from a file. Rebuild that part of the model in Python."
         )
+    if class_name in MODEL_CLASSES:
+        max_weight_bytes, max_layers = _limits.get()
+        build_config = config.get("build_config")
+        input_shape = build_config.get("input_shape") if isinstance(build_config, dict) else None
+        return _model_from_config(config, custom_objects, input_shape, max_weight_bytes, max_layers)
     cls = lookup("layer", LAYER_CLASSES, class_name, custom_objects)
     layer_config = config.get("config") or {}
     if not isinstance(layer_config, dict):
@@ -80,7 +113,8 @@ def _without_unused_features(class_name, config):
 
 
 def model_from_config(config, custom_objects=None, input_shape=None, max_weight_bytes=None, max_layers=None):
-    """Rebuild a Sequential model (fresh weights) from `model.get_config()` output or a serialized model.
+    """Rebuild a model (fresh weights) from `model.get_config()` output or a serialized model: Sequential,
+    functional, or a subclass found in `custom_objects` (rebuilt by its ``from_config``).
 
     `custom_objects` supplies classes and functions by name at every depth of
     the config (a custom layer, or a custom activation inside a Dense layer).
@@ -95,20 +129,37 @@ def model_from_config(config, custom_objects=None, input_shape=None, max_weight_
 
 
 def _model_from_config(config, custom_objects, input_shape, max_weight_bytes, max_layers):
-    from scanfit.models.sequential import Sequential
+    token = _limits.set((max_weight_bytes, max_layers))
+    try:
+        return _read_model(config, custom_objects, input_shape, max_weight_bytes, max_layers)
+    finally:
+        _limits.reset(token)
 
+
+def _read_model(config, custom_objects, input_shape, max_weight_bytes, max_layers):
+    from scanfit.models.sequential import Sequential
+    from scanfit.saving.functional_config import functional_from_config
+
+    class_name = "Sequential"
     if isinstance(config, dict) and "class_name" in config:
-        if config["class_name"] != "Sequential":
-            raise ValueError(
-                f"scanfit rebuilds Sequential models only; this is a {config['class_name']!r} model. "
-                "Rebuild it in Python as a scanfit.Sequential and load its weights."
-            )
+        class_name = config["class_name"]
+        if class_name not in MODEL_CLASSES:
+            cls = lookup("model", {}, class_name, custom_objects)
+            return cls.from_config(config.get("config") or {})
         config = config.get("config") or {}
+    if isinstance(config, dict) and "input_layers" in config:
+        class_name = "Functional"
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
-        raise ValueError("A Sequential config must be a dict with a 'layers' list.")
+        raise ValueError(f"A {class_name} config must be a dict with a 'layers' list.")
     if max_layers is not None and len(config["layers"]) > max_layers:
         raise ValueError(f"The model config lists {len(config['layers'])} layers, more than the {max_layers} allowed.")
     layers = [_deserialize_layer(layer_config, custom_objects) for layer_config in config["layers"]]
+    if class_name != "Sequential":
+        if max_weight_bytes is not None:
+            shapes = jax.eval_shape(lambda: [v.value for v in functional_from_config(
+                config, custom_objects, _drawing_nothing(layers)).weights])
+            _check_size(shapes, max_weight_bytes)
+        return functional_from_config(config, custom_objects, layers)
     build_shape = config.get("build_input_shape") or input_shape
 
     def build(layers, name):
@@ -118,14 +169,17 @@ def _model_from_config(config, custom_objects, input_shape, max_weight_bytes, ma
         return model
 
     if max_weight_bytes is not None:
-        shapes = jax.eval_shape(lambda: _probe(build(_drawing_nothing(layers), "probe")))
-        size = sum(shape.size * shape.dtype.itemsize for shape in shapes)
-        if size > max_weight_bytes:
-            raise ValueError(
-                f"The model config describes weights of {size} bytes, over the limit of {max_weight_bytes} bytes "
-                "that its source allows; refusing to allocate them."
-            )
+        _check_size(jax.eval_shape(lambda: _probe(build(_drawing_nothing(layers), "probe"))), max_weight_bytes)
     return build(layers, config.get("name"))
+
+
+def _check_size(shapes, max_weight_bytes):
+    size = sum(shape.size * shape.dtype.itemsize for shape in shapes)
+    if size > max_weight_bytes:
+        raise ValueError(
+            f"The model config describes weights of {size} bytes, over the limit of {max_weight_bytes} bytes "
+            "that its source allows; refusing to allocate them."
+        )
 
 
 class _ShapeOnly(initializers.Initializer):

@@ -31,15 +31,32 @@ MIN_WEIGHT_LIMIT_BYTES = 16 * 2**20
 MAX_LAYERS = 10_000
 
 
-def layer_paths(model):
-    """``(layer, 'layers/<name>')`` for each layer, named as Keras names them in the file."""
+def layer_paths(model, prefix="layers"):
+    """``(layer, 'layers/<name>')`` for each layer, named as Keras names them in the file.
+
+    A nested model appears with its own (empty) entry and its layers below
+    it, as ``layers/<model>/layers/<name>``.
+    """
     counts = collections.Counter()
     paths = []
     for layer in model.layers:
         base = snake_case(type(layer).__name__)
-        paths.append((layer, f"layers/{base}" if counts[base] == 0 else f"layers/{base}_{counts[base]}"))
+        path = f"{prefix}/{base}" if counts[base] == 0 else f"{prefix}/{base}_{counts[base]}"
         counts[base] += 1
+        paths.append((layer, path))
+        if is_model(layer):
+            paths.extend(layer_paths(layer, f"{path}/layers"))
     return paths
+
+
+def is_model(layer):
+    """Whether `layer` is a model nested in another (its weights are stored under its own layers)."""
+    return hasattr(layer, "weight_layers")
+
+
+def own_weights(layer):
+    """The weights stored in a layer's own ``vars`` group: none for a nested model."""
+    return [] if is_model(layer) else layer.weights
 
 
 # --- writing ------------------------------------------------------------------------
@@ -68,7 +85,7 @@ def weights_h5_bytes(model, optimizer_state=None):
         for layer, path in layer_paths(model):
             group = h5.create_group(f"{path}/vars")
             group.attrs["name"] = layer.name
-            for index, variable in enumerate(layer.weights):
+            for index, variable in enumerate(own_weights(layer)):
                 group.create_dataset(str(index), data=variable.numpy())
         if optimizer_state is not None:
             group = h5.create_group("optimizer/vars")
@@ -82,14 +99,7 @@ def weights_h5_bytes(model, optimizer_state=None):
 
 def keras_bytes(model, include_optimizer=True):
     """The bytes of a ``.keras`` file for `model`."""
-    model_config = {
-        "module": "keras",
-        "class_name": "Sequential",
-        "config": model.get_config(),
-        "registered_name": None,
-    }
-    if model.built:
-        model_config["build_config"] = {"input_shape": list(model.input_shape)}
+    model_config = config_lib.serialize_model(model)
     state = compile_state(model, include_optimizer)
     if state is not None:
         model_config["compile_config"] = state[0]
@@ -124,7 +134,7 @@ def load_keras(path, custom_objects=None, compile=True):
     with files.open_h5(entries[WEIGHTS_ENTRY], where) as h5:
         read_layer_weights(model, h5, where)
         compile_settings = config.get("compile_config")
-        if compile and compile_settings is not None:
+        if compile and compile_settings:  # Keras writes {} for a model never compiled
             try:
                 config_lib.compile_from_config(model, compile_settings, custom_objects)
             except (ValueError, TypeError, KeyError, AttributeError) as error:
@@ -183,7 +193,7 @@ def read_layer_weights(model, h5, path, skip_mismatch=False):
     paths = layer_paths(model)
     expected = {layer_path.split("/", 1)[1] for _, layer_path in paths}
     stored_with_weights = sorted(
-        name for name in layers_group if name not in expected and _vars(layers_group, name, path)[1]
+        name for name in _stored_layers(layers_group, path) if name not in expected and _vars(layers_group, name, path)[1]
     )
     if stored_with_weights and not skip_mismatch:
         raise ValueError(
@@ -199,14 +209,14 @@ def read_layer_weights(model, h5, path, skip_mismatch=False):
                 raise
             warnings.warn(f"{error} Skipped.", stacklevel=3)
             continue
-        assignments.extend(zip(layer.weights, values))
+        assignments.extend(zip(own_weights(layer), values))
     for variable, value in assignments:
         variable.assign(value)
 
 
 def _read_layer(layers_group, layer, layer_path, path):
     """The arrays stored for `layer`, checked against its weights' count and shapes."""
-    variables = layer.weights
+    variables = own_weights(layer)
     name = layer_path.split("/", 1)[1]
     group, count = _vars(layers_group, name, path) if files.has_child(layers_group, name) else (None, 0)
     if count != len(variables):
@@ -218,6 +228,17 @@ def _read_layer(layers_group, layer, layer_path, path):
         files.read_array(group, str(index), path, variable.shape, f"weight {variable.name!r}")
         for index, variable in enumerate(variables)
     ]
+
+
+def _stored_layers(layers_group, path, prefix=""):
+    """Every layer path below ``layers`` (nested models' ``<model>/layers/<name>`` too)."""
+    names = []
+    for name in layers_group:
+        names.append(prefix + name)
+        item = files.child(layers_group, name, path)
+        if isinstance(item, h5py.Group) and files.has_child(item, "layers"):
+            names.extend(_stored_layers(files.child(item, "layers", path, h5py.Group), path, f"{prefix}{name}/layers/"))
+    return names
 
 
 def _vars(layers_group, name, path):

@@ -41,7 +41,7 @@ def model_h5_bytes(model, include_optimizer=True):
     def write(h5):
         h5.attrs["keras_version"] = KERAS_FORMAT_VERSION
         h5.attrs["backend"] = BACKEND
-        h5.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": model.get_config()})
+        h5.attrs["model_config"] = json.dumps(config_lib.serialize_model(model))
         if state is not None:
             h5.attrs["training_config"] = json.dumps(config_lib.training_config(model))
         write_weights(h5.create_group("model_weights"), model)

@@ -111,7 +111,7 @@ def _layout(model, state, mask):
     """The Keras optimizer variables of `model`, in Keras's order, and where each lives in `state`."""
     optimizer = model.optimizer
     groups, scalars = _slot_layout(optimizer)
-    weights = [(i, v) for i, layer in enumerate(model.layers) for v in layer.weights if mask[i][v.short_name]]
+    weights = [(i, v) for i, layer in enumerate(model.weight_layers) for v in layer.weights if mask[i][v.short_name]]
     prefix = optimizer.name
     entries = [Entry(f"{prefix}/iteration", "iteration", ())]
     if "learning_rate" not in state.hyperparams_states:

@@ -1,0 +1,128 @@
+"""What `compile` asked for, per model output: the loss, its weight, the metrics, and their log names.
+
+A model of one output keeps the names it always had (``loss``,
+``accuracy``). With several outputs, Keras 3's names: ``loss`` for the
+total, ``<output>_loss`` for each output's own loss (before its weight) and
+``<output>_<metric>`` for each metric. `loss`, `loss_weights` and `metrics`
+may each be one value for every output (metrics: not for several outputs,
+as Keras), a list in the order of the outputs, or a dict by output name.
+"""
+from scanfit import losses, metrics as metrics_module
+
+
+def output_names_and_shapes(model):
+    """``(names, batch-first shapes)`` of the model's outputs."""
+    shapes = model.output_shape
+    shapes = list(shapes) if isinstance(shapes, list) else [shapes]
+    if len(shapes) == 1:
+        return [None], shapes
+    return list(model.output_names), shapes
+
+
+def per_output(spec, names, what, default=None):
+    """`spec` as one entry per output: the same value for all, a list in order, or a dict by name."""
+    if isinstance(spec, dict) and not _is_config(spec):
+        known = [n for n in names if n is not None]
+        unknown = sorted(set(spec) - set(known))
+        if unknown:
+            raise ValueError(f"{what} names {unknown}, which are not outputs of the model; its outputs are {known}.")
+        return [spec.get(name, default) for name in names]
+    if isinstance(spec, (list, tuple)) and len(names) > 1:
+        if len(spec) != len(names):
+            raise ValueError(f"{what} is a list of {len(spec)} entries, but the model has {len(names)} outputs "
+                             f"{names}: give one entry per output (or a dict by output name).")
+        return list(spec)
+    if spec is None:
+        return [default] * len(names)
+    return [spec] * len(names)
+
+
+def _is_config(value):
+    return isinstance(value, dict) and "class_name" in value
+
+
+class CompiledOutputs:
+    """The losses and metrics of a compiled model, resolved against its output and target shapes."""
+
+    def __init__(self, model, y_shapes):
+        names, shapes = output_names_and_shapes(model)
+        y_shapes = y_shapes if len(names) > 1 else [y_shapes]
+        if len(y_shapes) != len(names):
+            raise ValueError(f"The model has {len(names)} outputs but {len(y_shapes)} targets were given.")
+        loss_ids = per_output(model.loss, names, "loss")
+        if all(loss is None for loss in loss_ids):
+            raise ValueError("No loss to optimize: pass loss= to model.compile(), "
+                             "e.g. loss='sparse_categorical_crossentropy'.")
+        weights = per_output(model._loss_weights, names, "loss_weights", default=1.0)
+        self.names = names
+        self.output_shapes = shapes
+        self.losses = []  # (output index or None, output name, Loss, weight, loss identifier)
+        for index, (name, loss_id, weight, y_shape, shape) in enumerate(zip(names, loss_ids, weights, y_shapes, shapes)):
+            if loss_id is None:
+                continue
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+                raise TypeError(f"loss_weights must hold numbers, got {weight!r} for output {name!r}.")
+            output = None if len(names) == 1 else index
+            self.losses.append((output, name, losses.resolve_loss(loss_id, y_shape, shape), float(weight), loss_id))
+        self.metrics = []  # (output, Metric, weighted)
+        for weighted, spec in ((False, model._metric_ids), (True, model._weighted_metric_ids)):
+            for index, (name, ids) in enumerate(zip(names, self._metric_lists(spec, names))):
+                loss_id = loss_ids[index]
+                for identifier in ids:
+                    metric = metrics_module.resolve_metric(identifier, loss_id, y_shapes[index], shapes[index])
+                    self.metrics.append((None if len(names) == 1 else index, metric, weighted))
+
+    @staticmethod
+    def _metric_lists(spec, names):
+        if not spec:
+            return [[] for _ in names]
+        if len(names) == 1:
+            if isinstance(spec, dict) and not _is_config(spec):
+                spec = per_output(spec, names, "metrics")[0]
+            if isinstance(spec, (list, tuple)) and len(spec) == 1 and isinstance(spec[0], (list, tuple)):
+                spec = spec[0]  # tf.keras 2 saved one list per output
+            return [_as_list(spec)]
+        if isinstance(spec, (list, tuple)) and not all(isinstance(item, (list, tuple)) or item is None for item in spec):
+            raise ValueError(
+                f"For a model with several outputs {names}, metrics must be a list with one list of metrics per "
+                f"output, or a dict by output name, as in Keras; got {spec!r}."
+            )
+        return [_as_list(item) for item in per_output(spec, names, "metrics")]
+
+    def program_losses(self):
+        """``(per_sample_fn, weight, output)`` for the programs."""
+        return [(loss.per_sample, weight, output) for output, _, loss, weight, _ in self.losses]
+
+    def program_metrics(self):
+        """``(per_sample_fn, weighted, output)`` for the programs."""
+        return [(metric.per_sample, weighted, output) for output, metric, weighted in self.metrics]
+
+    def log_names(self):
+        """The names of what the programs sum, after ``loss``: per-output losses (several only), then metrics."""
+        names = [f"{name}_loss" for _, name, _, _, _ in self.losses] if len(self.losses) > 1 else []
+        for output, metric, _ in self.metrics:
+            names.append(metric.name if output is None else f"{self.names[output]}_{metric.name}")
+        return names
+
+    def results(self, means):
+        """Final values from the means of the sums (a metric may turn its mean into its result)."""
+        logged = len(self.losses) if len(self.losses) > 1 else 0
+        values = list(means[:logged])
+        for (_, metric, _), mean in zip(self.metrics, means[logged:]):
+            values.append(float(metric.result_from_mean(mean)))
+        return values
+
+    def loss_for(self, output):
+        """The resolved Loss of output `output` (None for a model of one output), or None."""
+        for index, _, loss, _, _ in self.losses:
+            if index == output:
+                return loss
+        return None
+
+
+def _as_list(spec):
+    if spec is None:
+        return []
+    if isinstance(spec, (list, tuple)):
+        return list(spec)
+    return [spec]

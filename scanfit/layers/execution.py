@@ -1,0 +1,76 @@
+"""The running forward pass: which weight values each layer uses, and what the layers return besides outputs.
+
+A model's pure forward pass opens an `Execution` holding one ``{short_name:
+array}`` dict per layer. While it is open, calling a layer (from a graph, a
+Sequential chain, or a subclassed model's ``call``) runs the layer's pure
+`call` on those values instead of the layer's variables, takes a random key
+of its own (one per layer call, in call order), and records the layer's
+state updates and activity penalty here. Nothing global is changed: the
+execution is a stack entry for the length of one trace.
+"""
+import contextlib
+
+import jax
+import jax.numpy as jnp
+
+_stack = []
+
+
+class Execution:
+    """Values in, updates and penalties out, for one forward pass."""
+
+    def __init__(self, values_by_layer, training, rng, building=False):
+        self.values_by_layer = values_by_layer  # id(layer) -> {short_name: array}
+        self.building = building  # build each layer on its first call (a subclassed model's first pass)
+        self.training = training
+        self.rng = rng
+        self.calls = 0
+        self.updates = {}  # id(layer) -> {short_name: new value}
+        self.activity_loss = jnp.zeros((), jnp.float32)
+
+    def next_rng(self):
+        """A key for the next layer call (None at inference without a key)."""
+        index, self.calls = self.calls, self.calls + 1
+        return None if self.rng is None else jax.random.fold_in(self.rng, index)
+
+    def values_for(self, layer, x):
+        if self.building and id(layer) not in self.values_by_layer:
+            with jax.ensure_compile_time_eval():  # real weights, even while the first pass is traced
+                layer.build_for(jax.tree.map(lambda a: (None,) + tuple(a.shape[1:]), x))
+                self.values_by_layer[id(layer)] = layer.weight_values()
+        try:
+            return self.values_by_layer[id(layer)]
+        except KeyError:
+            raise ValueError(
+                f"Layer {layer.name!r} was called inside a model's forward pass but is not one of the model's "
+                "layers. Assign it as an attribute of the model (self.name = layer) in __init__, or use it in "
+                "the model's graph."
+            ) from None
+
+    def run(self, layer, x, training=None, mask=None):
+        """`layer`'s pure call on `x` with this pass's values; records its updates and activity penalty."""
+        training = self.training if training is None else bool(training)
+        kwargs = {"mask": mask} if getattr(layer, "accepts_mask", False) else {}
+        y, updates = layer.call(self.values_for(layer, x), x, training=training, rng=self.next_rng(), **kwargs)
+        if updates:
+            self.updates.setdefault(id(layer), {}).update(updates)
+            values = self.values_by_layer[id(layer)]
+            self.values_by_layer[id(layer)] = {**values, **updates}  # a later call of a shared layer sees them
+        if layer.activity_regularizer is not None:
+            for output in jax.tree.leaves(y):
+                self.activity_loss = self.activity_loss + layer.activity_regularizer(output) / output.shape[0]
+        return y
+
+
+def current():
+    """The innermost open execution, or None."""
+    return _stack[-1] if _stack else None
+
+
+@contextlib.contextmanager
+def executing(execution):
+    _stack.append(execution)
+    try:
+        yield execution
+    finally:
+        _stack.pop()

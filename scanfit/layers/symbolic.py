@@ -1,0 +1,99 @@
+"""Symbolic tensors and the nodes that record layer calls on them (the functional API's graph).
+
+Calling a layer on a `KerasTensor` computes nothing: it records a `Node`
+(the layer, its input tensors, its output tensors) and returns new
+`KerasTensor`s whose ``history`` points back at that node. A functional
+model is the set of nodes between its input and output tensors.
+"""
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+
+class History(NamedTuple):
+    """Where a symbolic tensor comes from: output `tensor_index` of node `node_index` of `layer`."""
+
+    layer: object
+    node_index: int
+    tensor_index: int
+
+
+class KerasTensor:
+    """A symbolic tensor: a batch-first shape, a dtype, and the layer call that made it."""
+
+    def __init__(self, shape, dtype="float32", history=None, name=None):
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype).name if dtype is not None else "float32"
+        self.history = history
+        self.name = name
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def input_layer(self):
+        """The `InputLayer` that made this tensor, or None if a later layer made it."""
+        layer = self.history.layer if self.history else None
+        return layer if getattr(layer, "is_input_layer", False) else None
+
+    def __repr__(self):
+        source = f", made by {self.history.layer.name!r}" if self.history else ""
+        return f"<KerasTensor shape={self.shape} dtype={self.dtype}{source}>"
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(
+            f"{self!r} is symbolic: it holds no values. Build a model with keras.Model(inputs, outputs) "
+            "and call it (or predict) on arrays."
+        )
+
+
+class Node:
+    """One call of `layer` on symbolic `inputs` (a tensor or a list of them), giving `outputs`."""
+
+    def __init__(self, layer, inputs, outputs):
+        self.layer = layer
+        self.inputs = inputs
+        self.outputs = outputs  # a list of KerasTensors
+
+    @property
+    def input_tensors(self):
+        return flatten(self.inputs)
+
+    @property
+    def is_input(self):
+        return getattr(self.layer, "is_input_layer", False)
+
+
+def flatten(structure):
+    """The KerasTensors (or arrays) of a tensor, list, tuple or dict, in order."""
+    return jax.tree.leaves(structure, is_leaf=lambda value: isinstance(value, KerasTensor))
+
+
+def is_symbolic(structure):
+    """Whether `structure` holds a KerasTensor anywhere."""
+    return any(isinstance(leaf, KerasTensor) for leaf in flatten(structure))
+
+
+def shapes_of(structure):
+    """The shapes of the KerasTensors in `structure`, in the same nesting (a tensor gives a tuple)."""
+    if isinstance(structure, KerasTensor):
+        return structure.shape
+    if isinstance(structure, (list, tuple)):
+        return [shapes_of(item) for item in structure]
+    raise TypeError(f"A layer can be called on a KerasTensor or a list of them, got {structure!r}")
+
+
+def is_shape_list(shape):
+    """Whether `shape` is a list of shapes (several tensors) rather than one shape."""
+    return isinstance(shape, (list, tuple)) and len(shape) > 0 and isinstance(shape[0], (list, tuple))
+
+
+def record_call(layer, inputs, output_shape, dtype="float32"):
+    """Record `layer` called on symbolic `inputs`; return its output tensor (or list, for several outputs)."""
+    node_index = len(layer.inbound_nodes)
+    shapes = output_shape if is_shape_list(output_shape) else [output_shape]
+    outputs = [KerasTensor(shape, dtype, History(layer, node_index, i)) for i, shape in enumerate(shapes)]
+    layer.inbound_nodes.append(Node(layer, inputs, outputs))
+    return outputs if is_shape_list(output_shape) else outputs[0]

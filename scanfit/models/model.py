@@ -1,0 +1,519 @@
+"""`keras.Model`: functional models (a graph of layer calls) and subclassed models (a `call` method).
+
+Both kinds, and `Sequential`, share one pure forward pass, `apply(values,
+x, training=, rng=)`, over `weight_layers` (the model's own layers and those
+of nested models, each once). The training engine sees nothing else.
+
+    inputs = keras.Input(shape=(28, 28))
+    hidden = keras.layers.Dense(100, activation="relu")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(hidden))
+
+    class Classifier(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = keras.layers.Dense(100, activation="relu")
+            self.out = keras.layers.Dense(10, activation="softmax")
+
+        def call(self, inputs, training=None):
+            return self.out(self.hidden(inputs))
+"""
+import inspect
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from scanfit import random as scanfit_random
+from scanfit.engine import training
+from scanfit.layers import execution, symbolic
+from scanfit.layers.base import Layer, assign_all, unique_name
+from scanfit.models.graph import Graph
+from scanfit.summary import print_summary
+
+NOT_BUILT = (
+    "This model has not yet been built. Give the first layer an input shape "
+    "(input_shape=... or keras.Input(shape=...)), call model.build(input_shape), "
+    "or call the model on a batch of data first."
+)
+
+
+class Model(Layer):
+    """A model: ``keras.Model(inputs, outputs, name=...)``, or a subclass that defines ``call``.
+
+    Inputs and outputs may be a tensor, a list, a tuple or a dict of tensors;
+    `predict` and calls return outputs in the same structure.
+    """
+
+    def __init__(self, *args, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
+        if args:
+            if len(args) > 2 or inputs is not None or (len(args) == 2 and outputs is not None):
+                raise TypeError("Model takes inputs and outputs, as keras.Model(inputs, outputs, name=...).")
+            inputs, outputs = (args + (outputs,))[:2] if len(args) == 1 else args
+        functional = inputs is not None or outputs is not None
+        default = "functional" if functional else snake_name(type(self))
+        super().__init__(name=name or unique_name(default), trainable=trainable, **kwargs)
+        self.stop_training = False
+        self.history = None
+        self.optimizer = None
+        self.compiled = False
+        self._trainer = None
+        self._predict_program = None
+        self._graph = None
+        if functional:
+            if inputs is None or outputs is None:
+                raise ValueError("A functional model needs both inputs= and outputs=.")
+            self._graph = Graph(inputs, outputs)
+            self._input_structure = inputs
+            self._output_structure = outputs
+            self.input_shape = _single(self._graph.inputs, lambda t: t.shape)
+            self.output_shape = _single(self._graph.outputs, lambda t: t.shape)
+            self.built = True
+
+    # --- structure -------------------------------------------------------------
+    @property
+    def is_functional(self):
+        return self._graph is not None
+
+    @property
+    def layers(self):
+        """The model's layers: the graph's (input layers included, as Keras 3) or a subclass's attributes."""
+        if self._graph is not None:
+            return list(self._graph.layers)
+        return _attribute_layers(self)
+
+    @property
+    def weight_layers(self):
+        """Every layer that computes, once each: nested models are replaced by their own weight layers."""
+        found, seen = [], set()
+        for layer in self.layers:
+            for leaf in (layer.weight_layers if isinstance(layer, Model) else [layer]):
+                if id(leaf) not in seen and not getattr(leaf, "is_input_layer", False):
+                    seen.add(id(leaf))
+                    found.append(leaf)
+        return found
+
+    def effective_trainable(self):
+        """``{id(layer): bool}`` for `weight_layers`: trainable only when it and every model around it is."""
+        flags = {}
+        for layer in self.layers:
+            if isinstance(layer, Model):
+                for key, flag in layer.effective_trainable().items():
+                    flags.setdefault(key, flag and self.trainable)
+            else:
+                flags.setdefault(id(layer), layer.trainable and self.trainable)
+        return flags
+
+    def get_layer(self, name=None, index=None):
+        """A layer by name or by index (exactly one of the two, as in Keras)."""
+        layers = self.layers
+        if (name is None) == (index is None):
+            raise ValueError("get_layer needs exactly one of name= or index=.")
+        if index is not None:
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"Model {self.name!r} has {len(layers)} layers; index {index} is out of range.")
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No layer named {name!r} in model {self.name!r}. Layers: {[l.name for l in layers]}")
+
+    def layer_graph(self):
+        """``(layer, [inbound layers])`` pairs in `layers` order (a chain for Sequential and subclassed models)."""
+        if self._graph is not None:
+            return self._graph.connections()
+        layers = self.layers
+        return [(layer, layers[i - 1:i]) for i, layer in enumerate(layers)]
+
+    @property
+    def graph_nodes(self):
+        """The functional graph's nodes (layer calls), inputs first; empty for other models."""
+        return list(self._graph.nodes) if self._graph is not None else []
+
+    @property
+    def input_structure(self):
+        """The inputs as given to ``Model(inputs, ...)``: a tensor, a list or a dict of tensors."""
+        return self._input_structure
+
+    @property
+    def output_structure(self):
+        """The outputs as given to ``Model(..., outputs)``: a tensor, a list or a dict of tensors."""
+        return self._output_structure
+
+    def layer_inputs(self, layer):
+        """The symbolic tensors `layer` takes in this functional model (empty for an input layer)."""
+        return self._graph.inputs_of(layer) if self._graph is not None else []
+
+    # --- inputs and outputs ---------------------------------------------------
+    def _symbolic(self, what):
+        if self._graph is None:
+            raise AttributeError(
+                f"Model {self.name!r} has no symbolic {what}: it is a subclassed model (or a Sequential model "
+                "without an input shape). Build it with keras.Input, or give its first layer input_shape=."
+            )
+        return self._graph.inputs if what == "inputs" else self._graph.outputs
+
+    @property
+    def inputs(self):
+        return list(self._symbolic("inputs"))
+
+    @property
+    def outputs(self):
+        return list(self._symbolic("outputs"))
+
+    @property
+    def input(self):
+        return _single(self.inputs, lambda t: t)
+
+    @property
+    def output(self):
+        return _single(self.outputs, lambda t: t)
+
+    @property
+    def input_names(self):
+        return [t.history.layer.name for t in self.inputs]
+
+    @property
+    def output_names(self):
+        """Keras 3's names of the outputs: the layers that make them (unique, in order)."""
+        if self._graph is None:
+            return ["output_1"] if self.built else []
+        return output_names(self._graph.outputs)
+
+    # --- building -------------------------------------------------------------
+    def build(self, input_shape=None):
+        """Build a subclassed model for `input_shape` by tracing one call (nothing is computed)."""
+        if self.built:
+            return
+        if input_shape is None:
+            raise ValueError(NOT_BUILT)
+        shapes = _as_batch_shapes(input_shape)
+        spec = jax.tree.map(lambda s: jax.ShapeDtypeStruct((1,) + tuple(s[1:]), jnp.float32), shapes, is_leaf=_is_shape)
+        building = execution.Execution({}, False, None, building=True)
+
+        def trace(x):
+            with execution.executing(building):
+                return self.run_in(building, x)
+
+        out = jax.eval_shape(trace, spec)
+        self.input_shape = shapes
+        self.output_shape = jax.tree.map(lambda a: (None,) + tuple(a.shape[1:]), out)
+        self.built = True
+
+    def build_for(self, input_shape):
+        self._ensure_built_for(input_shape)
+        return self.output_shape
+
+    def _ensure_built_for(self, input_shape):
+        if not self.built:
+            self.build(input_shape)
+
+    def _ensure_built(self, data_shape):
+        """Build from the shapes of real data when the model does not know its input shape yet."""
+        if not self.built:
+            self.build(jax.tree.map(lambda s: (None,) + tuple(s[1:]), data_shape, is_leaf=_is_shape))
+            return
+        expected = self.input_shape
+        shapes = data_shape if isinstance(data_shape, list) else [data_shape]
+        wants = expected if isinstance(expected, list) else [expected]
+        if len(shapes) != len(wants):
+            raise ValueError(f"Model {self.name!r} takes {len(wants)} inputs, but the data has {len(shapes)}.")
+        for index, (shape, want) in enumerate(zip(shapes, wants)):
+            sample, want = tuple(shape[1:]), tuple(want[1:])
+            if len(want) != len(sample) or any(w is not None and w != s for w, s in zip(want, sample)):
+                where = f" input {index} ({self.input_names[index]!r})" if len(wants) > 1 else ""
+                raise ValueError(
+                    f"Model {self.name!r}{where} expects samples of shape {want} (input shape {(None,) + want}), "
+                    f"but the data has samples of shape {sample} (array shape {tuple(shape)})."
+                )
+
+    # --- the pure forward pass --------------------------------------------------
+    def apply(self, values, x, *, training=False, rng=None):
+        """Pure forward pass: `values` holds one ``{short_name: array}`` dict per layer of `weight_layers`.
+
+        `x` is an array, or a tuple of arrays in the order of `inputs`.
+        Returns ``(y, state_updates, activity_loss)``: `y` an array, or a
+        tuple in the order of `outputs`; one dict of new non-trainable values
+        per weight layer.
+        """
+        layers = self.weight_layers
+        running = execution.Execution({id(layer): v for layer, v in zip(layers, values)}, training, rng)
+        with execution.executing(running):
+            y = self.run_in(running, x)
+        flat = symbolic.flatten(y)
+        y = flat[0] if len(flat) == 1 else tuple(flat)
+        return y, [running.updates.get(id(layer), {}) for layer in layers], running.activity_loss
+
+    def run_in(self, running, x, mask=None):
+        """The model's outputs for `x` inside the open forward pass `running` (also when nested in another model)."""
+        if self._graph is not None:
+            outputs = self._graph.run(running, self.flatten_inputs(x))
+            return _restructure(self._output_structure, outputs)
+        kwargs = {}
+        parameters = inspect.signature(self.call).parameters
+        if "training" in parameters:
+            kwargs["training"] = running.training
+        return self.call(x, **kwargs)
+
+    def call(self, inputs, training=None, mask=None):
+        """The forward computation; subclasses override this with layer calls on `inputs`."""
+        if self._graph is None:
+            raise NotImplementedError(
+                f"Model {self.name!r} is a subclass of keras.Model without a call() method: define "
+                "call(self, inputs, training=None), or build a functional model with keras.Model(inputs, outputs)."
+            )
+        return self(inputs, training=training)
+
+    def flatten_inputs(self, x):
+        """`x` as a list in the order of the graph's inputs (from an array, a list/tuple, or a dict by name)."""
+        count = len(self._graph.inputs)
+        if isinstance(x, dict):
+            names = self.input_names
+            unknown = sorted(set(x) - set(names))
+            missing = [name for name in names if name not in x]
+            if unknown or missing:
+                raise ValueError(f"Model {self.name!r} takes inputs named {names}; got keys {sorted(x)}"
+                                 + (f" (unknown: {unknown})" if unknown else "") + (f" (missing: {missing})" if missing else ""))
+            return [x[name] for name in names]
+        if isinstance(x, (list, tuple)):
+            if len(x) != count:
+                raise ValueError(f"Model {self.name!r} takes {count} input(s), got a {type(x).__name__} of {len(x)}.")
+            return list(x)
+        if count != 1:
+            raise ValueError(f"Model {self.name!r} takes {count} inputs {self.input_names}; pass a list or a dict of arrays.")
+        return [x]
+
+    def weight_values(self):
+        return [layer.weight_values() for layer in self.weight_layers]
+
+    def __call__(self, x, training=None, **kwargs):
+        """Call the model: symbolically (a node in another model), inside a forward pass, or on arrays.
+
+        On arrays ``training=True`` applies Dropout with fresh randomness on
+        every call (Monte Carlo dropout) and BatchNormalization with batch
+        statistics, updating its moving statistics as Keras does.
+        """
+        if kwargs.pop("mask", None) is not None or kwargs:
+            raise TypeError(f"Model {self.name!r} got unexpected call argument(s) {sorted(kwargs) or ['mask']}.")
+        if symbolic.is_symbolic(x):
+            return super().__call__(x)
+        running = execution.current()
+        if running is not None:
+            return self.run_in(running, x)
+        x = jax.tree.map(_as_input_array, x)
+        self._ensure_built(jax.tree.map(lambda a: tuple(a.shape), x))
+        training = bool(training)
+        flat = x
+        if self._graph is not None:
+            parts = self.flatten_inputs(x)
+            flat = parts[0] if len(parts) == 1 else tuple(parts)
+        rng = scanfit_random.next_key() if training else None
+        y, updates, _ = self.apply(self.weight_values(), flat, training=training, rng=rng)
+        if training:
+            for layer, layer_updates in zip(self.weight_layers, updates):
+                layer.assign_state(layer_updates)
+        return self.structure_outputs(y)
+
+    def structure_outputs(self, y):
+        """Flat outputs (an array, or a tuple in the order of `outputs`) in the structure the model was built with."""
+        if self._graph is None or isinstance(self._output_structure, symbolic.KerasTensor):
+            return y
+        return _restructure(self._output_structure, list(y) if isinstance(y, tuple) else [y])
+
+    # --- weights ----------------------------------------------------------------
+    @property
+    def weights(self):
+        return [v for layer in self.weight_layers for v in layer.weights]
+
+    variables = weights
+
+    @property
+    def trainable_weights(self):
+        flags = self.effective_trainable()
+        return [v for layer in self.weight_layers if flags[id(layer)] for v in layer.trainable_weights]
+
+    trainable_variables = trainable_weights
+
+    @property
+    def non_trainable_weights(self):
+        trainable = {id(v) for v in self.trainable_weights}
+        return [v for v in self.weights if id(v) not in trainable]
+
+    non_trainable_variables = non_trainable_weights
+
+    def set_weights(self, weights):
+        assign_all(self.weights, weights, f"model {self.name!r}")
+
+    def count_params(self):
+        if not self.built:
+            raise ValueError(NOT_BUILT)
+        return sum(layer.count_params() for layer in self.weight_layers)
+
+    def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):
+        """Print the tf.keras-style table of layers, output shapes and parameter counts."""
+        if not self.built:
+            raise ValueError(NOT_BUILT)
+        print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn)
+
+    # --- training API --------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
+        """Configure training: optimizer, loss(es) and metrics (names, functions or objects; per output too)."""
+        training.compile_model(self, optimizer, loss, metrics, weighted_metrics, loss_weights)
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
+            allow_nonfinite=False):
+        """Train for `epochs` epochs; returns a `History`. Each epoch runs as one compiled program.
+
+        Inputs holding NaN or inf are refused unless `allow_nonfinite=True`.
+        """
+        return training.fit(
+            self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
+            validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
+            class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch,
+            validation_batch_size=validation_batch_size, validation_freq=validation_freq,
+            allow_nonfinite=allow_nonfinite,
+        )
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False, allow_nonfinite=False):
+        """Loss and metrics on (x, y): a scalar, a list, or a dict with return_dict=True."""
+        return training.evaluate(self, x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
+                                 callbacks=callbacks, return_dict=return_dict, allow_nonfinite=allow_nonfinite)
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, allow_nonfinite=False):
+        """Model outputs for `x` as NumPy (a list or dict of arrays for several outputs)."""
+        return training.predict(self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks,
+                                allow_nonfinite=allow_nonfinite)
+
+    def predict_on_batch(self, x):
+        return jax.tree.map(np.asarray, self(x))
+
+    @property
+    def metrics_names(self):
+        return training.metrics_names(self)
+
+    # --- files ----------------------------------------------------------------
+    def save(self, filepath, overwrite=True, include_optimizer=True, save_format=None):
+        """Save the whole model as ``.keras`` (Keras 3 zip) or ``.h5``/``.hdf5`` (legacy HDF5), atomically."""
+        from scanfit.saving.api import save_model
+
+        save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer, save_format=save_format)
+
+    def save_weights(self, filepath, overwrite=True):
+        """Save the weights as ``.weights.h5`` (Keras 3, with optimizer state) or ``.h5`` (tf.keras 2 layout)."""
+        from scanfit.saving.api import save_weights
+
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, skip_mismatch=False, by_name=False):
+        """Load weights from a ``.weights.h5``, ``.h5``/``.hdf5`` or ``.keras`` file (counts and shapes checked)."""
+        from scanfit.saving.api import load_weights
+
+        load_weights(self, filepath, skip_mismatch=skip_mismatch, by_name=by_name)
+
+    # --- configuration ------------------------------------------------------
+    def get_config(self):
+        """Keras 3's functional config; a subclassed model must define its own (as in Keras)."""
+        if self._graph is None:
+            raise NotImplementedError(
+                f"Model {type(self).__name__!r} is a subclassed model: define get_config() (returning its "
+                "constructor's arguments) to save or clone it, or use save_weights()."
+            )
+        from scanfit.saving.functional_config import functional_config
+
+        return functional_config(self)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        if "layers" in config and "input_layers" in config:
+            from scanfit.saving.functional_config import functional_from_config
+
+            return functional_from_config(config, custom_objects)
+        return cls(**config)
+
+    def to_json(self, **kwargs):
+        """The model's architecture as Keras's JSON (``keras.models.model_from_json`` reads it back)."""
+        import json
+
+        from scanfit.saving.config import serialize_model
+
+        return json.dumps(serialize_model(self), **kwargs)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+def snake_name(cls):
+    from scanfit.layers.base import snake_case
+
+    return snake_case(cls.__name__)
+
+
+def output_names(tensors):
+    """Names of output tensors as Keras 3 gives them: the making layer's name, made unique with a suffix."""
+    names = []
+    for tensor in tensors:
+        base = name = tensor.history.layer.name
+        count = 1
+        while name in names:
+            name, count = f"{base}_{count}", count + 1
+        names.append(name)
+    return names
+
+
+def _attribute_layers(model):
+    """Layers a subclassed model holds as attributes (also inside lists, tuples and dicts), in assignment order."""
+    found, seen = [], set()
+
+    def collect(value):
+        if isinstance(value, Layer):
+            if value is not model and id(value) not in seen:
+                seen.add(id(value))
+                found.append(value)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                collect(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                collect(item)
+
+    for name, value in vars(model).items():
+        if name not in _NOT_STRUCTURE:
+            collect(value)
+    return found
+
+
+_NOT_STRUCTURE = {"optimizer", "history", "inbound_nodes", "_trainer", "_predict_program", "_graph",
+                  "_input_structure", "_output_structure", "loss"}
+
+
+def _is_shape(value):
+    return isinstance(value, tuple) and all(d is None or isinstance(d, (int, np.integer)) for d in value)
+
+
+def _as_batch_shapes(shapes):
+    return jax.tree.map(lambda s: (None,) + tuple(s[1:]), shapes, is_leaf=_is_shape)
+
+
+def _as_input_array(value):
+    """Concrete input data as a float32 JAX array (what the compiled programs take too)."""
+    array = value if isinstance(value, jax.Array) else np.asarray(value)
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"A model input must hold numbers, got an array of dtype {array.dtype}.")
+    return jnp.asarray(array, dtype=jnp.float32)
+
+
+def _single(items, get):
+    items = list(items)
+    return get(items[0]) if len(items) == 1 else [get(item) for item in items]
+
+
+def _restructure(structure, flat):
+    """`flat` values arranged like `structure` (a tensor, a list/tuple, or a dict of tensors)."""
+    if isinstance(structure, symbolic.KerasTensor):
+        return flat[0]
+    if isinstance(structure, dict):
+        return dict(zip(structure, flat))
+    return list(flat)
