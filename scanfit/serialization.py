@@ -56,8 +56,35 @@ class CustomObjectScope:
 custom_object_scope = CustomObjectScope
 
 
+_REGISTERED = {}  # "package>Name" -> class, filled by register_keras_serializable
+_NAMES = {}  # class -> "package>Name"
+
+
+def register_keras_serializable(package="Custom", name=None):
+    """Class decorator: save the class as ``"package>Name"`` and find it by that name when loading.
+
+    Only classes registered this way (in the loading process) or passed in
+    ``custom_objects`` are ever rebuilt from a file.
+    """
+    def register(cls):
+        key = f"{package}>{name or cls.__name__}"
+        if key in _REGISTERED and _REGISTERED[key] is not cls:
+            raise ValueError(f"{key!r} is already registered to {_REGISTERED[key]!r}.")
+        _REGISTERED[key] = cls
+        _NAMES[cls] = key
+        return cls
+
+    return register
+
+
+def registered_name(cls):
+    """The name `register_keras_serializable` gave `cls`, or its class name."""
+    return _NAMES.get(cls, cls.__name__)
+
+
 def _custom_object(name, custom_objects):
-    """What the caller supplied under `name`: the `custom_objects` argument first, then the scopes; else _MISSING."""
+    """What the caller supplied under `name`: the `custom_objects` argument first, then the scopes, then the
+    registered classes; else _MISSING."""
     if not isinstance(name, str):
         return _MISSING
     if custom_objects and name in custom_objects:
@@ -65,6 +92,8 @@ def _custom_object(name, custom_objects):
     scope = _SCOPE.get()
     if scope and name in scope:
         return scope[name]
+    if name in _REGISTERED:
+        return _REGISTERED[name]
     return _MISSING
 
 
@@ -94,7 +123,7 @@ def object_config(module, obj, registry, config):
         "module": None if cls.__module__ == "__main__" else cls.__module__,
         "class_name": cls.__name__,
         "config": config,
-        "registered_name": cls.__name__,
+        "registered_name": registered_name(cls),
     }
 
 

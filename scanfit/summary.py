@@ -19,6 +19,15 @@ def _format_shapes(shape):
     return _format_shape(shape)
 
 
+def _connections(sources, width):
+    """The ``Connected to`` cell as lines: the whole list when it fits, else one source a line (as tf.keras 2)."""
+    text = "[" + ", ".join(repr(name) for name in sources) + "]"
+    if len(text) <= width or len(sources) < 2:
+        return [text]
+    items = [repr(name) for name in sources]
+    return ["[" + items[0] + ","] + [" " + item + "," for item in items[1:-1]] + [" " + items[-1] + "]"]
+
+
 def summary_lines(model, line_length=None, positions=None):
     """The summary as a list of lines: 65 characters wide by default, or 98 with a functional model's
     ``Connected to`` column (tf.keras 2's layouts)."""
@@ -30,7 +39,7 @@ def summary_lines(model, line_length=None, positions=None):
     widths = [positions[0] - 1] + [b - a for a, b in zip(positions, positions[1:])]
 
     def row(fields):
-        columns = [_wrap(str(field), width - (2 if i < len(widths) - 1 else 0))
+        columns = [field if isinstance(field, list) else _wrap(str(field), width - (2 if i < len(widths) - 1 else 0))
                    for i, (field, width) in enumerate(zip(fields, widths))]
         lines = []
         for k in range(max(len(c) for c in columns)):
@@ -46,7 +55,7 @@ def summary_lines(model, line_length=None, positions=None):
         if functional:
             sources = [f"{t.history.layer.name}[{t.history.node_index}][{t.history.tensor_index}]"
                        for t in model.layer_inputs(layer)]
-            fields.append("[" + ", ".join(repr(name) for name in sources) + "]" if sources else "[]")
+            fields.append(_connections(sources, widths[-1]))
         lines += row(fields)
         lines.append(" " * line_length)
     total = sum(int(_size(v.shape)) for v in model.weights)

@@ -148,6 +148,9 @@ class Sweep:
             if not hasattr(model, "_ensure_built"):
                 raise TypeError(f"build(**{params!r}) returned {type(model).__name__}, not a scanfit model.")
             require_compiled(model)
+            if isinstance(model.output_shape, list) or len(getattr(model, "input_names", [None])) > 1:
+                raise ValueError(f"build(**{params!r}) returned a model of several inputs or outputs; a Sweep "
+                                 "trains models of one input and one output. Fit that model with model.fit().")
             if any(model is run.model for run in runs):
                 raise ValueError(f"build(**{params!r}) returned a model it had returned before: "
                                  "each run needs a model of its own.")

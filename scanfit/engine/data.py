@@ -78,6 +78,8 @@ def _inputs(model, x, allow_nonfinite):
 
 
 def _input_names(model):
+    if model is None:  # arrays checked before any model exists (Sweep): one input
+        return ["x"]
     try:
         return model.input_names
     except AttributeError:  # a model that has no symbolic inputs: one input
@@ -115,7 +117,7 @@ def _targets(model, y, allow_nonfinite, count):
 
 
 def _output_names(model):
-    shapes = model.output_shape if model.built else None
+    shapes = model.output_shape if model is not None and model.built else None
     if isinstance(shapes, list) and len(shapes) > 1:
         return list(model.output_names)
     return ["y"]

@@ -1,5 +1,6 @@
 """Model files and configs (`keras.saving`)."""
 from scanfit.saving.api import load_model, load_weights, save_model, save_weights
-from scanfit.serialization import CustomObjectScope, custom_object_scope
+from scanfit.serialization import CustomObjectScope, custom_object_scope, register_keras_serializable
 
-__all__ = ["CustomObjectScope", "custom_object_scope", "load_model", "load_weights", "save_model", "save_weights"]
+__all__ = ["CustomObjectScope", "custom_object_scope", "load_model", "load_weights", "register_keras_serializable",
+           "save_model", "save_weights"]

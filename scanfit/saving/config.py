@@ -143,9 +143,12 @@ def _read_model(config, custom_objects, input_shape, max_weight_bytes, max_layer
     class_name = "Sequential"
     if isinstance(config, dict) and "class_name" in config:
         class_name = config["class_name"]
-        if class_name not in MODEL_CLASSES:
-            cls = lookup("model", {}, class_name, custom_objects)
-            return cls.from_config(config.get("config") or {})
+        if class_name not in MODEL_CLASSES:  # a subclassed model: only a class the caller supplies
+            cls = lookup("model", {}, config.get("registered_name") or class_name, custom_objects)
+            model = cls.from_config(config.get("config") or {})
+            if not model.built and input_shape is not None:
+                model.build(_as_shapes(input_shape))
+            return model
         config = config.get("config") or {}
     if isinstance(config, dict) and "input_layers" in config:
         class_name = "Functional"
@@ -171,6 +174,13 @@ def _read_model(config, custom_objects, input_shape, max_weight_bytes, max_layer
     if max_weight_bytes is not None:
         _check_size(jax.eval_shape(lambda: _probe(build(_drawing_nothing(layers), "probe"))), max_weight_bytes)
     return build(layers, config.get("name"))
+
+
+def _as_shapes(shape):
+    """A saved input shape (lists from JSON) as a tuple, or a list of tuples for several inputs."""
+    if shape and isinstance(shape[0], list):
+        return [tuple(item) for item in shape]
+    return tuple(shape)
 
 
 def _check_size(shapes, max_weight_bytes):
@@ -220,9 +230,9 @@ def compile_config(model):
     return {
         "optimizer": optimizers.serialize(model.optimizer),
         "loss": _serialize(model.loss, losses.serialize),
-        "loss_weights": None,
-        "metrics": [_serialize(m, metrics_module.serialize) for m in model._metric_ids] or None,
-        "weighted_metrics": [_serialize(m, metrics_module.serialize) for m in model._weighted_metric_ids] or None,
+        "loss_weights": model._loss_weights,
+        "metrics": _serialize(model._metric_ids, metrics_module.serialize) or None,
+        "weighted_metrics": _serialize(model._weighted_metric_ids, metrics_module.serialize) or None,
         "run_eagerly": False,
         "steps_per_execution": 1,
         "jit_compile": True,
@@ -264,12 +274,10 @@ def _compile(model, optimizer_config, config, custom_objects):
 
 def _compile_in_scope(model, optimizer_config, config, custom_objects):
     optimizer = optimizers.deserialize(optimizer_config, custom_objects)
-    loss = config.get("loss")
-    if loss is not None and not isinstance(loss, str):
-        loss = losses.deserialize(_legacy_loss(loss), custom_objects)
     model.compile(
         optimizer=optimizer,
-        loss=loss,
+        loss=_per_output(config.get("loss"), lambda loss: losses.deserialize(_legacy_loss(loss), custom_objects)),
+        loss_weights=config.get("loss_weights"),
         metrics=_metrics(config.get("metrics"), custom_objects),
         weighted_metrics=_metrics(config.get("weighted_metrics"), custom_objects),
     )
@@ -277,7 +285,23 @@ def _compile_in_scope(model, optimizer_config, config, custom_objects):
 
 
 def _serialize(identifier, serialize):
+    """A loss or metrics setting for the file: names kept, objects serialized, lists and per-output dicts kept."""
+    if isinstance(identifier, dict) and "class_name" not in identifier:
+        return {key: _serialize(value, serialize) for key, value in identifier.items()}
+    if isinstance(identifier, (list, tuple)):
+        return [_serialize(item, serialize) for item in identifier]
     return identifier if isinstance(identifier, str) or identifier is None else serialize(identifier)
+
+
+def _per_output(value, read):
+    """A saved loss setting read back: a name, a config (`read`), or a list or per-output dict of those."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "class_name" not in value:
+        return {key: _per_output(item, read) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_per_output(item, read) for item in value]
+    return read(value)
 
 
 def _legacy_loss(config):
@@ -291,10 +315,15 @@ def _metrics(config, custom_objects):
     """Metric identifiers from a saved list; tf.keras 2 nested them per output: ``[[...]]``."""
     if config is None:
         return None
+    if isinstance(config, dict) and "class_name" not in config:  # per output
+        return {key: _metrics(value if isinstance(value, list) else [value], custom_objects)
+                for key, value in config.items()}
     if not isinstance(config, list):
         raise ValueError(f"Saved metrics must be a list, got {config!r:.200}")
     if len(config) == 1 and isinstance(config[0], list):
         config = config[0]
+    if config and all(isinstance(item, list) for item in config):  # one list per output
+        return [[_metric(item, custom_objects) for item in items] for items in config]
     return [_metric(item, custom_objects) for item in config]
 
 

@@ -31,12 +31,10 @@ def data():
 
 
 def build_model(keras):
-    model = keras.Sequential([
-        keras.layers.Dense(16, activation="relu", input_shape=(12,)),
-        keras.layers.BatchNormalization(),
-        keras.layers.Dropout(0.25),
-        keras.layers.Dense(3, activation="softmax"),
-    ])
+    """A functional model (the engine runs Sequential models through the same forward pass)."""
+    inputs = keras.Input((12,))
+    hidden = keras.layers.BatchNormalization()(keras.layers.Dense(16, activation="relu")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.Dropout(0.25)(hidden)))
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 

@@ -659,16 +659,20 @@ def test_lambda_layers_and_foreign_modules_are_refused_without_importing(tmp_pat
         scanfit.models.load_model(activation)
 
 
-def test_unknown_optimizer_and_functional_models_are_refused(tmp_path):
+def test_unknown_optimizer_broken_functional_and_unknown_model_classes_are_refused(tmp_path):
     src = saved(tmp_path)
     with zipfile.ZipFile(src) as archive:
         config = json.loads(archive.read("config.json"))
     config["compile_config"]["optimizer"]["class_name"] = "Shampoo"
     with pytest.raises(ValueError, match=r"compile settings stored in .*o\.keras.*Unknown optimizer 'Shampoo'"):
         scanfit.models.load_model(rewrite_keras(src, tmp_path / "o.keras", replace={"config.json": json.dumps(config)}))
-    config["class_name"] = "Functional"
-    with pytest.raises(ValueError, match=r"f\.keras.*Sequential models only"):
+    config["compile_config"]["optimizer"]["class_name"] = "Adam"
+    config["class_name"] = "Functional"  # a functional model without its inputs and outputs
+    with pytest.raises(ValueError, match=r"f\.keras.*non-empty 'input_layers'"):
         scanfit.models.load_model(rewrite_keras(src, tmp_path / "f.keras", replace={"config.json": json.dumps(config)}))
+    config["class_name"] = "MyModel"  # a subclassed model whose class is nowhere to be found
+    with pytest.raises(ValueError, match=r"m\.keras.*Unknown model 'MyModel'.*custom_objects"):
+        scanfit.models.load_model(rewrite_keras(src, tmp_path / "m.keras", replace={"config.json": json.dumps(config)}))
 
 
 def test_unsafe_zip_entries_and_absurd_sizes_are_refused(tmp_path, monkeypatch):

@@ -1,0 +1,194 @@
+"""Subclassed models against Keras 3, calls with training=True (Monte Carlo dropout, batch statistics),
+feature maps of a trained CNN, and functional models inside Sweep, DataParallel and callbacks."""
+import keras
+import numpy as np
+import pytest
+
+import scanfit
+
+RNG = np.random.default_rng(11)
+X = RNG.normal(size=(64, 6)).astype("float32")
+Y = RNG.integers(0, 3, size=(64,))
+
+
+def residual_class(K):
+    """A subclassed model: layers as attributes (one in a list, one in a dict), a skip connection."""
+
+    class Residual(K.Model):
+        def __init__(self, units=6, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.blocks = [K.layers.Dense(units, activation="relu"), K.layers.Dense(units)]
+            self.heads = {"out": K.layers.Dense(3, activation="softmax")}
+
+        def call(self, inputs, training=None):
+            x = inputs
+            for block in self.blocks:
+                x = block(x)
+            return self.heads["out"](inputs + x)
+
+        def get_config(self):
+            return {"units": self.units, "name": self.name}
+
+    return Residual
+
+
+def test_subclassed_model_matches_keras_in_outputs_and_training():
+    k_model, s_model = residual_class(keras)(), residual_class(scanfit)()
+    k_model(X[:2])
+    s_model(X[:2])  # built on first call
+    assert len(s_model.layers) == 3 and s_model.built
+    weights = [RNG.normal(scale=0.4, size=w.shape).astype("float32") for w in k_model.get_weights()]
+    k_model.set_weights(weights)
+    s_model.set_weights(weights)
+    np.testing.assert_allclose(s_model.predict(X, verbose=0), k_model.predict(X, verbose=0), atol=1e-5)
+    for model, library in ((k_model, keras), (s_model, scanfit)):
+        model.compile(library.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    k_hist = k_model.fit(X, Y, epochs=3, batch_size=16, shuffle=False, verbose=0).history
+    s_hist = s_model.fit(X, Y, epochs=3, batch_size=16, shuffle=False, verbose=0).history
+    for key in k_hist:
+        np.testing.assert_allclose(s_hist[key], k_hist[key], rtol=1e-4, atol=1e-5, err_msg=key)
+    for k_w, s_w in zip(k_model.get_weights(), s_model.get_weights()):
+        np.testing.assert_allclose(s_w, k_w, rtol=1e-4, atol=1e-5)
+    lines = []
+    s_model.summary(print_fn=lines.append)
+    assert any("Total params: 105" in line for line in lines)  # 6*6+6 + 6*6+6 + 6*3+3
+
+
+def test_subclassed_model_weights_files_and_save(tmp_path):
+    cls = residual_class(scanfit)
+    model = cls(name="res")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(X, Y, epochs=1, verbose=0)
+    model.save_weights(tmp_path / "w.weights.h5")
+    other = cls()
+    other(X[:1])
+    other.load_weights(tmp_path / "w.weights.h5")
+    np.testing.assert_array_equal(other.predict(X, verbose=0), model.predict(X, verbose=0))
+    model.save(tmp_path / "m.keras")
+    with pytest.raises(ValueError, match="Residual"):
+        scanfit.models.load_model(tmp_path / "m.keras")  # the class is nowhere to be found: refused
+    loaded = scanfit.models.load_model(tmp_path / "m.keras", custom_objects={"Residual": cls})
+    np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
+
+    class NoConfig(scanfit.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = scanfit.layers.Dense(2)
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    bare = NoConfig()
+    bare(X[:1])
+    with pytest.raises(NotImplementedError, match="get_config"):
+        bare.save(tmp_path / "bare.keras")
+    assert not (tmp_path / "bare.keras").exists()
+
+
+def test_registered_subclass_loads_without_custom_objects(tmp_path):
+    @scanfit.saving.register_keras_serializable(package="tests")
+    class Tiny(scanfit.Model):
+        def __init__(self, units=2, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.dense = scanfit.layers.Dense(units)
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+        def get_config(self):
+            return {"units": self.units}
+
+    model = Tiny(units=3)
+    model(X[:1])
+    model.save(tmp_path / "t.keras")
+    loaded = scanfit.models.load_model(tmp_path / "t.keras")
+    assert type(loaded) is Tiny and loaded.units == 3
+    np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
+
+
+def test_monte_carlo_dropout_draws_fresh_masks_and_averages_to_inference():
+    scanfit.utils.set_random_seed(0)
+    inputs = scanfit.Input((6,))
+    outputs = scanfit.layers.Dense(4)(scanfit.layers.Dropout(0.5)(inputs))
+    model = scanfit.Model(inputs, outputs)
+    x = X[:8]
+    inference = np.asarray(model(x))
+    np.testing.assert_array_equal(np.asarray(model(x, training=False)), inference)
+    samples = np.stack([np.asarray(model(x, training=True)) for _ in range(400)])
+    assert not np.allclose(samples[0], samples[1])
+    assert len({sample.tobytes() for sample in samples}) == len(samples)
+    # The mean of 400 samples is within a few standard errors of the inference output.
+    standard_error = samples.std(axis=0) / np.sqrt(len(samples))
+    assert np.all(np.abs(samples.mean(axis=0) - inference) < 5 * standard_error + 1e-6)
+
+
+def test_training_call_uses_batch_statistics_and_updates_the_moving_ones():
+    model = scanfit.Sequential([scanfit.Input((6,)), scanfit.layers.BatchNormalization(momentum=0.9)])
+    layer = model.layers[0]
+    batch = X[:16] * 3 + 1
+    trained = np.asarray(model(batch, training=True))
+    expected = (batch - batch.mean(0)) / np.sqrt(batch.var(0) + 1e-3)
+    np.testing.assert_allclose(trained, expected, rtol=1e-4, atol=1e-4)
+    moving_mean = layer.get_weights()[2]
+    np.testing.assert_allclose(moving_mean, 0.1 * batch.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(model(batch)), (batch - moving_mean) / np.sqrt(layer.get_weights()[3] + 1e-3),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_feature_maps_of_a_trained_cnn_equal_a_hand_computation():
+    scanfit.utils.set_random_seed(2)
+    images = RNG.uniform(size=(32, 8, 8, 1)).astype("float32")
+    labels = RNG.integers(0, 2, size=(32,))
+    model = scanfit.Sequential([
+        scanfit.Input((8, 8, 1)),
+        scanfit.layers.Conv2D(3, 3, activation="relu", padding="same"),
+        scanfit.layers.MaxPooling2D(2),
+        scanfit.layers.Flatten(),
+        scanfit.layers.Dense(2, activation="softmax"),
+    ])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    before = model.layers[0].get_weights()[0].copy()
+    model.fit(images, labels, epochs=2, verbose=0)
+    kernel, bias = model.layers[0].get_weights()
+    assert not np.allclose(kernel, before)  # the feature maps come from the trained weights
+    conv_maps = scanfit.Model(model.inputs, model.layers[0].output).predict(images, verbose=0)
+    padded = np.pad(images[..., 0], ((0, 0), (1, 1), (1, 1)))
+    expected = np.zeros((32, 8, 8, 3), np.float32)
+    for i in range(8):
+        for j in range(8):
+            patch = padded[:, i:i + 3, j:j + 3]
+            expected[:, i, j, :] = np.einsum("nab,abc->nc", patch, kernel[..., 0, :]) + bias
+    np.testing.assert_allclose(conv_maps, np.maximum(expected, 0), rtol=1e-4, atol=1e-5)
+    pooled = scanfit.Model(model.input, model.layers[1].output).predict(images, verbose=0)
+    np.testing.assert_allclose(pooled, conv_maps.reshape(32, 4, 2, 4, 2, 3).max(axis=(2, 4)), rtol=1e-6)
+
+
+def functional_mlp(optimizer="adam", seed=None):
+    inputs = scanfit.Input((6,))
+    hidden = scanfit.layers.Dense(8, activation="relu")(inputs)
+    model = scanfit.Model(inputs, scanfit.layers.Dense(3, activation="softmax")(hidden))
+    model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_functional_models_in_a_sweep_equal_their_own_fits():
+    sweep = scanfit.Sweep(functional_mlp, scanfit.Sweep.grid(optimizer=["sgd", "adam"], seed=[0]))
+    histories = sweep.fit(X, Y, epochs=2, batch_size=16, verbose=0)
+    for params, history in zip(sweep.params, histories):
+        scanfit.utils.set_random_seed(params["seed"])
+        alone = functional_mlp(**params)
+        expected = alone.fit(X, Y, epochs=2, batch_size=16, verbose=0).history
+        np.testing.assert_allclose(history.history["loss"], expected["loss"], rtol=1e-5)
+
+
+def test_functional_models_with_callbacks_and_checkpoints(tmp_path):
+    model = functional_mlp()
+    path = tmp_path / "best.keras"
+    model.fit(X, Y, epochs=3, verbose=0, validation_split=0.25,
+              callbacks=[scanfit.callbacks.ModelCheckpoint(path, save_best_only=True),
+                         scanfit.callbacks.EarlyStopping(patience=1, restore_best_weights=True)])
+    best = scanfit.models.load_model(path)
+    assert type(best) is scanfit.Model
+    assert np.isfinite(best.evaluate(X, Y, verbose=0)[0])
