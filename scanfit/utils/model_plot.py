@@ -202,5 +202,5 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, 
     if extension == "svg":
         return display.SVG(filename=to_file)
     if extension in ("png", "jpg", "jpeg", "gif"):
-        return display.Image(filename=to_file)
+        return display.Image(filename=to_file, format=extension)
     return None
