@@ -185,7 +185,7 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, 
     to_file = os.fspath(to_file)
     extension = os.path.splitext(to_file)[1][1:].lower() or "png"
     pydot = _import_pydot()
-    formats = pydot.core.OUTPUT_FORMATS
+    formats = pydot.OUTPUT_FORMATS
     if extension not in formats:
         raise ValueError(f"to_file {to_file!r}: Graphviz cannot write {extension!r} files; use .png, .svg, "
                          f".pdf or another of {sorted(formats)}.")
