@@ -37,6 +37,8 @@ for step in range(1, 41):
     time.sleep(0.025)
     bar.update(step)""",
     "history.plot();",
+    """import tempfile
+keras.utils.plot_model(model, to_file=tempfile.mkdtemp() + "/model.png", show_shapes=True, dpi=72)""",
 ]
 
 
@@ -98,7 +100,9 @@ def test_notebook_redraws_a_few_times_a_second(notebook):
     assert all(" - ETA: " in frame for frame in frames[:-1])
 
 
-def test_history_plot_is_shown_inline(notebook):
-    images = [o for o in notebook.cells[4].outputs if o["output_type"] == "display_data" and "image/png" in o["data"]]
-    assert len(images) == 1
+@pytest.mark.parametrize("cell, output_type", [(4, "display_data"), (5, "execute_result")], ids=["history", "model"])
+def test_plots_are_shown_inline(notebook, cell, output_type):
+    outputs = notebook.cells[cell].outputs
+    images = [o for o in outputs if o["output_type"] == output_type and "image/png" in o["data"]]
+    assert len(images) == 1 and len(outputs) == 1
     assert base64.b64decode(images[0]["data"]["image/png"]).startswith(PNG_SIGNATURE)
