@@ -4,11 +4,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 
-if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+# Debian packages, each installed only when missing: the data set, and Graphviz for keras.utils.plot_model.
+DEBIAN_PACKAGES=""
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || DEBIAN_PACKAGES="$DEBIAN_PACKAGES dataset-fashion-mnist"
+command -v dot >/dev/null 2>&1 || DEBIAN_PACKAGES="$DEBIAN_PACKAGES graphviz"
+if [ -n "$DEBIAN_PACKAGES" ]; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $DEBIAN_PACKAGES
 fi
 
 "$PYTHON" -m pip install --quiet --disable-pip-version-check -e ".[test]"

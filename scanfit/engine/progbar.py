@@ -4,7 +4,7 @@ verbose=1, finished::
 
     1500/1500 [==============================] - 3s 2ms/step - loss: 0.5272
 
-verbose=1, running (live terminals only)::
+verbose=1, running (live displays only: terminals and Jupyter notebooks)::
 
       50/1500 [>.............................] - ETA: 2s - loss: 0.5272
 
@@ -13,10 +13,38 @@ verbose=2 (one line when finished)::
     1500/1500 - 3s - loss: 0.5272 - 3s/epoch - 2ms/step
 
 Like tf.keras 2, the time per step leaves out the first step (compilation)
-whenever step 1 was reported.
+whenever step 1 was reported. A notebook (a Jupyter kernel's stdout) redraws
+the line with ``\r`` as a terminal does, since Jupyter and Colab render a
+carriage return in place, but at most every ``NOTEBOOK_INTERVAL`` seconds.
 """
 import sys
 import time
+
+TERMINAL_INTERVAL = 0.05  # seconds between redraws on a terminal
+NOTEBOOK_INTERVAL = 0.25  # in a notebook, where each redraw is a message to the browser
+
+
+def in_notebook_kernel():
+    """Whether this process is a Jupyter kernel (IPython's ``ZMQInteractiveShell`` or a subclass, as in Colab)."""
+    zmqshell = sys.modules.get("ipykernel.zmqshell")
+    if zmqshell is None:
+        return False
+    from IPython import get_ipython
+
+    return isinstance(get_ipython(), zmqshell.ZMQInteractiveShell)
+
+
+def is_notebook_stream(stream):
+    """Whether ``stream`` is a Jupyter kernel's output stream (what ``sys.stdout`` is in a notebook)."""
+    iostream = sys.modules.get("ipykernel.iostream")
+    return iostream is not None and isinstance(stream, iostream.OutStream) and in_notebook_kernel()
+
+
+def is_live(stream=None):
+    """Whether a progress bar on ``stream`` (None: ``sys.stdout``) can redraw in place: a terminal or a notebook."""
+    out = sys.stdout if stream is None else stream
+    isatty = getattr(out, "isatty", None)
+    return bool(isatty and isatty()) or is_notebook_stream(out)
 
 
 def print_epoch_header(epoch_index, epochs, stream=None):
@@ -54,12 +82,13 @@ def format_eta(seconds):
 class Progbar:
     """Progress bar for ``target`` steps (``None`` when unknown).
 
-    ``live=None`` means ``stream.isatty()``. A live display redraws one line
-    with ``\\r`` at most every ``interval`` seconds; otherwise only the final
+    ``live=None`` means ``is_live(stream)``. A live display redraws one line
+    with ``\\r`` at most every ``interval`` seconds (None: ``TERMINAL_INTERVAL``,
+    or ``NOTEBOOK_INTERVAL`` on a notebook's stream); otherwise only the final
     line is written. ``stream=None`` means ``sys.stdout`` at each write.
     """
 
-    def __init__(self, target, width=30, verbose=1, stream=None, interval=0.05,
+    def __init__(self, target, width=30, verbose=1, stream=None, interval=None,
                  unit_name="step", live=None, clock=time.monotonic):
         self.target = target
         self.width = width
@@ -91,7 +120,7 @@ class Progbar:
         elif self.verbose == 1:
             if self._is_live():
                 if (not finalize and self._last_draw is not None
-                        and now - self._last_draw < self.interval):
+                        and now - self._last_draw < self._interval()):
                     return
                 self._last_draw = now
                 line = self._bar_line(current, now, per_step, finalize)
@@ -110,10 +139,12 @@ class Progbar:
         out.flush()
 
     def _is_live(self):
-        if self.live is not None:
-            return self.live
-        isatty = getattr(self._out(), "isatty", None)
-        return bool(isatty and isatty())
+        return is_live(self._out()) if self.live is None else self.live
+
+    def _interval(self):
+        if self.interval is not None:
+            return self.interval
+        return NOTEBOOK_INTERVAL if is_notebook_stream(self._out()) else TERMINAL_INTERVAL
 
     def _step_duration(self, current, now):
         if current <= 0:

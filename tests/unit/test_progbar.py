@@ -4,7 +4,8 @@ import io
 import pytest
 
 from scanfit.engine.progbar import (
-    Progbar, format_eta, format_per_unit, format_value, print_epoch_header)
+    TERMINAL_INTERVAL, Progbar, format_eta, format_per_unit, format_value, in_notebook_kernel, is_live,
+    is_notebook_stream, print_epoch_header)
 
 FIT_VALUES = [("loss", 0.5272), ("accuracy", 0.8130)]
 VAL_VALUES = [("val_loss", 0.4003), ("val_accuracy", 0.8572)]
@@ -169,6 +170,19 @@ def test_live_defaults_to_isatty():
     clock.t = 1.0
     bar.update(1)
     assert out.getvalue() == ""
+
+
+def test_is_live_on_a_terminal_only_outside_a_notebook():
+    # The notebook side runs in a real Jupyter kernel: tests/unit/test_notebook.py.
+    assert is_live(TtyStream()) and not is_live(io.StringIO()) and not is_live(object())
+    assert not in_notebook_kernel() and not is_notebook_stream(TtyStream())
+
+
+def test_terminal_redraws_every_terminal_interval_by_default():
+    bar, clock, out = make(100, stream=TtyStream())
+    run_epoch(bar, clock, 100, TERMINAL_INTERVAL * 0.6)  # a redraw every second step
+    frames = out.getvalue().split("\r")[1:]
+    assert [f.split()[0] for f in frames] == [f"{i}/100" for i in range(1, 100, 2)] + ["100/100"]
 
 
 def test_default_stream_is_stdout_at_call_time(capsys):
