@@ -1,9 +1,10 @@
 """Keras layers (`keras.layers`)."""
 from scanfit.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from scanfit.layers.base import Layer, Variable
-from scanfit.layers.convolution import Conv1D, Conv2D
+from scanfit.layers.convolution import Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from scanfit.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, KerasTensor, Reshape
-from scanfit.layers.normalization import BatchNormalization
+from scanfit.layers.lambda_layer import Lambda
+from scanfit.layers.normalization import BatchNormalization, LayerNormalization
 from scanfit.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -14,19 +15,31 @@ from scanfit.layers.pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
+from scanfit.layers.regularization import (
+    AlphaDropout,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+    SpatialDropout2D,
+)
+from scanfit.layers.reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 
 LAYER_CLASSES = {
     cls.__name__: cls
     for cls in (
-        InputLayer, Dense, Flatten, Reshape, Dropout, Activation,
-        ReLU, LeakyReLU, PReLU, ELU, Softmax, BatchNormalization,
-        Conv1D, Conv2D, MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
+        InputLayer, Dense, Flatten, Reshape, Dropout, Activation, Lambda,
+        ReLU, LeakyReLU, PReLU, ELU, Softmax, BatchNormalization, LayerNormalization,
+        AlphaDropout, GaussianNoise, GaussianDropout, SpatialDropout1D, SpatialDropout2D,
+        Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D,
+        MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
         GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
+        ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D, UpSampling2D,
     )
 }
 
 # Keras's other names for the same classes.
-Convolution1D, Convolution2D = Conv1D, Conv2D
+Convolution1D, Convolution2D, Convolution2DTranspose = Conv1D, Conv2D, Conv2DTranspose
+SeparableConvolution2D = SeparableConv2D
 MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
