@@ -4,7 +4,8 @@ The function runs in the process that defined it. Saved, it is written as
 Keras writes it: a named function by name (found again only in
 ``custom_objects``), a ``lambda`` as Python bytecode (Keras's ``__lambda__``
 form). Loading a saved Lambda runs code from the file, so the loaders refuse
-it unless called with ``safe_mode=False``.
+it unless called with ``safe_mode=False``; the global names a rebuilt lambda
+uses (a module such as ``jnp``) are those the caller passes in ``custom_objects``.
 """
 import base64
 import binascii
@@ -34,13 +35,16 @@ class Lambda(Layer):
         if mask is not None:
             raise ValueError("Lambda mask is not supported: scanfit has no masking. Leave mask=None.")
         if output_shape is not None and not callable(output_shape):
-            try:
-                output_shape = tuple(None if d is None else int(d) for d in output_shape)
-            except (TypeError, ValueError):
+            if isinstance(output_shape, int) and not isinstance(output_shape, bool):
+                output_shape = (output_shape,)
+            if not isinstance(output_shape, (list, tuple)) or not all(
+                    d is None or (hasattr(d, "__index__") and not isinstance(d, bool) and d >= 0)
+                    for d in output_shape):
                 raise TypeError(
                     f"Lambda output_shape must be a tuple of ints (one sample's shape) or a function, "
                     f"got output_shape={output_shape!r:.200}"
-                ) from None
+                )
+            output_shape = tuple(None if d is None else int(d) for d in output_shape)
         if arguments is not None and not isinstance(arguments, dict):
             raise TypeError(f"Lambda arguments must be a dict of keyword arguments, got arguments={arguments!r:.200}")
         self.function = function
