@@ -1,4 +1,4 @@
-"""Convolution layers: Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D.
+"""Convolution layers: Conv1D/2D and their transposed, depthwise and separable forms.
 
 Kernels have Keras's shapes (``(*kernel_size, input_channels // groups,
 filters)`` for Conv2D, ``(*kernel_size, filters, input_channels)`` for
@@ -221,16 +221,17 @@ class Conv2D(Conv):
     rank = 2
 
 
-class Conv2DTranspose(Conv):
-    """Transposed 2-D convolution (the gradient of a convolution with respect to its input), for upsampling.
+class ConvTranspose(Conv):
+    """Transposed convolution (the gradient of a convolution with respect to its input), for upsampling.
 
     The output length per axis is ``size * stride`` for 'same' and
     ``(size - 1) * stride + max(kernel_span, stride)`` for 'valid'; `output_padding`
     (each value below its stride) sets the length to ``(size - 1) * stride + kernel_span
     + output_padding`` ('valid') or ``(size - 1) * stride + kernel_span % 2 + output_padding`` ('same').
+    Subclasses fix the rank.
     """
 
-    rank = 2
+    paddings = ("valid", "same")
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
@@ -298,14 +299,15 @@ class Conv2DTranspose(Conv):
         return config
 
 
-class DepthwiseConv2D(Layer):
+class DepthwiseConv(Layer):
     """Convolves each input channel with `depth_multiplier` filters of its own (no mixing of channels).
 
     The output has ``input_channels * depth_multiplier`` channels, channel ``c * depth_multiplier + m``
-    being filter ``m`` of input channel ``c``; the kernel is named 'kernel', as in Keras 3.
+    being filter ``m`` of input channel ``c``; the kernel is named 'kernel', as in Keras 3. Subclasses
+    fix the rank.
     """
 
-    rank = 2
+    rank = None
     kernel_name = "kernel"
 
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, data_format=None,
@@ -356,7 +358,7 @@ class DepthwiseConv2D(Layer):
                             regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def _build_rest(self, channels):
-        """Weights between the depthwise kernel and the bias (SeparableConv2D's pointwise kernel)."""
+        """Weights between the depthwise kernel and the bias (SeparableConv's pointwise kernel)."""
 
     def compute_output_shape(self, input_shape):
         spatial, channels = spatial_and_channels(input_shape, self.data_format)
@@ -407,11 +409,12 @@ class DepthwiseConv2D(Layer):
         }
 
 
-class SeparableConv2D(DepthwiseConv2D):
+class SeparableConv(DepthwiseConv):
     """A depthwise convolution followed by a 1x1 ('pointwise') convolution to `filters` channels.
 
     Weights, as in Keras: 'depthwise_kernel' ``(*kernel_size, channels, depth_multiplier)``,
-    'pointwise_kernel' ``(1, 1, channels * depth_multiplier, filters)``, 'bias' ``(filters,)``.
+    'pointwise_kernel' ``(1, ..., 1, channels * depth_multiplier, filters)``, 'bias' ``(filters,)``.
+    Subclasses fix the rank.
     """
 
     kernel_name = "depthwise_kernel"
@@ -429,7 +432,7 @@ class SeparableConv2D(DepthwiseConv2D):
             activity_regularizer=activity_regularizer, depthwise_constraint=depthwise_constraint,
             bias_constraint=bias_constraint, **kwargs)
         if not _is_int(filters) or int(filters) < 1:
-            raise ValueError(f"SeparableConv2D filters must be a positive int, got filters={filters!r}")
+            raise ValueError(f"{type(self).__name__} filters must be a positive int, got filters={filters!r}")
         self.filters = int(filters)
         self.pointwise_initializer = initializers.get(pointwise_initializer)
         self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
@@ -459,3 +462,39 @@ class SeparableConv2D(DepthwiseConv2D):
             "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer),
             "pointwise_constraint": constraints.serialize(self.pointwise_constraint),
         }
+
+
+class Conv1DTranspose(ConvTranspose):
+    """Transposed 1-D convolution over (batch, steps, channels)."""
+
+    rank = 1
+
+
+class Conv2DTranspose(ConvTranspose):
+    """Transposed 2-D convolution over images."""
+
+    rank = 2
+
+
+class DepthwiseConv1D(DepthwiseConv):
+    """Depthwise 1-D convolution over (batch, steps, channels)."""
+
+    rank = 1
+
+
+class DepthwiseConv2D(DepthwiseConv):
+    """Depthwise 2-D convolution over images."""
+
+    rank = 2
+
+
+class SeparableConv1D(SeparableConv):
+    """Separable 1-D convolution: depthwise over the steps, then pointwise."""
+
+    rank = 1
+
+
+class SeparableConv2D(SeparableConv):
+    """Separable 2-D convolution: depthwise over the image, then pointwise."""
+
+    rank = 2

@@ -1,4 +1,4 @@
-"""Conv2DTranspose, DepthwiseConv2D and SeparableConv2D against Keras 3 under both lowerings."""
+"""Conv1D/2DTranspose, DepthwiseConv1D/2D and SeparableConv1D/2D against Keras 3 under both lowerings."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -55,6 +55,16 @@ def test_separable_conv2d_matches_keras(options, monkeypatch):
     compare_with_keras(lambda L: L.SeparableConv2D(5, 3, **options), (2, 8, 9, 3), monkeypatch)
 
 
+@pytest.mark.parametrize("make", [
+    lambda L: L.Conv1DTranspose(3, 3, strides=2, padding="same", output_padding=1),
+    lambda L: L.Conv1DTranspose(2, 2, dilation_rate=2, data_format="channels_first"),
+    lambda L: L.DepthwiseConv1D(3, depth_multiplier=2, strides=2, padding="same"),
+    lambda L: L.SeparableConv1D(4, 2, dilation_rate=2, activation="relu"),
+], ids=["transpose", "transpose_cf", "depthwise", "separable"])
+def test_1d_forms_match_keras(make, monkeypatch):
+    compare_with_keras(make, (2, 7, 3), monkeypatch)
+
+
 def test_weights_have_keras_names_and_shapes():
     def names(layer, shape):
         layer.build_for(shape)
@@ -105,3 +115,5 @@ def test_bad_arguments_raise_value_errors_naming_the_argument(make, argument):
 def test_aliases():
     assert scanfit.layers.Convolution2DTranspose is scanfit.layers.Conv2DTranspose
     assert scanfit.layers.SeparableConvolution2D is scanfit.layers.SeparableConv2D
+    assert scanfit.layers.Convolution1DTranspose is scanfit.layers.Conv1DTranspose
+    assert scanfit.layers.SeparableConvolution1D is scanfit.layers.SeparableConv1D

@@ -41,6 +41,9 @@ import scanfit
                                 depthwise_constraint="max_norm", activity_regularizer="l1"),
     lambda L: L.SeparableConv2D(16, 3, strides=2, depth_multiplier=2, pointwise_initializer="he_normal",
                                 pointwise_regularizer="l2", pointwise_constraint="non_neg", bias_constraint="non_neg"),
+    lambda L: L.Conv1DTranspose(4, 3, strides=2, output_padding=1),
+    lambda L: L.DepthwiseConv1D(2, depth_multiplier=3, data_format="channels_first"),
+    lambda L: L.SeparableConv1D(5, 3, padding="same", use_bias=False),
 ])
 def test_config_equals_keras_and_round_trips(make):
     k_layer, s_layer = make(keras.layers), make(scanfit.layers)

@@ -41,6 +41,9 @@ def every_layer_model(lib):
         L.AveragePooling2D(2),  # (2, 2, 4)
         L.Reshape((4, 4)),
         L.Conv1D(6, 2, padding="same"),
+        L.DepthwiseConv1D(2, padding="same"),
+        L.SeparableConv1D(6, 2, padding="same"),
+        L.Conv1DTranspose(6, 2, padding="same"),  # (4, 6)
         L.ZeroPadding1D(1),  # (6, 6)
         L.Cropping1D(1),
         L.UpSampling1D(2),  # (8, 6)
