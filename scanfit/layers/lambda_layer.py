@@ -10,6 +10,7 @@ uses (a module such as ``jnp``) are those the caller passes in ``custom_objects`
 import base64
 import binascii
 import builtins
+import dis
 import inspect
 import marshal
 import types
@@ -138,4 +139,19 @@ def deserialize_function(config):
             f"The Lambda function needs {len(code.co_freevars)} closure values, the config holds {len(cells or ())}."
         )
     names = {"__builtins__": builtins, **current_custom_objects()}  # its globals: what the caller supplied
+    missing = sorted(name for name in _global_names(code) if name not in names and not hasattr(builtins, name))
+    if missing:
+        raise ValueError(
+            f"The Lambda function uses the global names {missing}, which the file cannot supply: pass them "
+            f"in custom_objects, e.g. custom_objects={{{missing[0]!r}: ...}}."
+        )
     return types.FunctionType(code, names, code.co_name, None if defaults is None else tuple(defaults), cells)
+
+
+def _global_names(code):
+    """The global names that `code` (and the functions defined inside it) reads."""
+    names = {ins.argval for ins in dis.get_instructions(code) if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names

@@ -83,6 +83,8 @@ def test_saved_lambda_is_refused_by_default_and_loads_with_safe_mode_off(tmp_pat
     for load in (scanfit.models.load_model, scanfit.saving.load_model):
         with pytest.raises(ValueError, match=r"Lambda layer.*safe_mode=False"):
             load(path)
+    with pytest.raises(ValueError, match=r"global names \['jnp'\].*custom_objects"):
+        scanfit.saving.load_model(path, safe_mode=False)
     loaded = scanfit.saving.load_model(path, safe_mode=False, custom_objects={"jnp": jnp})  # its global names
     np.testing.assert_allclose(loaded.predict(X, verbose=0), model.predict(X, verbose=0), atol=1e-6)
     rebuilt, original = loaded.layers[1].function, model.layers[1].function
