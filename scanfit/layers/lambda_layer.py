@@ -88,6 +88,11 @@ class Lambda(Layer):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        if "function_type" in config:
+            raise ValueError(
+                "This Lambda layer was saved by tf.keras 2, whose stored functions are bytecode of an older "
+                "Python that cannot be run here; rebuild the Lambda in Python and load the weights."
+            )
         config["function"] = deserialize_function(config.get("function"))
         shape = config.get("output_shape")
         if isinstance(shape, dict):

@@ -129,3 +129,11 @@ def test_unreadable_bytecode_is_a_clear_error(tmp_path):
             scanfit.layers.Lambda.from_config(config)
     with pytest.raises(ValueError, match="safe_mode=False"):
         scanfit.layers.Lambda.from_config(config)
+
+
+def test_a_tf_keras_2_lambda_config_is_refused_clearly():
+    config = {"name": "lambda", "function": ["4wEAAAAA", None, None], "function_type": "lambda",
+              "module": "__main__", "output_shape": None, "output_shape_type": "raw", "arguments": {}}
+    with scanfit.serialization.SafeModeScope(False):
+        with pytest.raises(ValueError, match="tf.keras 2"):
+            scanfit.layers.Lambda.from_config(config)

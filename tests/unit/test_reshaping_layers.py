@@ -18,9 +18,10 @@ from layer_oracle import compare_with_keras
     (lambda L: L.UpSampling2D((3, 1), data_format="channels_first"), (2, 2, 3, 4)),
     (lambda L: L.UpSampling2D((2, 3), interpolation="bilinear"), (2, 3, 4, 2)),
     (lambda L: L.UpSampling2D(2, interpolation="bicubic"), (1, 4, 4, 2)),
+    (lambda L: L.UpSampling2D((3, 2), interpolation="lanczos3"), (1, 4, 4, 2)),
     (lambda L: L.UpSampling1D(3), (2, 4, 3)),
 ], ids=["pad2d", "pad2d_rows", "pad2d_pairs_cf", "pad1d", "crop2d", "crop2d_pairs", "crop2d_cf", "crop1d",
-        "up2d", "up2d_cf", "up2d_bilinear", "up2d_bicubic", "up1d"])
+        "up2d", "up2d_cf", "up2d_bilinear", "up2d_bicubic", "up2d_lanczos3", "up1d"])
 def test_reshaping_layers_match_keras(make, shape, monkeypatch):
     compare_with_keras(make, shape, monkeypatch)
 
