@@ -14,8 +14,8 @@ from scanfit.layers import lowering
 from scanfit.layers.base import Layer
 
 
-def int_tuple(value, rank, name):
-    """`value` (an int or `rank` ints) as a tuple of positive ints, or a ValueError naming `name`."""
+def int_tuple(value, rank, name, minimum=1):
+    """`value` (an int or `rank` ints) as a tuple of ints >= `minimum`, or a ValueError naming `name`."""
     values = (value,) * rank if _is_int(value) else value
     try:
         values = tuple(values)
@@ -23,27 +23,13 @@ def int_tuple(value, rank, name):
         values = None
     if values is None or len(values) != rank or not all(_is_int(v) for v in values):
         raise ValueError(f"{name} must be an int or a tuple of {rank} ints, got {name}={value!r}")
-    if any(int(v) < 1 for v in values):
-        raise ValueError(f"{name} values must be positive, got {name}={value!r}")
+    if any(int(v) < minimum for v in values):
+        raise ValueError(f"{name} values must be {'positive' if minimum == 1 else f'>= {minimum}'}, got {name}={value!r}")
     return tuple(int(v) for v in values)
 
 
 def _is_int(value):
     return hasattr(value, "__index__") and not isinstance(value, bool)
-
-
-def non_negative_int_tuple(value, rank, name):
-    """`value` (an int or `rank` ints) as a tuple of ints >= 0, or a ValueError naming `name`."""
-    values = (value,) * rank if _is_int(value) else value
-    try:
-        values = tuple(values)
-    except TypeError:
-        values = None
-    if values is None or len(values) != rank or not all(_is_int(v) for v in values):
-        raise ValueError(f"{name} must be an int or a tuple of {rank} ints, got {name}={value!r}")
-    if any(int(v) < 0 for v in values):
-        raise ValueError(f"{name} values must be >= 0, got {name}={value!r}")
-    return tuple(int(v) for v in values)
 
 
 def data_format_of(value):
@@ -246,7 +232,7 @@ class ConvTranspose(Conv):
             bias_constraint=bias_constraint, **kwargs)
         self.output_padding = None
         if output_padding is not None:
-            self.output_padding = non_negative_int_tuple(output_padding, self.rank, "output_padding")
+            self.output_padding = int_tuple(output_padding, self.rank, "output_padding", minimum=0)
             if any(p >= s for p, s in zip(self.output_padding, self.strides)):
                 raise ValueError(
                     f"output_padding must be smaller than strides on every axis, got "

@@ -7,7 +7,6 @@ from scanfit.layers.convolution import (
     data_format_of,
     from_channels_last,
     int_tuple,
-    non_negative_int_tuple,
     spatial_and_channels,
     to_channels_last,
     with_spatial,
@@ -20,7 +19,7 @@ _INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5")
 def amounts_2d(value, name):
     """An int, 2 ints (symmetric per axis) or 2 pairs ``((top, bottom), (left, right))``, all >= 0."""
     if hasattr(value, "__index__") and not isinstance(value, bool):
-        pair = non_negative_int_tuple(value, 2, name)
+        pair = int_tuple(value, 2, name, minimum=0)
         return (pair, pair)
     try:
         rows, cols = value
@@ -28,7 +27,7 @@ def amounts_2d(value, name):
         raise ValueError(
             f"{name} must be an int, a tuple of 2 ints or a tuple of 2 (before, after) pairs, got {name}={value!r}"
         ) from None
-    return non_negative_int_tuple(rows, 2, f"{name}[0]"), non_negative_int_tuple(cols, 2, f"{name}[1]")
+    return int_tuple(rows, 2, f"{name}[0]", minimum=0), int_tuple(cols, 2, f"{name}[1]", minimum=0)
 
 
 class _Spatial(Layer):
@@ -74,7 +73,7 @@ class ZeroPadding1D(_ZeroPadding):
 
     def __init__(self, padding=1, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.padding = non_negative_int_tuple(padding, 2, "padding")
+        self.padding = int_tuple(padding, 2, "padding", minimum=0)
         self.data_format = data_format_of(data_format)
 
     def _pairs(self):
@@ -102,7 +101,7 @@ class Cropping1D(_Spatial):
 
     def __init__(self, cropping=(1, 1), **kwargs):
         super().__init__(**kwargs)
-        self.cropping = non_negative_int_tuple(cropping, 2, "cropping")
+        self.cropping = int_tuple(cropping, 2, "cropping", minimum=0)
 
     def _length(self, axis, n):
         return _cropped(self, n, self.cropping)
