@@ -17,6 +17,11 @@ Two lowerings compute the same functions (channels_last arrays):
 - ``'xla'`` (the default on GPU/TPU): `lax.conv_general_dilated` and
   `lax.reduce_window`, which cuDNN and the GPU compilers run well.
 
+Depthwise convolutions are grouped convolutions (one group per channel); a
+transposed convolution is a stride-1 convolution of its input with zeros
+put between the values, which 'xla' gives XLA as an input dilation and
+'patches' builds with `lax.pad` before the patch matmul.
+
 ``SCANFIT_CONV_LOWERING=patches|xla`` overrides the choice; it is read when
 a model is traced, so set it before the first `fit`/`predict`.
 
