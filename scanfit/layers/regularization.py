@@ -42,8 +42,22 @@ class AlphaDropout(Layer):
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.rate = rate_of("AlphaDropout", rate)
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        if noise_shape is not None:
+            if not isinstance(noise_shape, (list, tuple)) or not all(
+                    n is None or (hasattr(n, "__index__") and not isinstance(n, bool) and n >= 1) for n in noise_shape):
+                raise ValueError(
+                    f"AlphaDropout noise_shape must be a tuple of positive ints or None, got noise_shape={noise_shape!r}"
+                )
+            noise_shape = tuple(noise_shape)
+        self.noise_shape = noise_shape
         self.seed = seed
+
+    def build(self, input_shape):
+        if self.noise_shape is not None and len(self.noise_shape) != len(input_shape):
+            raise ValueError(
+                f"AlphaDropout {self.name!r}: noise_shape {self.noise_shape} needs one entry per input axis "
+                f"(inputs have shape {tuple(input_shape)})."
+            )
 
     def call(self, weights, x, *, training=False, rng=None):
         if not training or self.rate == 0 or rng is None:

@@ -123,6 +123,15 @@ def test_bad_arguments_raise_value_errors_naming_the_argument(make, argument):
         make()
 
 
+def test_alpha_dropout_checks_its_noise_shape():
+    with pytest.raises(ValueError, match="noise_shape"):
+        scanfit.layers.AlphaDropout(0.2, noise_shape=(None, 0))
+    with pytest.raises(ValueError, match="noise_shape"):
+        scanfit.layers.AlphaDropout(0.2, noise_shape=3)
+    with pytest.raises(ValueError, match="one entry per input axis"):
+        scanfit.layers.AlphaDropout(0.2, noise_shape=(None, 1)).build_for((None, 4, 3))
+
+
 def test_spatial_dropout_checks_the_input_rank():
     with pytest.raises(ValueError, match="4 axes"):
         scanfit.layers.SpatialDropout2D(0.5).build_for((None, 5, 3))
