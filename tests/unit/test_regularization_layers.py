@@ -14,6 +14,7 @@ from scanfit.layers.regularization import alpha_dropout
 
 KEY = jax.random.PRNGKey(0)
 ALPHA_P = -1.6732632423543772848170429916717 * 1.0507009873554804934193349852946
+ALPHA_A = ((1 - 0.2) * (1 + 0.2 * ALPHA_P ** 2)) ** -0.5  # AlphaDropout's scale at rate 0.2
 
 
 def _train(layer, x, key=KEY):
@@ -137,3 +138,20 @@ def test_spatial_dropout_checks_the_input_rank():
         scanfit.layers.SpatialDropout2D(0.5).build_for((None, 5, 3))
     with pytest.raises(TypeError, match="data_format"):
         scanfit.layers.SpatialDropout1D(0.5, data_format="channels_first")
+
+
+@pytest.mark.parametrize("make,expected", [
+    (lambda: scanfit.layers.GaussianNoise(0.3), lambda x, y: np.ones_like(x)),
+    (lambda: scanfit.layers.GaussianDropout(0.3), lambda x, y: y / x),
+    (lambda: scanfit.layers.SpatialDropout1D(0.4), lambda x, y: (y != 0) / 0.6),
+    (lambda: scanfit.layers.AlphaDropout(0.2), lambda x, y: np.where(
+        np.isclose(y, ALPHA_A * ALPHA_P - ALPHA_A * ALPHA_P * 0.2, atol=1e-6), 0.0, ALPHA_A)),
+])
+def test_input_gradients_follow_the_noise(make, expected):
+    """The gradient of sum(y) with respect to x, under the same key: 1, the noise factor, the scaled mask, a * mask."""
+    x = np.random.default_rng(6).uniform(0.5, 1.5, size=(8, 5, 4)).astype("float32")
+    layer = make()
+    layer.build_for(x.shape)
+    y = np.asarray(layer.call({}, x, training=True, rng=KEY)[0])
+    grad = jax.grad(lambda x: layer.call({}, x, training=True, rng=KEY)[0].sum())(x)
+    np.testing.assert_allclose(np.asarray(grad), expected(x, y), rtol=1e-5, atol=1e-6)
