@@ -55,6 +55,41 @@ class CustomObjectScope:
 
 custom_object_scope = CustomObjectScope
 
+# Whether loading refuses to run code stored in a file (a Lambda's bytecode); per thread and per task.
+_SAFE_MODE = contextvars.ContextVar("scanfit_safe_mode", default=True)
+
+
+class SafeModeScope:
+    """``with SafeModeScope(False):`` lets the loads inside rebuild a Lambda from its stored bytecode.
+
+    Safe mode is on unless a scope turns it off; `load_model(safe_mode=...)`
+    enters one. Only ever turn it off for a file you trust.
+    """
+
+    def __init__(self, safe_mode=True):
+        if not isinstance(safe_mode, bool):
+            raise TypeError(f"safe_mode must be True or False, got safe_mode={safe_mode!r}")
+        self.safe_mode = safe_mode
+        self._tokens = []
+
+    def __enter__(self):
+        self._tokens.append(_SAFE_MODE.set(self.safe_mode))
+        return self
+
+    def __exit__(self, *exc_info):
+        _SAFE_MODE.reset(self._tokens.pop())
+        return False
+
+
+def in_safe_mode():
+    """True unless an enclosing `SafeModeScope(False)` turned safe mode off."""
+    return _SAFE_MODE.get()
+
+
+def current_custom_objects():
+    """The objects of the enclosing `CustomObjectScope`s (a new dict)."""
+    return dict(_SCOPE.get() or {})
+
 
 _REGISTERED = {}  # "package>Name" -> class, filled by register_keras_serializable
 _NAMES = {}  # class -> "package>Name"

@@ -1,8 +1,18 @@
 """Keras layers (`keras.layers`)."""
 from scanfit.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from scanfit.layers.base import Layer, Variable
-from scanfit.layers.convolution import Conv1D, Conv2D
+from scanfit.layers.convolution import (
+    Conv1D,
+    Conv1DTranspose,
+    Conv2D,
+    Conv2DTranspose,
+    DepthwiseConv1D,
+    DepthwiseConv2D,
+    SeparableConv1D,
+    SeparableConv2D,
+)
 from scanfit.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from scanfit.layers.lambda_layer import Lambda
 from scanfit.layers.merging import (
     Add,
     Average,
@@ -21,8 +31,7 @@ from scanfit.layers.merging import (
     multiply,
     subtract,
 )
-from scanfit.layers.normalization import BatchNormalization
-from scanfit.layers.symbolic import KerasTensor
+from scanfit.layers.normalization import BatchNormalization, LayerNormalization
 from scanfit.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -33,20 +42,34 @@ from scanfit.layers.pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
+from scanfit.layers.regularization import (
+    AlphaDropout,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+    SpatialDropout2D,
+)
+from scanfit.layers.reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 
 LAYER_CLASSES = {
     cls.__name__: cls
     for cls in (
-        InputLayer, Dense, Flatten, Reshape, Dropout, Activation,
-        ReLU, LeakyReLU, PReLU, ELU, Softmax, BatchNormalization,
-        Conv1D, Conv2D, MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
+        InputLayer, Dense, Flatten, Reshape, Dropout, Activation, Lambda,
+        ReLU, LeakyReLU, PReLU, ELU, Softmax, BatchNormalization, LayerNormalization,
+        AlphaDropout, GaussianNoise, GaussianDropout, SpatialDropout1D, SpatialDropout2D,
+        Conv1D, Conv2D, Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D, DepthwiseConv2D,
+        SeparableConv1D, SeparableConv2D,
+        MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
         GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
+        ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D, UpSampling2D,
         Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot,
     )
 }
 
 # Keras's other names for the same classes.
 Convolution1D, Convolution2D = Conv1D, Conv2D
+Convolution1DTranspose, Convolution2DTranspose = Conv1DTranspose, Conv2DTranspose
+SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
 MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D

@@ -1,17 +1,21 @@
-"""Convolution layers: Conv1D and Conv2D.
+"""Convolution layers: Conv1D/2D and their transposed, depthwise and separable forms.
 
-The kernel has Keras's shape ``(*kernel_size, input_channels // groups,
-filters)``, so weights and files interchange with Keras. How the convolution
+Kernels have Keras's shapes (``(*kernel_size, input_channels // groups,
+filters)`` for Conv2D, ``(*kernel_size, filters, input_channels)`` for
+Conv2DTranspose, ``(*kernel_size, input_channels, depth_multiplier)`` for the
+depthwise kernels), so weights and files interchange with Keras. How the convolution
 runs (one matmul over gathered patches on CPU, `lax.conv_general_dilated`
 elsewhere) is chosen in `scanfit.layers.lowering`.
 """
+import jax.numpy as jnp
+
 from scanfit import activations, constraints, initializers, regularizers
 from scanfit.layers import lowering
 from scanfit.layers.base import Layer
 
 
-def int_tuple(value, rank, name):
-    """`value` (an int or `rank` ints) as a tuple of positive ints, or a ValueError naming `name`."""
+def int_tuple(value, rank, name, minimum=1):
+    """`value` (an int or `rank` ints) as a tuple of ints >= `minimum`, or a ValueError naming `name`."""
     values = (value,) * rank if _is_int(value) else value
     try:
         values = tuple(values)
@@ -19,8 +23,8 @@ def int_tuple(value, rank, name):
         values = None
     if values is None or len(values) != rank or not all(_is_int(v) for v in values):
         raise ValueError(f"{name} must be an int or a tuple of {rank} ints, got {name}={value!r}")
-    if any(int(v) < 1 for v in values):
-        raise ValueError(f"{name} values must be positive, got {name}={value!r}")
+    if any(int(v) < minimum for v in values):
+        raise ValueError(f"{name} values must be {'positive' if minimum == 1 else f'>= {minimum}'}, got {name}={value!r}")
     return tuple(int(v) for v in values)
 
 
@@ -199,5 +203,284 @@ class Conv1D(Conv):
 
 class Conv2D(Conv):
     """2-D convolution over (batch, rows, cols, channels) images."""
+
+    rank = 2
+
+
+class ConvTranspose(Conv):
+    """Transposed convolution (the gradient of a convolution with respect to its input), for upsampling.
+
+    The output length per axis is ``size * stride`` for 'same' and
+    ``(size - 1) * stride + max(kernel_span, stride)`` for 'valid'; `output_padding`
+    (each value below its stride) sets the length to ``(size - 1) * stride + kernel_span
+    + output_padding`` ('valid') or ``(size - 1) * stride + kernel_span % 2 + output_padding`` ('same').
+    Subclasses fix the rank.
+    """
+
+    paddings = ("valid", "same")
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, data_format=None,
+                 dilation_rate=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(
+            filters, kernel_size, strides=strides, padding=padding, data_format=data_format,
+            dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
+            kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint, **kwargs)
+        self.output_padding = None
+        if output_padding is not None:
+            self.output_padding = int_tuple(output_padding, self.rank, "output_padding", minimum=0)
+            if any(p >= s for p, s in zip(self.output_padding, self.strides)):
+                raise ValueError(
+                    f"output_padding must be smaller than strides on every axis, got "
+                    f"output_padding={self.output_padding}, strides={self.strides}."
+                )
+
+    def build(self, input_shape):
+        if len(input_shape) != self.rank + 2:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r} expects inputs with {self.rank + 2} axes "
+                f"(batch, {self.rank} spatial, channels), got input shape {tuple(input_shape)}."
+            )
+        _, channels = spatial_and_channels(input_shape, self.data_format)
+        if channels is None:
+            raise ValueError(f"{type(self).__name__} {self.name!r} needs a known channel dimension, got {input_shape}.")
+        self.add_weight("kernel", self.kernel_size + (self.filters, channels), self.kernel_initializer,
+                        regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        if self.use_bias:
+            self.add_weight("bias", (self.filters,), self.bias_initializer,
+                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+
+    def _output_paddings(self):
+        return self.output_padding or (None,) * self.rank
+
+    def compute_output_shape(self, input_shape):
+        spatial, _ = spatial_and_channels(input_shape, self.data_format)
+        out = tuple(
+            lowering.transpose_output_length(size, k, s, d, self.padding, p)
+            for size, k, s, d, p in zip(spatial, self.kernel_size, self.strides, self.dilation_rate,
+                                        self._output_paddings())
+        )
+        return with_spatial(input_shape, out, self.filters, self.data_format)
+
+    def call(self, weights, x, *, training=False, rng=None):
+        x = to_channels_last(x, self.data_format)
+        pads = tuple(
+            lowering.transpose_padding(size, k, s, d, self.padding, p)
+            for size, k, s, d, p in zip(x.shape[1:-1], self.kernel_size, self.strides, self.dilation_rate,
+                                        self._output_paddings())
+        )
+        y = lowering.conv_transpose(x, weights["kernel"], self.strides, pads, self.dilation_rate)
+        if self.use_bias:
+            y = y + weights["bias"]
+        return from_channels_last(self.activation(y), self.data_format), {}
+
+    def get_config(self):
+        config = super().get_config()
+        del config["groups"]
+        config["output_padding"] = self.output_padding
+        return config
+
+
+class DepthwiseConv(Layer):
+    """Convolves each input channel with `depth_multiplier` filters of its own (no mixing of channels).
+
+    The output has ``input_channels * depth_multiplier`` channels, channel ``c * depth_multiplier + m``
+    being filter ``m`` of input channel ``c``; the kernel is named 'kernel', as in Keras 3. Subclasses
+    fix the rank.
+    """
+
+    rank = None
+    kernel_name = "kernel"
+
+    def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, data_format=None,
+                 dilation_rate=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, depthwise_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        if not _is_int(depth_multiplier) or int(depth_multiplier) < 1:
+            raise ValueError(f"depth_multiplier must be a positive int, got depth_multiplier={depth_multiplier!r}")
+        self.depth_multiplier = int(depth_multiplier)
+        self.kernel_size = int_tuple(kernel_size, self.rank, "kernel_size")
+        self.strides = int_tuple(strides, self.rank, "strides")
+        self.dilation_rate = int_tuple(dilation_rate, self.rank, "dilation_rate")
+        self.padding = padding_of(padding, ("valid", "same"))
+        self.data_format = data_format_of(data_format)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.depthwise_initializer = initializers.get(depthwise_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.depthwise_constraint = constraints.get(depthwise_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+
+    def _channels(self, input_shape):
+        if len(input_shape) != self.rank + 2:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r} expects inputs with {self.rank + 2} axes "
+                f"(batch, {self.rank} spatial, channels), got input shape {tuple(input_shape)}."
+            )
+        _, channels = spatial_and_channels(input_shape, self.data_format)
+        if channels is None:
+            raise ValueError(f"{type(self).__name__} {self.name!r} needs a known channel dimension, got {input_shape}.")
+        return channels
+
+    def _output_channels(self, channels):
+        return channels * self.depth_multiplier
+
+    def build(self, input_shape):
+        channels = self._channels(input_shape)
+        self.compute_output_shape(input_shape)
+        self.add_weight(self.kernel_name, self.kernel_size + (channels, self.depth_multiplier),
+                        self.depthwise_initializer, regularizer=self.depthwise_regularizer,
+                        constraint=self.depthwise_constraint)
+        self._build_rest(channels)
+        if self.use_bias:
+            self.add_weight("bias", (self._output_channels(channels),), self.bias_initializer,
+                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+
+    def _build_rest(self, channels):
+        """Weights between the depthwise kernel and the bias (SeparableConv's pointwise kernel)."""
+
+    def compute_output_shape(self, input_shape):
+        spatial, channels = spatial_and_channels(input_shape, self.data_format)
+        out = tuple(
+            lowering.output_length(size, k, s, d, self.padding)
+            for size, k, s, d in zip(spatial, self.kernel_size, self.strides, self.dilation_rate)
+        )
+        if any(n is not None and n < 1 for n in out):
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r}: input shape {tuple(input_shape)} is too small for "
+                f"kernel_size={self.kernel_size}, strides={self.strides}, dilation_rate={self.dilation_rate}, "
+                f"padding={self.padding!r} (output spatial shape would be {out})."
+            )
+        return with_spatial(input_shape, out, self._output_channels(channels), self.data_format)
+
+    def _depthwise(self, weights, x):
+        """The depthwise convolution of channels_last `x`: a convolution with one group per channel."""
+        kernel = weights[self.kernel_name]
+        channels = kernel.shape[-2]
+        pads = lowering.padding_pairs(x.shape[1:-1], self.kernel_size, self.strides, self.dilation_rate, self.padding)
+        grouped = kernel.reshape(self.kernel_size + (1, channels * self.depth_multiplier))
+        return lowering.conv(x, grouped, self.strides, pads, self.dilation_rate, groups=channels)
+
+    def call(self, weights, x, *, training=False, rng=None):
+        y = self._depthwise(weights, to_channels_last(x, self.data_format))
+        if self.use_bias:
+            y = y + weights["bias"]
+        return from_channels_last(self.activation(y), self.data_format), {}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "depth_multiplier": self.depth_multiplier,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": self.dilation_rate,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            "depthwise_constraint": constraints.serialize(self.depthwise_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+        }
+
+
+class SeparableConv(DepthwiseConv):
+    """A depthwise convolution followed by a 1x1 ('pointwise') convolution to `filters` channels.
+
+    Weights, as in Keras: 'depthwise_kernel' ``(*kernel_size, channels, depth_multiplier)``,
+    'pointwise_kernel' ``(1, ..., 1, channels * depth_multiplier, filters)``, 'bias' ``(filters,)``.
+    Subclasses fix the rank.
+    """
+
+    kernel_name = "depthwise_kernel"
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                 depth_multiplier=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+                 pointwise_initializer="glorot_uniform", bias_initializer="zeros", depthwise_regularizer=None,
+                 pointwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(
+            kernel_size, strides=strides, padding=padding, depth_multiplier=depth_multiplier,
+            data_format=data_format, dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
+            depthwise_initializer=depthwise_initializer, bias_initializer=bias_initializer,
+            depthwise_regularizer=depthwise_regularizer, bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer, depthwise_constraint=depthwise_constraint,
+            bias_constraint=bias_constraint, **kwargs)
+        if not _is_int(filters) or int(filters) < 1:
+            raise ValueError(f"{type(self).__name__} filters must be a positive int, got filters={filters!r}")
+        self.filters = int(filters)
+        self.pointwise_initializer = initializers.get(pointwise_initializer)
+        self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
+        self.pointwise_constraint = constraints.get(pointwise_constraint)
+
+    def _output_channels(self, channels):
+        return self.filters
+
+    def _build_rest(self, channels):
+        self.add_weight("pointwise_kernel", (1,) * self.rank + (channels * self.depth_multiplier, self.filters),
+                        self.pointwise_initializer, regularizer=self.pointwise_regularizer,
+                        constraint=self.pointwise_constraint)
+
+    def call(self, weights, x, *, training=False, rng=None):
+        depthwise = self._depthwise(weights, to_channels_last(x, self.data_format))
+        pointwise = weights["pointwise_kernel"]
+        y = jnp.matmul(depthwise, pointwise.reshape(pointwise.shape[-2:]))
+        if self.use_bias:
+            y = y + weights["bias"]
+        return from_channels_last(self.activation(y), self.data_format), {}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "pointwise_initializer": initializers.serialize(self.pointwise_initializer),
+            "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer),
+            "pointwise_constraint": constraints.serialize(self.pointwise_constraint),
+        }
+
+
+class Conv1DTranspose(ConvTranspose):
+    """Transposed 1-D convolution over (batch, steps, channels)."""
+
+    rank = 1
+
+
+class Conv2DTranspose(ConvTranspose):
+    """Transposed 2-D convolution over images."""
+
+    rank = 2
+
+
+class DepthwiseConv1D(DepthwiseConv):
+    """Depthwise 1-D convolution over (batch, steps, channels)."""
+
+    rank = 1
+
+
+class DepthwiseConv2D(DepthwiseConv):
+    """Depthwise 2-D convolution over images."""
+
+    rank = 2
+
+
+class SeparableConv1D(SeparableConv):
+    """Separable 1-D convolution: depthwise over the steps, then pointwise."""
+
+    rank = 1
+
+
+class SeparableConv2D(SeparableConv):
+    """Separable 2-D convolution: depthwise over the image, then pointwise."""
 
     rank = 2

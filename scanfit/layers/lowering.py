@@ -17,6 +17,11 @@ Two lowerings compute the same functions (channels_last arrays):
 - ``'xla'`` (the default on GPU/TPU): `lax.conv_general_dilated` and
   `lax.reduce_window`, which cuDNN and the GPU compilers run well.
 
+Depthwise convolutions are grouped convolutions (one group per channel); a
+transposed convolution is a stride-1 convolution of its input with zeros
+put between the values, which 'xla' gives XLA as an input dilation and
+'patches' builds with `lax.pad` before the patch matmul.
+
 ``SCANFIT_CONV_LOWERING=patches|xla`` overrides the choice; it is read when
 a model is traced, so set it before the first `fit`/`predict`.
 
@@ -231,6 +236,53 @@ def _windows(x, window, strides, pads, dilation, pad_value):
         limit = (x.shape[0],) + tuple(b + (n - 1) * s + 1 for b, n, s in zip(start[1:-1], out, strides)) + (x.shape[-1],)
         slices.append(lax.slice(x, start, limit, (1,) + tuple(strides) + (1,)))
     return slices
+
+
+def transpose_padding(size, window, stride, dilation, padding, output_padding):
+    """``(before, after)`` padding of the stride-dilated input of a transposed convolution, as Keras on JAX.
+
+    'valid' gives ``(size - 1) * stride + max(span, stride)`` outputs by default, 'same'
+    ``size * stride``; an `output_padding` (None for the default) sets the extra length at the end.
+    """
+    span = (window - 1) * dilation + 1
+    if padding == "valid":
+        extra = max(span, stride) - span if output_padding is None else output_padding
+        return span - 1, span - 1 + extra
+    total = stride + span - 2 if output_padding is None else span + span % 2 - 2 + output_padding
+    before = min(total - total // 2, span - 1)
+    return before, total - before
+
+
+def transpose_output_length(size, window, stride, dilation, padding, output_padding):
+    """Output length of one spatial axis of a transposed convolution (None stays None)."""
+    if size is None:
+        return None
+    before, after = transpose_padding(size, window, stride, dilation, padding, output_padding)
+    return (size - 1) * stride + 1 + before + after - (window - 1) * dilation
+
+
+def conv_transpose(x, kernel, strides, pads, dilation, lowering=None):
+    """Transposed convolution of channels_last `x` (N, *spatial, C) with `kernel` (*window, F, C), Keras's layout.
+
+    It is the stride-1 convolution of `x` with zeros put between its values
+    (``stride - 1`` per gap), padded by `pads` (from `transpose_padding`),
+    with the kernel flipped in space and its channel axes swapped. 'xla'
+    gives that to `lax.conv_general_dilated` as an input dilation; 'patches'
+    inserts the zeros with `lax.pad` and runs the patches convolution.
+    """
+    rank = x.ndim - 2
+    flipped = jnp.flip(jnp.swapaxes(kernel, -1, -2), axis=tuple(range(rank)))
+    strides, dilation = tuple(strides), tuple(dilation)
+    if _resolve(lowering) == "xla":
+        spatial = "HWD"[:rank]
+        lhs, rhs = "N" + spatial + "C", spatial + "IO"
+        return lax.conv_general_dilated(
+            x, flipped, (1,) * rank, tuple(tuple(p) for p in pads), lhs_dilation=strides, rhs_dilation=dilation,
+            dimension_numbers=(lhs, rhs, lhs),
+        )
+    config = ((0, 0, 0),) + tuple((lo, hi, s - 1) for (lo, hi), s in zip(pads, strides)) + ((0, 0, 0),)
+    dilated = lax.pad(x, jnp.zeros((), x.dtype), config)
+    return _patches_conv(dilated, flipped, (1,) * rank, ((0, 0),) * rank, dilation, 1)
 
 
 # --- pooling ----------------------------------------------------------------------

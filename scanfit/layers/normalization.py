@@ -1,5 +1,6 @@
-"""BatchNormalization."""
+"""BatchNormalization and LayerNormalization."""
 import jax.numpy as jnp
+from jax import lax
 
 from scanfit import constraints, initializers, regularizers
 from scanfit.layers.base import Layer
@@ -109,3 +110,110 @@ class BatchNormalization(Layer):
             "gamma_constraint": constraints.serialize(self.gamma_constraint),
             "synchronized": self.synchronized,
         }
+
+
+class LayerNormalization(Layer):
+    """Normalizes each sample over `axis` (the last by default): ``(x - mean) / sqrt(var + epsilon) * gamma + beta``.
+
+    `axis` is an int or a list of ints; ``gamma``/``beta`` have the shape of
+    those axes. As in Keras 3, the config's `axis` becomes a sorted list once
+    the layer is built.
+    """
+
+    def __init__(
+        self,
+        axis=-1,
+        epsilon=1e-3,
+        center=True,
+        scale=True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        beta_constraint=None,
+        gamma_constraint=None,
+        rms_scaling=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if rms_scaling:
+            raise ValueError(
+                "LayerNormalization rms_scaling=True is deprecated in Keras 3 (it scales by the variance) and "
+                "not supported: leave rms_scaling=False."
+            )
+        if isinstance(axis, (list, tuple)):
+            if not axis or not all(_is_int(a) for a in axis):
+                raise TypeError(f"LayerNormalization axis must be an int or a list of ints, got axis={axis!r}")
+            self.axis = [int(a) for a in axis]
+        elif _is_int(axis):
+            self.axis = int(axis)
+        else:
+            raise TypeError(f"LayerNormalization axis must be an int or a list of ints, got axis={axis!r}")
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
+            raise ValueError(f"LayerNormalization epsilon must be a positive number, got epsilon={epsilon!r}")
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.rms_scaling = False
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
+
+    def _axes(self, ndim):
+        axes = self.axis if isinstance(self.axis, list) else [self.axis]
+        for axis in axes:
+            if not -ndim <= axis < ndim:
+                raise ValueError(f"LayerNormalization {self.name!r}: axis {axis} is out of range for inputs of rank {ndim}.")
+        return sorted({axis % ndim for axis in axes})
+
+    def build(self, input_shape):
+        axes = self._axes(len(input_shape))
+        shape = tuple(input_shape[a] for a in axes)
+        if None in shape:
+            raise ValueError(f"LayerNormalization {self.name!r}: the normalized axes of {input_shape} must be known.")
+        self.axis = sorted(self.axis) if isinstance(self.axis, list) else [self.axis]
+        if self.scale:
+            self.add_weight("gamma", shape, self.gamma_initializer,
+                            regularizer=self.gamma_regularizer, constraint=self.gamma_constraint)
+        if self.center:
+            self.add_weight("beta", shape, self.beta_initializer,
+                            regularizer=self.beta_regularizer, constraint=self.beta_constraint)
+
+    def compute_output_shape(self, input_shape):
+        self._axes(len(input_shape))
+        return tuple(input_shape)
+
+    def call(self, weights, x, *, training=False, rng=None):
+        axes = self._axes(x.ndim)
+        mean = jnp.mean(x, axis=axes, keepdims=True)
+        variance = jnp.mean(jnp.square(x - mean), axis=axes, keepdims=True)
+        y = (x - mean) * lax.rsqrt(variance + self.epsilon)
+        shape = [x.shape[i] if i in axes else 1 for i in range(x.ndim)]
+        if self.scale:
+            y = y * weights["gamma"].reshape(shape)
+        if self.center:
+            y = y + weights["beta"].reshape(shape)
+        return y, {}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "rms_scaling": self.rms_scaling,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+            "beta_constraint": constraints.serialize(self.beta_constraint),
+            "gamma_constraint": constraints.serialize(self.gamma_constraint),
+        }
+
+
+def _is_int(value):
+    return hasattr(value, "__index__") and not isinstance(value, bool)

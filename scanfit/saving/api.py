@@ -7,7 +7,7 @@ Weights: ``.weights.h5`` (Keras 3 layout) or any other ``.h5``/``.hdf5``
 import os
 
 from scanfit.saving import files, keras_format, legacy_h5
-from scanfit.serialization import CustomObjectScope
+from scanfit.serialization import CustomObjectScope, SafeModeScope
 
 H5_SUFFIXES = (".h5", ".hdf5")
 
@@ -45,12 +45,14 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """Load a whole model from a ``.keras`` or ``.h5`` file.
 
     Classes and functions come only from scanfit's registries or
-    `custom_objects`; nothing in the file is executed (`safe_mode` is always on).
+    `custom_objects`; nothing in the file is executed while `safe_mode` is
+    True (the default). With ``safe_mode=False`` a `Lambda` layer is rebuilt,
+    running the Python bytecode stored for it: only for files you trust.
     `custom_objects` reaches every depth of the stored config (a custom
     activation or regularizer inside a Dense layer, a custom loss), as do
     the objects of an enclosing `scanfit.saving.custom_object_scope`.
     """
-    with CustomObjectScope(custom_objects):
+    with CustomObjectScope(custom_objects), SafeModeScope(safe_mode):
         return _load_model(filepath, custom_objects, compile)
 
 

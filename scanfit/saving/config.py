@@ -3,7 +3,8 @@
 Reading reads Keras 3 configs and the tf.keras 2 forms found in legacy .h5
 files. A class or function is found only by name in a scanfit registry or in
 the caller's ``custom_objects``; a config's ``"module"`` is never imported and
-no code stored in a file (a Lambda layer, a ``__lambda__``) is ever run.
+no code stored in a file (a Lambda layer, a ``__lambda__``) is ever run, unless the caller
+turns safe mode off (``load_model(..., safe_mode=False)``: then a Lambda is rebuilt).
 """
 import contextvars
 import copy
@@ -12,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from scanfit import initializers, losses, metrics as metrics_module, optimizers
-from scanfit.serialization import CustomObjectScope, is_custom_object, lookup, object_config
+from scanfit.serialization import CustomObjectScope, in_safe_mode, is_custom_object, lookup, object_config
 
 # Keys Keras 3 writes for features scanfit lacks, with the value that means "not used".
 _UNUSED_FEATURES = {"quantization_config": None, "lora_rank": None, "optional": False, "renorm": False}
@@ -77,11 +78,13 @@ def _deserialize_layer(config, custom_objects):
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"A layer config must be a dict with a 'class_name', got {config!r:.200}")
     class_name = config["class_name"]
-    if class_name in ("Lambda", "__lambda__") and not is_custom_object(class_name, custom_objects):
-        raise ValueError(
-            f"The model contains a {class_name} layer, whose computation is Python code stored in the "
-            "file; scanfit never runs code from a file. Rebuild that part of the model in Python."
-        )
+    if class_name == "__lambda__" or (class_name == "Lambda" and in_safe_mode()):
+        if not is_custom_object(class_name, custom_objects):
+            raise ValueError(
+                f"The model contains a {class_name} layer, whose computation is Python code stored in the "
+                "file; scanfit never runs code from a file in safe mode. Pass safe_mode=False to load_model "
+                "if you trust the file, or rebuild that part of the model in Python."
+            )
     if class_name in MODEL_CLASSES:
         max_weight_bytes, max_layers = _limits.get()
         build_config = config.get("build_config")
