@@ -4,7 +4,9 @@
 """
 from scanfit import (
     activations,
+    backend,
     callbacks,
+    config,
     constraints,
     datasets,
     distribution,
@@ -27,6 +29,6 @@ compilation_cache.enable()
 __version__ = "0.1.0"
 
 __all__ = [
-    "Input", "Sequential", "activations", "callbacks", "constraints", "datasets", "distribution", "initializers",
+    "Input", "Sequential", "activations", "backend", "callbacks", "config", "constraints", "datasets", "distribution", "initializers",
     "layers", "losses", "metrics", "models", "optimizers", "regularizers", "utils",
 ]

@@ -51,6 +51,12 @@ class Callback:
     def on_predict_batch_end(self, batch, logs=None): ...
 
 
+def record_learning_rate(logs, optimizer):
+    """Put the optimizer's learning rate in an epoch's `logs`: Keras 3's ``learning_rate`` and tf.keras 2's ``lr``."""
+    logs["learning_rate"] = float(optimizer.learning_rate)
+    logs["lr"] = logs["learning_rate"]
+
+
 def overrides_any(callback, hook_names):
     """Whether `callback` (its class, or the instance as in LambdaCallback) overrides one of the named hooks."""
     ignored = getattr(callback, "_ignored_hooks", ())
