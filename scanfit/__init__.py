@@ -26,6 +26,15 @@ from scanfit.sweep import Sweep
 
 compilation_cache.enable()
 
+
+def __getattr__(name):
+    """`scanfit.wrappers` is imported on first use, so that importing scanfit never imports scikit-learn."""
+    if name == "wrappers":
+        import importlib
+
+        return importlib.import_module("scanfit.wrappers")
+    raise AttributeError(f"module 'scanfit' has no attribute {name!r}")
+
 __version__ = "0.1.0"
 
 __all__ = [
