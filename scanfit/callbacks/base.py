@@ -51,12 +51,6 @@ class Callback:
     def on_predict_batch_end(self, batch, logs=None): ...
 
 
-def record_learning_rate(logs, optimizer):
-    """Put the optimizer's learning rate in an epoch's `logs`: Keras 3's ``learning_rate`` and tf.keras 2's ``lr``."""
-    logs["learning_rate"] = float(optimizer.learning_rate)
-    logs["lr"] = logs["learning_rate"]
-
-
 def overrides_any(callback, hook_names):
     """Whether `callback` (its class, or the instance as in LambdaCallback) overrides one of the named hooks."""
     ignored = getattr(callback, "_ignored_hooks", ())
@@ -115,7 +109,12 @@ class CallbackList:
 
 
 class History(Callback):
-    """Records each epoch's logs: ``history.history['val_loss']`` etc."""
+    """Records each epoch's logs: ``history.history['val_loss']`` etc.
+
+    The ``learning_rate`` that the learning-rate callbacks add to the logs (Keras
+    3's key) is also recorded as ``lr``, tf.keras 2's key for it; the logs that
+    other callbacks see (CSVLogger, TensorBoard) stay Keras 3's.
+    """
 
     def __init__(self):
         super().__init__()
@@ -127,7 +126,10 @@ class History(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)
-        for key, value in (logs or {}).items():
+        logs = dict(logs or {})
+        if "learning_rate" in logs:
+            logs.setdefault("lr", logs["learning_rate"])
+        for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
         if self.model is not None:
             self.model.history = self

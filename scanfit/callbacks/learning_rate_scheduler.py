@@ -1,7 +1,7 @@
 """LearningRateScheduler: set the learning rate from a function of the epoch."""
 import numpy as np
 
-from scanfit.callbacks.base import Callback, record_learning_rate
+from scanfit.callbacks.base import Callback
 
 
 class LearningRateScheduler(Callback):
@@ -9,9 +9,8 @@ class LearningRateScheduler(Callback):
 
     `epoch` is 0-based and `lr` is the current rate; a one-argument
     ``schedule(epoch)`` (the old form) works too. The schedule must return a
-    float (a NumPy/JAX scalar of a float type is accepted). Adds the rate to
-    each epoch's logs (and so to the History) as ``learning_rate`` (Keras 3)
-    and ``lr`` (tf.keras 2).
+    float (a NumPy/JAX scalar of a float type is accepted). Adds
+    ``learning_rate`` to each epoch's logs (the History records it as ``lr`` too).
     """
 
     def __init__(self, schedule, verbose=0):
@@ -33,7 +32,7 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            record_learning_rate(logs, self.model.optimizer)
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
 
 
 def _as_float(value):

@@ -3,14 +3,13 @@ import warnings
 
 import numpy as np
 
-from scanfit.callbacks.base import record_learning_rate
 from scanfit.callbacks.monitor import MonitorCallback
 
 
 class ReduceLROnPlateau(MonitorCallback):
     """Multiply the learning rate by `factor` after `patience` epochs without improvement.
 
-    Adds the rate the epoch ran with to its logs as ``learning_rate`` (and tf.keras 2's ``lr``),
+    Adds ``learning_rate`` (the rate the epoch ran with; the History records it as ``lr`` too) to the logs,
     then, as Keras does: an improvement is a change beyond `min_delta`; after
     a reduction, `cooldown` epochs pass before the wait counter runs again;
     the rate never goes below `min_lr`. tf.keras 2's ``epsilon=`` is accepted
@@ -44,7 +43,7 @@ class ReduceLROnPlateau(MonitorCallback):
             self._set_monitor_op()
         logs = logs if logs is not None else {}
         optimizer = self.model.optimizer
-        record_learning_rate(logs, optimizer)
+        logs["learning_rate"] = float(optimizer.learning_rate)
         current = logs.get(self.monitor)
         if current is None:
             warnings.warn(
