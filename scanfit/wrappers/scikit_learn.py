@@ -149,6 +149,17 @@ class KerasClassifier(ClassifierMixin, BaseWrapper):
                 return to_categorical(indices, self.n_classes_)
         return indices
 
+    def _indices(self, labels):
+        """The index in ``classes_`` of each label, or a ValueError naming labels the classifier never saw."""
+        indices = np.minimum(np.searchsorted(self.classes_, labels), len(self.classes_) - 1)
+        unknown = self.classes_[indices] != labels
+        if np.any(unknown):
+            raise ValueError(
+                f"y holds labels the classifier was not fitted with: {np.unique(labels[unknown])[:10].tolist()}; "
+                f"its classes_ are {self.classes_.tolist()}."
+            )
+        return indices
+
     def predict(self, x, **kwargs):
         """The predicted labels for `x` (``kwargs``: predict's, such as batch_size)."""
         probabilities = self._raw_predict(x, **kwargs)
@@ -169,7 +180,7 @@ class KerasClassifier(ClassifierMixin, BaseWrapper):
         """The model's accuracy on `x`, `y` (the 'accuracy' or 'acc' metric it was compiled with)."""
         y = np.asarray(y)
         if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1):
-            y = self._as_model_target(np.searchsorted(self.classes_, y.reshape(-1)))
+            y = self._as_model_target(self._indices(y.reshape(-1)))
         results = self._evaluate(x, y, **kwargs)
         for name in ("accuracy", "acc"):
             if name in results:

@@ -66,7 +66,7 @@ class SKLBase(BaseEstimator):
         return self
 
     def predict(self, X):
-        """The model's predictions for `X` (class labels for the classifier)."""
+        """The model's predictions for `X` (class labels for the classifier), computed without a progress bar."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
         return self._decode_output(self.model_.predict(X, verbose=0))

@@ -66,6 +66,8 @@ def test_keras_classifier_with_string_labels_predicts_labels_and_probabilities()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(LABELS[probabilities.argmax(axis=1)], predicted)
     assert classifier.score(X, Y_TEXT) == pytest.approx(np.mean(predicted == Y_TEXT))
+    with pytest.raises(ValueError, match=r"labels the classifier was not fitted with: \['ant', 'zebra'\]"):
+        classifier.score(X[:3], np.array(["ant", "cat", "zebra"]))
 
 
 def test_keras_classifier_one_hot_encodes_for_categorical_crossentropy_and_binary_gets_two_columns():
