@@ -178,11 +178,12 @@ def machine_tag():
 
 
 def _process_is_running(pid):
+    """Whether process `pid` of this machine runs (a number no process can have counts as running: keep its file)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # it runs, as another user
+    except (PermissionError, OverflowError):  # it runs, as another user; or no PID at all
         return True
     return True
 
@@ -198,16 +199,16 @@ def remove_stale_temporaries(folder):
 
     Only files named by `temporary_path` whose writer ran on this machine (host
     and PID namespace) and no longer runs are removed; a live process's write
-    in flight, this process's own and other machines' files are kept. Returns
-    the paths removed. Errors (a file gone meanwhile, no permission) are ignored:
-    cleaning up never makes a write fail.
+    in flight, this process's own and other machines' files are kept. Errors
+    (a file gone meanwhile, no permission) are ignored: cleaning up never makes
+    a write fail.
     """
-    folder = Path(folder) if os.fspath(folder) else Path(".")
-    machine, removed = machine_tag(), []
+    folder = Path(folder)
+    machine = machine_tag()
     try:
         names = os.listdir(folder)
     except OSError:
-        return removed
+        return
     for name in names:
         match = _TEMPORARY_NAME.fullmatch(name)
         if match is None or match["machine"] != machine:
@@ -218,8 +219,6 @@ def remove_stale_temporaries(folder):
         with contextlib.suppress(OSError):
             if stat.S_ISREG(os.lstat(folder / name).st_mode):
                 os.unlink(folder / name)
-                removed.append(folder / name)
-    return removed
 
 
 @contextlib.contextmanager

@@ -178,6 +178,7 @@ def test_a_save_removes_the_temporaries_of_dead_writers_and_keeps_the_others(tmp
         tmp_path / f".w.h5.{os.getpid()}-{machine}.0123abcd.part",  # this process's own
         tmp_path / f".m.keras.{exited.pid}-{other_machine}.0123abcd.part",  # another host's PID
         tmp_path / f".notes.{exited.pid}.part",  # not a name scanfit gives
+        tmp_path / f".m.keras.{10**30}-{machine}.0123abcd.part",  # no process can have that PID
     ]
     try:
         for path in [dead, *kept]:
