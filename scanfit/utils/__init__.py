@@ -1,9 +1,10 @@
-"""`keras.utils`: data helpers and the global random seed."""
+"""`keras.utils`: data helpers, the global random seed and `clear_session`."""
+from scanfit.backend import clear_session
 from scanfit.data_utils import normalize, split_validation, to_categorical, train_test_split
 from scanfit.random import set_seed as set_random_seed
 from scanfit.serialization import CustomObjectScope, custom_object_scope
 
 __all__ = [
-    "CustomObjectScope", "custom_object_scope", "normalize", "set_random_seed", "split_validation",
+    "CustomObjectScope", "clear_session", "custom_object_scope", "normalize", "set_random_seed", "split_validation",
     "to_categorical", "train_test_split",
 ]

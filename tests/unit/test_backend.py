@@ -36,6 +36,7 @@ def test_clear_session_restarts_automatic_names_as_keras():
         after = [library.layers.Dense(2).name, library.optimizers.Adam().name, library.Sequential().name]
         names.append((before, after))
     assert names[1] == names[0] == (["dense", "dense_1", "adam", "sequential"], ["dense", "adam", "sequential"])
+    assert scanfit.utils.clear_session is K.clear_session  # also keras.utils.clear_session, as in Keras 3
 
 
 def test_clear_session_after_set_random_seed_stays_repeatable():
