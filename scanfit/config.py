@@ -10,9 +10,7 @@ import numbers
 
 _FLOAT_TYPES = ("bfloat16", "float16", "float32", "float64")
 _DATA_FORMATS = ("channels_first", "channels_last")
-_DEFAULT_EPSILON = 1e-7
-
-_epsilon = _DEFAULT_EPSILON
+_epsilon = 1e-7
 
 
 def floatx():
@@ -54,11 +52,6 @@ def set_epsilon(value):
     if not 0 < float(value) < float("inf"):
         raise ValueError(f"`epsilon` must be positive and finite, got {value!r}.")
     _epsilon = float(value)
-
-
-def reset_epsilon():
-    """Restore the default fuzz factor 1e-7."""
-    set_epsilon(_DEFAULT_EPSILON)
 
 
 def image_data_format():
