@@ -32,7 +32,7 @@ OPTIMIZERS = ["sgd", "rmsprop", "adagrad", "adam"]
 SEEDS = [0, 1]
 EPOCHS = 10
 BATCH_SIZE = 128
-MNIST_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist-sample"
+MNIST_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "mnist-sample"
 
 
 def _data():

@@ -14,7 +14,7 @@ compiled program per epoch trains all of them. It writes into OUTPUT:
     python examples/optimizer_sweep.py [OUTPUT] [--mnist-path DIR] [--epochs N]
 
 --mnist-path is a folder with MNIST's IDX files or mnist.npz (e.g. the
-10,000-digit sample shared/datasets/mnist-sample); without it scanfit's
+10,000-digit sample data/mnist-sample); without it scanfit's
 loader finds or downloads the full MNIST.
 """
 import argparse

@@ -7,7 +7,7 @@ the figures into OUTPUT:
     python examples/seed_003_training_deep_networks.py [OUTPUT] [--quick] [--mnist-path DIR]
 
 --mnist-path is a folder with MNIST's IDX files or mnist.npz (for instance the
-10,000-digit sample shared/datasets/mnist-sample); without it scanfit's loader
+10,000-digit sample data/mnist-sample); without it scanfit's loader
 finds or downloads the full MNIST. --quick uses 6,400 Fashion-MNIST training
 and 2,560 test images, 7,936 MNIST training and 1,920 test digits (whole
 batches only, so fewer programs to compile) and a fifth of the epochs (the

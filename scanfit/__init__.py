@@ -4,7 +4,9 @@
 """
 from scanfit import (
     activations,
+    backend,
     callbacks,
+    config,
     constraints,
     datasets,
     distribution,
@@ -24,9 +26,19 @@ from scanfit.sweep import Sweep
 
 compilation_cache.enable()
 
+
+def __getattr__(name):
+    """`scanfit.wrappers` is imported on first use, so that importing scanfit never imports scikit-learn."""
+    if name == "wrappers":
+        import importlib
+
+        return importlib.import_module("scanfit.wrappers")
+    raise AttributeError(f"module 'scanfit' has no attribute {name!r}")
+
 __version__ = "0.1.0"
 
 __all__ = [
-    "Input", "Model", "Sequential", "activations", "callbacks", "constraints", "datasets", "distribution", "initializers",
+    "Input", "Model", "Sequential", "activations", "backend", "callbacks", "config", "constraints", "datasets",
+    "distribution", "initializers",
     "layers", "losses", "metrics", "models", "optimizers", "regularizers", "utils",
 ]

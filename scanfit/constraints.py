@@ -5,10 +5,10 @@ it is applied after each optimizer step.
 """
 import jax.numpy as jnp
 
+from scanfit import config
 from scanfit.serialization import object_config, resolve
 
 _MODULE = "keras.constraints"
-_EPSILON = 1e-7  # Keras's default `backend.epsilon()`
 
 
 def _norms(w, axis):
@@ -42,7 +42,7 @@ class MaxNorm(Constraint):
         w = jnp.asarray(w)
         norms = _norms(w, self.axis)
         desired = jnp.clip(norms, 0, self.max_value)
-        return w * (desired / (_EPSILON + norms))
+        return w * (desired / (config.epsilon() + norms))
 
     def get_config(self):
         return {"max_value": self.max_value, "axis": self.axis}
@@ -63,7 +63,7 @@ class UnitNorm(Constraint):
 
     def __call__(self, w):
         w = jnp.asarray(w)
-        return w / (_EPSILON + _norms(w, self.axis))
+        return w / (config.epsilon() + _norms(w, self.axis))
 
     def get_config(self):
         return {"axis": self.axis}
@@ -86,7 +86,7 @@ class MinMaxNorm(Constraint):
         w = jnp.asarray(w)
         norms = _norms(w, self.axis)
         desired = self.rate * jnp.clip(norms, self.min_value, self.max_value) + (1 - self.rate) * norms
-        return w * (desired / (_EPSILON + norms))
+        return w * (desired / (config.epsilon() + norms))
 
     def get_config(self):
         return {"min_value": self.min_value, "max_value": self.max_value, "rate": self.rate, "axis": self.axis}

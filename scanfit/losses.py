@@ -13,9 +13,8 @@ import warnings
 import jax
 import jax.numpy as jnp
 
-from scanfit import serialization
+from scanfit import config, serialization
 
-EPSILON = 1e-7
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 
 
@@ -91,7 +90,7 @@ def _log_probabilities(y_pred, from_logits, axis):
     if from_logits:
         return jax.nn.log_softmax(y_pred, axis=axis)
     probabilities = y_pred / jnp.sum(y_pred, axis, keepdims=True)
-    return jnp.log(jnp.clip(probabilities, EPSILON, 1.0 - EPSILON))
+    return jnp.log(jnp.clip(probabilities, config.epsilon(), 1.0 - config.epsilon()))
 
 
 def _binary_to_signed(y_true):
@@ -103,7 +102,7 @@ def _binary_to_signed(y_true):
 def l2_normalize(x, axis):
     """``x`` divided by its L2 norm along ``axis`` (at most ``1e7`` times ``x``, so zero vectors stay zero)."""
     squares = jnp.sum(jnp.square(x), axis=axis, keepdims=True)
-    return x * jnp.minimum(jax.lax.rsqrt(squares), 1.0 / EPSILON)
+    return x * jnp.minimum(jax.lax.rsqrt(squares), 1.0 / config.epsilon())
 
 
 # ---------------------------------------------------------------------------
@@ -188,7 +187,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     if from_logits:
         elementwise = -1.0 * y_true * jax.nn.log_sigmoid(y_pred) - (1.0 - y_true) * jax.nn.log_sigmoid(-y_pred)
     else:
-        y_pred = jnp.clip(y_pred, EPSILON, 1.0 - EPSILON)
+        y_pred = jnp.clip(y_pred, config.epsilon(), 1.0 - config.epsilon())
         log_likelihood = y_true * jnp.log(y_pred)
         log_likelihood += (1.0 - y_true) * jnp.log(1.0 - y_pred)
         elementwise = -log_likelihood
@@ -210,14 +209,14 @@ def mean_absolute_error(y_true, y_pred):
 def mean_absolute_percentage_error(y_true, y_pred):
     """``100 * mean(abs((y_true - y_pred) / max(abs(y_true), 1e-7)), axis=-1)``."""
     y_true, y_pred = match_ranks(*_true_and_pred(y_true, y_pred))
-    ratio = jnp.abs((y_true - y_pred) / jnp.maximum(jnp.abs(y_true), jnp.asarray(EPSILON, y_pred.dtype)))
+    ratio = jnp.abs((y_true - y_pred) / jnp.maximum(jnp.abs(y_true), jnp.asarray(config.epsilon(), y_pred.dtype)))
     return 100.0 * jnp.mean(ratio, axis=-1)
 
 
 def mean_squared_logarithmic_error(y_true, y_pred):
     """``mean(square(log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1)), axis=-1)``."""
     y_true, y_pred = match_ranks(*_true_and_pred(y_true, y_pred))
-    epsilon = jnp.asarray(EPSILON, jnp.float32)
+    epsilon = jnp.asarray(config.epsilon(), jnp.float32)
     log_pred = jnp.log(jnp.maximum(y_pred, epsilon) + 1.0)
     log_true = jnp.log(jnp.maximum(y_true, epsilon) + 1.0)
     return jnp.mean(jnp.square(log_pred - log_true), axis=-1)
@@ -267,15 +266,15 @@ def categorical_hinge(y_true, y_pred):
 def kl_divergence(y_true, y_pred):
     """``sum(y_true * log(y_true / y_pred), axis=-1)`` with both clipped to ``[1e-7, 1]``."""
     y_true, y_pred = _true_and_pred(y_true, y_pred)
-    y_true = jnp.clip(y_true, EPSILON, 1)
-    y_pred = jnp.clip(y_pred, EPSILON, 1)
+    y_true = jnp.clip(y_true, config.epsilon(), 1)
+    y_pred = jnp.clip(y_pred, config.epsilon(), 1)
     return jnp.sum(y_true * jnp.log(y_true / y_pred), axis=-1)
 
 
 def poisson(y_true, y_pred):
     """``mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1)``."""
     y_true, y_pred = _true_and_pred(y_true, y_pred)
-    epsilon = jnp.asarray(EPSILON, y_pred.dtype)
+    epsilon = jnp.asarray(config.epsilon(), y_pred.dtype)
     return jnp.mean(y_pred - y_true * jnp.log(y_pred + epsilon), axis=-1)
 
 

@@ -52,6 +52,38 @@ def _unique_name(class_name):
     return snake if count == 0 else f"{snake}_{count}"
 
 
+def reset_names():
+    """Restart the automatic optimizer names (``adam``, ``adam_1``, ...), as `keras.backend.clear_session` does."""
+    _name_counts.clear()
+
+
+class LearningRate(float):
+    """The value of `Optimizer.learning_rate`: a float that can also set its optimizer's learning rate.
+
+    It compares, prints and computes as the float it was when read. Like the
+    Keras variable it stands for, ``assign(value)`` sets the optimizer's
+    learning rate (what ``keras.backend.set_value(optimizer.lr, value)``
+    calls) and ``numpy()`` reads the optimizer's current one. Copies and
+    pickles are plain floats.
+    """
+
+    __slots__ = ("_optimizer",)
+
+    def __new__(cls, value, optimizer):
+        number = super().__new__(cls, value)
+        number._optimizer = optimizer
+        return number
+
+    def assign(self, value):
+        self._optimizer.learning_rate = value
+
+    def numpy(self):
+        return np.float32(self._optimizer.learning_rate)
+
+    def __reduce__(self):
+        return float, (float(self),)
+
+
 def _learning_rate_float(value):
     """A scalar learning rate rounded to float32, as Keras stores it."""
     is_scalar = isinstance(value, numbers.Real) or (hasattr(value, "dtype") and np.ndim(value) == 0)
@@ -278,10 +310,10 @@ class Optimizer:
 
     @property
     def learning_rate(self):
-        """The current learning rate as a float (a schedule is evaluated at `iterations`)."""
+        """The current learning rate as a float (a schedule is evaluated at `iterations`); see `LearningRate`."""
         if self._is_scheduled:
-            return float(self._learning_rate(self.iterations))
-        return self._learning_rate
+            return LearningRate(float(self._learning_rate(self.iterations)), self)
+        return LearningRate(self._learning_rate, self)
 
     @learning_rate.setter
     def learning_rate(self, value):

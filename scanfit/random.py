@@ -1,7 +1,8 @@
 """Global random state: one seed drives initializers, dropout and shuffling.
 
 `set_seed(n)` (what `keras.utils.set_random_seed` calls) makes every later
-draw repeatable; `next_key()` hands out fresh, never-repeated JAX keys.
+draw repeatable; `next_key()` hands out fresh, never-repeated JAX keys;
+`restart_stream()` is `keras.backend.clear_session`'s part.
 
 Keys are raw threefry keys, NumPy ``uint32`` arrays of shape ``(2,)``,
 made on the host: creating one runs no XLA program (``jax.random.PRNGKey``
@@ -32,6 +33,18 @@ def set_seed(seed):
     _counter = 0
     np.random.seed(_seed)
     _py_random.seed(_seed)
+
+
+def restart_stream():
+    """Start a new key stream from a seed drawn from Python's global RNG (what `clear_session` does, as Keras).
+
+    After ``set_seed(n)`` the new stream is as repeatable as the old one.
+    """
+    global _seed, _counter
+    import random as _py_random
+
+    _seed = _py_random.randint(1, 10**9)
+    _counter = 0
 
 
 def next_key():

@@ -10,10 +10,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scanfit import config
 from scanfit.serialization import object_config, resolve
 
 _MODULE = "keras.regularizers"
-_EPSILON = 1e-7  # Keras's default `backend.epsilon()`
 
 
 def _penalty_factor(value, name):
@@ -119,7 +119,7 @@ class OrthogonalRegularizer(Regularizer):
             raise ValueError(f"OrthogonalRegularizer needs a 2-D weight, got shape {x.shape}")
         vectors = x if self.mode == "rows" else x.T
         squared_norms = jnp.sum(jnp.square(vectors), axis=1, keepdims=True)
-        unit = vectors * jnp.minimum(jax.lax.rsqrt(squared_norms), 1.0 / _EPSILON)
+        unit = vectors * jnp.minimum(jax.lax.rsqrt(squared_norms), 1.0 / config.epsilon())
         size = unit.shape[0]
         cosines = (unit @ unit.T) * (1.0 - jnp.eye(size, dtype=x.dtype))
         num_pairs = size * (size - 1.0) / 2.0

@@ -109,7 +109,12 @@ class CallbackList:
 
 
 class History(Callback):
-    """Records each epoch's logs: ``history.history['val_loss']`` etc."""
+    """Records each epoch's logs: ``history.history['val_loss']`` etc.
+
+    The ``learning_rate`` that the learning-rate callbacks add to the logs (Keras
+    3's key) is also recorded as ``lr``, tf.keras 2's key for it; the logs that
+    other callbacks see (CSVLogger, TensorBoard) stay Keras 3's.
+    """
 
     def __init__(self):
         super().__init__()
@@ -121,7 +126,10 @@ class History(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)
-        for key, value in (logs or {}).items():
+        logs = dict(logs or {})
+        if "learning_rate" in logs:
+            logs.setdefault("lr", logs["learning_rate"])
+        for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
         if self.model is not None:
             self.model.history = self

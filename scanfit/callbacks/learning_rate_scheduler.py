@@ -10,7 +10,7 @@ class LearningRateScheduler(Callback):
     `epoch` is 0-based and `lr` is the current rate; a one-argument
     ``schedule(epoch)`` (the old form) works too. The schedule must return a
     float (a NumPy/JAX scalar of a float type is accepted). Adds
-    ``learning_rate`` to each epoch's logs.
+    ``learning_rate`` to each epoch's logs (the History records it as ``lr`` too).
     """
 
     def __init__(self, schedule, verbose=0):

@@ -9,7 +9,7 @@ from scanfit.callbacks.monitor import MonitorCallback
 class ReduceLROnPlateau(MonitorCallback):
     """Multiply the learning rate by `factor` after `patience` epochs without improvement.
 
-    Adds ``learning_rate`` (the rate the epoch ran with) to the epoch's logs,
+    Adds ``learning_rate`` (the rate the epoch ran with; the History records it as ``lr`` too) to the logs,
     then, as Keras does: an improvement is a change beyond `min_delta`; after
     a reduction, `cooldown` epochs pass before the wait counter runs again;
     the rate never goes below `min_lr`. tf.keras 2's ``epsilon=`` is accepted

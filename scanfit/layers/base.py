@@ -32,6 +32,11 @@ def unique_name(base):
     return base if count == 0 else f"{base}_{count}"
 
 
+def reset_names():
+    """Restart the automatic names (the next Dense is ``dense`` again), as `keras.backend.clear_session` does."""
+    _name_counts.clear()
+
+
 def snake_case(class_name):
     """'BatchNormalization' -> 'batch_normalization', 'Conv2D' -> 'conv2d'."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name)

@@ -1,4 +1,4 @@
-"""The real data: Debian's Fashion-MNIST and the MNIST sample in shared/datasets."""
+"""The real data: Debian's Fashion-MNIST and the MNIST sample in data/mnist-sample."""
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 from scanfit.datasets import _source, fashion_mnist, locate, mnist
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-MNIST_SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "mnist-sample"
+MNIST_SAMPLE = Path(__file__).resolve().parents[2] / "data" / "mnist-sample"
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +33,7 @@ def test_debian_fashion_mnist():
 
 
 def test_mnist_sample():
-    """Needs shared/datasets beside the repository, as in CI."""
+    """The sample shipped in data/mnist-sample."""
     (x_train, y_train), (x_test, y_test) = mnist.load_data(path=MNIST_SAMPLE)
     assert x_train.shape == (7996, 28, 28) and y_train.shape == (7996,)
     assert x_test.shape == (2004, 28, 28) and y_test.shape == (2004,)

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.seed
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
-MNIST_SAMPLE = REPO.parent / "shared" / "datasets" / "mnist-sample"
+MNIST_SAMPLE = REPO / "data" / "mnist-sample"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SCRIPTS = {  # test name -> example script and extra arguments, longest run first
     "test_seed_003_training_deep_networks": ("seed_003_training_deep_networks.py", "--mnist-path", MNIST_SAMPLE),
@@ -47,7 +47,7 @@ def example_runs(request, tmp_path_factory):
         yield {
             name: pool.submit(run_example, tmp_path_factory.mktemp(name), jax_cache, *script)
             for name, script in SCRIPTS.items()
-            if name in selected and (name != "test_seed_003_training_deep_networks" or MNIST_SAMPLE.is_dir())
+            if name in selected
         }
 
 
@@ -107,8 +107,6 @@ def test_seed_002_best_model(example_runs):
 
 
 def test_seed_003_training_deep_networks(example_runs):
-    if not MNIST_SAMPLE.is_dir():
-        pytest.skip(f"no MNIST sample at {MNIST_SAMPLE}")
     tmp_path, results = results_of(example_runs, "test_seed_003_training_deep_networks")
     assert_figures(tmp_path, ["01-sigmoid-saturation.png", "02-leaky-relu-learning-curves.png",
                               "03-batch-normalization.png", "04-transfer-learning.png", "05-optimizers-mnist.png"])

@@ -16,7 +16,7 @@ import scanfit
 pytestmark = pytest.mark.seed
 
 REPO = Path(__file__).resolve().parents[2]
-MNIST_SAMPLE = REPO.parent / "shared" / "datasets" / "mnist-sample"
+MNIST_SAMPLE = REPO / "data" / "mnist-sample"
 
 
 def load_example():
@@ -27,8 +27,6 @@ def load_example():
 
 
 def test_seed_003_optimizer_comparison_as_one_sweep(tmp_path):
-    if not MNIST_SAMPLE.is_dir():
-        pytest.skip(f"no MNIST sample at {MNIST_SAMPLE}")
     example = load_example()
     sweep, results = example.main([str(tmp_path), "--mnist-path", str(MNIST_SAMPLE)])
 

@@ -336,3 +336,22 @@ def test_batch_hooks_see_current_weights_and_can_stop_or_change_the_rate():
     assert probe.iterations == [1, 2, 3, 4, 5, 6]
     assert not np.array_equal(probe.kernels[0], probe.kernels[1])
     np.testing.assert_array_equal(probe.kernels[3], probe.kernels[5])  # rate 0 from the second epoch on
+
+
+@pytest.mark.parametrize("make, rates", [
+    (lambda library: library.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5 if epoch else lr),
+     [0.1, 0.05, 0.025]),
+    # the rate each epoch ran with, logged before the reduction at its end
+    (lambda library: library.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=10),
+     [0.1, 0.1, 0.05]),
+])
+def test_the_history_records_the_learning_rate_as_keras_3s_learning_rate_and_tf_keras_2s_lr(make, rates):
+    k_model, s_model = _twins()
+    k_hist = k_model.fit(X, Y, epochs=3, batch_size=16, shuffle=False, verbose=0, callbacks=[make(keras)]).history
+    s_hist = s_model.fit(X, Y, epochs=3, batch_size=16, shuffle=False, verbose=0, callbacks=[make(scanfit)]).history
+    assert "lr" not in k_hist  # Keras 3 writes only learning_rate; tf.keras 2 wrote lr
+    assert s_hist["learning_rate"] == k_hist["learning_rate"] == pytest.approx(rates)
+    assert s_hist["lr"] == s_hist["learning_rate"]
+    assert set(s_hist) == set(k_hist) | {"lr"}
+    plain = _twins()[1].fit(X, Y, epochs=1, verbose=0).history
+    assert "lr" not in plain and "learning_rate" not in plain

@@ -13,7 +13,7 @@ import scanfit as keras
 from scanfit import cli, plot
 
 REPO = Path(__file__).resolve().parents[2]
-MNIST_SAMPLE = REPO.parent / "shared" / "datasets" / "mnist-sample"
+MNIST_SAMPLE = REPO / "data" / "mnist-sample"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -73,8 +73,6 @@ def test_evaluate_on_fashion_mnist_and_the_mnist_sample(trained):
     assert "Fashion-MNIST test split (2,000 images)" in result.stdout
     accuracy = float(re.search(r"accuracy: (\d\.\d+)", result.stdout).group(1))
     assert 0.6 <= accuracy <= 1.0
-    if not MNIST_SAMPLE.is_dir():
-        pytest.skip(f"no MNIST sample at {MNIST_SAMPLE}")
     result = run_cli("evaluate", run / cli.BEST_MODEL, "--dataset", "mnist", "--data-dir", MNIST_SAMPLE)
     assert result.returncode == 0, result.stderr
     assert "MNIST test split (2,004 images)" in result.stdout
@@ -93,8 +91,6 @@ def test_plot_writes_the_learning_curves(trained, tmp_path, capsys):
 
 
 def test_datasets_says_where_each_data_set_is(tmp_path, monkeypatch, capsys):
-    if not MNIST_SAMPLE.is_dir():
-        pytest.skip(f"no MNIST sample at {MNIST_SAMPLE}")
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "mnist").symlink_to(MNIST_SAMPLE)
     result = run_cli("datasets", env={"SCANFIT_DATA_DIR": str(tmp_path / "data"),

@@ -1,8 +1,12 @@
-"""Faults during training: a loss that turns NaN or infinite, and a disk that is full or read-only at a checkpoint."""
+"""Faults during training: a loss that turns NaN or infinite, a disk that is full or read-only at a checkpoint, and\nsaves killed halfway."""
 import contextlib
 import errno
 import math
 import os
+import signal
+import subprocess
+import sys
+import time
 import warnings
 
 import numpy as np
@@ -156,3 +160,89 @@ def test_a_checkpoint_folder_that_is_a_file_is_a_clear_error(tmp_path):
                                                  r".*blocker is a file, not a folder"):
         model.save(tmp_path / "blocker" / "sub" / "m.keras")
     assert (tmp_path / "blocker").read_text() == "not a folder"
+
+
+# --- temporary files left by killed saves ---------------------------------------------------------------------------
+
+
+def test_a_save_removes_the_temporaries_of_dead_writers_and_keeps_the_others(tmp_path):
+    """Only a temporary file whose writer ran on this machine and has exited goes; in-flight and foreign ones stay."""
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    exited.wait()
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    machine = idx.machine_tag()
+    other_machine = "00000000" if machine != "00000000" else "11111111"
+    dead = tmp_path / f".m.keras.{exited.pid}-{machine}.0123abcd.part"
+    kept = [
+        tmp_path / f".m.keras.{running.pid}-{machine}.0123abcd.part",  # a live process's save in flight
+        tmp_path / f".w.h5.{os.getpid()}-{machine}.0123abcd.part",  # this process's own
+        tmp_path / f".m.keras.{exited.pid}-{other_machine}.0123abcd.part",  # another host's PID
+        tmp_path / f".notes.{exited.pid}.part",  # not a name scanfit gives
+        tmp_path / f".m.keras.{10**30}-{machine}.0123abcd.part",  # no process can have that PID
+    ]
+    try:
+        for path in [dead, *kept]:
+            path.write_bytes(b"half a file")
+        small_model().save(tmp_path / "m.keras")
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.keras", *(p.name for p in kept)])
+    finally:
+        running.kill()
+        running.wait()
+    scanfit.models.load_model(tmp_path / "m.keras")
+
+
+SAVE_FOREVER = """
+import sys
+import numpy as np
+import scanfit
+
+model = scanfit.Sequential([scanfit.Input((1000,)), scanfit.layers.Dense(1000), scanfit.layers.Dense(10)])
+model.set_weights([np.full(w.shape, float(sys.argv[2]), "float32") for w in model.weights])
+print("ready", flush=True)
+sys.stdin.readline()
+model.save(sys.argv[1])
+print("saved", flush=True)
+while True:
+    model.save(sys.argv[1])
+"""
+
+
+def temporaries(folder):
+    return [path for path in folder.iterdir() if path.name.endswith(".part")]
+
+
+def test_saves_killed_at_random_moments_leave_at_most_one_temporary_and_the_file_always_loads(tmp_path):
+    """10 processes each save a 4 MiB model in a loop until SIGKILL stops them at a random moment.
+
+    Each next save removes what the previous kill left, so at most one temporary file is ever there, and the
+    model file always loads with the weights of the last complete save.
+    """
+    target = tmp_path / "model.keras"
+    rng = np.random.default_rng(0)
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "SCANFIT_COMPILATION_CACHE": "0"}
+    writers = [subprocess.Popen([sys.executable, "-c", SAVE_FOREVER, str(target), str(index + 1)], env=env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for index in range(10)]
+    left = []
+    try:
+        for index, writer in enumerate(writers):
+            assert writer.stdout.readline().strip() == "ready"
+            writer.stdin.write("go\n")
+            writer.stdin.flush()
+            assert writer.stdout.readline().strip() == "saved"
+            time.sleep(rng.uniform(0.0, 0.2))
+            writer.send_signal(signal.SIGKILL)
+            assert writer.wait(timeout=30) == -signal.SIGKILL
+            left.append(len(temporaries(tmp_path)))
+            assert left[-1] <= 1, left
+            weights = scanfit.models.load_model(target).get_weights()
+            assert np.all(weights[0] == index + 1)
+    finally:
+        for writer in writers:
+            writer.kill()
+            writer.wait()
+            writer.stdin.close()
+            writer.stdout.close()
+    print("temporary files left after each kill:", left)
+    small_model().save(target)
+    assert temporaries(tmp_path) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+    scanfit.models.load_model(target)

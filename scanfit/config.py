@@ -1,0 +1,78 @@
+"""`keras.config`: the global settings floatx, epsilon and image_data_format.
+
+scanfit computes in float32 with channels-last images; `set_floatx` and
+`set_image_data_format` accept those values and refuse the others with an
+error that says what to do instead. `epsilon()` is the fuzz factor the
+losses, regularizers and constraints read when they are traced, as Keras's
+``backend.epsilon()``.
+"""
+import numbers
+
+_FLOAT_TYPES = ("bfloat16", "float16", "float32", "float64")
+_DATA_FORMATS = ("channels_first", "channels_last")
+_epsilon = 1e-7
+
+
+def floatx():
+    """The default float type of weights and computations: always ``'float32'`` in scanfit."""
+    return "float32"
+
+
+def set_floatx(value):
+    """Set the default float type; scanfit accepts only ``'float32'``.
+
+    Raises:
+        ValueError: for another of Keras's float types (scanfit computes in
+            float32 only) or a name that is no float type.
+    """
+    if value not in _FLOAT_TYPES:
+        raise ValueError(f"Unknown `floatx` value: {value!r}. Expected one of {list(_FLOAT_TYPES)}.")
+    if value != "float32":
+        raise ValueError(
+            f"set_floatx({value!r}) is not supported: scanfit trains and stores weights in float32 only. "
+            "Remove the call or pass 'float32'."
+        )
+
+
+def epsilon():
+    """The fuzz factor of numeric expressions (``1e-7`` unless `set_epsilon` changed it)."""
+    return _epsilon
+
+
+def set_epsilon(value):
+    """Set the fuzz factor that losses, regularizers and constraints compiled afterwards use.
+
+    Raises:
+        TypeError: `value` is not a real number.
+        ValueError: `value` is not positive and finite.
+    """
+    global _epsilon
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`epsilon` must be a float, got {type(value).__name__} ({value!r}).")
+    if not 0 < float(value) < float("inf"):
+        raise ValueError(f"`epsilon` must be positive and finite, got {value!r}.")
+    _epsilon = float(value)
+
+
+def image_data_format():
+    """The default image layout of the convolution and pooling layers: ``'channels_last'``."""
+    return "channels_last"
+
+
+def set_image_data_format(data_format):
+    """Set the default image layout; scanfit's default is fixed at ``'channels_last'``.
+
+    Raises:
+        ValueError: for ``'channels_first'`` (pass ``data_format='channels_first'``
+            to each layer instead, or transpose the data) or an unknown value.
+    """
+    if data_format not in _DATA_FORMATS:
+        raise ValueError(
+            f"The `data_format` argument must be one of {set(_DATA_FORMATS)}. Received: data_format={data_format!r}"
+        )
+    if data_format != "channels_last":
+        raise ValueError(
+            "set_image_data_format('channels_first') is not supported: scanfit's default image layout is "
+            "channels_last (batch, height, width, channels). Transpose the images to that layout, or pass "
+            "data_format='channels_first' to each convolution and pooling layer."
+        )
