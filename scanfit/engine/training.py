@@ -39,7 +39,7 @@ from scanfit.engine.programs import (
     predict_program,
     split_values,
 )
-from scanfit.engine.progbar import Progbar, print_epoch_header
+from scanfit.engine.progbar import Progbar, is_live, print_epoch_header
 
 LIVE_UPDATES_PER_EPOCH = 50
 
@@ -63,6 +63,21 @@ def compile_model(model, optimizer, loss, metrics, weighted_metrics, loss_weight
     model._compiled_trainable = model.effective_trainable()
     model.compiled = True
     model._trainer = None
+
+
+def check_compile_options(run_eagerly, steps_per_execution, jit_compile, auto_scale_loss):
+    """Refuse the `compile` options that scanfit cannot honour; the others change nothing here."""
+    if run_eagerly:
+        raise ValueError("run_eagerly=True is not supported: scanfit always compiles each epoch into one program. "
+                         "To debug a model, call it on arrays (model(x)) or on one layer at a time.")
+    if jit_compile not in (True, "auto"):
+        raise ValueError(f"jit_compile={jit_compile!r} is not supported: scanfit always compiles with XLA "
+                         "(leave it out, or pass True or 'auto').")
+    if steps_per_execution != "auto" and (isinstance(steps_per_execution, bool) or not isinstance(
+            steps_per_execution, (int, np.integer)) or steps_per_execution < 1):
+        raise ValueError(f"steps_per_execution must be a positive int, got {steps_per_execution!r}")
+    if not isinstance(auto_scale_loss, bool):
+        raise TypeError(f"auto_scale_loss must be True or False, got {auto_scale_loss!r}")
 
 
 def _is_per_output_dict(value):
@@ -173,6 +188,8 @@ class Trainer:
         for start, segments in _remaining_chunks(num_samples, batch_size, steps_per_chunk, steps_done):
             if before_chunk:
                 before_chunk(steps_done)
+            # A learning rate set by a callback since the last chunk takes effect at this step, as in Keras.
+            carry = (carry[0], carry[1], self.with_current_learning_rate(carry[2]), carry[3], carry[4])
             carry = self.programs.train_chunk(carry, data, order, start, segments=segments)
             steps_before, steps_done = steps_done, steps_done + sum(count for count, _ in segments)
             self._publish(epoch, steps_done, carry, steps_before)
@@ -180,14 +197,41 @@ class Trainer:
                 after_chunk(steps_done, carry[4])
         return carry[4]
 
+    def train_steps(self, data_pass, data, batch_size, shuffle, first_step, steps, steps_per_chunk=None,
+                    after_chunk=None, before_chunk=None):
+        """Run `steps` steps of pass `data_pass` over the data, from its step `first_step`; returns their sums.
+
+        This is `fit(steps_per_epoch=...)`: the pass's order comes from its own key, so the steps of a pass
+        that several epochs share are those of one shuffle.
+        """
+        trainable, fixed, opt_state, key = self.epoch_start_state(data_pass)
+        num_samples = data_size(data)
+        order = self.programs.permutation(key, num_samples=num_samples, shuffle=shuffle)
+        carry = (trainable, fixed, opt_state, scanfit_random.fold_in(key, 1), self.programs.empty_sums())
+        done = 0
+        for start, segments in step_plan(num_samples, batch_size, first_step, steps, steps_per_chunk or steps):
+            if before_chunk:
+                before_chunk(done)
+            carry = (carry[0], carry[1], self.with_current_learning_rate(carry[2]), carry[3], carry[4])
+            carry = self.programs.train_chunk(carry, data, order, start, segments=segments)
+            before, done = done, done + sum(count for count, _ in segments)
+            self._publish(data_pass, done, carry, before)
+            if after_chunk:
+                after_chunk(done, carry[4])
+        return carry[4]
+
     def epoch_start_state(self, epoch):
         """(trainable, fixed, opt_state, key) an epoch starts from: the model's weights, the current learning rate."""
-        optimizer = self.model.optimizer
         trainable, fixed = split_values(self.model.weight_values(), self.mask)
-        opt_state = self.optimizer_state()
-        if hasattr(optimizer, "learning_rate"):  # a raw optax transform may have no learning rate
-            opt_state = optimizer.with_learning_rate(opt_state, optimizer.learning_rate)
+        opt_state = self.with_current_learning_rate(self.optimizer_state())
         return trainable, fixed, opt_state, scanfit_random.fold_in(self.base_key, epoch)
+
+    def with_current_learning_rate(self, opt_state):
+        """`opt_state` holding the optimizer's learning rate as it is now (callbacks may have changed it)."""
+        optimizer = self.model.optimizer
+        if not hasattr(optimizer, "learning_rate"):  # a raw optax transform may have no learning rate
+            return opt_state
+        return optimizer.with_learning_rate(opt_state, optimizer.learning_rate)
 
     def _publish(self, epoch, steps_done, carry, steps_before):
         """Write a chunk's results back into the model, the optimizer and `self.position`."""
@@ -237,6 +281,65 @@ class EpochPosition(NamedTuple):
     step: int
     rng: Any
     sums: Any
+
+
+def step_plan(num_samples, batch_size, first_step, steps, steps_per_chunk):
+    """`chunk_plan` for steps ``first_step .. first_step + steps - 1`` of an epoch, at most `steps_per_chunk` a chunk."""
+    chunks = []  # [start sample, count, batch size]
+    for start, ((_, size),) in chunk_plan(num_samples, batch_size, 1)[first_step:first_step + steps]:
+        last = chunks[-1] if chunks else None
+        if last and last[2] == size and last[1] < steps_per_chunk and last[0] + last[1] * size == start:
+            last[1] += 1
+        else:
+            chunks.append([start, 1, size])
+    return [(start, ((count, size),)) for start, count, size in chunks]
+
+
+def optional_steps(value, name):
+    """`value` as a positive int, or None (Keras's default: every batch)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+    return int(value)
+
+
+def validation_schedule(validation_freq):
+    """Whether to validate after each (1-based) epoch: every `validation_freq`-th, or those listed."""
+    if isinstance(validation_freq, (int, np.integer)) and not isinstance(validation_freq, bool):
+        if validation_freq < 1:
+            raise ValueError(f"validation_freq must be a positive int (validate every n epochs) or a list of "
+                             f"epochs, got {validation_freq}.")
+        return lambda epoch: epoch % int(validation_freq) == 0
+    if isinstance(validation_freq, (list, tuple, set)) and all(
+            isinstance(e, (int, np.integer)) and not isinstance(e, bool) and e >= 1 for e in validation_freq):
+        chosen = {int(e) for e in validation_freq}
+        return lambda epoch: epoch in chosen
+    raise ValueError(f"validation_freq must be a positive int or a list of positive epoch numbers, got "
+                     f"{validation_freq!r}.")
+
+
+def callback_sequence(callbacks):
+    """`callbacks` as a list: None, one callback (accepted, as Keras does) or a list of callbacks."""
+    from scanfit.callbacks.base import Callback
+
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback):
+        return [callbacks]
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a list of keras.callbacks.Callback objects, got {callbacks!r} "
+                        f"({type(callbacks).__name__}).")
+    for callback in callbacks:
+        if not isinstance(callback, Callback):
+            raise TypeError(f"Every entry of callbacks must be a keras.callbacks.Callback, got {callback!r} "
+                            f"({type(callback).__name__}).")
+    return list(callbacks)
+
+
+def first_batches(arrays, steps, batch_size):
+    """The samples of the first `steps` batches of `arrays` (a tuple of arrays or of tuples of arrays)."""
+    return jax.tree.map(lambda array: array[:steps * batch_size], arrays)
 
 
 def _remaining_chunks(num_samples, batch_size, steps_per_chunk, steps_done):
@@ -301,17 +404,31 @@ def _verbosity(verbose):
     return int(verbose)
 
 
-def _is_live(stream):
-    return hasattr(stream, "isatty") and stream.isatty()
-
-
 def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
-        class_weight, sample_weight, initial_epoch, validation_batch_size, validation_freq, allow_nonfinite=False):
-    """Keras's `fit` for a Sequential model."""
+        class_weight, sample_weight, initial_epoch, validation_batch_size, validation_freq, allow_nonfinite=False,
+        steps_per_epoch=None, validation_steps=None):
+    """Keras's `fit` for any model.
+
+    `steps_per_epoch` runs that many batches per epoch; as in Keras 3, the
+    next epoch goes on through the same pass over the data, and an epoch
+    that reaches the end of the pass ends there (a new, reshuffled pass
+    starts with the next epoch). `validation_steps` evaluates the first
+    batches of the validation data; `validation_freq` (an int, or a list of
+    1-based epochs) says after which epochs validation runs.
+    """
     require_compiled(model)
     verbose = _verbosity(verbose)
     batch_size = distribution.check_batch_size(as_batch_size(batch_size))
     check_epochs(epochs, initial_epoch)
+    steps_per_epoch = optional_steps(steps_per_epoch, "steps_per_epoch")
+    validation_steps = optional_steps(validation_steps, "validation_steps")
+    should_validate = validation_schedule(validation_freq)
+    callbacks = callback_sequence(callbacks)
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise ValueError(f"shuffle must be True or False, got {shuffle!r} (Keras's shuffle='batch' is not supported).")
+    if steps_per_epoch and any(type(c).__name__ == "BackupAndRestore" for c in callbacks):
+        raise ValueError("BackupAndRestore cannot resume a fit with steps_per_epoch (an epoch is not a pass over "
+                         "the data); leave steps_per_epoch out, or drop BackupAndRestore.")
     x, y, weights, validation = training_data(model, x, y, sample_weight, class_weight, validation_split,
                                               validation_data, allow_nonfinite)
     model._ensure_built(data_shapes(x))
@@ -320,19 +437,21 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     if validation is not None:
         check_all_targets(trainer, validation[1])
     data = device_data(x, y, weights)
-    val_data = None if validation is None else device_data(*validation)
     val_batch_size = batch_size
     if validation_batch_size:
         val_batch_size = distribution.check_batch_size(as_batch_size(validation_batch_size), "validation_batch_size")
-    steps = math.ceil(data_size(x) / batch_size)
+    if validation is not None and validation_steps:
+        validation = first_batches(validation, validation_steps, val_batch_size)
+    val_data = None if validation is None else device_data(*validation)
+    batches = math.ceil(data_size(x) / batch_size)
+    steps = steps_per_epoch or batches
 
     history = History()
-    callback_list = CallbackList(list(callbacks or []) + [history], model,
-                                 {"verbose": verbose, "epochs": epochs, "steps": steps})
+    callback_list = CallbackList(callbacks + [history], model, {"verbose": verbose, "epochs": epochs, "steps": steps})
     model.history = history  # as in Keras, from the start of fit (BackupAndRestore refills it)
     batch_hooks = callback_list.wants(TRAIN_BATCH_HOOKS)
     stream = sys.stdout
-    live = verbose == 1 and _is_live(stream)
+    live = verbose == 1 and is_live(stream)
     steps_per_chunk = 1 if batch_hooks else (max(1, math.ceil(steps / LIVE_UPDATES_PER_EPOCH)) if live else None)
 
     model.stop_training = False
@@ -342,6 +461,7 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
         initial_epoch = resumed_epoch
     logs = {}
     warned_nonfinite = False
+    data_pass, pass_step = initial_epoch, 0  # with steps_per_epoch: where the running pass over the data is
     for epoch in range(initial_epoch, epochs):
         if model.stop_training:  # restored by BackupAndRestore: the interrupted run had already stopped
             break
@@ -361,9 +481,21 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
                 callback_list.on_train_batch_end(steps_done - 1, dict(running))
             bar.update(steps_done, list(running.items()), finalize=False)
 
-        sums = trainer.train_epoch(epoch, data, batch_size, shuffle, steps_per_chunk, after_chunk, before_chunk)
+        if steps_per_epoch:
+            steps_now = min(steps_per_epoch, batches - pass_step)
+            if steps_now < steps_per_epoch:
+                warnings.warn(f"Epoch {epoch + 1} ran out of data after {steps_now} of steps_per_epoch="
+                              f"{steps_per_epoch} steps, as Keras does when a pass over the data ends; the next "
+                              "epoch starts a new pass.", UserWarning, stacklevel=3)
+            sums = trainer.train_steps(data_pass, data, batch_size, shuffle, pass_step, steps_now,
+                                       steps_per_chunk, after_chunk, before_chunk)
+            pass_step += steps_now
+            if pass_step >= batches:
+                data_pass, pass_step = data_pass + 1, 0
+        else:
+            sums = trainer.train_epoch(epoch, data, batch_size, shuffle, steps_per_chunk, after_chunk, before_chunk)
         logs = trainer.logs_from_sums(sums)
-        if val_data is not None and (epoch + 1) % validation_freq == 0:
+        if val_data is not None and should_validate(epoch + 1):
             val_logs = run_evaluation(trainer, val_data, val_batch_size, callback_list)
             logs.update({"val_" + name: value for name, value in val_logs.items()})
         bar.update(steps, list(logs.items()), finalize=True)
@@ -393,18 +525,23 @@ def run_evaluation(trainer, data, batch_size, callback_list):
     return logs
 
 
-def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, return_dict, allow_nonfinite=False):
-    """Keras's `evaluate`: the loss and metrics over (x, y)."""
+def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, return_dict, allow_nonfinite=False,
+             steps=None):
+    """Keras's `evaluate`: the loss and metrics over (x, y), or over its first `steps` batches."""
     require_compiled(model)
     verbose = _verbosity(verbose)
     batch_size = distribution.check_batch_size(as_batch_size(batch_size))
+    limit = optional_steps(steps, "steps")
+    callbacks = callback_sequence(callbacks)
     x, y = check_inputs(model, x, y, allow_nonfinite)
     weights = as_sample_weights(y, sample_weight, None, data_size(x))
+    if limit:
+        x, y, weights = first_batches((x, y, weights), limit, batch_size)
     model._ensure_built(data_shapes(x))
     trainer = trainer_for(model, y)
     check_all_targets(trainer, y)
     steps = math.ceil(data_size(x) / batch_size)
-    callback_list = CallbackList(list(callbacks or []), model, {"verbose": verbose, "epochs": 1, "steps": steps})
+    callback_list = CallbackList(callbacks, model, {"verbose": verbose, "epochs": 1, "steps": steps})
     bar = Progbar(steps, verbose=verbose, live=False)
     logs = run_evaluation(trainer, device_data(x, y, weights), batch_size, callback_list)
     bar.update(steps, list(logs.items()), finalize=True)
@@ -414,18 +551,22 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, retu
     return values[0] if len(values) == 1 else values
 
 
-def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False):
-    """Keras's `predict`: model outputs for every sample of `x`, as NumPy."""
+def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, steps=None):
+    """Keras's `predict`: model outputs for every sample of `x` (or of its first `steps` batches), as NumPy."""
     verbose = _verbosity(verbose)
     batch_size = distribution.check_batch_size(as_batch_size(batch_size))
+    limit = optional_steps(steps, "steps")
+    callbacks = callback_sequence(callbacks)
     x, _ = check_inputs(model, x, None, allow_nonfinite)
+    if limit:
+        x = first_batches(x, limit, batch_size)
     model._ensure_built(data_shapes(x))
     if getattr(model, "_predict_program", None) is None:
         model._predict_program = Distributed(jax.jit(functools.partial(predict_program, model.apply),
                                                      static_argnames=("segments", "batch_sharding")))
     num_samples = data_size(x)
     steps = math.ceil(num_samples / batch_size)
-    callback_list = CallbackList(list(callbacks or []), model, {"verbose": verbose, "epochs": 1, "steps": steps})
+    callback_list = CallbackList(callbacks, model, {"verbose": verbose, "epochs": 1, "steps": steps})
     callback_list.on_predict_begin()
     bar = Progbar(steps, verbose=verbose, live=False)
     values, x = model.weight_values(), jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), x)

@@ -357,7 +357,14 @@ class Model(Layer):
     # --- training API --------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
                 run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
-        """Configure training: optimizer, loss(es) and metrics (names, functions or objects; per output too)."""
+        """Configure training: optimizer, loss(es) and metrics (names, functions or objects; per output too).
+
+        `steps_per_execution` (any positive int) and `jit_compile` (True or
+        "auto") are accepted for Keras code and change nothing: every epoch
+        already runs as one compiled program. ``run_eagerly=True`` and
+        ``jit_compile=False`` are refused, since scanfit always compiles.
+        """
+        training.check_compile_options(run_eagerly, steps_per_execution, jit_compile, auto_scale_loss)
         training.compile_model(self, optimizer, loss, metrics, weighted_metrics, loss_weights)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
@@ -373,19 +380,20 @@ class Model(Layer):
             validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
             class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch,
             validation_batch_size=validation_batch_size, validation_freq=validation_freq,
-            allow_nonfinite=allow_nonfinite,
+            allow_nonfinite=allow_nonfinite, steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
         )
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, allow_nonfinite=False):
         """Loss and metrics on (x, y): a scalar, a list, or a dict with return_dict=True."""
         return training.evaluate(self, x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
-                                 callbacks=callbacks, return_dict=return_dict, allow_nonfinite=allow_nonfinite)
+                                 callbacks=callbacks, return_dict=return_dict, allow_nonfinite=allow_nonfinite,
+                                 steps=steps)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, allow_nonfinite=False):
         """Model outputs for `x` as NumPy (a list or dict of arrays for several outputs)."""
         return training.predict(self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks,
-                                allow_nonfinite=allow_nonfinite)
+                                allow_nonfinite=allow_nonfinite, steps=steps)
 
     def predict_on_batch(self, x):
         return jax.tree.map(np.asarray, self(x))
