@@ -33,6 +33,7 @@ import numpy as np
 import optax
 
 from scanfit import schedules
+from scanfit.checks import in_range
 from scanfit.serialization import lookup, to_config_dict
 
 sys.modules[__name__ + ".schedules"] = schedules
@@ -85,14 +86,18 @@ class LearningRate(float):
 
 
 def _learning_rate_float(value):
-    """A scalar learning rate rounded to float32, as Keras stores it."""
+    """A scalar learning rate (finite, >= 0) rounded to float32, as Keras stores it."""
     is_scalar = isinstance(value, numbers.Real) or (hasattr(value, "dtype") and np.ndim(value) == 0)
     if isinstance(value, bool) or not is_scalar:
         raise TypeError(
             "`learning_rate` must be a float (or a LearningRateSchedule when constructing), "
             f"got {type(value).__name__} ({value!r})."
         )
+    if not np.isfinite(float(value)) or float(value) < 0:
+        raise ValueError(f"`learning_rate` must be a finite number >= 0, got learning_rate={value!r}.")
     return float(np.float32(value))
+
+
 
 
 def _holds_learning_rate(node):
@@ -286,6 +291,11 @@ class Optimizer:
             )
         if decay is not None and decay < 0:
             raise ValueError(f"`decay` must be >= 0, got decay={decay!r}.")
+        for key, value in clip_arguments.items():
+            if value is not None:
+                in_range(key, value, 0, low_open=True)
+        if weight_decay is not None:
+            in_range("weight_decay", weight_decay, 0)
 
         if callable(learning_rate):
             self._learning_rate = learning_rate
@@ -469,9 +479,9 @@ class RMSprop(Optimizer):
     def __init__(self, learning_rate=None, rho=0.9, momentum=0.0, epsilon=DEFAULT_EPSILON, centered=False,
                  **kwargs):
         super().__init__(learning_rate, **kwargs)
-        self.rho = rho
-        self.momentum = momentum
-        self.epsilon = DEFAULT_EPSILON if epsilon is None else epsilon
+        self.rho = in_range("rho", rho, 0, 1)
+        self.momentum = in_range("momentum", momentum, 0, 1)
+        self.epsilon = in_range("epsilon", DEFAULT_EPSILON if epsilon is None else epsilon, 0)
         self.centered = centered
 
     def _update_transform(self, learning_rate):
@@ -488,8 +498,8 @@ class Adagrad(Optimizer):
 
     def __init__(self, learning_rate=None, initial_accumulator_value=0.1, epsilon=DEFAULT_EPSILON, **kwargs):
         super().__init__(learning_rate, **kwargs)
-        self.initial_accumulator_value = initial_accumulator_value
-        self.epsilon = DEFAULT_EPSILON if epsilon is None else epsilon
+        self.initial_accumulator_value = in_range("initial_accumulator_value", initial_accumulator_value, 0)
+        self.epsilon = in_range("epsilon", DEFAULT_EPSILON if epsilon is None else epsilon, 0)
 
     def _update_transform(self, learning_rate):
         return optax.adagrad(learning_rate, self.initial_accumulator_value, self.epsilon)
@@ -503,9 +513,9 @@ class _AdamLike(Optimizer):
 
     def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.999, epsilon=DEFAULT_EPSILON, **kwargs):
         super().__init__(learning_rate, **kwargs)
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = DEFAULT_EPSILON if epsilon is None else epsilon
+        self.beta_1 = in_range("beta_1", beta_1, 0, 1, high_open=True)
+        self.beta_2 = in_range("beta_2", beta_2, 0, 1, high_open=True)
+        self.epsilon = in_range("epsilon", DEFAULT_EPSILON if epsilon is None else epsilon, 0)
 
     def _update_transform(self, learning_rate):
         return optax.chain(self._direction(), optax.scale_by_learning_rate(learning_rate))
@@ -568,8 +578,8 @@ class Adadelta(Optimizer):
 
     def __init__(self, learning_rate=None, rho=0.95, epsilon=DEFAULT_EPSILON, **kwargs):
         super().__init__(learning_rate, **kwargs)
-        self.rho = rho
-        self.epsilon = DEFAULT_EPSILON if epsilon is None else epsilon
+        self.rho = in_range("rho", rho, 0, 1)
+        self.epsilon = in_range("epsilon", DEFAULT_EPSILON if epsilon is None else epsilon, 0)
 
     def _update_transform(self, learning_rate):
         return optax.chain(

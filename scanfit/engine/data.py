@@ -1,17 +1,18 @@
 """Checking and preparing the arrays given to fit/evaluate/predict, before any compile."""
 import math
+import warnings
 
 import numpy as np
 
 
-def as_batch_size(batch_size, default=32):
+def as_batch_size(batch_size, default=32, name="batch_size"):
     """`batch_size` as a positive int (None means Keras's default of 32)."""
     if batch_size is None:
         return default
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise TypeError(f"batch_size must be a positive int, got {batch_size!r} ({type(batch_size).__name__})")
+        raise TypeError(f"{name} must be a positive int, got {batch_size!r} ({type(batch_size).__name__})")
     if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size}")
+        raise ValueError(f"{name} must be a positive int, got {batch_size}")
     return int(batch_size)
 
 
@@ -153,6 +154,10 @@ def as_sample_weights(y, sample_weight, class_weight, num_samples):
             raise ValueError(
                 f"sample_weight must have one weight per sample, shape ({num_samples},), got {sample_weight.shape}."
             )
+        if not np.all(np.isfinite(sample_weight)) or np.any(sample_weight < 0):
+            bad = int(np.argmax(~np.isfinite(sample_weight) | (sample_weight < 0)))
+            raise ValueError(f"sample_weight must hold finite weights >= 0; sample {bad} has weight "
+                             f"{sample_weight[bad]}.")
         weights = weights * sample_weight
     if class_weight is not None:
         if isinstance(y, tuple):
@@ -164,6 +169,12 @@ def as_sample_weights(y, sample_weight, class_weight, num_samples):
             labels = np.asarray(y).reshape(len(y)).astype(np.int64)
         else:
             labels = np.argmax(y, axis=-1)
+        for label, weight in class_weight.items():
+            if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or label < 0:
+                raise ValueError(f"class_weight keys must be class indices (ints >= 0), got {label!r}.")
+            if isinstance(weight, bool) or not isinstance(weight, (int, float, np.number)) \
+                    or not np.isfinite(weight) or weight < 0:
+                raise ValueError(f"class_weight values must be finite weights >= 0, got {weight!r} for class {label}.")
         lookup = np.ones(int(max(labels.max(), max(class_weight, default=0))) + 1, np.float32)
         for label, weight in class_weight.items():
             lookup[int(label)] = weight
@@ -171,10 +182,15 @@ def as_sample_weights(y, sample_weight, class_weight, num_samples):
     return weights
 
 
+def check_fraction(validation_split):
+    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
+            or not 0 <= validation_split < 1:
+        raise ValueError(f"validation_split must be a float in [0, 1), got {validation_split!r}")
+
+
 def split_validation(arrays, validation_split):
     """Hold out the LAST `validation_split` fraction of samples, as Keras does (before shuffling)."""
-    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
-        raise ValueError(f"validation_split must be a float in [0, 1), got {validation_split!r}")
+    check_fraction(validation_split)
     num_samples = data_size(arrays[0])
     split_at = int(math.floor(num_samples * (1.0 - validation_split)))
     if split_at in (0, num_samples):
@@ -203,15 +219,23 @@ def unpack_validation_data(model, validation_data, allow_nonfinite=False):
 
 
 def check_epochs(epochs, initial_epoch):
-    """Refuse an `epochs` or `initial_epoch` that is not a non-negative int."""
+    """Refuse an `epochs` or `initial_epoch` that is not a non-negative int; warn when nothing would train.
+
+    ``initial_epoch >= epochs`` trains nothing, as in Keras (where it passes
+    silently): a warning says so, since a loop that resumes training may mean it.
+    """
     for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    if initial_epoch >= epochs:
+        warnings.warn(f"initial_epoch={initial_epoch} is not below epochs={epochs}, so fit trains nothing: epochs is "
+                      "the index of the last epoch to reach, not a count of more epochs.", UserWarning, stacklevel=4)
 
 
 def training_data(model, x, y, sample_weight, class_weight, validation_split, validation_data, allow_nonfinite):
     """`fit`'s arrays, checked: ``(x, y, sample_weights, validation)``, validation an ``(x, y, weights)``
     tuple (the last `validation_split` of the data, or `validation_data`) or None."""
+    check_fraction(validation_split)
     x, y = check_inputs(model, x, y, allow_nonfinite)
     weights = as_sample_weights(y, sample_weight, class_weight, data_size(x))
     if validation_split:
@@ -250,6 +274,15 @@ def _crossentropy_kind(loss_object):
     }.get(function)
 
 
+def _is_elementwise_builtin(loss_object):
+    """Whether the loss is one of Keras's that compare targets and outputs element by element (mse, mae, ...)."""
+    from scanfit import losses
+
+    function = getattr(loss_object, "fn", None)
+    function = getattr(function, "func", function)
+    return function in set(losses.FUNCTIONS.values()) - {losses.sparse_categorical_crossentropy}
+
+
 def check_targets(loss_object, y, y_pred_shape):
     """Check that targets `y` suit the loss and the model's output shape (before any compile)."""
     kind = _crossentropy_kind(loss_object)
@@ -286,3 +319,11 @@ def check_targets(loss_object, y, y_pred_shape):
         raise ValueError(
             f"binary_crossentropy expects targets between 0 and 1, but y holds values from {y.min()} to {y.max()}."
         )
+    if kind in ("categorical", "binary") or _is_elementwise_builtin(loss_object):
+        target, output = tuple(y.shape[1:]), tuple(d for d in sample_shape)
+        squeezed = lambda shape: shape[:-1] if shape and shape[-1] == 1 else shape  # noqa: E731
+        if all(d is not None for d in output) and squeezed(target) != squeezed(output):
+            raise ValueError(
+                f"Targets of shape {y.shape} do not match the model's outputs of shape {tuple(y_pred_shape)}: "
+                f"each sample's target must have the shape {output} (or drop a last axis of 1)."
+            )

@@ -5,6 +5,7 @@ bar or a per-batch callback asks for it): it hands the current weights and
 optimizer state to a compiled program, writes the results back into the
 model's variables, and runs the callbacks with Keras's `logs`.
 """
+import contextlib
 import functools
 import math
 import sys
@@ -45,36 +46,60 @@ LIVE_UPDATES_PER_EPOCH = 50
 
 
 def compile_model(model, optimizer, loss, metrics, weighted_metrics, loss_weights=None):
-    """Record the optimizer, loss(es) and metrics; freeze the layers' trainable flags for the next fit."""
-    model.optimizer = optimizers.get(optimizer)
+    """Record the optimizer, loss(es) and metrics; freeze the layers' trainable flags for the next fit.
+
+    Each setting is checked here, and an error names the argument it is about.
+    """
+    with naming_argument("optimizer"):
+        if optimizer is None:
+            raise ValueError("an optimizer is needed: a name such as 'adam', or an optimizer object.")
+        model.optimizer = optimizers.get(optimizer)
+    with naming_argument("loss"):
+        for identifier in _leaves(loss):
+            if not (isinstance(identifier, str) and identifier.lower() in ("crossentropy", "ce")):
+                losses.per_sample_fn(identifier)  # an unknown loss fails here, at compile, as in Keras
+    with naming_argument("loss_weights"):
+        if loss_weights is not None and not isinstance(loss_weights, (int, float, list, tuple, dict)):
+            raise TypeError(f"expected a number, a list or a dict of numbers, got {loss_weights!r}")
+        for weight in _leaves(loss_weights):
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
+                raise TypeError(f"expected finite numbers, got {weight!r}")
+    for name, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
+        with naming_argument(name):
+            ids = _identifier_list(value, name)
+            for identifier in _leaves(ids):
+                if identifier not in ("accuracy", "acc", "crossentropy", "ce"):
+                    metrics_module.get(identifier)
+        setattr(model, "_metric_ids" if name == "metrics" else "_weighted_metric_ids", ids)
     model.loss = loss
-    for identifier in _leaves(loss):
-        if not (isinstance(identifier, str) and identifier.lower() in ("crossentropy", "ce")):
-            losses.per_sample_fn(identifier)  # an unknown loss fails here, at compile, as in Keras
     model._loss_weights = loss_weights
-    for weight in _leaves(loss_weights):
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-            raise TypeError(f"loss_weights must be a number, a list or a dict of numbers; got {weight!r}.")
-    model._metric_ids = _identifier_list(metrics, "metrics")
-    model._weighted_metric_ids = _identifier_list(weighted_metrics, "weighted_metrics")
-    for identifier in _leaves(model._metric_ids) + _leaves(model._weighted_metric_ids):
-        if identifier not in ("accuracy", "acc", "crossentropy", "ce"):
-            metrics_module.get(identifier)
     model._compiled_trainable = model.effective_trainable()
     model.compiled = True
     model._trainer = None
 
 
+@contextlib.contextmanager
+def naming_argument(name):
+    """Re-raise a ValueError/TypeError about a compile argument with the argument's name in front."""
+    try:
+        yield
+    except (ValueError, TypeError) as error:
+        if name in str(error):
+            raise
+        raise type(error)(f"compile({name}=...): {error}") from error
+
+
 def check_compile_options(run_eagerly, steps_per_execution, jit_compile, auto_scale_loss):
     """Refuse the `compile` options that scanfit cannot honour; the others change nothing here."""
-    if run_eagerly:
-        raise ValueError("run_eagerly=True is not supported: scanfit always compiles each epoch into one program. "
-                         "To debug a model, call it on arrays (model(x)) or on one layer at a time.")
-    if jit_compile not in (True, "auto"):
+    if not isinstance(run_eagerly, (bool, np.bool_)) or run_eagerly:
+        raise ValueError(f"run_eagerly={run_eagerly!r} is not supported: scanfit always compiles each epoch into one "
+                         "program (leave it out, or pass False). To debug a model, call it on arrays: model(x).")
+    if not (jit_compile is True or (isinstance(jit_compile, str) and jit_compile == "auto")):
         raise ValueError(f"jit_compile={jit_compile!r} is not supported: scanfit always compiles with XLA "
                          "(leave it out, or pass True or 'auto').")
-    if steps_per_execution != "auto" and (isinstance(steps_per_execution, bool) or not isinstance(
-            steps_per_execution, (int, np.integer)) or steps_per_execution < 1):
+    if not (isinstance(steps_per_execution, str) and steps_per_execution == "auto") and (
+            isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, (int, np.integer))
+            or steps_per_execution < 1):
         raise ValueError(f"steps_per_execution must be a positive int, got {steps_per_execution!r}")
     if not isinstance(auto_scale_loss, bool):
         raise TypeError(f"auto_scale_loss must be True or False, got {auto_scale_loss!r}")
@@ -395,11 +420,11 @@ def device_data(x, y, sample_weight):
 
 
 def _verbosity(verbose):
-    if verbose == "auto":
+    if isinstance(verbose, str) and verbose == "auto":
         return 1
-    if isinstance(verbose, bool):
+    if isinstance(verbose, (bool, np.bool_)):
         return int(verbose)
-    if verbose not in (0, 1, 2):
+    if not isinstance(verbose, (int, np.integer)) or verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
     return int(verbose)
 
@@ -438,8 +463,9 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
         check_all_targets(trainer, validation[1])
     data = device_data(x, y, weights)
     val_batch_size = batch_size
-    if validation_batch_size:
-        val_batch_size = distribution.check_batch_size(as_batch_size(validation_batch_size), "validation_batch_size")
+    if validation_batch_size is not None:
+        val_batch_size = distribution.check_batch_size(
+            as_batch_size(validation_batch_size, name="validation_batch_size"), "validation_batch_size")
     if validation is not None and validation_steps:
         validation = first_batches(validation, validation_steps, val_batch_size)
     val_data = None if validation is None else device_data(*validation)

@@ -7,6 +7,8 @@ depthwise kernels), so weights and files interchange with Keras. How the convolu
 runs (one matmul over gathered patches on CPU, `lax.conv_general_dilated`
 elsewhere) is chosen in `scanfit.layers.lowering`.
 """
+import numbers
+
 import jax.numpy as jnp
 
 from scanfit import activations, constraints, initializers, regularizers
@@ -29,7 +31,7 @@ def int_tuple(value, rank, name, minimum=1):
 
 
 def _is_int(value):
-    return hasattr(value, "__index__") and not isinstance(value, bool)
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def data_format_of(value):
@@ -42,7 +44,7 @@ def data_format_of(value):
 
 def padding_of(value, allowed):
     """The lower-cased padding name if it is one of `allowed`, else a ValueError."""
-    padding = value.lower() if isinstance(value, str) else value
+    padding = value.lower() if isinstance(value, str) else None
     if padding not in allowed:
         raise ValueError(f"padding must be one of {allowed}, got padding={value!r}")
     return padding

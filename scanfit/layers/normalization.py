@@ -4,6 +4,7 @@ from jax import lax
 
 from scanfit import constraints, initializers, regularizers
 from scanfit.layers.base import Layer
+from scanfit.checks import in_range
 
 
 class BatchNormalization(Layer):
@@ -39,8 +40,8 @@ class BatchNormalization(Layer):
                 raise ValueError(f"BatchNormalization supports one axis, got axis={axis}")
             axis = axis[0]
         self.axis = int(axis)
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
+        self.momentum = in_range("momentum", momentum, 0, 1)
+        self.epsilon = in_range("epsilon", epsilon, 0, low_open=True)
         self.center = bool(center)
         self.scale = bool(scale)
         self.beta_initializer = initializers.get(beta_initializer)

@@ -1,0 +1,18 @@
+"""Argument checks shared by layers and optimizers: clear errors that name the argument."""
+import numbers
+
+import numpy as np
+
+
+def in_range(name, value, low=None, high=None, high_open=False, low_open=False):
+    """`value` as a float, or a ValueError naming `name` when it is not a number within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(float(value)):
+        raise ValueError(f"`{name}` must be a finite number, got {name}={value!r}.")
+    value = float(value)
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        bounds = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}" if high is not None else \
+            f"{'>' if low_open else '>='} {low}"
+        raise ValueError(f"`{name}` must be {'in ' if high is not None else ''}{bounds}, got {name}={value!r}.")
+    return value
