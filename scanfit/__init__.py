@@ -14,6 +14,7 @@ from scanfit import (
     metrics,
     models,
     optimizers,
+    preprocessing,
     regularizers,
     utils,
 )
@@ -28,5 +29,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Input", "Sequential", "activations", "callbacks", "constraints", "datasets", "distribution", "initializers",
-    "layers", "losses", "metrics", "models", "optimizers", "regularizers", "utils",
+    "layers", "losses", "metrics", "models", "optimizers", "preprocessing", "regularizers", "utils",
 ]

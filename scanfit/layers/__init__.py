@@ -3,6 +3,8 @@ from scanfit.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from scanfit.layers.base import Layer, Variable
 from scanfit.layers.convolution import Conv1D, Conv2D
 from scanfit.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, KerasTensor, Reshape
+from scanfit.layers.embedding import Embedding
+from scanfit.layers.masking import Masking
 from scanfit.layers.normalization import BatchNormalization
 from scanfit.layers.pooling import (
     AveragePooling1D,
@@ -14,6 +16,8 @@ from scanfit.layers.pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
+from scanfit.layers.recurrent import GRU, LSTM, SimpleRNN
+from scanfit.layers.wrappers import Bidirectional, TimeDistributed
 
 LAYER_CLASSES = {
     cls.__name__: cls
@@ -22,6 +26,7 @@ LAYER_CLASSES = {
         ReLU, LeakyReLU, PReLU, ELU, Softmax, BatchNormalization,
         Conv1D, Conv2D, MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
         GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
+        Embedding, Masking, SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed,
     )
 }
 

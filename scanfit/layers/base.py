@@ -93,7 +93,16 @@ class Variable:
 
 
 class Layer:
-    """Base class of every scanfit layer (Keras's constructor keywords included)."""
+    """Base class of every scanfit layer (Keras's constructor keywords included).
+
+    Masks are boolean arrays of shape (batch, timesteps). A layer with
+    ``supports_masking = True`` passes its input mask on unchanged;
+    `compute_mask` gives the mask of its output. A layer with
+    ``accepts_mask = True`` also takes ``mask=`` in `call`.
+    """
+
+    supports_masking = False
+    accepts_mask = False
 
     def __init__(
         self,
@@ -161,6 +170,10 @@ class Layer:
     def call(self, weights, x, *, training=False, rng=None):
         """Pure forward pass: ``(y, state_updates)``."""
         raise NotImplementedError(f"{type(self).__name__} must implement call()")
+
+    def compute_mask(self, x, mask):
+        """The mask of this layer's output for input `x` carrying `mask` (or None)."""
+        return mask if self.supports_masking else None
 
     def weight_values(self):
         """The current values as the dict that `call` takes."""

@@ -170,9 +170,13 @@ class Sequential(Layer):
         """
         updates = []
         activity_loss = jnp.zeros((), jnp.float32)
+        mask = None
         for index, (layer, weights) in enumerate(zip(self._layers, values)):
             layer_rng = None if rng is None else jax.random.fold_in(rng, index)
-            x, layer_updates = layer.call(weights, x, training=training, rng=layer_rng)
+            masking = {"mask": mask} if layer.accepts_mask else {}
+            next_mask = layer.compute_mask(x, mask)
+            x, layer_updates = layer.call(weights, x, training=training, rng=layer_rng, **masking)
+            mask = next_mask
             updates.append(layer_updates)
             if layer.activity_regularizer is not None:
                 activity_loss = activity_loss + layer.activity_regularizer(x) / x.shape[0]
