@@ -198,8 +198,9 @@ def test_cache_folder_follows_environment(tmp_path, monkeypatch):
     assert _source.cache_dir("mnist") == tmp_path / "home" / ".cache" / "scanfit" / "datasets" / "mnist"
     monkeypatch.setenv("SCANFIT_CACHE_DIR", str(tmp_path / "mine"))
     assert _source.cache_dir("mnist") == tmp_path / "mine" / "datasets" / "mnist"
-    with pytest.raises(ValueError, match="Unknown dataset 'cifar10'.*fashion_mnist, mnist"):
-        _source.cache_dir("cifar10")
+    assert _source.cache_dir("cifar10") == tmp_path / "mine" / "datasets" / "cifar-10"
+    with pytest.raises(ValueError, match="Unknown dataset 'cifar100'.*fashion_mnist, mnist, imdb, cifar10"):
+        _source.cache_dir("cifar100")
 
 
 def test_explicit_path_does_not_fall_back(tmp_path, monkeypatch):
