@@ -4,7 +4,7 @@ Each layer keeps Keras 3's weights (``kernel``, ``recurrent_kernel``,
 ``bias``; gate blocks in Keras's order: LSTM i, f, c, o; GRU z, r, h) and
 computes Keras's results. The input projection of every timestep
 (``x @ kernel + input bias``) is one matmul before the scan; the scan over
-time (``jax.lax.scan``, partly unrolled) carries only the recurrent matmul
+time (``jax.lax.scan``) carries only the recurrent matmul
 and the gates, so a whole epoch of batches compiles to a scan of scans.
 
 Masks (batch, timesteps) work as in Keras: a masked step keeps the states
@@ -23,7 +23,8 @@ from scanfit.layers.base import Layer
 from scanfit.layers.core import _positive_int
 
 # Timesteps per iteration of the compiled time loop (a speed setting only: results are the same).
-SCAN_UNROLL = 4
+# Measured on CPU (bench/rnn.py): unrolling 4 steps gave no faster epoch and a longer compile.
+SCAN_UNROLL = 1
 
 
 def _rate(value, what):
