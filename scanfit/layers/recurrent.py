@@ -145,6 +145,10 @@ class Recurrent(Layer):
     def compute_mask(self, x, mask):
         return mask if self.return_sequences else None
 
+    def weights_in_file(self):
+        """Where Keras 3's ``.weights.h5`` keeps the weights: ``(group, name, variables)``, in the cell's group."""
+        return [("vars", self.name, []), ("cell/vars", self.cell_name, self.weights)]
+
     # --- computation ----------------------------------------------------------
     def input_bias(self, weights):
         return weights["bias"] if self.use_bias else None

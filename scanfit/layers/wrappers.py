@@ -76,6 +76,11 @@ class Bidirectional(Layer):
     def compute_mask(self, x, mask):
         return mask if self.return_sequences else None
 
+    def weights_in_file(self):
+        """Keras 3's ``.weights.h5`` layout: the two layers' groups under forward_layer/ and backward_layer/."""
+        return ([("vars", self.name, [])] + _nested_groups("forward_layer", self.forward_layer)
+                + _nested_groups("backward_layer", self.backward_layer))
+
     def call(self, weights, x, *, training=False, rng=None, mask=None):
         forward = {k.removeprefix("forward_"): v for k, v in weights.items() if k.startswith("forward_")}
         backward = {k.removeprefix("backward_"): v for k, v in weights.items() if k.startswith("backward_")}
@@ -148,6 +153,10 @@ class TimeDistributed(Layer):
         inner = self.layer.compute_output_shape((None,) + tuple(input_shape[2:]))
         return tuple(input_shape[:2]) + tuple(inner[1:])
 
+    def weights_in_file(self):
+        """Keras 3's ``.weights.h5`` layout: the wrapped layer's groups under layer/."""
+        return [("vars", self.name, [])] + _nested_groups("layer", self.layer)
+
     def call(self, weights, x, *, training=False, rng=None):
         batch, steps = x.shape[:2]
         y, updates = self.layer.call(weights, x.reshape((batch * steps,) + x.shape[2:]), training=training, rng=rng)
@@ -165,6 +174,17 @@ class TimeDistributed(Layer):
         config = dict(config)
         config["layer"] = deserialize_layer(config["layer"])
         return cls(**config)
+
+
+def file_groups(layer):
+    """``(group, name, variables)`` for each group of `layer`'s weights in a Keras 3 ``.weights.h5`` file."""
+    if hasattr(layer, "weights_in_file"):
+        return layer.weights_in_file()
+    return [("vars", layer.name, layer.weights)]
+
+
+def _nested_groups(prefix, layer):
+    return [(f"{prefix}/{group}", name, variables) for group, name, variables in file_groups(layer)]
 
 
 def _copy(layer, name, **changes):

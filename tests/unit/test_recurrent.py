@@ -304,3 +304,24 @@ def test_recurrent_model_trains_inside_sweep():
         alone.fit(x, y, **kwargs)
         for a, b in zip(model.get_weights(), alone.get_weights(), strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_keras_files_interchange_both_ways(tmp_path):
+    """.keras and .weights.h5 files hold recurrent and wrapped weights where Keras 3 keeps them (cell/, forward_layer/...)."""
+    def build(library):
+        return library.Sequential([
+            library.Input((5,)), library.layers.Embedding(10, 3, mask_zero=True),
+            library.layers.Bidirectional(library.layers.LSTM(4, return_sequences=True)),
+            library.layers.TimeDistributed(library.layers.Dense(3)), library.layers.GRU(2),
+        ])
+    x = np.random.default_rng(0).integers(0, 10, (4, 5))
+    k_model, s_model = build(keras), build(scanfit)
+    k_model.save(tmp_path / "k.keras")
+    loaded = scanfit.models.load_model(tmp_path / "k.keras", compile=False)
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(k_model(x)), rtol=1e-6, atol=1e-7)
+    s_model.save_weights(tmp_path / "s.weights.h5")
+    k_model.load_weights(tmp_path / "s.weights.h5")
+    np.testing.assert_allclose(np.asarray(k_model(x)), np.asarray(s_model(x)), rtol=1e-6, atol=1e-7)
+    s_model.save(tmp_path / "s.keras")
+    again = keras.models.load_model(tmp_path / "s.keras")
+    np.testing.assert_allclose(np.asarray(again(x)), np.asarray(s_model(x)), rtol=1e-6, atol=1e-7)
