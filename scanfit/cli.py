@@ -23,7 +23,7 @@ from scanfit import plot
 from scanfit.datasets import _source
 from scanfit.datasets.idx import atomic_output
 
-DATASETS = tuple(_source.FOLDER_NAMES)
+DATASETS = tuple(name for name in _source.FOLDER_NAMES if name not in _source.FILES)  # the 28x28 image sets
 OPTIMIZERS = ("adam", "rmsprop", "sgd", "adagrad", "adadelta", "adamax", "nadam", "adamw")
 BEST_MODEL = "best-model.keras"
 HISTORY_CSV = "history.csv"

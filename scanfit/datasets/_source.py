@@ -11,7 +11,11 @@
 4. the folder of the Debian package, where there is one (`DEBIAN_DIRS`);
 5. a download from `MIRROR_URL` into the cache, unless ``SCANFIT_OFFLINE=1``.
 
-``<folder>`` is ``fashion-mnist`` or ``mnist``. A folder holds either the four
+``<folder>`` is ``fashion-mnist``, ``mnist``, ``imdb`` or ``cifar-10``. IMDB
+(``imdb.npz``, ``imdb_word_index.json``) and CIFAR-10
+(``cifar-10-python.tar.gz``) are single files that `fetch_file` finds in the
+same order, each checked against its published SHA-256 or MD5 (`FILES`).
+For the image sets, a folder holds either the four
 IDX files (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
 ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each plain or
 ``.gz``) or, for MNIST, Keras's ``mnist.npz``.
@@ -39,8 +43,20 @@ from scanfit.datasets.idx import atomic_output, read_idx
 MIRROR_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 DEBIAN_DIRS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
 DEBIAN_PACKAGES = {"fashion_mnist": "dataset-fashion-mnist"}
-FOLDER_NAMES = {"fashion_mnist": "fashion-mnist", "mnist": "mnist"}
-TITLES = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST"}
+FOLDER_NAMES = {"fashion_mnist": "fashion-mnist", "mnist": "mnist", "imdb": "imdb", "cifar10": "cifar-10"}
+TITLES = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST", "imdb": "IMDB reviews", "cifar10": "CIFAR-10"}
+# Datasets of single files (fetched one by one with `fetch_file`): file name -> (digest kind, digest).
+FILES = {
+    "imdb": {
+        "imdb.npz": ("SHA-256", "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"),
+        "imdb_word_index.json": ("MD5", "bfafd718b763782e994055a2d397834f"),
+    },
+    "cifar10": {
+        "cifar-10-python.tar.gz": ("SHA-256", "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"),
+    },
+}
+# Files not on `MIRROR_URL`: file name -> URL.
+FILE_URLS = {"cifar-10-python.tar.gz": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"}
 IDX_NAMES = {
     "x_train": "train-images-idx3-ubyte",
     "y_train": "train-labels-idx1-ubyte",
@@ -107,6 +123,8 @@ def offline():
 def download_urls(name):
     """The URLs a download of dataset ``name`` fetches, in order."""
     name = dataset_name(name)
+    if name in FILES:
+        return [_url_of(file_name) for file_name in FILES[name]]
     if name in NPZ_FILES:
         return [MIRROR_URL + NPZ_FILES[name]]
     return [f"{MIRROR_URL}{base}.gz" for base in IDX_NAMES.values()]
@@ -125,9 +143,8 @@ def locate(name):
             return Location(place.folder, f"found in {place.label}")
     if offline():
         return Location(None, f"not found (downloads are off: SCANFIT_OFFLINE is set). {_how_to_get(name)}")
-    return Location(
-        None, f"not on this machine yet; load_data() downloads it from {MIRROR_URL} into {cache_dir(name)}"
-    )
+    source = _url_of(next(iter(FILES[name]))) if name in FILES else MIRROR_URL
+    return Location(None, f"not on this machine yet; load_data() downloads it from {source} into {cache_dir(name)}")
 
 
 def load_arrays(name, path=None):
@@ -178,6 +195,9 @@ def _find(name, folder):
     """The dataset's files in ``folder`` as a dict, or a string saying what is missing."""
     if not folder.is_dir():
         return "no such folder"
+    if name in FILES:
+        primary = next(iter(FILES[name]))
+        return {"file": folder / primary} if (folder / primary).is_file() else f"missing {primary}"
     npz = NPZ_FILES.get(name)
     if npz and (folder / npz).is_file():
         return {"npz": folder / npz}
@@ -342,19 +362,89 @@ def _progress(label, done, total):
     sys.stderr.flush()
 
 
-def _how_to_get(name):
+def _how_to_get(name, file_name=None):
     ways = []
     if name in DEBIAN_PACKAGES:
         ways.append(f"run `apt-get install {DEBIAN_PACKAGES[name]}` (Debian/Ubuntu)")
-    layout = ", ".join(f"{b}.gz" for b in IDX_NAMES.values())
-    if name in NPZ_FILES:
-        layout = f"{NPZ_FILES[name]} or {layout}"
+    if file_name is not None:
+        layout, source = file_name, _url_of(file_name)
+    else:
+        layout, source = ", ".join(f"{b}.gz" for b in IDX_NAMES.values()), MIRROR_URL
+        if name in NPZ_FILES:
+            layout = f"{NPZ_FILES[name]} or {layout}"
     ways.append(f"put {layout} in a folder and set SCANFIT_DATA_DIR to it (or pass path=)")
     if offline():
-        ways.append(f"unset SCANFIT_OFFLINE to download it from {MIRROR_URL}")
+        ways.append(f"unset SCANFIT_OFFLINE to download it from {source}")
     else:
-        ways.append(f"run again with internet access to download it from {MIRROR_URL}")
+        ways.append(f"run again with internet access to download it from {source}")
     return "To get it: " + "; or ".join(ways) + "."
+
+
+# --- datasets of single files (IMDB, CIFAR-10) ------------------------------------
+
+
+def _url_of(file_name):
+    return FILE_URLS.get(file_name) or MIRROR_URL + file_name
+
+
+def _digest_of_file(kind, file):
+    hasher = hashlib.sha256() if kind == "SHA-256" else hashlib.md5()
+    with open(file, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def fetch_file(name, file_name, path=None):
+    """The verified local path of file ``file_name`` of dataset ``name``, downloading it if need be.
+
+    Looks in the same order as `load_arrays`: ``path=`` only (the file
+    itself, or a folder holding it), else ``$SCANFIT_DATA_DIR/<folder>``,
+    ``$SCANFIT_DATA_DIR``, the cache, then a download into the cache unless
+    ``SCANFIT_OFFLINE=1``. Every copy must match the published checksum.
+    """
+    name = dataset_name(name)
+    kind, expected = FILES[name][file_name]
+    if path is not None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path= must be a file or folder path (str or os.PathLike), got {type(path).__name__}.")
+        candidate = Path(path).expanduser()
+        if candidate.is_dir():
+            candidate = candidate / file_name
+        if not candidate.is_file():
+            raise FileNotFoundError(
+                f"path={str(path)!r} for {TITLES[name]} is neither {file_name} nor a folder holding it."
+            )
+        return _verified(candidate, kind, expected)
+    places, notes = _places(name)
+    for place in places:
+        candidate = place.folder / file_name
+        if candidate.is_file():
+            return _verified(candidate, kind, expected)
+        notes.append(f"{place.folder} ({place.label}): " + ("no such folder" if not place.folder.is_dir()
+                                                           else f"missing {file_name}"))
+    url = _url_of(file_name)
+    if offline():
+        notes.append(f"download from {url}: off, because SCANFIT_OFFLINE is set")
+        raise FileNotFoundError(_file_not_found(name, file_name, notes))
+    target = cache_dir(name) / file_name
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _download(url, target, kind, expected, lambda file: _digest_of_file(kind, file))
+    except OSError as err:
+        notes.append(f"download: {err}")
+        raise FileNotFoundError(_file_not_found(name, file_name, notes)) from err
+    return target
+
+
+def _verified(file, kind, expected):
+    _check_digest(file, kind, expected, _digest_of_file(kind, file))
+    return file
+
+
+def _file_not_found(name, file_name, notes):
+    looked = "\n".join(f"  - {note}" for note in notes)
+    return f"{TITLES[name]} ({file_name}) was not found. Looked in:\n{looked}\n{_how_to_get(name, file_name)}"
 
 
 def _not_found_message(name, notes):

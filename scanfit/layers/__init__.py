@@ -12,6 +12,7 @@ from scanfit.layers.convolution import (
     SeparableConv2D,
 )
 from scanfit.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from scanfit.layers.embedding import Embedding
 from scanfit.layers.lambda_layer import Lambda
 from scanfit.layers.merging import (
     Add,
@@ -31,6 +32,7 @@ from scanfit.layers.merging import (
     multiply,
     subtract,
 )
+from scanfit.layers.masking import Masking
 from scanfit.layers.normalization import BatchNormalization, LayerNormalization
 from scanfit.layers.pooling import (
     AveragePooling1D,
@@ -42,6 +44,7 @@ from scanfit.layers.pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
+from scanfit.layers.recurrent import GRU, LSTM, SimpleRNN
 from scanfit.layers.regularization import (
     AlphaDropout,
     GaussianDropout,
@@ -50,6 +53,8 @@ from scanfit.layers.regularization import (
     SpatialDropout2D,
 )
 from scanfit.layers.reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
+from scanfit.layers.symbolic import KerasTensor
+from scanfit.layers.wrappers import Bidirectional, TimeDistributed
 
 LAYER_CLASSES = {
     cls.__name__: cls
@@ -63,6 +68,7 @@ LAYER_CLASSES = {
         GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
         ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D, UpSampling2D,
         Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot,
+        Embedding, Masking, SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed,
     )
 }
 

@@ -8,6 +8,8 @@ from scanfit.layers.base import Layer
 class ReLU(Layer):
     """``max(x, 0)`` with Keras's optional max_value, negative_slope and threshold."""
 
+    supports_masking = True
+
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
         if max_value is not None and max_value < 0:
@@ -30,6 +32,8 @@ class ReLU(Layer):
 class LeakyReLU(Layer):
     """``x`` for x >= 0, ``negative_slope * x`` otherwise (tf.keras's `alpha=` accepted)."""
 
+    supports_masking = True
+
     def __init__(self, negative_slope=0.3, alpha=None, **kwargs):
         super().__init__(**kwargs)
         if alpha is not None:
@@ -47,6 +51,8 @@ class LeakyReLU(Layer):
 
 class PReLU(Layer):
     """Leaky ReLU whose slope ``alpha`` is learned per input unit."""
+
+    supports_masking = True
 
     def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, alpha_constraint=None, shared_axes=None, **kwargs):
         super().__init__(**kwargs)
@@ -82,6 +88,8 @@ class PReLU(Layer):
 class ELU(Layer):
     """``x`` for x > 0, ``alpha * (exp(x) - 1)`` otherwise."""
 
+    supports_masking = True
+
     def __init__(self, alpha=1.0, **kwargs):
         super().__init__(**kwargs)
         self.alpha = float(alpha)
@@ -95,6 +103,8 @@ class ELU(Layer):
 
 class Softmax(Layer):
     """Softmax over `axis`."""
+
+    supports_masking = True
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)

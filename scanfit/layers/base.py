@@ -106,10 +106,16 @@ class Variable:
 
 
 class Layer:
-    """Base class of every scanfit layer (Keras's constructor keywords included)."""
+    """Base class of every scanfit layer (Keras's constructor keywords included).
 
-    #: True for layers that pass their input's mask on unchanged.
+    Masks are boolean arrays of shape (batch, timesteps). A layer with
+    ``supports_masking = True`` passes its input mask on unchanged;
+    `compute_mask` gives the mask of its output. A layer with
+    ``accepts_mask = True`` also takes ``mask=`` in `call`.
+    """
+
     supports_masking = False
+    accepts_mask = False
 
     def __init__(
         self,
@@ -179,6 +185,10 @@ class Layer:
         """Pure forward pass: ``(y, state_updates)``."""
         raise NotImplementedError(f"{type(self).__name__} must implement call()")
 
+    def compute_mask(self, x, mask):
+        """The mask of this layer's output for input `x` carrying `mask` (or None)."""
+        return mask if self.supports_masking else None
+
     def weight_values(self):
         """The current values as the dict that `call` takes."""
         return {v.short_name: v.value for v in self.weights}
@@ -215,10 +225,6 @@ class Layer:
     def run_in(self, running, x, mask=None):
         """Run inside the open forward pass `running` (an `execution.Execution`); models override this."""
         return running.run(self, x, mask=mask)
-
-    def compute_mask(self, x, mask):
-        """The mask of this layer's output, given its input `x` and the input's `mask` (or None)."""
-        return mask if self.supports_masking else None
 
     # --- the functional graph -------------------------------------------
     def _node_attribute(self, what):

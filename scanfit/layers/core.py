@@ -64,6 +64,8 @@ def _positive_int(value, what):
 class Dense(Layer):
     """Densely connected layer: ``activation(x @ kernel + bias)`` on the last axis."""
 
+    supports_masking = True
+
     def __init__(
         self,
         units,
@@ -173,6 +175,8 @@ class Reshape(Layer):
 class Dropout(Layer):
     """Sets a fraction `rate` of inputs to 0 while training, scaling the rest by 1/(1-rate)."""
 
+    supports_masking = True
+
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate < 1:
@@ -196,6 +200,8 @@ class Dropout(Layer):
 
 class Activation(Layer):
     """Applies an activation function given by name or callable."""
+
+    supports_masking = True
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)

@@ -132,15 +132,24 @@ class GlobalPooling(Layer):
 
 
 class GlobalMaxPooling1D(GlobalPooling):
-    """Maximum over the steps of (batch, steps, channels) inputs."""
+    """Maximum over the steps of (batch, steps, channels) inputs (over all steps, masked or not, as in Keras 3)."""
 
     rank, mode = 1, "max"
 
 
 class GlobalAveragePooling1D(GlobalPooling):
-    """Mean over the steps of (batch, steps, channels) inputs."""
+    """Mean over the steps of (batch, steps, channels) inputs; with a mask, over the unmasked steps only."""
 
     rank, mode = 1, "average"
+    accepts_mask = True
+
+    def call(self, weights, x, *, training=False, rng=None, mask=None):
+        if mask is None:
+            return super().call(weights, x, training=training)
+        keep = jnp.expand_dims(jnp.asarray(mask, bool), 1 if self.data_format == "channels_first" else 2)
+        axis = self._spatial_axes()
+        total = jnp.sum(jnp.where(keep, x, 0.0), axis=axis, keepdims=self.keepdims)
+        return total / jnp.sum(keep.astype(x.dtype), axis=axis, keepdims=self.keepdims), {}
 
 
 class GlobalMaxPooling2D(GlobalPooling):

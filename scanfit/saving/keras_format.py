@@ -17,6 +17,7 @@ import zipfile
 import h5py
 
 from scanfit.layers.base import snake_case
+from scanfit.layers.wrappers import file_groups
 from scanfit.saving import config as config_lib
 from scanfit.saving import files
 from scanfit.saving.optimizer_state import expected_variables, optimizer_variables, restore_optimizer_variables
@@ -55,8 +56,13 @@ def is_model(layer):
 
 
 def own_weights(layer):
-    """The weights stored in a layer's own ``vars`` group: none for a nested model."""
+    """The weights stored under a layer's own path: none for a nested model (its layers hold them)."""
     return [] if is_model(layer) else layer.weights
+
+
+def stored_groups(layer):
+    """``(group, name, variables)`` for each group of weights stored under `layer`'s path."""
+    return [("vars", layer.name, [])] if is_model(layer) else file_groups(layer)
 
 
 # --- writing ------------------------------------------------------------------------
@@ -83,10 +89,11 @@ def weights_h5_bytes(model, optimizer_state=None):
     def write(h5):
         h5.create_group("layers")
         for layer, path in layer_paths(model):
-            group = h5.create_group(f"{path}/vars")
-            group.attrs["name"] = layer.name
-            for index, variable in enumerate(own_weights(layer)):
-                group.create_dataset(str(index), data=variable.numpy())
+            for sub, name, variables in stored_groups(layer):
+                group = h5.create_group(f"{path}/{sub}")
+                group.attrs["name"] = name
+                for index, variable in enumerate(variables):
+                    group.create_dataset(str(index), data=variable.numpy())
         if optimizer_state is not None:
             group = h5.create_group("optimizer/vars")
             group.attrs["name"] = model.optimizer.name
@@ -215,19 +222,21 @@ def read_layer_weights(model, h5, path, skip_mismatch=False):
 
 
 def _read_layer(layers_group, layer, layer_path, path):
-    """The arrays stored for `layer`, checked against its weights' count and shapes."""
-    variables = own_weights(layer)
+    """The arrays stored for `layer` (in `layer.weights` order), checked against its weights' count and shapes."""
     name = layer_path.split("/", 1)[1]
-    group, count = _vars(layers_group, name, path) if files.has_child(layers_group, name) else (None, 0)
-    if count != len(variables):
-        raise files.ShapeMismatch(
-            f"{path}: layer {layer.name!r} ({type(layer).__name__}, stored as {layer_path!r}) has "
-            f"{len(variables)} weights in the model but {count} in the file."
-        )
-    return [
-        files.read_array(group, str(index), path, variable.shape, f"weight {variable.name!r}")
-        for index, variable in enumerate(variables)
-    ]
+    by_variable = {}
+    for sub, _, variables in stored_groups(layer):
+        where = f"{name}/{sub.removesuffix('/vars')}" if sub != "vars" else name
+        group, count = _vars(layers_group, where, path) if files.has_child(layers_group, where) else (None, 0)
+        if count != len(variables):
+            raise files.ShapeMismatch(
+                f"{path}: layer {layer.name!r} ({type(layer).__name__}, stored as {layer_path!r}) has "
+                f"{len(variables)} weights{'' if sub == 'vars' else f' in {sub!r}'} in the model but {count} in the file."
+            )
+        for index, variable in enumerate(variables):
+            by_variable[id(variable)] = files.read_array(group, str(index), path, variable.shape,
+                                                         f"weight {variable.name!r}")
+    return [by_variable[id(variable)] for variable in own_weights(layer)]
 
 
 def _stored_layers(layers_group, path, prefix=""):

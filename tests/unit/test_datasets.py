@@ -198,8 +198,9 @@ def test_cache_folder_follows_environment(tmp_path, monkeypatch):
     assert _source.cache_dir("mnist") == tmp_path / "home" / ".cache" / "scanfit" / "datasets" / "mnist"
     monkeypatch.setenv("SCANFIT_CACHE_DIR", str(tmp_path / "mine"))
     assert _source.cache_dir("mnist") == tmp_path / "mine" / "datasets" / "mnist"
-    with pytest.raises(ValueError, match="Unknown dataset 'cifar10'.*fashion_mnist, mnist"):
-        _source.cache_dir("cifar10")
+    assert _source.cache_dir("cifar10") == tmp_path / "mine" / "datasets" / "cifar-10"
+    with pytest.raises(ValueError, match="Unknown dataset 'cifar100'.*fashion_mnist, mnist, imdb, cifar10"):
+        _source.cache_dir("cifar100")
 
 
 def test_explicit_path_does_not_fall_back(tmp_path, monkeypatch):
@@ -363,3 +364,150 @@ def test_mnist_downloads_npz(tmp_path, monkeypatch, mirror):
     )
     assert_loaded(mnist.load_data(), arrays)
     assert [p.name for p in cache_of(tmp_path, "mnist").iterdir()] == ["mnist.npz"]
+
+
+# --- IMDB and CIFAR-10: Keras's own processing on small files in the real formats --------------------
+
+
+def make_imdb(folder, seed=0):
+    """An imdb.npz of ragged object arrays (as Keras's file holds them) and an imdb_word_index.json."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for split, n in (("train", 12), ("test", 9)):
+        reviews = np.empty(n, dtype=object)
+        reviews[:] = [list(map(int, rng.integers(1, 40, size=rng.integers(1, 15)))) for _ in range(n)]
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = reviews, rng.integers(0, 2, n)
+    np.savez(folder / "imdb.npz", **arrays)
+    (folder / "imdb_word_index.json").write_text('{"the": 1, "and": 2, "film": 3}')
+    return folder / "imdb.npz"
+
+
+def trust_files(monkeypatch, name, folder):
+    """Make made files pass the checksum check, as the published ones would."""
+    table = {file_name: (kind, _source._digest_of_file(kind, folder / file_name))
+             for file_name, (kind, _) in _source.FILES[name].items() if (folder / file_name).is_file()}
+    monkeypatch.setitem(_source.FILES, name, {**_source.FILES[name], **table})
+
+
+IMDB_OPTIONS = [
+    {},
+    dict(num_words=20, skip_top=3),
+    dict(maxlen=8, seed=7),
+    dict(start_char=None, oov_char=None, index_from=0, num_words=30),
+    dict(start_char=5, oov_char=9, index_from=1, skip_top=2, maxlen=12, num_words=25, seed=1),
+]
+
+
+@pytest.mark.parametrize("options", IMDB_OPTIONS)
+def test_imdb_equals_keras_on_the_same_file(tmp_path, monkeypatch, options):
+    import keras
+    from keras.src.datasets import imdb as keras_imdb
+
+    from scanfit.datasets import imdb
+
+    file = make_imdb(tmp_path / "data")
+    trust_files(monkeypatch, "imdb", file.parent)
+    monkeypatch.setattr(keras_imdb, "get_file", lambda fname, **kwargs: fname)  # Keras reads the file given
+    expected = keras.datasets.imdb.load_data(path=str(file), **options)
+    got = imdb.load_data(path=str(file), **options)
+    for got_part, expected_part in zip(got, expected):
+        for g, e in zip(got_part, expected_part):
+            assert g.dtype == e.dtype and g.shape == e.shape
+            assert [list(a) for a in g] == [list(a) for a in e] if g.dtype == object else np.array_equal(g, e)
+    monkeypatch.setenv("SCANFIT_DATA_DIR", str(file.parent))
+    assert [list(a) for a in imdb.load_data(**options)[0][0]] == [list(a) for a in expected[0][0]]
+    assert imdb.get_word_index() == keras.datasets.imdb.get_word_index(path=str(file.parent / "imdb_word_index.json"))
+
+
+def test_imdb_checksum_offline_message_and_pickled_code(tmp_path, monkeypatch):
+    from scanfit.datasets import imdb
+
+    file = make_imdb(tmp_path / "data")
+    with pytest.raises(ValueError, match="Checksum mismatch"):
+        imdb.load_data(path=file)
+    with pytest.raises(FileNotFoundError, match=r"(?s)IMDB reviews \(imdb.npz\) was not found.*put imdb.npz in a "
+                                                r"folder and set SCANFIT_DATA_DIR.*unset SCANFIT_OFFLINE"):
+        imdb.load_data()
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    bad = np.empty(1, dtype=object)
+    bad[0] = functools.partial(print, "pwned")
+    np.savez(evil / "imdb.npz", x_train=bad, y_train=[0], x_test=bad, y_test=[0])
+    trust_files(monkeypatch, "imdb", evil)
+    with pytest.raises(ValueError, match="refusing to load functools.partial"):
+        imdb.load_data(path=evil)
+
+
+def make_cifar(folder, per_batch=3, seed=0):
+    """A cifar-10-python.tar.gz with the real layout (pickled dicts of bytes keys); returns its batches."""
+    import io
+    import pickle
+    import tarfile
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    batches = {}
+    with tarfile.open(folder / "cifar-10-python.tar.gz", "w:gz") as archive:
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            batch = {b"batch_label": name.encode(), b"labels": [int(v) for v in rng.integers(0, 10, per_batch)],
+                     b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+                     b"filenames": [b"x.png"] * per_batch}
+            payload = pickle.dumps(batch, protocol=4)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(payload)
+            archive.addfile(info, io.BytesIO(payload))
+            batches[name] = batch
+    return folder / "cifar-10-python.tar.gz"
+
+
+def test_cifar10_equals_keras_batch_by_batch(tmp_path, monkeypatch):
+    """Keras's own `load_batch` on the extracted batches, assembled as its load_data does (channels last)."""
+    import tarfile
+
+    from keras.src.datasets.cifar import load_batch
+
+    from scanfit.datasets import cifar10
+
+    file = make_cifar(tmp_path / "data")
+    trust_files(monkeypatch, "cifar10", file.parent)
+    (x_train, y_train), (x_test, y_test) = cifar10.load_data(path=file.parent)
+    with tarfile.open(file) as archive:
+        archive.extractall(tmp_path / "extracted", filter="data")
+    batches = [load_batch(str(tmp_path / "extracted" / "cifar-10-batches-py" / f"data_batch_{i}")) for i in range(1, 6)]
+    k_x_test, k_y_test = load_batch(str(tmp_path / "extracted" / "cifar-10-batches-py" / "test_batch"))
+    np.testing.assert_array_equal(x_train, np.concatenate([x for x, _ in batches]).transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(y_train, np.concatenate([y for _, y in batches]).reshape(-1, 1))
+    np.testing.assert_array_equal(x_test, k_x_test.transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(y_test, np.asarray(k_y_test).reshape(-1, 1))
+    assert x_train.shape == (15, 32, 32, 3) and y_train.shape == (15, 1)
+    assert x_train.dtype == y_train.dtype == x_test.dtype == y_test.dtype == np.uint8
+
+
+def test_imdb_and_cifar10_download_into_cache(tmp_path, monkeypatch, mirror, capfd):
+    from scanfit.datasets import cifar10, imdb
+
+    make_imdb(mirror)
+    make_cifar(mirror)
+    trust_files(monkeypatch, "imdb", mirror)
+    trust_files(monkeypatch, "cifar10", mirror)
+    monkeypatch.setitem(_source.FILE_URLS, "cifar-10-python.tar.gz",
+                        _source.MIRROR_URL + "cifar-10-python.tar.gz")
+    expected_imdb = imdb.load_data(path=mirror, num_words=10)
+    expected_cifar = cifar10.load_data(path=mirror)
+    got_imdb, got_cifar = imdb.load_data(num_words=10), cifar10.load_data()
+    assert [list(a) for a in got_imdb[0][0]] == [list(a) for a in expected_imdb[0][0]]
+    np.testing.assert_array_equal(got_cifar[0][0], expected_cifar[0][0])
+    assert imdb.get_word_index() == {"the": 1, "and": 2, "film": 3}
+    assert sorted(p.name for p in cache_of(tmp_path, "imdb").iterdir()) == ["imdb.npz", "imdb_word_index.json"]
+    assert locate("cifar10") == (cache_of(tmp_path, "cifar-10"), "found in the cache")
+    assert "scanfit: downloading imdb.npz" in capfd.readouterr().err
+
+
+def test_imdb_download_checksum_mismatch_leaves_nothing(tmp_path, mirror):
+    from scanfit.datasets import imdb
+
+    make_imdb(mirror)
+    with pytest.raises(ValueError, match="Checksum mismatch for the download of http://127.0.0.1"):
+        imdb.load_data()
+    assert not (cache_of(tmp_path, "imdb") / "imdb.npz").exists()

@@ -671,7 +671,7 @@ def test_unknown_optimizer_broken_functional_and_unknown_model_classes_are_refus
     with pytest.raises(ValueError, match=r"f\.keras.*non-empty 'input_layers'"):
         scanfit.models.load_model(rewrite_keras(src, tmp_path / "f.keras", replace={"config.json": json.dumps(config)}))
     config["class_name"] = "MyModel"  # a subclassed model whose class is nowhere to be found
-    with pytest.raises(ValueError, match=r"m\.keras.*Unknown model 'MyModel'.*custom_objects"):
+XX
         scanfit.models.load_model(rewrite_keras(src, tmp_path / "m.keras", replace={"config.json": json.dumps(config)}))
 
 

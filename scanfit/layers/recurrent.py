@@ -1,0 +1,343 @@
+"""Recurrent layers: SimpleRNN, LSTM and GRU, sharing one time scan.
+
+Each layer keeps Keras 3's weights (``kernel``, ``recurrent_kernel``,
+``bias``; gate blocks in Keras's order: LSTM i, f, c, o; GRU z, r, h) and
+computes Keras's results. The input projection of every timestep
+(``x @ kernel + input bias``) is one matmul before the scan; the scan over
+time (``jax.lax.scan``) carries only the recurrent matmul
+and the gates, so a whole epoch of batches compiles to a scan of scans.
+
+Masks (batch, timesteps) work as in Keras: a masked step keeps the states
+and outputs the previous output (zeros with ``zero_output_for_mask=True``,
+which `Bidirectional` sets when it returns sequences). With
+``go_backwards=True`` the sequence is read from the end and the returned
+sequence is in that (reversed) order, as in Keras. Dropout masks are drawn
+once per batch and shared by all timesteps, as in Keras: one input mask, or
+one per gate when ``recurrent_dropout > 0`` (Keras's implementation 1).
+"""
+import jax
+import jax.numpy as jnp
+
+from scanfit import activations, constraints, initializers, regularizers
+from scanfit.layers.base import Layer
+from scanfit.layers.core import _positive_int
+
+# Timesteps per iteration of the compiled time loop (a speed setting only: results are the same).
+# Measured on CPU (bench/rnn.py): unrolling 4 steps gave no faster epoch and a longer compile.
+SCAN_UNROLL = 1
+
+
+def _rate(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"{what} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _dropout_mask(key, rate, shape):
+    """Keras's dropout of a tensor of ones: 0 or 1 / (1 - rate)."""
+    keep = jax.random.bernoulli(key, 1.0 - rate, shape)
+    return keep.astype(jnp.float32) / (1.0 - rate)
+
+
+def _masked_matmul(h, kernel, masks):
+    """``h @ kernel`` with dropout `masks`: None, one mask, or one per block of `kernel`'s columns."""
+    if masks is None:
+        return h @ kernel
+    if len(masks) == 1:
+        return (h * masks[0]) @ kernel
+    blocks = jnp.split(kernel, len(masks), axis=1)
+    return jnp.concatenate([(h * m) @ k for m, k in zip(masks, blocks)], axis=-1)
+
+
+class _ForgetBiasOnes:
+    """LSTM's ``unit_forget_bias`` initializer: the forget-gate block is ones, the rest `base`."""
+
+    def __init__(self, base, units):
+        self.base, self.units = base, units
+
+    def __call__(self, shape, dtype="float32"):
+        u = self.units
+        return jnp.concatenate([self.base((u,), dtype=dtype), jnp.ones((u,), dtype),
+                                self.base((2 * u,), dtype=dtype)])
+
+
+class Recurrent(Layer):
+    """The time scan, masks, dropout, states and options shared by SimpleRNN, LSTM and GRU.
+
+    A subclass sets `gates` (blocks of the kernels), `cell_name` (Keras's
+    cell name, the middle of each weight's path), `state_count`, and defines
+    `step(weights, x_t, states, recurrent_masks) -> (output, states)`.
+    """
+
+    gates = 1
+    state_count = 1
+    cell_name = None
+    accepts_mask = True
+
+    def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros", kernel_regularizer=None,
+                 recurrent_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, recurrent_constraint=None, bias_constraint=None, dropout=0.0,
+                 recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
+                 go_backwards=False, stateful=False, unroll=False, zero_output_for_mask=False,
+                 use_cudnn="auto", **kwargs):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        kind = type(self).__name__
+        if stateful:
+            raise ValueError(
+                f"{kind}(stateful=True) is not supported by scanfit: each batch starts from zero states. "
+                "Use stateful=False, or pass the whole sequence in one sample."
+            )
+        if use_cudnn not in ("auto", False):
+            raise ValueError(f"{kind}: use_cudnn must be 'auto' or False (scanfit runs XLA scans), got {use_cudnn!r}")
+        self.units = _positive_int(units, f"{kind} units")
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.dropout = _rate(dropout, f"{kind} dropout")
+        self.recurrent_dropout = _rate(recurrent_dropout, f"{kind} recurrent_dropout")
+        self.seed = seed
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.unroll = bool(unroll)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.per_gate_dropout = self.recurrent_dropout > 0
+
+    # --- weights ------------------------------------------------------------
+    def bias_shape(self):
+        return (self.gates * self.units,)
+
+    def bias_initializer_for_build(self):
+        return self.bias_initializer
+
+    def build(self, input_shape):
+        if len(input_shape) != 3 or input_shape[-1] is None:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r} expects inputs of shape (batch, timesteps, features) "
+                f"with known features, got {tuple(input_shape)}."
+            )
+        width = self.gates * self.units
+        self.add_weight(f"{self.cell_name}/kernel", (input_shape[-1], width), self.kernel_initializer,
+                        regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        self.add_weight(f"{self.cell_name}/recurrent_kernel", (self.units, width), self.recurrent_initializer,
+                        regularizer=self.recurrent_regularizer, constraint=self.recurrent_constraint)
+        if self.use_bias:
+            self.add_weight(f"{self.cell_name}/bias", self.bias_shape(), self.bias_initializer_for_build(),
+                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+
+    def compute_output_shape(self, input_shape):
+        batch, steps = input_shape[0], input_shape[1]
+        output = (batch, steps, self.units) if self.return_sequences else (batch, self.units)
+        if self.return_state:
+            return (output,) + ((batch, self.units),) * self.state_count
+        return output
+
+    def compute_mask(self, x, mask):
+        return mask if self.return_sequences else None
+
+    def weights_in_file(self):
+        """Where Keras 3's ``.weights.h5`` keeps the weights: ``(group, name, variables)``, in the cell's group."""
+        return [("vars", self.name, []), ("cell/vars", self.cell_name, self.weights)]
+
+    # --- computation ----------------------------------------------------------
+    def input_bias(self, weights):
+        return weights["bias"] if self.use_bias else None
+
+    def step(self, weights, x_t, states, recurrent_masks):
+        raise NotImplementedError
+
+    def _dropout_masks(self, training, rng, batch, features, dtype):
+        if not training or rng is None or (self.dropout == 0 and self.recurrent_dropout == 0):
+            return None, None
+        count = self.gates if self.per_gate_dropout else 1
+        input_key, recurrent_key = jax.random.split(rng)
+        inputs = recurrent = None
+        if self.dropout > 0:
+            inputs = _dropout_mask(input_key, self.dropout, (count, batch, 1, features)).astype(dtype)
+        if self.recurrent_dropout > 0:
+            recurrent = _dropout_mask(recurrent_key, self.recurrent_dropout, (count, batch, self.units)).astype(dtype)
+        return inputs, recurrent
+
+    def call(self, weights, x, *, training=False, rng=None, mask=None):
+        batch, steps, features = x.shape
+        input_masks, recurrent_masks = self._dropout_masks(training, rng, batch, features, x.dtype)
+        projected = _masked_matmul(x, weights["kernel"], input_masks)
+        bias = self.input_bias(weights)
+        if bias is not None:
+            projected = projected + bias
+        xs = jnp.swapaxes(projected, 0, 1)
+        keep = None if mask is None else jnp.swapaxes(jnp.asarray(mask, bool), 0, 1)[..., None]
+        if self.go_backwards:
+            xs = xs[::-1]
+            keep = None if keep is None else keep[::-1]
+        zero_output = self.zero_output_for_mask and not self.unroll  # Keras's unrolled loop ignores it
+
+        def scan_step(states, inputs):
+            x_t, keep_t = inputs
+            output, new_states = self.step(weights, x_t, states, recurrent_masks)
+            if keep_t is not None:
+                output = jnp.where(keep_t, output, 0.0 if zero_output else states[0])
+                new_states = tuple(jnp.where(keep_t, n, s) for n, s in zip(new_states, states))
+            return new_states, (output if self.return_sequences else None)
+
+        states = tuple(jnp.zeros((batch, self.units), x.dtype) for _ in range(self.state_count))
+        if self.unroll:
+            outputs = []
+            for t in range(steps):
+                states, output = scan_step(states, (xs[t], None if keep is None else keep[t]))
+                outputs.append(output)
+            sequence = jnp.stack(outputs) if self.return_sequences else None
+        else:
+            states, sequence = jax.lax.scan(scan_step, states, (xs, keep), unroll=min(SCAN_UNROLL, max(steps, 1)))
+        if self.return_sequences:
+            output = jnp.swapaxes(sequence, 0, 1)
+        elif zero_output and keep is not None:
+            output = jnp.where(keep[-1], states[0], 0.0)
+        else:
+            output = states[0]
+        if self.return_state:
+            return (output,) + tuple(states), {}
+        return output, {}
+
+    # --- configuration ------------------------------------------------------------
+    def get_config(self):
+        config = {
+            **super().get_config(),
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": False,
+            "unroll": self.unroll,
+            "zero_output_for_mask": self.zero_output_for_mask,
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+        }
+        return config
+
+
+class SimpleRNN(Recurrent):
+    """Fully connected recurrence: ``h = activation(x @ kernel + h @ recurrent_kernel + bias)``."""
+
+    cell_name = "simple_rnn_cell"
+
+    def step(self, weights, x_t, states, recurrent_masks):
+        h = self.activation(x_t + _masked_matmul(states[0], weights["recurrent_kernel"], recurrent_masks))
+        return h, (h,)
+
+
+class _Gated(Recurrent):
+    """LSTM and GRU: a `recurrent_activation` for the gates."""
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", implementation=2, **kwargs):
+        super().__init__(units, activation, **kwargs)
+        if implementation not in (1, 2):
+            raise ValueError(f"{type(self).__name__} implementation must be 1 or 2, got {implementation!r}")
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.per_gate_dropout = self.recurrent_dropout > 0 or implementation == 1
+
+    def get_config(self):
+        return {**super().get_config(), "recurrent_activation": activations.serialize(self.recurrent_activation),
+                "seed": self.seed}
+
+
+class LSTM(_Gated):
+    """Long short-term memory (Hochreiter & Schmidhuber 1997); states ``[h, c]``.
+
+    ``unit_forget_bias=True`` (the default) starts the forget-gate bias at 1.
+    """
+
+    gates = 4
+    state_count = 2
+    cell_name = "lstm_cell"
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", unit_forget_bias=True, **kwargs):
+        super().__init__(units, activation, recurrent_activation, **kwargs)
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    def bias_initializer_for_build(self):
+        if self.unit_forget_bias:
+            return _ForgetBiasOnes(self.bias_initializer, self.units)
+        return self.bias_initializer
+
+    def step(self, weights, x_t, states, recurrent_masks):
+        h, c = states
+        z = x_t + _masked_matmul(h, weights["recurrent_kernel"], recurrent_masks)
+        z_i, z_f, z_c, z_o = jnp.split(z, 4, axis=-1)
+        gate = self.recurrent_activation
+        c = gate(z_f) * c + gate(z_i) * self.activation(z_c)
+        h = gate(z_o) * self.activation(c)
+        return h, (h, c)
+
+    def get_config(self):
+        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
+
+
+class GRU(_Gated):
+    """Gated recurrent unit (Cho et al. 2014); ``reset_after=True`` (default) is Keras 3's and cuDNN's form.
+
+    With ``reset_after=True`` the bias has shape (2, 3 * units): input bias, then recurrent bias.
+    """
+
+    gates = 3
+    cell_name = "gru_cell"
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", reset_after=True, **kwargs):
+        super().__init__(units, activation, recurrent_activation, **kwargs)
+        self.reset_after = bool(reset_after)
+
+    def bias_shape(self):
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def input_bias(self, weights):
+        if not self.use_bias:
+            return None
+        return weights["bias"][0] if self.reset_after else weights["bias"]
+
+    def step(self, weights, x_t, states, recurrent_masks):
+        h = states[0]
+        kernel = weights["recurrent_kernel"]
+        u = self.units
+        x_z, x_r, x_h = jnp.split(x_t, 3, axis=-1)
+        if self.reset_after:
+            inner = _masked_matmul(h, kernel, recurrent_masks)
+            if self.use_bias:
+                inner = inner + weights["bias"][1]
+            r_z, r_r, r_h = jnp.split(inner, 3, axis=-1)
+            z = self.recurrent_activation(x_z + r_z)
+            r = self.recurrent_activation(x_r + r_r)
+            candidate = self.activation(x_h + r * r_h)
+        else:
+            # recurrent dropout always has one mask per gate here (Keras's implementation 1)
+            gate_masks = None if recurrent_masks is None else recurrent_masks[:2]
+            r_z, r_r = jnp.split(_masked_matmul(h, kernel[:, :2 * u], gate_masks), 2, axis=-1)
+            z = self.recurrent_activation(x_z + r_z)
+            r = self.recurrent_activation(x_r + r_r)
+            h_h = h if recurrent_masks is None else h * recurrent_masks[2]
+            candidate = self.activation(x_h + (r * h_h) @ kernel[:, 2 * u:])
+        h = z * h + (1 - z) * candidate
+        return h, (h,)
+
+    def get_config(self):
+        return {**super().get_config(), "reset_after": self.reset_after}

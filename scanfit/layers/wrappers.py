@@ -1,0 +1,197 @@
+"""Layer wrappers: Bidirectional (a recurrent layer both ways) and TimeDistributed (a layer per timestep)."""
+import jax
+import jax.numpy as jnp
+
+from scanfit.layers.base import Layer
+from scanfit.layers.recurrent import Recurrent
+
+MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+def _no_activity_regularizer(layer, wrapper):
+    if layer.activity_regularizer is not None:
+        raise ValueError(
+            f"{wrapper}: the wrapped layer {layer.name!r} has an activity_regularizer, which scanfit does not "
+            "apply inside wrappers; set activity_regularizer on the wrapper instead."
+        )
+
+
+class Bidirectional(Layer):
+    """Runs a recurrent layer forwards and a copy backwards and merges their outputs.
+
+    The forward layer is a fresh copy of `layer` (named ``forward_<name>``);
+    the backward one is `backward_layer` or a copy with ``go_backwards=True``
+    (``backward_<name>``). Returned sequences of the backward layer are put
+    back in time order before the merge (`merge_mode`: 'concat', 'sum',
+    'mul', 'ave', or None for the pair). Weights: forward ones, then backward
+    ones, as in Keras; their short names carry a ``forward_``/``backward_`` prefix.
+    """
+
+    supports_masking = True
+    accepts_mask = True
+
+    def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):
+        if not isinstance(layer, Recurrent):
+            raise TypeError(f"Bidirectional needs a SimpleRNN, LSTM or GRU layer, got {layer!r}")
+        if merge_mode not in MERGE_MODES:
+            raise ValueError(f"Bidirectional merge_mode must be one of {MERGE_MODES}, got {merge_mode!r}")
+        if backward_layer is not None and not isinstance(backward_layer, Recurrent):
+            raise TypeError(f"Bidirectional backward_layer must be a SimpleRNN, LSTM or GRU layer, got {backward_layer!r}")
+        super().__init__(**kwargs)
+        self.merge_mode = merge_mode
+        self.forward_layer = _copy(layer, f"forward_{layer.name.removeprefix('forward_')}")
+        if backward_layer is None:
+            backward_layer = _copy(layer, f"backward_{layer.name.removeprefix('backward_')}", go_backwards=True)
+        self.backward_layer = backward_layer
+        if self.forward_layer.go_backwards == self.backward_layer.go_backwards:
+            raise ValueError("Bidirectional: the forward and backward layers must differ in go_backwards.")
+        for attribute in ("return_sequences", "return_state"):
+            if getattr(self.forward_layer, attribute) != getattr(self.backward_layer, attribute):
+                raise ValueError(f"Bidirectional: the forward and backward layers must have the same {attribute}.")
+        for sub in (self.forward_layer, self.backward_layer):
+            _no_activity_regularizer(sub, "Bidirectional")
+            sub.zero_output_for_mask = sub.return_sequences
+        self.return_sequences = self.forward_layer.return_sequences
+        self.return_state = self.forward_layer.return_state
+
+    def build(self, input_shape):
+        for prefix, sub in (("forward", self.forward_layer), ("backward", self.backward_layer)):
+            sub.build_for(input_shape)
+            for variable in sub.weights:
+                variable.name = f"{self.name}/{prefix}_{variable.short_name}"
+                self._variables.append(variable)
+
+    def compute_output_shape(self, input_shape):
+        shape = self.forward_layer.compute_output_shape(input_shape)
+        states = ()
+        if self.return_state:
+            shape, states = shape[0], tuple(shape[1:])
+        if self.merge_mode == "concat":
+            shape = tuple(shape[:-1]) + (2 * shape[-1],)
+        outputs = (shape, shape) if self.merge_mode is None else (shape,)
+        if self.return_state or self.merge_mode is None:
+            return outputs + states + states
+        return shape
+
+    def compute_mask(self, x, mask):
+        return mask if self.return_sequences else None
+
+    def weights_in_file(self):
+        """Keras 3's ``.weights.h5`` layout: the two layers' groups under forward_layer/ and backward_layer/."""
+        return ([("vars", self.name, [])] + _nested_groups("forward_layer", self.forward_layer)
+                + _nested_groups("backward_layer", self.backward_layer))
+
+    def call(self, weights, x, *, training=False, rng=None, mask=None):
+        forward = {k.removeprefix("forward_"): v for k, v in weights.items() if k.startswith("forward_")}
+        backward = {k.removeprefix("backward_"): v for k, v in weights.items() if k.startswith("backward_")}
+        keys = (None, None) if rng is None else jax.random.split(rng)
+        y, _ = self.forward_layer.call(forward, x, training=training, rng=keys[0], mask=mask)
+        y_rev, _ = self.backward_layer.call(backward, x, training=training, rng=keys[1], mask=mask)
+        states = ()
+        if self.return_state:
+            states = tuple(y[1:]) + tuple(y_rev[1:])
+            y, y_rev = y[0], y_rev[0]
+        if self.return_sequences:
+            y_rev = jnp.flip(y_rev, axis=1)
+        if self.merge_mode == "concat":
+            outputs = (jnp.concatenate([y, y_rev], axis=-1),)
+        elif self.merge_mode == "sum":
+            outputs = (y + y_rev,)
+        elif self.merge_mode == "ave":
+            outputs = ((y + y_rev) / 2,)
+        elif self.merge_mode == "mul":
+            outputs = (y * y_rev,)
+        else:
+            outputs = (y, y_rev)
+        if self.return_state or self.merge_mode is None:
+            return outputs + states, {}
+        return outputs[0], {}
+
+    def get_config(self):
+        from scanfit.saving.config import serialize_layer
+
+        return {**super().get_config(), "merge_mode": self.merge_mode,
+                "layer": _unbuilt_config(serialize_layer(self.forward_layer)),
+                "backward_layer": _unbuilt_config(serialize_layer(self.backward_layer))}
+
+    @classmethod
+    def from_config(cls, config):
+        from scanfit.saving.config import deserialize_layer
+
+        config = dict(config)
+        config["layer"] = deserialize_layer(config["layer"])
+        if config.get("backward_layer") is not None:
+            config["backward_layer"] = deserialize_layer(config["backward_layer"])
+        return cls(**config)
+
+
+class TimeDistributed(Layer):
+    """Applies `layer` to every timestep: inputs (batch, timesteps, ...) become (batch * timesteps, ...).
+
+    The input mask passes through to the output (the wrapped layer does not see it).
+    """
+
+    supports_masking = True
+
+    def __init__(self, layer, **kwargs):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"TimeDistributed needs a scanfit layer, got {layer!r}")
+        super().__init__(**kwargs)
+        _no_activity_regularizer(layer, "TimeDistributed")
+        self.layer = layer
+
+    def build(self, input_shape):
+        if len(input_shape) < 3:
+            raise ValueError(
+                f"TimeDistributed {self.name!r} needs inputs of at least 3 axes (batch, timesteps, ...), "
+                f"got {tuple(input_shape)}."
+            )
+        self.layer.build_for((None,) + tuple(input_shape[2:]))
+        self._variables.extend(self.layer.weights)
+
+    def compute_output_shape(self, input_shape):
+        inner = self.layer.compute_output_shape((None,) + tuple(input_shape[2:]))
+        return tuple(input_shape[:2]) + tuple(inner[1:])
+
+    def weights_in_file(self):
+        """Keras 3's ``.weights.h5`` layout: the wrapped layer's groups under layer/."""
+        return [("vars", self.name, [])] + _nested_groups("layer", self.layer)
+
+    def call(self, weights, x, *, training=False, rng=None):
+        batch, steps = x.shape[:2]
+        y, updates = self.layer.call(weights, x.reshape((batch * steps,) + x.shape[2:]), training=training, rng=rng)
+        return y.reshape((batch, steps) + y.shape[1:]), updates
+
+    def get_config(self):
+        from scanfit.saving.config import serialize_layer
+
+        return {**super().get_config(), "layer": _unbuilt_config(serialize_layer(self.layer))}
+
+    @classmethod
+    def from_config(cls, config):
+        from scanfit.saving.config import deserialize_layer
+
+        config = dict(config)
+        config["layer"] = deserialize_layer(config["layer"])
+        return cls(**config)
+
+
+def file_groups(layer):
+    """``(group, name, variables)`` for each group of `layer`'s weights in a Keras 3 ``.weights.h5`` file."""
+    if hasattr(layer, "weights_in_file"):
+        return layer.weights_in_file()
+    return [("vars", layer.name, layer.weights)]
+
+
+def _nested_groups(prefix, layer):
+    return [(f"{prefix}/{group}", name, variables) for group, name, variables in file_groups(layer)]
+
+
+def _copy(layer, name, **changes):
+    """A fresh, unbuilt layer of the same class and config as `layer`."""
+    config = {**layer.get_config(), "name": name, **changes}
+    return type(layer).from_config(config)
+
+
+def _unbuilt_config(config):
+    return {key: value for key, value in config.items() if key != "build_config"}
