@@ -47,6 +47,7 @@ def check_inputs(model, x, y, allow_nonfinite=False):
     name and comes back as a tuple in the model's order; one array otherwise.
     """
     x = _inputs(model, x, allow_nonfinite)
+    check_input_layers(model, x)
     count = data_size(x)
     if y is not None:
         y = _targets(model, y, allow_nonfinite, count)
@@ -76,6 +77,24 @@ def _inputs(model, x, allow_nonfinite):
     x = numeric_array(x, "x")
     check_finite(x, "x", allow_nonfinite)
     return x.astype(np.float32, copy=False)
+
+
+def check_input_layers(model, x):
+    """Let each layer that reads a model input directly check it (an Embedding checks its indices)."""
+    if model is None:
+        return
+    parts = x if isinstance(x, tuple) else (x,)
+    readers = []
+    if getattr(model, "is_functional", False):
+        inputs = {id(tensor): index for index, tensor in enumerate(model.inputs)}
+        readers = [(inputs[id(node.inputs)], node.layer) for node in model.graph_nodes
+                   if not node.is_input and id(node.inputs) in inputs]
+    elif type(model).__name__ == "Sequential" and model.layers:
+        readers = [(0, model.layers[0])]
+    for index, layer in readers:
+        check = getattr(layer, "check_indices", None)
+        if check is not None:
+            check(parts[index], "x" if len(parts) == 1 else f"x[{index}]")
 
 
 def _input_names(model):

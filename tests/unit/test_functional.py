@@ -273,3 +273,24 @@ def test_sequential_layers_have_outputs_for_feature_extraction():
     np.testing.assert_allclose(second, model.predict(x, verbose=0), rtol=1e-6)
     assert model.layers[1].input is model.layers[0].output
     assert model.output.shape == (None, 2)
+
+
+def test_masks_flow_through_a_functional_graph_and_indices_are_checked_first():
+    tokens = RNG.integers(1, 20, size=(16, 7))
+    tokens[:, 4:] = 0
+    tokens[:3, 2:] = 0
+
+    def build(K):
+        inputs = K.Input((7,))
+        sequence = K.layers.LSTM(5, return_sequences=True)(K.layers.Embedding(20, 4, mask_zero=True)(inputs))
+        return K.Model(inputs, K.layers.Dense(1)(K.layers.GlobalAveragePooling1D()(sequence)))
+
+    k_model, s_model = build(keras), build(scanfit)
+    s_model.set_weights(k_model.get_weights())
+    np.testing.assert_allclose(s_model.predict(tokens, verbose=0), k_model.predict(tokens, verbose=0), atol=1e-5)
+    s_model.compile("adam", "mse")
+    bad = tokens.copy()
+    bad[0, 0] = 25
+    with pytest.raises(ValueError, match="index 25, outside \\[0, 20\\)"):
+        s_model.fit(bad, np.zeros(16), verbose=0)
+    assert s_model._trainer is None
