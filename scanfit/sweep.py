@@ -333,7 +333,7 @@ class Sweep:
         return carries
 
     def _advance(self, carries, steps):
-        self._states = tuple(carry[:3] for carry in carries)
+        self._states = tuple((carry.trainable, carry.fixed, carry.opt_state) for carry in carries)
         for run in self._runs:
             if run.active:
                 run.unwritten_steps += steps

@@ -41,6 +41,7 @@ import numpy as np
 from scanfit.callbacks.base import TRAIN_BATCH_HOOKS, Callback
 from scanfit.datasets.idx import atomic_output
 from scanfit.distribution import is_chief
+from scanfit.engine.state import EpochPosition
 
 FORMAT = "scanfit-training-backup"
 VERSION = 1
@@ -194,7 +195,6 @@ class BackupAndRestore(Callback):
             model.optimizer.learning_rate = metadata["learning_rate"]
         trainer.base_key = _like_key(arrays["base_key"], trainer.base_key)
         if metadata["step"]:
-            from scanfit.engine.training import EpochPosition  # the engine imports the callbacks package
 
             leaves, structure = jax.tree.flatten(trainer.programs.empty_sums())
             sums = [jnp.asarray(arrays[f"position/sums/{index}"]) for index in range(len(leaves))]

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import optax
 
 from scanfit import distribution
+from scanfit.engine.state import TrainState
 
 
 def epoch_segments(num_samples, batch_size):
@@ -178,12 +179,12 @@ class Programs:
         return data_loss + penalty + activity_loss, ((y_pred, tuple(output_losses)), updates)
 
     def train_step(self, carry, x, y, w, first_sample):
-        trainable, fixed, opt_state, rng, sums = carry
-        loss, outcome, grads, fixed = self.gradients(trainable, fixed, x, y, w, batch_key(rng, first_sample))
-        trainable, opt_state = self.descend(trainable, grads, opt_state)
-        trainable = self.constrain(trainable)
-        sums = self.add_to_sums(sums, loss, y, outcome, w)
-        return trainable, fixed, opt_state, rng, sums
+        """One batch: gradients, the optimizer update, constraints, and the batch added to the sums."""
+        loss, outcome, grads, fixed = self.gradients(carry.trainable, carry.fixed, x, y, w,
+                                                     batch_key(carry.rng, first_sample))
+        trainable, opt_state = self.descend(carry.trainable, grads, carry.opt_state)
+        return TrainState(self.constrain(trainable), fixed, opt_state, carry.rng,
+                          self.add_to_sums(carry.sums, loss, y, outcome, w))
 
     def gradients(self, trainable, fixed, x, y, w, rng):
         """Loss, outcome (predictions, per-output losses) and gradients of one training batch, and the updated
@@ -242,7 +243,7 @@ class Programs:
     def _train_epoch(self, trainable, fixed, opt_state, data, key, segments, shuffle, batch_sharding):
         """One whole epoch: shuffle, every batch, and the sums of loss and metrics."""
         order = self.permutation_of(key, num_samples(data), shuffle, batch_sharding)
-        carry = (trainable, fixed, opt_state, jax.random.fold_in(key, 1), self.empty_sums())
+        carry = TrainState(trainable, fixed, opt_state, jax.random.fold_in(key, 1), self.empty_sums())
         return self.run_segments(self.train_step, carry, data, order, 0, segments, batch_sharding)
 
     def evaluate_sums(self, values, data, segments, batch_sharding):

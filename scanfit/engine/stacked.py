@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scanfit.engine.programs import Programs, batch_key, epoch_segments, merge_values
+from scanfit.engine.state import TrainState
 
 
 class Group(NamedTuple):
@@ -113,9 +114,10 @@ class StackedPrograms:
                            tuple(opt_states)))
         return tuple(states)
 
-    def unstack(self, carries, wanted):
-        """``{position: (trainable, fixed, opt_state)}`` for the stacked positions in `wanted`."""
-        host = jax.device_get([carry[:3] for carry in carries])
+    def unstack(self, states, wanted):
+        """``{position: (trainable, fixed, opt_state)}`` for the stacked positions in `wanted`, from the groups'
+        ``(trainable, fixed, opt_state)`` states."""
+        host = jax.device_get(list(states))
         runs, position = {}, 0
         for group, (trainable, fixed, opt_states) in zip(self.groups, host):
             lo = 0
@@ -130,7 +132,7 @@ class StackedPrograms:
 
     def sums(self, carries):
         """Every run's sums of loss and metrics (host arrays), in stacked order."""
-        return self._per_run(jax.device_get([carry[4] for carry in carries]))
+        return self._per_run(jax.device_get([carry.sums for carry in carries]))
 
     def evaluate_runs(self, states, data, batch_size):
         """Every run's sums of loss and metrics over `data` (host arrays), in stacked order."""
@@ -150,7 +152,7 @@ class StackedPrograms:
         carries = []
         for (group, lo, hi), state in zip(self._bounds(), states):
             sums = jax.tree.map(lambda a: jnp.broadcast_to(a, (group.size,) + a.shape), group.programs.empty_sums())
-            carries.append((*state, rngs[lo:hi], sums))
+            carries.append(TrainState(*state, rngs[lo:hi], sums))
         return tuple(carries), orders
 
     def _train_epoch(self, states, base_keys, epoch, active, data, segments, shuffle):
@@ -171,10 +173,11 @@ class StackedPrograms:
                                 new_tree, old_tree)
 
         opt_states, lo = [], 0
-        for size, new_state, old_state in zip(group.sizes, new[2], old[2]):
+        for size, new_state, old_state in zip(group.sizes, new.opt_state, old.opt_state):
             opt_states.append(keep(new_state, old_state, active[lo:lo + size]))
             lo += size
-        return (keep(new[0], old[0], active), keep(new[1], old[1], active), tuple(opt_states), *new[3:])
+        return new._replace(trainable=keep(new.trainable, old.trainable, active),
+                            fixed=keep(new.fixed, old.fixed, active), opt_state=tuple(opt_states))
 
     def _step(self, carries, x, y, w, first_sample):
         """One batch for every run: `x`, `y`, `w` are stacked over all runs."""
@@ -197,7 +200,7 @@ class StackedPrograms:
         trainable = pieces[0] if len(pieces) == 1 else jax.tree.map(lambda *p: jnp.concatenate(p), *pieces)
         trainable = jax.vmap(programs.constrain)(trainable)
         sums = jax.vmap(programs.add_to_sums)(sums, loss, y, outcome, w)
-        return trainable, fixed, tuple(new_states), rng, sums
+        return TrainState(trainable, fixed, tuple(new_states), rng, sums)
 
     def _evaluate(self, states, data, segments):
         """Each run's sums of loss and metrics over `data`, stacked per group, from the weights in the

@@ -10,7 +10,6 @@ import functools
 import math
 import sys
 import warnings
-from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +30,7 @@ from scanfit.engine.data import (
     training_data,
 )
 from scanfit.engine.outputs import CompiledOutputs
+from scanfit.engine.state import EpochPosition, TrainState
 from scanfit.engine.programs import (
     Distributed,
     Programs,
@@ -198,29 +198,30 @@ class Trainer:
         num_samples = data_size(data)
         resume, self.resume = self.resume, None
         if resume is not None and resume.epoch == epoch:
-            carry, steps_done = (trainable, fixed, opt_state, resume.rng, resume.sums), resume.step
+            carry, steps_done = TrainState(trainable, fixed, opt_state, resume.rng, resume.sums), resume.step
             steps_per_chunk = steps_per_chunk or 1
         else:
-            carry, steps_done = (trainable, fixed, opt_state, scanfit_random.fold_in(key, 1), self.programs.empty_sums()), 0
+            carry = TrainState(trainable, fixed, opt_state, scanfit_random.fold_in(key, 1), self.programs.empty_sums())
+            steps_done = 0
         if self.record_epoch_start:
             self.epoch_start = (epoch, carry, steps_done, data, batch_size, shuffle)
         if steps_per_chunk is None:
             segments = epoch_segments(num_samples, batch_size)
             carry = self.programs.train_epoch(trainable, fixed, opt_state, data, key, segments=segments, shuffle=shuffle)
             self._publish(epoch, sum(count for count, _ in segments), carry, steps_done)
-            return carry[4]
+            return carry.sums
         order = self.programs.permutation(key, num_samples=num_samples, shuffle=shuffle)
         for start, segments in _remaining_chunks(num_samples, batch_size, steps_per_chunk, steps_done):
             if before_chunk:
                 before_chunk(steps_done)
             # A learning rate set by a callback since the last chunk takes effect at this step, as in Keras.
-            carry = (carry[0], carry[1], self.with_current_learning_rate(carry[2]), carry[3], carry[4])
+            carry = carry._replace(opt_state=self.with_current_learning_rate(carry.opt_state))
             carry = self.programs.train_chunk(carry, data, order, start, segments=segments)
             steps_before, steps_done = steps_done, steps_done + sum(count for count, _ in segments)
             self._publish(epoch, steps_done, carry, steps_before)
             if after_chunk:
-                after_chunk(steps_done, carry[4])
-        return carry[4]
+                after_chunk(steps_done, carry.sums)
+        return carry.sums
 
     def train_steps(self, data_pass, data, batch_size, shuffle, first_step, steps, steps_per_chunk=None,
                     after_chunk=None, before_chunk=None):
@@ -232,18 +233,18 @@ class Trainer:
         trainable, fixed, opt_state, key = self.epoch_start_state(data_pass)
         num_samples = data_size(data)
         order = self.programs.permutation(key, num_samples=num_samples, shuffle=shuffle)
-        carry = (trainable, fixed, opt_state, scanfit_random.fold_in(key, 1), self.programs.empty_sums())
+        carry = TrainState(trainable, fixed, opt_state, scanfit_random.fold_in(key, 1), self.programs.empty_sums())
         done = 0
         for start, segments in step_plan(num_samples, batch_size, first_step, steps, steps_per_chunk or steps):
             if before_chunk:
                 before_chunk(done)
-            carry = (carry[0], carry[1], self.with_current_learning_rate(carry[2]), carry[3], carry[4])
+            carry = carry._replace(opt_state=self.with_current_learning_rate(carry.opt_state))
             carry = self.programs.train_chunk(carry, data, order, start, segments=segments)
             before, done = done, done + sum(count for count, _ in segments)
             self._publish(data_pass, done, carry, before)
             if after_chunk:
-                after_chunk(done, carry[4])
-        return carry[4]
+                after_chunk(done, carry.sums)
+        return carry.sums
 
     def epoch_start_state(self, epoch):
         """(trainable, fixed, opt_state, key) an epoch starts from: the model's weights, the current learning rate."""
@@ -260,11 +261,10 @@ class Trainer:
 
     def _publish(self, epoch, steps_done, carry, steps_before):
         """Write a chunk's results back into the model, the optimizer and `self.position`."""
-        trainable, fixed, opt_state, rng, sums = carry
-        self.opt_state = opt_state
+        self.opt_state = carry.opt_state
         self.model.optimizer.iterations = int(self.model.optimizer.iterations) + steps_done - steps_before
-        write_back(self.model, merge_values(trainable, fixed))
-        self.position = EpochPosition(epoch, steps_done, rng, sums)
+        write_back(self.model, merge_values(carry.trainable, carry.fixed))
+        self.position = EpochPosition(epoch, steps_done, carry.rng, carry.sums)
 
     def first_nonfinite_batch(self):
         """Replay the last epoch step by step from its recorded start (see `record_epoch_start`).
@@ -277,7 +277,7 @@ class Trainer:
                                           shuffle=shuffle)
         for start, segments in _remaining_chunks(data_size(data), batch_size, 1, steps_done):
             carry = self.programs.train_chunk(carry, data, order, start, segments=segments)
-            if not np.isfinite(float(carry[4][0])):
+            if not np.isfinite(float(carry.sums[0])):
                 return start // batch_size
         return None
 
@@ -297,15 +297,6 @@ class Trainer:
             if after_batch:
                 after_batch(batch, sums)
         return sums
-
-
-class EpochPosition(NamedTuple):
-    """A point inside an epoch: `step` steps done, the carried random key and the running sums."""
-
-    epoch: int
-    step: int
-    rng: Any
-    sums: Any
 
 
 def step_plan(num_samples, batch_size, first_step, steps, steps_per_chunk):
