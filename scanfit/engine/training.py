@@ -211,7 +211,12 @@ class Trainer:
             self._publish(epoch, sum(count for count, _ in segments), carry, steps_done)
             return carry.sums
         order = self.programs.permutation(key, num_samples=num_samples, shuffle=shuffle)
-        for start, segments in _remaining_chunks(num_samples, batch_size, steps_per_chunk, steps_done):
+        plan = _remaining_chunks(num_samples, batch_size, steps_per_chunk, steps_done)
+        return self._run_chunks(epoch, carry, data, order, plan, steps_done, after_chunk, before_chunk)
+
+    def _run_chunks(self, epoch, carry, data, order, plan, steps_done, after_chunk, before_chunk):
+        """Run the chunks of `plan` from `carry`, publishing each; the sums at the end."""
+        for start, segments in plan:
             if before_chunk:
                 before_chunk(steps_done)
             # A learning rate set by a callback since the last chunk takes effect at this step, as in Keras.
@@ -234,17 +239,8 @@ class Trainer:
         num_samples = data_size(data)
         order = self.programs.permutation(key, num_samples=num_samples, shuffle=shuffle)
         carry = TrainState(trainable, fixed, opt_state, scanfit_random.fold_in(key, 1), self.programs.empty_sums())
-        done = 0
-        for start, segments in step_plan(num_samples, batch_size, first_step, steps, steps_per_chunk or steps):
-            if before_chunk:
-                before_chunk(done)
-            carry = carry._replace(opt_state=self.with_current_learning_rate(carry.opt_state))
-            carry = self.programs.train_chunk(carry, data, order, start, segments=segments)
-            before, done = done, done + sum(count for count, _ in segments)
-            self._publish(data_pass, done, carry, before)
-            if after_chunk:
-                after_chunk(done, carry.sums)
-        return carry.sums
+        plan = step_plan(num_samples, batch_size, first_step, steps, steps_per_chunk or steps)
+        return self._run_chunks(data_pass, carry, data, order, plan, 0, after_chunk, before_chunk)
 
     def epoch_start_state(self, epoch):
         """(trainable, fixed, opt_state, key) an epoch starts from: the model's weights, the current learning rate."""

@@ -62,6 +62,15 @@ def from_channels_last(x, data_format):
     return x
 
 
+def check_spatial_rank(layer, input_shape):
+    """Refuse inputs that are not (batch, `layer.rank` spatial axes, channels)."""
+    if len(input_shape) != layer.rank + 2:
+        raise ValueError(
+            f"{type(layer).__name__} {layer.name!r} expects inputs with {layer.rank + 2} axes "
+            f"(batch, {layer.rank} spatial, channels), got input shape {tuple(input_shape)}."
+        )
+
+
 def spatial_and_channels(input_shape, data_format):
     """``(spatial_dims, channels)`` of a batch-first input shape."""
     if data_format == "channels_first":

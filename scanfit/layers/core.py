@@ -179,11 +179,25 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
+        name = type(self).__name__
         if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate < 1:
-            raise ValueError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
+            raise ValueError(f"{name} rate must be a number in [0, 1), got {rate!r}")
+        if noise_shape is not None:
+            if not isinstance(noise_shape, (list, tuple)) or not all(
+                    n is None or (isinstance(n, int) and not isinstance(n, bool) and n >= 1) for n in noise_shape):
+                raise ValueError(f"{name} noise_shape must be a tuple of positive ints or None, "
+                                 f"got noise_shape={noise_shape!r}")
+            noise_shape = tuple(noise_shape)
         self.rate = float(rate)
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.noise_shape = noise_shape
         self.seed = seed
+
+    def build(self, input_shape):
+        if self.noise_shape is not None and len(self.noise_shape) != len(input_shape):
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r}: noise_shape {self.noise_shape} needs one entry per input axis "
+                f"(inputs have shape {tuple(input_shape)})."
+            )
 
     def call(self, weights, x, *, training=False, rng=None):
         if not training or self.rate == 0 or rng is None:
@@ -191,8 +205,11 @@ class Dropout(Layer):
         shape = x.shape
         if self.noise_shape is not None:
             shape = tuple(s if n is None else n for s, n in zip(x.shape, self.noise_shape))
-        keep = jax.random.bernoulli(rng, 1.0 - self.rate, shape)
-        return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros_like(x)), {}
+        return self.drop(x, jax.random.bernoulli(rng, 1.0 - self.rate, shape)), {}
+
+    def drop(self, x, keep):
+        """The training output for the boolean `keep` mask (broadcast against `x`)."""
+        return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros_like(x))
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed, "noise_shape": self.noise_shape}

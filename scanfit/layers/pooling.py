@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from scanfit.layers import lowering
 from scanfit.layers.base import Layer
 from scanfit.layers.convolution import (
+    check_spatial_rank,
     data_format_of,
     from_channels_last,
     int_tuple,
@@ -35,11 +36,7 @@ class Pooling(Layer):
         self.data_format = data_format_of(data_format)
 
     def build(self, input_shape):
-        if len(input_shape) != self.rank + 2:
-            raise ValueError(
-                f"{type(self).__name__} {self.name!r} expects inputs with {self.rank + 2} axes "
-                f"(batch, {self.rank} spatial, channels), got input shape {tuple(input_shape)}."
-            )
+        check_spatial_rank(self, input_shape)
         self.compute_output_shape(input_shape)
 
     def compute_output_shape(self, input_shape):

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from scanfit.layers.base import Layer
 from scanfit.layers.convolution import data_format_of
+from scanfit.layers.core import Dropout
 
 # SELU's constants, which AlphaDropout's noise is built around.
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -36,40 +37,11 @@ def alpha_dropout(x, keep, rate):
     return a * jnp.where(keep, x, jnp.asarray(alpha_p, x.dtype)) + b
 
 
-class AlphaDropout(Layer):
+class AlphaDropout(Dropout):
     """Dropout that keeps the mean and variance of SELU activations (for self-normalizing networks)."""
 
-    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.rate = rate_of("AlphaDropout", rate)
-        if noise_shape is not None:
-            if not isinstance(noise_shape, (list, tuple)) or not all(
-                    n is None or (hasattr(n, "__index__") and not isinstance(n, bool) and n >= 1) for n in noise_shape):
-                raise ValueError(
-                    f"AlphaDropout noise_shape must be a tuple of positive ints or None, got noise_shape={noise_shape!r}"
-                )
-            noise_shape = tuple(noise_shape)
-        self.noise_shape = noise_shape
-        self.seed = seed
-
-    def build(self, input_shape):
-        if self.noise_shape is not None and len(self.noise_shape) != len(input_shape):
-            raise ValueError(
-                f"AlphaDropout {self.name!r}: noise_shape {self.noise_shape} needs one entry per input axis "
-                f"(inputs have shape {tuple(input_shape)})."
-            )
-
-    def call(self, weights, x, *, training=False, rng=None):
-        if not training or self.rate == 0 or rng is None:
-            return x, {}
-        shape = x.shape
-        if self.noise_shape is not None:
-            shape = tuple(s if n is None else n for s, n in zip(x.shape, self.noise_shape))
-        keep = jax.random.bernoulli(rng, 1.0 - self.rate, shape)
-        return alpha_dropout(x, keep, self.rate), {}
-
-    def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed, "noise_shape": self.noise_shape}
+    def drop(self, x, keep):
+        return alpha_dropout(x, keep, self.rate)
 
 
 class GaussianNoise(Layer):

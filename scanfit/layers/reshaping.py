@@ -4,6 +4,7 @@ import jax.numpy as jnp
 
 from scanfit.layers.base import Layer
 from scanfit.layers.convolution import (
+    check_spatial_rank,
     data_format_of,
     from_channels_last,
     int_tuple,
@@ -37,11 +38,7 @@ class _Spatial(Layer):
     data_format = "channels_last"
 
     def build(self, input_shape):
-        if len(input_shape) != self.rank + 2:
-            raise ValueError(
-                f"{type(self).__name__} {self.name!r} expects inputs with {self.rank + 2} axes "
-                f"(batch, {self.rank} spatial, channels), got input shape {tuple(input_shape)}."
-            )
+        check_spatial_rank(self, input_shape)
         self.compute_output_shape(input_shape)
 
     def compute_output_shape(self, input_shape):
