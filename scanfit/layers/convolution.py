@@ -141,11 +141,7 @@ class Conv(Layer):
         self.bias_constraint = constraints.get(bias_constraint)
 
     def build(self, input_shape):
-        if len(input_shape) != self.rank + 2:
-            raise ValueError(
-                f"{type(self).__name__} {self.name!r} expects inputs with {self.rank + 2} axes "
-                f"(batch, {self.rank} spatial, channels), got input shape {tuple(input_shape)}."
-            )
+        check_spatial_rank(self, input_shape)
         _, channels = spatial_and_channels(input_shape, self.data_format)
         if channels is None:
             raise ValueError(f"{type(self).__name__} {self.name!r} needs a known channel dimension, got {input_shape}.")
@@ -251,11 +247,7 @@ class ConvTranspose(Conv):
                 )
 
     def build(self, input_shape):
-        if len(input_shape) != self.rank + 2:
-            raise ValueError(
-                f"{type(self).__name__} {self.name!r} expects inputs with {self.rank + 2} axes "
-                f"(batch, {self.rank} spatial, channels), got input shape {tuple(input_shape)}."
-            )
+        check_spatial_rank(self, input_shape)
         _, channels = spatial_and_channels(input_shape, self.data_format)
         if channels is None:
             raise ValueError(f"{type(self).__name__} {self.name!r} needs a known channel dimension, got {input_shape}.")
@@ -330,11 +322,7 @@ class DepthwiseConv(Layer):
         self.bias_constraint = constraints.get(bias_constraint)
 
     def _channels(self, input_shape):
-        if len(input_shape) != self.rank + 2:
-            raise ValueError(
-                f"{type(self).__name__} {self.name!r} expects inputs with {self.rank + 2} axes "
-                f"(batch, {self.rank} spatial, channels), got input shape {tuple(input_shape)}."
-            )
+        check_spatial_rank(self, input_shape)
         _, channels = spatial_and_channels(input_shape, self.data_format)
         if channels is None:
             raise ValueError(f"{type(self).__name__} {self.name!r} needs a known channel dimension, got {input_shape}.")
