@@ -671,8 +671,8 @@ def test_unknown_optimizer_broken_functional_and_unknown_model_classes_are_refus
     with pytest.raises(ValueError, match=r"f\.keras.*non-empty 'input_layers'"):
         scanfit.models.load_model(rewrite_keras(src, tmp_path / "f.keras", replace={"config.json": json.dumps(config)}))
     config["class_name"] = "MyModel"  # a subclassed model whose class is nowhere to be found
-XX
-        scanfit.models.load_model(rewrite_keras(src, tmp_path / "m.keras", replace={"config.json": json.dumps(config)}))
+    with pytest.raises(ValueError, match=r"c\.keras.*Unknown model 'MyModel'.*custom_objects"):
+        scanfit.models.load_model(rewrite_keras(src, tmp_path / "c.keras", replace={"config.json": json.dumps(config)}))
 
 
 def test_unsafe_zip_entries_and_absurd_sizes_are_refused(tmp_path, monkeypatch):
