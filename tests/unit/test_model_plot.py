@@ -96,6 +96,21 @@ def test_layer_graph_of_a_model_with_two_inputs_and_a_merge():
     assert "Output shape: <b>(None, 4)</b>" in input_label and "Input shape" not in input_label
 
 
+def test_a_real_functional_model_with_two_inputs_a_merge_and_two_outputs():
+    wide, deep = keras.Input((5,), name="wide"), keras.Input((6,), name="deep")
+    hidden = keras.layers.Dense(30, activation="relu", name="hidden")
+    concat = keras.layers.Concatenate(name="concat")
+    main, aux = keras.layers.Dense(1, name="main"), keras.layers.Dense(1, name="aux")
+    h = hidden(deep)
+    model = keras.Model([wide, deep], [main(concat([wide, h])), aux(h)])
+    inputs = {layer.name: layer for layer in model.layers}
+    dot = keras.utils.model_to_dot(model, show_shapes=True)
+    assert edges(dot) == sorted([
+        (str(id(inputs["wide"])), str(id(concat))), (str(id(inputs["deep"])), str(id(hidden))),
+        (str(id(hidden)), str(id(concat))), (str(id(concat)), str(id(main))), (str(id(hidden)), str(id(aux)))])
+    assert "Input shape: <b>[(None, 5), (None, 30)]</b>" in node_label(dot, concat)
+
+
 def test_layer_graph_of_sequential_is_the_chain():
     model = seed_model()
     layers = model.layers
