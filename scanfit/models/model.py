@@ -18,6 +18,7 @@ of nested models, each once). The training engine sees nothing else.
             return self.out(self.hidden(inputs))
 """
 import inspect
+import json
 
 import jax
 import jax.numpy as jnp
@@ -26,7 +27,7 @@ import numpy as np
 from scanfit import random as scanfit_random
 from scanfit.engine import training
 from scanfit.layers import execution, symbolic
-from scanfit.layers.base import Layer, assign_all, unique_name
+from scanfit.layers.base import Layer, assign_all, snake_case, unique_name
 from scanfit.models.graph import Graph
 from scanfit.summary import print_summary
 
@@ -50,7 +51,7 @@ class Model(Layer):
                 raise TypeError("Model takes inputs and outputs, as keras.Model(inputs, outputs, name=...).")
             inputs, outputs = (args + (outputs,))[:2] if len(args) == 1 else args
         functional = inputs is not None or outputs is not None
-        default = "functional" if functional else snake_name(type(self))
+        default = "functional" if functional else snake_case(type(self).__name__)
         super().__init__(name=name or unique_name(default), trainable=trainable, **kwargs)
         self.stop_training = False
         self.history = None
@@ -443,20 +444,12 @@ class Model(Layer):
 
     def to_json(self, **kwargs):
         """The model's architecture as Keras's JSON (``keras.models.model_from_json`` reads it back)."""
-        import json
-
         from scanfit.saving.config import serialize_model
 
         return json.dumps(serialize_model(self), **kwargs)
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
-
-
-def snake_name(cls):
-    from scanfit.layers.base import snake_case
-
-    return snake_case(cls.__name__)
 
 
 def output_names(tensors):
