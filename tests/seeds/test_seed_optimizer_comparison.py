@@ -45,13 +45,21 @@ def test_seed_003_optimizer_comparison_as_one_sweep(tmp_path):
         assert 0.5 <= optimizers[plain]["val_acc"] <= 0.93, plain
     assert len(results["runs"]) == 8
 
-    # The last run (Adam, seed 1) equals the same run trained alone.
+    # The last run (Adam, seed 1) equals the same run trained alone. Stacked, its matmuls are batched ones,
+    # which XLA:CPU rounds differently: after one epoch the weights agree to ~1e-7, and the difference then
+    # grows through Adam's normalisation (measured: 5e-5 after 2 epochs, 1.5e-2 after 5), while the
+    # histories stay within 1e-3. So the weights are compared after one epoch, the histories after ten.
     (x, y), (x_test, y_test) = example.load_mnist(MNIST_SAMPLE)
+    fit = dict(batch_size=128, verbose=0, shuffle=True, validation_data=(x_test, y_test))
+    one_epoch = scanfit.Sweep(example.build, scanfit.Sweep.grid(optimizer=example.OPTIMIZERS, seed=[0, 1]))
+    one_epoch.fit(x, y, epochs=1, **fit)
+    scanfit.utils.set_random_seed(1)
+    alone = example.build("adam", 1)
+    alone.fit(x, y, epochs=1, **fit)
+    for weight, expected in zip(one_epoch.models[7].get_weights(), alone.get_weights()):
+        np.testing.assert_allclose(weight, expected, rtol=1e-5, atol=1e-6)
     scanfit.utils.set_random_seed(1)
     model = example.build("adam", 1)
-    history = model.fit(x, y, batch_size=128, epochs=10, verbose=0, shuffle=True, validation_data=(x_test, y_test))
-    for weight, expected in zip(sweep.models[7].get_weights(), model.get_weights()):
-        np.testing.assert_allclose(weight, expected, rtol=1e-4, atol=1e-5)
+    history = model.fit(x, y, epochs=10, **fit)
     for key, values in history.history.items():
-        tolerance = 1e-3 if "acc" in key else 1e-4  # an accuracy may differ by a digit or two of 2,004
-        np.testing.assert_allclose(sweep.histories[7].history[key], values, rtol=tolerance, err_msg=key)
+        np.testing.assert_allclose(sweep.histories[7].history[key], values, rtol=1e-3, err_msg=key)
