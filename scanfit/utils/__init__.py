@@ -5,9 +5,10 @@ from scanfit.data_utils import normalize, split_validation, to_categorical, trai
 from scanfit.random import set_seed as set_random_seed
 from scanfit.serialization import CustomObjectScope, custom_object_scope
 from scanfit.utils.model_plot import model_to_dot, plot_model
+from scanfit.utils.py_dataset import PyDataset, Sequence
 from scanfit.utils.sequence import pad_sequences
 
 __all__ = [
     "CustomObjectScope", "clear_session", "custom_object_scope", "model_to_dot", "normalize", "pad_sequences",
-    "plot_model", "set_random_seed", "split_validation", "to_categorical", "train_test_split",
+    "plot_model", "PyDataset", "Sequence", "set_random_seed", "split_validation", "to_categorical", "train_test_split",
 ]
