@@ -1,6 +1,6 @@
 """Seed 004's CNN: seconds per epoch and compile time, scanfit next to Keras 3 + JAX.
 
-Both systems train the same model code (`build(keras)`), from the same data
+Both systems (Keras by default and at steps_per_execution=100) train the same model code (`build(keras)`), from the same data
 (the first N Fashion-MNIST training images), batch 32, Adam, verbose=0. The
 first epoch of each includes tracing and compilation; the steady epochs then
 alternate between the two systems so that both see the same load on a shared
@@ -38,7 +38,7 @@ COMPILE_EVENTS = (
 )
 
 
-def build(k):
+def build(k, steps_per_execution=1):
     """Seed 004's CNN, written once for either `keras` module."""
     model = k.Sequential([
         k.Input(shape=(28, 28, 1)),
@@ -51,7 +51,8 @@ def build(k):
         k.layers.Dropout(0.4),
         k.layers.Dense(10, activation="softmax"),
     ])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  steps_per_execution=steps_per_execution)
     return model
 
 
@@ -93,11 +94,11 @@ def main(argv=None):
     y = y[: args.samples]
 
     clock = CompileClock()
-    systems = {"scanfit": scanfit, "keras3+jax": keras}
+    systems = {"scanfit": (scanfit, 1), "keras3+jax": (keras, 1), "keras3+jax spe100": (keras, 100)}
     models, results = {}, {}
-    for name, module in systems.items():
+    for name, (module, steps_per_execution) in systems.items():
         module.utils.set_random_seed(0)
-        models[name] = build(module)
+        models[name] = build(module, steps_per_execution)
         wall, cpu, compile_s, loss = timed_epoch(models[name], x, y, clock)
         results[name] = {"first_epoch_s": wall, "first_epoch_cpu_s": cpu, "compile_s": compile_s,
                          "losses": [loss], "epoch_s": [], "epoch_cpu_s": []}
@@ -113,8 +114,11 @@ def main(argv=None):
     for r in results.values():
         r["steady_epoch_s"] = statistics.median(r["epoch_s"])
         r["steady_epoch_cpu_s"] = statistics.median(r["epoch_cpu_s"])
-    ours, theirs = results["scanfit"], results["keras3+jax"]
+    ours = results["scanfit"]
+    best = min(("keras3+jax", "keras3+jax spe100"), key=lambda name: results[name]["steady_epoch_s"])
+    theirs = results[best]
     speedup = {
+        "against": best,
         "steady_epoch_wall": theirs["steady_epoch_s"] / ours["steady_epoch_s"],
         "steady_epoch_cpu": theirs["steady_epoch_cpu_s"] / ours["steady_epoch_cpu_s"],
         "first_epoch_wall": theirs["first_epoch_s"] / ours["first_epoch_s"],
@@ -123,13 +127,13 @@ def main(argv=None):
     print()
     print(f"Seed 004 CNN, {args.samples} samples per epoch, batch 32, Adam ({jax.default_backend()}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f})")
-    header = f"{'system':<12} {'s/epoch':>8} {'CPU s/epoch':>12} {'first epoch s':>14} {'compile s':>10}"
+    header = f"{'system':<18} {'s/epoch':>8} {'CPU s/epoch':>12} {'first epoch s':>14} {'compile s':>10}"
     print(header)
     print("-" * len(header))
     for name, r in results.items():
-        print(f"{name:<12} {r['steady_epoch_s']:>8.2f} {r['steady_epoch_cpu_s']:>12.2f} "
+        print(f"{name:<18} {r['steady_epoch_s']:>8.2f} {r['steady_epoch_cpu_s']:>12.2f} "
               f"{r['first_epoch_s']:>14.2f} {r['compile_s']:>10.2f}")
-    print(f"scanfit speed-up per steady epoch: {speedup['steady_epoch_wall']:.1f}x wall, "
+    print(f"scanfit speed-up over {best} per steady epoch: {speedup['steady_epoch_wall']:.1f}x wall, "
           f"{speedup['steady_epoch_cpu']:.1f}x CPU; first epoch {speedup['first_epoch_wall']:.1f}x")
 
     report = {
