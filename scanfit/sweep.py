@@ -161,7 +161,7 @@ class Sweep:
     def _group(self, x, y, batch_size):
         """Stack the runs: by training step (architecture), then by optimizer update."""
         batch = min(batch_size, len(x))
-        batch_spec = (jax.ShapeDtypeStruct((batch,) + x.shape[1:], np.float32),
+        batch_spec = (jax.ShapeDtypeStruct((batch,) + x.shape[1:], x.dtype),
                       jax.ShapeDtypeStruct((batch,) + y.shape[1:], y.dtype),
                       jax.ShapeDtypeStruct((batch,), np.float32))
         by_step = {}

@@ -68,7 +68,7 @@ def _inputs(model, x, allow_nonfinite):
         for name, part in zip(names, parts):
             array = numeric_array(part, f"x[{name!r}]")
             check_finite(array, f"x[{name!r}]", allow_nonfinite)
-            arrays.append(array.astype(np.float32, copy=False))
+            arrays.append(compact(array))
         counts = {len(a) for a in arrays}
         if len(counts) > 1:
             raise ValueError(f"All inputs must have the same number of samples, got {[len(a) for a in arrays]} "
@@ -76,7 +76,42 @@ def _inputs(model, x, allow_nonfinite):
         return tuple(arrays) if len(arrays) > 1 else arrays[0]
     x = numeric_array(x, "x")
     check_finite(x, "x", allow_nonfinite)
-    return x.astype(np.float32, copy=False)
+    return compact(x)
+
+
+CHUNK_ELEMENTS = 1 << 22  # what one pass of a conversion or check holds at a time (16 MiB of float32)
+
+
+def _row_chunks(array):
+    """Slices of `array`'s rows holding about CHUNK_ELEMENTS elements each."""
+    rows = max(1, CHUNK_ELEMENTS // max(1, array[:1].size))
+    return [slice(start, start + rows) for start in range(0, len(array), rows)]
+
+
+def compact(array):
+    """An input array as the device keeps it; the programs cast each batch to float32.
+
+    bool, integers of up to 32 bits and floats of up to 32 bits stay as they
+    are (uint8 images take a quarter of the memory of float32 ones), so the
+    result equals passing ``array.astype('float32')``. Wider integers become
+    int32 when their values fit (JAX computes in 32 bits), float64 and wider
+    ints become float32, row chunk by row chunk into one new array.
+    """
+    kind, size = array.dtype.kind, array.dtype.itemsize
+    if kind == "b" or (kind in "iuf" and size <= 4):
+        return array
+    if kind in "iu":
+        info = np.iinfo(np.int32)
+        if all(info.min <= part.min() and part.max() <= info.max for part in (array[c] for c in _row_chunks(array))):
+            return _converted(array, np.int32)
+    return _converted(array, np.float32)
+
+
+def _converted(array, dtype):
+    out = np.empty(array.shape, dtype)
+    for rows in _row_chunks(array):
+        out[rows] = array[rows]
+    return out
 
 
 def check_input_layers(model, x):
@@ -268,15 +303,18 @@ def training_data(model, x, y, sample_weight, class_weight, validation_split, va
 
 
 def check_finite(array, name, allow_nonfinite):
-    """Refuse NaN or inf in `array` unless the caller allows them."""
+    """Refuse NaN or inf in `array` unless the caller allows them (checked chunk by chunk, no full-size copy)."""
     if allow_nonfinite or array.dtype.kind != "f":
         return
-    finite = np.isfinite(array)
-    if not finite.all():
-        bad = np.argwhere(~finite)[0]
+    bad_chunks = [rows for rows in _row_chunks(array) if not np.isfinite(array[rows]).all()]
+    if bad_chunks:
+        count = sum(int((~np.isfinite(array[rows])).sum()) for rows in bad_chunks)
+        first = bad_chunks[0]
+        bad = np.argwhere(~np.isfinite(array[first]))[0]
+        bad = (int(bad[0]) + first.start,) + tuple(int(i) for i in bad[1:])
         raise ValueError(
-            f"{name} contains {int((~finite).sum())} NaN or infinite value(s), the first at index {tuple(bad)} "
-            f"({array[tuple(bad)]}). Clean the data, or pass allow_nonfinite=True to train on it anyway."
+            f"{name} contains {count} NaN or infinite value(s), the first at index {bad} "
+            f"({array[bad]}). Clean the data, or pass allow_nonfinite=True to train on it anyway."
         )
 
 

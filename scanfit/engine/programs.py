@@ -163,7 +163,7 @@ class Programs:
     def total_loss(self, values, x, y, w, training, rng):
         """The batch's loss (weighted per-output losses, weight penalties and activity penalties) and
         ``(outcome, state_updates)``, where outcome is ``(y_pred, per-output losses)``."""
-        y_pred, updates, activity_loss = self.apply(values, x, training=training, rng=rng)
+        y_pred, updates, activity_loss = self.apply(values, float_inputs(x), training=training, rng=rng)
         output_losses = []
         data_loss = jnp.zeros((), jnp.float32)
         for loss_fn, loss_weight, output in self.losses:
@@ -265,13 +265,18 @@ def predict_program(apply, values, x, segments, batch_sharding):
 
         def body(_, xb):
             xb = jax.tree.map(lambda a: shard_batch((a,), batch_sharding)[0], xb)
-            return None, apply(values, xb, training=False, rng=None)[0]
+            return None, apply(values, float_inputs(xb), training=False, rng=None)[0]
 
         _, y = jax.lax.scan(body, None, batches)
         outputs.append(jax.tree.map(lambda a: a.reshape((count * batch_size,) + a.shape[2:]), y))
         offset += count * batch_size
     joined = outputs[0] if len(outputs) == 1 else jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=0), *outputs)
     return replicate_within(joined, batch_sharding)
+
+
+def float_inputs(x):
+    """Inside a program: a batch of inputs as float32 (the data set stays compact on the device: uint8, ints, bools)."""
+    return jax.tree.map(lambda a: a if a.dtype == jnp.float32 else a.astype(jnp.float32), x)
 
 
 def pick(values, output):

@@ -30,6 +30,7 @@ from scanfit.engine.data import (
     training_data,
 )
 from scanfit.engine.outputs import CompiledOutputs
+from scanfit.engine.staging import fingerprint
 from scanfit.engine.state import EpochPosition, TrainState
 from scanfit.engine.programs import (
     Distributed,
@@ -402,8 +403,8 @@ def check_all_targets(trainer, y):
 
 def device_data(x, y, sample_weight):
     """The arrays on the device; under a `scanfit.distribution`, whole on every one of its devices."""
-    x = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), x)
-    return distribution.replicate((x, jax.tree.map(jnp.asarray, y), jnp.asarray(sample_weight, jnp.float32)))
+    return distribution.replicate((jax.tree.map(jnp.asarray, x), jax.tree.map(jnp.asarray, y),
+                                   jnp.asarray(sample_weight, jnp.float32)))
 
 
 def _verbosity(verbose):
@@ -441,22 +442,31 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     if steps_per_epoch and any(type(c).__name__ == "BackupAndRestore" for c in callbacks):
         raise ValueError("BackupAndRestore cannot resume a fit with steps_per_epoch (an epoch is not a pass over "
                          "the data); leave steps_per_epoch out, or drop BackupAndRestore.")
-    x, y, weights, validation = training_data(model, x, y, sample_weight, class_weight, validation_split,
-                                              validation_data, allow_nonfinite)
-    model._ensure_built(data_shapes(x))
-    trainer = trainer_for(model, y)
-    check_all_targets(trainer, y)
-    if validation is not None:
-        check_all_targets(trainer, validation[1])
-    data = device_data(x, y, weights)
     val_batch_size = batch_size
     if validation_batch_size is not None:
         val_batch_size = distribution.check_batch_size(
             as_batch_size(validation_batch_size, name="validation_batch_size"), "validation_batch_size")
-    if validation is not None and validation_steps:
-        validation = first_batches(validation, validation_steps, val_batch_size)
-    val_data = None if validation is None else device_data(*validation)
-    batches = math.ceil(data_size(x) / batch_size)
+
+    def stage():
+        x_, y_, weights, validation = training_data(model, x, y, sample_weight, class_weight, validation_split,
+                                                    validation_data, allow_nonfinite)
+        if validation is not None and validation_steps:
+            validation = first_batches(validation, validation_steps, val_batch_size)
+        return (data_shapes(x_), y_, None if validation is None else validation[1], data_size(x_),
+                device_data(x_, y_, weights), None if validation is None else device_data(*validation))
+
+    class_weights = None if class_weight is None else tuple(sorted(class_weight.items())) \
+        if isinstance(class_weight, dict) else class_weight
+    key = fingerprint((x, y, sample_weight, validation_data),
+                      (class_weights, validation_split, allow_nonfinite, validation_steps, val_batch_size,
+                       distribution.batch_sharding()))
+    x_shapes, y, val_y, num_samples, data, val_data = model._staging.get("fit", key, stage)
+    model._ensure_built(x_shapes)
+    trainer = trainer_for(model, y)
+    check_all_targets(trainer, y)
+    if val_y is not None:
+        check_all_targets(trainer, val_y)
+    batches = math.ceil(num_samples / batch_size)
     steps = steps_per_epoch or batches
 
     history = History()
@@ -546,17 +556,22 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, retu
     batch_size = distribution.check_batch_size(as_batch_size(batch_size))
     limit = optional_steps(steps, "steps")
     callbacks = callback_sequence(callbacks)
-    x, y = check_inputs(model, x, y, allow_nonfinite)
-    weights = as_sample_weights(y, sample_weight, None, data_size(x))
-    if limit:
-        x, y, weights = first_batches((x, y, weights), limit, batch_size)
-    model._ensure_built(data_shapes(x))
+    def stage():
+        x_, y_ = check_inputs(model, x, y, allow_nonfinite)
+        weights = as_sample_weights(y_, sample_weight, None, data_size(x_))
+        if limit:
+            x_, y_, weights = first_batches((x_, y_, weights), limit, batch_size)
+        return data_shapes(x_), y_, data_size(x_), device_data(x_, y_, weights)
+
+    key = fingerprint((x, y, sample_weight), (allow_nonfinite, limit, batch_size, distribution.batch_sharding()))
+    x_shapes, y, num_samples, data = model._staging.get("evaluate", key, stage)
+    model._ensure_built(x_shapes)
     trainer = trainer_for(model, y)
     check_all_targets(trainer, y)
-    steps = math.ceil(data_size(x) / batch_size)
+    steps = math.ceil(num_samples / batch_size)
     callback_list = CallbackList(callbacks, model, {"verbose": verbose, "epochs": 1, "steps": steps})
     bar = Progbar(steps, verbose=verbose, live=False)
-    logs = run_evaluation(trainer, device_data(x, y, weights), batch_size, callback_list)
+    logs = run_evaluation(trainer, data, batch_size, callback_list)
     bar.update(steps, list(logs.items()), finalize=True)
     if return_dict:
         return logs
@@ -570,10 +585,16 @@ def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, 
     batch_size = distribution.check_batch_size(as_batch_size(batch_size))
     limit = optional_steps(steps, "steps")
     callbacks = callback_sequence(callbacks)
-    x, _ = check_inputs(model, x, None, allow_nonfinite)
-    if limit:
-        x = first_batches(x, limit, batch_size)
-    model._ensure_built(data_shapes(x))
+
+    def stage():
+        x_, _ = check_inputs(model, x, None, allow_nonfinite)
+        if limit:
+            x_ = first_batches(x_, limit, batch_size)
+        return data_shapes(x_), distribution.replicate(jax.tree.map(jnp.asarray, x_))
+
+    key = fingerprint(x, (allow_nonfinite, limit, batch_size, distribution.batch_sharding()))
+    x_shapes, x = model._staging.get("predict", key, stage)
+    model._ensure_built(x_shapes)
     if getattr(model, "_predict_program", None) is None:
         model._predict_program = Distributed(jax.jit(functools.partial(predict_program, model.apply),
                                                      static_argnames=("segments", "batch_sharding")))
@@ -582,7 +603,7 @@ def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, 
     callback_list = CallbackList(callbacks, model, {"verbose": verbose, "epochs": 1, "steps": steps})
     callback_list.on_predict_begin()
     bar = Progbar(steps, verbose=verbose, live=False)
-    values, x = model.weight_values(), jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), x)
+    values = model.weight_values()
     if callback_list.wants(PREDICT_BATCH_HOOKS):  # one program per batch, so each hook sees its outputs
         parts = []
         for batch, start in enumerate(range(0, num_samples, batch_size)):

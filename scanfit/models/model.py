@@ -26,6 +26,7 @@ import numpy as np
 
 from scanfit import random as scanfit_random
 from scanfit.engine import training
+from scanfit.engine.staging import StagingCache
 from scanfit.layers import execution, symbolic
 from scanfit.layers.base import Layer, assign_all, snake_case, unique_name
 from scanfit.models.graph import Graph
@@ -59,6 +60,7 @@ class Model(Layer):
         self.compiled = False
         self._trainer = None
         self._predict_program = None
+        self._staging = StagingCache()
         self._graph = None
         if functional:
             if inputs is None or outputs is None:
@@ -486,7 +488,7 @@ def _attribute_layers(model):
     return found
 
 
-_NOT_STRUCTURE = {"optimizer", "history", "inbound_nodes", "_trainer", "_predict_program", "_graph",
+_NOT_STRUCTURE = {"optimizer", "history", "inbound_nodes", "_trainer", "_predict_program", "_staging", "_graph",
                   "_input_structure", "_output_structure", "loss"}
 
 
