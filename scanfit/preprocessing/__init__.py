@@ -1,4 +1,5 @@
-"""tf.keras 2's `keras.preprocessing` namespace: `sequence.pad_sequences`."""
+"""tf.keras 2's `keras.preprocessing` namespace: `sequence.pad_sequences` and `image_dataset_from_directory`."""
 from scanfit.preprocessing import sequence
+from scanfit.utils.image_dataset import image_dataset_from_directory
 
-__all__ = ["sequence"]
+__all__ = ["image_dataset_from_directory", "sequence"]
