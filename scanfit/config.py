@@ -1,4 +1,5 @@
-"""`keras.config`: the global settings floatx, epsilon and image_data_format.
+"""`keras.config`: the global settings floatx, epsilon and image_data_format, and scanfit's
+device_data_limit.
 
 scanfit computes in float32 with channels-last images; `set_floatx` and
 `set_image_data_format` accept those values and refuse the others with an
@@ -11,6 +12,7 @@ import numbers
 _FLOAT_TYPES = ("bfloat16", "float16", "float32", "float64")
 _DATA_FORMATS = ("channels_first", "channels_last")
 _epsilon = 1e-7
+_device_data_limit = None
 
 
 def floatx():
@@ -76,3 +78,24 @@ def set_image_data_format(data_format):
             "channels_last (batch, height, width, channels). Transpose the images to that layout, or pass "
             "data_format='channels_first' to each convolution and pooling layer."
         )
+
+
+def device_data_limit():
+    """The most bytes of input data `fit`/`evaluate`/`predict` place on the device at once (None: no limit).
+
+    Larger array data, and NumPy memmaps of any size, stay on the host and stream through the compiled
+    programs in groups of batches (`scanfit.engine.batches`).
+    """
+    return _device_data_limit
+
+
+def set_device_data_limit(limit):
+    """Set `device_data_limit` (bytes, an int >= 1, or None for no limit).
+
+    Raises:
+        ValueError: `limit` is not None or a positive int.
+    """
+    global _device_data_limit
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 1):
+        raise ValueError(f"set_device_data_limit(limit=...) takes a positive number of bytes or None, got {limit!r}.")
+    _device_data_limit = None if limit is None else int(limit)

@@ -209,9 +209,10 @@ class Programs:
 
     # --- runs of steps --------------------------------------------------------
     @staticmethod
-    def run_segments(step, carry, data, order, start, segments, batch_sharding):
+    def run_segments(step, carry, data, order, start, segments, batch_sharding, epoch_offset=0):
         """Run `step(carry, x, y, w, first_sample)` over consecutive batches of `order` from `start`, split by
-        `batch_sharding`; `first_sample` is where the batch starts in the epoch.
+        `batch_sharding`; `first_sample` is where the batch starts in the epoch: its place in `order` plus
+        `epoch_offset` (the samples of the epoch that came before `data`, when an epoch comes in pieces).
 
         `order` is (samples,), or (runs, samples) to give each of several runs
         its own order; the batches are then stacked, (runs, batch_size, ...).
@@ -222,7 +223,7 @@ class Programs:
                 first_sample = offset + i * batch_size
                 index = jax.lax.dynamic_slice_in_dim(order, first_sample, batch_size, axis=-1)
                 batch = jax.tree.map(lambda array: jnp.take(array, index, axis=0), data)
-                return step(carry, *shard_batch(batch, batch_sharding), first_sample), None
+                return step(carry, *shard_batch(batch, batch_sharding), epoch_offset + first_sample), None
 
             carry, _ = jax.lax.scan(body, carry, jnp.arange(count))
             offset = offset + count * batch_size
@@ -237,8 +238,9 @@ class Programs:
             order = jnp.arange(num_samples)
         return replicate_within(order, batch_sharding)
 
-    def _train_chunk(self, carry, data, order, start, segments, batch_sharding):
-        return self.run_segments(self.train_step, carry, data, order, start, segments, batch_sharding)
+    def _train_chunk(self, carry, data, order, start, segments, batch_sharding, epoch_offset=0):
+        return self.run_segments(self.train_step, carry, data, order, start, segments, batch_sharding,
+                                 epoch_offset)
 
     def _train_epoch(self, trainable, fixed, opt_state, data, key, segments, shuffle, batch_sharding):
         """One whole epoch: shuffle, every batch, and the sums of loss and metrics."""

@@ -4,9 +4,10 @@ that kind uses the arrays already checked, converted and placed on the device.
 "The same data" means arrays at the same memory address, of the same shape and dtype, whose bytes
 have the same CRC-32 (about 0.15 s per GB on one core), with the same options that change what is
 staged. An array changed in place since the last call therefore is staged again; data that is not
-a NumPy array (lists, DataFrames) is staged on every call. The staged copy lives until a call of
+a NumPy array in memory (lists, DataFrames, memmaps) is staged on every call. The staged copy lives until a call of
 that kind with other data replaces it, or the model goes away.
 """
+import mmap
 import zlib
 
 import jax
@@ -19,7 +20,8 @@ def fingerprint(data, options):
     leaves, structure = jax.tree.flatten(data)
     parts = []
     for leaf in leaves:
-        if not isinstance(leaf, np.ndarray) or not leaf.flags.c_contiguous or leaf.dtype.kind not in "biuf":
+        if not isinstance(leaf, np.ndarray) or not leaf.flags.c_contiguous or leaf.dtype.kind not in "biuf" \
+                or is_file_backed(leaf):  # a memmap would be read whole from its file for the checksum
             return None
         checksum = zlib.crc32(memoryview(leaf.reshape(-1)).cast("B"))
         parts.append((leaf.shape, leaf.dtype.str, leaf.__array_interface__["data"][0], checksum))
@@ -28,6 +30,15 @@ def fingerprint(data, options):
     except TypeError:
         return None
     return structure, tuple(parts), options
+
+
+def is_file_backed(array):
+    """Whether `array` (or the array it is a view of) is a NumPy memmap, read from its file when touched."""
+    while isinstance(array, np.ndarray):
+        if isinstance(array, np.memmap):
+            return True
+        array = array.base
+    return isinstance(array, mmap.mmap)
 
 
 class StagingCache:

@@ -28,6 +28,17 @@ from scanfit.engine.data import (
     data_shapes,
     data_size,
     training_data,
+    unpack_validation_data,
+)
+from scanfit.engine.batches import (
+    ArraySource,
+    BatchSource,
+    HostArrays,
+    groups,
+    is_batch_source,
+    should_stream,
+    unchanged,
+    unpack_batch,
 )
 from scanfit.engine.outputs import CompiledOutputs
 from scanfit.engine.staging import fingerprint
@@ -44,6 +55,7 @@ from scanfit.engine.programs import (
 from scanfit.engine.progbar import Progbar, is_live, print_epoch_header
 
 LIVE_UPDATES_PER_EPOCH = 50
+UNKNOWN_STEPS = 800  # what a live bar's chunks are sized for when a batch source's length is unknown
 
 
 def compile_model(model, optimizer, loss, metrics, weighted_metrics, loss_weights=None):
@@ -243,6 +255,11 @@ class Trainer:
         plan = step_plan(num_samples, batch_size, first_step, steps, steps_per_chunk or steps)
         return self._run_chunks(data_pass, carry, data, order, plan, 0, after_chunk, before_chunk)
 
+    def epoch_order(self, epoch, num_samples, shuffle):
+        """Epoch `epoch`'s order of the samples on the host: the permutation `train_epoch` draws on the device."""
+        key = scanfit_random.fold_in(self.base_key, epoch)
+        return np.asarray(self.programs.permutation(key, num_samples=num_samples, shuffle=shuffle))
+
     def epoch_start_state(self, epoch):
         """(trainable, fixed, opt_state, key) an epoch starts from: the model's weights, the current learning rate."""
         trainable, fixed = split_values(self.model.weight_values(), self.mask)
@@ -278,9 +295,45 @@ class Trainer:
                 return start // batch_size
         return None
 
+    def train_groups(self, epoch, groups, after_chunk=None, before_chunk=None):
+        """Train one epoch on `groups` (``(data, segments, first batch)`` each, from `batches.groups`), one
+        compiled program per group; returns the epoch's sums and its number of steps."""
+        trainable, fixed, opt_state, key = self.epoch_start_state(epoch)
+        carry = TrainState(trainable, fixed, opt_state, scanfit_random.fold_in(key, 1), self.programs.empty_sums())
+        steps_done = samples_done = 0
+        for data, segments, _ in groups:
+            if before_chunk:
+                before_chunk(steps_done)
+            carry = carry._replace(opt_state=self.with_current_learning_rate(carry.opt_state))
+            samples = sum(count * size for count, size in segments)
+            carry = self.programs.train_chunk(carry, data, np.arange(samples, dtype=np.int32), 0, segments=segments,
+                                              epoch_offset=samples_done)
+            steps_before, steps_done = steps_done, steps_done + sum(count for count, _ in segments)
+            samples_done += samples
+            self._publish(epoch, steps_done, carry, steps_before)
+            if after_chunk:
+                after_chunk(steps_done, carry.sums)
+        return carry.sums, steps_done
+
     def evaluate(self, data, batch_size, before_batch=None, after_batch=None):
-        """The sums of loss and metrics over `data`: one program, or one per batch when hooks are given."""
+        """The sums of loss and metrics over `data`: one program, or one per batch when hooks are given.
+
+        `data` is the arrays, or a function ``groups(group_steps)`` giving the groups of a batch source.
+        """
         values = self.model.weight_values()
+        hooked = before_batch is not None or after_batch is not None
+        if isinstance(data, HostArrays):
+            data = functools.partial(groups, ArraySource(data, batch_size), None, unchanged)
+        if callable(data):
+            sums, batch = self.programs.empty_sums(), 0
+            for group, segments, _ in data(1 if hooked else None):
+                if before_batch:
+                    before_batch(batch)
+                sums = jax.tree.map(jnp.add, sums, self.programs.evaluate(values, group, segments=segments))
+                if after_batch:
+                    after_batch(batch, sums)
+                batch += sum(count for count, _ in segments)
+            return sums
         num_samples = data_size(data)
         if before_batch is None and after_batch is None:
             return self.programs.evaluate(values, data, segments=epoch_segments(num_samples, batch_size))
@@ -401,6 +454,43 @@ def check_all_targets(trainer, y):
         check_targets(loss, y if output is None else y[output], shape)
 
 
+def refuse_with_source(call, **given):
+    """Refuse the arguments of `call` that a batch source sets itself (Keras refuses them too)."""
+    for name, value in given.items():
+        if value is not None and not (name == "validation_split" and not value):
+            raise ValueError(f"{call}({name}=...) cannot be given when x is a generator, an iterable of batches or "
+                             f"a PyDataset: its batches hold the {'batch size' if name == 'batch_size' else name}. "
+                             f"Leave {name} out" + (", or give arrays." if name == "validation_split" else "."))
+
+
+def source_trainer(model, source, class_weight, allow_nonfinite):
+    """Build `model` from the first batch of `source`; the model's Trainer."""
+    x, y, _ = source.convert(model, 0, source.first_batch(), True, class_weight, allow_nonfinite)
+    model._ensure_built(data_shapes(x))
+    return trainer_for(model, y)
+
+
+def source_converter(model, trainer, source, class_weight, allow_nonfinite, targets=True):
+    """``convert(index, batch)`` for `batches.groups`: a batch of `source` checked and converted as arrays are,
+    its targets checked against the losses (or dropped, with ``targets=False``)."""
+    def check(y):
+        check_all_targets(trainer, y)
+
+    def convert(index, batch):
+        if not targets:
+            batch = (unpack_batch(batch)[0],)
+        return source.convert(model, index, batch, targets, class_weight, allow_nonfinite, check if targets else None)
+
+    return convert
+
+
+def placed(x, y, sample_weight):
+    """The checked arrays where the programs read them: on the device, or `HostArrays` to stream."""
+    if should_stream(x):
+        return HostArrays((x, y, np.asarray(sample_weight, np.float32)))
+    return device_data(x, y, sample_weight)
+
+
 def device_data(x, y, sample_weight):
     """The arrays on the device; under a `scanfit.distribution`, whole on every one of its devices."""
     return distribution.replicate((jax.tree.map(jnp.asarray, x), jax.tree.map(jnp.asarray, y),
@@ -431,7 +521,7 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     """
     require_compiled(model)
     verbose = _verbosity(verbose)
-    batch_size = distribution.check_batch_size(as_batch_size(batch_size))
+    batch_size_given, batch_size = batch_size, distribution.check_batch_size(as_batch_size(batch_size))
     check_epochs(epochs, initial_epoch)
     steps_per_epoch = optional_steps(steps_per_epoch, "steps_per_epoch")
     validation_steps = optional_steps(validation_steps, "validation_steps")
@@ -442,32 +532,64 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     if steps_per_epoch and any(type(c).__name__ == "BackupAndRestore" for c in callbacks):
         raise ValueError("BackupAndRestore cannot resume a fit with steps_per_epoch (an epoch is not a pass over "
                          "the data); leave steps_per_epoch out, or drop BackupAndRestore.")
+    source = BatchSource(x, "x") if is_batch_source(x) else None
+    val_source = BatchSource(validation_data, "validation_data") if is_batch_source(validation_data) else None
+    if source is not None:
+        refuse_with_source("fit", batch_size=batch_size_given, y=y, sample_weight=sample_weight,
+                           validation_split=validation_split)
+        if any(type(c).__name__ == "BackupAndRestore" for c in callbacks):
+            raise ValueError("BackupAndRestore cannot resume a fit whose x is a generator or PyDataset yet: give "
+                             "arrays, or drop BackupAndRestore.")
+    if val_source is not None and validation_batch_size is not None:
+        raise ValueError("validation_batch_size cannot be given when validation_data is a generator or PyDataset: "
+                         "its batches set the batch size.")
     val_batch_size = batch_size
     if validation_batch_size is not None:
         val_batch_size = distribution.check_batch_size(
             as_batch_size(validation_batch_size, name="validation_batch_size"), "validation_batch_size")
 
-    def stage():
-        x_, y_, weights, validation = training_data(model, x, y, sample_weight, class_weight, validation_split,
-                                                    validation_data, allow_nonfinite)
-        if validation is not None and validation_steps:
-            validation = first_batches(validation, validation_steps, val_batch_size)
-        return (data_shapes(x_), y_, None if validation is None else validation[1], data_size(x_),
-                device_data(x_, y_, weights), None if validation is None else device_data(*validation))
+    if source is None:
+        def stage():
+            x_, y_, weights, validation = training_data(model, x, y, sample_weight, class_weight, validation_split,
+                                                        None if val_source else validation_data, allow_nonfinite)
+            if validation is not None and validation_steps:
+                validation = first_batches(validation, validation_steps, val_batch_size)
+            return (data_shapes(x_), y_, None if validation is None else validation[1], data_size(x_),
+                    placed(x_, y_, weights), None if validation is None else placed(*validation))
 
-    class_weights = None if class_weight is None else tuple(sorted(class_weight.items())) \
-        if isinstance(class_weight, dict) else class_weight
-    key = fingerprint((x, y, sample_weight, validation_data),
-                      (class_weights, validation_split, allow_nonfinite, validation_steps, val_batch_size,
-                       distribution.batch_sharding()))
-    x_shapes, y, val_y, num_samples, data, val_data = model._staging.get("fit", key, stage)
-    model._ensure_built(x_shapes)
-    trainer = trainer_for(model, y)
-    check_all_targets(trainer, y)
-    if val_y is not None:
-        check_all_targets(trainer, val_y)
-    batches = math.ceil(num_samples / batch_size)
-    steps = steps_per_epoch or batches
+        class_weights = None if class_weight is None else tuple(sorted(class_weight.items())) \
+            if isinstance(class_weight, dict) else class_weight
+        key = fingerprint((x, y, sample_weight, None if val_source else validation_data),
+                          (class_weights, validation_split, allow_nonfinite, validation_steps, val_batch_size,
+                           distribution.batch_sharding()))
+        x_shapes, y, val_y, num_samples, data, val_data = model._staging.get("fit", key, stage)
+        model._ensure_built(x_shapes)
+        trainer = trainer_for(model, y)
+        check_all_targets(trainer, y)
+        if val_y is not None:
+            check_all_targets(trainer, val_y)
+        batches = math.ceil(num_samples / batch_size)
+        steps = steps_per_epoch or batches
+        if isinstance(data, HostArrays) and (steps_per_epoch or any(
+                type(c).__name__ == "BackupAndRestore" for c in callbacks)):
+            raise ValueError("x streams from the host (a memmap, or more than keras.config.device_data_limit() "
+                             "bytes), and streamed arrays do not support steps_per_epoch or BackupAndRestore yet: "
+                             "leave them out, or load the data into memory (np.asarray(x)).")
+    else:
+        trainer = source_trainer(model, source, class_weight, allow_nonfinite)
+        convert = source_converter(model, trainer, source, class_weight, allow_nonfinite)
+        steps = steps_per_epoch or source.batches_per_pass()
+        val_data = None
+        if validation_data is not None and val_source is None:
+            val_x, val_y, val_weights = unpack_validation_data(model, validation_data, allow_nonfinite)
+            check_all_targets(trainer, val_y)
+            if validation_steps:
+                val_x, val_y, val_weights = first_batches((val_x, val_y, val_weights), validation_steps,
+                                                          val_batch_size)
+            val_data = placed(val_x, val_y, val_weights)
+    if val_source is not None:
+        val_convert = source_converter(model, trainer, val_source, None, allow_nonfinite)
+        val_data = functools.partial(groups, val_source, validation_steps, val_convert)
 
     history = History()
     callback_list = CallbackList(callbacks + [history], model, {"verbose": verbose, "epochs": epochs, "steps": steps})
@@ -475,7 +597,8 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     batch_hooks = callback_list.wants(TRAIN_BATCH_HOOKS)
     stream = sys.stdout
     live = verbose == 1 and is_live(stream)
-    steps_per_chunk = 1 if batch_hooks else (max(1, math.ceil(steps / LIVE_UPDATES_PER_EPOCH)) if live else None)
+    steps_per_chunk = 1 if batch_hooks else (
+        max(1, math.ceil((steps or UNKNOWN_STEPS) / LIVE_UPDATES_PER_EPOCH)) if live else None)
 
     model.stop_training = False
     callback_list.on_train_begin()
@@ -504,7 +627,26 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
                 callback_list.on_train_batch_end(steps_done - 1, dict(running))
             bar.update(steps_done, list(running.items()), finalize=False)
 
-        if steps_per_epoch:
+        steps_run = steps
+        if source is not None:
+            source.on_epoch_begin()
+            sums, steps_run = trainer.train_groups(epoch, groups(source, steps_per_epoch, convert, steps_per_chunk),
+                                                   after_chunk, before_chunk)
+            source.on_epoch_end()
+            if steps_run == 0:
+                warnings.warn(f"Epoch {epoch + 1}: x ran out of data, so training stops (as in Keras). Give a "
+                              "generator that yields at least steps_per_epoch * epochs batches, or a PyDataset.",
+                              UserWarning, stacklevel=3)
+                break
+            if steps_per_epoch and steps_run < steps_per_epoch:
+                warnings.warn(f"Epoch {epoch + 1} ran out of data after {steps_run} of steps_per_epoch="
+                              f"{steps_per_epoch} steps, as Keras does when a pass over the data ends; the next "
+                              "epoch starts a new pass.", UserWarning, stacklevel=3)
+        elif isinstance(data, HostArrays):
+            order = trainer.epoch_order(epoch, num_samples, shuffle)
+            sums, _ = trainer.train_groups(epoch, groups(ArraySource(data, batch_size, order), None, unchanged,
+                                                         steps_per_chunk), after_chunk, before_chunk)
+        elif steps_per_epoch:
             steps_now = min(steps_per_epoch, batches - pass_step)
             if steps_now < steps_per_epoch:
                 warnings.warn(f"Epoch {epoch + 1} ran out of data after {steps_now} of steps_per_epoch="
@@ -521,7 +663,7 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
         if val_data is not None and should_validate(epoch + 1):
             val_logs = run_evaluation(trainer, val_data, val_batch_size, callback_list)
             logs.update({"val_" + name: value for name, value in val_logs.items()})
-        bar.update(steps, list(logs.items()), finalize=True)
+        bar.update(steps_run, list(logs.items()), finalize=True)
         callback_list.on_epoch_end(epoch, logs)
         if not model.stop_training and not warned_nonfinite and not math.isfinite(logs["loss"]):
             warned_nonfinite = True  # once per run; TerminateOnNaN, when given, has stopped the run instead
@@ -550,29 +692,38 @@ def run_evaluation(trainer, data, batch_size, callback_list):
 
 def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, return_dict, allow_nonfinite=False,
              steps=None):
-    """Keras's `evaluate`: the loss and metrics over (x, y), or over its first `steps` batches."""
+    """Keras's `evaluate`: the loss and metrics over (x, y), or over its first `steps` batches; x may be a
+    batch source (a generator, an iterable of batches, a PyDataset)."""
     require_compiled(model)
     verbose = _verbosity(verbose)
-    batch_size = distribution.check_batch_size(as_batch_size(batch_size))
+    batch_size_given, batch_size = batch_size, distribution.check_batch_size(as_batch_size(batch_size))
     limit = optional_steps(steps, "steps")
     callbacks = callback_sequence(callbacks)
-    def stage():
-        x_, y_ = check_inputs(model, x, y, allow_nonfinite)
-        weights = as_sample_weights(y_, sample_weight, None, data_size(x_))
-        if limit:
-            x_, y_, weights = first_batches((x_, y_, weights), limit, batch_size)
-        return data_shapes(x_), y_, data_size(x_), device_data(x_, y_, weights)
+    source = BatchSource(x, "x") if is_batch_source(x) else None
+    if source is not None:
+        refuse_with_source("evaluate", batch_size=batch_size_given, y=y, sample_weight=sample_weight)
+        trainer = source_trainer(model, source, None, allow_nonfinite)
+        data = functools.partial(groups, source, limit, source_converter(model, trainer, source, None,
+                                                                         allow_nonfinite))
+        steps = limit or source.batches_per_pass()
+    else:
+        def stage():
+            x_, y_ = check_inputs(model, x, y, allow_nonfinite)
+            weights = as_sample_weights(y_, sample_weight, None, data_size(x_))
+            if limit:
+                x_, y_, weights = first_batches((x_, y_, weights), limit, batch_size)
+            return data_shapes(x_), y_, data_size(x_), placed(x_, y_, weights)
 
-    key = fingerprint((x, y, sample_weight), (allow_nonfinite, limit, batch_size, distribution.batch_sharding()))
-    x_shapes, y, num_samples, data = model._staging.get("evaluate", key, stage)
-    model._ensure_built(x_shapes)
-    trainer = trainer_for(model, y)
-    check_all_targets(trainer, y)
-    steps = math.ceil(num_samples / batch_size)
+        key = fingerprint((x, y, sample_weight), (allow_nonfinite, limit, batch_size, distribution.batch_sharding()))
+        x_shapes, y, num_samples, data = model._staging.get("evaluate", key, stage)
+        model._ensure_built(x_shapes)
+        trainer = trainer_for(model, y)
+        check_all_targets(trainer, y)
+        steps = math.ceil(num_samples / batch_size)
     callback_list = CallbackList(callbacks, model, {"verbose": verbose, "epochs": 1, "steps": steps})
     bar = Progbar(steps, verbose=verbose, live=False)
     logs = run_evaluation(trainer, data, batch_size, callback_list)
-    bar.update(steps, list(logs.items()), finalize=True)
+    bar.update(steps or source.steps_read, list(logs.items()), finalize=True)
     if return_dict:
         return logs
     values = list(logs.values())
@@ -580,43 +731,61 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, retu
 
 
 def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, steps=None):
-    """Keras's `predict`: model outputs for every sample of `x` (or of its first `steps` batches), as NumPy."""
+    """Keras's `predict`: model outputs for every sample of `x` (or of its first `steps` batches), as NumPy;
+    x may be a batch source, whose batches' targets are ignored."""
     verbose = _verbosity(verbose)
-    batch_size = distribution.check_batch_size(as_batch_size(batch_size))
+    batch_size_given, batch_size = batch_size, distribution.check_batch_size(as_batch_size(batch_size))
     limit = optional_steps(steps, "steps")
     callbacks = callback_sequence(callbacks)
+    source = BatchSource(x, "x") if is_batch_source(x) else None
+    if source is not None:
+        refuse_with_source("predict", batch_size=batch_size_given)
+        first = source.convert(model, 0, (unpack_batch(source.first_batch())[0],), False, None, allow_nonfinite)
+        model._ensure_built(data_shapes(first[0]))
+        convert = source_converter(model, None, source, None, allow_nonfinite, targets=False)
+        steps = limit or source.batches_per_pass()
+    else:
+        def stage():
+            x_, _ = check_inputs(model, x, None, allow_nonfinite)
+            if limit:
+                x_ = first_batches(x_, limit, batch_size)
+            if should_stream(x_):
+                return data_shapes(x_), HostArrays((x_,))
+            return data_shapes(x_), distribution.replicate(jax.tree.map(jnp.asarray, x_))
 
-    def stage():
-        x_, _ = check_inputs(model, x, None, allow_nonfinite)
-        if limit:
-            x_ = first_batches(x_, limit, batch_size)
-        return data_shapes(x_), distribution.replicate(jax.tree.map(jnp.asarray, x_))
-
-    key = fingerprint(x, (allow_nonfinite, limit, batch_size, distribution.batch_sharding()))
-    x_shapes, x = model._staging.get("predict", key, stage)
-    model._ensure_built(x_shapes)
+        key = fingerprint(x, (allow_nonfinite, limit, batch_size, distribution.batch_sharding()))
+        x_shapes, x = model._staging.get("predict", key, stage)
+        model._ensure_built(x_shapes)
+        num_samples = data_size(x.arrays if isinstance(x, HostArrays) else x)
+        steps = math.ceil(num_samples / batch_size)
     if getattr(model, "_predict_program", None) is None:
         model._predict_program = Distributed(jax.jit(functools.partial(predict_program, model.apply),
                                                      static_argnames=("segments", "batch_sharding")))
-    num_samples = data_size(x)
-    steps = math.ceil(num_samples / batch_size)
     callback_list = CallbackList(callbacks, model, {"verbose": verbose, "epochs": 1, "steps": steps})
     callback_list.on_predict_begin()
     bar = Progbar(steps, verbose=verbose, live=False)
     values = model.weight_values()
-    if callback_list.wants(PREDICT_BATCH_HOOKS):  # one program per batch, so each hook sees its outputs
-        parts = []
-        for batch, start in enumerate(range(0, num_samples, batch_size)):
-            callback_list.on_predict_batch_begin(batch)
-            part = jax.tree.map(lambda a: a[start:start + batch_size], x)
-            result = model._predict_program(values, part, segments=((1, data_size(part)),))
-            parts.append(jax.tree.map(np.asarray, result))
-            callback_list.on_predict_batch_end(batch, {"outputs": model.structure_outputs(parts[-1])})
-        outputs = jax.tree.map(lambda *pieces: np.concatenate(pieces), *parts)
+    hooked = callback_list.wants(PREDICT_BATCH_HOOKS)  # then one program per batch, so each hook sees its outputs
+    if source is not None or isinstance(x, HostArrays):
+        source, convert = (source, convert) if source is not None else (ArraySource(x, batch_size), unchanged)
+        pieces = ((group[0], segments) for group, segments, _ in groups(source, limit, convert, 1 if hooked else None))
+    elif hooked:
+        pieces = ((jax.tree.map(lambda a: a[start:start + batch_size], x), ((1, min(batch_size, num_samples - start)),))
+                  for start in range(0, num_samples, batch_size))
     else:
-        outputs = jax.tree.map(np.asarray, model._predict_program(values, x, segments=epoch_segments(num_samples,
-                                                                                                     batch_size)))
-    bar.update(steps, [], finalize=True)
+        pieces = [(x, epoch_segments(num_samples, batch_size))]
+    parts, batch = [], 0
+    for part, segments in pieces:
+        if hooked:
+            callback_list.on_predict_batch_begin(batch)
+        parts.append(jax.tree.map(np.asarray, model._predict_program(values, part, segments=segments)))
+        if hooked:
+            callback_list.on_predict_batch_end(batch, {"outputs": model.structure_outputs(parts[-1])})
+        batch += sum(count for count, _ in segments)
+    if not parts:
+        raise ValueError("predict: x yielded no batches.")
+    outputs = parts[0] if len(parts) == 1 else jax.tree.map(lambda *pieces: np.concatenate(pieces), *parts)
+    bar.update(steps or batch, [], finalize=True)
     callback_list.on_predict_end()
     return model.structure_outputs(outputs)
 
