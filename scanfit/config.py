@@ -1,4 +1,4 @@
-"""`keras.config`: the global settings floatx, epsilon and image_data_format.
+"""`keras.config`: the global settings floatx, epsilon, image_data_format and the dtype policy.
 
 scanfit computes in float32 with channels-last images; `set_floatx` and
 `set_image_data_format` accept those values and refuse the others with an
@@ -7,6 +7,8 @@ losses, regularizers and constraints read when they are traced, as Keras's
 ``backend.epsilon()``.
 """
 import numbers
+
+from scanfit import mixed_precision
 
 _FLOAT_TYPES = ("bfloat16", "float16", "float32", "float64")
 _DATA_FORMATS = ("channels_first", "channels_last")
@@ -76,3 +78,13 @@ def set_image_data_format(data_format):
             "channels_last (batch, height, width, channels). Transpose the images to that layout, or pass "
             "data_format='channels_first' to each convolution and pooling layer."
         )
+
+
+def dtype_policy():
+    """The global dtype policy (see `scanfit.mixed_precision`)."""
+    return mixed_precision.global_policy()
+
+
+def set_dtype_policy(policy):
+    """Set the global dtype policy: ``'mixed_bfloat16'``, ``'mixed_float16'``, ``'float32'`` or a `DTypePolicy`."""
+    mixed_precision.set_global_policy(policy)
