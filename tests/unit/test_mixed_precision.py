@@ -45,6 +45,7 @@ def cnn(k, softmax_dtype="float32"):
 def pair(build, policy, softmax_dtype="float32"):
     """The same model in Keras and scanfit under `policy`, with Keras's initial weights copied over."""
     set_policy(policy)
+    keras.utils.set_random_seed(0)  # the same initial weights every run
     theirs, ours = build(keras, softmax_dtype), build(scanfit, softmax_dtype)
     ours.set_weights(theirs.get_weights())
     return theirs, ours
@@ -292,3 +293,41 @@ def test_policies_survive_keras_file_save_and_load(policy, tmp_path):
     k_loaded = keras.models.load_model(path)
     assert [layer.dtype_policy.name for layer in k_loaded.layers] == [policy] * 3 + ["float32"]
     np.testing.assert_allclose(k_loaded.predict(x, verbose=0), expected, atol=TOLERANCE[policy])
+
+
+def test_loss_scale_state_round_trips_through_keras_files(tmp_path):
+    """A trained mixed_float16 model keeps its loss scale and step counter in the file, in Keras's layout."""
+    theirs, ours = pair(mlp, "mixed_float16")
+    x, y = data(mlp)
+    for model in (theirs, ours):
+        model.compile(optimizer=(keras if model is theirs else scanfit).optimizers.Adam(0.01),
+                      loss="categorical_crossentropy")
+        model.fit(x, y, batch_size=8, shuffle=False, verbose=0)  # two finite steps
+        model.fit(x * 3e4, y, batch_size=16, shuffle=False, verbose=0)  # one skipped step: the scale halves
+        model.fit(x, y, batch_size=16, shuffle=False, verbose=0)  # and one more finite step
+    assert scale_state(ours) == (2.0**14, 1)
+    ours_path, theirs_path = tmp_path / "ours.keras", tmp_path / "theirs.keras"
+    ours.save(ours_path)
+    theirs.save(theirs_path)
+    # Keras reads scanfit's file: the same optimizer variables as Keras's own model after the same steps.
+    k_loaded = keras.models.load_model(ours_path)
+    names = [v.path for v in k_loaded.optimizer.variables]
+    inner = ours.optimizer.inner_optimizer.name
+    assert names[:6] == ["loss_scale_optimizer/iteration", "loss_scale_optimizer/learning_rate",
+                         "loss_scale_optimizer/step_counter", "loss_scale_optimizer/dynamic_scale",
+                         f"{inner}/iteration", f"{inner}/learning_rate"]
+    # Names hold automatic model, layer and optimizer names, which the two libraries number apart.
+    def kinds(variables):
+        return [(v.path.split("/")[-1].rsplit("_", 1)[-1], tuple(v.shape)) for v in variables]
+
+    assert kinds(k_loaded.optimizer.variables) == kinds(theirs.optimizer.variables)
+    for mine, reference in zip(k_loaded.optimizer.variables, theirs.optimizer.variables):
+        np.testing.assert_allclose(np.asarray(mine), np.asarray(reference), rtol=0.1, atol=1e-4)
+    # scanfit reads Keras's file: the loss scale, step counter and inner iteration count come back.
+    s_loaded = scanfit.models.load_model(theirs_path)
+    assert isinstance(s_loaded.optimizer, scanfit.optimizers.LossScaleOptimizer)
+    state = s_loaded.optimizer.restored_state
+    assert (float(state.dynamic_scale), int(state.step_counter)) == (2.0**14, 1)
+    assert s_loaded.optimizer.iterations == 3  # Keras counts the applied steps only
+    s_loaded.fit(x, y, batch_size=16, shuffle=False, verbose=0)
+    assert scale_state(s_loaded) == (2.0**14, 2)
