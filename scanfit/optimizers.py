@@ -275,8 +275,9 @@ class Optimizer:
             )
         if loss_scale_factor is not None:
             raise NotImplementedError(
-                f"loss_scale_factor={loss_scale_factor!r} is not supported by scanfit; scanfit "
-                "trains in float32 without loss scaling, so pass loss_scale_factor=None."
+                f"loss_scale_factor={loss_scale_factor!r} (a fixed loss scale) is not supported by scanfit; "
+                "pass loss_scale_factor=None. For float16 training, wrap the optimizer in "
+                "keras.optimizers.LossScaleOptimizer (compile does so under the 'mixed_float16' policy)."
             )
         if gradient_accumulation_steps is not None:
             raise NotImplementedError(

@@ -331,3 +331,30 @@ def test_loss_scale_state_round_trips_through_keras_files(tmp_path):
     assert s_loaded.optimizer.iterations == 3  # Keras counts the applied steps only
     s_loaded.fit(x, y, batch_size=16, shuffle=False, verbose=0)
     assert scale_state(s_loaded) == (2.0**14, 2)
+
+
+def normalized(k, softmax_dtype=None):
+    return k.Sequential([
+        k.Input((6,)),
+        k.layers.Dense(8),
+        k.layers.LayerNormalization(),
+        k.layers.Dense(3),
+        k.layers.Softmax(dtype=softmax_dtype),
+    ])
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("softmax_dtype", [None, "float32"])
+def test_layer_normalization_and_softmax_match_keras(policy, softmax_dtype):
+    theirs, ours = pair(normalized, policy, softmax_dtype)
+    rng = np.random.default_rng(1)
+    for k_layer, s_layer in zip(theirs.layers, ours.layers):
+        k_layer.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in k_layer.get_weights()])
+        s_layer.set_weights(k_layer.get_weights())
+    x, _ = data(mlp, n=8)
+    k_value, s_value = x, x
+    for k_layer, s_layer in zip(theirs.layers, ours.layers):
+        k_value, s_value = k_layer(k_value), s_layer(s_value)
+        assert str(s_value.dtype) == str(k_value.dtype)
+        np.testing.assert_allclose(as_float(s_value), as_float(k_value), rtol=TOLERANCE[policy],
+                                   atol=TOLERANCE[policy])
