@@ -365,6 +365,8 @@ class Model(Layer):
         "auto") are accepted for Keras code and change nothing: every epoch
         already runs as one compiled program. ``run_eagerly=True`` and
         ``jit_compile=False`` are refused, since scanfit always compiles.
+        Under the 'mixed_float16' policy the optimizer is wrapped in a
+        `LossScaleOptimizer` unless ``auto_scale_loss=False``, as in Keras 3.
         """
         training.check_compile_options(run_eagerly, steps_per_execution, jit_compile, auto_scale_loss)
         training.compile_model(self, optimizer, loss, metrics, weighted_metrics, loss_weights)

@@ -358,3 +358,19 @@ def test_layer_normalization_and_softmax_match_keras(policy, softmax_dtype):
         assert str(s_value.dtype) == str(k_value.dtype)
         np.testing.assert_allclose(as_float(s_value), as_float(k_value), rtol=TOLERANCE[policy],
                                    atol=TOLERANCE[policy])
+
+
+def test_sweep_refuses_loss_scaled_models_and_runs_bfloat16_ones():
+    x, y = data(mlp)
+
+    def build(policy, auto_scale_loss=True):
+        scanfit.mixed_precision.set_global_policy(policy)
+        model = mlp(scanfit)
+        model.compile(optimizer="sgd", loss="categorical_crossentropy", auto_scale_loss=auto_scale_loss)
+        return model
+
+    with pytest.raises(NotImplementedError, match="auto_scale_loss=False"):
+        scanfit.Sweep(build, [{"policy": "mixed_float16"}]).fit(x, y, batch_size=8, verbose=0)
+    sweep = scanfit.Sweep(build, [{"policy": "mixed_bfloat16"}, {"policy": "mixed_float16", "auto_scale_loss": False}])
+    sweep.fit(x, y, batch_size=8, verbose=0)
+    assert [model.layers[0].compute_dtype for model in sweep.models] == ["bfloat16", "float16"]
