@@ -14,6 +14,7 @@ from scanfit import (
     layers,
     losses,
     metrics,
+    mixed_precision,
     models,
     optimizers,
     preprocessing,
@@ -22,6 +23,7 @@ from scanfit import (
 )
 from scanfit.engine import compilation_cache
 from scanfit.layers import Input
+from scanfit.mixed_precision import DTypePolicy
 from scanfit.models import Model, Sequential
 from scanfit.sweep import Sweep
 
@@ -39,7 +41,7 @@ def __getattr__(name):
 __version__ = "0.1.0"
 
 __all__ = [
-    "Input", "Model", "Sequential", "activations", "backend", "callbacks", "config", "constraints", "datasets",
-    "distribution", "initializers", "layers", "losses", "metrics", "models", "optimizers", "preprocessing",
+    "DTypePolicy", "Input", "Model", "Sequential", "activations", "backend", "callbacks", "config", "constraints", "datasets",
+    "distribution", "initializers", "layers", "losses", "metrics", "mixed_precision", "models", "optimizers", "preprocessing",
     "regularizers", "utils",
 ]

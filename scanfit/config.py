@@ -1,5 +1,5 @@
-"""`keras.config`: the global settings floatx, epsilon and image_data_format, and scanfit's
-device_data_limit.
+"""`keras.config`: the global settings floatx, epsilon, image_data_format and the dtype policy, and
+scanfit's device_data_limit.
 
 scanfit computes in float32 with channels-last images; `set_floatx` and
 `set_image_data_format` accept those values and refuse the others with an
@@ -8,6 +8,8 @@ losses, regularizers and constraints read when they are traced, as Keras's
 ``backend.epsilon()``.
 """
 import numbers
+
+from scanfit import mixed_precision
 
 _FLOAT_TYPES = ("bfloat16", "float16", "float32", "float64")
 _DATA_FORMATS = ("channels_first", "channels_last")
@@ -99,3 +101,13 @@ def set_device_data_limit(limit):
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 1):
         raise ValueError(f"set_device_data_limit(limit=...) takes a positive number of bytes or None, got {limit!r}.")
     _device_data_limit = None if limit is None else int(limit)
+
+
+def dtype_policy():
+    """The global dtype policy (see `scanfit.mixed_precision`)."""
+    return mixed_precision.global_policy()
+
+
+def set_dtype_policy(policy):
+    """Set the global dtype policy: ``'mixed_bfloat16'``, ``'mixed_float16'``, ``'float32'`` or a `DTypePolicy`."""
+    mixed_precision.set_global_policy(policy)

@@ -275,8 +275,9 @@ class Optimizer:
             )
         if loss_scale_factor is not None:
             raise NotImplementedError(
-                f"loss_scale_factor={loss_scale_factor!r} is not supported by scanfit; scanfit "
-                "trains in float32 without loss scaling, so pass loss_scale_factor=None."
+                f"loss_scale_factor={loss_scale_factor!r} (a fixed loss scale) is not supported by scanfit; "
+                "pass loss_scale_factor=None. For float16 training, wrap the optimizer in "
+                "keras.optimizers.LossScaleOptimizer (compile does so under the 'mixed_float16' policy)."
             )
         if gradient_accumulation_steps is not None:
             raise NotImplementedError(
@@ -641,9 +642,136 @@ class OptaxOptimizer(Optimizer):
         )
 
 
+class LossScaleState(NamedTuple):
+    """Dynamic loss scaling's state around the inner optimizer's: Keras's ``step_counter`` and ``dynamic_scale``."""
+
+    step_counter: jax.Array
+    dynamic_scale: jax.Array
+    inner_state: Any
+
+
+def dynamic_loss_scaling(inner, initial_scale, dynamic_growth_steps):
+    """`inner` behind Keras's dynamic loss scaling; the gradients it gets are those of ``loss * dynamic_scale``.
+
+    Finite gradients are divided by the scale and handed to `inner`; after
+    `dynamic_growth_steps` finite steps in a row the scale doubles. A step
+    with a non-finite gradient changes no weight and no inner state, and
+    halves the scale.
+    """
+    def init_fn(params):
+        return LossScaleState(jnp.zeros((), jnp.int32), jnp.asarray(initial_scale, jnp.float32), inner.init(params))
+
+    def update_fn(grads, state, params=None):
+        leaves = jax.tree.leaves(grads)
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in leaves])) if leaves else jnp.asarray(True)
+        scale = state.dynamic_scale
+
+        def apply(_):
+            unscaled = jax.tree.map(lambda g: g / scale.astype(g.dtype), grads)
+            updates, inner_state = inner.update(unscaled, state.inner_state, params)
+            grow = state.step_counter == dynamic_growth_steps - 1
+            counter = jnp.where(grow, 0, state.step_counter + 1).astype(jnp.int32)
+            return updates, LossScaleState(counter, jnp.where(grow, scale * 2.0, scale), inner_state)
+
+        def skip(_):
+            zeros = jax.tree.map(jnp.zeros_like, grads)
+            return zeros, LossScaleState(jnp.zeros((), jnp.int32), scale * 0.5, state.inner_state)
+
+        return jax.lax.cond(finite, apply, skip, None)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def loss_scale_of(state):
+    """The factor a training step multiplies its loss by before differentiating: 1 unless `state` scales."""
+    return state.dynamic_scale if isinstance(state, LossScaleState) else 1.0
+
+
+class LossScaleOptimizer(Optimizer):
+    """Keras 3's dynamic loss scaling around `inner_optimizer` (what ``compile`` adds under 'mixed_float16').
+
+    The loss is multiplied by the scale (``initial_scale``, 2**15 by default)
+    before differentiating and the gradients divided by it; a step with a
+    non-finite gradient is skipped and halves the scale, and the scale
+    doubles after `dynamic_growth_steps` (2000) finite steps in a row. The
+    learning rate and ``iterations`` are the inner optimizer's.
+    """
+
+    def __init__(self, inner_optimizer, initial_scale=2.0**15, dynamic_growth_steps=2000, name=None, dynamic=True,
+                 **kwargs):
+        if not isinstance(inner_optimizer, Optimizer) or isinstance(inner_optimizer, LossScaleOptimizer):
+            raise TypeError(
+                f"LossScaleOptimizer(inner_optimizer=...) expects a scanfit optimizer such as "
+                f"keras.optimizers.Adam(), got {inner_optimizer!r}."
+            )
+        if dynamic is not True:
+            raise ValueError(
+                f"LossScaleOptimizer(dynamic={dynamic!r}) is not supported (nor in Keras 3): the loss scale is "
+                "always dynamic; leave dynamic out."
+            )
+        if kwargs:
+            raise ValueError(
+                f"LossScaleOptimizer does not take {sorted(kwargs)}: set these on the inner optimizer instead."
+            )
+        if isinstance(initial_scale, bool) or not isinstance(initial_scale, numbers.Real) or not (
+                0 < float(initial_scale) < float("inf")):
+            raise ValueError(f"LossScaleOptimizer initial_scale must be a positive finite number, "
+                             f"got initial_scale={initial_scale!r}.")
+        if isinstance(dynamic_growth_steps, bool) or not isinstance(dynamic_growth_steps, numbers.Integral) or (
+                dynamic_growth_steps < 1):
+            raise ValueError(f"LossScaleOptimizer dynamic_growth_steps must be a positive int, "
+                             f"got dynamic_growth_steps={dynamic_growth_steps!r}.")
+        self.inner_optimizer = inner_optimizer
+        inner_iterations = inner_optimizer.iterations
+        super().__init__(learning_rate=0.0, name=name)  # sets iterations to 0: the inner optimizer's count stays
+        inner_optimizer.iterations = inner_iterations
+        self.initial_scale = float(initial_scale)
+        self.dynamic_growth_steps = int(dynamic_growth_steps)
+
+    @property
+    def learning_rate(self):
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self.inner_optimizer.learning_rate = value
+
+    @property
+    def iterations(self):
+        return self.inner_optimizer.iterations
+
+    @iterations.setter
+    def iterations(self, value):
+        self.inner_optimizer.iterations = value
+
+    def build_transform(self):
+        return dynamic_loss_scaling(self.inner_optimizer.build_transform(), self.initial_scale,
+                                    self.dynamic_growth_steps)
+
+    def state_learning_rate(self, state):
+        return self.inner_optimizer.state_learning_rate(state.inner_state)
+
+    def with_learning_rate(self, state, learning_rate):
+        return state._replace(inner_state=self.inner_optimizer.with_learning_rate(state.inner_state, learning_rate))
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "inner_optimizer": serialize(self.inner_optimizer),
+            "initial_scale": self.initial_scale,
+            "dynamic_growth_steps": self.dynamic_growth_steps,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        inner = deserialize(config.pop("inner_optimizer"), custom_objects)
+        return cls(inner, **config)
+
+
 ALL_OPTIMIZERS = {
     cls.__name__.lower(): cls
-    for cls in (SGD, RMSprop, Adagrad, Adam, AdamW, Nadam, Adamax, Adadelta)
+    for cls in (SGD, RMSprop, Adagrad, Adam, AdamW, Nadam, Adamax, Adadelta, LossScaleOptimizer)
 }
 
 

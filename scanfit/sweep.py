@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scanfit import distribution, plot
+from scanfit import distribution, optimizers, plot
 from scanfit import random as scanfit_random
 from scanfit.callbacks.backup_and_restore import BackupAndRestore
 from scanfit.callbacks.base import TEST_BATCH_HOOKS, TRAIN_BATCH_HOOKS, CallbackList, History
@@ -148,6 +148,11 @@ class Sweep:
             if not hasattr(model, "_ensure_built"):
                 raise TypeError(f"build(**{params!r}) returned {type(model).__name__}, not a scanfit model.")
             require_compiled(model)
+            if isinstance(model.optimizer, optimizers.LossScaleOptimizer):
+                raise NotImplementedError(
+                    f"build(**{params!r}) returned a model compiled with loss scaling (a LossScaleOptimizer, which "
+                    "compile adds under the 'mixed_float16' policy); a Sweep does not scale losses yet. Use "
+                    "'mixed_bfloat16', or compile with auto_scale_loss=False, or fit that model with model.fit().")
             if isinstance(model.output_shape, list) or len(getattr(model, "input_names", [None])) > 1:
                 raise ValueError(f"build(**{params!r}) returned a model of several inputs or outputs; a Sweep "
                                  "trains models of one input and one output. Fit that model with model.fit().")

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from scanfit import distribution
+from scanfit import distribution, mixed_precision, optimizers
 from scanfit.engine.state import TrainState
 
 
@@ -164,6 +164,7 @@ class Programs:
         """The batch's loss (weighted per-output losses, weight penalties and activity penalties) and
         ``(outcome, state_updates)``, where outcome is ``(y_pred, per-output losses)``."""
         y_pred, updates, activity_loss = self.apply(values, float_inputs(x), training=training, rng=rng)
+        y_pred = mixed_precision.to_float32(y_pred)  # losses and metrics compute in float32, as in Keras
         output_losses = []
         data_loss = jnp.zeros((), jnp.float32)
         for loss_fn, loss_weight, output in self.losses:
@@ -181,18 +182,20 @@ class Programs:
     def train_step(self, carry, x, y, w, first_sample):
         """One batch: gradients, the optimizer update, constraints, and the batch added to the sums."""
         loss, outcome, grads, fixed = self.gradients(carry.trainable, carry.fixed, x, y, w,
-                                                     batch_key(carry.rng, first_sample))
+                                                     batch_key(carry.rng, first_sample),
+                                                     optimizers.loss_scale_of(carry.opt_state))
         trainable, opt_state = self.descend(carry.trainable, grads, carry.opt_state)
         return TrainState(self.constrain(trainable), fixed, opt_state, carry.rng,
                           self.add_to_sums(carry.sums, loss, y, outcome, w))
 
-    def gradients(self, trainable, fixed, x, y, w, rng):
+    def gradients(self, trainable, fixed, x, y, w, rng, loss_scale=1.0):
         """Loss, outcome (predictions, per-output losses) and gradients of one training batch, and the updated
-        non-trainable state."""
+        non-trainable state. The gradients are those of ``loss * loss_scale`` (see `optimizers.LossScaleOptimizer`)."""
         def loss_of(params):
-            return self.total_loss(merge_values(params, fixed), x, y, w, True, rng)
+            loss, aux = self.total_loss(merge_values(params, fixed), x, y, w, True, rng)
+            return loss * loss_scale, (loss, aux)
 
-        (loss, (outcome, updates)), grads = jax.value_and_grad(loss_of, has_aux=True)(trainable)
+        (_, (loss, (outcome, updates))), grads = jax.value_and_grad(loss_of, has_aux=True)(trainable)
         fixed = [{k: u.get(k, v) for k, v in d.items()} for d, u in zip(fixed, updates)]
         return loss, outcome, grads, fixed
 

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scanfit import constraints, initializers, regularizers
+from scanfit import constraints, initializers, mixed_precision, regularizers
 from scanfit import random as scanfit_random
 from scanfit.layers import execution, symbolic
 
@@ -48,25 +48,19 @@ def dtype_policy_config(dtype="float32"):
     return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": dtype}, "registered_name": None}
 
 
-def _dtype_name(dtype):
-    if dtype is None:
-        return "float32"
-    if isinstance(dtype, dict):
-        return dtype.get("config", {}).get("name", "float32")
-    return np.dtype(dtype).name
-
-
 class Variable:
     """A named weight of a layer.
 
     ``name`` is the layer-qualified name (``'dense/kernel'``); ``trainable``
-    says whether an optimizer may change it (while its layer is trainable).
+    says whether an optimizer may change it (while its layer is trainable);
+    ``autocast`` whether its layer's call sees it in the layer's compute dtype.
     """
 
-    def __init__(self, value, name, trainable=True, regularizer=None, constraint=None):
+    def __init__(self, value, name, trainable=True, regularizer=None, constraint=None, autocast=True):
         self.value = jnp.asarray(value)
         self.name = name
         self.trainable = trainable
+        self.autocast = autocast
         self.regularizer = regularizer
         self.constraint = constraint
 
@@ -108,6 +102,10 @@ class Variable:
 class Layer:
     """Base class of every scanfit layer (Keras's constructor keywords included).
 
+    ``dtype`` is a dtype policy (see `scanfit.mixed_precision`): a name such
+    as ``'mixed_bfloat16'``, a `DTypePolicy`, or None for the global policy.
+    ``layer.dtype`` is the variable dtype, as in Keras 3.
+
     Masks are boolean arrays of shape (batch, timesteps). A layer with
     ``supports_masking = True`` passes its input mask on unchanged;
     `compute_mask` gives the mask of its output. A layer with
@@ -116,6 +114,7 @@ class Layer:
 
     supports_masking = False
     accepts_mask = False
+    autocast = True  # cast floating inputs and (autocast) weights to the compute dtype before `call`
 
     def __init__(
         self,
@@ -139,7 +138,7 @@ class Layer:
             raise TypeError(f"name must be a string, got {name!r}")
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.trainable = bool(trainable)
-        self.dtype = _dtype_name(dtype)
+        self._dtype_policy = mixed_precision.get(dtype, f"{type(self).__name__} {self.name!r}: dtype")
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self.built = False
         self.input_shape = None
@@ -166,8 +165,43 @@ class Layer:
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, regularizer=None, constraint=None):
-        """Create, record and return a new `Variable` of this layer."""
+    # --- dtypes -----------------------------------------------------------
+    @property
+    def dtype_policy(self):
+        return self._dtype_policy
+
+    @dtype_policy.setter
+    def dtype_policy(self, value):
+        self._dtype_policy = mixed_precision.get(value, f"{type(self).__name__} {self.name!r}: dtype_policy")
+
+    @property
+    def dtype(self):
+        """The dtype of the layer's variables (Keras 3's meaning of `layer.dtype`)."""
+        return self._dtype_policy.variable_dtype
+
+    @property
+    def variable_dtype(self):
+        return self._dtype_policy.variable_dtype
+
+    @property
+    def compute_dtype(self):
+        """The dtype the layer computes in: its floating inputs and weights are cast to it."""
+        return self._dtype_policy.compute_dtype
+
+    def in_compute_dtype(self, x, values):
+        """``(x, values)`` as `call` sees them: floating inputs and autocast weights in the compute dtype."""
+        if not self.autocast:
+            return x, values
+        dtype = self.compute_dtype
+        x = mixed_precision.cast_floating(x, dtype)
+        if dtype != self.variable_dtype:
+            kept = {v.short_name for v in self._variables if not v.autocast}
+            values = {k: (v if k in kept else mixed_precision.cast_floating(v, dtype)) for k, v in values.items()}
+        return x, values
+
+    def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, regularizer=None, constraint=None,
+                   autocast=True):
+        """Create, record and return a new `Variable` of this layer (`autocast`: see `Variable`)."""
         init = initializers.get(initializer)
         value = init(tuple(int(d) for d in shape), dtype=self.dtype)
         variable = Variable(
@@ -176,6 +210,7 @@ class Layer:
             trainable=trainable,
             regularizer=regularizers.get(regularizer),
             constraint=constraints.get(constraint),
+            autocast=autocast,
         )
         self._variables.append(variable)
         return variable
@@ -201,7 +236,7 @@ class Layer:
         if kwargs:
             raise TypeError(f"{type(self).__name__} {self.name!r} got unexpected call argument(s) {sorted(kwargs)}.")
         if symbolic.is_symbolic(x):
-            return symbolic.record_call(self, x, self.build_for(symbolic.shapes_of(x)), self.dtype)
+            return symbolic.record_call(self, x, self.build_for(symbolic.shapes_of(x)), self.compute_dtype)
         running = execution.current()
         if running is not None:
             return running.run(self, x, training)
@@ -281,7 +316,7 @@ class Layer:
 
     # --- configuration --------------------------------------------------
     def get_config(self):
-        config = {"name": self.name, "trainable": self.trainable, "dtype": dtype_policy_config(self.dtype)}
+        config = {"name": self.name, "trainable": self.trainable, "dtype": dtype_policy_config(self.dtype_policy.name)}
         if self._input_shape_arg is not None:
             config["batch_input_shape"] = list(self._input_shape_arg)
         if self.activity_regularizer is not None:

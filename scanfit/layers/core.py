@@ -13,6 +13,7 @@ class InputLayer(Layer):
     """A model input: holds the symbolic tensor that `keras.Input` returns (no computation)."""
 
     is_input_layer = True
+    autocast = False  # model inputs keep their dtype; each layer casts what it takes
 
     def __init__(self, shape=None, batch_size=None, dtype=None, input_shape=None, batch_shape=None, name=None, **kwargs):
         if shape is None and input_shape is not None:

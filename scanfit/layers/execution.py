@@ -51,7 +51,8 @@ class Execution:
         """`layer`'s pure call on `x` with this pass's values; records its updates and activity penalty."""
         training = self.training if training is None else bool(training)
         kwargs = {"mask": mask} if getattr(layer, "accepts_mask", False) else {}
-        y, updates = layer.call(self.values_for(layer, x), x, training=training, rng=self.next_rng(), **kwargs)
+        x, values = layer.in_compute_dtype(x, self.values_for(layer, x))
+        y, updates = layer.call(values, x, training=training, rng=self.next_rng(), **kwargs)
         if updates:
             self.updates.setdefault(id(layer), {}).update(updates)
             values = self.values_by_layer[id(layer)]

@@ -13,7 +13,8 @@ class BatchNormalization(Layer):
     ``gamma``/``beta`` are trainable; ``moving_mean``/``moving_variance`` are
     not and follow ``moving = moving * momentum + batch_stat * (1 - momentum)``.
     A frozen layer (``trainable = False``) always runs in inference mode, as
-    in Keras 3.
+    in Keras 3. Under a mixed policy it computes in float32 (its weights are
+    never cast) and returns its compute dtype, as Keras does.
     """
 
     def __init__(
@@ -62,14 +63,16 @@ class BatchNormalization(Layer):
         self._axis_index = axis
         if self.scale:
             self.add_weight("gamma", (features,), self.gamma_initializer,
-                            regularizer=self.gamma_regularizer, constraint=self.gamma_constraint)
+                            regularizer=self.gamma_regularizer, constraint=self.gamma_constraint, autocast=False)
         if self.center:
             self.add_weight("beta", (features,), self.beta_initializer,
-                            regularizer=self.beta_regularizer, constraint=self.beta_constraint)
-        self.add_weight("moving_mean", (features,), self.moving_mean_initializer, trainable=False)
-        self.add_weight("moving_variance", (features,), self.moving_variance_initializer, trainable=False)
+                            regularizer=self.beta_regularizer, constraint=self.beta_constraint, autocast=False)
+        self.add_weight("moving_mean", (features,), self.moving_mean_initializer, trainable=False, autocast=False)
+        self.add_weight("moving_variance", (features,), self.moving_variance_initializer, trainable=False,
+                        autocast=False)
 
     def call(self, weights, x, *, training=False, rng=None):
+        x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
         axis = self.axis % x.ndim
         reduce_axes = tuple(i for i in range(x.ndim) if i != axis)
         shape = [1] * x.ndim
@@ -91,7 +94,7 @@ class BatchNormalization(Layer):
         y = (x - mean.reshape(shape)) * inv.reshape(shape)
         if self.center:
             y = y + weights["beta"].reshape(shape)
-        return y, updates
+        return y.astype(self.compute_dtype), updates
 
     def get_config(self):
         return {
@@ -118,8 +121,12 @@ class LayerNormalization(Layer):
 
     `axis` is an int or a list of ints; ``gamma``/``beta`` have the shape of
     those axes. As in Keras 3, the config's `axis` becomes a sorted list once
-    the layer is built.
+    the layer is built. Under a mixed policy its inputs and weights are not
+    cast: it computes in (at least) float32 and returns its compute dtype, as
+    Keras does.
     """
+
+    autocast = False
 
     def __init__(
         self,
@@ -178,10 +185,10 @@ class LayerNormalization(Layer):
         self.axis = sorted(self.axis) if isinstance(self.axis, list) else [self.axis]
         if self.scale:
             self.add_weight("gamma", shape, self.gamma_initializer,
-                            regularizer=self.gamma_regularizer, constraint=self.gamma_constraint)
+                            regularizer=self.gamma_regularizer, constraint=self.gamma_constraint, autocast=False)
         if self.center:
             self.add_weight("beta", shape, self.beta_initializer,
-                            regularizer=self.beta_regularizer, constraint=self.beta_constraint)
+                            regularizer=self.beta_regularizer, constraint=self.beta_constraint, autocast=False)
 
     def compute_output_shape(self, input_shape):
         self._axes(len(input_shape))
@@ -189,6 +196,7 @@ class LayerNormalization(Layer):
 
     def call(self, weights, x, *, training=False, rng=None):
         axes = self._axes(x.ndim)
+        x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
         mean = jnp.mean(x, axis=axes, keepdims=True)
         variance = jnp.mean(jnp.square(x - mean), axis=axes, keepdims=True)
         y = (x - mean) * lax.rsqrt(variance + self.epsilon)
@@ -197,7 +205,7 @@ class LayerNormalization(Layer):
             y = y * weights["gamma"].reshape(shape)
         if self.center:
             y = y + weights["beta"].reshape(shape)
-        return y, {}
+        return y.astype(self.compute_dtype), {}
 
     def get_config(self):
         return {

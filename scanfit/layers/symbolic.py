@@ -8,7 +8,7 @@ model is the set of nodes between its input and output tensors.
 from typing import NamedTuple
 
 import jax
-import numpy as np
+import jax.numpy as jnp
 
 
 class History(NamedTuple):
@@ -24,7 +24,7 @@ class KerasTensor:
 
     def __init__(self, shape, dtype="float32", history=None, name=None):
         self.shape = tuple(shape)
-        self.dtype = np.dtype(dtype).name if dtype is not None else "float32"
+        self.dtype = jnp.dtype(dtype).name if dtype is not None else "float32"
         self.history = history
         self.name = name
 

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scanfit import optimizers
 from scanfit import random as scanfit_random
 from scanfit.engine import training
 from scanfit.engine.staging import StagingCache
@@ -366,9 +367,14 @@ class Model(Layer):
         "auto") are accepted for Keras code and change nothing: every epoch
         already runs as one compiled program. ``run_eagerly=True`` and
         ``jit_compile=False`` are refused, since scanfit always compiles.
+        Under the 'mixed_float16' policy the optimizer is wrapped in a
+        `LossScaleOptimizer` unless ``auto_scale_loss=False``, as in Keras 3.
         """
         training.check_compile_options(run_eagerly, steps_per_execution, jit_compile, auto_scale_loss)
         training.compile_model(self, optimizer, loss, metrics, weighted_metrics, loss_weights)
+        if auto_scale_loss and self.dtype_policy.name == "mixed_float16" and not isinstance(
+                self.optimizer, optimizers.LossScaleOptimizer):
+            self.optimizer = optimizers.LossScaleOptimizer(self.optimizer, name="loss_scale_optimizer")
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,

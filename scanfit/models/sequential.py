@@ -186,5 +186,5 @@ def _build_chain(layers, shape, tensor):
     """
     for layer in layers:
         shape = layer.build_for(shape)
-        tensor = symbolic.record_call(layer, tensor, shape, layer.dtype)
+        tensor = symbolic.record_call(layer, tensor, shape, layer.compute_dtype)
     return shape, tensor

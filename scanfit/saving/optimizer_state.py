@@ -72,7 +72,8 @@ _LEARNING_RATE = (GetAttrKey("hyperparams"), DictKey("learning_rate"))
 
 
 class Entry(NamedTuple):
-    """One Keras optimizer variable: kind is 'iteration', 'learning_rate', 'slot' or 'scalar'."""
+    """One Keras optimizer variable: kind is 'iteration', 'learning_rate', 'slot', 'scalar', or 'fixed' (a
+    LossScaleOptimizer's own iteration and learning rate, which Keras keeps at 0)."""
 
     name: str
     kind: str
@@ -94,8 +95,8 @@ def _slot_layout(optimizer):
     )
 
 
-def _path(slot, layer_index=None, short_name=None):
-    path = (GetAttrKey("inner_state"), DictKey("update"), SequenceKey(slot.index), GetAttrKey(slot.field))
+def _path(slot, layer_index=None, short_name=None, prefix=()):
+    path = prefix + (GetAttrKey("inner_state"), DictKey("update"), SequenceKey(slot.index), GetAttrKey(slot.field))
     if layer_index is not None:
         path += (SequenceKey(layer_index), DictKey(short_name))
     return path
@@ -107,13 +108,34 @@ def _template(model, mask):
     return model.optimizer.build_transform().init(trainable)
 
 
+def _inner(optimizer, state):
+    """``(optimizer, state, path prefix)`` of the optimizer doing the updates (inside a LossScaleOptimizer)."""
+    if isinstance(optimizer, optimizers.LossScaleOptimizer):
+        return optimizer.inner_optimizer, state.inner_state, (GetAttrKey("inner_state"),)
+    return optimizer, state, ()
+
+
 def _layout(model, state, mask):
-    """The Keras optimizer variables of `model`, in Keras's order, and where each lives in `state`."""
-    optimizer = model.optimizer
+    """The Keras optimizer variables of `model`, in Keras's order, and where each lives in `state`.
+
+    A LossScaleOptimizer's come first (Keras's order): its own iteration and
+    learning rate (always 0), ``step_counter`` and ``dynamic_scale``; then
+    the inner optimizer's.
+    """
+    entries = []
+    if isinstance(model.optimizer, optimizers.LossScaleOptimizer):
+        prefix = model.optimizer.name
+        entries = [
+            Entry(f"{prefix}/iteration", "fixed", ()),
+            Entry(f"{prefix}/learning_rate", "fixed", ()),
+            Entry(f"{prefix}/step_counter", "scalar", (), slot="step_counter", path=(GetAttrKey("step_counter"),)),
+            Entry(f"{prefix}/dynamic_scale", "scalar", (), slot="dynamic_scale", path=(GetAttrKey("dynamic_scale"),)),
+        ]
+    optimizer, state, path_prefix = _inner(model.optimizer, state)
     groups, scalars = _slot_layout(optimizer)
     weights = [(i, v) for i, layer in enumerate(model.weight_layers) for v in layer.weights if mask[i][v.short_name]]
     prefix = optimizer.name
-    entries = [Entry(f"{prefix}/iteration", "iteration", ())]
+    entries.append(Entry(f"{prefix}/iteration", "iteration", ()))
     if "learning_rate" not in state.hyperparams_states:
         entries.append(Entry(f"{prefix}/learning_rate", "learning_rate", ()))
     for group in groups:
@@ -121,11 +143,13 @@ def _layout(model, state, mask):
             for slot in group:
                 entries.append(Entry(
                     f"{prefix}/{model.name}_{variable.name.replace('/', '_')}_{slot.name}", "slot", variable.shape,
-                    weight=variable.name, slot=slot.name, path=_path(slot, layer_index, variable.short_name),
+                    weight=variable.name, slot=slot.name,
+                    path=_path(slot, layer_index, variable.short_name, path_prefix),
                     sign=slot.sign,
                 ))
     for slot in scalars:
-        entries.append(Entry(f"{prefix}/{slot.name}", "scalar", (), slot=slot.name, path=_path(slot), sign=slot.sign))
+        entries.append(Entry(f"{prefix}/{slot.name}", "scalar", (), slot=slot.name, path=_path(slot, prefix=path_prefix),
+                             sign=slot.sign))
     return entries
 
 
@@ -144,7 +168,7 @@ def _fitting(layout, stored_count):
     Keras creates the slots at the first training step, so a model saved
     before it holds just those (the slots then start fresh).
     """
-    head = [entry for entry in layout if entry.kind in ("iteration", "learning_rate")]
+    head = [entry for entry in layout if entry.kind in ("fixed", "iteration", "learning_rate")]
     return head if stored_count == len(head) else layout
 
 
@@ -165,8 +189,10 @@ def optimizer_variables(model):
     leaves = dict(jax.tree_util.tree_flatten_with_path(state)[0])
     variables = []
     for entry in _layout(model, state, trainable_mask(model)):
-        if entry.kind == "iteration":
-            value = np.asarray(state.count, dtype=np.int64)
+        if entry.kind == "fixed":
+            value = np.zeros((), np.int64 if entry.name.endswith("/iteration") else np.float32)
+        elif entry.kind == "iteration":
+            value = np.asarray(_inner(model.optimizer, state)[1].count, dtype=np.int64)
         elif entry.kind == "learning_rate":
             value = np.asarray(model.optimizer.learning_rate, dtype=np.float32)
         else:
@@ -215,6 +241,7 @@ def restore_optimizer_variables(model, values, source):
         for entry, value in zip(layout, values)
         if entry.path is not None
     }
+    learning_rate_path = _inner(optimizer, template)[2] + _LEARNING_RATE
     leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
     new_leaves = []
     for path, leaf in leaves:
@@ -222,7 +249,7 @@ def restore_optimizer_variables(model, values, source):
             value = replacements[path]
         elif path[-1] == _COUNT:
             value = iteration
-        elif path == _LEARNING_RATE and learning_rate is not None:
+        elif path == learning_rate_path and learning_rate is not None:
             value = learning_rate
         else:
             value = leaf
