@@ -529,7 +529,8 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     callbacks = callback_sequence(callbacks)
     if not isinstance(shuffle, (bool, np.bool_)):
         raise ValueError(f"shuffle must be True or False, got {shuffle!r} (Keras's shuffle='batch' is not supported).")
-    if steps_per_epoch and any(type(c).__name__ == "BackupAndRestore" for c in callbacks):
+    backup = any(type(c).__name__ == "BackupAndRestore" for c in callbacks)
+    if steps_per_epoch and backup:
         raise ValueError("BackupAndRestore cannot resume a fit with steps_per_epoch (an epoch is not a pass over "
                          "the data); leave steps_per_epoch out, or drop BackupAndRestore.")
     source = BatchSource(x, "x") if is_batch_source(x) else None
@@ -537,7 +538,7 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     if source is not None:
         refuse_with_source("fit", batch_size=batch_size_given, y=y, sample_weight=sample_weight,
                            validation_split=validation_split)
-        if any(type(c).__name__ == "BackupAndRestore" for c in callbacks):
+        if backup:
             raise ValueError("BackupAndRestore cannot resume a fit whose x is a generator or PyDataset yet: give "
                              "arrays, or drop BackupAndRestore.")
     if val_source is not None and validation_batch_size is not None:
@@ -547,31 +548,14 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     if validation_batch_size is not None:
         val_batch_size = distribution.check_batch_size(
             as_batch_size(validation_batch_size, name="validation_batch_size"), "validation_batch_size")
-
+    array_validation = None if val_source else validation_data
     if source is None:
-        def stage():
-            x_, y_, weights, validation = training_data(model, x, y, sample_weight, class_weight, validation_split,
-                                                        None if val_source else validation_data, allow_nonfinite)
-            if validation is not None and validation_steps:
-                validation = first_batches(validation, validation_steps, val_batch_size)
-            return (data_shapes(x_), y_, None if validation is None else validation[1], data_size(x_),
-                    placed(x_, y_, weights), None if validation is None else placed(*validation))
-
-        class_weights = None if class_weight is None else tuple(sorted(class_weight.items())) \
-            if isinstance(class_weight, dict) else class_weight
-        key = fingerprint((x, y, sample_weight, None if val_source else validation_data),
-                          (class_weights, validation_split, allow_nonfinite, validation_steps, val_batch_size,
-                           distribution.batch_sharding()))
-        x_shapes, y, val_y, num_samples, data, val_data = model._staging.get("fit", key, stage)
-        model._ensure_built(x_shapes)
-        trainer = trainer_for(model, y)
-        check_all_targets(trainer, y)
-        if val_y is not None:
-            check_all_targets(trainer, val_y)
+        trainer, data, val_data, num_samples = staged_fit_arrays(
+            model, x, y, sample_weight, class_weight, validation_split, array_validation, allow_nonfinite,
+            validation_steps, val_batch_size)
         batches = math.ceil(num_samples / batch_size)
         steps = steps_per_epoch or batches
-        if isinstance(data, HostArrays) and (steps_per_epoch or any(
-                type(c).__name__ == "BackupAndRestore" for c in callbacks)):
+        if isinstance(data, HostArrays) and (steps_per_epoch or backup):
             raise ValueError("x streams from the host (a memmap, or more than keras.config.device_data_limit() "
                              "bytes), and streamed arrays do not support steps_per_epoch or BackupAndRestore yet: "
                              "leave them out, or load the data into memory (np.asarray(x)).")
@@ -580,8 +564,8 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
         convert = source_converter(model, trainer, source, class_weight, allow_nonfinite)
         steps = steps_per_epoch or source.batches_per_pass()
         val_data = None
-        if validation_data is not None and val_source is None:
-            val_x, val_y, val_weights = unpack_validation_data(model, validation_data, allow_nonfinite)
+        if array_validation is not None:
+            val_x, val_y, val_weights = unpack_validation_data(model, array_validation, allow_nonfinite)
             check_all_targets(trainer, val_y)
             if validation_steps:
                 val_x, val_y, val_weights = first_batches((val_x, val_y, val_weights), validation_steps,
@@ -675,6 +659,31 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     callback_list.on_train_end(logs)
     model.history = history
     return history
+
+
+def staged_fit_arrays(model, x, y, sample_weight, class_weight, validation_split, validation_data, allow_nonfinite,
+                      validation_steps, val_batch_size):
+    """`fit`'s arrays checked, converted and placed (or those of the model's last fit, when they are the same;
+    see `scanfit.engine.staging`): ``(trainer, data, validation data or None, number of samples)``."""
+    def stage():
+        x_, y_, weights, validation = training_data(model, x, y, sample_weight, class_weight, validation_split,
+                                                    validation_data, allow_nonfinite)
+        if validation is not None and validation_steps:
+            validation = first_batches(validation, validation_steps, val_batch_size)
+        return (data_shapes(x_), y_, None if validation is None else validation[1], data_size(x_),
+                placed(x_, y_, weights), None if validation is None else placed(*validation))
+
+    class_weights = tuple(sorted(class_weight.items())) if isinstance(class_weight, dict) else class_weight
+    key = fingerprint((x, y, sample_weight, validation_data),
+                      (class_weights, validation_split, allow_nonfinite, validation_steps, val_batch_size,
+                       distribution.batch_sharding()))
+    x_shapes, y, val_y, num_samples, data, val_data = model._staging.get("fit", key, stage)
+    model._ensure_built(x_shapes)
+    trainer = trainer_for(model, y)
+    check_all_targets(trainer, y)
+    if val_y is not None:
+        check_all_targets(trainer, val_y)
+    return trainer, data, val_data, num_samples
 
 
 def run_evaluation(trainer, data, batch_size, callback_list):
