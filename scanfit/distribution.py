@@ -8,7 +8,8 @@ global batch evenly over the devices, keeps the weights and the optimizer
 state whole on every device, and lets XLA all-reduce the gradients and the
 metric sums inside the program, so weights, metrics and History are the
 single-device ones. For several processes (hosts), call `initialize` first
-in each; every process then runs the same script on the same full arrays.
+in each; every process then runs the same script on the same full arrays,
+or, with ``DataParallel(auto_shard_dataset=False)``, each on its own shard.
 """
 import contextlib
 import math
@@ -187,11 +188,20 @@ class DataParallel:
     Give either `device_mesh` (its first axis splits the batch; any other
     axes hold copies) or `devices` (a list such as ``["gpu:0", "gpu:1"]``);
     by default every device of `list_devices()`, in every process.
+
+    With several processes, ``auto_shard_dataset=True`` (the default) means
+    every process passes the whole data set to fit/evaluate/predict;
+    ``False`` means each passes only its own shard, the rows
+    `process_shard(num_samples)` of the whole, and holds no other: training
+    then equals the single-process run on the whole data set.
     """
 
-    def __init__(self, device_mesh=None, devices=None):
+    def __init__(self, device_mesh=None, devices=None, auto_shard_dataset=True):
         if device_mesh is not None and devices is not None:
             raise ValueError("Give either device_mesh or devices to DataParallel, not both.")
+        if not isinstance(auto_shard_dataset, bool):
+            raise TypeError(f"DataParallel(auto_shard_dataset=...) must be True or False, got {auto_shard_dataset!r}.")
+        self.auto_shard_dataset = auto_shard_dataset
         if device_mesh is None:
             devices = list_devices() if devices is None or len(devices) == 0 else list(devices)
             device_mesh = DeviceMesh((len(devices),), [DEFAULT_BATCH_DIM_NAME], devices)
@@ -272,14 +282,55 @@ def check_batch_size(batch_size, name="batch_size"):
     return batch_size
 
 
+def shards_data():
+    """Whether each process passes only its shard of the data (`DataParallel(auto_shard_dataset=False)` over
+    several processes)."""
+    return _current is not None and not _current.auto_shard_dataset and jax.process_count() > 1
+
+
+def process_shard(num_samples):
+    """The rows of a data set of `num_samples` that this process holds under `auto_shard_dataset=False`: a
+    `slice` of equal, consecutive parts in process order (all of them with one process).
+
+    Raises:
+        ValueError: `num_samples` does not divide evenly among the processes.
+    """
+    count, index = jax.process_count(), jax.process_index()
+    if num_samples % count:
+        raise ValueError(f"process_shard(num_samples={num_samples}): {num_samples} samples do not split evenly "
+                         f"among {count} processes; drop {num_samples % count} of them.")
+    size = num_samples // count
+    return slice(index * size, (index + 1) * size)
+
+
+def place_data(tree):
+    """The data arrays of `tree` on the devices: whole on every one (`replicate`), or, when `shards_data()`, each
+    process's rows on its own devices, as one global array split along the batch axis."""
+    if not shards_data():
+        return replicate(tree)
+    sharding = _current._batch_sharding
+    local_devices = sum(1 for device in sharding.mesh.devices.flat if device.process_index == jax.process_index())
+
+    def place(leaf):
+        if len(leaf) % local_devices:
+            raise ValueError(f"This process's shard holds {len(leaf)} samples, which do not split evenly over its "
+                             f"{local_devices} devices: give each process a multiple of {local_devices} samples.")
+        return jax.make_array_from_process_local_data(sharding, np.asarray(leaf))
+
+    return jax.tree.map(place, tree)
+
+
 def replicate(tree):
-    """`tree` with its arrays placed whole on every device of the current distribution (as is without one)."""
+    """`tree` with its arrays placed whole on every device of the current distribution (as is without one).
+
+    A global array split over processes (`place_data`) stays as it is: the programs read it where it is.
+    """
     if _current is None:
         return tree
     replicated = _current._replicated
 
     def place(leaf):
-        if isinstance(leaf, jax.Array) and leaf.sharding == replicated:
+        if isinstance(leaf, jax.Array) and (leaf.sharding == replicated or not leaf.is_fully_addressable):
             return leaf
         if isinstance(leaf, (jax.Array, np.ndarray)):
             return jax.device_put(leaf, replicated)

@@ -487,14 +487,40 @@ def source_converter(model, trainer, source, class_weight, allow_nonfinite, targ
 def placed(x, y, sample_weight):
     """The checked arrays where the programs read them: on the device, or `HostArrays` to stream."""
     if should_stream(x):
+        if distribution.shards_data():
+            raise ValueError("Data that streams from the host (a memmap, or more than "
+                             "keras.config.device_data_limit() bytes) cannot be sharded over processes yet: load "
+                             "each process's shard into memory (np.asarray), or use auto_shard_dataset=True.")
         return HostArrays((x, y, np.asarray(sample_weight, np.float32)))
     return device_data(x, y, sample_weight)
 
 
+def placed_count(data):
+    """The number of samples in placed data (under `auto_shard_dataset=False`, in all processes together)."""
+    return data_size(data.arrays if isinstance(data, HostArrays) else data)
+
+
 def device_data(x, y, sample_weight):
-    """The arrays on the device; under a `scanfit.distribution`, whole on every one of its devices."""
+    """The arrays on the device: under a `scanfit.distribution`, whole on every one of its devices, or each
+    process's shard on its devices (`distribution.place_data`)."""
+    if distribution.shards_data():
+        return distribution.place_data((x, y, np.asarray(sample_weight, np.float32)))
     return distribution.replicate((jax.tree.map(jnp.asarray, x), jax.tree.map(jnp.asarray, y),
                                    jnp.asarray(sample_weight, jnp.float32)))
+
+
+def refuse_when_sharded(call, **given):
+    """Refuse the arguments that would pick rows of each process's shard instead of the whole data set."""
+    if not distribution.shards_data():
+        return
+    for name, value in given.items():
+        if value:
+            raise ValueError(f"{call}({name}=...) cannot be used with DataParallel(auto_shard_dataset=False): each "
+                             f"process holds only its shard, so {name} would pick rows of each shard. Give "
+                             "validation_data shards instead of validation_split, and leave steps out."
+                             if name != "x" else
+                             f"{call}(x=...) cannot be a generator or PyDataset under "
+                             "DataParallel(auto_shard_dataset=False) yet: give each process's shard as arrays.")
 
 
 def _verbosity(verbose):
@@ -535,6 +561,8 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
                          "the data); leave steps_per_epoch out, or drop BackupAndRestore.")
     source = BatchSource(x, "x") if is_batch_source(x) else None
     val_source = BatchSource(validation_data, "validation_data") if is_batch_source(validation_data) else None
+    refuse_when_sharded("fit", validation_split=validation_split, validation_steps=validation_steps,
+                        x=source is not None or val_source is not None)
     if source is not None:
         refuse_with_source("fit", batch_size=batch_size_given, y=y, sample_weight=sample_weight,
                            validation_split=validation_split)
@@ -670,8 +698,9 @@ def staged_fit_arrays(model, x, y, sample_weight, class_weight, validation_split
                                                     validation_data, allow_nonfinite)
         if validation is not None and validation_steps:
             validation = first_batches(validation, validation_steps, val_batch_size)
-        return (data_shapes(x_), y_, None if validation is None else validation[1], data_size(x_),
-                placed(x_, y_, weights), None if validation is None else placed(*validation))
+        data = placed(x_, y_, weights)
+        return (data_shapes(x_), y_, None if validation is None else validation[1], placed_count(data), data,
+                None if validation is None else placed(*validation))
 
     class_weights = tuple(sorted(class_weight.items())) if isinstance(class_weight, dict) else class_weight
     key = fingerprint((x, y, sample_weight, validation_data),
@@ -709,6 +738,7 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, retu
     limit = optional_steps(steps, "steps")
     callbacks = callback_sequence(callbacks)
     source = BatchSource(x, "x") if is_batch_source(x) else None
+    refuse_when_sharded("evaluate", steps=limit, x=source is not None)
     if source is not None:
         refuse_with_source("evaluate", batch_size=batch_size_given, y=y, sample_weight=sample_weight)
         trainer = source_trainer(model, source, None, allow_nonfinite)
@@ -721,7 +751,8 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, retu
             weights = as_sample_weights(y_, sample_weight, None, data_size(x_))
             if limit:
                 x_, y_, weights = first_batches((x_, y_, weights), limit, batch_size)
-            return data_shapes(x_), y_, data_size(x_), placed(x_, y_, weights)
+            data_ = placed(x_, y_, weights)
+            return data_shapes(x_), y_, placed_count(data_), data_
 
         key = fingerprint((x, y, sample_weight), (allow_nonfinite, limit, batch_size, distribution.batch_sharding()))
         x_shapes, y, num_samples, data = model._staging.get("evaluate", key, stage)
@@ -747,6 +778,8 @@ def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, 
     limit = optional_steps(steps, "steps")
     callbacks = callback_sequence(callbacks)
     source = BatchSource(x, "x") if is_batch_source(x) else None
+    refuse_when_sharded("predict", steps=limit, x=source is not None)
+    local_rows = None
     if source is not None:
         refuse_with_source("predict", batch_size=batch_size_given)
         first = source.convert(model, 0, (unpack_batch(source.first_batch())[0],), False, None, allow_nonfinite)
@@ -758,13 +791,18 @@ def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, 
             x_, _ = check_inputs(model, x, None, allow_nonfinite)
             if limit:
                 x_ = first_batches(x_, limit, batch_size)
-            if should_stream(x_):
+            if should_stream(x_) and not distribution.shards_data():
                 return data_shapes(x_), HostArrays((x_,))
+            if distribution.shards_data():
+                return data_shapes(x_), distribution.place_data(x_)
             return data_shapes(x_), distribution.replicate(jax.tree.map(jnp.asarray, x_))
 
         key = fingerprint(x, (allow_nonfinite, limit, batch_size, distribution.batch_sharding()))
         x_shapes, x = model._staging.get("predict", key, stage)
         model._ensure_built(x_shapes)
+        if distribution.shards_data():  # the outputs of this process's own rows
+            local = (x_shapes[0] if isinstance(x_shapes, list) else x_shapes)[0]
+            local_rows = distribution.process_shard(local * jax.process_count())
         num_samples = data_size(x.arrays if isinstance(x, HostArrays) else x)
         steps = math.ceil(num_samples / batch_size)
     if getattr(model, "_predict_program", None) is None:
@@ -794,6 +832,8 @@ def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, 
     if not parts:
         raise ValueError("predict: x yielded no batches.")
     outputs = parts[0] if len(parts) == 1 else jax.tree.map(lambda *pieces: np.concatenate(pieces), *parts)
+    if local_rows is not None:
+        outputs = jax.tree.map(lambda a: a[local_rows], outputs)
     bar.update(steps or batch, [], finalize=True)
     callback_list.on_predict_end()
     return model.structure_outputs(outputs)

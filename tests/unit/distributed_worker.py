@@ -1,6 +1,6 @@
 """One participant of the distributed-training tests (run as a script by tests/unit/test_distribution.py).
 
-    python distributed_worker.py OUT_DIR [COORDINATOR NUM_PROCESSES PROCESS_ID]
+    python distributed_worker.py OUT_DIR [COORDINATOR NUM_PROCESSES PROCESS_ID [sharded]]
 
 Trains `build_model()` under `DataParallel()` over every device (of every
 process, after `scanfit.distribution.initialize` when a coordinator is
@@ -8,7 +8,8 @@ given) through both engine paths (whole-epoch and per-batch chunks), then
 evaluates and predicts, and stores everything in OUT_DIR/results.npz. The
 test runs `train_and_record` without a distribution as the single-device
 reference. ModelCheckpoint writes OUT_DIR/checkpoint.weights.h5, which only
-process 0 may do.
+process 0 may do. With `sharded`, each process is given only its shard of the
+first SHARDED_SAMPLES samples (`DataParallel(auto_shard_dataset=False)`).
 """
 import os
 import sys
@@ -17,6 +18,7 @@ import numpy as np
 
 SEED = 7
 BATCH_SIZE = 32
+SHARDED_SAMPLES = 160  # splits evenly among 2 processes of 1 device each
 
 
 def data():
@@ -39,9 +41,19 @@ def build_model(keras):
     return model
 
 
-def train_and_record(keras, out_dir):
-    """Train, evaluate and predict from seed SEED; the results as a dict of arrays."""
-    (x, y), validation = data()
+def sharded_data(keras, rows=None):
+    """The first SHARDED_SAMPLES training samples and the validation data, only this process's rows of each
+    (all of them with `rows=slice(None)`)."""
+    (x, y), (val_x, val_y) = data()
+    train_rows = rows or keras.distribution.process_shard(SHARDED_SAMPLES)
+    val_rows = rows or keras.distribution.process_shard(len(val_x))
+    return (x[:SHARDED_SAMPLES][train_rows], y[:SHARDED_SAMPLES][train_rows]), (val_x[val_rows], val_y[val_rows])
+
+
+def train_and_record(keras, out_dir, arrays=None):
+    """Train, evaluate and predict from seed SEED (on `arrays`, ((x, y), validation), or `data()`); the results
+    as a dict of arrays."""
+    (x, y), validation = arrays or data()
     keras.utils.set_random_seed(SEED)
     model = build_model(keras)
     checkpoint = keras.callbacks.ModelCheckpoint(os.path.join(out_dir, "checkpoint.weights.h5"),
@@ -61,15 +73,16 @@ def train_and_record(keras, out_dir):
     return results
 
 
-def main(out_dir, coordinator=None, num_processes=None, process_id=None):
+def main(out_dir, coordinator=None, num_processes=None, process_id=None, mode="whole"):
     import scanfit as keras
 
     if coordinator:
         keras.distribution.initialize(coordinator, int(num_processes), int(process_id))
     # No seed was set: initialize must have made the processes agree on one.
     seed = keras.random._seed
-    keras.distribution.set_distribution(keras.distribution.DataParallel())
-    results = train_and_record(keras, out_dir)
+    sharded = mode == "sharded"
+    keras.distribution.set_distribution(keras.distribution.DataParallel(auto_shard_dataset=not sharded))
+    results = train_and_record(keras, out_dir, sharded_data(keras) if sharded else None)
     results["agreed_seed"] = np.asarray(-1 if seed is None else seed)
     results["devices"] = np.asarray(keras.distribution.list_devices())
     results["process_index"] = np.asarray(keras.distribution.process_index())

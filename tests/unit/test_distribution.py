@@ -145,10 +145,16 @@ def runs(tmp_path_factory):
         "process_0": _start(root / "process_0", 1, address, 2, 0),
         "process_1": _start(root / "process_1", 1, address, 2, 1),
     }
+    sharded_address = f"127.0.0.1:{_free_port()}"
+    jobs.update({f"sharded_{i}": _start(root / f"sharded_{i}", 1, sharded_address, 2, i, "sharded") for i in (0, 1)})
     started = time.perf_counter()
     try:
         (root / "reference").mkdir()
-        reference = _load_worker().train_and_record(scanfit, str(root / "reference"))
+        worker = _load_worker()
+        reference = worker.train_and_record(scanfit, str(root / "reference"))
+        (root / "sharded_reference").mkdir()
+        reference["sharded"] = worker.train_and_record(scanfit, str(root / "sharded_reference"),
+                                                       worker.sharded_data(scanfit, slice(None)))
         reference_seconds = time.perf_counter() - started
         for process in jobs.values():
             process.wait(timeout=max(1.0, DEADLINE_SECONDS - (time.perf_counter() - started)))
@@ -176,6 +182,8 @@ def _results(runs, name):
 
 def _assert_same_training(got, reference):
     for key, expected in reference.items():
+        if key == "sharded":
+            continue
         np.testing.assert_allclose(got[key], expected, rtol=1e-5, atol=1e-6, err_msg=key)
 
 
@@ -203,7 +211,30 @@ def test_two_processes_train_like_one_and_only_process_0_writes(runs):
     assert (int(first["process_index"]), int(second["process_index"])) == (0, 1)
     assert int(first["agreed_seed"]) == int(second["agreed_seed"]) != -1
     for key in reference:
-        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+        if key != "sharded":
+            np.testing.assert_array_equal(first[key], second[key], err_msg=key)
     _assert_same_training(first, reference)
     assert (root / "process_0" / "checkpoint.weights.h5").exists()
     assert not (root / "process_1" / "checkpoint.weights.h5").exists()
+
+
+def test_two_processes_holding_one_shard_each_train_like_one_process_on_all(runs):
+    """DataParallel(auto_shard_dataset=False): each process is given only its half of the data, and training,
+    evaluation and each process's predictions equal the single-process run on the whole data set."""
+    _, reference, _ = runs
+    expected = reference["sharded"]
+    shards = [_results(runs, f"sharded_{i}") for i in (0, 1)]
+    for index, got in enumerate(shards):
+        assert int(got["process_index"]) == index
+        for key, value in expected.items():
+            if key == "predict":  # each process predicts its own 20 of the 40 validation samples
+                value = value[index * 20:(index + 1) * 20]
+            np.testing.assert_allclose(got[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_process_shard_and_auto_shard_dataset_are_checked():
+    assert scanfit.distribution.process_shard(10) == slice(0, 10)  # one process holds every row
+    with pytest.raises(TypeError, match="auto_shard_dataset"):
+        scanfit.distribution.DataParallel(auto_shard_dataset="no")
+    assert scanfit.distribution.DataParallel(auto_shard_dataset=False).auto_shard_dataset is False
+    assert not scanfit.distribution.shards_data()  # no distribution set, and one process
