@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ("mlp", "cnn", "functional", "sweep", "rnn")
+BENCHMARKS = ("mlp", "cnn", "functional", "sweep", "rnn", "scale", "latency")
 
 
 def main(names):

@@ -20,6 +20,7 @@ import numpy as np
 
 import scanfit as keras
 from scanfit import plot
+from scanfit.callbacks.csv_logger import read_history
 from scanfit.datasets import _source
 from scanfit.datasets.idx import atomic_output
 
@@ -327,7 +328,7 @@ def _wants_one_hot(loss):
 
 # --- plot, datasets -----------------------------------------------------------------
 def plot_command(args):
-    history = plot.history_from_csv(args.history)
+    history = read_history(args.history)
     output = args.output or args.history.with_suffix(".png")
     plot.pyplot().close(plot.learning_curves(history, title=args.title, path=output))
     print(f"Wrote {output}")

@@ -5,7 +5,6 @@ to that file (PNG unless the name says otherwise) atomically. Figures are made w
 pyplot, so ``plt.show()`` displays them; on a machine without a display the Agg
 backend is chosen so scripts and servers work.
 """
-import csv
 import math
 import os
 import sys
@@ -74,35 +73,6 @@ def curves_of(run):
     if len(epochs) != length:
         epochs = list(range(length))
     return [int(e) for e in epochs], logs
-
-
-def history_from_csv(path):
-    """A `History` read from a CSV file with an ``epoch`` column, as CSVLogger writes."""
-    from scanfit.callbacks.base import History
-
-    path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"History file {str(path)!r} does not exist.") from None
-    except (UnicodeDecodeError, csv.Error) as err:
-        raise ValueError(f"{str(path)!r} is not a CSV history file: {err}") from None
-    if not rows or "epoch" not in rows[0]:
-        raise ValueError(f"{str(path)!r} is not a history CSV: it needs a header with an 'epoch' column and one row per epoch.")
-    history = History()
-    try:
-        history.epoch = [int(row["epoch"]) for row in rows]
-        for key in rows[0]:
-            if key != "epoch":
-                history.history[key] = [_number(row[key]) for row in rows]
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{str(path)!r} holds a value that is not a number: {err}") from None
-    return history
-
-
-def _number(text):
-    return math.nan if text in (None, "", "NA", "nan") else float(text)
 
 
 def _monitor_mode(monitor, mode):

@@ -1,11 +1,13 @@
 """CSVLogger: one CSV row per epoch, in Keras's format."""
 import collections
 import csv
+import math
 import os
+from pathlib import Path
 
 import numpy as np
 
-from scanfit.callbacks.base import Callback
+from scanfit.callbacks.base import Callback, History
 from scanfit.distribution import is_chief
 
 
@@ -77,3 +79,30 @@ def _cell(value):
     if isinstance(value, collections.abc.Iterable):
         return f'"[{", ".join(map(str, value))}]"'
     return value
+
+
+def read_history(path):
+    """A `History` read from a CSV file with an ``epoch`` column, as CSVLogger writes."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"History file {str(path)!r} does not exist.") from None
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise ValueError(f"{str(path)!r} is not a CSV history file: {err}") from None
+    if not rows or "epoch" not in rows[0]:
+        raise ValueError(f"{str(path)!r} is not a history CSV: it needs a header with an 'epoch' column and one row per epoch.")
+    history = History()
+    try:
+        history.epoch = [int(row["epoch"]) for row in rows]
+        for key in rows[0]:
+            if key != "epoch":
+                history.history[key] = [_number(row[key]) for row in rows]
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{str(path)!r} holds a value that is not a number: {err}") from None
+    return history
+
+
+def _number(text):
+    return math.nan if text in (None, "", "NA", "nan") else float(text)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import scanfit as keras
-from scanfit import cli, plot
+from scanfit import cli
+from scanfit.callbacks.csv_logger import read_history
 
 REPO = Path(__file__).resolve().parents[2]
 MNIST_SAMPLE = REPO / "data" / "mnist-sample"
@@ -45,7 +46,7 @@ def test_train_writes_a_run_folder(trained):
         assert (run / name).is_file(), name
     assert (run / cli.CURVES_PNG).read_bytes()[:8] == PNG_SIGNATURE
     assert list((run / cli.LOG_DIR).rglob("events.out.tfevents.*"))
-    history = plot.history_from_csv(run / cli.HISTORY_CSV)
+    history = read_history(run / cli.HISTORY_CSV)
     assert history.epoch == [0, 1]
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history.history)
     report = (run / cli.REPORT).read_text()

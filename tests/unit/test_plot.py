@@ -9,6 +9,7 @@ import pytest
 import scanfit as keras
 from scanfit import plot
 from scanfit.callbacks.base import History
+from scanfit.callbacks.csv_logger import read_history
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -223,22 +224,22 @@ def test_sigmoid_saturation_plots_the_logistic_function(tmp_path):
     assert (tmp_path / "sigmoid.png").read_bytes()[:8] == PNG_SIGNATURE
 
 
-def test_history_from_csv(tmp_path):
+def test_read_history_from_csv(tmp_path):
     path = tmp_path / "history.csv"
     path.write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.2,0.55,1.1\n1,0.7,0.8,NA,0.9\n")
-    history = plot.history_from_csv(path)
+    history = read_history(path)
     assert history.epoch == [0, 1]
     assert history.history["loss"] == [1.2, 0.8]
     assert np.isnan(history.history["val_accuracy"][1])
     assert plot.best_epoch(history) == (1, 0.9)
     (tmp_path / "bad.csv").write_text("loss\n1.0\n")
     with pytest.raises(ValueError, match="'epoch' column"):
-        plot.history_from_csv(tmp_path / "bad.csv")
+        read_history(tmp_path / "bad.csv")
     (tmp_path / "text.csv").write_text("epoch,loss\n0,high\n")
     with pytest.raises(ValueError, match="not a number"):
-        plot.history_from_csv(tmp_path / "text.csv")
+        read_history(tmp_path / "text.csv")
     with pytest.raises(FileNotFoundError, match="missing.csv"):
-        plot.history_from_csv(tmp_path / "missing.csv")
+        read_history(tmp_path / "missing.csv")
 
 
 def test_agg_backend_without_a_display():

@@ -1,0 +1,264 @@
+"""GPU benchmark: scanfit beside Keras 3 (JAX by default and at steps_per_execution=100, torch backend) and
+a hand-written PyTorch loop, on one GPU, with no downloads.
+
+Data: the 10,000 real MNIST digits the repository ships (data/mnist-sample), tiled to 48,000 images; the
+text model's sequences are made (as bench/rnn.py makes them). Workloads, each trained for a first epoch
+(compile included) and two steady epochs:
+
+- ``mlp32`` / ``mlp256``: the seed MLP (Flatten -> Dense(100, relu) -> Dense(10, softmax), RMSprop) at
+  batch 32 and 256;
+- ``cnn32``: seed 004's CNN (two Conv2D(3x3)+MaxPooling2D, Dense(100), Dropout(0.4), Adam) at batch 32;
+- ``lstm``: Embedding(500, 16) -> LSTM(8) -> Dense(1, sigmoid), 20,000 sequences of 100, batch 64;
+- ``sweep64`` (scanfit only): seed 003's optimizer comparison as a 64-run `Sweep` (4 optimizers x 16 seeds,
+  2 epochs, batch 128) against 8 of the same runs fitted one after another, scaled by 8.
+
+Each contender runs in a fresh process and reports its steady epoch (the faster of the two), first epoch
+and final training accuracy per workload. The table gives each workload's steady epoch per contender and
+the ratio of each to scanfit's; bench/results/gpu.json holds everything with the device name and the
+library versions.
+
+    python bench/gpu.py            # on the GPU machine: about 5 minutes
+    python bench/gpu.py --quick    # small sizes, to check the script on a CPU (writes results/gpu-quick.json)
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import report  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTENDERS = ("scanfit", "keras-jax", "keras-jax-spe100", "keras-torch", "torch")
+WORKLOADS = ("mlp32", "mlp256", "cnn32", "lstm", "sweep64")
+SIZES = {"full": {"images": 48_000, "sequences": 20_000, "sweep_runs": 64},
+         "quick": {"images": 2_000, "sequences": 1_000, "sweep_runs": 8}}
+EPOCHS = 3  # a first epoch and two steady ones
+
+
+def _images(count):
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT))
+    from scanfit.datasets import mnist
+
+    (x, y), _ = mnist.load_data(path=str(ROOT / "data" / "mnist-sample"))
+    reps = -(-count // len(x))
+    return (np.tile(x, (reps, 1, 1))[:count] / 255.0).astype("float32"), np.tile(y, reps)[:count].astype("int64")
+
+
+def _sequences(count):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 500, size=(count, 100)).astype("int32")
+    return x, (x[:, 5] % 2).astype("float32")
+
+
+def _timed_epochs(train_epoch):
+    times = []
+    for _ in range(EPOCHS):
+        start = time.perf_counter()
+        accuracy = train_epoch()
+        times.append(time.perf_counter() - start)
+    return {"first_epoch_s": times[0], "steady_epoch_s": min(times[1:]), "accuracy": float(accuracy)}
+
+
+# --- Keras-API contenders (scanfit and Keras on either backend) --------------------------------------------
+def _keras_model(library, workload, steps_per_execution):
+    layers = library.layers
+    if workload.startswith("mlp"):
+        stack = [layers.Input(shape=(28, 28)), layers.Flatten(), layers.Dense(100, activation="relu"),
+                 layers.Dense(10, activation="softmax")]
+        optimizer, loss = "rmsprop", "sparse_categorical_crossentropy"
+    elif workload == "cnn32":
+        stack = [layers.Input(shape=(28, 28, 1)), layers.Conv2D(32, 3, activation="relu", padding="same"),
+                 layers.MaxPooling2D(2), layers.Conv2D(64, 3, activation="relu", padding="same"),
+                 layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(100, activation="relu"),
+                 layers.Dropout(0.4), layers.Dense(10, activation="softmax")]
+        optimizer, loss = "adam", "sparse_categorical_crossentropy"
+    else:
+        stack = [layers.Input(shape=(100,)), layers.Embedding(500, 16), layers.LSTM(8),
+                 layers.Dense(1, activation="sigmoid")]
+        optimizer, loss = "adam", "binary_crossentropy"
+    model = library.Sequential(stack)
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], steps_per_execution=steps_per_execution)
+    return model
+
+
+def _keras_workload(library, workload, sizes, steps_per_execution):
+    if workload == "lstm":
+        x, y, batch = *_sequences(sizes["sequences"]), 64
+    else:
+        x, y = _images(sizes["images"])
+        x, batch = (x[..., None] if workload == "cnn32" else x), (256 if workload == "mlp256" else 32)
+    model = _keras_model(library, workload, steps_per_execution)
+    return _timed_epochs(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0).history["accuracy"][-1])
+
+
+def _sweep_workload(library, sizes):
+    x, y = _images(sizes["images"])
+
+    def build(optimizer, seed):
+        model = library.Sequential([library.layers.Input(shape=(28, 28)), library.layers.Flatten(),
+                                    library.layers.Dense(250, activation="relu"),
+                                    library.layers.Dense(10, activation="softmax")])
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    optimizers = ["sgd", "rmsprop", "adagrad", "adam"]
+    params = [{"optimizer": o, "seed": s} for s in range(sizes["sweep_runs"] // 4) for o in optimizers]
+    start = time.perf_counter()
+    library.Sweep(build, params).fit(x, y, batch_size=128, epochs=2, verbose=0)
+    sweep_s = time.perf_counter() - start
+    start = time.perf_counter()
+    sample = params[:8]
+    for run in sample:
+        library.utils.set_random_seed(run["seed"])
+        build(**run).fit(x, y, batch_size=128, epochs=2, verbose=0)
+    sequential_s = (time.perf_counter() - start) * len(params) / len(sample)
+    return {"sweep_s": sweep_s, "sequential_s_scaled": sequential_s, "runs": len(params),
+            "sweep_speedup": sequential_s / sweep_s}
+
+
+# --- the hand-written PyTorch loop -------------------------------------------------------------------------
+def _torch_workload(workload, sizes):
+    import torch
+    from torch import nn
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(0)
+    if workload == "lstm":
+        x, y = (torch.as_tensor(a, device=device) for a in _sequences(sizes["sequences"]))
+        batch = 64
+
+        class Text(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embedding, self.lstm, self.out = nn.Embedding(500, 16), nn.LSTM(16, 8, batch_first=True), nn.Linear(8, 1)
+
+            def forward(self, tokens):
+                return self.out(self.lstm(self.embedding(tokens))[0][:, -1]).squeeze(-1)
+
+        model, loss_fn = Text().to(device), nn.BCEWithLogitsLoss()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    else:
+        x, y = (torch.as_tensor(a, device=device) for a in _images(sizes["images"]))
+        batch = 256 if workload == "mlp256" else 32
+        if workload == "cnn32":
+            x = x[:, None]
+            model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                  nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                                  nn.Linear(64 * 7 * 7, 100), nn.ReLU(), nn.Dropout(0.4), nn.Linear(100, 10))
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+        else:
+            model = nn.Sequential(nn.Flatten(), nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 10))
+            optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+        model, loss_fn = model.to(device), nn.CrossEntropyLoss()
+
+    def epoch():
+        order = torch.randperm(len(x), device=device)
+        correct = torch.zeros((), device=device)
+        for start in range(0, len(x), batch):
+            rows = order[start:start + batch]
+            output = model(x[rows])
+            loss = loss_fn(output, y[rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                hits = (output > 0).float() == y[rows] if workload == "lstm" else output.argmax(-1) == y[rows]
+                correct += hits.sum()
+        return float(correct) / len(x)
+
+    return _timed_epochs(epoch)
+
+
+def contender(name, size):
+    sizes = SIZES[size]
+    results = {}
+    if name == "torch":
+        import torch
+
+        results["versions"] = {"torch": torch.__version__}
+        run = lambda workload: _torch_workload(workload, sizes)  # noqa: E731
+    else:
+        if name == "scanfit":
+            import scanfit as library
+        else:
+            import keras as library
+        results["versions"] = {library.__name__: library.__version__}
+        spe = 100 if name.endswith("spe100") else 1
+        run = lambda workload: _keras_workload(library, workload, sizes, spe)  # noqa: E731
+    for workload in WORKLOADS:
+        if workload == "sweep64" and name != "scanfit":
+            continue
+        try:
+            results[workload] = _sweep_workload(library, sizes) if workload == "sweep64" else run(workload)
+        except Exception as error:  # noqa: BLE001 - one failed workload is a row's error, not the run's end
+            results[workload] = {"error": f"{type(error).__name__}: {error}"[:300]}
+        print(f"{name} {workload}: {results[workload]}", file=sys.stderr, flush=True)
+    return results
+
+
+def _run(name, size):
+    backend = "torch" if name == "keras-torch" else "jax"
+    env = {**os.environ, "KERAS_BACKEND": backend, "SCANFIT_COMPILATION_CACHE": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.run([sys.executable, __file__, "--contender", name, "--size", size], capture_output=True,
+                             text=True, env=env, timeout=1200)
+    lines = [line for line in process.stdout.splitlines() if line.startswith("{")]
+    if process.returncode != 0 or not lines:
+        return {"error": ((process.stderr or process.stdout).strip().splitlines() or ["failed"])[-1]}
+    return json.loads(lines[-1])
+
+
+def _device():
+    try:
+        import jax
+
+        device = jax.devices()[0]
+        return {"platform": device.platform, "device": getattr(device, "device_kind", str(device)),
+                "jax": jax.__version__}
+    except Exception as error:  # noqa: BLE001
+        return {"error": str(error)}
+
+
+def main(size):
+    started = time.perf_counter()
+    results = {name: _run(name, size) for name in CONTENDERS}
+    rows = []
+    for workload in WORKLOADS[:-1]:
+        ours = results["scanfit"].get(workload, {}).get("steady_epoch_s")
+        row = {"workload": workload}
+        for name in CONTENDERS:
+            entry = results[name].get(workload, results[name] if "error" in results[name] else {})
+            steady = entry.get("steady_epoch_s")
+            row[name] = steady if steady is not None else entry.get("error", "-")
+            if steady and ours:
+                row[f"{name}/scanfit"] = steady / ours
+        rows.append(row)
+    sweep = results["scanfit"].get("sweep64", {})
+    rows.append({"workload": "sweep64", "scanfit": sweep.get("sweep_s"), "scanfit sequential (scaled)":
+                 sweep.get("sequential_s_scaled"), "speedup": sweep.get("sweep_speedup")})
+    columns = ["workload", *CONTENDERS, *(f"{name}/scanfit" for name in CONTENDERS[1:])]
+    report("gpu" if size == "full" else f"gpu-{size}", rows, columns, {"size": size, "device": _device(), "seconds": time.perf_counter() - started,
+                                  "contenders": results,
+                                  "targets": {"mlp32 keras-jax/scanfit": ">= 10", "mlp32 keras-jax-spe100/scanfit": ">= 3",
+                                              "cnn32 fastest keras/scanfit": ">= 3", "torch/scanfit": "> 1 everywhere",
+                                              "sweep64 speedup": ">= 20"}})
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contender")
+    parser.add_argument("--size", choices=sorted(SIZES), default="full")
+    parser.add_argument("--quick", action="store_true", help="small sizes (same as --size quick)")
+    args = parser.parse_args()
+    size = "quick" if args.quick else args.size
+    if args.contender:
+        print(json.dumps(contender(args.contender, size)))
+    else:
+        main(size)
