@@ -17,6 +17,10 @@ and final training accuracy per workload. The table gives each workload's steady
 the ratio of each to scanfit's; bench/results/gpu.json holds everything with the device name and the
 library versions.
 
+On a machine with a registry, ``bash bench/gpu_wheels.sh`` fetches the wheels Keras needs into
+bench/wheels/ (carry it to the GPU machine); there, ``pip install --no-index --find-links bench/wheels
+keras`` installs Keras, and the script runs this checkout's scanfit in place.
+
     python bench/gpu.py            # on the GPU machine: about 5 minutes
     python bench/gpu.py --quick    # small sizes, to check the script on a CPU (writes results/gpu-quick.json)
 """
@@ -28,10 +32,11 @@ import sys
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT))  # this checkout's scanfit, not an installed one
 from common import report  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 CONTENDERS = ("scanfit", "keras-jax", "keras-jax-spe100", "keras-torch", "torch")
 WORKLOADS = ("mlp32", "mlp256", "cnn32", "lstm", "sweep64")
 SIZES = {"full": {"images": 48_000, "sequences": 20_000, "sweep_runs": 64},
@@ -42,7 +47,6 @@ EPOCHS = 3  # a first epoch and two steady ones
 def _images(count):
     import numpy as np
 
-    sys.path.insert(0, str(ROOT))
     from scanfit.datasets import mnist
 
     (x, y), _ = mnist.load_data(path=str(ROOT / "data" / "mnist-sample"))
@@ -243,7 +247,8 @@ def main(size):
     sweep = results["scanfit"].get("sweep64", {})
     rows.append({"workload": "sweep64", "scanfit": sweep.get("sweep_s"), "scanfit sequential (scaled)":
                  sweep.get("sequential_s_scaled"), "speedup": sweep.get("sweep_speedup")})
-    columns = ["workload", *CONTENDERS, *(f"{name}/scanfit" for name in CONTENDERS[1:])]
+    columns = ["workload", *CONTENDERS, *(f"{name}/scanfit" for name in CONTENDERS[1:]), "scanfit sequential (scaled)",
+               "speedup"]
     report("gpu" if size == "full" else f"gpu-{size}", rows, columns, {"size": size, "device": _device(), "seconds": time.perf_counter() - started,
                                   "contenders": results,
                                   "targets": {"mlp32 keras-jax/scanfit": ">= 10", "mlp32 keras-jax-spe100/scanfit": ">= 3",
