@@ -49,6 +49,7 @@ from scanfit.engine.training import (
     require_compiled,
     run_evaluation,
     trainer_for,
+    validation_schedule,
     write_back,
 )
 
@@ -211,6 +212,7 @@ class Sweep:
             raise NotImplementedError("Sweep.fit does not run under a scanfit.distribution yet; "
                                       "train the sweep without one (or train its models one by one).")
         check_epochs(epochs, initial_epoch)
+        should_validate = validation_schedule(validation_freq)
         x, y, weights, validation = training_data(None, x, y, sample_weight, class_weight, validation_split,
                                                   validation_data, allow_nonfinite)
         run_callbacks = [self._callbacks_for(callbacks, index, params) for index, params in enumerate(self.params)]
@@ -257,7 +259,7 @@ class Sweep:
                 if run.active:
                     run.logs = run.trainer.logs_from_sums(sums)
             self._write_back([run for run in active if run.watched])
-            if val_data is not None and (epoch + 1) % validation_freq == 0:
+            if val_data is not None and should_validate(epoch + 1):
                 self._validate(carries, val_data, val_batch_size)
             if verbose:
                 self._print_epoch(epoch, epochs, active, time.perf_counter() - started)

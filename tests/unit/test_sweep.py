@@ -193,3 +193,14 @@ def test_clear_errors(tmp_path):
     model = build("sgd")
     with pytest.raises(ValueError, match="returned a model it had returned before"):
         Sweep(lambda optimizer, seed: model, PARAMS[:2]).fit(X, Y, verbose=0)
+
+
+def test_validation_freq_as_a_list_of_epochs_as_model_fit():
+    params = PARAMS[:2]
+    histories = Sweep(build, params).fit(X, Y, **{**FIT, "epochs": 4}, validation_freq=[2, 4])
+    for index in range(2):
+        model, history = alone(params[index], epochs=4, validation_freq=[2, 4])
+        assert len(history.history["val_loss"]) == 2
+        np.testing.assert_allclose(histories[index].history["val_loss"], history.history["val_loss"], rtol=1e-5)
+    with pytest.raises(ValueError, match="validation_freq"):
+        Sweep(build, params).fit(X, Y, **FIT, validation_freq=0)
