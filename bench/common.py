@@ -61,6 +61,18 @@ def best_of(results, keys):
     return {**good[-1], **{key: min(r[key] for r in good) for key in keys}, "runs": good}
 
 
+def ranged_row(contender, results, keys):
+    """One contender's repeated runs as a row: the last good run's fields, the least value of each of `keys`
+    with its range over the good runs (``<key>_range``), and every run, errors included, under ``"runs"``."""
+    good = [r for r in results if "error" not in r]
+    row = {"contender": contender, **(good[-1] if good else results[-1]), "runs": results}
+    for key in keys:
+        if good and key in good[0]:
+            row[key] = min(r[key] for r in good)
+            row[key + "_range"] = [min(r[key] for r in good), max(r[key] for r in good)]
+    return row
+
+
 def report(name, rows, columns, extra=None):
     """Print `rows` (dicts) as a table of `columns` and save everything to results/<name>.json."""
     widths = [max(len(col), *(len(_fmt(row.get(col))) for row in rows)) for col in columns]

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report, run_contender  # noqa: E402
+from common import ranged_row, report, run_contender  # noqa: E402
 
 SYSTEMS = ("scanfit", "keras-jax", "keras-jax-spe100")
 
@@ -91,15 +91,7 @@ def main(fits, repeats):
         for name in names:
             runs[name].append(run_contender(__file__, f"{name}:{fits}", timeout=3600))
             print(f"{name}: {runs[name][-1]}", file=sys.stderr)
-    rows = []
-    for name, results in runs.items():
-        good = [r for r in results if "error" not in r]
-        row = {"contender": name, **(good[-1] if good else results[-1]), "runs": results}
-        for key in ("cell_s", "first_epoch_s", "loop_s"):
-            if good and key in good[0]:
-                row[key] = min(r[key] for r in good)
-                row[key + "_range"] = [min(r[key] for r in good), max(r[key] for r in good)]
-        rows.append(row)
+    rows = [ranged_row(name, results, ("cell_s", "first_epoch_s", "loop_s")) for name, results in runs.items()]
     by_name = {row["contender"]: row for row in rows}
     ratios = {}
     for workload, key in (("cell", "cell_s"), ("cell", "first_epoch_s"), ("loop", "loop_s")):

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report, run_contender  # noqa: E402
+from common import ranged_row, report, run_contender  # noqa: E402
 
 TILES = int(os.environ.get("BENCH_SCALE_TILES", 10))  # a smaller value makes a quick check of the script
 BATCH = 256
@@ -143,15 +143,8 @@ def main(repeats):
         for name in CONTENDERS:
             runs[name].append(run_contender(__file__, name, timeout=1200))
             print(f"{name}: {runs[name][-1]}", file=sys.stderr)
-    rows = []
-    for name, results in runs.items():
-        good = [r for r in results if "error" not in r]
-        row = {"contender": name, **(good[-1] if good else results[-1]), "runs": results}
-        for key in ("repeat_call_s", "epoch_s", "memmap_epoch_s", "memmap_over_in_memory", "peak_over_data"):
-            if good and key in good[0]:
-                row[key] = min(r[key] for r in good)
-                row[key + "_range"] = [min(r[key] for r in good), max(r[key] for r in good)]
-        rows.append(row)
+    keys = ("repeat_call_s", "epoch_s", "memmap_epoch_s", "memmap_over_in_memory", "peak_over_data")
+    rows = [ranged_row(name, results, keys) for name, results in runs.items()]
     by_name = {row["contender"]: row for row in rows}
     ratios = {}
     try:

@@ -380,6 +380,10 @@ class Optimizer:
             "optimizers are built from optax transforms, not Keras's update_step."
         )
 
+    def iterations_after(self, old_state, new_state, steps):
+        """`iterations` once `steps` more training steps took the optimizer from `old_state` to `new_state`."""
+        return int(self.iterations) + steps
+
     def state_learning_rate(self, state):
         """The learning rate the next update from `state` will use (before any legacy decay)."""
         holder = _learning_rate_holder(state)
@@ -747,6 +751,11 @@ class LossScaleOptimizer(Optimizer):
     def build_transform(self):
         return dynamic_loss_scaling(self.inner_optimizer.build_transform(), self.initial_scale,
                                     self.dynamic_growth_steps)
+
+    def iterations_after(self, old_state, new_state, steps):
+        """Only the steps that updated the weights count, as in Keras (a skipped step leaves the inner state)."""
+        applied = _learning_rate_holder(new_state.inner_state).count - _learning_rate_holder(old_state.inner_state).count
+        return int(self.iterations) + int(applied)
 
     def state_learning_rate(self, state):
         return self.inner_optimizer.state_learning_rate(state.inner_state)

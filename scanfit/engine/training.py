@@ -275,8 +275,9 @@ class Trainer:
 
     def _publish(self, epoch, steps_done, carry, steps_before):
         """Write a chunk's results back into the model, the optimizer and `self.position`."""
+        optimizer = self.model.optimizer
+        optimizer.iterations = optimizer.iterations_after(self.opt_state, carry.opt_state, steps_done - steps_before)
         self.opt_state = carry.opt_state
-        self.model.optimizer.iterations = int(self.model.optimizer.iterations) + steps_done - steps_before
         write_back(self.model, merge_values(carry.trainable, carry.fixed))
         self.position = EpochPosition(epoch, steps_done, carry.rng, carry.sums)
 

@@ -178,10 +178,12 @@ def test_non_finite_gradients_skip_the_step_and_halve_the_scale_like_keras():
         np.testing.assert_allclose(s_w, k_w, rtol=1e-2)
     assert scale_state(ours) == (2.0**14, 0)
     assert (float(theirs.optimizer.dynamic_scale.numpy()), int(theirs.optimizer.step_counter.numpy())) == (2.0**14, 0)
+    assert ours.optimizer.iterations == int(theirs.optimizer.iterations.numpy()) == 0  # a skipped step does not count
     # A finite step after it trains with the halved scale; the weights follow Keras again.
     theirs.fit(x, y, batch_size=len(x), shuffle=False, verbose=0)
     ours.fit(x, y, batch_size=len(x), shuffle=False, verbose=0)
     assert scale_state(ours) == (2.0**14, 1)
+    assert ours.optimizer.iterations == int(theirs.optimizer.iterations.numpy()) == 1
     for k_w, s_w in zip(theirs.get_weights(), ours.get_weights()):
         np.testing.assert_allclose(s_w, k_w, atol=5e-3)
 
