@@ -60,7 +60,8 @@ class HostArrays:
 
 
 class ArraySource:
-    """The batches of `HostArrays` in `order` (an epoch's permutation), gathered on the host batch by batch."""
+    """The batches of `HostArrays` in `order` (an epoch's permutation, or the part of it to run), gathered on
+    the host batch by batch; all the rows in turn without an order."""
 
     what = "x"
 
@@ -71,7 +72,7 @@ class ArraySource:
         self.steps_read = 0
 
     def raw_batches(self, steps):
-        num_samples = len(jax.tree.leaves(self.arrays)[0])
+        num_samples = len(jax.tree.leaves(self.arrays)[0]) if self.order is None else len(self.order)
         for index, start in enumerate(range(0, num_samples, self.batch_size)):
             if steps is not None and index >= steps:
                 return

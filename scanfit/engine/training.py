@@ -296,12 +296,18 @@ class Trainer:
                 return start // batch_size
         return None
 
-    def train_groups(self, epoch, groups, after_chunk=None, before_chunk=None):
+    def train_groups(self, epoch, groups, after_chunk=None, before_chunk=None, start=None):
         """Train one epoch on `groups` (``(data, segments, first batch)`` each, from `batches.groups`), one
-        compiled program per group; returns the epoch's sums and its number of steps."""
+        compiled program per group; returns the epoch's sums and its number of steps.
+
+        `start` is ``(steps done, samples done, rng, sums)`` when the groups begin inside the epoch: the
+        steps keep the keys of their place in the epoch.
+        """
         trainable, fixed, opt_state, key = self.epoch_start_state(epoch)
-        carry = TrainState(trainable, fixed, opt_state, scanfit_random.fold_in(key, 1), self.programs.empty_sums())
-        steps_done = samples_done = 0
+        steps_done, samples_done, rng, sums = 0, 0, scanfit_random.fold_in(key, 1), self.programs.empty_sums()
+        if start is not None:
+            steps_done, samples_done, rng, sums = start
+        carry = TrainState(trainable, fixed, opt_state, rng, sums)
         for data, segments, _ in groups:
             if before_chunk:
                 before_chunk(steps_done)
@@ -315,6 +321,22 @@ class Trainer:
             if after_chunk:
                 after_chunk(steps_done, carry.sums)
         return carry.sums, steps_done
+
+    def train_streamed(self, epoch, host, batch_size, shuffle, steps_per_chunk=None, after_chunk=None,
+                       before_chunk=None, first_step=0, steps=None):
+        """`train_epoch` for `HostArrays` (or, with `steps`, `train_steps` from `first_step` of pass `epoch`):
+        the batches of the epoch's order gathered on the host and streamed in groups; it goes on from
+        `self.resume` when that points into this epoch. Returns the sums."""
+        rng, sums = scanfit_random.fold_in(self.epoch_start_state(epoch)[3], 1), self.programs.empty_sums()
+        resume, self.resume = self.resume, None
+        if resume is not None and resume.epoch == epoch:
+            first_step, rng, sums = resume.step, resume.rng, resume.sums
+        order = self.epoch_order(epoch, data_size(host.arrays), shuffle)
+        order = order[first_step * batch_size:None if steps is None else (first_step + steps) * batch_size]
+        start = (first_step, first_step * batch_size, rng, sums)
+        source = ArraySource(host, batch_size, order)
+        return self.train_groups(epoch, groups(source, None, unchanged, steps_per_chunk), after_chunk, before_chunk,
+                                 start)[0]
 
     def evaluate(self, data, batch_size, before_batch=None, after_batch=None):
         """The sums of loss and metrics over `data`: one program, or one per batch when hooks are given.
@@ -584,10 +606,6 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
             validation_steps, val_batch_size)
         batches = math.ceil(num_samples / batch_size)
         steps = steps_per_epoch or batches
-        if isinstance(data, HostArrays) and (steps_per_epoch or backup):
-            raise ValueError("x streams from the host (a memmap, or more than keras.config.device_data_limit() "
-                             "bytes), and streamed arrays do not support steps_per_epoch or BackupAndRestore yet: "
-                             "leave them out, or load the data into memory (np.asarray(x)).")
     else:
         trainer = source_trainer(model, source, class_weight, allow_nonfinite)
         convert = source_converter(model, trainer, source, class_weight, allow_nonfinite)
@@ -655,18 +673,20 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
                 warnings.warn(f"Epoch {epoch + 1} ran out of data after {steps_run} of steps_per_epoch="
                               f"{steps_per_epoch} steps, as Keras does when a pass over the data ends; the next "
                               "epoch starts a new pass.", UserWarning, stacklevel=3)
-        elif isinstance(data, HostArrays):
-            order = trainer.epoch_order(epoch, num_samples, shuffle)
-            sums, _ = trainer.train_groups(epoch, groups(ArraySource(data, batch_size, order), None, unchanged,
-                                                         steps_per_chunk), after_chunk, before_chunk)
+        elif isinstance(data, HostArrays) and not steps_per_epoch:
+            sums = trainer.train_streamed(epoch, data, batch_size, shuffle, steps_per_chunk, after_chunk, before_chunk)
         elif steps_per_epoch:
             steps_now = min(steps_per_epoch, batches - pass_step)
             if steps_now < steps_per_epoch:
                 warnings.warn(f"Epoch {epoch + 1} ran out of data after {steps_now} of steps_per_epoch="
                               f"{steps_per_epoch} steps, as Keras does when a pass over the data ends; the next "
                               "epoch starts a new pass.", UserWarning, stacklevel=3)
-            sums = trainer.train_steps(data_pass, data, batch_size, shuffle, pass_step, steps_now,
-                                       steps_per_chunk, after_chunk, before_chunk)
+            if isinstance(data, HostArrays):
+                sums = trainer.train_streamed(data_pass, data, batch_size, shuffle, steps_per_chunk, after_chunk,
+                                              before_chunk, pass_step, steps_now)
+            else:
+                sums = trainer.train_steps(data_pass, data, batch_size, shuffle, pass_step, steps_now,
+                                           steps_per_chunk, after_chunk, before_chunk)
             pass_step += steps_now
             if pass_step >= batches:
                 data_pass, pass_step = data_pass + 1, 0

@@ -15,8 +15,10 @@ import numpy as np
 import scanfit as keras
 
 
-def build_and_train(backup_dir, epochs, save_freq, extra_callbacks=(), seed=0):
+def build_and_train(backup_dir, epochs, save_freq, extra_callbacks=(), seed=0, streamed=False):
+    """Train with BackupAndRestore; `streamed` keeps the data on the host (a device data limit of 1 byte)."""
     keras.utils.set_random_seed(seed)
+    keras.config.set_device_data_limit(1 if streamed else None)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(480, 8)).astype("float32")
     y = (x[:, 0] + x[:, 1] * x[:, 2] > 0).astype("int32") + (x[:, 3] > 1)
@@ -34,7 +36,10 @@ def build_and_train(backup_dir, epochs, save_freq, extra_callbacks=(), seed=0):
         *extra_callbacks,
         keras.callbacks.BackupAndRestore(backup_dir, save_freq=save_freq),
     ]
-    history = model.fit(x, y, epochs=epochs, batch_size=32, validation_split=0.2, verbose=0, callbacks=callbacks)
+    try:
+        history = model.fit(x, y, epochs=epochs, batch_size=32, validation_split=0.2, verbose=0, callbacks=callbacks)
+    finally:
+        keras.config.set_device_data_limit(None)
     return model, history
 
 

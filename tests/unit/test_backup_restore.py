@@ -50,18 +50,21 @@ class _Interrupt(scanfit.callbacks.Callback):
             raise Crash(f"crashed after batch {batch}")
 
 
-@pytest.mark.parametrize("save_freq, interrupt", [("epoch", (3, None)), (5, (3, 7))])
-def test_an_interrupted_run_resumes_bit_identical(tmp_path, save_freq, interrupt):
+@pytest.mark.parametrize("save_freq, interrupt, streamed", [
+    ("epoch", (3, None), False), (5, (3, 7), False), (5, (3, 7), True)])
+def test_an_interrupted_run_resumes_bit_identical(tmp_path, save_freq, interrupt, streamed):
+    """Also for data that streams from the host (over keras.config.device_data_limit)."""
     epochs = 5
-    reference_model, reference_history = build_and_train(str(tmp_path / "reference"), epochs, save_freq)
+    reference_model, reference_history = build_and_train(str(tmp_path / "reference"), epochs, save_freq,
+                                                          streamed=streamed)
     reference = final_state(reference_model, reference_history)
     assert not (tmp_path / "reference").exists()  # delete_checkpoint removed the backup and its folder
 
     with pytest.raises(Crash):
-        build_and_train(str(tmp_path / "backup"), epochs, save_freq, [_Interrupt(*interrupt)])
+        build_and_train(str(tmp_path / "backup"), epochs, save_freq, [_Interrupt(*interrupt)], streamed=streamed)
     assert (tmp_path / "backup" / BACKUP_FILE).exists()
     # Restarted with a different seed: everything that matters must come from the backup.
-    model, history = build_and_train(str(tmp_path / "backup"), epochs, save_freq, seed=99)
+    model, history = build_and_train(str(tmp_path / "backup"), epochs, save_freq, seed=99, streamed=streamed)
     _assert_same_final_state(final_state(model, history), reference)
     assert history.epoch == list(range(epochs))
 

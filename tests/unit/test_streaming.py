@@ -96,11 +96,21 @@ def test_streamed_epochs_run_the_batch_hooks_in_order(tmp_path):
     assert seen == [0, 1, 2, 3, 4]
 
 
-def test_streaming_refuses_what_it_cannot_do_yet(tmp_path):
-    x, y = _data(64, 5)
-    stored = _memmap(tmp_path / "x.npy", x)
-    with pytest.raises(ValueError, match="steps_per_epoch"):
-        _model().fit(stored, y, steps_per_epoch=2, verbose=0)
+def test_steps_per_epoch_streams_through_the_same_pass(tmp_path):
+    x, y = _data(100, 5)  # 7 batches of 16 per pass; 3 per epoch
+    arguments = dict(batch_size=16, epochs=4, steps_per_epoch=3, verbose=0)
+    in_memory = _model()
+    with pytest.warns(UserWarning, match="ran out of data"):
+        expected = in_memory.fit(x, y, **arguments).history
+    streamed = _model()
+    with pytest.warns(UserWarning, match="ran out of data"):
+        history = streamed.fit(_memmap(tmp_path / "x.npy", x), y, **arguments).history
+    assert history == expected
+    for left, right in zip(streamed.get_weights(), in_memory.get_weights()):
+        np.testing.assert_array_equal(left, right)
+
+
+def test_the_device_limit_is_checked():
     with pytest.raises(ValueError, match="set_device_data_limit"):
         keras.config.set_device_data_limit(0)
     assert keras.config.device_data_limit() is None
