@@ -1,8 +1,7 @@
 """Batches from Python: a generator, a `keras.utils.PyDataset`, or any iterable of batches.
 
 Each batch is ``(x, y)``, ``(x, y, sample_weight)`` or ``x`` alone (for
-`predict`, or a loss that needs no targets), with x and y as `fit` takes
-them. A background thread takes batches from the source (a `PyDataset`'s
+`predict`), with x and y as `fit` takes them. A background thread takes batches from the source (a `PyDataset`'s
 ``workers`` threads fetch them, at most ``max_queue_size`` ahead), checks
 and converts each as `fit` checks arrays, stacks runs of them into *groups*
 and puts each group on the device, while the device trains on the group
@@ -15,6 +14,10 @@ Passes: a `PyDataset` serves ``len(dataset)`` batches per pass (index 0,
 generator (an iterator) is one pass that ends when it is exhausted. As for
 arrays, ``steps_per_epoch`` takes that many batches and the next epoch goes
 on through the same pass; without it an epoch is the rest of the pass.
+
+Arrays that stay on the host (`should_stream`: memmaps, data over
+`keras.config.device_data_limit`) go the same way: `ArraySource` gathers
+the batches of the epoch's permutation from `HostArrays`, already checked.
 """
 import collections
 import concurrent.futures
