@@ -7,7 +7,7 @@ tiled ten times, 0.44 GiB of uint8):
   later calls (the first compiles) and the peak resident memory over the process's baseline (the data
   already loaded), as a multiple of the data set's size.
 - ``pydataset``: the same batches from one `PyDataset` class (each library's own base class), two
-  epochs; the second is timed.
+  epochs; the second is timed. ``pydataset:32`` is the same at the seeds' batch size of 32.
 - ``memmap`` (scanfit only): the images in a ``.npy`` memmap with `keras.config.set_device_data_limit`
   at a quarter of the data set, so the epoch streams from the file, against the in-memory epoch.
 
@@ -93,7 +93,8 @@ def _timed(call):
 
 
 def contender(name):
-    system, workload = name.split(":")
+    system, workload, *batch = name.split(":")
+    batch = int(batch[0]) if batch else BATCH
     library = _library(system)
     x, y = _data()
     size = x.nbytes
@@ -101,17 +102,17 @@ def contender(name):
     if workload == "repeat":
         baseline = _rss()
         with PeakMemory() as memory:
-            calls = [_timed(lambda: model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0))[0] for _ in range(3)]
+            calls = [_timed(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0))[0] for _ in range(3)]
         return {"first_call_s": calls[0], "repeat_call_s": min(calls[1:]), "calls_s": calls,
                 "peak_over_baseline_gib": (memory.peak - baseline) / 2**30,
                 "peak_over_data": (memory.peak - baseline) / size, "data_gib": size / 2**30}
     if workload == "pydataset":
         class Batches(library.utils.PyDataset):
             def __len__(self):
-                return -(-len(x) // BATCH)
+                return -(-len(x) // batch)
 
             def __getitem__(self, index):
-                return x[index * BATCH:(index + 1) * BATCH], y[index * BATCH:(index + 1) * BATCH]
+                return x[index * batch:(index + 1) * batch], y[index * batch:(index + 1) * batch]
 
         epochs = [_timed(lambda: model.fit(Batches(), epochs=1, verbose=0))[0] for _ in range(2)]
         return {"first_epoch_s": epochs[0], "epoch_s": epochs[1]}
@@ -122,11 +123,11 @@ def contender(name):
             path = os.path.join(folder, "x.npy")
             np.save(path, x)
             stored = np.load(path, mmap_mode="r")
-            in_memory = [_timed(lambda: model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0))[0] for _ in range(2)]
+            in_memory = [_timed(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0))[0] for _ in range(2)]
             library.config.set_device_data_limit(size // 4)
             baseline = _rss()
             with PeakMemory() as memory:
-                streamed = [_timed(lambda: model.fit(stored, y, batch_size=BATCH, epochs=1, verbose=0))[0]
+                streamed = [_timed(lambda: model.fit(stored, y, batch_size=batch, epochs=1, verbose=0))[0]
                             for _ in range(2)]
         return {"in_memory_epoch_s": in_memory[1], "memmap_epoch_s": streamed[1],
                 "memmap_over_in_memory": streamed[1] / in_memory[1],
@@ -134,7 +135,8 @@ def contender(name):
     raise ValueError(f"unknown contender {name!r}")
 
 
-CONTENDERS = ("scanfit:repeat", "keras-jax:repeat", "scanfit:pydataset", "keras-jax:pydataset", "scanfit:memmap")
+CONTENDERS = ("scanfit:repeat", "keras-jax:repeat", "scanfit:pydataset", "keras-jax:pydataset", "scanfit:pydataset:32",
+              "keras-jax:pydataset:32", "scanfit:memmap")
 
 
 def main(repeats):
@@ -152,6 +154,8 @@ def main(repeats):
                                                     / by_name["scanfit:repeat"]["repeat_call_s"])
         ratios["pydataset_epoch_keras_over_scanfit"] = (by_name["keras-jax:pydataset"]["epoch_s"]
                                                         / by_name["scanfit:pydataset"]["epoch_s"])
+        ratios["pydataset_batch32_epoch_keras_over_scanfit"] = (by_name["keras-jax:pydataset:32"]["epoch_s"]
+                                                                / by_name["scanfit:pydataset:32"]["epoch_s"])
     except KeyError:
         pass
     report("scale", rows, ["contender", "first_call_s", "repeat_call_s", "peak_over_data", "peak_over_baseline_gib",
