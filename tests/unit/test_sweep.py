@@ -204,3 +204,16 @@ def test_validation_freq_as_a_list_of_epochs_as_model_fit():
         np.testing.assert_allclose(histories[index].history["val_loss"], history.history["val_loss"], rtol=1e-5)
     with pytest.raises(ValueError, match="validation_freq"):
         Sweep(build, params).fit(X, Y, **FIT, validation_freq=0)
+
+
+def test_uint8_inputs_train_as_their_float32_copy():
+    images = np.random.default_rng(4).integers(0, 256, (88, 6), dtype=np.uint8)
+    fit = dict(epochs=2, batch_size=32, verbose=0)
+    compact, wide = Sweep(build, PARAMS[:2]), Sweep(build, PARAMS[:2])
+    compact_histories = compact.fit(images, Y, **fit)
+    wide_histories = wide.fit(images.astype("float32"), Y, **fit)
+    for a, b in zip(compact_histories, wide_histories):
+        assert a.history == b.history
+    for model_a, model_b in zip(compact.models, wide.models):
+        for weight_a, weight_b in zip(model_a.get_weights(), model_b.get_weights()):
+            np.testing.assert_array_equal(weight_a, weight_b)
