@@ -50,9 +50,22 @@ def sharded_data(keras, rows=None):
     return (x[:SHARDED_SAMPLES][train_rows], y[:SHARDED_SAMPLES][train_rows]), (val_x[val_rows], val_y[val_rows])
 
 
-def train_and_record(keras, out_dir, arrays=None):
-    """Train, evaluate and predict from seed SEED (on `arrays`, ((x, y), validation), or `data()`); the results
-    as a dict of arrays."""
+def batches_of(keras, x, y):
+    """A PyDataset serving (x, y) in batches of BATCH_SIZE, in order."""
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return -(-len(x) // BATCH_SIZE)
+
+        def __getitem__(self, index):
+            rows = slice(index * BATCH_SIZE, (index + 1) * BATCH_SIZE)
+            return x[rows], y[rows]
+
+    return Batches()
+
+
+def train_and_record(keras, out_dir, arrays=None, with_source=True):
+    """Train, evaluate and predict from seed SEED (on `arrays`, ((x, y), validation), or `data()`), and, with
+    `with_source`, train a second model from a PyDataset of the same batches; the results as a dict of arrays."""
     (x, y), validation = arrays or data()
     keras.utils.set_random_seed(SEED)
     model = build_model(keras)
@@ -70,6 +83,13 @@ def train_and_record(keras, out_dir, arrays=None):
     results["batch_losses"] = np.asarray(batch_losses)
     results["evaluate"] = np.asarray(model.evaluate(*validation, batch_size=BATCH_SIZE, verbose=0))
     results["predict"] = model.predict(validation[0], batch_size=BATCH_SIZE, verbose=0)
+    if with_source:
+        keras.utils.set_random_seed(SEED)
+        from_source = build_model(keras)
+        history = from_source.fit(batches_of(keras, x, y), epochs=2, validation_data=batches_of(keras, *validation),
+                                  verbose=0)
+        results.update({f"source_weight_{i}": w for i, w in enumerate(from_source.get_weights())})
+        results["source_val_loss"] = np.asarray(history.history["val_loss"])
     return results
 
 
@@ -82,7 +102,7 @@ def main(out_dir, coordinator=None, num_processes=None, process_id=None, mode="w
     seed = keras.random._seed
     sharded = mode == "sharded"
     keras.distribution.set_distribution(keras.distribution.DataParallel(auto_shard_dataset=not sharded))
-    results = train_and_record(keras, out_dir, sharded_data(keras) if sharded else None)
+    results = train_and_record(keras, out_dir, sharded_data(keras) if sharded else None, with_source=not sharded)
     results["agreed_seed"] = np.asarray(-1 if seed is None else seed)
     results["devices"] = np.asarray(keras.distribution.list_devices())
     results["process_index"] = np.asarray(keras.distribution.process_index())
