@@ -132,6 +132,7 @@ class BackupAndRestore(Callback):
             "version": VERSION,
             "epoch": next_epoch,
             "step": 0 if position is None else position.step,
+            "samples": None if position is None else position.samples,
             "stop_training": bool(getattr(model, "stop_training", False)),
             "weights": [_describe(variable.value) for variable in model.weights],
             "optimizer_leaves": len(opt_leaves),
@@ -200,7 +201,7 @@ class BackupAndRestore(Callback):
             sums = [jnp.asarray(arrays[f"position/sums/{index}"]) for index in range(len(leaves))]
             rng = _like_key(arrays["position/rng"], trainer.base_key)
             sums = jax.tree.unflatten(structure, sums)
-            trainer.resume = EpochPosition(metadata["epoch"], metadata["step"], rng, sums)
+            trainer.resume = EpochPosition(metadata["epoch"], metadata["step"], rng, sums, metadata.get("samples"))
         model.stop_training = metadata["stop_training"]
         if metadata["history"] is not None and getattr(model, "history", None) is not None:
             model.history.epoch = list(metadata["history"]["epoch"])

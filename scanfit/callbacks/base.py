@@ -97,6 +97,8 @@ class CallbackList:
                 (logs,) = rest
             logs = {} if logs is None else logs
             for callback in self.callbacks:
+                if hook in getattr(callback, "_ignored_hooks", ()):
+                    continue  # e.g. BackupAndRestore(save_freq="epoch") has no use for batch hooks
                 method = getattr(callback, hook)
                 if batch_hook:
                     method(index, logs=logs)

@@ -185,6 +185,17 @@ class BatchSource:
                 done_index, future = pending.popleft()
                 yield done_index, future.result()
 
+    def skip_to(self, index):
+        """Go on from batch `index` of a `PyDataset`'s pass (a BackupAndRestore resume inside an epoch)."""
+        self._index = index
+
+    def replay_epochs(self, count):
+        """Run a `PyDataset`'s epoch hooks for `count` epochs already trained (a BackupAndRestore resume), so a
+        dataset that reshuffles in `on_epoch_end` comes to the order the interrupted run had."""
+        for _ in range(count):
+            self.on_epoch_begin()
+            self.on_epoch_end()
+
     def on_epoch_begin(self):
         if self.is_dataset:
             self.source.on_epoch_begin()

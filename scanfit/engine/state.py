@@ -20,9 +20,11 @@ class TrainState(NamedTuple):
 
 
 class EpochPosition(NamedTuple):
-    """A point inside an epoch: `step` steps done, the carried random key and the running sums."""
+    """A point inside an epoch: `step` steps done, the carried random key and the running sums; `samples`,
+    the samples those steps took, when batches come from Python (whose sizes are not known beforehand)."""
 
     epoch: int
     step: int
     rng: Any
     sums: Any
+    samples: Any = None

@@ -273,13 +273,13 @@ class Trainer:
             return opt_state
         return optimizer.with_learning_rate(opt_state, optimizer.learning_rate)
 
-    def _publish(self, epoch, steps_done, carry, steps_before):
+    def _publish(self, epoch, steps_done, carry, steps_before, samples_done=None):
         """Write a chunk's results back into the model, the optimizer and `self.position`."""
         optimizer = self.model.optimizer
         optimizer.iterations = optimizer.iterations_after(self.opt_state, carry.opt_state, steps_done - steps_before)
         self.opt_state = carry.opt_state
         write_back(self.model, merge_values(carry.trainable, carry.fixed))
-        self.position = EpochPosition(epoch, steps_done, carry.rng, carry.sums)
+        self.position = EpochPosition(epoch, steps_done, carry.rng, carry.sums, samples_done)
 
     def first_nonfinite_batch(self):
         """Replay the last epoch step by step from its recorded start (see `record_epoch_start`).
@@ -317,7 +317,7 @@ class Trainer:
                                               epoch_offset=samples_done)
             steps_before, steps_done = steps_done, steps_done + sum(count for count, _ in segments)
             samples_done += samples
-            self._publish(epoch, steps_done, carry, steps_before)
+            self._publish(epoch, steps_done, carry, steps_before, samples_done)
             if after_chunk:
                 after_chunk(steps_done, carry.sums)
         return carry.sums, steps_done
@@ -589,9 +589,10 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     if source is not None:
         refuse_with_source("fit", batch_size=batch_size_given, y=y, sample_weight=sample_weight,
                            validation_split=validation_split)
-        if backup:
-            raise ValueError("BackupAndRestore cannot resume a fit whose x is a generator or PyDataset yet: give "
-                             "arrays, or drop BackupAndRestore.")
+        if backup and not source.is_dataset:
+            raise ValueError("BackupAndRestore cannot resume a fit whose x is a generator or an iterable (they "
+                             "cannot go back to a batch): give a keras.utils.PyDataset or arrays, or drop "
+                             "BackupAndRestore.")
     if val_source is not None and validation_batch_size is not None:
         raise ValueError("validation_batch_size cannot be given when validation_data is a generator or PyDataset: "
                          "its batches set the batch size.")
@@ -636,6 +637,8 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     resumed_epoch = model.__dict__.pop("_initial_epoch", None)  # set by BackupAndRestore.on_train_begin
     if resumed_epoch is not None:
         initial_epoch = resumed_epoch
+        if source is not None:
+            source.replay_epochs(resumed_epoch)
     logs = {}
     warned_nonfinite = False
     data_pass, pass_step = initial_epoch, 0  # with steps_per_epoch: where the running pass over the data is
@@ -660,9 +663,14 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
 
         steps_run = steps
         if source is not None:
+            resume, trainer.resume = trainer.resume, None
+            start = None
             source.on_epoch_begin()
+            if resume is not None and resume.epoch == epoch:  # BackupAndRestore: on from the saved batch
+                source.skip_to(resume.step)
+                start = (resume.step, resume.samples, resume.rng, resume.sums)
             sums, steps_run = trainer.train_groups(epoch, groups(source, steps_per_epoch, convert, steps_per_chunk),
-                                                   after_chunk, before_chunk)
+                                                   after_chunk, before_chunk, start)
             source.on_epoch_end()
             if steps_run == 0:
                 warnings.warn(f"Epoch {epoch + 1}: x ran out of data, so training stops (as in Keras). Give a "

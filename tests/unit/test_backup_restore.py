@@ -151,3 +151,11 @@ def test_a_sigkilled_run_restarted_matches_an_uninterrupted_run(tmp_path, save_f
     with np.load(tmp_path / "reference.npz") as a, np.load(tmp_path / "victim.npz") as b:
         _assert_same_final_state(dict(a), dict(b))
     assert not (tmp_path / "backup").exists()
+
+
+def test_epoch_backups_beside_a_callback_with_batch_hooks(tmp_path):
+    """Another callback's batch hooks make fit call them; BackupAndRestore(save_freq="epoch") sits them out."""
+    seen = []
+    hook = scanfit.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(batch))
+    model, history = build_and_train(str(tmp_path / "backup"), 2, "epoch", [hook])
+    assert len(history.epoch) == 2 and seen[:3] == [0, 1, 2] and len(seen) == 24  # 384 samples, batch 32

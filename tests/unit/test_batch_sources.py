@@ -250,8 +250,6 @@ def test_pydataset_options_are_checked():
     with pytest.raises(ValueError, match="workers"):
         Batches(*_data(), workers=0)
     x, y = _data()
-    with pytest.raises(ValueError, match="BackupAndRestore"):
-        _model().fit(Batches(x, y), callbacks=[keras.callbacks.BackupAndRestore("unused")], verbose=0)
     with pytest.raises(ValueError, match="validation_batch_size"):
         _model().fit(x, y, validation_data=Batches(x, y), validation_batch_size=8, verbose=0)
 
@@ -266,3 +264,59 @@ def test_a_source_is_read_one_group_ahead_while_training():
         with pytest.raises(ValueError, match="batch 3"):
             model.fit(_with_bad_batch(3, "not a batch"), epochs=1, verbose=0)
     assert threading.active_count() == before
+
+
+class Shuffled(Batches):
+    """Batches that a seeded generator reshuffles after every epoch, as image folder datasets do."""
+
+    def __init__(self, x, y):
+        super().__init__(x, y)
+        self.rng = np.random.default_rng(11)
+        self.order = np.arange(len(x))
+
+    def __getitem__(self, index):
+        rows = self.order[index * BATCH:(index + 1) * BATCH]
+        return self.x[rows], self.y[rows]
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.x))
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("save_freq, crash_at", [("epoch", (2, None)), (2, (2, 3))])
+def test_backup_and_restore_resumes_a_pydataset_fit_bit_identically(tmp_path, save_freq, crash_at):
+    x, y = _data()
+
+    class CrashAt(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+            if crash_at == (epoch, None):
+                raise Crash()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if crash_at == (self.epoch, batch):
+                raise Crash()
+
+    def train(folder, extra=()):
+        model = _model()
+        backup = keras.callbacks.BackupAndRestore(str(tmp_path / folder), save_freq=save_freq)
+        history = model.fit(Shuffled(x, y), epochs=4, verbose=0, callbacks=[*extra, backup])
+        return model, history.history
+
+    reference, expected = train("reference")
+    with pytest.raises(Crash):
+        train("backup", [CrashAt()])
+    resumed, history = train("backup")  # a new model and a new dataset: the order comes from the replay
+    assert history == expected
+    _assert_same_weights(resumed, reference)
+    assert resumed.optimizer.iterations == reference.optimizer.iterations
+
+
+def test_backup_and_restore_refuses_a_generator():
+    x, y = _data()
+    batches = ((x[s:s + BATCH], y[s:s + BATCH]) for s in range(0, len(x), BATCH))
+    with pytest.raises(ValueError, match="generator or an iterable"):
+        _model().fit(batches, callbacks=[keras.callbacks.BackupAndRestore("unused")], verbose=0)
