@@ -8,7 +8,8 @@ contenders, each in a fresh process without a compilation cache:
 
 - ``sweep``: ``scanfit.Sweep(build, Sweep.grid(optimizer=..., seed=[0, 1])).fit(...)``;
 - ``scanfit-sequential``: ``set_random_seed(seed); build(...).fit(...)`` eight times;
-- ``keras-jax-sequential``: the same eight fits in Keras 3 on JAX.
+- ``keras-jax-sequential``: the same eight fits in Keras 3 on JAX, also with
+  ``steps_per_execution=100`` (``keras-jax-spe100-sequential``).
 
 Each reports wall and CPU seconds for building and training all eight runs
 (data loading excluded) and the mean final val_accuracy per optimizer. The
@@ -45,7 +46,7 @@ def _data():
             normalize(x_val, axis=1).astype("float32"), to_categorical(y_val, 10))
 
 
-def _builder(library):
+def _builder(library, steps_per_execution=1):
     def build(optimizer, seed):
         model = library.Sequential([
             library.layers.Input(shape=(28, 28)),
@@ -53,7 +54,8 @@ def _builder(library):
             library.layers.Dense(250, activation="relu"),
             library.layers.Dense(10, activation="softmax"),
         ])
-        model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["acc"])
+        model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["acc"],
+                      steps_per_execution=steps_per_execution)
         return model
 
     return build
@@ -62,11 +64,11 @@ def _builder(library):
 def contender(name):
     x, y, x_val, y_val = _data()
     fit_args = dict(batch_size=BATCH_SIZE, epochs=EPOCHS, verbose=0, validation_data=(x_val, y_val))
-    if name == "keras-jax-sequential":
+    if name.startswith("keras"):
         import keras as library
     else:
         import scanfit as library
-    build = _builder(library)
+    build = _builder(library, 100 if "spe100" in name else 1)
     params = [{"optimizer": optimizer, "seed": seed} for optimizer in OPTIMIZERS for seed in SEEDS]
     wall, cpu = time.perf_counter(), time.process_time()
     if name == "sweep":
@@ -83,7 +85,7 @@ def contender(name):
 
 
 def main(repeats):
-    names = ("sweep", "scanfit-sequential", "keras-jax-sequential")
+    names = ("sweep", "scanfit-sequential", "keras-jax-sequential", "keras-jax-spe100-sequential")
     results = {name: [] for name in names}
     for _ in range(repeats):  # interleaved, so a busy spell of the machine hits every contender alike
         for name in names:
