@@ -1,11 +1,11 @@
-"""Staging reuse: a `fit`, `evaluate` or `predict` call given the same data as the model's last call of
-that kind uses the arrays already checked, converted and placed on the device.
+"""Staging reuse: a `fit`, `evaluate` or `predict` call given the same data as the model's previous call,
+of the same kind, uses the arrays already checked, converted and placed on the device.
 
 "The same data" means arrays at the same memory address, of the same shape and dtype, whose bytes
 have the same CRC-32 (about 0.15 s per GB on one core), with the same options that change what is
 staged. An array changed in place since the last call therefore is staged again; data that is not
-a NumPy array in memory (lists, DataFrames, memmaps) is staged on every call. The staged copy lives until a call of
-that kind with other data replaces it, or the model goes away.
+a NumPy array in memory (lists, DataFrames, memmaps) is staged on every call. The staged copy lives until
+the model's next call with other data (or of another kind) replaces it, or the model goes away.
 """
 import mmap
 import zlib
@@ -42,22 +42,28 @@ def is_file_backed(array):
 
 
 class StagingCache:
-    """The last staged data of each kind of call (`"fit"`, `"evaluate"`, `"predict"`) of one model.
+    """The data staged by one model's last `fit`, `evaluate` or `predict` call.
 
+    One data set at a time: a call with other data (or of another kind) frees the staged copy before it
+    stages its own, so a model never holds more device memory for data than its current call needs.
     `stagings` counts the calls that staged their data (the others reused it).
     """
 
     def __init__(self):
-        self._slots = {}
+        self._slot = None  # (kind, key, staged)
         self.stagings = 0
 
     def get(self, kind, key, stage):
-        """The data staged for `key` by the last `kind` call, or ``stage()`` (kept for the next call)."""
-        if key is not None and kind in self._slots and self._slots[kind][0] == key:
-            return self._slots[kind][1]
-        self._slots.pop(kind, None)  # free the old copy before staging the new one
+        """The data staged for `key` by the last call if it was a `kind` call, or ``stage()`` (kept)."""
+        if key is not None and self._slot is not None and self._slot[:2] == (kind, key):
+            return self._slot[2]
+        self._slot = None  # free the old copy before staging the new one
         staged = stage()
         self.stagings += 1
         if key is not None:
-            self._slots[kind] = (key, staged)
+            self._slot = (kind, key, staged)
         return staged
+
+    def staged(self, kind):
+        """What the last call staged, if it was a `kind` call that kept its data; else None."""
+        return self._slot[2] if self._slot is not None and self._slot[0] == kind else None

@@ -39,7 +39,8 @@ def test_uint8_input_trains_exactly_as_its_float32_copy():
     assert history_u8 == history_f32
     assert evaluation_u8 == evaluation_f32
     np.testing.assert_array_equal(predictions_u8, predictions_f32)
-    staged = model_u8._staging._slots["fit"][1][4][0]  # the x the programs read
+    model_u8.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    staged = model_u8._staging.staged("fit")[4][0]  # the x the programs read
     assert staged.dtype == np.uint8  # kept compact on the device
 
 
@@ -118,3 +119,14 @@ def test_reused_staging_gives_the_results_of_fresh_staging():
     assert reused._staging.stagings == 1 and fresh._staging.stagings == 3
     for a, b in zip(reused.get_weights(), fresh.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_one_data_set_is_kept_at_a_time():
+    x, y = _images()
+    model = _model()
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert model._staging.staged("fit") is not None
+    model.evaluate(x, y, verbose=0)  # another kind of call: the fit's copy is freed first
+    assert model._staging.staged("fit") is None and model._staging.staged("evaluate") is not None
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert model._staging.stagings == 3
