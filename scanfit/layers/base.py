@@ -20,11 +20,6 @@ from scanfit.layers import execution, symbolic
 _name_counts = {}
 
 
-def reset_names():
-    """Forget the automatic names given so far (the next Dense is 'dense' again)."""
-    _name_counts.clear()
-
-
 def unique_name(base):
     """Keras-style automatic names: dense, dense_1, dense_2, ..."""
     count = _name_counts.get(base, 0)
