@@ -25,7 +25,6 @@ import queue
 import threading
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from scanfit import config, distribution
@@ -310,7 +309,7 @@ def groups(source, steps, convert, group_steps=None):
 
 def _placed(group, first):
     data, segments = stack_group(group)
-    return distribution.replicate(jax.tree.map(jnp.asarray, data)), segments, first
+    return distribution.place_data(data), segments, first
 
 
 def _put(ready, stop, item):

@@ -507,15 +507,16 @@ def source_converter(model, trainer, source, class_weight, allow_nonfinite, targ
     return convert
 
 
-def placed(x, y, sample_weight):
-    """The checked arrays where the programs read them: on the device, or `HostArrays` to stream."""
-    if should_stream(x):
+def placed(*arrays):
+    """Checked arrays, ``(x, y, sample_weights)`` or ``(x,)``, where the programs read them: on the device
+    (`device_data`), or `HostArrays` to stream when x is a memmap or over `keras.config.device_data_limit`."""
+    if should_stream(arrays[0]):
         if distribution.shards_data():
             raise ValueError("Data that streams from the host (a memmap, or more than "
                              "keras.config.device_data_limit() bytes) cannot be sharded over processes yet: load "
                              "each process's shard into memory (np.asarray), or use auto_shard_dataset=True.")
-        return HostArrays((x, y, np.asarray(sample_weight, np.float32)))
-    return device_data(x, y, sample_weight)
+        return HostArrays(arrays)
+    return device_data(*arrays)
 
 
 def placed_count(data):
@@ -523,13 +524,10 @@ def placed_count(data):
     return data_size(data.arrays if isinstance(data, HostArrays) else data)
 
 
-def device_data(x, y, sample_weight):
-    """The arrays on the device: under a `scanfit.distribution`, whole on every one of its devices, or each
+def device_data(*arrays):
+    """Checked arrays on the device: under a `scanfit.distribution`, whole on every one of its devices, or each
     process's shard on its devices (`distribution.place_data`)."""
-    if distribution.shards_data():
-        return distribution.place_data((x, y, np.asarray(sample_weight, np.float32)))
-    return distribution.replicate((jax.tree.map(jnp.asarray, x), jax.tree.map(jnp.asarray, y),
-                                   jnp.asarray(sample_weight, jnp.float32)))
+    return distribution.place_data(arrays)
 
 
 def refuse_when_sharded(call, **given):
@@ -678,17 +676,13 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
                               UserWarning, stacklevel=3)
                 break
             if steps_per_epoch and steps_run < steps_per_epoch:
-                warnings.warn(f"Epoch {epoch + 1} ran out of data after {steps_run} of steps_per_epoch="
-                              f"{steps_per_epoch} steps, as Keras does when a pass over the data ends; the next "
-                              "epoch starts a new pass.", UserWarning, stacklevel=3)
+                warn_short_epoch(epoch, steps_run, steps_per_epoch)
         elif isinstance(data, HostArrays) and not steps_per_epoch:
             sums = trainer.train_streamed(epoch, data, batch_size, shuffle, steps_per_chunk, after_chunk, before_chunk)
         elif steps_per_epoch:
             steps_now = min(steps_per_epoch, batches - pass_step)
             if steps_now < steps_per_epoch:
-                warnings.warn(f"Epoch {epoch + 1} ran out of data after {steps_now} of steps_per_epoch="
-                              f"{steps_per_epoch} steps, as Keras does when a pass over the data ends; the next "
-                              "epoch starts a new pass.", UserWarning, stacklevel=3)
+                warn_short_epoch(epoch, steps_now, steps_per_epoch)
             if isinstance(data, HostArrays):
                 sums = trainer.train_streamed(data_pass, data, batch_size, shuffle, steps_per_chunk, after_chunk,
                                               before_chunk, pass_step, steps_now)
@@ -716,6 +710,13 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     callback_list.on_train_end(logs)
     model.history = history
     return history
+
+
+def warn_short_epoch(epoch, steps_run, steps_per_epoch):
+    """Say that epoch `epoch` ended its pass over the data before `steps_per_epoch` steps, as Keras does."""
+    warnings.warn(f"Epoch {epoch + 1} ran out of data after {steps_run} of steps_per_epoch={steps_per_epoch} "
+                  "steps, as Keras does when a pass over the data ends; the next epoch starts a new pass.",
+                  UserWarning, stacklevel=4)
 
 
 def staged_fit_arrays(model, x, y, sample_weight, class_weight, validation_split, validation_data, allow_nonfinite,
@@ -820,14 +821,12 @@ def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, 
             x_, _ = check_inputs(model, x, None, allow_nonfinite)
             if limit:
                 x_ = first_batches(x_, limit, batch_size)
-            if should_stream(x_) and not distribution.shards_data():
-                return data_shapes(x_), HostArrays((x_,))
-            if distribution.shards_data():
-                return data_shapes(x_), distribution.place_data(x_)
-            return data_shapes(x_), distribution.replicate(jax.tree.map(jnp.asarray, x_))
+            return data_shapes(x_), placed(x_)
 
         key = fingerprint(x, (allow_nonfinite, limit, batch_size, distribution.batch_sharding()))
         x_shapes, x = model._staging.get("predict", key, stage)
+        if not isinstance(x, HostArrays):
+            (x,) = x
         model._ensure_built(x_shapes)
         if distribution.shards_data():  # the outputs of this process's own rows
             local = (x_shapes[0] if isinstance(x_shapes, list) else x_shapes)[0]
