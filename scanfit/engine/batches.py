@@ -108,6 +108,8 @@ class BatchSource:
         self.source = source
         self.what = what
         self.is_dataset = isinstance(source, PyDataset)
+        if self.is_dataset:
+            source.check_options()
         self._pass = None  # the iterator of the running pass (not for a PyDataset)
         self._index = 0  # the next batch of the running pass
         self._peeked = None

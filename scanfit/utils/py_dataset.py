@@ -14,43 +14,30 @@ since scanfit does not start worker processes.
 
 
 class PyDataset:
-    """Base class for a data set whose batches come from ``__getitem__`` (see the module docstring)."""
+    """Base class for a data set whose batches come from ``__getitem__`` (see the module docstring).
+
+    The class attributes are the defaults a subclass gets when its ``__init__`` does not call this one's.
+    """
+
+    workers = 1
+    use_multiprocessing = False
+    max_queue_size = 10
 
     def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):
-        for name, value in (("workers", workers), ("max_queue_size", max_queue_size)):
+        self.workers, self.use_multiprocessing, self.max_queue_size = workers, use_multiprocessing, max_queue_size
+        self.check_options()
+
+    def check_options(self):
+        """Refuse a `workers`, `use_multiprocessing` or `max_queue_size` that scanfit cannot honour (`fit` checks
+        again, for attributes set after construction)."""
+        for name in ("workers", "max_queue_size"):
+            value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"PyDataset({name}=...) must be a positive int, got {value!r}")
-        if use_multiprocessing:
+        if self.use_multiprocessing:
             raise ValueError("PyDataset(use_multiprocessing=True) is not supported: scanfit fetches batches with "
                              "`workers` threads. Leave use_multiprocessing out (threads suit NumPy and Pillow "
                              "code, which release the GIL).")
-        self._workers = workers
-        self._use_multiprocessing = False
-        self._max_queue_size = max_queue_size
-
-    @property
-    def workers(self):
-        return getattr(self, "_workers", 1)
-
-    @workers.setter
-    def workers(self, value):
-        self._workers = value
-
-    @property
-    def use_multiprocessing(self):
-        return getattr(self, "_use_multiprocessing", False)
-
-    @use_multiprocessing.setter
-    def use_multiprocessing(self, value):
-        self._use_multiprocessing = value
-
-    @property
-    def max_queue_size(self):
-        return getattr(self, "_max_queue_size", 10)
-
-    @max_queue_size.setter
-    def max_queue_size(self, value):
-        self._max_queue_size = value
 
     def __getitem__(self, index):
         raise NotImplementedError(f"{type(self).__name__} must define __getitem__(self, index), returning batch "

@@ -249,6 +249,10 @@ def test_pydataset_options_are_checked():
         Batches(*_data(), use_multiprocessing=True)
     with pytest.raises(ValueError, match="workers"):
         Batches(*_data(), workers=0)
+    late = Batches(*_data())
+    late.use_multiprocessing = True  # set after construction, as tf.keras 2 Sequence subclasses did
+    with pytest.raises(ValueError, match="use_multiprocessing"):
+        _model().fit(late, verbose=0)
     x, y = _data()
     with pytest.raises(ValueError, match="validation_batch_size"):
         _model().fit(x, y, validation_data=Batches(x, y), validation_batch_size=8, verbose=0)
