@@ -185,10 +185,10 @@ class LayerNormalization(Layer):
         self.axis = sorted(self.axis) if isinstance(self.axis, list) else [self.axis]
         if self.scale:
             self.add_weight("gamma", shape, self.gamma_initializer,
-                            regularizer=self.gamma_regularizer, constraint=self.gamma_constraint, autocast=False)
+                            regularizer=self.gamma_regularizer, constraint=self.gamma_constraint)
         if self.center:
             self.add_weight("beta", shape, self.beta_initializer,
-                            regularizer=self.beta_regularizer, constraint=self.beta_constraint, autocast=False)
+                            regularizer=self.beta_regularizer, constraint=self.beta_constraint)
 
     def compute_output_shape(self, input_shape):
         self._axes(len(input_shape))
