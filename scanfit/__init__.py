@@ -26,6 +26,7 @@ from scanfit.layers import Input
 from scanfit.mixed_precision import DTypePolicy
 from scanfit.models import Model, Sequential
 from scanfit.sweep import Sweep
+from scanfit.version import __version__
 
 compilation_cache.enable()
 
@@ -38,7 +39,6 @@ def __getattr__(name):
         return importlib.import_module("scanfit.wrappers")
     raise AttributeError(f"module 'scanfit' has no attribute {name!r}")
 
-__version__ = "0.1.0"
 
 __all__ = [
     "DTypePolicy", "Input", "Model", "Sequential", "activations", "backend", "callbacks", "config", "constraints", "datasets",

@@ -14,7 +14,7 @@ import numpy as np
 
 from scanfit import optimizers, random
 from scanfit.config import epsilon, floatx, image_data_format, set_epsilon, set_floatx, set_image_data_format
-from scanfit.layers import base
+from scanfit import naming
 
 __all__ = [
     "clear_session", "epsilon", "floatx", "get_value", "image_data_format", "int_shape", "set_epsilon",
@@ -31,7 +31,7 @@ def clear_session(free_memory=True):
     repeatable). Models made before keep working. With `free_memory`, runs
     the garbage collector. Settings (`epsilon`, ...) are kept, as in Keras.
     """
-    base.reset_names()
+    naming.reset_names()
     optimizers.reset_names()
     random.restart_stream()
     if free_memory:

@@ -22,7 +22,7 @@ import scanfit as keras
 from scanfit import plot
 from scanfit.callbacks.csv_logger import read_history
 from scanfit.datasets import _source
-from scanfit.datasets.idx import atomic_output
+from scanfit.atomic_files import atomic_output
 
 DATASETS = tuple(name for name in _source.FOLDER_NAMES if name not in _source.FILES)  # the 28x28 image sets
 OPTIMIZERS = ("adam", "rmsprop", "sgd", "adagrad", "adadelta", "adamax", "nadam", "adamw")

@@ -15,7 +15,7 @@ import matplotlib
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from scanfit.datasets.idx import atomic_output
+from scanfit.atomic_files import atomic_output
 
 ACCURACY_KEYS = ("accuracy", "acc")
 

@@ -91,6 +91,23 @@ def current_custom_objects():
     return dict(_SCOPE.get() or {})
 
 
+_BUILT_IN = {}  # kind ("layer", "model") -> {class name: class}: scanfit's own classes, as their modules register them
+
+
+def register_built_in(kind, classes):
+    """Make scanfit's own classes of `kind` ("layer" or "model") known by name to the config readers.
+
+    The modules that define the classes call this, so that reading a
+    config never needs to import them (the readers sit below them).
+    """
+    _BUILT_IN.setdefault(kind, {}).update(classes)
+
+
+def built_in(kind):
+    """scanfit's own classes of `kind`, ``{class name: class}`` (a new dict)."""
+    return dict(_BUILT_IN.get(kind, {}))
+
+
 _REGISTERED = {}  # "package>Name" -> class, filled by register_keras_serializable
 _NAMES = {}  # class -> "package>Name"
 

@@ -146,7 +146,7 @@ class Sweep:
             if params.get("seed") is not None:
                 scanfit_random.set_seed(params["seed"])
             model = self.build(**params)
-            if not hasattr(model, "_ensure_built"):
+            if not hasattr(model, "ensure_built"):
                 raise TypeError(f"build(**{params!r}) returned {type(model).__name__}, not a scanfit model.")
             require_compiled(model)
             if isinstance(model.optimizer, optimizers.LossScaleOptimizer):
@@ -160,7 +160,7 @@ class Sweep:
             if any(model is run.model for run in runs):
                 raise ValueError(f"build(**{params!r}) returned a model it had returned before: "
                                  "each run needs a model of its own.")
-            model._ensure_built(x_shape)
+            model.ensure_built(x_shape)
             runs.append(_Run(index, params, model, trainer_for(model, y)))  # the base key, drawn as Model.fit draws it
         return runs
 
@@ -219,7 +219,7 @@ class Sweep:
         if self._runs is None:
             self._runs = self._build(x.shape, y)
         for run in self._runs:
-            run.model._ensure_built(x.shape)
+            run.model.ensure_built(x.shape)
             trainer = trainer_for(run.model, y)
             if trainer is not run.trainer:  # recompiled since the last fit
                 run.trainer, self._programs = trainer, None
@@ -387,7 +387,7 @@ class Sweep:
             raise RuntimeError("The sweep's models are built by its first fit(): call sweep.fit(x, y, ...) first.")
         x, y = check_inputs(None, x, y, allow_nonfinite)
         for run in self._runs:
-            run.model._ensure_built(x.shape)
+            run.model.ensure_built(x.shape)
             check_targets(run.trainer.loss, y, run.model.output_shape)
         data = device_data(x, y, as_sample_weights(y, sample_weight, None, len(x)))
         states = self._programs.stack([run.trainer.epoch_start_state(0)[:3] for run in self._layout])

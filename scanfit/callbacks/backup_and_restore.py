@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scanfit.callbacks.base import TRAIN_BATCH_HOOKS, Callback
-from scanfit.datasets.idx import atomic_output
+from scanfit.atomic_files import atomic_output
 from scanfit.distribution import is_chief
 from scanfit.engine.state import EpochPosition
 
@@ -111,7 +111,7 @@ class BackupAndRestore(Callback):
 
     # --- saving ------------------------------------------------------------------
     def _trainer(self):
-        trainer = getattr(self.model, "_trainer", None)
+        trainer = self.model.trainer
         if trainer is None:
             raise RuntimeError("BackupAndRestore works inside model.fit(): the model has no trainer yet.")
         return trainer
@@ -210,7 +210,7 @@ class BackupAndRestore(Callback):
             key = f"{index}:{type(callback).__name__}"
             if key in metadata["callbacks"] and hasattr(callback, "restore_backup_state"):
                 callback.restore_backup_state(_join_state(metadata["callbacks"][key], f"callbacks/{key}", arrays))
-        model._initial_epoch = metadata["epoch"]
+        trainer.resumed_epoch = metadata["epoch"]
 
 
 def _describe(array):

@@ -1,4 +1,5 @@
 """Callback base class, the list that dispatches hooks, and History."""
+from scanfit.plot import learning_curves
 
 TRAIN_BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end")
 TEST_BATCH_HOOKS = ("on_test_batch_begin", "on_test_batch_end")
@@ -146,8 +147,6 @@ class History(Callback):
 
     def plot(self, **kwargs):
         """Learning curves of this history; see `scanfit.plot.learning_curves` for the options."""
-        from scanfit.plot import learning_curves
-
         return learning_curves(self, **kwargs)
 
     def __repr__(self):

@@ -51,7 +51,7 @@ class MonitorCallback(Callback):
         name = self.monitor.removeprefix("val_")
         if name == "loss":
             return np.less
-        trainer = getattr(self.model, "_trainer", None)
+        trainer = self.model.trainer
         for metric in getattr(trainer, "metrics", []):
             if metric.name == name:
                 direction = getattr(metric, "_direction", None)

@@ -27,12 +27,12 @@ class TerminateOnNaN(Callback):
 
     def on_train_begin(self, logs=None):
         self.nan_epoch = self.nan_batch = None
-        trainer = getattr(self.model, "_trainer", None)
+        trainer = self.model.trainer
         if trainer is not None:
             trainer.record_epoch_start = True
 
     def on_train_end(self, logs=None):
-        trainer = getattr(self.model, "_trainer", None)
+        trainer = self.model.trainer
         if trainer is not None:
             trainer.record_epoch_start = False
             trainer.epoch_start = None
@@ -41,7 +41,7 @@ class TerminateOnNaN(Callback):
         loss = (logs or {}).get("loss")
         if loss is None or np.isfinite(loss):
             return
-        trainer = getattr(self.model, "_trainer", None)
+        trainer = self.model.trainer
         batch = trainer.first_nonfinite_batch() if trainer is not None and trainer.epoch_start is not None else None
         self.nan_epoch, self.nan_batch = epoch, batch
         where = f"Epoch {epoch + 1}" + ("" if batch is None else f", batch {batch}")

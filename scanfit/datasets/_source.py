@@ -38,7 +38,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scanfit.datasets.idx import atomic_output, read_idx
+from scanfit.atomic_files import atomic_output
+from scanfit.datasets.idx import read_idx
 
 MIRROR_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 DEBIAN_DIRS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}

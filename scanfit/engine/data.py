@@ -4,6 +4,8 @@ import warnings
 
 import numpy as np
 
+from scanfit import losses
+
 
 def as_batch_size(batch_size, default=32, name="batch_size"):
     """`batch_size` as a positive int (None means Keras's default of 32)."""
@@ -320,8 +322,6 @@ def check_finite(array, name, allow_nonfinite):
 
 def _crossentropy_kind(loss_object):
     """'sparse', 'categorical', 'binary' or None, from the loss's underlying function."""
-    from scanfit import losses
-
     function = getattr(loss_object, "fn", None)
     function = getattr(function, "func", function)
     return {
@@ -333,8 +333,6 @@ def _crossentropy_kind(loss_object):
 
 def _is_elementwise_builtin(loss_object):
     """Whether the loss is one of Keras's that compare targets and outputs element by element (mse, mae, ...)."""
-    from scanfit import losses
-
     function = getattr(loss_object, "fn", None)
     function = getattr(function, "func", function)
     return function in set(losses.FUNCTIONS.values()) - {losses.sparse_categorical_crossentropy}

@@ -49,11 +49,11 @@ class CompiledOutputs:
         y_shapes = y_shapes if len(names) > 1 else [y_shapes]
         if len(y_shapes) != len(names):
             raise ValueError(f"The model has {len(names)} outputs but {len(y_shapes)} targets were given.")
-        loss_ids = per_output(model.loss, names, "loss")
+        loss_ids = per_output(model.compile_settings.loss, names, "loss")
         if all(loss is None for loss in loss_ids):
             raise ValueError("No loss to optimize: pass loss= to model.compile(), "
                              "e.g. loss='sparse_categorical_crossentropy'.")
-        weights = per_output(model._loss_weights, names, "loss_weights", default=1.0)
+        weights = per_output(model.compile_settings.loss_weights, names, "loss_weights", default=1.0)
         self.names = names
         self.output_shapes = shapes
         self.losses = []  # (output index or None, output name, Loss, weight, loss identifier)
@@ -65,7 +65,8 @@ class CompiledOutputs:
             output = None if len(names) == 1 else index
             self.losses.append((output, name, losses.resolve_loss(loss_id, y_shape, shape), float(weight), loss_id))
         self.metrics = []  # (output, Metric, weighted)
-        for weighted, spec in ((False, model._metric_ids), (True, model._weighted_metric_ids)):
+        settings = model.compile_settings
+        for weighted, spec in ((False, settings.metrics), (True, settings.weighted_metrics)):
             for index, (name, ids) in enumerate(zip(names, self._metric_lists(spec, names))):
                 loss_id = loss_ids[index]
                 for identifier in ids:

@@ -18,6 +18,8 @@ sharding as a static argument: each gathered batch is constrained to it, so
 XLA's SPMD partitioner splits the batch over the devices and all-reduces
 gradients and sums; everything the programs return is whole on every device.
 """
+import functools
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -258,6 +260,11 @@ class Programs:
 
         order = jnp.arange(num_samples(data))
         return self.run_segments(step, self.empty_sums(), data, order, 0, segments, batch_sharding)
+
+
+def make_predict_program(apply):
+    """`predict_program` of the forward pass `apply`, jitted (and called under the current distribution)."""
+    return Distributed(jax.jit(functools.partial(predict_program, apply), static_argnames=("segments", "batch_sharding")))
 
 
 def predict_program(apply, values, x, segments, batch_sharding):

@@ -18,7 +18,7 @@ import numpy as np
 from scanfit import losses, metrics as metrics_module, optimizers
 from scanfit import distribution
 from scanfit import random as scanfit_random
-from scanfit.callbacks.base import PREDICT_BATCH_HOOKS, TEST_BATCH_HOOKS, TRAIN_BATCH_HOOKS, CallbackList, History
+from scanfit.callbacks.base import PREDICT_BATCH_HOOKS, TEST_BATCH_HOOKS, TRAIN_BATCH_HOOKS, Callback, CallbackList, History
 from scanfit.engine.data import (
     as_batch_size,
     as_sample_weights,
@@ -42,14 +42,12 @@ from scanfit.engine.batches import (
 )
 from scanfit.engine.outputs import CompiledOutputs
 from scanfit.engine.staging import fingerprint
-from scanfit.engine.state import EpochPosition, TrainState
+from scanfit.engine.state import CompileSettings, EpochPosition, TrainState
 from scanfit.engine.programs import (
-    Distributed,
     Programs,
     chunk_plan,
     epoch_segments,
     merge_values,
-    predict_program,
     split_values,
 )
 from scanfit.engine.progbar import Progbar, is_live, print_epoch_header
@@ -59,14 +57,15 @@ UNKNOWN_STEPS = 800  # what a live bar's chunks are sized for when a batch sourc
 
 
 def compile_model(model, optimizer, loss, metrics, weighted_metrics, loss_weights=None):
-    """Record the optimizer, loss(es) and metrics; freeze the layers' trainable flags for the next fit.
+    """``(optimizer object, CompileSettings)`` for ``model.compile(...)``; the layers' trainable flags are
+    frozen in the settings for the next fit.
 
     Each setting is checked here, and an error names the argument it is about.
     """
     with naming_argument("optimizer"):
         if optimizer is None:
             raise ValueError("an optimizer is needed: a name such as 'adam', or an optimizer object.")
-        model.optimizer = optimizers.get(optimizer)
+        optimizer = optimizers.get(optimizer)
     with naming_argument("loss"):
         for identifier in _leaves(loss):
             if not (isinstance(identifier, str) and identifier.lower() in ("crossentropy", "ce")):
@@ -77,18 +76,14 @@ def compile_model(model, optimizer, loss, metrics, weighted_metrics, loss_weight
         for weight in _leaves(loss_weights):
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
                 raise TypeError(f"expected finite numbers, got {weight!r}")
+    identifiers = []
     for name, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
         with naming_argument(name):
-            ids = _identifier_list(value, name)
-            for identifier in _leaves(ids):
+            identifiers.append(_identifier_list(value, name))
+            for identifier in _leaves(identifiers[-1]):
                 if identifier not in ("accuracy", "acc", "crossentropy", "ce"):
                     metrics_module.get(identifier)
-        setattr(model, "_metric_ids" if name == "metrics" else "_weighted_metric_ids", ids)
-    model.loss = loss
-    model._loss_weights = loss_weights
-    model._compiled_trainable = model.effective_trainable()
-    model.compiled = True
-    model._trainer = None
+    return optimizer, CompileSettings(loss, loss_weights, *identifiers, model.effective_trainable())
 
 
 @contextlib.contextmanager
@@ -153,7 +148,7 @@ class Trainer:
         self.outputs = CompiledOutputs(model, y_shape)
         self.loss = self.outputs.losses[0][2]  # the first (for one output, the only) resolved loss
         self.metrics = [metric for _, metric, _ in self.outputs.metrics]
-        self.mask = trainable_mask(model)
+        self.mask = model.trainable_mask()
         by_layer = [{v.short_name: v for v in layer.weights} for layer in model.weight_layers]
         penalties = [
             {name: var.regularizer for name, var in variables.items() if mask[name] and var.regularizer is not None}
@@ -176,7 +171,8 @@ class Trainer:
         self.opt_state = getattr(model.optimizer, "restored_state", None)
         model.optimizer.restored_state = None
         self.base_key = scanfit_random.next_key()
-        self.resume = None  # an EpochPosition to continue from (set by BackupAndRestore)
+        self.resumed_epoch = None  # the epoch a restored backup goes on from (set by BackupAndRestore)
+        self.resume = None  # an EpochPosition inside that epoch to continue from (set by BackupAndRestore)
         self.position = None  # where the running epoch is, after each chunk
         self.record_epoch_start = False  # keep each epoch's starting state for first_nonfinite_batch()
         self.epoch_start = None
@@ -410,8 +406,6 @@ def validation_schedule(validation_freq):
 
 def callback_sequence(callbacks):
     """`callbacks` as a list: None, one callback (accepted, as Keras does) or a list of callbacks."""
-    from scanfit.callbacks.base import Callback
-
     if callbacks is None:
         return []
     if isinstance(callbacks, Callback):
@@ -438,15 +432,6 @@ def _remaining_chunks(num_samples, batch_size, steps_per_chunk, steps_done):
             for start, segments in chunk_plan(num_samples - offset, batch_size, steps_per_chunk)]
 
 
-def trainable_mask(model):
-    """Per weight layer, ``{short_name: bool}``: which weights the optimizer updates (flags frozen at compile)."""
-    flags = model._compiled_trainable
-    return [
-        {v.short_name: bool(flags.get(id(layer), layer.trainable) and v.trainable) for v in layer.weights}
-        for layer in model.weight_layers
-    ]
-
-
 def write_back(model, values):
     """Store new per-layer weight values in the model's variables."""
     for layer, layer_values in zip(model.weight_layers, values):
@@ -463,10 +448,10 @@ def require_compiled(model):
 
 
 def trainer_for(model, y):
-    if model._trainer is None:
+    if model.trainer is None:
         shapes = [(None,) + tuple(part.shape[1:]) for part in y] if isinstance(y, tuple) else (None,) + tuple(y.shape[1:])
-        model._trainer = Trainer(model, shapes)
-    return model._trainer
+        model.trainer = Trainer(model, shapes)
+    return model.trainer
 
 
 def check_all_targets(trainer, y):
@@ -489,7 +474,7 @@ def refuse_with_source(call, **given):
 def source_trainer(model, source, class_weight, allow_nonfinite):
     """Build `model` from the first batch of `source`; the model's Trainer."""
     x, y, _ = source.convert(model, 0, source.first_batch(), True, class_weight, allow_nonfinite)
-    model._ensure_built(data_shapes(x))
+    model.ensure_built(data_shapes(x))
     return trainer_for(model, y)
 
 
@@ -632,7 +617,7 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
 
     model.stop_training = False
     callback_list.on_train_begin()
-    resumed_epoch = model.__dict__.pop("_initial_epoch", None)  # set by BackupAndRestore.on_train_begin
+    resumed_epoch, trainer.resumed_epoch = trainer.resumed_epoch, None  # set by BackupAndRestore.on_train_begin
     if resumed_epoch is not None:
         initial_epoch = resumed_epoch
         if source is not None:
@@ -736,8 +721,8 @@ def staged_fit_arrays(model, x, y, sample_weight, class_weight, validation_split
     key = fingerprint((x, y, sample_weight, validation_data),
                       (class_weights, validation_split, allow_nonfinite, validation_steps, val_batch_size,
                        distribution.batch_sharding()))
-    x_shapes, y, val_y, num_samples, data, val_data = model._staging.get("fit", key, stage)
-    model._ensure_built(x_shapes)
+    x_shapes, y, val_y, num_samples, data, val_data = model.staging.get("fit", key, stage)
+    model.ensure_built(x_shapes)
     trainer = trainer_for(model, y)
     check_all_targets(trainer, y)
     if val_y is not None:
@@ -785,8 +770,8 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, retu
             return data_shapes(x_), y_, placed_count(data_), data_
 
         key = fingerprint((x, y, sample_weight), (allow_nonfinite, limit, batch_size, distribution.batch_sharding()))
-        x_shapes, y, num_samples, data = model._staging.get("evaluate", key, stage)
-        model._ensure_built(x_shapes)
+        x_shapes, y, num_samples, data = model.staging.get("evaluate", key, stage)
+        model.ensure_built(x_shapes)
         trainer = trainer_for(model, y)
         check_all_targets(trainer, y)
         steps = math.ceil(num_samples / batch_size)
@@ -813,7 +798,7 @@ def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, 
     if source is not None:
         refuse_with_source("predict", batch_size=batch_size_given)
         first = source.convert(model, 0, (unpack_batch(source.first_batch())[0],), False, None, allow_nonfinite)
-        model._ensure_built(data_shapes(first[0]))
+        model.ensure_built(data_shapes(first[0]))
         convert = source_converter(model, None, source, None, allow_nonfinite, targets=False)
         steps = limit or source.batches_per_pass()
     else:
@@ -824,18 +809,16 @@ def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, 
             return data_shapes(x_), placed(x_)
 
         key = fingerprint(x, (allow_nonfinite, limit, batch_size, distribution.batch_sharding()))
-        x_shapes, x = model._staging.get("predict", key, stage)
+        x_shapes, x = model.staging.get("predict", key, stage)
         if not isinstance(x, HostArrays):
             (x,) = x
-        model._ensure_built(x_shapes)
+        model.ensure_built(x_shapes)
         if distribution.shards_data():  # the outputs of this process's own rows
             local = (x_shapes[0] if isinstance(x_shapes, list) else x_shapes)[0]
             local_rows = distribution.process_shard(local * jax.process_count())
         num_samples = data_size(x.arrays if isinstance(x, HostArrays) else x)
         steps = math.ceil(num_samples / batch_size)
-    if getattr(model, "_predict_program", None) is None:
-        model._predict_program = Distributed(jax.jit(functools.partial(predict_program, model.apply),
-                                                     static_argnames=("segments", "batch_sharding")))
+    predict_function = model.make_predict_function()
     callback_list = CallbackList(callbacks, model, {"verbose": verbose, "epochs": 1, "steps": steps})
     callback_list.on_predict_begin()
     bar = Progbar(steps, verbose=verbose, live=False)
@@ -853,7 +836,7 @@ def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, 
     for part, segments in pieces:
         if hooked:
             callback_list.on_predict_batch_begin(batch)
-        parts.append(jax.tree.map(np.asarray, model._predict_program(values, part, segments=segments)))
+        parts.append(jax.tree.map(np.asarray, predict_function(values, part, segments=segments)))
         if hooked:
             callback_list.on_predict_batch_end(batch, {"outputs": model.structure_outputs(parts[-1])})
         batch += sum(count for count, _ in segments)
@@ -868,7 +851,7 @@ def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, 
 
 
 def metrics_names(model):
-    trainer = getattr(model, "_trainer", None)
+    trainer = model.trainer
     if trainer is None:
         return []
     return trainer.metric_names

@@ -55,6 +55,7 @@ from scanfit.layers.regularization import (
 from scanfit.layers.reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from scanfit.layers.symbolic import KerasTensor
 from scanfit.layers.wrappers import Bidirectional, TimeDistributed
+from scanfit.serialization import register_built_in
 
 LAYER_CLASSES = {
     cls.__name__: cls
@@ -71,6 +72,7 @@ LAYER_CLASSES = {
         Embedding, Masking, SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed,
     )
 }
+register_built_in("layer", LAYER_CLASSES)
 
 # Keras's other names for the same classes.
 Convolution1D, Convolution2D = Conv1D, Conv2D

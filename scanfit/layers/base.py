@@ -7,8 +7,6 @@ to an array and ``state_updates`` holds new values for non-trainable
 variables (empty for most layers). The model strings these calls together
 inside one compiled program; no layer touches global state while it runs.
 """
-import re
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,27 +14,7 @@ import numpy as np
 from scanfit import constraints, initializers, mixed_precision, regularizers
 from scanfit import random as scanfit_random
 from scanfit.layers import execution, symbolic
-
-_name_counts = {}
-
-
-def unique_name(base):
-    """Keras-style automatic names: dense, dense_1, dense_2, ..."""
-    count = _name_counts.get(base, 0)
-    _name_counts[base] = count + 1
-    return base if count == 0 else f"{base}_{count}"
-
-
-def reset_names():
-    """Restart the automatic names (the next Dense is ``dense`` again), as `keras.backend.clear_session` does."""
-    _name_counts.clear()
-
-
-def snake_case(class_name):
-    """'BatchNormalization' -> 'batch_normalization', 'Conv2D' -> 'conv2d'."""
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
-
+from scanfit.naming import snake_case, unique_name
 
 def dtype_policy_config(dtype="float32"):
     """The dtype entry of a Keras 3 layer config."""
@@ -305,6 +283,11 @@ class Layer:
 
     def set_weights(self, weights):
         assign_all(self.weights, weights, f"layer {self.name!r}")
+
+    def weights_in_file(self):
+        """``(group, name, variables)`` for each group of the weights in a Keras 3 ``.weights.h5`` file: one
+        ``vars`` group for most layers (wrappers and recurrent layers nest their inner layers' groups)."""
+        return [("vars", self.name, self.weights)]
 
     def count_params(self):
         return int(sum(np.prod(v.shape) for v in self.weights))

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 
 from scanfit.layers.base import Layer
 from scanfit.layers.recurrent import Recurrent
+from scanfit.saving.config import deserialize_layer, serialize_layer
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -108,16 +109,12 @@ class Bidirectional(Layer):
         return outputs[0], {}
 
     def get_config(self):
-        from scanfit.saving.config import serialize_layer
-
         return {**super().get_config(), "merge_mode": self.merge_mode,
                 "layer": _unbuilt_config(serialize_layer(self.forward_layer)),
                 "backward_layer": _unbuilt_config(serialize_layer(self.backward_layer))}
 
     @classmethod
     def from_config(cls, config):
-        from scanfit.saving.config import deserialize_layer
-
         config = dict(config)
         config["layer"] = deserialize_layer(config["layer"])
         if config.get("backward_layer") is not None:
@@ -163,28 +160,17 @@ class TimeDistributed(Layer):
         return y.reshape((batch, steps) + y.shape[1:]), updates
 
     def get_config(self):
-        from scanfit.saving.config import serialize_layer
-
         return {**super().get_config(), "layer": _unbuilt_config(serialize_layer(self.layer))}
 
     @classmethod
     def from_config(cls, config):
-        from scanfit.saving.config import deserialize_layer
-
         config = dict(config)
         config["layer"] = deserialize_layer(config["layer"])
         return cls(**config)
 
 
-def file_groups(layer):
-    """``(group, name, variables)`` for each group of `layer`'s weights in a Keras 3 ``.weights.h5`` file."""
-    if hasattr(layer, "weights_in_file"):
-        return layer.weights_in_file()
-    return [("vars", layer.name, layer.weights)]
-
-
 def _nested_groups(prefix, layer):
-    return [(f"{prefix}/{group}", name, variables) for group, name, variables in file_groups(layer)]
+    return [(f"{prefix}/{group}", name, variables) for group, name, variables in layer.weights_in_file()]
 
 
 def _copy(layer, name, **changes):

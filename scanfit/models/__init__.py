@@ -3,6 +3,9 @@ from scanfit.models.model import Model
 from scanfit.models.sequential import Sequential
 from scanfit.saving.api import load_model, save_model
 from scanfit.saving.config import model_from_config
+from scanfit.serialization import register_built_in
+
+register_built_in("model", {"Sequential": Sequential, "Functional": Model})
 
 
 def clone_model(model):

@@ -26,11 +26,15 @@ import numpy as np
 
 from scanfit import optimizers
 from scanfit import random as scanfit_random
-from scanfit.engine import training
+from scanfit.engine import programs, training
 from scanfit.engine.staging import StagingCache
 from scanfit.layers import execution, symbolic
-from scanfit.layers.base import Layer, assign_all, snake_case, unique_name
+from scanfit.layers.base import Layer, assign_all
+from scanfit.models.functional_config import functional_config, functional_from_config
 from scanfit.models.graph import Graph
+from scanfit.naming import snake_case, unique_name
+from scanfit.saving import api as saving_api
+from scanfit.saving.config import serialize_model
 from scanfit.summary import print_summary
 
 NOT_BUILT = (
@@ -59,9 +63,10 @@ class Model(Layer):
         self.history = None
         self.optimizer = None
         self.compiled = False
-        self._trainer = None
-        self._predict_program = None
-        self._staging = StagingCache()
+        self.compile_settings = None  # what compile() recorded (a CompileSettings)
+        self.trainer = None  # the compiled training state and programs, made by the first fit/evaluate
+        self.predict_function = None  # the compiled prediction program (make_predict_function)
+        self.staging = StagingCache()  # the data of the last fit/evaluate/predict call, checked and placed
         self._graph = None
         if functional:
             if inputs is None or outputs is None:
@@ -106,6 +111,14 @@ class Model(Layer):
             else:
                 flags.setdefault(id(layer), layer.trainable and self.trainable)
         return flags
+
+    def trainable_mask(self):
+        """Per weight layer, ``{short_name: bool}``: which weights the optimizer updates (flags frozen at compile)."""
+        flags = self.compile_settings.trainable
+        return [
+            {v.short_name: bool(flags.get(id(layer), layer.trainable) and v.trainable) for v in layer.weights}
+            for layer in self.weight_layers
+        ]
 
     def get_layer(self, name=None, index=None):
         """A layer by name or by index (exactly one of the two, as in Keras)."""
@@ -204,14 +217,11 @@ class Model(Layer):
         self.built = True
 
     def build_for(self, input_shape):
-        self._ensure_built_for(input_shape)
-        return self.output_shape
-
-    def _ensure_built_for(self, input_shape):
         if not self.built:
             self.build(input_shape)
+        return self.output_shape
 
-    def _ensure_built(self, data_shape):
+    def ensure_built(self, data_shape):
         """Build from the shapes of real data when the model does not know its input shape yet."""
         if not self.built:
             self.build(jax.tree.map(lambda s: (None,) + tuple(s[1:]), data_shape, is_leaf=_is_shape))
@@ -304,7 +314,7 @@ class Model(Layer):
         if running is not None:
             return self.run_in(running, x)
         x = jax.tree.map(_as_input_array, x)
-        self._ensure_built(jax.tree.map(lambda a: tuple(a.shape), x))
+        self.ensure_built(jax.tree.map(lambda a: tuple(a.shape), x))
         training = bool(training)
         flat = x
         if self._graph is not None:
@@ -371,7 +381,11 @@ class Model(Layer):
         `LossScaleOptimizer` unless ``auto_scale_loss=False``, as in Keras 3.
         """
         training.check_compile_options(run_eagerly, steps_per_execution, jit_compile, auto_scale_loss)
-        training.compile_model(self, optimizer, loss, metrics, weighted_metrics, loss_weights)
+        self.optimizer, self.compile_settings = training.compile_model(self, optimizer, loss, metrics,
+                                                                       weighted_metrics, loss_weights)
+        self.loss = loss
+        self.compiled = True
+        self.trainer = None
         if auto_scale_loss and self.dtype_policy.name == "mixed_float16" and not isinstance(
                 self.optimizer, optimizers.LossScaleOptimizer):
             self.optimizer = optimizers.LossScaleOptimizer(self.optimizer, name="loss_scale_optimizer")
@@ -404,6 +418,12 @@ class Model(Layer):
         return training.predict(self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks,
                                 allow_nonfinite=allow_nonfinite, steps=steps)
 
+    def make_predict_function(self):
+        """The compiled program `predict` runs (made on first use, kept until the layers change), as Keras names it."""
+        if self.predict_function is None:
+            self.predict_function = programs.make_predict_program(self.apply)
+        return self.predict_function
+
     def predict_on_batch(self, x):
         return jax.tree.map(np.asarray, self(x))
 
@@ -414,21 +434,15 @@ class Model(Layer):
     # --- files ----------------------------------------------------------------
     def save(self, filepath, overwrite=True, include_optimizer=True, save_format=None):
         """Save the whole model as ``.keras`` (Keras 3 zip) or ``.h5``/``.hdf5`` (legacy HDF5), atomically."""
-        from scanfit.saving.api import save_model
-
-        save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer, save_format=save_format)
+        saving_api.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer, save_format=save_format)
 
     def save_weights(self, filepath, overwrite=True):
         """Save the weights as ``.weights.h5`` (Keras 3, with optimizer state) or ``.h5`` (tf.keras 2 layout)."""
-        from scanfit.saving.api import save_weights
-
-        save_weights(self, filepath, overwrite=overwrite)
+        saving_api.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath, skip_mismatch=False, by_name=False):
         """Load weights from a ``.weights.h5``, ``.h5``/``.hdf5`` or ``.keras`` file (counts and shapes checked)."""
-        from scanfit.saving.api import load_weights
-
-        load_weights(self, filepath, skip_mismatch=skip_mismatch, by_name=by_name)
+        saving_api.load_weights(self, filepath, skip_mismatch=skip_mismatch, by_name=by_name)
 
     # --- configuration ------------------------------------------------------
     def get_config(self):
@@ -438,22 +452,23 @@ class Model(Layer):
                 f"Model {type(self).__name__!r} is a subclassed model: define get_config() (returning its "
                 "constructor's arguments) to save or clone it, or use save_weights()."
             )
-        from scanfit.saving.functional_config import functional_config
-
         return functional_config(self)
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        """A model from `get_config()` output: a functional `Model` from a functional config, else ``cls(**config)``."""
         if "layers" in config and "input_layers" in config:
-            from scanfit.saving.functional_config import functional_from_config
-
-            return functional_from_config(config, custom_objects)
+            return cls.from_functional_config(config, custom_objects)
         return cls(**config)
+
+    @staticmethod
+    def from_functional_config(config, custom_objects=None, layers=None):
+        """A functional `Model` rebuilt from its config (fresh weights); `layers`, when given, are its layers
+        already rebuilt, in the config's order. A config that is not a functional one is a clear ValueError."""
+        return functional_from_config(Model, config, custom_objects, layers)
 
     def to_json(self, **kwargs):
         """The model's architecture as Keras's JSON (``keras.models.model_from_json`` reads it back)."""
-        from scanfit.saving.config import serialize_model
-
         return json.dumps(serialize_model(self), **kwargs)
 
     def __repr__(self):
@@ -494,7 +509,8 @@ def _attribute_layers(model):
     return found
 
 
-_NOT_STRUCTURE = {"optimizer", "history", "inbound_nodes", "_trainer", "_predict_program", "_staging", "_graph",
+_NOT_STRUCTURE = {"optimizer", "history", "inbound_nodes", "compile_settings", "trainer", "predict_function", "staging",
+                  "_graph",
                   "_input_structure", "_output_structure", "loss"}
 
 

@@ -1,8 +1,10 @@
 """The Sequential model: a `Model` whose graph is a chain of layers."""
 from scanfit.layers import symbolic
-from scanfit.layers.base import Layer, unique_name
+from scanfit.layers.base import Layer
 from scanfit.layers.core import Input, InputLayer
 from scanfit.models.model import NOT_BUILT, Model
+from scanfit.naming import unique_name
+from scanfit.saving.config import serialize_layer
 
 
 class Sequential(Model):
@@ -102,8 +104,8 @@ class Sequential(Model):
         self.built = False
         self.output_shape = None
         self._chain = None
-        self._trainer = None
-        self._predict_program = None
+        self.trainer = None
+        self.predict_function = None
 
     def _symbolic(self, what):
         if self._chain is None:
@@ -136,7 +138,7 @@ class Sequential(Model):
         self.built = True
         self._chain = (tensor, output)
 
-    def _ensure_built(self, data_shape):
+    def ensure_built(self, data_shape):
         """Build from the shape of real data when no input shape was declared."""
         expected = self.input_shape if self.built else self._input_batch_shape
         sample_shape = tuple(data_shape[1:])
@@ -163,8 +165,6 @@ class Sequential(Model):
 
     # --- configuration ------------------------------------------------------
     def get_config(self):
-        from scanfit.saving.config import serialize_layer
-
         layers = []
         if self._input_batch_shape is not None:
             layers.append(serialize_layer(InputLayer(batch_shape=self._input_batch_shape, name=f"input_layer_{self.name}")))

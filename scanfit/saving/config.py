@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from scanfit import initializers, losses, metrics as metrics_module, optimizers
-from scanfit.serialization import CustomObjectScope, in_safe_mode, is_custom_object, lookup, object_config
+from scanfit.serialization import CustomObjectScope, built_in, in_safe_mode, is_custom_object, lookup, object_config
 
 # Keys Keras 3 writes for features scanfit lacks, with the value that means "not used".
 _UNUSED_FEATURES = {"quantization_config": None, "lora_rank": None, "optional": False, "renorm": False}
@@ -31,12 +31,11 @@ MODEL_CLASSES = ("Sequential", "Functional", "Model")
 
 def serialize_model(model):
     """A whole model as Keras 3 writes it: ``Sequential``, ``Functional``, or a subclass (its registered name)."""
-    from scanfit.models.model import Model
-    from scanfit.models.sequential import Sequential
-
+    models = built_in("model")
     cls = type(model)
-    if cls in (Sequential, Model):
-        class_name, module = ("Sequential", "keras") if cls is Sequential else ("Functional", "keras.src.models.functional")
+    if cls in (models["Sequential"], models["Functional"]):
+        class_name, module = ("Sequential", "keras") if cls is models["Sequential"] else (
+            "Functional", "keras.src.models.functional")
         config = {"module": module, "class_name": class_name, "config": model.get_config(), "registered_name": None}
     else:
         config = object_config("keras.models", model, {}, model.get_config())
@@ -51,11 +50,9 @@ def _listed(shape):
 
 def serialize_layer(layer):
     """A layer as Keras 3 writes it in config.json (a custom layer class with its ``registered_name``)."""
-    from scanfit.layers import LAYER_CLASSES
-
     if hasattr(layer, "weight_layers"):  # a model nested in a model
         return serialize_model(layer)
-    config = object_config("keras.layers", layer, LAYER_CLASSES, layer.get_config())
+    config = object_config("keras.layers", layer, built_in("layer"), layer.get_config())
     if layer.built and layer.input_shape is not None:
         config["build_config"] = {"input_shape": _listed(layer.input_shape)}
     return config
@@ -73,8 +70,6 @@ def deserialize_layer(config, custom_objects=None):
 
 
 def _deserialize_layer(config, custom_objects):
-    from scanfit.layers import LAYER_CLASSES
-
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"A layer config must be a dict with a 'class_name', got {config!r:.200}")
     class_name = config["class_name"]
@@ -90,7 +85,7 @@ def _deserialize_layer(config, custom_objects):
         build_config = config.get("build_config")
         input_shape = build_config.get("input_shape") if isinstance(build_config, dict) else None
         return _model_from_config(config, custom_objects, input_shape, max_weight_bytes, max_layers)
-    cls = lookup("layer", LAYER_CLASSES, class_name, custom_objects)
+    cls = lookup("layer", built_in("layer"), class_name, custom_objects)
     layer_config = config.get("config") or {}
     if not isinstance(layer_config, dict):
         raise ValueError(f"The config of layer {class_name!r} must be a dict, got {layer_config!r:.200}")
@@ -140,9 +135,7 @@ def _model_from_config(config, custom_objects, input_shape, max_weight_bytes, ma
 
 
 def _read_model(config, custom_objects, input_shape, max_weight_bytes, max_layers):
-    from scanfit.models.sequential import Sequential
-    from scanfit.saving.functional_config import functional_from_config
-
+    models = built_in("model")
     class_name = "Sequential"
     if isinstance(config, dict) and "class_name" in config:
         class_name = config["class_name"]
@@ -161,15 +154,16 @@ def _read_model(config, custom_objects, input_shape, max_weight_bytes, max_layer
         raise ValueError(f"The model config lists {len(config['layers'])} layers, more than the {max_layers} allowed.")
     layers = [_deserialize_layer(layer_config, custom_objects) for layer_config in config["layers"]]
     if class_name != "Sequential":
+        functional = models["Functional"]
         if max_weight_bytes is not None:
-            shapes = jax.eval_shape(lambda: [v.value for v in functional_from_config(
+            shapes = jax.eval_shape(lambda: [v.value for v in functional.from_functional_config(
                 config, custom_objects, _drawing_nothing(layers)).weights])
             _check_size(shapes, max_weight_bytes)
-        return functional_from_config(config, custom_objects, layers)
+        return functional.from_functional_config(config, custom_objects, layers)
     build_shape = config.get("build_input_shape") or input_shape
 
     def build(layers, name):
-        model = Sequential(layers, name=name, trainable=config.get("trainable", True))  # built once, not per layer
+        model = models["Sequential"](layers, name=name, trainable=config.get("trainable", True))  # built once, not per layer
         if not model.built and build_shape is not None and model.layers:
             model.build(tuple(build_shape))
         return model
@@ -232,10 +226,10 @@ def compile_config(model):
     """Keras 3's ``compile_config`` for a compiled model."""
     return {
         "optimizer": optimizers.serialize(model.optimizer),
-        "loss": _serialize(model.loss, losses.serialize),
-        "loss_weights": model._loss_weights,
-        "metrics": _serialize(model._metric_ids, metrics_module.serialize) or None,
-        "weighted_metrics": _serialize(model._weighted_metric_ids, metrics_module.serialize) or None,
+        "loss": _serialize(model.compile_settings.loss, losses.serialize),
+        "loss_weights": model.compile_settings.loss_weights,
+        "metrics": _serialize(model.compile_settings.metrics, metrics_module.serialize) or None,
+        "weighted_metrics": _serialize(model.compile_settings.weighted_metrics, metrics_module.serialize) or None,
         "run_eagerly": False,
         "steps_per_execution": 1,
         "jit_compile": True,

@@ -21,7 +21,7 @@ import zlib
 import h5py
 import numpy as np
 
-from scanfit.datasets.idx import atomic_output
+from scanfit.atomic_files import atomic_output
 
 ZIP_MAGIC = b"PK\x03\x04"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"

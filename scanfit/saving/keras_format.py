@@ -16,8 +16,8 @@ import zipfile
 
 import h5py
 
-from scanfit.layers.base import snake_case
-from scanfit.layers.wrappers import file_groups
+from scanfit.naming import snake_case
+from scanfit.version import __version__
 from scanfit.saving import config as config_lib
 from scanfit.saving import files
 from scanfit.saving.optimizer_state import expected_variables, optimizer_variables, restore_optimizer_variables
@@ -62,7 +62,7 @@ def own_weights(layer):
 
 def stored_groups(layer):
     """``(group, name, variables)`` for each group of weights stored under `layer`'s path."""
-    return [("vars", layer.name, [])] if is_model(layer) else file_groups(layer)
+    return [("vars", layer.name, [])] if is_model(layer) else layer.weights_in_file()
 
 
 # --- writing ------------------------------------------------------------------------
@@ -124,9 +124,7 @@ def keras_bytes(model, include_optimizer=True):
 
 
 def _saved_by():
-    import scanfit
-
-    return f"scanfit {scanfit.__version__}"
+    return f"scanfit {__version__}"
 
 
 # --- reading ------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from jax.tree_util import DictKey, GetAttrKey, SequenceKey
 
 from scanfit import optimizers
 from scanfit.engine.programs import split_values
-from scanfit.engine.training import trainable_mask
 
 
 class Slot(NamedTuple):
@@ -158,7 +157,7 @@ def expected_variables(model, stored_count):
 
     With `stored_count` None: every variable a trained optimizer has.
     """
-    mask = trainable_mask(model)
+    mask = model.trainable_mask()
     return _fitting(_layout(model, _template(model, mask), mask), stored_count)
 
 
@@ -174,13 +173,13 @@ def _fitting(layout, stored_count):
 
 def _current_state(model):
     """The optax state the next fit starts from: the trainer's, a restored one, or a fresh one."""
-    trainer = model._trainer
+    trainer = model.trainer
     if trainer is not None and trainer.opt_state is not None:
         return trainer.opt_state
     restored = getattr(model.optimizer, "restored_state", None)
     if restored is not None:
         return restored
-    return _template(model, trainable_mask(model))
+    return _template(model, model.trainable_mask())
 
 
 def optimizer_variables(model):
@@ -188,7 +187,7 @@ def optimizer_variables(model):
     state = _current_state(model)
     leaves = dict(jax.tree_util.tree_flatten_with_path(state)[0])
     variables = []
-    for entry in _layout(model, state, trainable_mask(model)):
+    for entry in _layout(model, state, model.trainable_mask()):
         if entry.kind == "fixed":
             value = np.zeros((), np.int64 if entry.name.endswith("/iteration") else np.float32)
         elif entry.kind == "iteration":
@@ -212,7 +211,7 @@ def restore_optimizer_variables(model, values, source):
     the count or a shape does not fit.
     """
     optimizer = model.optimizer
-    mask = trainable_mask(model)
+    mask = model.trainable_mask()
     template = _template(model, mask)
     values = [np.asarray(value) for value in values]
     layout = _fitting(_layout(model, template, mask), len(values))
@@ -258,8 +257,8 @@ def restore_optimizer_variables(model, values, source):
     optimizer.iterations = iteration
     if learning_rate is not None:
         optimizer.learning_rate = float(learning_rate)
-    if model._trainer is not None:  # already trained since compile: replace the live state
-        model._trainer.opt_state = state
+    if model.trainer is not None:  # already trained since compile: replace the live state
+        model.trainer.opt_state = state
     else:
         optimizer.restored_state = state
 

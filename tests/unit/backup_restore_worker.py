@@ -46,7 +46,7 @@ def build_and_train(backup_dir, epochs, save_freq, extra_callbacks=(), seed=0, s
 def final_state(model, history):
     """Everything a resumed run must reproduce, as arrays."""
     arrays = {f"weight_{i}": np.asarray(w) for i, w in enumerate(model.get_weights())}
-    arrays.update({f"opt_{i}": np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(model._trainer.opt_state))})
+    arrays.update({f"opt_{i}": np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(model.trainer.opt_state))})
     summary = {"iterations": int(model.optimizer.iterations), "learning_rate": float(model.optimizer.learning_rate),
                "epoch": history.epoch, "history": history.history}
     arrays["summary"] = np.frombuffer(json.dumps(summary).encode(), dtype=np.uint8)

@@ -112,7 +112,7 @@ def main(out_dir, coordinator=None, num_processes=None, process_id=None, mode="w
         model.fit(x, y, batch_size=BATCH_SIZE + 1, epochs=1, verbose=0)
     except ValueError as error:
         results["batch_size_error"] = np.asarray(str(error))
-        results["compiled_before_error"] = np.asarray(model._trainer is not None)
+        results["compiled_before_error"] = np.asarray(model.trainer is not None)
     np.savez(os.path.join(out_dir, "results.npz"), **results)
 
 

@@ -21,7 +21,7 @@ def _model(loss="sparse_categorical_crossentropy", units=3, activation="softmax"
 
 
 def _no_program_compiled(model):
-    trainer = model._trainer
+    trainer = model.trainer
     return trainer is None or trainer.programs.train_epoch._cache_size() == 0
 
 

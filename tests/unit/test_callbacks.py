@@ -268,8 +268,8 @@ def test_terminate_on_nan_names_the_epoch_and_batch(capsys):
 def test_terminate_on_nan_keeps_the_one_program_epoch():
     model = _twins()[1]
     model.fit(X, Y, epochs=2, verbose=0, callbacks=[scanfit.callbacks.TerminateOnNaN()])
-    assert model._trainer.programs.train_chunk._cache_size() == 0
-    assert model._trainer.epoch_start is None
+    assert model.trainer.programs.train_chunk._cache_size() == 0
+    assert model.trainer.epoch_start is None
 
 
 class _Recorder:

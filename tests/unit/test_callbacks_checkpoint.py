@@ -118,7 +118,7 @@ def test_integer_save_freq_saves_every_n_batches(tmp_path):
 def test_epoch_checkpoints_keep_the_one_program_epoch(tmp_path):
     model = _model()
     model.fit(X, Y, epochs=1, verbose=0, callbacks=[scanfit.callbacks.ModelCheckpoint(str(tmp_path / "m.keras"))])
-    assert model._trainer.programs.train_chunk._cache_size() == 0
+    assert model.trainer.programs.train_chunk._cache_size() == 0
 
 
 def test_bad_arguments_give_clear_errors(tmp_path):

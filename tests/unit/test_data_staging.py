@@ -40,7 +40,7 @@ def test_uint8_input_trains_exactly_as_its_float32_copy():
     assert evaluation_u8 == evaluation_f32
     np.testing.assert_array_equal(predictions_u8, predictions_f32)
     model_u8.fit(x, y, batch_size=16, epochs=1, verbose=0)
-    staged = model_u8._staging.staged("fit")[4][0]  # the x the programs read
+    staged = model_u8.staging.staged("fit")[4][0]  # the x the programs read
     assert staged.dtype == np.uint8  # kept compact on the device
 
 
@@ -91,20 +91,20 @@ def test_a_repeated_call_with_the_same_arrays_reuses_the_staged_data():
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)
     model.fit(x[:], y[:], batch_size=16, epochs=1, verbose=0)  # new views of the same memory
-    assert model._staging.stagings == 1
+    assert model.staging.stagings == 1
     x[0, 0, 0] ^= 1  # changed in place: staged again
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)
-    assert model._staging.stagings == 2
+    assert model.staging.stagings == 2
     model.fit(x, y, batch_size=16, epochs=1, verbose=0, class_weight={0: 2.0, 1: 1.0, 2: 1.0})
-    assert model._staging.stagings == 3  # other options, other staged weights
+    assert model.staging.stagings == 3  # other options, other staged weights
     model.evaluate(x, y, verbose=0)
     model.evaluate(x, y, verbose=0)
     model.predict(x, verbose=0)
     model.predict(x, verbose=0)
-    assert model._staging.stagings == 5
+    assert model.staging.stagings == 5
     model.predict(x.tolist(), verbose=0)  # not a NumPy array: staged every time
     model.predict(x.tolist(), verbose=0)
-    assert model._staging.stagings == 7
+    assert model.staging.stagings == 7
 
 
 def test_reused_staging_gives_the_results_of_fresh_staging():
@@ -116,7 +116,7 @@ def test_reused_staging_gives_the_results_of_fresh_staging():
     copies = [(x.copy(), y.copy()) for _ in range(3)]  # kept alive, so each lives at its own address
     for x_copy, y_copy in copies:
         fresh.fit(x_copy, y_copy, batch_size=16, epochs=1, validation_split=0.25, verbose=0)
-    assert reused._staging.stagings == 1 and fresh._staging.stagings == 3
+    assert reused.staging.stagings == 1 and fresh.staging.stagings == 3
     for a, b in zip(reused.get_weights(), fresh.get_weights()):
         np.testing.assert_array_equal(a, b)
 
@@ -125,8 +125,8 @@ def test_one_data_set_is_kept_at_a_time():
     x, y = _images()
     model = _model()
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)
-    assert model._staging.staged("fit") is not None
+    assert model.staging.staged("fit") is not None
     model.evaluate(x, y, verbose=0)  # another kind of call: the fit's copy is freed first
-    assert model._staging.staged("fit") is None and model._staging.staged("evaluate") is not None
+    assert model.staging.staged("fit") is None and model.staging.staged("evaluate") is not None
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)
-    assert model._staging.stagings == 3
+    assert model.staging.stagings == 3

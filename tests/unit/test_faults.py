@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import scanfit
-from scanfit.datasets import idx
+from scanfit import atomic_files
 from scanfit.saving import files
 
 X = np.ones((8, 4), "float32")
@@ -134,7 +134,7 @@ def test_a_read_only_folder_at_a_checkpoint_is_a_clear_error_and_the_previous_ch
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(file))
             return real_open(file, mode, *args, **kwargs)
 
-        monkeypatch.setattr(idx, "open", read_only_open, raising=False)
+        monkeypatch.setattr(atomic_files, "open", read_only_open, raising=False)
     else:
         tmp_path.chmod(0o555)
     try:
@@ -170,7 +170,7 @@ def test_a_save_removes_the_temporaries_of_dead_writers_and_keeps_the_others(tmp
     exited = subprocess.Popen([sys.executable, "-c", "pass"])
     exited.wait()
     running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    machine = idx.machine_tag()
+    machine = atomic_files.machine_tag()
     other_machine = "00000000" if machine != "00000000" else "11111111"
     dead = tmp_path / f".m.keras.{exited.pid}-{machine}.0123abcd.part"
     kept = [

@@ -258,7 +258,7 @@ def test_bad_graphs_are_clear_errors_before_anything_compiles():
     with pytest.raises(ValueError, match="one list of metrics per output"):
         model.compile("sgd", loss="mse", metrics=["mae"])
         model.fit([XA[:, :3], XA[:, :3]], [Y_MAIN, Y_MAIN], verbose=0)
-    assert model._trainer is None  # nothing was compiled for any of them
+    assert model.trainer is None  # nothing was compiled for any of them
 
 
 def test_sequential_layers_have_outputs_for_feature_extraction():
@@ -293,4 +293,4 @@ def test_masks_flow_through_a_functional_graph_and_indices_are_checked_first():
     bad[0, 0] = 25
     with pytest.raises(ValueError, match="index 25, outside \\[0, 20\\)"):
         s_model.fit(bad, np.zeros(16), verbose=0)
-    assert s_model._trainer is None
+    assert s_model.trainer is None

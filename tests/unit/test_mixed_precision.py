@@ -160,7 +160,7 @@ def test_mixed_float16_compile_wraps_the_optimizer_like_keras():
 
 
 def scale_state(model):
-    state = model._trainer.opt_state
+    state = model.trainer.opt_state
     return float(state.dynamic_scale), int(state.step_counter)
 
 

@@ -98,19 +98,19 @@ def test_fit_after_load_continues_exactly_as_the_original(tmp_path):
     from_keras = scanfit.models.load_model(tmp_path / "m.keras")
     from_h5 = scanfit.models.load_model(tmp_path / "m.h5")
     assert original.optimizer.iterations == from_keras.optimizer.iterations == from_h5.optimizer.iterations == 6
-    assert_same_optax_state(original._trainer.opt_state, from_keras.optimizer.restored_state)
-    assert_same_optax_state(original._trainer.opt_state, from_h5.optimizer.restored_state)
+    assert_same_optax_state(original.trainer.opt_state, from_keras.optimizer.restored_state)
+    assert_same_optax_state(original.trainer.opt_state, from_h5.optimizer.restored_state)
 
     history_a = original.fit(X, Y, epochs=2, **FIT).history
     history_b = from_keras.fit(X, Y, epochs=2, **FIT).history
     assert history_a == history_b
     assert_same_weights(original, from_keras)
     assert from_keras.optimizer.iterations == 12
-    assert_same_optax_state(original._trainer.opt_state, from_keras._trainer.opt_state)
+    assert_same_optax_state(original.trainer.opt_state, from_keras.trainer.opt_state)
 
     original.load_weights(tmp_path / "m.keras")  # rewinds a model that trained on: weights and optimizer state
     assert original.optimizer.iterations == 6
-    assert_same_optax_state(original._trainer.opt_state, from_h5.optimizer.restored_state)
+    assert_same_optax_state(original.trainer.opt_state, from_h5.optimizer.restored_state)
     original.fit(X, Y, epochs=1, **FIT)
     from_h5.fit(X, Y, epochs=1, **FIT)
     assert_same_weights(original, from_h5)
@@ -129,7 +129,7 @@ def test_whole_model_round_trip(tmp_path, name, optimizer):
     np.testing.assert_array_equal(predictions(loaded), predictions(original))
     assert type(loaded.optimizer) is type(original.optimizer)
     assert loaded.optimizer.get_config() == original.optimizer.get_config()
-    assert loaded.loss == "sparse_categorical_crossentropy" and loaded._metric_ids == ["accuracy"]
+    assert loaded.loss == "sparse_categorical_crossentropy" and loaded.compile_settings.metrics == ["accuracy"]
     assert loaded.optimizer.iterations == 5
     assert_same_optimizer_state(original, loaded)
     assert_same_optax_state(original.optimizer.restored_state, loaded.optimizer.restored_state)
@@ -194,9 +194,9 @@ def test_compile_settings_round_trip(tmp_path):
         loaded = scanfit.models.load_model(tmp_path / name)
         assert loaded.optimizer.get_config() == model.optimizer.get_config()
         assert loaded.loss.get_config() == model.loss.get_config()
-        assert loaded._metric_ids[0] == "accuracy"
-        assert loaded._metric_ids[1].get_config() == model._metric_ids[1].get_config()
-        assert loaded._weighted_metric_ids == ["sparse_categorical_crossentropy"]
+        assert loaded.compile_settings.metrics[0] == "accuracy"
+        assert loaded.compile_settings.metrics[1].get_config() == model.compile_settings.metrics[1].get_config()
+        assert loaded.compile_settings.weighted_metrics == ["sparse_categorical_crossentropy"]
         assert_same_optimizer_state(model, loaded)
         names = [name for name, _ in optimizer_variables(loaded)]
         assert names[0].endswith("/iteration") and names[1].endswith("_kernel_momentum")  # no learning_rate
@@ -467,7 +467,7 @@ def test_tf_keras_2_whole_model_h5_loads_with_compile_state(tmp_path, optimizer_
         for slot, keras_slot in (("m", "momentum"), ("v", "velocity")):
             stored = state[f"sequential_{name.replace('/', '_')}_{keras_slot}"]
             np.testing.assert_array_equal(stored, slots[(name, slot)])
-    assert loaded.loss == "sparse_categorical_crossentropy" and loaded._metric_ids == ["accuracy"]
+    assert loaded.loss == "sparse_categorical_crossentropy" and loaded.compile_settings.metrics == ["accuracy"]
 
 
 def test_tf_keras_2_weights_only_h5_loads(tmp_path):

@@ -7,7 +7,6 @@ import pytest
 
 import scanfit
 from scanfit.engine.programs import split_values
-from scanfit.engine.training import trainable_mask
 from scanfit.layers import LAYER_CLASSES
 from scanfit.saving.optimizer_state import expected_variables, optimizer_variables, restore_optimizer_variables
 
@@ -166,7 +165,7 @@ def test_keras_files_load_in_scanfit(keras_files, name):
     else:
         model = scanfit.models.load_model(folder / name)
         assert [type(l).__name__ for l in model.layers] == [type(l).__name__ for l in every_layer_model(scanfit).layers]
-        assert model.loss == "sparse_categorical_crossentropy" and model._metric_ids == ["accuracy"]
+        assert model.loss == "sparse_categorical_crossentropy" and model.compile_settings.metrics == ["accuracy"]
     np.testing.assert_allclose(model.predict(X, verbose=0), expected, rtol=1e-5, atol=1e-6)
     assert isinstance(model.optimizer, scanfit.optimizers.Adam) and model.optimizer.iterations == 9
     assert_same_optimizer_values(model, optimizer_values)
@@ -249,7 +248,7 @@ def test_the_next_update_from_a_keras_state_matches_keras(tmp_path, optimizer):
     keras_step = jax.jit(model.optimizer.stateless_apply)  # compiled: Keras's eager first step is slow
     theirs, _ = keras_step([v.value for v in model.optimizer.variables], grads,
                            [v.value for v in model.trainable_variables])
-    mask = trainable_mask(loaded)
+    mask = loaded.trainable_mask()
     params, _ = split_values(loaded.weight_values(), mask)
     keys = [(i, v.short_name) for i, layer in enumerate(loaded.layers) for v in layer.weights if mask[i][v.short_name]]
     grad_tree = [{} for _ in params]

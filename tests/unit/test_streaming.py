@@ -79,7 +79,7 @@ def test_data_over_the_device_limit_streams_with_the_same_results():
     whole = _train(x, y, (val_x, val_y))
     keras.config.set_device_data_limit(1000)  # x holds 3,000 bytes
     streamed = _train(x, y, (val_x, val_y))
-    assert isinstance(streamed[0]._staging.staged("fit")[4], HostArrays)
+    assert isinstance(streamed[0].staging.staged("fit")[4], HostArrays)
     _assert_same(streamed, whole)
     np.testing.assert_array_equal(streamed[0].predict(x, verbose=0), whole[0].predict(x, verbose=0))
 

@@ -56,7 +56,7 @@ def test_event_files_have_keras_tags_runs_and_steps(tmp_path):
     assert [h.step for h in kernel] == [0, 2]
     assert kernel[-1].histogram_value.num == 6
     assert kernel[-1].histogram_value.sum == pytest.approx(float(model.layers[1].get_weights()[0].sum()), abs=1e-5)
-    assert model._trainer.programs.train_chunk._cache_size() == 0  # epoch-only logging keeps the one-program epoch
+    assert model.trainer.programs.train_chunk._cache_size() == 0  # epoch-only logging keeps the one-program epoch
 
 
 def test_update_freq_logs_running_batch_values(tmp_path):

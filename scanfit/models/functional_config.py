@@ -57,10 +57,9 @@ def _map(structure, function):
     return [function(value) for value in structure]
 
 
-def functional_from_config(config, custom_objects=None, layers=None):
-    """A functional model rebuilt from its config (fresh weights). `layers`: already deserialized ones."""
-    from scanfit.models.model import Model
-
+def functional_from_config(model_class, config, custom_objects=None, layers=None):
+    """A functional model of `model_class` rebuilt from its config (fresh weights). `layers`: already
+    deserialized ones, in the config's order."""
     entries = config.get("layers")
     if not isinstance(entries, list):
         raise ValueError("A functional model config must have a 'layers' list.")
@@ -110,7 +109,7 @@ def functional_from_config(config, custom_objects=None, layers=None):
 
     inputs = _read_structure(config.get("input_layers"), tensor, "input_layers")
     outputs = _read_structure(config.get("output_layers"), tensor, "output_layers")
-    return Model(inputs, outputs, name=config.get("name"), trainable=config.get("trainable", True))
+    return model_class(inputs, outputs, name=config.get("name"), trainable=config.get("trainable", True))
 
 
 def _read_structure(value, tensor, what):
