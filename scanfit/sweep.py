@@ -32,7 +32,7 @@ import numpy as np
 from scanfit import distribution, optimizers, plot
 from scanfit import random as scanfit_random
 from scanfit.callbacks.backup_and_restore import BackupAndRestore
-from scanfit.callbacks.base import TEST_BATCH_HOOKS, TRAIN_BATCH_HOOKS, CallbackList, History
+from scanfit.callbacks.base import TEST_BATCH_HOOKS, TRAIN_BATCH_HOOKS
 from scanfit.engine.data import (
     as_batch_size,
     as_sample_weights,
@@ -41,6 +41,7 @@ from scanfit.engine.data import (
     check_targets,
     training_data,
 )
+from scanfit.engine.fit_loop import EpochDriver, FitRun, run_epochs
 from scanfit.engine.programs import chunk_plan, epoch_segments, merge_values, split_values
 from scanfit.engine.stacked import Group, StackedPrograms, step_signature, update_signature
 from scanfit.engine.training import (
@@ -62,12 +63,18 @@ class _Run:
     def __init__(self, index, params, model, trainer):
         self.index, self.params, self.model, self.trainer = index, params, model, trainer
         self.position = None  # its place in the stacked state
-        self.callbacks = None
+        self.fit = None  # its `FitRun` in the running (or last) fit: callbacks, History, logs, whether it trains
         self.watched = False  # it has callbacks: its model is kept up to date after every epoch
-        self.active = False
-        self.logs = {}
         self.unwritten_steps = 0  # steps in the stacked state not yet written into the model
         self.mark = None  # what its model held when last stacked or written (to notice changes made outside)
+
+    @property
+    def active(self):
+        return self.fit is not None and self.fit.active
+
+    @property
+    def callbacks(self):
+        return self.fit.callbacks
 
     def current_mark(self):
         optimizer = self.model.optimizer
@@ -233,47 +240,15 @@ class Sweep:
         val_batch_size = as_batch_size(validation_batch_size) if validation_batch_size else batch_size
         steps = -(-len(x) // batch_size)
 
-        histories = [History() for _ in self._runs]
-        for run, history, own in zip(self._runs, histories, run_callbacks):
-            run.callbacks = CallbackList(own + [history], run.model, {"verbose": verbose, "epochs": epochs, "steps": steps})
+        for run, own in zip(self._runs, run_callbacks):
+            run.fit = FitRun(run.model, own, {"verbose": verbose, "epochs": epochs, "steps": steps})
             run.watched = bool(own)
-            run.model.history = history
-            run.model.stop_training = False
-            run.active, run.logs = True, {}
-        self.histories = histories
+        self.histories = [run.fit.history for run in self._runs]
         steps_per_chunk = 1 if any(run.callbacks.wants(TRAIN_BATCH_HOOKS) for run in self._runs) else None
         self._restack()
-        for run in self._runs:
-            run.callbacks.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
-            active = [run for run in self._runs if run.active]
-            if not active:
-                break
-            started = time.perf_counter()
-            for run in active:
-                run.callbacks.on_epoch_begin(epoch)
-            if any(run.changed() for run in self._runs):  # a callback set weights or a learning rate
-                self._restack()
-            carries = self._train_epoch(epoch, data, batch_size, shuffle, steps_per_chunk)
-            for run, sums in zip(self._layout, self._programs.sums(carries)):
-                if run.active:
-                    run.logs = run.trainer.logs_from_sums(sums)
-            self._write_back([run for run in active if run.watched])
-            if val_data is not None and should_validate(epoch + 1):
-                self._validate(carries, val_data, val_batch_size)
-            if verbose:
-                self._print_epoch(epoch, epochs, active, time.perf_counter() - started)
-            for run in active:
-                run.callbacks.on_epoch_end(epoch, run.logs)
-                if run.model.stop_training:
-                    run.active = False
-                    run.callbacks.on_train_end(run.logs)
-        self._write_back(self._runs)
-        for run, history in zip(self._runs, histories):
-            if run.active:
-                run.callbacks.on_train_end(run.logs)
-            run.model.history = history
-        return histories
+        driver = _SweepEpochs(self, data, val_data, batch_size, val_batch_size, shuffle, steps_per_chunk, verbose,
+                              epochs)
+        return run_epochs([run.fit for run in self._runs], driver, initial_epoch, epochs, should_validate)
 
     def _callbacks_for(self, callbacks, index, params):
         """Run `index`'s own callbacks: from the factory, or copies of the list."""
@@ -371,12 +346,12 @@ class Sweep:
                 run.callbacks.on_test_begin()
                 val_logs = run.trainer.logs_from_sums(run_sums)
                 run.callbacks.on_test_end(val_logs)
-            run.logs.update({"val_" + name: value for name, value in val_logs.items()})
+            run.fit.logs.update({"val_" + name: value for name, value in val_logs.items()})
 
     def _print_epoch(self, epoch, epochs, active, seconds):
         print(f"Epoch {epoch + 1}/{epochs} - {len(active)} run{'s' * (len(active) != 1)} - {seconds:.2f}s")
         for run in active:
-            logs = " - ".join(f"{name}: {value:.4f}" for name, value in run.logs.items())
+            logs = " - ".join(f"{name}: {value:.4f}" for name, value in run.fit.logs.items())
             print(f"  [{run.index}] {_label(run.params)}: {logs}")
         sys.stdout.flush()
 
@@ -435,6 +410,40 @@ class Sweep:
 
     def __repr__(self):
         return f"<Sweep runs={len(self.params)} fitted={self.histories is not None}>"
+
+
+class _SweepEpochs(EpochDriver):
+    """The epochs of `Sweep.fit`, for `fit_loop.run_epochs`: every active run's epoch in one stacked program."""
+
+    def __init__(self, sweep, data, val_data, batch_size, val_batch_size, shuffle, steps_per_chunk, verbose, epochs):
+        self.sweep, self.data, self.val_data = sweep, data, val_data
+        self.batch_size, self.val_batch_size, self.shuffle = batch_size, val_batch_size, shuffle
+        self.steps_per_chunk, self.verbose, self.epochs = steps_per_chunk, verbose, epochs
+        self.carries, self.started = None, None
+
+    def train(self, epoch, runs):
+        sweep = self.sweep
+        self.started = time.perf_counter()
+        if any(run.changed() for run in sweep._runs):  # a callback set weights or a learning rate
+            sweep._restack()
+        self.carries = sweep._train_epoch(epoch, self.data, self.batch_size, self.shuffle, self.steps_per_chunk)
+        for run, sums in zip(sweep._layout, sweep._programs.sums(self.carries)):
+            if run.active:
+                run.fit.logs = run.trainer.logs_from_sums(sums)
+        sweep._write_back([run for run in sweep._runs if run.active and run.watched])
+        return True
+
+    def validate(self, epoch, runs):
+        if self.val_data is not None:
+            self.sweep._validate(self.carries, self.val_data, self.val_batch_size)
+
+    def report(self, epoch, runs):
+        if self.verbose:
+            active = [run for run in self.sweep._runs if run.active]
+            self.sweep._print_epoch(epoch, self.epochs, active, time.perf_counter() - self.started)
+
+    def finish(self, runs):
+        self.sweep._write_back(self.sweep._runs)
 
 
 def _best(history, key):

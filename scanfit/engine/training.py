@@ -18,7 +18,7 @@ import numpy as np
 from scanfit import losses, metrics as metrics_module, optimizers
 from scanfit import distribution
 from scanfit import random as scanfit_random
-from scanfit.callbacks.base import PREDICT_BATCH_HOOKS, TEST_BATCH_HOOKS, TRAIN_BATCH_HOOKS, Callback, CallbackList, History
+from scanfit.callbacks.base import PREDICT_BATCH_HOOKS, TEST_BATCH_HOOKS, TRAIN_BATCH_HOOKS, Callback, CallbackList
 from scanfit.engine.data import (
     as_batch_size,
     as_sample_weights,
@@ -40,6 +40,7 @@ from scanfit.engine.batches import (
     unchanged,
     unpack_batch,
 )
+from scanfit.engine.fit_loop import EpochDriver, FitRun, run_epochs
 from scanfit.engine.outputs import CompiledOutputs
 from scanfit.engine.staging import fingerprint
 from scanfit.engine.state import CompileSettings, EpochPosition, TrainState
@@ -584,6 +585,7 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
         val_batch_size = distribution.check_batch_size(
             as_batch_size(validation_batch_size, name="validation_batch_size"), "validation_batch_size")
     array_validation = None if val_source else validation_data
+    data = convert = batches = None
     if source is None:
         trainer, data, val_data, num_samples = staged_fit_arrays(
             model, x, y, sample_weight, class_weight, validation_split, array_validation, allow_nonfinite,
@@ -606,45 +608,64 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
         val_convert = source_converter(model, trainer, val_source, None, allow_nonfinite)
         val_data = functools.partial(groups, val_source, validation_steps, val_convert)
 
-    history = History()
-    callback_list = CallbackList(callbacks + [history], model, {"verbose": verbose, "epochs": epochs, "steps": steps})
-    model.history = history  # as in Keras, from the start of fit (BackupAndRestore refills it)
-    batch_hooks = callback_list.wants(TRAIN_BATCH_HOOKS)
-    stream = sys.stdout
-    live = verbose == 1 and is_live(stream)
-    steps_per_chunk = 1 if batch_hooks else (
-        max(1, math.ceil((steps or UNKNOWN_STEPS) / LIVE_UPDATES_PER_EPOCH)) if live else None)
+    run = FitRun(model, callbacks, {"verbose": verbose, "epochs": epochs, "steps": steps})
+    driver = ModelEpochs(run, trainer, data=data, source=source, convert=convert, val_data=val_data,
+                         batch_size=batch_size, val_batch_size=val_batch_size, shuffle=shuffle, verbose=verbose,
+                         epochs=epochs, steps=steps, steps_per_epoch=steps_per_epoch, batches=batches)
+    return run_epochs([run], driver, initial_epoch, epochs, should_validate)[0]
 
-    model.stop_training = False
-    callback_list.on_train_begin()
-    resumed_epoch, trainer.resumed_epoch = trainer.resumed_epoch, None  # set by BackupAndRestore.on_train_begin
-    if resumed_epoch is not None:
-        initial_epoch = resumed_epoch
-        if source is not None:
-            source.replay_epochs(resumed_epoch)
-    logs = {}
-    warned_nonfinite = False
-    data_pass, pass_step = initial_epoch, 0  # with steps_per_epoch: where the running pass over the data is
-    for epoch in range(initial_epoch, epochs):
-        if model.stop_training:  # restored by BackupAndRestore: the interrupted run had already stopped
-            break
-        if trainer.resume is None or trainer.resume.epoch != epoch:  # a resumed epoch has begun already
-            callback_list.on_epoch_begin(epoch)
-        if verbose:
-            print_epoch_header(epoch, epochs, stream)
-        bar = Progbar(steps, verbose=verbose, stream=stream, live=live)
+
+class ModelEpochs(EpochDriver):
+    """The epochs of one model's `fit`, for `fit_loop.run_epochs`: whole-epoch programs, chunks for a live
+    progress bar or batch hooks, streamed arrays, batch sources, and `steps_per_epoch` passes."""
+
+    def __init__(self, run, trainer, *, data, source, convert, val_data, batch_size, val_batch_size, shuffle,
+                 verbose, epochs, steps, steps_per_epoch, batches):
+        self.run, self.trainer = run, trainer
+        self.data, self.source, self.convert, self.val_data = data, source, convert, val_data
+        self.batch_size, self.val_batch_size, self.shuffle = batch_size, val_batch_size, shuffle
+        self.verbose, self.epochs, self.steps = verbose, epochs, steps
+        self.steps_per_epoch, self.batches = steps_per_epoch, batches
+        self.stream = sys.stdout
+        self.live = verbose == 1 and is_live(self.stream)
+        self.batch_hooks = run.callbacks.wants(TRAIN_BATCH_HOOKS)
+        self.steps_per_chunk = 1 if self.batch_hooks else (
+            max(1, math.ceil((steps or UNKNOWN_STEPS) / LIVE_UPDATES_PER_EPOCH)) if self.live else None)
+        self.data_pass, self.pass_step = 0, 0  # with steps_per_epoch: where the running pass over the data is
+        self.bar, self.steps_run = None, steps
+
+    def first_epoch(self, initial_epoch):
+        resumed_epoch, self.trainer.resumed_epoch = self.trainer.resumed_epoch, None  # set by BackupAndRestore
+        if resumed_epoch is not None:
+            initial_epoch = resumed_epoch
+            if self.source is not None:
+                self.source.replay_epochs(resumed_epoch)
+        self.data_pass = initial_epoch
+        return initial_epoch
+
+    def starts_epoch(self, run, epoch):
+        resume = self.trainer.resume
+        return resume is None or resume.epoch != epoch  # a resumed epoch has begun already
+
+    def train(self, epoch, runs):
+        trainer, callbacks = self.trainer, self.run.callbacks
+        if self.verbose:
+            print_epoch_header(epoch, self.epochs, self.stream)
+        self.bar = bar = Progbar(self.steps, verbose=self.verbose, stream=self.stream, live=self.live)
 
         def before_chunk(steps_done):
-            if batch_hooks:
-                callback_list.on_train_batch_begin(steps_done)
+            if self.batch_hooks:
+                callbacks.on_train_batch_begin(steps_done)
 
         def after_chunk(steps_done, sums):
             running = trainer.logs_from_sums(sums)
-            if batch_hooks:
-                callback_list.on_train_batch_end(steps_done - 1, dict(running))
+            if self.batch_hooks:
+                callbacks.on_train_batch_end(steps_done - 1, dict(running))
             bar.update(steps_done, list(running.items()), finalize=False)
 
-        steps_run = steps
+        chunking = (self.steps_per_chunk, after_chunk, before_chunk)
+        data, source, steps_per_epoch = self.data, self.source, self.steps_per_epoch
+        self.steps_run = self.steps
         if source is not None:
             resume, trainer.resume = trainer.resume, None
             start = None
@@ -652,56 +673,51 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
             if resume is not None and resume.epoch == epoch:  # BackupAndRestore: on from the saved batch
                 source.skip_to(resume.step)
                 start = (resume.step, resume.samples, resume.rng, resume.sums)
-            sums, steps_run = trainer.train_groups(epoch, groups(source, steps_per_epoch, convert, steps_per_chunk),
-                                                   after_chunk, before_chunk, start)
+            sums, self.steps_run = trainer.train_groups(
+                epoch, groups(source, steps_per_epoch, self.convert, self.steps_per_chunk), after_chunk,
+                before_chunk, start)
             source.on_epoch_end()
-            if steps_run == 0:
+            if self.steps_run == 0:
                 warnings.warn(f"Epoch {epoch + 1}: x ran out of data, so training stops (as in Keras). Give a "
                               "generator that yields at least steps_per_epoch * epochs batches, or a PyDataset.",
-                              UserWarning, stacklevel=3)
-                break
-            if steps_per_epoch and steps_run < steps_per_epoch:
-                warn_short_epoch(epoch, steps_run, steps_per_epoch)
+                              UserWarning, stacklevel=5)
+                return False
+            if steps_per_epoch and self.steps_run < steps_per_epoch:
+                warn_short_epoch(epoch, self.steps_run, steps_per_epoch)
         elif isinstance(data, HostArrays) and not steps_per_epoch:
-            sums = trainer.train_streamed(epoch, data, batch_size, shuffle, steps_per_chunk, after_chunk, before_chunk)
+            sums = trainer.train_streamed(epoch, data, self.batch_size, self.shuffle, *chunking)
         elif steps_per_epoch:
-            steps_now = min(steps_per_epoch, batches - pass_step)
+            steps_now = min(steps_per_epoch, self.batches - self.pass_step)
             if steps_now < steps_per_epoch:
                 warn_short_epoch(epoch, steps_now, steps_per_epoch)
             if isinstance(data, HostArrays):
-                sums = trainer.train_streamed(data_pass, data, batch_size, shuffle, steps_per_chunk, after_chunk,
-                                              before_chunk, pass_step, steps_now)
+                sums = trainer.train_streamed(self.data_pass, data, self.batch_size, self.shuffle, *chunking,
+                                              self.pass_step, steps_now)
             else:
-                sums = trainer.train_steps(data_pass, data, batch_size, shuffle, pass_step, steps_now,
-                                           steps_per_chunk, after_chunk, before_chunk)
-            pass_step += steps_now
-            if pass_step >= batches:
-                data_pass, pass_step = data_pass + 1, 0
+                sums = trainer.train_steps(self.data_pass, data, self.batch_size, self.shuffle, self.pass_step,
+                                           steps_now, *chunking)
+            self.pass_step += steps_now
+            if self.pass_step >= self.batches:
+                self.data_pass, self.pass_step = self.data_pass + 1, 0
         else:
-            sums = trainer.train_epoch(epoch, data, batch_size, shuffle, steps_per_chunk, after_chunk, before_chunk)
-        logs = trainer.logs_from_sums(sums)
-        if val_data is not None and should_validate(epoch + 1):
-            val_logs = run_evaluation(trainer, val_data, val_batch_size, callback_list)
-            logs.update({"val_" + name: value for name, value in val_logs.items()})
-        bar.update(steps_run, list(logs.items()), finalize=True)
-        callback_list.on_epoch_end(epoch, logs)
-        if not model.stop_training and not warned_nonfinite and not math.isfinite(logs["loss"]):
-            warned_nonfinite = True  # once per run; TerminateOnNaN, when given, has stopped the run instead
-            warnings.warn(f"Epoch {epoch + 1}: the training loss is {logs['loss']}; training goes on and the History "
-                          "records it. Pass callbacks=[TerminateOnNaN()] to stop at the first bad batch.",
-                          RuntimeWarning, stacklevel=3)
-        if model.stop_training:
-            break
-    callback_list.on_train_end(logs)
-    model.history = history
-    return history
+            sums = trainer.train_epoch(epoch, data, self.batch_size, self.shuffle, *chunking)
+        self.run.logs = trainer.logs_from_sums(sums)
+        return True
+
+    def validate(self, epoch, runs):
+        if self.val_data is not None:
+            val_logs = run_evaluation(self.trainer, self.val_data, self.val_batch_size, self.run.callbacks)
+            self.run.logs.update({"val_" + name: value for name, value in val_logs.items()})
+
+    def report(self, epoch, runs):
+        self.bar.update(self.steps_run, list(self.run.logs.items()), finalize=True)
 
 
 def warn_short_epoch(epoch, steps_run, steps_per_epoch):
     """Say that epoch `epoch` ended its pass over the data before `steps_per_epoch` steps, as Keras does."""
     warnings.warn(f"Epoch {epoch + 1} ran out of data after {steps_run} of steps_per_epoch={steps_per_epoch} "
                   "steps, as Keras does when a pass over the data ends; the next epoch starts a new pass.",
-                  UserWarning, stacklevel=4)
+                  UserWarning, stacklevel=6)
 
 
 def staged_fit_arrays(model, x, y, sample_weight, class_weight, validation_split, validation_data, allow_nonfinite,
