@@ -43,6 +43,7 @@ from scanfit.engine.data import (
 )
 from scanfit.engine.fit_loop import EpochDriver, FitRun, run_epochs
 from scanfit.engine.programs import chunk_plan, epoch_segments, merge_values, split_values
+from scanfit.engine.state import TrainState
 from scanfit.engine.stacked import Group, StackedPrograms, step_signature, update_signature
 from scanfit.engine.training import (
     _verbosity,
@@ -109,8 +110,6 @@ class Sweep:
         self._runs = None
         self._programs = None
         self._layout = None
-        self._states = None
-        self._base_keys = None
 
     @staticmethod
     def grid(**values):
@@ -245,9 +244,9 @@ class Sweep:
             run.watched = bool(own)
         self.histories = [run.fit.history for run in self._runs]
         steps_per_chunk = 1 if any(run.callbacks.wants(TRAIN_BATCH_HOOKS) for run in self._runs) else None
-        self._restack()
-        driver = _SweepEpochs(self, data, val_data, batch_size, val_batch_size, shuffle, steps_per_chunk, verbose,
-                              epochs)
+        driver = _SweepEpochs(self._runs, self._layout, self._programs, data, val_data, batch_size, val_batch_size,
+                              shuffle, steps_per_chunk, verbose, epochs)
+        driver.restack()
         return run_epochs([run.fit for run in self._runs], driver, initial_epoch, epochs, should_validate)
 
     def _callbacks_for(self, callbacks, index, params):
@@ -271,89 +270,6 @@ class Sweep:
             if isinstance(callback, BackupAndRestore):
                 raise NotImplementedError("BackupAndRestore is not supported in a sweep; use it with Model.fit.")
         return made
-
-    def _restack(self):
-        """Stack every run's weights and optimizer state from its model (writing back pending steps first)."""
-        self._write_back(self._runs)
-        self._states = self._programs.stack([run.trainer.epoch_start_state(0)[:3] for run in self._layout])
-        self._base_keys = jnp.stack([run.trainer.base_key for run in self._layout])
-        for run in self._runs:
-            run.mark = run.current_mark()
-
-    def _train_epoch(self, epoch, data, batch_size, shuffle, steps_per_chunk):
-        """One epoch of every active run (the others keep their state); returns the carries."""
-        programs = self._programs
-        num_samples = data[0].shape[0]
-        active = np.array([run.active for run in self._layout])
-        for run in self._runs:
-            if run.active and run.trainer.record_epoch_start:  # TerminateOnNaN replays this run alone from here
-                trainable, fixed, opt_state, key = run.trainer.epoch_start_state(epoch)
-                carry = (trainable, fixed, opt_state, scanfit_random.fold_in(key, 1), run.trainer.programs.empty_sums())
-                run.trainer.epoch_start = (epoch, carry, 0, data, batch_size, shuffle)
-        if steps_per_chunk is None:
-            segments = epoch_segments(num_samples, batch_size)
-            carries = programs.train_epoch(self._states, self._base_keys, epoch, active, data, segments=segments,
-                                           shuffle=shuffle)
-            self._advance(carries, sum(count for count, _ in segments))
-            return carries
-        carries, orders = programs.begin_chunks(self._states, self._base_keys, epoch, num_samples=num_samples,
-                                                shuffle=shuffle)
-        steps_done = 0
-        for start, segments in chunk_plan(num_samples, batch_size, steps_per_chunk):
-            hooked = [run for run in self._runs if run.active and run.callbacks.wants(TRAIN_BATCH_HOOKS)]
-            for run in hooked:
-                run.callbacks.on_train_batch_begin(steps_done)
-            carries = programs.train_chunk(carries, active, data, orders, start, segments=segments)
-            steps = sum(count for count, _ in segments)
-            steps_done += steps
-            self._advance(carries, steps)
-            if hooked:
-                self._write_back(hooked)
-                sums = programs.sums(carries)
-                for run in hooked:
-                    run.callbacks.on_train_batch_end(steps_done - 1, run.trainer.logs_from_sums(sums[run.position]))
-        return carries
-
-    def _advance(self, carries, steps):
-        self._states = tuple((carry.trainable, carry.fixed, carry.opt_state) for carry in carries)
-        for run in self._runs:
-            if run.active:
-                run.unwritten_steps += steps
-
-    def _write_back(self, runs):
-        """Write the stacked weights and optimizer states of `runs` that trained since into their models."""
-        pending = {run.position: run for run in runs if run.unwritten_steps}
-        if not pending:
-            return
-        for position, (trainable, fixed, opt_state) in self._programs.unstack(self._states, pending).items():
-            run = pending[position]
-            run.trainer.opt_state = opt_state
-            optimizer = run.model.optimizer
-            optimizer.iterations = int(optimizer.iterations) + run.unwritten_steps
-            write_back(run.model, merge_values(trainable, fixed))
-            run.unwritten_steps = 0
-            run.mark = run.current_mark()
-
-    def _validate(self, carries, val_data, batch_size):
-        """Add every active run's ``val_`` logs: one program for all, or the run's own with test batch hooks."""
-        per_run = self._programs.evaluate_runs(carries, val_data, batch_size)
-        for run, run_sums in zip(self._layout, per_run):
-            if not run.active:
-                continue
-            if run.callbacks.wants(TEST_BATCH_HOOKS):
-                val_logs = run_evaluation(run.trainer, val_data, batch_size, run.callbacks)
-            else:
-                run.callbacks.on_test_begin()
-                val_logs = run.trainer.logs_from_sums(run_sums)
-                run.callbacks.on_test_end(val_logs)
-            run.fit.logs.update({"val_" + name: value for name, value in val_logs.items()})
-
-    def _print_epoch(self, epoch, epochs, active, seconds):
-        print(f"Epoch {epoch + 1}/{epochs} - {len(active)} run{'s' * (len(active) != 1)} - {seconds:.2f}s")
-        for run in active:
-            logs = " - ".join(f"{name}: {value:.4f}" for name, value in run.fit.logs.items())
-            print(f"  [{run.index}] {_label(run.params)}: {logs}")
-        sys.stdout.flush()
 
     def evaluate(self, x, y, batch_size=None, sample_weight=None, allow_nonfinite=False):
         """Every model's loss and metrics on (x, y), as `Model.evaluate(..., return_dict=True)` gives them,
@@ -413,37 +329,125 @@ class Sweep:
 
 
 class _SweepEpochs(EpochDriver):
-    """The epochs of `Sweep.fit`, for `fit_loop.run_epochs`: every active run's epoch in one stacked program."""
+    """The epochs of one `Sweep.fit`, for `fit_loop.run_epochs`: every active run's epoch in one program.
 
-    def __init__(self, sweep, data, val_data, batch_size, val_batch_size, shuffle, steps_per_chunk, verbose, epochs):
-        self.sweep, self.data, self.val_data = sweep, data, val_data
+    The runs' weights and optimizer states stay stacked on the device
+    (`states`) between epochs; a run's model is brought up to date after
+    every epoch when it has callbacks (which may look at it), else at the end.
+    """
+
+    def __init__(self, runs, layout, programs, data, val_data, batch_size, val_batch_size, shuffle, steps_per_chunk,
+                 verbose, epochs):
+        self.runs, self.layout, self.programs = runs, layout, programs
+        self.data, self.val_data = data, val_data
         self.batch_size, self.val_batch_size, self.shuffle = batch_size, val_batch_size, shuffle
         self.steps_per_chunk, self.verbose, self.epochs = steps_per_chunk, verbose, epochs
-        self.carries, self.started = None, None
+        self.states = self.base_keys = self.carries = self.started = None
 
     def train(self, epoch, runs):
-        sweep = self.sweep
         self.started = time.perf_counter()
-        if any(run.changed() for run in sweep._runs):  # a callback set weights or a learning rate
-            sweep._restack()
-        self.carries = sweep._train_epoch(epoch, self.data, self.batch_size, self.shuffle, self.steps_per_chunk)
-        for run, sums in zip(sweep._layout, sweep._programs.sums(self.carries)):
+        if any(run.changed() for run in self.runs):  # a callback set weights or a learning rate
+            self.restack()
+        self.carries = self._train_stacked(epoch)
+        for run, sums in zip(self.layout, self.programs.sums(self.carries)):
             if run.active:
                 run.fit.logs = run.trainer.logs_from_sums(sums)
-        sweep._write_back([run for run in sweep._runs if run.active and run.watched])
+        self.write_back([run for run in self.runs if run.active and run.watched])
         return True
 
+    def finish(self, runs):
+        self.write_back(self.runs)
+
+    def restack(self):
+        """Stack every run's weights and optimizer state from its model (writing back pending steps first)."""
+        self.write_back(self.runs)
+        self.states = self.programs.stack([run.trainer.epoch_start_state(0)[:3] for run in self.layout])
+        self.base_keys = jnp.stack([run.trainer.base_key for run in self.layout])
+        for run in self.runs:
+            run.mark = run.current_mark()
+
+    def _train_stacked(self, epoch):
+        """One epoch of every active run (the others keep their state); returns the carries."""
+        data, batch_size, shuffle, steps_per_chunk = self.data, self.batch_size, self.shuffle, self.steps_per_chunk
+        programs = self.programs
+        num_samples = data[0].shape[0]
+        active = np.array([run.active for run in self.layout])
+        for run in self.runs:
+            if run.active and run.trainer.record_epoch_start:  # TerminateOnNaN replays this run alone from here
+                trainable, fixed, opt_state, key = run.trainer.epoch_start_state(epoch)
+                carry = TrainState(trainable, fixed, opt_state, scanfit_random.fold_in(key, 1),
+                                   run.trainer.programs.empty_sums())
+                run.trainer.epoch_start = (epoch, carry, 0, data, batch_size, shuffle)
+        if steps_per_chunk is None:
+            segments = epoch_segments(num_samples, batch_size)
+            carries = programs.train_epoch(self.states, self.base_keys, epoch, active, data, segments=segments,
+                                           shuffle=shuffle)
+            self._advance(carries, sum(count for count, _ in segments))
+            return carries
+        carries, orders = programs.begin_chunks(self.states, self.base_keys, epoch, num_samples=num_samples,
+                                                shuffle=shuffle)
+        steps_done = 0
+        for start, segments in chunk_plan(num_samples, batch_size, steps_per_chunk):
+            hooked = [run for run in self.runs if run.active and run.callbacks.wants(TRAIN_BATCH_HOOKS)]
+            for run in hooked:
+                run.callbacks.on_train_batch_begin(steps_done)
+            carries = programs.train_chunk(carries, active, data, orders, start, segments=segments)
+            steps = sum(count for count, _ in segments)
+            steps_done += steps
+            self._advance(carries, steps)
+            if hooked:
+                self.write_back(hooked)
+                sums = programs.sums(carries)
+                for run in hooked:
+                    run.callbacks.on_train_batch_end(steps_done - 1, run.trainer.logs_from_sums(sums[run.position]))
+        return carries
+
+    def _advance(self, carries, steps):
+        self.states = tuple((carry.trainable, carry.fixed, carry.opt_state) for carry in carries)
+        for run in self.runs:
+            if run.active:
+                run.unwritten_steps += steps
+
+    def write_back(self, runs):
+        """Write the stacked weights and optimizer states of `runs` that trained since into their models."""
+        pending = {run.position: run for run in runs if run.unwritten_steps}
+        if not pending:
+            return
+        for position, (trainable, fixed, opt_state) in self.programs.unstack(self.states, pending).items():
+            run = pending[position]
+            run.trainer.opt_state = opt_state
+            optimizer = run.model.optimizer
+            optimizer.iterations = int(optimizer.iterations) + run.unwritten_steps
+            write_back(run.model, merge_values(trainable, fixed))
+            run.unwritten_steps = 0
+            run.mark = run.current_mark()
+
     def validate(self, epoch, runs):
-        if self.val_data is not None:
-            self.sweep._validate(self.carries, self.val_data, self.val_batch_size)
+        """Add every active run's ``val_`` logs: one program for all, or the run's own with test batch hooks."""
+        val_data, batch_size = self.val_data, self.val_batch_size
+        if val_data is None:
+            return
+        per_run = self.programs.evaluate_runs(self.carries, val_data, batch_size)
+        for run, run_sums in zip(self.layout, per_run):
+            if not run.active:
+                continue
+            if run.callbacks.wants(TEST_BATCH_HOOKS):
+                val_logs = run_evaluation(run.trainer, val_data, batch_size, run.callbacks)
+            else:
+                run.callbacks.on_test_begin()
+                val_logs = run.trainer.logs_from_sums(run_sums)
+                run.callbacks.on_test_end(val_logs)
+            run.fit.logs.update({"val_" + name: value for name, value in val_logs.items()})
 
     def report(self, epoch, runs):
-        if self.verbose:
-            active = [run for run in self.sweep._runs if run.active]
-            self.sweep._print_epoch(epoch, self.epochs, active, time.perf_counter() - self.started)
-
-    def finish(self, runs):
-        self.sweep._write_back(self.sweep._runs)
+        if not self.verbose:
+            return
+        active, seconds, epochs = [run for run in self.runs if run.active], time.perf_counter() - self.started, self.epochs
+        print(f"Epoch {epoch + 1}/{epochs} - {len(active)} run{'s' * (len(active) != 1)} - {seconds:.2f}s")
+        for run in active:
+            logs = " - ".join(f"{name}: {value:.4f}" for name, value in run.fit.logs.items())
+            print(f"  [{run.index}] {_label(run.params)}: {logs}")
+        sys.stdout.flush()
 
 
 def _best(history, key):

@@ -133,3 +133,28 @@ def test_a_sweep_run_with_a_nonfinite_loss_is_warned_about_as_model_fit_does():
     sweep = scanfit.Sweep(build, [{"learning_rate": 1e30}])
     with pytest.warns(RuntimeWarning, match="the training loss is"):
         sweep.fit(x * 1e30, y, epochs=2, verbose=0)
+
+
+def test_terminate_on_nan_stops_only_the_diverging_run_of_a_sweep_at_the_batch_model_fit_names():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(64, 4)).astype("float32"), rng.normal(size=(64, 3)).astype("float32")
+
+    def build(learning_rate, seed):
+        scanfit.utils.set_random_seed(seed)
+        model = scanfit.Sequential([scanfit.Input(shape=(4,)), scanfit.layers.Dense(3)])
+        model.compile(optimizer=scanfit.optimizers.SGD(learning_rate=learning_rate), loss="mse")
+        return model
+
+    alone = scanfit.callbacks.TerminateOnNaN()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        build(1e18, 0).fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[alone])
+        sweep = scanfit.Sweep(build, [{"learning_rate": 1e18, "seed": 0}, {"learning_rate": 0.01, "seed": 0}])
+        in_sweep = [scanfit.callbacks.TerminateOnNaN(), scanfit.callbacks.TerminateOnNaN()]
+        diverging, steady = sweep.fit(x, y, batch_size=8, epochs=3, verbose=0,
+                                      callbacks=lambda index, params: [in_sweep[index]])
+    assert alone.nan_epoch == 0 and alone.nan_batch is not None
+    assert (in_sweep[0].nan_epoch, in_sweep[0].nan_batch) == (alone.nan_epoch, alone.nan_batch)
+    assert in_sweep[1].nan_epoch is None
+    assert len(diverging.epoch) == 1 and len(steady.epoch) == 3
+    assert np.isfinite(steady.history["loss"]).all()
