@@ -16,7 +16,6 @@ import math
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -308,8 +307,8 @@ def place_data(tree):
     """The data arrays of `tree` (NumPy) on the devices: whole on every one (`replicate`; on the one device
     without a distribution), or, when `shards_data()`, each process's rows on its own devices, as one global
     array split along the batch axis."""
-    if not shards_data():
-        return replicate(jax.tree.map(jnp.asarray, tree))
+    if not shards_data():  # device_put: a plain transfer (jnp.asarray would compile a copy program per shape)
+        return replicate(tree) if _current is not None else jax.tree.map(jax.device_put, tree)
     sharding = _current._batch_sharding
     local_devices = sum(1 for device in sharding.mesh.devices.flat if device.process_index == jax.process_index())
 

@@ -18,6 +18,7 @@ sharding as a static argument: each gathered batch is constrained to it, so
 XLA's SPMD partitioner splits the batch over the devices and all-reduces
 gradients and sums; everything the programs return is whole on every device.
 """
+import concurrent.futures
 import functools
 
 import jax
@@ -74,8 +75,19 @@ class Distributed:
         sharding = distribution.batch_sharding()
         return self.program(*distribution.replicate(args), batch_sharding=sharding, **kwargs)
 
+    def compile_ahead(self, *args, **kwargs):
+        """Trace the program for these arguments now and compile it on a background thread, so that XLA
+        compiles it while this thread goes on (the call with the same arguments then finds it compiled).
+        Returns a `concurrent.futures.Future`; its ``result()`` raises what compiling raised."""
+        sharding = distribution.batch_sharding()
+        lowered = self.program.lower(*distribution.replicate(args), batch_sharding=sharding, **kwargs)
+        return _BACKGROUND.submit(lowered.compile)
+
     def __getattr__(self, name):
         return getattr(self.program, name)
+
+
+_BACKGROUND = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="scanfit-compile")
 
 
 def shard_batch(batch, sharding):

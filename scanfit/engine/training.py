@@ -175,6 +175,7 @@ class Trainer:
         self.resumed_epoch = None  # the epoch a restored backup goes on from (set by BackupAndRestore)
         self.resume = None  # an EpochPosition inside that epoch to continue from (set by BackupAndRestore)
         self.position = None  # where the running epoch is, after each chunk
+        self.evaluations = set()  # the data shapes and segments the evaluation program is compiled (or compiling) for
         self.record_epoch_start = False  # keep each epoch's starting state for first_nonfinite_batch()
         self.epoch_start = None
 
@@ -335,6 +336,18 @@ class Trainer:
         return self.train_groups(epoch, groups(source, None, unchanged, steps_per_chunk), after_chunk, before_chunk,
                                  start)[0]
 
+    def compile_evaluation_ahead(self, data, batch_size):
+        """Start compiling the program that `evaluate(data, batch_size)` runs (without batch hooks) on a
+        background thread; a Future, or None when that program is compiled already or `data` is not evaluated
+        by one program."""
+        if isinstance(data, HostArrays) or callable(data):
+            return None
+        segments = epoch_segments(data_size(data), batch_size)
+        if _signature(data, segments) in self.evaluations:
+            return None
+        self.evaluations.add(_signature(data, segments))
+        return self.programs.evaluate.compile_ahead(self.model.weight_values(), data, segments=segments)
+
     def evaluate(self, data, batch_size, before_batch=None, after_batch=None):
         """The sums of loss and metrics over `data`: one program, or one per batch when hooks are given.
 
@@ -356,7 +369,9 @@ class Trainer:
             return sums
         num_samples = data_size(data)
         if before_batch is None and after_batch is None:
-            return self.programs.evaluate(values, data, segments=epoch_segments(num_samples, batch_size))
+            segments = epoch_segments(num_samples, batch_size)
+            self.evaluations.add(_signature(data, segments))
+            return self.programs.evaluate(values, data, segments=segments)
         sums = self.programs.empty_sums()
         for batch, start in enumerate(range(0, num_samples, batch_size)):
             if before_batch:
@@ -367,6 +382,11 @@ class Trainer:
             if after_batch:
                 after_batch(batch, sums)
         return sums
+
+
+def _signature(data, segments):
+    """What the evaluation program is compiled for: the data's shapes and dtypes, and the segments."""
+    return tuple((leaf.shape, str(leaf.dtype)) for leaf in jax.tree.leaves(data)), segments
 
 
 def step_plan(num_samples, batch_size, first_step, steps, steps_per_chunk):
@@ -633,6 +653,10 @@ class ModelEpochs(EpochDriver):
             max(1, math.ceil((steps or UNKNOWN_STEPS) / LIVE_UPDATES_PER_EPOCH)) if self.live else None)
         self.data_pass, self.pass_step = 0, 0  # with steps_per_epoch: where the running pass over the data is
         self.bar, self.steps_run = None, steps
+        # The validation program compiles on another core while the training epoch's program compiles here.
+        self.validation_compile = None
+        if val_data is not None and not run.callbacks.wants(TEST_BATCH_HOOKS):
+            self.validation_compile = trainer.compile_evaluation_ahead(val_data, val_batch_size)
 
     def first_epoch(self, initial_epoch):
         resumed_epoch, self.trainer.resumed_epoch = self.trainer.resumed_epoch, None  # set by BackupAndRestore
@@ -705,6 +729,9 @@ class ModelEpochs(EpochDriver):
         return True
 
     def validate(self, epoch, runs):
+        if self.validation_compile is not None:
+            self.validation_compile.result()
+            self.validation_compile = None
         if self.val_data is not None:
             val_logs = run_evaluation(self.trainer, self.val_data, self.val_batch_size, self.run.callbacks)
             self.run.logs.update({"val_" + name: value for name, value in val_logs.items()})

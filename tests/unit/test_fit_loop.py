@@ -1,6 +1,8 @@
 """The one epoch loop (`scanfit.engine.fit_loop`) that Model.fit and Sweep.fit both drive."""
+import logging
 import warnings
 
+import jax
 import numpy as np
 import pytest
 
@@ -158,3 +160,22 @@ def test_terminate_on_nan_stops_only_the_diverging_run_of_a_sweep_at_the_batch_m
     assert in_sweep[1].nan_epoch is None
     assert len(diverging.epoch) == 1 and len(steady.epoch) == 3
     assert np.isfinite(steady.history["loss"]).all()
+
+
+def test_the_validation_program_is_compiled_once_ahead_and_gives_evaluates_numbers(caplog):
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(96, 4)).astype("float32"), rng.integers(0, 3, 96)
+    xv, yv = x[:40], y[:40]
+    model = _model(5)
+    jax.config.update("jax_log_compiles", True)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="jax"):
+            model.fit(x, y, batch_size=16, epochs=2, verbose=0, validation_data=(xv, yv))
+            history = model.fit(x, y, batch_size=16, epochs=1, verbose=0, validation_data=(xv, yv))
+            logs = model.evaluate(xv, yv, batch_size=16, verbose=0, return_dict=True)
+    finally:
+        jax.config.update("jax_log_compiles", False)
+    compiles = [r.getMessage() for r in caplog.records if "Finished XLA compilation of jit(evaluate_sums)" in r.getMessage()]
+    assert len(compiles) == 1  # compiled once, on the background thread, for both fits and evaluate
+    assert history.history["val_loss"][-1] == pytest.approx(logs["loss"], rel=1e-6)
+    assert history.history["val_accuracy"][-1] == pytest.approx(logs["accuracy"], rel=1e-6)
