@@ -175,7 +175,6 @@ class Trainer:
         self.resumed_epoch = None  # the epoch a restored backup goes on from (set by BackupAndRestore)
         self.resume = None  # an EpochPosition inside that epoch to continue from (set by BackupAndRestore)
         self.position = None  # where the running epoch is, after each chunk
-        self.evaluations = set()  # the data shapes and segments the evaluation program is compiled (or compiling) for
         self.record_epoch_start = False  # keep each epoch's starting state for first_nonfinite_batch()
         self.epoch_start = None
 
@@ -338,15 +337,12 @@ class Trainer:
 
     def compile_evaluation_ahead(self, data, batch_size):
         """Start compiling the program that `evaluate(data, batch_size)` runs (without batch hooks) on a
-        background thread; a Future, or None when that program is compiled already or `data` is not evaluated
-        by one program."""
+        background thread (JAX's caches make this cheap when it is compiled already); a Future, or None for
+        data that is not evaluated by one program."""
         if isinstance(data, HostArrays) or callable(data):
             return None
-        segments = epoch_segments(data_size(data), batch_size)
-        if _signature(data, segments) in self.evaluations:
-            return None
-        self.evaluations.add(_signature(data, segments))
-        return self.programs.evaluate.compile_ahead(self.model.weight_values(), data, segments=segments)
+        return self.programs.evaluate.compile_ahead(self.model.weight_values(), data,
+                                                    segments=epoch_segments(data_size(data), batch_size))
 
     def evaluate(self, data, batch_size, before_batch=None, after_batch=None):
         """The sums of loss and metrics over `data`: one program, or one per batch when hooks are given.
@@ -369,9 +365,7 @@ class Trainer:
             return sums
         num_samples = data_size(data)
         if before_batch is None and after_batch is None:
-            segments = epoch_segments(num_samples, batch_size)
-            self.evaluations.add(_signature(data, segments))
-            return self.programs.evaluate(values, data, segments=segments)
+            return self.programs.evaluate(values, data, segments=epoch_segments(num_samples, batch_size))
         sums = self.programs.empty_sums()
         for batch, start in enumerate(range(0, num_samples, batch_size)):
             if before_batch:
@@ -382,11 +376,6 @@ class Trainer:
             if after_batch:
                 after_batch(batch, sums)
         return sums
-
-
-def _signature(data, segments):
-    """What the evaluation program is compiled for: the data's shapes and dtypes, and the segments."""
-    return tuple((leaf.shape, str(leaf.dtype)) for leaf in jax.tree.leaves(data)), segments
 
 
 def step_plan(num_samples, batch_size, first_step, steps, steps_per_chunk):
