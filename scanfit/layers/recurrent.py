@@ -20,7 +20,6 @@ import jax.numpy as jnp
 
 from scanfit import activations, constraints, initializers, regularizers
 from scanfit.layers.base import Layer
-from scanfit.layers.dropout_mask import keep_mask
 from scanfit.layers.core import _positive_int
 
 # Timesteps per iteration of the compiled time loop (a speed setting only: results are the same).
@@ -36,7 +35,7 @@ def _rate(value, what):
 
 def _dropout_mask(key, rate, shape):
     """Keras's dropout of a tensor of ones: 0 or 1 / (1 - rate)."""
-    keep = keep_mask(key, 1.0 - rate, shape)
+    keep = jax.random.bernoulli(key, 1.0 - rate, shape)
     return keep.astype(jnp.float32) / (1.0 - rate)
 
 

@@ -112,22 +112,3 @@ def test_set_weights_checks_count_and_shapes():
         layer.set_weights([np.zeros((4, 3))])
     with pytest.raises(ValueError, match=r"has shape \(4, 3\)"):
         layer.set_weights([np.zeros((3, 3)), np.zeros(3)])
-
-
-def test_keep_masks_keep_each_entry_with_the_given_probability_independently_and_repeatably():
-    import jax
-    import jax.numpy as jnp
-
-    from scanfit.layers.dropout_mask import keep_mask
-
-    key = np.array([12, 34], np.uint32)
-    mask = np.asarray(keep_mask(key, 0.7, (400, 500)))
-    assert mask.dtype == bool and abs(mask.mean() - 0.7) < 4 * np.sqrt(0.21 / mask.size)  # 4 standard errors
-    rows, columns = mask.mean(axis=1), mask.mean(axis=0)  # no row or column drifts (no correlated stream)
-    assert abs(rows - 0.7).max() < 5 * np.sqrt(0.21 / 500) and abs(columns - 0.7).max() < 5 * np.sqrt(0.21 / 400)
-    np.testing.assert_array_equal(mask, keep_mask(key, 0.7, (400, 500)))
-    other = np.asarray(keep_mask(np.array([12, 35], np.uint32), 0.7, (400, 500)))
-    assert abs((mask == other).mean() - (0.7**2 + 0.3**2)) < 0.01  # another key: an independent mask
-    typed = jax.random.wrap_key_data(jnp.asarray(key))
-    np.testing.assert_array_equal(mask, keep_mask(typed, 0.7, (400, 500)))
-    assert np.asarray(keep_mask(key, 1.0, (3,))).all() and not np.asarray(keep_mask(key, 0.0, (1000,))).any()
