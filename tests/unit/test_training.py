@@ -342,3 +342,30 @@ def test_progress_output_has_the_keras_2_format(capsys):
     assert " - loss: " in lines[1] and " - accuracy: " in lines[1] and lines[1].rstrip().split(" - ")[-2].startswith("val_loss")
     model.fit(X, Y, epochs=1, verbose=0)
     assert capsys.readouterr().out == ""
+
+
+def test_predict_pads_a_short_last_batch_and_returns_exactly_the_samples():
+    """37 samples at batch 16: the last batch of 5 runs padded to 16, in one compiled scan; only the 37 come back."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(37, 6)).astype("float32")
+    inputs = scanfit.Input(shape=(6,))
+    hidden = scanfit.layers.Dense(5, activation="relu")(inputs)
+    model = scanfit.Model(inputs, [scanfit.layers.Dense(3, activation="softmax")(hidden), scanfit.layers.Dense(1)(hidden)])
+    first, second = model.predict(x, batch_size=16, verbose=0)
+    assert first.shape == (37, 3) and second.shape == (37, 1)
+    direct = model(x)
+    np.testing.assert_allclose(first, np.asarray(direct[0]), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(second, np.asarray(direct[1]), rtol=1e-6, atol=1e-7)
+
+    class Batches(scanfit.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.sizes = []
+
+        def on_predict_batch_end(self, batch, logs=None):
+            self.sizes.append(len(logs["outputs"][0]))
+
+    batches = Batches()
+    by_batch = model.predict(x, batch_size=16, verbose=0, callbacks=[batches])
+    assert batches.sizes == [16, 16, 5]
+    np.testing.assert_allclose(by_batch[0], first, rtol=1e-6, atol=1e-7)
