@@ -167,6 +167,7 @@ class Trainer:
             self.transform,
             penalties,
             constraints,
+            pad_evaluation=not uses_activity_regularizers(model),
         )
         # An optimizer state that scanfit.saving restored from a file is used once, by the next Trainer.
         self.opt_state = getattr(model.optimizer, "restored_state", None)
@@ -440,6 +441,16 @@ def _remaining_chunks(num_samples, batch_size, steps_per_chunk, steps_done):
     offset = steps_done * batch_size
     return [(start + offset, segments)
             for start, segments in chunk_plan(num_samples - offset, batch_size, steps_per_chunk)]
+
+
+def uses_activity_regularizers(model):
+    """Whether a layer of `model`, or `model` or a model nested in it, has an activity regularizer."""
+    layers, models = list(model.weight_layers), [model]
+    while models:
+        nested = models.pop()
+        layers.append(nested)
+        models.extend(layer for layer in nested.layers if hasattr(layer, "weight_layers"))
+    return any(getattr(layer, "activity_regularizer", None) is not None for layer in layers)
 
 
 def write_back(model, values):

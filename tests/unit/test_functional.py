@@ -294,3 +294,30 @@ def test_masks_flow_through_a_functional_graph_and_indices_are_checked_first():
     with pytest.raises(ValueError, match="index 25, outside \\[0, 20\\)"):
         s_model.fit(bad, np.zeros(16), verbose=0)
     assert s_model.trainer is None
+
+
+@pytest.mark.parametrize("activity", [False, True])
+def test_evaluate_with_a_short_last_batch_matches_keras(activity):
+    """70 samples at batch 16: the last batch of 6 is padded in the evaluation program (not with an activity
+    regularizer); loss (with an l2 weight penalty), per-output losses and metrics are Keras's, zero weights too."""
+    def build(K):
+        wide = K.Input(shape=(5,), name="wide_input")
+        deep = K.Input(shape=(6,), name="deep_input")
+        hidden = K.layers.Dense(8, activation="relu", kernel_regularizer=K.regularizers.l2(0.01),
+                                activity_regularizer=K.regularizers.l1(0.01) if activity else None, name="hidden")(deep)
+        main = K.layers.Dense(1, name="main_output")(K.layers.concatenate([wide, hidden]))
+        aux = K.layers.Dense(3, activation="softmax", name="aux_output")(hidden)
+        model = K.Model(inputs=[wide, deep], outputs=[main, aux])
+        model.compile(optimizer="sgd", loss=["mse", "sparse_categorical_crossentropy"], loss_weights=[0.7, 0.3],
+                      metrics=[["mae"], ["accuracy"]])
+        return model
+
+    k_model, s_model = twins(build)
+    weights = np.where(np.arange(70) % 7 == 0, 0.0, 1.0 + np.arange(70) / 70).astype("float32")
+    kwargs = dict(batch_size=16, verbose=0, return_dict=True, sample_weight=weights)
+    k_logs = k_model.evaluate([XA, XB], [Y_MAIN, Y_AUX], **kwargs)
+    s_logs = s_model.evaluate([XA, XB], [Y_MAIN, Y_AUX], **kwargs)
+    assert s_model.trainer.programs.pad_evaluation is not activity
+    assert set(s_logs) == set(k_logs)
+    for name, value in k_logs.items():
+        assert s_logs[name] == pytest.approx(value, rel=1e-5), name
