@@ -130,8 +130,9 @@ class Programs:
     outputs, or is None for a model of one output. With several losses the
     sums also hold each output's loss (before its weight), ahead of the
     metrics, as Keras logs ``<output>_loss``. ``pad_evaluation`` lets the
-    evaluation program pad a short last batch (only for models without
-    activity regularizers, whose penalty depends on the whole batch).
+    evaluation program pad a short last batch (only for models whose output
+    for a sample depends on that sample alone, without activity regularizers,
+    whose penalty depends on the whole batch).
     """
 
     def __init__(self, apply, losses, metrics, transform, penalties, constraints, pad_evaluation=False):
@@ -302,20 +303,21 @@ class Programs:
         return self.run_segments(step, self.empty_sums(), data, order, 0, segments, batch_sharding)
 
 
-def make_predict_program(apply):
+def make_predict_program(apply, pad_last_batch):
     """`predict_program` of the forward pass `apply`, jitted (and called under the current distribution)."""
-    return Distributed(jax.jit(functools.partial(predict_program, apply), static_argnames=("segments", "batch_sharding")))
+    return Distributed(jax.jit(functools.partial(predict_program, apply, pad_last_batch=pad_last_batch),
+                               static_argnames=("segments", "batch_sharding")))
 
 
-def predict_program(apply, values, x, segments, batch_sharding):
+def predict_program(apply, values, x, segments, batch_sharding, pad_last_batch=False):
     """Outputs of `apply` for every sample of `x` (an array or a tuple of them), batch by batch (each split by
     `batch_sharding`), in order; a tuple of arrays for a model of several outputs.
 
-    A short last batch is padded to a full one (inference computes each sample on its own), so the forward
-    pass is compiled once, not twice: about 40% less compile time for a partial last batch.
+    With `pad_last_batch` (for a model whose output for a sample depends on that sample alone), a short last
+    batch is padded to a full one, so the forward pass is compiled once, not twice (about 40% less compile time).
     """
     num_samples = sum(count * size for count, size in segments)
-    if len(segments) == 2 and segments[1][0] == 1 and segments[1][1] < segments[0][1]:
+    if pad_last_batch and len(segments) == 2 and segments[1][0] == 1 and segments[1][1] < segments[0][1]:
         (count, batch_size), (_, tail) = segments
         x = jax.tree.map(lambda a: jnp.pad(a, [(0, batch_size - tail)] + [(0, 0)] * (a.ndim - 1)), x)
         segments = ((count + 1, batch_size),)

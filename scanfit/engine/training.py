@@ -52,6 +52,8 @@ from scanfit.engine.programs import (
     split_values,
 )
 from scanfit.engine.progbar import Progbar, is_live, print_epoch_header
+from scanfit.layers.base import Layer
+from scanfit.serialization import built_in
 
 LIVE_UPDATES_PER_EPOCH = 50
 UNKNOWN_STEPS = 800  # what a live bar's chunks are sized for when a batch source's length is unknown
@@ -167,7 +169,7 @@ class Trainer:
             self.transform,
             penalties,
             constraints,
-            pad_evaluation=not uses_activity_regularizers(model),
+            pad_evaluation=computes_per_sample(model) and not uses_activity_regularizers(model),
         )
         # An optimizer state that scanfit.saving restored from a file is used once, by the next Trainer.
         self.opt_state = getattr(model.optimizer, "restored_state", None)
@@ -441,6 +443,27 @@ def _remaining_chunks(num_samples, batch_size, steps_per_chunk, steps_done):
     offset = steps_done * batch_size
     return [(start + offset, segments)
             for start, segments in chunk_plan(num_samples - offset, batch_size, steps_per_chunk)]
+
+
+def computes_per_sample(model):
+    """Whether `model`'s inference output for a sample depends on that sample alone, as far as scanfit can tell:
+    it is made only of scanfit's own layers (no Lambda, no user layer) in Sequential or functional models (no
+    subclassed model's own `call`). Only then may inference pad a batch with other samples."""
+    layer_classes = set(built_in("layer").values()) - {built_in("layer")["Lambda"]}
+    model_classes = set(built_in("model").values())
+    pending = [model]
+    while pending:
+        item = pending.pop()
+        if hasattr(item, "weight_layers"):
+            if type(item) not in model_classes:
+                return False
+            pending.extend(item.layers)
+        elif type(item) not in layer_classes:
+            return False
+        else:
+            pending.extend(getattr(item, name) for name in ("layer", "forward_layer", "backward_layer")
+                           if isinstance(getattr(item, name, None), Layer))
+    return True
 
 
 def uses_activity_regularizers(model):

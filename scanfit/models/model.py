@@ -421,7 +421,7 @@ class Model(Layer):
     def make_predict_function(self):
         """The compiled program `predict` runs (made on first use, kept until the layers change), as Keras names it."""
         if self.predict_function is None:
-            self.predict_function = programs.make_predict_program(self.apply)
+            self.predict_function = programs.make_predict_program(self.apply, training.computes_per_sample(self))
         return self.predict_function
 
     def predict_on_batch(self, x):

@@ -369,3 +369,21 @@ def test_predict_pads_a_short_last_batch_and_returns_exactly_the_samples():
     by_batch = model.predict(x, batch_size=16, verbose=0, callbacks=[batches])
     assert batches.sizes == [16, 16, 5]
     np.testing.assert_allclose(by_batch[0], first, rtol=1e-6, atol=1e-7)
+
+
+def test_a_model_that_mixes_samples_keeps_its_short_last_batch():
+    """A Lambda (or a subclassed model's own call) may mix the samples of a batch: no padding there, so the
+    last batch of 5 is computed alone, as Keras computes it."""
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(37, 4)).astype("float32")
+    model = scanfit.Sequential([scanfit.Input(shape=(4,)),
+                                scanfit.layers.Lambda(lambda t: t - t.mean(axis=0, keepdims=True))])
+    model.compile(optimizer="sgd", loss="mse")
+    out = model.predict(x, batch_size=16, verbose=0)
+    np.testing.assert_allclose(out[32:], x[32:] - x[32:].mean(axis=0), rtol=1e-5, atol=1e-6)
+    model.evaluate(x, x, batch_size=16, verbose=0)
+    assert not model.trainer.programs.pad_evaluation
+    plain = scanfit.Sequential([scanfit.Input(shape=(4,)), scanfit.layers.Dense(2)])
+    plain.compile(optimizer="sgd", loss="mse")
+    plain.evaluate(x, x[:, :2], batch_size=16, verbose=0)
+    assert plain.trainer.programs.pad_evaluation
