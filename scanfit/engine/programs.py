@@ -284,13 +284,10 @@ class Programs:
         a short last batch is padded to a full one with copies of the last sample at weight 0, so the forward
         pass compiles once (about 40% less compile time); the sums are those of the real samples."""
         total = num_samples(data)
-        padded = self.pad_evaluation and len(segments) == 2 and segments[1][0] == 1 and segments[1][1] < segments[0][1]
+        padded = self.pad_evaluation and has_short_last_batch(segments)
         if padded:
-            (count, batch_size), (_, tail) = segments
-            data = jax.tree.map(lambda a: jnp.pad(a, [(0, batch_size - tail)] + [(0, 0)] * (a.ndim - 1), mode="edge"),
-                                data)
+            data, segments = pad_short_last_batch(data, segments, mode="edge")
             data = data[:2] + (data[2].at[total:].set(0.0),) + data[3:]
-            segments = ((count + 1, batch_size),)
 
         def step(sums, x, y, w, first_sample):
             loss, (outcome, _) = self.total_loss(values, x, y, w, False, None)
@@ -317,10 +314,8 @@ def predict_program(apply, values, x, segments, batch_sharding, pad_last_batch=F
     batch is padded to a full one, so the forward pass is compiled once, not twice (about 40% less compile time).
     """
     num_samples = sum(count * size for count, size in segments)
-    if pad_last_batch and len(segments) == 2 and segments[1][0] == 1 and segments[1][1] < segments[0][1]:
-        (count, batch_size), (_, tail) = segments
-        x = jax.tree.map(lambda a: jnp.pad(a, [(0, batch_size - tail)] + [(0, 0)] * (a.ndim - 1)), x)
-        segments = ((count + 1, batch_size),)
+    if pad_last_batch and has_short_last_batch(segments):
+        x, segments = pad_short_last_batch(x, segments)
     outputs, offset = [], 0
     for count, batch_size in segments:
         batches = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, offset, count * batch_size).reshape(
@@ -335,6 +330,19 @@ def predict_program(apply, values, x, segments, batch_sharding, pad_last_batch=F
         offset += count * batch_size
     joined = outputs[0] if len(outputs) == 1 else jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=0), *outputs)
     return replicate_within(jax.tree.map(lambda a: a[:num_samples], joined), batch_sharding)
+
+
+def has_short_last_batch(segments):
+    """Whether `segments` are full batches followed by one shorter batch."""
+    return len(segments) == 2 and segments[1][0] == 1 and segments[1][1] < segments[0][1]
+
+
+def pad_short_last_batch(tree, segments, mode="constant"):
+    """Inside a program: the arrays of `tree` padded (`jnp.pad`'s `mode`) so that the short last batch of
+    `segments` is a full one, and the segments of the padded arrays."""
+    (count, batch_size), (_, tail) = segments
+    tree = jax.tree.map(lambda a: jnp.pad(a, [(0, batch_size - tail)] + [(0, 0)] * (a.ndim - 1), mode=mode), tree)
+    return tree, ((count + 1, batch_size),)
 
 
 def float_inputs(x):

@@ -449,7 +449,8 @@ def computes_per_sample(model):
     """Whether `model`'s inference output for a sample depends on that sample alone, as far as scanfit can tell:
     it is made only of scanfit's own layers (no Lambda, no user layer) in Sequential or functional models (no
     subclassed model's own `call`). Only then may inference pad a batch with other samples."""
-    layer_classes = set(built_in("layer").values()) - {built_in("layer")["Lambda"]}
+    layers = built_in("layer")
+    layer_classes = set(layers.values()) - {layers["Lambda"]}
     model_classes = set(built_in("model").values())
     pending = [model]
     while pending:
