@@ -137,6 +137,13 @@ class BatchSource:
                                  "(x, y) or (x, y, sample_weight) batches.") from None
         return self._peeked
 
+    def samples_in(self, steps):
+        """About how many samples `steps` batches hold, going by the first batch (None when `steps` is None)."""
+        if not steps:
+            return None
+        x = unpack_batch(self.first_batch())[0]
+        return steps * len(jax.tree.leaves(x)[0])
+
     def _start_pass(self):
         self._index = 0
         if not self.is_dataset:

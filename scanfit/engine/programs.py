@@ -18,14 +18,15 @@ sharding as a static argument: each gathered batch is constrained to it, so
 XLA's SPMD partitioner splits the batch over the devices and all-reduces
 gradients and sums; everything the programs return is whole on every device.
 """
-import concurrent.futures
 import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from scanfit import distribution, mixed_precision, optimizers
+from scanfit import mixed_precision, optimizers
+from scanfit.engine.compiling import Program
 from scanfit.engine.state import TrainState
 
 
@@ -60,34 +61,6 @@ def batch_key(epoch_key, first_sample):
     Dropout) computes no key at all: XLA drops the unused hash.
     """
     return jax.random.fold_in(epoch_key, first_sample)
-
-
-class Distributed:
-    """A jitted program called with the current distribution's `batch_sharding`, its arrays replicated over it.
-
-    Other attributes (`lower`, `_cache_size`, ...) are the jitted program's.
-    """
-
-    def __init__(self, program):
-        self.program = program
-
-    def __call__(self, *args, **kwargs):
-        sharding = distribution.batch_sharding()
-        return self.program(*distribution.replicate(args), batch_sharding=sharding, **kwargs)
-
-    def compile_ahead(self, *args, **kwargs):
-        """Trace the program for these arguments now and compile it on a background thread, so that XLA
-        compiles it while this thread goes on (the call with the same arguments then finds it compiled).
-        Returns a `concurrent.futures.Future`; its ``result()`` raises what compiling raised."""
-        sharding = distribution.batch_sharding()
-        lowered = self.program.lower(*distribution.replicate(args), batch_sharding=sharding, **kwargs)
-        return _BACKGROUND.submit(lowered.compile)
-
-    def __getattr__(self, name):
-        return getattr(self.program, name)
-
-
-_BACKGROUND = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="scanfit-compile")
 
 
 def shard_batch(batch, sharding):
@@ -145,18 +118,17 @@ class Programs:
         self.constraints = constraints
         self.logged_losses = len(losses) if len(losses) > 1 else 0
         batched = ("segments", "batch_sharding")
-        self.train_epoch = Distributed(jax.jit(self._train_epoch, static_argnames=batched + ("shuffle",)))
-        self.train_chunk = Distributed(jax.jit(self._train_chunk, static_argnames=batched))
-        self.permutation = Distributed(
-            jax.jit(self.permutation_of, static_argnames=("num_samples", "shuffle", "batch_sharding")))
-        self.evaluate = Distributed(jax.jit(self.evaluate_sums, static_argnames=batched))
+        self.train_epoch = Program(self._train_epoch, static_argnames=batched + ("shuffle",))
+        self.train_chunk = Program(self._train_chunk, static_argnames=batched)
+        self.permutation = Program(self.permutation_of, static_argnames=("num_samples", "shuffle", "batch_sharding"))
+        self.evaluate = Program(self.evaluate_sums, static_argnames=batched)
 
     # --- sums of loss and metrics ------------------------------------------
     def empty_sums(self):
         """(loss_total, sample_count, metric_totals, metric_weights) all zero."""
-        m = self.logged_losses + len(self.metrics)
-        return (jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32),
-                jnp.zeros((m,), jnp.float32), jnp.zeros((m,), jnp.float32))
+        m = self.logged_losses + len(self.metrics)  # NumPy zeros: eager jnp.zeros would compile a program
+        return (np.zeros((), np.float32), np.zeros((), np.float32), np.zeros((m,), np.float32),
+                np.zeros((m,), np.float32))
 
     def add_to_sums(self, sums, loss, y, outcome, w, valid=None, penalty=0.0):
         """`sums` plus one batch: its total `loss`, targets `y`, and `outcome` (predictions, per-output losses).
@@ -302,8 +274,8 @@ class Programs:
 
 def make_predict_program(apply, pad_last_batch):
     """`predict_program` of the forward pass `apply`, jitted (and called under the current distribution)."""
-    return Distributed(jax.jit(functools.partial(predict_program, apply, pad_last_batch=pad_last_batch),
-                               static_argnames=("segments", "batch_sharding")))
+    return Program(functools.partial(predict_program, apply, pad_last_batch=pad_last_batch),
+                   static_argnames=("segments", "batch_sharding"))
 
 
 def predict_program(apply, values, x, segments, batch_sharding, pad_last_batch=False):

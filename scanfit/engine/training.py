@@ -40,6 +40,7 @@ from scanfit.engine.batches import (
     unchanged,
     unpack_batch,
 )
+from scanfit.engine.compiling import in_background, jit_once, run_length
 from scanfit.engine.fit_loop import EpochDriver, FitRun, run_epochs
 from scanfit.engine.outputs import CompiledOutputs
 from scanfit.engine.staging import fingerprint
@@ -143,6 +144,12 @@ def _identifier_list(value, what):
     raise TypeError(f"{what} must be a name, a metric object, a list of them, or a dict by output; got {value!r}")
 
 
+def _same_arrays(tree, other):
+    """Whether two trees hold the very same array objects."""
+    leaves, other_leaves = jax.tree.leaves(tree), jax.tree.leaves(other)
+    return len(leaves) == len(other_leaves) and all(a is b for a, b in zip(leaves, other_leaves))
+
+
 class Trainer:
     """Per-compile state: resolved metrics, trainable mask, optimizer state, programs."""
 
@@ -173,6 +180,7 @@ class Trainer:
         )
         # An optimizer state that scanfit.saving restored from a file is used once, by the next Trainer.
         self.opt_state = getattr(model.optimizer, "restored_state", None)
+        self.opt_state_ahead = None  # (weights, Future of the optimizer state): create_optimizer_state_ahead
         model.optimizer.restored_state = None
         self.base_key = scanfit_random.next_key()
         self.resumed_epoch = None  # the epoch a restored backup goes on from (set by BackupAndRestore)
@@ -196,10 +204,19 @@ class Trainer:
 
     def optimizer_state(self):
         """The optimizer state, created from the model's trainable weights on first use."""
+        ahead, self.opt_state_ahead = self.opt_state_ahead, None
         if self.opt_state is None:
             trainable, _ = split_values(self.model.weight_values(), self.mask)
-            self.opt_state = jax.jit(self.transform.init)(trainable)
+            if ahead is not None and _same_arrays(ahead[0], trainable):
+                self.opt_state = ahead[1].result()
+            else:  # no state was started, or the weights changed since (an optimizer state may copy them)
+                self.opt_state = jit_once(self.transform.init)(trainable)
         return self.opt_state
+
+    def create_optimizer_state_ahead(self):
+        """Start creating the optimizer state on the background thread (one small compiled program)."""
+        trainable, _ = split_values(self.model.weight_values(), self.mask)
+        self.opt_state_ahead = (trainable, in_background(jit_once(self.transform.init), trainable))
 
     def train_epoch(self, epoch, data, batch_size, shuffle, steps_per_chunk=None, after_chunk=None, before_chunk=None):
         """Train one epoch, or its rest when `self.resume` points into it; returns the epoch's sums.
@@ -338,14 +355,23 @@ class Trainer:
         return self.train_groups(epoch, groups(source, None, unchanged, steps_per_chunk), after_chunk, before_chunk,
                                  start)[0]
 
+    def compile_epoch(self, data, batch_size, shuffle):
+        """Compile the program that `train_epoch` runs on the arrays `data` (whole epochs) now, before the
+        optimizer state exists: only its shapes are needed."""
+        trainable, fixed = split_values(self.model.weight_values(), self.mask)
+        opt_state = self.opt_state
+        if opt_state is None:
+            opt_state = jax.eval_shape(self.transform.init, trainable)
+        segments = epoch_segments(data_size(data), batch_size)
+        self.programs.train_epoch.lower(trainable, fixed, self.with_current_learning_rate(opt_state), data,
+                                        self.base_key, segments=segments, shuffle=shuffle).compile()
+
     def compile_evaluation_ahead(self, data, batch_size):
         """Start compiling the program that `evaluate(data, batch_size)` runs (without batch hooks) on a
-        background thread (JAX's caches make this cheap when it is compiled already); a Future, or None for
-        data that is not evaluated by one program."""
-        if isinstance(data, HostArrays) or callable(data):
-            return None
-        return self.programs.evaluate.compile_ahead(self.model.weight_values(), data,
-                                                    segments=epoch_segments(data_size(data), batch_size))
+        background thread (JAX's caches make this cheap when it is compiled already), for arrays `data`."""
+        if not isinstance(data, HostArrays) and not callable(data):
+            self.programs.evaluate.compile_ahead(self.model.weight_values(), data,
+                                                 segments=epoch_segments(data_size(data), batch_size))
 
     def evaluate(self, data, batch_size, before_batch=None, after_batch=None):
         """The sums of loss and metrics over `data`: one program, or one per batch when hooks are given.
@@ -653,10 +679,23 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
         val_data = functools.partial(groups, val_source, validation_steps, val_convert)
 
     run = FitRun(model, callbacks, {"verbose": verbose, "epochs": epochs, "steps": steps})
-    driver = ModelEpochs(run, trainer, data=data, source=source, convert=convert, val_data=val_data,
-                         batch_size=batch_size, val_batch_size=val_batch_size, shuffle=shuffle, verbose=verbose,
-                         epochs=epochs, steps=steps, steps_per_epoch=steps_per_epoch, batches=batches)
-    return run_epochs([run], driver, initial_epoch, epochs, should_validate)[0]
+    passes = max(epochs - initial_epoch, 1)
+    val_passes = None
+    if val_source is not None:
+        val_passes = _times(val_source.samples_in(validation_steps or val_source.batches_per_pass()), passes)
+    elif val_data is not None:
+        val_passes = placed_count(val_data) * passes
+    fit_samples = steps * batch_size if source is None else source.samples_in(steps)
+    with run_length(_times(fit_samples, passes)):
+        driver = ModelEpochs(run, trainer, data=data, source=source, convert=convert, val_data=val_data,
+                             batch_size=batch_size, val_batch_size=val_batch_size, shuffle=shuffle, verbose=verbose,
+                             epochs=epochs, steps=steps, steps_per_epoch=steps_per_epoch, batches=batches,
+                             val_passes=val_passes)
+        return run_epochs([run], driver, initial_epoch, epochs, should_validate)[0]
+
+
+def _times(samples, passes):
+    return None if samples is None else samples * passes
 
 
 class ModelEpochs(EpochDriver):
@@ -664,9 +703,10 @@ class ModelEpochs(EpochDriver):
     progress bar or batch hooks, streamed arrays, batch sources, and `steps_per_epoch` passes."""
 
     def __init__(self, run, trainer, *, data, source, convert, val_data, batch_size, val_batch_size, shuffle,
-                 verbose, epochs, steps, steps_per_epoch, batches):
+                 verbose, epochs, steps, steps_per_epoch, batches, val_passes):
         self.run, self.trainer = run, trainer
         self.data, self.source, self.convert, self.val_data = data, source, convert, val_data
+        self.val_passes = val_passes  # the validation's samples over all epochs (None: unknown), for run_length
         self.batch_size, self.val_batch_size, self.shuffle = batch_size, val_batch_size, shuffle
         self.verbose, self.epochs, self.steps = verbose, epochs, steps
         self.steps_per_epoch, self.batches = steps_per_epoch, batches
@@ -677,10 +717,15 @@ class ModelEpochs(EpochDriver):
             max(1, math.ceil((steps or UNKNOWN_STEPS) / LIVE_UPDATES_PER_EPOCH)) if self.live else None)
         self.data_pass, self.pass_step = 0, 0  # with steps_per_epoch: where the running pass over the data is
         self.bar, self.steps_run = None, steps
-        # The validation program compiles on another core while the training epoch's program compiles here.
-        self.validation_compile = None
+        # The validation program compiles, then the optimizer state is created, on another core while the
+        # training epoch's program compiles here.
         if val_data is not None and not run.callbacks.wants(TEST_BATCH_HOOKS):
-            self.validation_compile = trainer.compile_evaluation_ahead(val_data, val_batch_size)
+            with run_length(val_passes):
+                trainer.compile_evaluation_ahead(val_data, val_batch_size)
+        if trainer.opt_state is None:
+            trainer.create_optimizer_state_ahead()
+        if source is None and not isinstance(data, HostArrays) and not steps_per_epoch and self.steps_per_chunk is None:
+            trainer.compile_epoch(data, batch_size, shuffle)
 
     def first_epoch(self, initial_epoch):
         resumed_epoch, self.trainer.resumed_epoch = self.trainer.resumed_epoch, None  # set by BackupAndRestore
@@ -753,11 +798,9 @@ class ModelEpochs(EpochDriver):
         return True
 
     def validate(self, epoch, runs):
-        if self.validation_compile is not None:
-            self.validation_compile.result()
-            self.validation_compile = None
         if self.val_data is not None:
-            val_logs = run_evaluation(self.trainer, self.val_data, self.val_batch_size, self.run.callbacks)
+            with run_length(self.val_passes):
+                val_logs = run_evaluation(self.trainer, self.val_data, self.val_batch_size, self.run.callbacks)
             self.run.logs.update({"val_" + name: value for name, value in val_logs.items()})
 
     def report(self, epoch, runs):
@@ -844,7 +887,8 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, retu
         steps = math.ceil(num_samples / batch_size)
     callback_list = CallbackList(callbacks, model, {"verbose": verbose, "epochs": 1, "steps": steps})
     bar = Progbar(steps, verbose=verbose, live=False)
-    logs = run_evaluation(trainer, data, batch_size, callback_list)
+    with run_length(source.samples_in(steps) if source is not None else num_samples):
+        logs = run_evaluation(trainer, data, batch_size, callback_list)
     bar.update(steps or source.steps_read, list(logs.items()), finalize=True)
     if return_dict:
         return logs
@@ -886,6 +930,7 @@ def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, 
         num_samples = data_size(x.arrays if isinstance(x, HostArrays) else x)
         steps = math.ceil(num_samples / batch_size)
     predict_function = model.make_predict_function()
+    sample_passes = source.samples_in(steps) if source is not None else num_samples
     callback_list = CallbackList(callbacks, model, {"verbose": verbose, "epochs": 1, "steps": steps})
     callback_list.on_predict_begin()
     bar = Progbar(steps, verbose=verbose, live=False)
@@ -903,7 +948,9 @@ def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, 
     for part, segments in pieces:
         if hooked:
             callback_list.on_predict_batch_begin(batch)
-        parts.append(jax.tree.map(np.asarray, predict_function(values, part, segments=segments)))
+        with run_length(sample_passes):
+            outputs = predict_function(values, part, segments=segments)
+        parts.append(jax.tree.map(np.asarray, outputs))
         if hooked:
             callback_list.on_predict_batch_end(batch, {"outputs": model.structure_outputs(parts[-1])})
         batch += sum(count for count, _ in segments)

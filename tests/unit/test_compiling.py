@@ -1,0 +1,122 @@
+"""How the programs are compiled (`scanfit.engine.compiling`): for the run's length, and ahead of time."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import scanfit
+from scanfit.engine import compiling
+
+
+def _data(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 8)).astype("float32"), rng.integers(0, 3, size=n)
+
+
+def _model(seed=1):
+    scanfit.utils.set_random_seed(seed)
+    model = scanfit.Sequential([scanfit.Input((8,)), scanfit.layers.Dense(16, activation="relu"),
+                                scanfit.layers.Dropout(0.2), scanfit.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _compiled(program):
+    """(short-run versions, default versions) compiled of a `compiling.Program`."""
+    return program.short._cache_size(), program.default._cache_size()
+
+
+def test_run_length_picks_the_short_run_program_up_to_the_threshold():
+    program = compiling.Program(lambda x, batch_sharding: x * 2)
+    assert program.short is not program.default  # on CPU, a second jit with the faster-compiling emitters
+    with compiling.run_length(compiling.SHORT_RUN_SAMPLES):
+        assert program.jitted is program.short
+        with compiling.run_length(None):  # unknown length: taken as long
+            assert program.jitted is program.default
+        assert program.jitted is program.short
+    with compiling.run_length(compiling.SHORT_RUN_SAMPLES + 1):
+        assert program.jitted is program.default
+    assert program.jitted is program.default  # outside any run
+    with compiling.run_length(3):
+        assert float(program(jnp.float32(2.0))) == 4.0
+    assert _compiled(program) == (1, 0)
+
+
+def test_a_short_fit_compiles_for_a_short_run_and_a_long_fit_for_speed():
+    x, y = _data(700)
+    model = _model()
+    model.fit(x[:200], y[:200], epochs=2, batch_size=32, validation_data=(x[200:300], y[200:300]), verbose=0)
+    model.evaluate(x[300:450], y[300:450], verbose=0)
+    model.predict(x[:50], verbose=0)
+    programs = model.trainer.programs
+    assert _compiled(programs.train_epoch) == (1, 0)
+    assert _compiled(programs.evaluate) == (2, 0)  # the validation's 100 samples, and evaluate's (another shape)
+    assert _compiled(model.predict_function) == (1, 0)
+
+    model.fit(x, y, epochs=6, batch_size=32, validation_data=(x[:100], y[:100]), verbose=0)  # 4,200 sample passes
+    assert _compiled(programs.train_epoch) == (1, 1)
+    assert _compiled(programs.evaluate) == (2, 0)  # 600 validation passes: still short, and compiled already
+    model.evaluate(np.tile(x, (6, 1)), np.tile(y, 6), verbose=0)  # 4,200 samples
+    assert _compiled(programs.evaluate) == (2, 1)
+
+
+def test_both_ways_of_compiling_train_to_the_same_weights_and_logs(monkeypatch):
+    x, y = _data(300)
+    results = []
+    for threshold in (10**9, 0):  # every program compiled for a short run, then every one for a long run
+        monkeypatch.setattr(compiling, "SHORT_RUN_SAMPLES", threshold)
+        model = _model()
+        history = model.fit(x[:240], y[:240], epochs=3, batch_size=32, validation_data=(x[240:], y[240:]),
+                            verbose=0)
+        results.append((model.get_weights(), history.history, model.predict(x[240:], verbose=0)))
+    (weights_short, logs_short, outputs_short), (weights_long, logs_long, outputs_long) = results
+    for short, long in zip(weights_short, weights_long):
+        np.testing.assert_allclose(short, long, rtol=1e-6, atol=1e-7)
+    for key in logs_long:
+        np.testing.assert_allclose(logs_short[key], logs_long[key], rtol=1e-6)
+    np.testing.assert_allclose(outputs_short, outputs_long, rtol=1e-6, atol=1e-7)
+
+
+def test_the_optimizer_state_comes_from_the_weights_the_first_epoch_starts_from():
+    """The state is made ahead, on another thread; a callback that sets the weights before the first epoch
+    must still get a state made from its weights (this transform's state is a copy of them)."""
+    def init(params):
+        return jax.tree.map(jnp.copy, params)
+
+    def update(updates, state, params):  # moves the weights back to those the state was made from
+        return jax.tree.map(lambda kept, now: kept - now, state, params), state
+
+    class SetWeights(scanfit.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.model.set_weights([np.full_like(w, 0.5) for w in self.model.get_weights()])
+
+    x, y = _data(64)
+    model = scanfit.Sequential([scanfit.Input((8,)), scanfit.layers.Dense(2)])
+    model.compile(optimizer=optax.GradientTransformation(init, update), loss="mse")
+    model.fit(x, np.zeros((64, 2), "float32"), epochs=1, batch_size=32, verbose=0, callbacks=[SetWeights()])
+    for weight in model.get_weights():
+        np.testing.assert_array_equal(weight, np.full_like(weight, 0.5))
+
+
+def test_a_fit_with_validation_compiles_each_program_once():
+    x, y = _data(300)
+    model = _model()
+    model.fit(x, y, epochs=2, batch_size=32, validation_split=0.2, verbose=0)
+    model.fit(x, y, epochs=2, batch_size=32, validation_split=0.2, verbose=0)
+    programs = model.trainer.programs
+    assert sum(_compiled(programs.train_epoch)) == 1
+    assert sum(_compiled(programs.evaluate)) == 1
+    assert sum(_compiled(programs.train_chunk)) == 0
+
+
+def test_a_compile_error_ahead_of_the_call_is_raised_by_the_call():
+    def failing_compile():
+        raise RuntimeError("compile failed")
+
+    program = compiling.Program(lambda x, batch_sharding: x)
+    program.compiling.append(compiling.in_background(failing_compile))
+    with pytest.raises(RuntimeError, match="compile failed"):
+        program(jnp.zeros(3, jnp.float32))
+    assert program.compiling == []
+    assert float(program(jnp.ones(1, jnp.float32))[0]) == 1.0
