@@ -40,6 +40,11 @@ def run_length(sample_passes):
         _SHORT_RUN.reset(token)
 
 
+def is_short_run():
+    """Whether the programs called now are for a short run."""
+    return _SHORT_RUN.get()
+
+
 def short_run_options():
     """The compiler options of a short run's programs on this backend (none off CPU)."""
     return SHORT_RUN_OPTIONS if jax.default_backend() == "cpu" else None
@@ -63,7 +68,7 @@ class Program:
     @property
     def jitted(self):
         """The jitted function for the current run's length."""
-        return self.short if _SHORT_RUN.get() else self.default
+        return self.short if is_short_run() else self.default
 
     def __call__(self, *args, **kwargs):
         self.wait_for_compiles()

@@ -251,13 +251,17 @@ class Programs:
         carry = TrainState(trainable, fixed, opt_state, jax.random.fold_in(key, 1), self.empty_sums())
         return self.run_segments(self.train_step, carry, data, order, 0, segments, batch_sharding)
 
-    def evaluate_sums(self, values, data, segments, batch_sharding):
+    def evaluate_sums(self, values, data, segments, batch_sharding, real_samples=None):
         """The sums of loss and metrics over `data`. Without activity regularizers (which see whole batches),
         a short last batch is padded to a full one with copies of the last sample at weight 0, so the forward
-        pass compiles once (about 40% less compile time); the sums are those of the real samples."""
-        total = num_samples(data)
-        padded = self.pad_evaluation and has_short_last_batch(segments)
-        if padded:
+        pass compiles once (about 40% less compile time); the sums are those of the real samples.
+
+        `real_samples` (an argument, not a constant) says that `data` was padded already, at weight 0, and
+        that only its first `real_samples` samples are real; one program then serves any number of them.
+        """
+        total = num_samples(data) if real_samples is None else real_samples
+        padded = real_samples is not None or (self.pad_evaluation and has_short_last_batch(segments))
+        if padded and real_samples is None:
             data, segments = pad_short_last_batch(data, segments, mode="edge")
             data = data[:2] + (data[2].at[total:].set(0.0),) + data[3:]
 

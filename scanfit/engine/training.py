@@ -40,7 +40,7 @@ from scanfit.engine.batches import (
     unchanged,
     unpack_batch,
 )
-from scanfit.engine.compiling import in_background, jit_once, run_length
+from scanfit.engine.compiling import in_background, is_short_run, jit_once, run_length
 from scanfit.engine.fit_loop import EpochDriver, FitRun, run_epochs
 from scanfit.engine.outputs import CompiledOutputs
 from scanfit.engine.staging import fingerprint
@@ -370,8 +370,32 @@ class Trainer:
         """Start compiling the program that `evaluate(data, batch_size)` runs (without batch hooks) on a
         background thread (JAX's caches make this cheap when it is compiled already), for arrays `data`."""
         if not isinstance(data, HostArrays) and not callable(data):
-            self.programs.evaluate.compile_ahead(self.model.weight_values(), data,
-                                                 segments=epoch_segments(data_size(data), batch_size))
+            data, arguments = self.evaluation_arguments(data, batch_size)
+            self.programs.evaluate.compile_ahead(self.model.weight_values(), data, **arguments)
+
+    def evaluation_arguments(self, data, batch_size):
+        """(data, keyword arguments) of the evaluation program for the arrays `data`.
+
+        In a short run (`compiling.run_length`), a model whose output for a sample depends on that sample
+        alone gets its data padded on the host to a power-of-two number of batches (copies of the last
+        sample, at weight 0), so that data sets of similar size (the validation data and the test data of
+        a small search, say) share one compiled program.
+        """
+        num_samples = data_size(data)
+        segments = epoch_segments(num_samples, batch_size)
+        if not (num_samples and self.programs.pad_evaluation and is_short_run()
+                and distribution.batch_sharding() is None):
+            return data, {"segments": segments}
+        batches = 1 << (math.ceil(num_samples / batch_size) - 1).bit_length()
+        extra = batches * batch_size - num_samples
+        x, y, weights = jax.device_get(data)
+
+        def repeat_last(a):
+            return np.concatenate([a, np.repeat(a[-1:], extra, axis=0)])
+
+        padded = (jax.tree.map(repeat_last, x), jax.tree.map(repeat_last, y),
+                  np.concatenate([weights, np.zeros(extra, weights.dtype)]))
+        return device_data(*padded), {"segments": ((batches, batch_size),), "real_samples": np.int32(num_samples)}
 
     def evaluate(self, data, batch_size, before_batch=None, after_batch=None):
         """The sums of loss and metrics over `data`: one program, or one per batch when hooks are given.
@@ -394,7 +418,8 @@ class Trainer:
             return sums
         num_samples = data_size(data)
         if before_batch is None and after_batch is None:
-            return self.programs.evaluate(values, data, segments=epoch_segments(num_samples, batch_size))
+            data, arguments = self.evaluation_arguments(data, batch_size)
+            return self.programs.evaluate(values, data, **arguments)
         sums = self.programs.empty_sums()
         for batch, start in enumerate(range(0, num_samples, batch_size)):
             if before_batch:

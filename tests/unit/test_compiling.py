@@ -120,3 +120,23 @@ def test_a_compile_error_ahead_of_the_call_is_raised_by_the_call():
         program(jnp.zeros(3, jnp.float32))
     assert program.compiling == []
     assert float(program(jnp.ones(1, jnp.float32))[0]) == 1.0
+
+
+def test_in_a_short_run_evaluations_of_similar_size_share_one_program_and_count_only_real_samples(monkeypatch):
+    x, y = _data(400)
+    weights = np.linspace(0.0, 2.0, 400).astype("float32")
+    scanfit.utils.set_random_seed(2)
+    model = scanfit.Sequential([scanfit.Input((8,)), scanfit.layers.Dense(16, activation="relu", kernel_regularizer="l2"),
+                                scanfit.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  weighted_metrics=["accuracy"])
+    history = model.fit(x[:200], y[:200], epochs=2, batch_size=32, validation_data=(x[200:300], y[200:300]),
+                        verbose=0)
+    short = model.evaluate(x[300:], y[300:], sample_weight=weights[300:], verbose=0)
+    # 100 validation and 100 test samples are 4 batches of 32 padded to 128 samples: one program
+    assert _compiled(model.trainer.programs.evaluate) == (1, 0)
+    monkeypatch.setattr(compiling, "SHORT_RUN_SAMPLES", 0)
+    long = model.evaluate(x[300:], y[300:], sample_weight=weights[300:], verbose=0)
+    np.testing.assert_allclose(short, long, rtol=1e-6)
+    validation = model.evaluate(x[200:300], y[200:300], verbose=0)
+    np.testing.assert_allclose(validation[0], history.history["val_loss"][-1], rtol=1e-6)
