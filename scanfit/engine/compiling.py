@@ -1,9 +1,10 @@
 """How scanfit's programs get compiled: under the current distribution, ahead of time, and for the run's length.
 
 `Program` wraps one function `jit`-ed two ways. On CPU, XLA's older fusion
-emitters compile a program 20-40% faster than its default (newer) ones and
-compute the same results, but run elementwise work (a square root, a
-division: an optimizer's update) up to several times slower. So a *short run*,
+emitters compile a program 16-40% faster than its default (newer) ones, for
+the same computation (the same weights bit for bit where measured; a sum may
+round differently in its last bit), but run elementwise work (a square root,
+a division: an optimizer's update) up to several times slower. So a *short run*,
 one whose program passes over at most `SHORT_RUN_SAMPLES` samples in all
 (samples x epochs), uses the faster-compiling variant, where compiling is
 most of the time; longer runs, and every run on a GPU, use XLA's defaults.
