@@ -51,7 +51,7 @@ def test_a_short_fit_compiles_for_a_short_run_and_a_long_fit_for_speed():
     model.predict(x[:50], verbose=0)
     programs = model.trainer.programs
     assert _compiled(programs.train_epoch) == (1, 0)
-    assert _compiled(programs.evaluate) == (2, 0)  # the validation's 100 samples, and evaluate's (another shape)
+    assert _compiled(programs.evaluate) == (2, 0)  # validation: 4 batches of 32; evaluate: 5, padded to 8
     assert _compiled(model.predict_function) == (1, 0)
 
     model.fit(x, y, epochs=6, batch_size=32, validation_data=(x[:100], y[:100]), verbose=0)  # 4,200 sample passes
