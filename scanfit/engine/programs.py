@@ -234,9 +234,13 @@ class Programs:
 
     def permutation_of(self, key, num_samples, shuffle, batch_sharding):
         if shuffle:
-            # One sort of random 32-bit keys: a uniform shuffle (ties have probability
-            # ~n^2/2^33) that compiles far faster than jax.random.permutation's rounds.
-            order = jnp.argsort(jax.random.bits(jax.random.fold_in(key, 0), (num_samples,), jnp.uint32))
+            # The samples sorted by a keyed hash of their index. The hash is a bijection of 32-bit integers, so
+            # there are no ties; it compiles to one small elementwise kernel (jax.random.bits' threefry rounds
+            # for every sample took about 0.1 s of each epoch program's compile) and gives the same order
+            # under vmap (a Sweep) as alone.
+            seed = jax.random.fold_in(key, 0)
+            index = jnp.arange(num_samples, dtype=jnp.uint32)
+            order = jnp.argsort(_mix32(_mix32(index ^ seed[0]) + seed[1]))
         else:
             order = jnp.arange(num_samples)
         return replicate_within(order, batch_sharding)
@@ -319,6 +323,15 @@ def pad_short_last_batch(tree, segments, mode="constant"):
     (count, batch_size), (_, tail) = segments
     tree = jax.tree.map(lambda a: jnp.pad(a, [(0, batch_size - tail)] + [(0, 0)] * (a.ndim - 1), mode=mode), tree)
     return tree, ((count + 1, batch_size),)
+
+
+def _mix32(h):
+    """MurmurHash3's 32-bit finalizer: a bijection of uint32 that mixes every input bit into every output bit."""
+    h = h ^ (h >> 16)
+    h = h * jnp.uint32(0x85EBCA6B)
+    h = h ^ (h >> 13)
+    h = h * jnp.uint32(0xC2B2AE35)
+    return h ^ (h >> 16)
 
 
 def float_inputs(x):

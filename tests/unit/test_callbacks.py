@@ -92,8 +92,8 @@ def test_early_stopping_reports_the_seed_stopped_epoch_and_restores_the_best_epo
 
 
 def test_early_stopping_restores_weights_whose_evaluation_gives_the_best_val_loss():
-    # A seed whose run stops early (stopped at epoch 9, best epoch 7); with some seeds val_loss falls for all 40 epochs.
-    scanfit.utils.set_random_seed(3)
+    # A seed whose run stops early (stopped at epoch 8, best epoch 6); with some seeds val_loss falls for all 40 epochs.
+    scanfit.utils.set_random_seed(5)
     model = _twins("Adam", 0.3)[1]
     callback = scanfit.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
     history = model.fit(X, Y, epochs=40, batch_size=16, validation_data=(XV, YV), verbose=0, callbacks=[callback])

@@ -52,6 +52,8 @@ def sequence_model(k):
 ], ids=["images_patches", "images_xla", "sequences"])
 def test_fit_lowers_the_loss_and_inference_matches_keras(make, x, lowering_name, monkeypatch):
     monkeypatch.setenv(lowering.ENV_VAR, lowering_name)
+    keras.utils.set_random_seed(0)  # both seeded: unseeded, about 1 run in 12 fell by less than 20%
+    scanfit.utils.set_random_seed(0)
     s_model, k_model = make(scanfit), make(keras)
     s_model.set_weights(k_model.get_weights())
     np.testing.assert_allclose(s_model.predict(x, verbose=0), k_model.predict(x, verbose=0), atol=1e-5)
