@@ -114,6 +114,7 @@ class BatchSource:
         self._index = 0  # the next batch of the running pass
         self._peeked = None
         self._sample_shapes = None
+        self._first_batch_samples = None  # the first batch's number of samples, once samples_in read it
         self.steps_read = 0  # the batches the last `groups` call read
 
     def batches_per_pass(self):
@@ -141,8 +142,9 @@ class BatchSource:
         """About how many samples `steps` batches hold, going by the first batch (None when `steps` is None)."""
         if not steps:
             return None
-        x = unpack_batch(self.first_batch())[0]
-        return steps * len(jax.tree.leaves(x)[0])
+        if self._first_batch_samples is None:  # a PyDataset loads its first batch anew on each first_batch()
+            self._first_batch_samples = len(jax.tree.leaves(unpack_batch(self.first_batch())[0])[0])
+        return steps * self._first_batch_samples
 
     def _start_pass(self):
         self._index = 0

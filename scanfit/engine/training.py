@@ -382,10 +382,9 @@ class Trainer:
         a small search, say) share one compiled program.
         """
         num_samples = data_size(data)
-        segments = epoch_segments(num_samples, batch_size)
         if not (num_samples and self.programs.pad_evaluation and is_short_run()
                 and distribution.batch_sharding() is None):
-            return data, {"segments": segments}
+            return data, {"segments": epoch_segments(num_samples, batch_size)}
         batches = 1 << (math.ceil(num_samples / batch_size) - 1).bit_length()
         extra = batches * batch_size - num_samples
         x, y, weights = jax.device_get(data)
@@ -970,15 +969,14 @@ def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, 
     else:
         pieces = [(x, epoch_segments(num_samples, batch_size))]
     parts, batch = [], 0
-    for part, segments in pieces:
-        if hooked:
-            callback_list.on_predict_batch_begin(batch)
-        with run_length(sample_passes):
-            outputs = predict_function(values, part, segments=segments)
-        parts.append(jax.tree.map(np.asarray, outputs))
-        if hooked:
-            callback_list.on_predict_batch_end(batch, {"outputs": model.structure_outputs(parts[-1])})
-        batch += sum(count for count, _ in segments)
+    with run_length(sample_passes):
+        for part, segments in pieces:
+            if hooked:
+                callback_list.on_predict_batch_begin(batch)
+            parts.append(jax.tree.map(np.asarray, predict_function(values, part, segments=segments)))
+            if hooked:
+                callback_list.on_predict_batch_end(batch, {"outputs": model.structure_outputs(parts[-1])})
+            batch += sum(count for count, _ in segments)
     if not parts:
         raise ValueError("predict: x yielded no batches.")
     outputs = parts[0] if len(parts) == 1 else jax.tree.map(lambda *pieces: np.concatenate(pieces), *parts)
