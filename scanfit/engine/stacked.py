@@ -147,7 +147,7 @@ class StackedPrograms:
         """The carries and each run's order for `epoch`, from the runs' base keys as `Model.fit` derives them."""
         keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(base_keys, epoch)
         permutation = self.groups[0].programs.permutation_of
-        orders = jax.vmap(lambda key: permutation(key, num_samples, shuffle, None))(keys)
+        orders = jax.vmap(lambda key: permutation(jax.random.fold_in(key, 0), num_samples, shuffle, None))(keys)
         rngs = jax.vmap(lambda key: jax.random.fold_in(key, 1))(keys)
         carries = []
         for (group, lo, hi), state in zip(self._bounds(), states):

@@ -48,6 +48,7 @@ from scanfit.engine.state import CompileSettings, EpochPosition, TrainState
 from scanfit.engine.programs import (
     Programs,
     chunk_plan,
+    epoch_seeds,
     epoch_segments,
     merge_values,
     split_values,
@@ -225,22 +226,24 @@ class Trainer:
         after the epoch, or after every chunk when it runs in chunks.
         """
         trainable, fixed, opt_state, key = self.epoch_start_state(epoch)
+        seeds = epoch_seeds(key)
         num_samples = data_size(data)
         resume, self.resume = self.resume, None
         if resume is not None and resume.epoch == epoch:
             carry, steps_done = TrainState(trainable, fixed, opt_state, resume.rng, resume.sums), resume.step
             steps_per_chunk = steps_per_chunk or 1
         else:
-            carry = TrainState(trainable, fixed, opt_state, scanfit_random.fold_in(key, 1), self.programs.empty_sums())
+            carry = TrainState(trainable, fixed, opt_state, seeds[1], self.programs.empty_sums())
             steps_done = 0
         if self.record_epoch_start:
             self.epoch_start = (epoch, carry, steps_done, data, batch_size, shuffle)
         if steps_per_chunk is None:
             segments = epoch_segments(num_samples, batch_size)
-            carry = self.programs.train_epoch(trainable, fixed, opt_state, data, key, segments=segments, shuffle=shuffle)
+            carry = self.programs.train_epoch(trainable, fixed, opt_state, data, seeds, segments=segments,
+                                              shuffle=shuffle)
             self._publish(epoch, sum(count for count, _ in segments), carry, steps_done)
             return carry.sums
-        order = self.programs.permutation(key, num_samples=num_samples, shuffle=shuffle)
+        order = self.programs.permutation(seeds[0], num_samples=num_samples, shuffle=shuffle)
         plan = _remaining_chunks(num_samples, batch_size, steps_per_chunk, steps_done)
         return self._run_chunks(epoch, carry, data, order, plan, steps_done, after_chunk, before_chunk)
 
@@ -266,16 +269,16 @@ class Trainer:
         that several epochs share are those of one shuffle.
         """
         trainable, fixed, opt_state, key = self.epoch_start_state(data_pass)
-        num_samples = data_size(data)
-        order = self.programs.permutation(key, num_samples=num_samples, shuffle=shuffle)
-        carry = TrainState(trainable, fixed, opt_state, scanfit_random.fold_in(key, 1), self.programs.empty_sums())
-        plan = step_plan(num_samples, batch_size, first_step, steps, steps_per_chunk or steps)
+        shuffle_seed, rng = epoch_seeds(key)
+        order = self.programs.permutation(shuffle_seed, num_samples=data_size(data), shuffle=shuffle)
+        carry = TrainState(trainable, fixed, opt_state, rng, self.programs.empty_sums())
+        plan = step_plan(data_size(data), batch_size, first_step, steps, steps_per_chunk or steps)
         return self._run_chunks(data_pass, carry, data, order, plan, 0, after_chunk, before_chunk)
 
     def epoch_order(self, epoch, num_samples, shuffle):
         """Epoch `epoch`'s order of the samples on the host: the permutation `train_epoch` draws on the device."""
-        key = scanfit_random.fold_in(self.base_key, epoch)
-        return np.asarray(self.programs.permutation(key, num_samples=num_samples, shuffle=shuffle))
+        shuffle_seed, _ = epoch_seeds(scanfit_random.fold_in(self.base_key, epoch))
+        return np.asarray(self.programs.permutation(shuffle_seed, num_samples=num_samples, shuffle=shuffle))
 
     def epoch_start_state(self, epoch):
         """(trainable, fixed, opt_state, key) an epoch starts from: the model's weights, the current learning rate."""
@@ -305,8 +308,7 @@ class Trainer:
         or infinite, or None. The model's weights are not touched.
         """
         epoch, carry, steps_done, data, batch_size, shuffle = self.epoch_start
-        order = self.programs.permutation(scanfit_random.fold_in(self.base_key, epoch), num_samples=data_size(data),
-                                          shuffle=shuffle)
+        order = self.epoch_order(epoch, data_size(data), shuffle)
         for start, segments in _remaining_chunks(data_size(data), batch_size, 1, steps_done):
             carry = self.programs.train_chunk(carry, data, order, start, segments=segments)
             if not np.isfinite(float(carry.sums[0])):
@@ -321,7 +323,7 @@ class Trainer:
         steps keep the keys of their place in the epoch.
         """
         trainable, fixed, opt_state, key = self.epoch_start_state(epoch)
-        steps_done, samples_done, rng, sums = 0, 0, scanfit_random.fold_in(key, 1), self.programs.empty_sums()
+        steps_done, samples_done, rng, sums = 0, 0, epoch_seeds(key)[1], self.programs.empty_sums()
         if start is not None:
             steps_done, samples_done, rng, sums = start
         carry = TrainState(trainable, fixed, opt_state, rng, sums)
@@ -344,7 +346,7 @@ class Trainer:
         """`train_epoch` for `HostArrays` (or, with `steps`, `train_steps` from `first_step` of pass `epoch`):
         the batches of the epoch's order gathered on the host and streamed in groups; it goes on from
         `self.resume` when that points into this epoch. Returns the sums."""
-        rng, sums = scanfit_random.fold_in(self.epoch_start_state(epoch)[3], 1), self.programs.empty_sums()
+        rng, sums = epoch_seeds(self.epoch_start_state(epoch)[3])[1], self.programs.empty_sums()
         resume, self.resume = self.resume, None
         if resume is not None and resume.epoch == epoch:
             first_step, rng, sums = resume.step, resume.rng, resume.sums
@@ -364,7 +366,7 @@ class Trainer:
             opt_state = jax.eval_shape(self.transform.init, trainable)
         segments = epoch_segments(data_size(data), batch_size)
         self.programs.train_epoch.lower(trainable, fixed, self.with_current_learning_rate(opt_state), data,
-                                        self.base_key, segments=segments, shuffle=shuffle).compile()
+                                        epoch_seeds(self.base_key), segments=segments, shuffle=shuffle).compile()
 
     def compile_evaluation_ahead(self, data, batch_size):
         """Start compiling the program that `evaluate(data, batch_size)` runs (without batch hooks) on a
