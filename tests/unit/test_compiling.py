@@ -1,4 +1,8 @@
 """How the programs are compiled (`scanfit.engine.compiling`): for the run's length, and ahead of time."""
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -108,6 +112,29 @@ def test_a_fit_with_validation_compiles_each_program_once():
     assert sum(_compiled(programs.train_epoch)) == 1
     assert sum(_compiled(programs.evaluate)) == 1
     assert sum(_compiled(programs.train_chunk)) == 0
+
+
+_FIRST_FIT = """
+import jax, numpy as np
+compiles = []
+jax.monitoring.register_event_duration_secs_listener(
+    lambda name, seconds, **_: compiles.append(name) if name.endswith("backend_compile_duration") else None)
+import scanfit
+x, y = np.random.default_rng(0).normal(size=(200, 8)).astype("float32"), np.arange(200) % 3
+model = scanfit.Sequential([scanfit.Input((8,)), scanfit.layers.Dense(3, activation="softmax")])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+print(len(compiles))
+"""
+
+
+def test_a_first_fit_compiles_only_the_epoch_and_the_optimizer_state():
+    """In a fresh process, nothing on fit's path compiles an eager program of its own (a metric's zeros
+    or the learning rate put into the optimizer state each did, before the epoch program's compile)."""
+    env = {**os.environ, "SCANFIT_COMPILATION_CACHE": "0", "JAX_PLATFORMS": "cpu"}
+    run = subprocess.run([sys.executable, "-c", _FIRST_FIT], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split()[-1] == "2"
 
 
 def test_a_compile_error_ahead_of_the_call_is_raised_by_the_call():
