@@ -26,7 +26,6 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from scanfit import distribution, optimizers, plot
@@ -42,7 +41,7 @@ from scanfit.engine.data import (
     training_data,
 )
 from scanfit.engine.fit_loop import EpochDriver, FitRun, run_epochs
-from scanfit.engine.programs import chunk_plan, epoch_segments, merge_values, split_values
+from scanfit.engine.programs import chunk_plan, epoch_seeds, epoch_segments, merge_values, split_values
 from scanfit.engine.state import TrainState
 from scanfit.engine.stacked import Group, StackedPrograms, step_signature, update_signature
 from scanfit.engine.training import (
@@ -342,7 +341,7 @@ class _SweepEpochs(EpochDriver):
         self.data, self.val_data = data, val_data
         self.batch_size, self.val_batch_size, self.shuffle = batch_size, val_batch_size, shuffle
         self.steps_per_chunk, self.verbose, self.epochs = steps_per_chunk, verbose, epochs
-        self.states = self.base_keys = self.carries = self.started = None
+        self.states = self.carries = self.started = None
 
     def train(self, epoch, runs):
         self.started = time.perf_counter()
@@ -362,9 +361,13 @@ class _SweepEpochs(EpochDriver):
         """Stack every run's weights and optimizer state from its model (writing back pending steps first)."""
         self.write_back(self.runs)
         self.states = self.programs.stack([run.trainer.epoch_start_state(0)[:3] for run in self.layout])
-        self.base_keys = jnp.stack([run.trainer.base_key for run in self.layout])
         for run in self.runs:
             run.mark = run.current_mark()
+
+    def _epoch_seeds(self, epoch):
+        """Every run's `epoch_seeds` for `epoch`, stacked in run order: (shuffle seeds, dropout keys)."""
+        seeds = [epoch_seeds(run.trainer.epoch_key(epoch)) for run in self.layout]
+        return tuple(np.stack(part) for part in zip(*seeds))
 
     def _train_stacked(self, epoch):
         """One epoch of every active run (the others keep their state); returns the carries."""
@@ -375,17 +378,15 @@ class _SweepEpochs(EpochDriver):
         for run in self.runs:
             if run.active and run.trainer.record_epoch_start:  # TerminateOnNaN replays this run alone from here
                 trainable, fixed, opt_state, key = run.trainer.epoch_start_state(epoch)
-                carry = TrainState(trainable, fixed, opt_state, scanfit_random.fold_in(key, 1),
-                                   run.trainer.programs.empty_sums())
+                carry = TrainState(trainable, fixed, opt_state, epoch_seeds(key)[1], run.trainer.programs.empty_sums())
                 run.trainer.epoch_start = (epoch, carry, 0, data, batch_size, shuffle)
+        seeds = self._epoch_seeds(epoch)
         if steps_per_chunk is None:
             segments = epoch_segments(num_samples, batch_size)
-            carries = programs.train_epoch(self.states, self.base_keys, epoch, active, data, segments=segments,
-                                           shuffle=shuffle)
+            carries = programs.train_epoch(self.states, seeds, active, data, segments=segments, shuffle=shuffle)
             self._advance(carries, sum(count for count, _ in segments))
             return carries
-        carries, orders = programs.begin_chunks(self.states, self.base_keys, epoch, num_samples=num_samples,
-                                                shuffle=shuffle)
+        carries, orders = programs.begin_chunks(self.states, seeds, num_samples=num_samples, shuffle=shuffle)
         steps_done = 0
         for start, segments in chunk_plan(num_samples, batch_size, steps_per_chunk):
             hooked = [run for run in self.runs if run.active and run.callbacks.wants(TRAIN_BATCH_HOOKS)]

@@ -143,21 +143,21 @@ class StackedPrograms:
                 for group, group_value in zip(self.groups, per_group) for i in range(group.size)]
 
     # --- the programs -------------------------------------------------------------------------
-    def _begin(self, states, base_keys, epoch, num_samples, shuffle):
-        """The carries and each run's order for `epoch`, from the runs' base keys as `Model.fit` derives them."""
-        keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(base_keys, epoch)
+    def _begin(self, states, seeds, num_samples, shuffle):
+        """The carries and each run's order for an epoch, from the runs' `epoch_seeds` stacked: (shuffle seeds,
+        dropout keys), as `Model.fit` derives them."""
+        shuffle_seeds, rngs = seeds
         permutation = self.groups[0].programs.permutation_of
-        orders = jax.vmap(lambda key: permutation(jax.random.fold_in(key, 0), num_samples, shuffle, None))(keys)
-        rngs = jax.vmap(lambda key: jax.random.fold_in(key, 1))(keys)
+        orders = jax.vmap(lambda seed: permutation(seed, num_samples, shuffle, None))(shuffle_seeds)
         carries = []
         for (group, lo, hi), state in zip(self._bounds(), states):
             sums = jax.tree.map(lambda a: jnp.broadcast_to(a, (group.size,) + a.shape), group.programs.empty_sums())
             carries.append(TrainState(*state, rngs[lo:hi], sums))
         return tuple(carries), orders
 
-    def _train_epoch(self, states, base_keys, epoch, active, data, segments, shuffle):
+    def _train_epoch(self, states, seeds, active, data, segments, shuffle):
         """One whole epoch of every run: its own shuffle and dropout keys, every batch."""
-        carries, orders = self._begin(states, base_keys, epoch, data[0].shape[0], shuffle)
+        carries, orders = self._begin(states, seeds, data[0].shape[0], shuffle)
         return self._train_chunk(carries, active, data, orders, 0, segments)
 
     def _train_chunk(self, carries, active, data, orders, start, segments):

@@ -277,14 +277,18 @@ class Trainer:
 
     def epoch_order(self, epoch, num_samples, shuffle):
         """Epoch `epoch`'s order of the samples on the host: the permutation `train_epoch` draws on the device."""
-        shuffle_seed, _ = epoch_seeds(scanfit_random.fold_in(self.base_key, epoch))
+        shuffle_seed, _ = epoch_seeds(self.epoch_key(epoch))
         return np.asarray(self.programs.permutation(shuffle_seed, num_samples=num_samples, shuffle=shuffle))
 
     def epoch_start_state(self, epoch):
         """(trainable, fixed, opt_state, key) an epoch starts from: the model's weights, the current learning rate."""
         trainable, fixed = split_values(self.model.weight_values(), self.mask)
         opt_state = self.with_current_learning_rate(self.optimizer_state())
-        return trainable, fixed, opt_state, scanfit_random.fold_in(self.base_key, epoch)
+        return trainable, fixed, opt_state, self.epoch_key(epoch)
+
+    def epoch_key(self, epoch):
+        """Epoch `epoch`'s random key (raw, on the host), from which `epoch_seeds` derives its shuffle and dropout."""
+        return scanfit_random.fold_in(self.base_key, epoch)
 
     def with_current_learning_rate(self, opt_state):
         """`opt_state` holding the optimizer's learning rate as it is now (callbacks may have changed it)."""
