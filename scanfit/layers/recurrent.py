@@ -49,29 +49,9 @@ def _masked_matmul(h, kernel, masks):
     return jnp.concatenate([(h * m) @ k for m, k in zip(masks, blocks)], axis=-1)
 
 
-def _by_gate(xs, weights, gates):
-    """The time scan's inputs, recurrent kernel and bias as tuples of per-gate column blocks (inference).
-
-    XLA on CPU compiles an elementwise step that reads several column blocks of one array into a
-    scalar loop, and one that reads whole arrays into a vectorized one: with a separate array per
-    gate, a GRU of bench/rnn.py's shapes ran a forward timestep in 2.3 us instead of 6.3 us. Under autodiff
-    the per-gate form costs more than it saves (one matmul per gate in each backward step), so
-    training keeps the whole blocks.
-    """
-    split = {name: _blocks(weights[name], gates) for name in ("recurrent_kernel", "bias") if name in weights}
-    return _blocks(xs, gates), {**weights, **split}
-
-
 def _blocks(value, count):
-    """`value`'s per-gate blocks of its last axis: as given when `_by_gate` split it already."""
+    """`value`'s per-gate blocks of its last axis: as given when the time scan's inputs came split."""
     return value if isinstance(value, tuple) else tuple(jnp.split(value, count, axis=-1))
-
-
-def _recurrent_blocks(h, kernel, masks, count):
-    """Each gate's block of ``h @ kernel``, with recurrent dropout `masks` (none when split by gate)."""
-    if isinstance(kernel, tuple):
-        return tuple(h @ k for k in kernel)
-    return _blocks(_masked_matmul(h, kernel, masks), count)
 
 
 class _ForgetBiasOnes:
@@ -205,7 +185,11 @@ class Recurrent(Layer):
             xs = xs[::-1]
             keep = None if keep is None else keep[::-1]
         if not training and self.gates > 1:
-            xs, weights = _by_gate(xs, weights, self.gates)
+            # XLA on CPU compiles an elementwise step that takes several column blocks of the one array
+            # it reads at this timestep into a scalar loop, and vectorizes one that reads a separate array
+            # per gate: a forward epoch of bench/rnn.py's LSTM took 0.08 s instead of 0.20 s. Under
+            # autodiff the split costs more than it saves (a training epoch 0.30 s instead of 0.28 s).
+            xs = _blocks(xs, self.gates)
         zero_output = self.zero_output_for_mask and not self.unroll  # Keras's unrolled loop ignores it
 
         def scan_step(states, inputs):
@@ -311,7 +295,7 @@ class LSTM(_Gated):
 
     def step(self, weights, x_t, states, recurrent_masks):
         h, c = states
-        recurrent = _recurrent_blocks(h, weights["recurrent_kernel"], recurrent_masks, 4)
+        recurrent = _blocks(_masked_matmul(h, weights["recurrent_kernel"], recurrent_masks), 4)
         z_i, z_f, z_c, z_o = (x + r for x, r in zip(_blocks(x_t, 4), recurrent))
         gate = self.recurrent_activation
         c = gate(z_f) * c + gate(z_i) * self.activation(z_c)
@@ -348,7 +332,7 @@ class GRU(_Gated):
         kernel = weights["recurrent_kernel"]
         x_z, x_r, x_h = _blocks(x_t, 3)
         if self.reset_after:
-            r_z, r_r, r_h = _recurrent_blocks(h, kernel, recurrent_masks, 3)
+            r_z, r_r, r_h = _blocks(_masked_matmul(h, kernel, recurrent_masks), 3)
             if self.use_bias:
                 b_z, b_r, b_h = (b[1] for b in _blocks(weights["bias"], 3))
                 r_z, r_r, r_h = r_z + b_z, r_r + b_r, r_h + b_h
@@ -356,13 +340,10 @@ class GRU(_Gated):
             r = self.recurrent_activation(x_r + r_r)
             candidate = self.activation(x_h + r * r_h)
         else:
-            k_z, k_r, k_h = _blocks(kernel, 3)
-            if isinstance(kernel, tuple):
-                r_z, r_r = h @ k_z, h @ k_r
-            else:
-                # recurrent dropout always has one mask per gate here (Keras's implementation 1)
-                gate_masks = None if recurrent_masks is None else recurrent_masks[:2]
-                r_z, r_r = jnp.split(_masked_matmul(h, kernel[:, :2 * self.units], gate_masks), 2, axis=-1)
+            k_h = kernel[:, 2 * self.units:]
+            # recurrent dropout always has one mask per gate here (Keras's implementation 1)
+            gate_masks = None if recurrent_masks is None else recurrent_masks[:2]
+            r_z, r_r = jnp.split(_masked_matmul(h, kernel[:, :2 * self.units], gate_masks), 2, axis=-1)
             z = self.recurrent_activation(x_z + r_z)
             r = self.recurrent_activation(x_r + r_r)
             h_h = h if recurrent_masks is None else h * recurrent_masks[2]
