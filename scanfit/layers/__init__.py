@@ -33,7 +33,7 @@ from scanfit.layers.merging import (
     subtract,
 )
 from scanfit.layers.masking import Masking
-from scanfit.layers.normalization import BatchNormalization, LayerNormalization
+from scanfit.layers.normalization import BatchNormalization, LayerNormalization, Normalization
 from scanfit.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -61,7 +61,7 @@ LAYER_CLASSES = {
     cls.__name__: cls
     for cls in (
         InputLayer, Dense, Flatten, Reshape, Dropout, Activation, Lambda,
-        ReLU, LeakyReLU, PReLU, ELU, Softmax, BatchNormalization, LayerNormalization,
+        ReLU, LeakyReLU, PReLU, ELU, Softmax, BatchNormalization, LayerNormalization, Normalization,
         AlphaDropout, GaussianNoise, GaussianDropout, SpatialDropout1D, SpatialDropout2D,
         Conv1D, Conv2D, Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D, DepthwiseConv2D,
         SeparableConv1D, SeparableConv2D,

@@ -1,10 +1,14 @@
-"""BatchNormalization and LayerNormalization."""
+"""BatchNormalization, LayerNormalization, and Normalization (feature-wise, with statistics from `adapt`)."""
+import itertools
+
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
-from scanfit import constraints, initializers, regularizers
+from scanfit import config, constraints, initializers, regularizers
 from scanfit.layers.base import Layer
 from scanfit.checks import in_range
+from scanfit.utils.py_dataset import PyDataset
 
 
 class BatchNormalization(Layer):
@@ -226,3 +230,159 @@ class LayerNormalization(Layer):
 
 def _is_int(value):
     return hasattr(value, "__index__") and not isinstance(value, bool)
+
+
+class Normalization(Layer):
+    """Shifts and scales inputs feature by feature: ``(x - mean) / max(sqrt(variance), epsilon())``.
+
+    The statistics are given (``mean=``, ``variance=``: numbers or arrays that
+    broadcast over the kept axes) or computed from data by ``adapt(data)``,
+    which stores them in the non-trainable weights ``mean`` and ``variance``
+    (and Keras 3's ``count``, kept at 0 as Keras keeps it). `axis` names the
+    axes that keep their own statistics (the last by default; None for one
+    mean and variance over everything). ``invert=True`` maps normalized values
+    back: ``mean + x * max(sqrt(variance), epsilon())``. As in Keras 3.
+    """
+
+    supports_masking = True
+
+    def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
+        super().__init__(**kwargs)
+        if axis is None:
+            axis = ()
+        elif _is_int(axis):
+            axis = (int(axis),)
+        elif isinstance(axis, (list, tuple)) and all(_is_int(a) for a in axis):
+            axis = tuple(int(a) for a in axis)
+        else:
+            raise TypeError(f"Normalization axis must be an int, a tuple of ints or None, got axis={axis!r}")
+        self.axis = axis
+        if (mean is None) != (variance is None):
+            raise ValueError(f"Normalization needs both mean= and variance= (or neither, and adapt()); got "
+                             f"mean={mean!r} and variance={variance!r}.")
+        if mean is not None:
+            mean, variance = np.asarray(mean, np.float32), np.asarray(variance, np.float32)
+            if mean.shape != variance.shape:
+                raise ValueError(f"Normalization mean and variance must have the same shape, got {mean.shape} "
+                                 f"and {variance.shape}.")
+            if mean.ndim > len(axis):
+                raise ValueError(f"Normalization mean has rank {mean.ndim}, more than the {len(axis)} kept axes "
+                                 f"of axis={axis}.")
+        self.input_mean, self.input_variance = mean, variance
+        self.invert = bool(invert)
+
+    def _axes(self, input_shape):
+        """``(kept axes, reduced axes, broadcast shape)`` for inputs of `input_shape` (batch first)."""
+        ndim = len(input_shape)
+        if any(not -ndim <= a < ndim for a in self.axis):
+            raise ValueError(f"Normalization {self.name!r}: axis {self.axis} is out of range for inputs of "
+                             f"shape {tuple(input_shape)}.")
+        keep = tuple(sorted(a % ndim for a in self.axis))
+        unknown = [a for a in keep if input_shape[a] is None]
+        if unknown:
+            raise ValueError(f"Normalization {self.name!r}: the kept axes {keep} of {tuple(input_shape)} must be "
+                             "known.")
+        reduce = tuple(a for a in range(ndim) if a not in keep)
+        return keep, reduce, tuple(input_shape[a] if a in keep else 1 for a in range(ndim))
+
+    def build(self, input_shape):
+        keep, _, broadcast = self._axes(input_shape)
+        self._broadcast_shape = broadcast
+        shape = tuple(input_shape[a] for a in keep)
+        if self.input_mean is None:
+            self.adapt_mean = self.add_weight("mean", shape, "zeros", trainable=False)
+            self.adapt_variance = self.add_weight("variance", shape, "ones", trainable=False)
+            self.count = self.add_weight("count", (), lambda shape, dtype=None: jnp.zeros(shape, jnp.int32),
+                                         trainable=False)
+            return
+        # given statistics line up with the kept axes from the right, as in Keras
+        aligned = [1] * len(input_shape)
+        for offset, size in enumerate(reversed(self.input_mean.shape), start=1):
+            aligned[keep[-offset]] = size
+        try:
+            self._given = tuple(np.broadcast_to(v.reshape(aligned), broadcast)
+                                for v in (self.input_mean, self.input_variance))
+        except ValueError:
+            raise ValueError(f"Normalization {self.name!r}: mean of shape {self.input_mean.shape} does not "
+                             f"broadcast to the kept axes of inputs of shape {tuple(input_shape)}.") from None
+
+    def adapt(self, data):
+        """Compute the mean and variance of `data` over the reduced axes and store them.
+
+        `data` is an array (statistics in one pass, as NumPy's mean and var),
+        or a `PyDataset` or an iterable of batches (x, or (x, y) tuples whose x
+        is used), combined batch by batch as Keras does.
+        """
+        if self.input_mean is not None:
+            raise ValueError(f"Normalization {self.name!r} was given mean= and variance=; adapt() would not "
+                             "change them. Make the layer without them to adapt it.")
+        if isinstance(data, PyDataset):
+            batches = (data[i] for i in range(len(data)))
+        elif hasattr(data, "shape") and hasattr(data, "__array__"):
+            batches = None
+        elif hasattr(data, "__iter__"):
+            batches = iter(data)
+        else:
+            raise TypeError(f"Normalization.adapt takes an array, a PyDataset or an iterable of batches, got "
+                            f"{type(data).__name__}.")
+        if batches is None:
+            data = np.asarray(data)
+            keep, reduce, _ = self._checked_axes(data.shape)
+            mean, variance = np.mean(data, axis=reduce), np.var(data, axis=reduce)
+        else:
+            first = next(batches, None)
+            if first is None:
+                raise ValueError("Normalization.adapt got no batches: give an array or at least one batch.")
+            mean, variance = self._combined_statistics(itertools.chain([first], batches))
+        self.adapt_mean.assign(np.asarray(mean, np.float32))
+        self.adapt_variance.assign(np.asarray(variance, np.float32))
+
+    def _checked_axes(self, shape):
+        """The axes for data of `shape`, after building for it (or checking it against the built shape)."""
+        if not self.built:
+            self.build_for((None,) + tuple(shape[1:]))
+        axes = self._axes(shape)
+        built = self._axes(self.input_shape)[0]
+        if axes[0] != built or any(shape[a] != self.input_shape[a] for a in built):
+            raise ValueError(f"Normalization {self.name!r} was built for inputs of shape {tuple(self.input_shape)}; "
+                             f"adapt() got data of shape {tuple(shape)}.")
+        return axes
+
+    def _combined_statistics(self, batches):
+        mean = variance = None
+        count = 0
+        for batch in batches:
+            batch = np.asarray(batch[0] if isinstance(batch, tuple) else batch, np.float32)
+            _, reduce, _ = self._checked_axes(batch.shape)
+            size = int(np.prod([batch.shape[a] for a in reduce]))
+            batch_mean, batch_variance = np.mean(batch, axis=reduce), np.var(batch, axis=reduce)
+            if mean is None:
+                mean, variance = np.zeros_like(batch_mean), np.zeros_like(batch_variance)
+            count += size
+            weight = size / count
+            new_mean = mean * (1 - weight) + batch_mean * weight
+            # pooled variance: each part's variance plus its mean's squared distance to the new mean
+            variance = ((variance + (mean - new_mean) ** 2) * (1 - weight)
+                        + (batch_variance + (batch_mean - new_mean) ** 2) * weight)
+            mean = new_mean
+        return mean, variance
+
+    def call(self, weights, x, *, training=False, rng=None):
+        x = x.astype(self.compute_dtype)
+        if self.input_mean is None:
+            mean = weights["mean"].reshape(self._broadcast_shape)
+            variance = weights["variance"].reshape(self._broadcast_shape)
+        else:
+            mean, variance = (jnp.asarray(v, self.compute_dtype) for v in self._given)
+        scale = jnp.maximum(jnp.sqrt(variance), config.epsilon())
+        return (mean + x * scale if self.invert else (x - mean) / scale), {}
+
+    def get_config(self):
+        given = self.input_mean is not None
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "invert": self.invert,
+            "mean": self.input_mean.tolist() if given else None,
+            "variance": self.input_variance.tolist() if given else None,
+        }

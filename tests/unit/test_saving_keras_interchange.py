@@ -25,6 +25,8 @@ def every_layer_model(lib):
     L, R, C = lib.layers, lib.regularizers, lib.constraints
     return lib.Sequential([
         lib.Input((8, 8, 2)),
+        L.Normalization(),
+        L.Normalization(axis=None, mean=0.5, variance=2.0, invert=True),
         L.Conv2D(4, 3, padding="same", activation="relu", kernel_regularizer=R.l2(0.01),
                  kernel_constraint=C.MaxNorm(3.0)),
         L.ZeroPadding2D(1),  # (10, 10, 4)
@@ -89,10 +91,11 @@ def small_model(lib):
 
 
 def random_weights(model, seed):
-    """Weights of order 1 (moving variances positive), as a list in `model.weights` order."""
+    """Weights of order 1 (variances positive, Normalization's count an int), as a list in `model.weights` order."""
     rng = np.random.default_rng(seed)
     return [
-        rng.uniform(0.5, 1.5, size=w.shape).astype("float32") if "moving_variance" in w.path
+        rng.uniform(0.5, 1.5, size=w.shape).astype("float32") if w.path.endswith("variance")
+        else np.asarray(rng.integers(1, 100), "int32") if w.path.endswith("count")
         else (0.5 * rng.normal(size=w.shape)).astype("float32")
         for w in model.weights
     ]
