@@ -76,9 +76,26 @@ def _inputs(model, x, allow_nonfinite):
             raise ValueError(f"All inputs must have the same number of samples, got {[len(a) for a in arrays]} "
                              f"for inputs {names}.")
         return tuple(arrays) if len(arrays) > 1 else arrays[0]
+    _refuse_several_inputs(model, x)
     x = numeric_array(x, "x")
     check_finite(x, "x", allow_nonfinite)
     return compact(x)
+
+
+def _refuse_several_inputs(model, x):
+    """A clear error for arrays of different shapes given to a model of one input (as a subclass's inputs)."""
+    if not isinstance(x, (list, tuple)) or len(x) < 2 or not all(hasattr(part, "shape") for part in x):
+        return
+    shapes = [tuple(part.shape) for part in x]
+    if len(set(shapes)) == 1:
+        return  # one array given as a list of equal rows
+    subclassed = model is not None and type(model).__name__ != "Sequential" and not model.is_functional
+    hint = ("A subclassed model's call() takes one input array in scanfit: for several inputs, build a "
+            "functional model with one keras.Input(...) per input." if subclassed
+            else "Give one array, or build a functional model with one keras.Input(...) per input.")
+    who = "The model" if model is None else f"Model {model.name!r}"
+    raise ValueError(f"{who} takes one input, but x is a {type(x).__name__} of {len(x)} arrays of shapes "
+                     f"{shapes}. {hint}")
 
 
 CHUNK_ELEMENTS = 1 << 22  # what one pass of a conversion or check holds at a time (16 MiB of float32)

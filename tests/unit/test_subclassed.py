@@ -55,6 +55,21 @@ def test_subclassed_model_matches_keras_in_outputs_and_training():
     assert any("Total params: 105" in line for line in lines)  # 6*6+6 + 6*6+6 + 6*3+3
 
 
+def test_several_input_arrays_for_a_model_of_one_input_get_a_clear_error():
+    """Hands-on ML's WideAndDeepModel takes (wide, deep) in call(); scanfit's subclasses take one array."""
+    model = residual_class(scanfit)()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"takes one input, but x is a tuple of 2 arrays of shapes "
+                                         r"\[\(64, 5\), \(64, 1\)\]\. A subclassed model's call\(\)"):
+        model.fit((X[:, :5], X[:, 5:]), Y, verbose=0)
+    sequential = scanfit.Sequential([scanfit.Input((6,)), scanfit.layers.Dense(3)])
+    sequential.compile("adam", "mse")
+    with pytest.raises(ValueError, match="Give one array, or build a functional model"):
+        sequential.predict([X[:, :5], X[:, 5:]], verbose=0)
+    # a list of equal rows is still one input
+    assert sequential.predict(list(X[:4]), verbose=0).shape == (4, 3)
+
+
 def test_subclassed_model_weights_files_and_save(tmp_path):
     cls = residual_class(scanfit)
     model = cls(name="res")
