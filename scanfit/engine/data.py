@@ -49,6 +49,8 @@ def check_inputs(model, x, y, allow_nonfinite=False):
     name and comes back as a tuple in the model's order; one array otherwise.
     """
     x = _inputs(model, x, allow_nonfinite)
+    if model is not None and model.is_subclassed and not model.built:
+        model.ensure_built(data_shapes(x))  # its outputs, and so the targets it takes, come from its call()
     check_input_layers(model, x)
     count = data_size(x)
     if y is not None:
@@ -63,7 +65,7 @@ def check_inputs(model, x, y, allow_nonfinite=False):
 
 
 def _inputs(model, x, allow_nonfinite):
-    names = _input_names(model)
+    names = _input_names(model, x)
     if len(names) > 1 or isinstance(x, dict):
         parts = model.flatten_inputs(x) if hasattr(model, "flatten_inputs") else x
         arrays = []
@@ -82,20 +84,23 @@ def _inputs(model, x, allow_nonfinite):
     return compact(x)
 
 
+def _several_arrays(x):
+    """Whether `x` is a list or tuple of at least two arrays (several inputs, not one array given as rows)."""
+    return (isinstance(x, (list, tuple)) and len(x) > 1
+            and all(hasattr(part, "shape") and len(part.shape) > 0 for part in x))
+
+
 def _refuse_several_inputs(model, x):
-    """A clear error for arrays of different shapes given to a model of one input (as a subclass's inputs)."""
-    if not isinstance(x, (list, tuple)) or len(x) < 2 or not all(hasattr(part, "shape") for part in x):
+    """A clear error for arrays of different shapes given to a model of one input."""
+    if not _several_arrays(x):
         return
     shapes = [tuple(part.shape) for part in x]
     if len(set(shapes)) == 1:
         return  # one array given as a list of equal rows
-    subclassed = model is not None and type(model).__name__ != "Sequential" and not model.is_functional
-    hint = ("A subclassed model's call() takes one input array in scanfit: for several inputs, build a "
-            "functional model with one keras.Input(...) per input." if subclassed
-            else "Give one array, or build a functional model with one keras.Input(...) per input.")
     who = "The model" if model is None else f"Model {model.name!r}"
     raise ValueError(f"{who} takes one input, but x is a {type(x).__name__} of {len(x)} arrays of shapes "
-                     f"{shapes}. {hint}")
+                     f"{shapes}. Give one array, or build a model of several inputs (a functional model with "
+                     "one keras.Input(...) per input, or a subclass whose call() takes them).")
 
 
 CHUNK_ELEMENTS = 1 << 22  # what one pass of a conversion or check holds at a time (16 MiB of float32)
@@ -151,12 +156,15 @@ def check_input_layers(model, x):
             check(parts[index], "x" if len(parts) == 1 else f"x[{index}]")
 
 
-def _input_names(model):
+def _input_names(model, x=None):
     if model is None:  # arrays checked before any model exists (Sweep): one input
         return ["x"]
     try:
         return model.input_names
-    except AttributeError:  # a model that has no symbolic inputs: one input
+    except AttributeError:  # a model that has no symbolic inputs
+        if model.is_subclassed and not model.built and _several_arrays(x):
+            # a subclass not yet built takes what it is given, as in Keras: several arrays are several inputs
+            return [f"input_{index}" for index in range(1, len(x) + 1)]
         return ["x"]
 
 

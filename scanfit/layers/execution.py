@@ -34,18 +34,21 @@ class Execution:
         return None if self.rng is None else jax.random.fold_in(self.rng, index)
 
     def values_for(self, layer, x):
-        if self.building and id(layer) not in self.values_by_layer:
+        """`layer`'s values in this pass. A layer without weights made inside a subclass's call() (such as
+        ``keras.layers.concatenate([a, b])``) needs none, as in Keras; one with weights must be the model's."""
+        if id(layer) in self.values_by_layer:
+            return self.values_by_layer[id(layer)]
+        if self.building or not layer.built:
             with jax.ensure_compile_time_eval():  # real weights, even while the first pass is traced
                 layer.build_for(jax.tree.map(lambda a: (None,) + tuple(a.shape[1:]), x))
-                self.values_by_layer[id(layer)] = layer.weight_values()
-        try:
+        if self.building or not layer.weights:
+            self.values_by_layer[id(layer)] = layer.weight_values()
             return self.values_by_layer[id(layer)]
-        except KeyError:
-            raise ValueError(
-                f"Layer {layer.name!r} was called inside a model's forward pass but is not one of the model's "
-                "layers. Assign it as an attribute of the model (self.name = layer) in __init__, or use it in "
-                "the model's graph."
-            ) from None
+        raise ValueError(
+            f"Layer {layer.name!r} was called inside a model's forward pass but is not one of the model's "
+            "layers. Assign it as an attribute of the model (self.name = layer) in __init__, or use it in "
+            "the model's graph."
+        )
 
     def run(self, layer, x, training=None, mask=None):
         """`layer`'s pure call on `x` with this pass's values; records its updates and activity penalty."""

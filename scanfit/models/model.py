@@ -186,14 +186,27 @@ class Model(Layer):
         return _single(self.outputs, lambda t: t)
 
     @property
+    def is_subclassed(self):
+        """Whether the model computes with a subclass's own `call` (not a functional graph or a Sequential chain)."""
+        return self._graph is None
+
+    @property
     def input_names(self):
+        """The inputs' names: their layers' for a functional model, ``input_1, ...`` for a subclass of several."""
+        if self._graph is None and isinstance(self.input_shape, list):
+            return [f"input_{index}" for index in range(1, len(self.input_shape) + 1)]
         return [t.history.layer.name for t in self.inputs]
 
     @property
     def output_names(self):
-        """Keras 3's names of the outputs: the layers that make them (unique, in order)."""
+        """Keras 3's names of the outputs: the layers that make them (unique, in order); a subclass's are
+        ``output_1, output_2, ...`` (tf.keras 2's names: Keras 3 names a subclass's output losses by loss,
+        and two outputs with the same loss then share one key)."""
         if self._graph is None:
-            return ["output_1"] if self.built else []
+            if not self.built:
+                return []
+            count = len(self.output_shape) if isinstance(self.output_shape, list) else 1
+            return [f"output_{index}" for index in range(1, count + 1)]
         return output_names(self._graph.outputs)
 
     # --- building -------------------------------------------------------------
@@ -204,7 +217,11 @@ class Model(Layer):
         if input_shape is None:
             raise ValueError(NOT_BUILT)
         shapes = _as_batch_shapes(input_shape)
+        if isinstance(shapes, (list, tuple)) and not _is_shape(shapes):
+            shapes = list(shapes)  # several inputs: a list of shapes, as the engine and functional models give them
         spec = jax.tree.map(lambda s: jax.ShapeDtypeStruct((1,) + tuple(s[1:]), jnp.float32), shapes, is_leaf=_is_shape)
+        if isinstance(spec, list):
+            spec = tuple(spec)  # call() sees several inputs as a tuple, as fit, evaluate and predict pass them
         building = execution.Execution({}, False, None, building=True)
 
         def trace(x):
@@ -213,7 +230,10 @@ class Model(Layer):
 
         out = jax.eval_shape(trace, spec)
         self.input_shape = shapes
-        self.output_shape = jax.tree.map(lambda a: (None,) + tuple(a.shape[1:]), out)
+        if isinstance(out, (list, tuple)):
+            self.output_shape = [(None,) + tuple(a.shape[1:]) for a in out]
+        else:
+            self.output_shape = jax.tree.map(lambda a: (None,) + tuple(a.shape[1:]), out)
         self.built = True
 
     def build_for(self, input_shape):
@@ -227,7 +247,7 @@ class Model(Layer):
             self.build(jax.tree.map(lambda s: (None,) + tuple(s[1:]), data_shape, is_leaf=_is_shape))
             return
         expected = self.input_shape
-        shapes = data_shape if isinstance(data_shape, list) else [data_shape]
+        shapes = [data_shape] if _is_shape(data_shape) else list(data_shape)
         wants = expected if isinstance(expected, list) else [expected]
         if len(shapes) != len(wants):
             raise ValueError(f"Model {self.name!r} takes {len(wants)} inputs, but the data has {len(shapes)}.")
@@ -279,6 +299,11 @@ class Model(Layer):
 
     def flatten_inputs(self, x):
         """`x` as a list in the order of the graph's inputs (from an array, a list/tuple, or a dict by name)."""
+        if self._graph is None:
+            if isinstance(x, dict):
+                raise ValueError(f"Model {self.name!r} is a subclassed model: give its inputs as a list or tuple "
+                                 "(its call() gets them as a tuple); a dict by name needs a functional model.")
+            return list(x) if isinstance(x, (list, tuple)) else [x]
         count = len(self._graph.inputs)
         if isinstance(x, dict):
             names = self.input_names

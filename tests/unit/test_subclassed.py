@@ -55,16 +55,75 @@ def test_subclassed_model_matches_keras_in_outputs_and_training():
     assert any("Total params: 105" in line for line in lines)  # 6*6+6 + 6*6+6 + 6*3+3
 
 
+def wide_and_deep_class(K):
+    """Hands-on ML's subclassed WideAndDeepModel: two inputs in call(), two outputs, a merge made inside call()."""
+
+    class WideAndDeepModel(K.Model):
+        def __init__(self, units=8, activation="relu", **kwargs):
+            super().__init__(**kwargs)
+            self.hidden1 = K.layers.Dense(units, activation=activation)
+            self.hidden2 = K.layers.Dense(units, activation=activation)
+            self.main_output = K.layers.Dense(1)
+            self.aux_output = K.layers.Dense(1)
+
+        def call(self, inputs):
+            input_wide, input_deep = inputs
+            hidden2 = self.hidden2(self.hidden1(input_deep))
+            concat = K.layers.concatenate([input_wide, hidden2])
+            return self.main_output(concat), self.aux_output(hidden2)
+
+    return WideAndDeepModel
+
+
+def test_subclassed_model_of_two_inputs_and_two_outputs_trains_like_keras():
+    wide, deep, target = X[:, :5], X[:, 2:], X[:, :1] * 2 + X[:, 1:2]
+    k_model, s_model = wide_and_deep_class(keras)(), wide_and_deep_class(scanfit)()
+    k_model((wide[:2], deep[:2]))
+    s_model((wide[:2], deep[:2]))
+    assert s_model.input_names == ["input_1", "input_2"] and s_model.output_names == ["output_1", "output_2"]
+    weights = [RNG.normal(scale=0.4, size=w.shape).astype("float32") for w in k_model.get_weights()]
+    k_model.set_weights(weights)
+    s_model.set_weights(weights)
+    k_pred, s_pred = k_model.predict((wide, deep), verbose=0), s_model.predict([wide, deep], verbose=0)
+    assert isinstance(s_pred, tuple) and len(s_pred) == 2
+    for ours, theirs in zip(s_pred, k_pred, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    for model, library in ((k_model, keras), (s_model, scanfit)):
+        model.compile(library.optimizers.SGD(0.01), loss=["mse", "mse"], loss_weights=[0.9, 0.1])
+    k_hist = k_model.fit((wide, deep), (target, target), epochs=3, batch_size=16, shuffle=False, verbose=0).history
+    s_hist = s_model.fit((wide, deep), (target, target), epochs=3, batch_size=16, shuffle=False, verbose=0,
+                         validation_data=((wide[:16], deep[:16]), (target[:16], target[:16]))).history
+    np.testing.assert_allclose(s_hist["loss"], k_hist["loss"], rtol=1e-4)
+    for ours, theirs in zip(s_model.get_weights(), k_model.get_weights(), strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+    # per-output losses by tf.keras 2's names (Keras 3 keys both by the loss, "mse_loss", and keeps one)
+    assert sorted(s_hist) == ["loss", "output_1_loss", "output_2_loss",
+                              "val_loss", "val_output_1_loss", "val_output_2_loss"]
+    main, aux = k_model.predict((wide, deep), verbose=0)
+    result = s_model.evaluate((wide, deep), (target, target), verbose=0, return_dict=True)
+    np.testing.assert_allclose(result["output_1_loss"], np.mean((main - target) ** 2), rtol=1e-4)
+    np.testing.assert_allclose(result["output_2_loss"], np.mean((aux - target) ** 2), rtol=1e-4)
+    np.testing.assert_allclose(result["loss"], 0.9 * result["output_1_loss"] + 0.1 * result["output_2_loss"],
+                               rtol=1e-5)
+
+
+def test_a_subclass_built_on_first_fit_takes_several_inputs_but_not_a_dict():
+    wide, deep, target = X[:, :5], X[:, 2:], X[:, :1]
+    model = wide_and_deep_class(scanfit)()
+    model.compile("adam", loss="mse")  # one loss for both outputs
+    history = model.fit([wide, deep], [target, target], epochs=2, verbose=0)
+    assert model.built and sorted(history.history) == ["loss", "output_1_loss", "output_2_loss"]
+    with pytest.raises(ValueError, match="takes 2 inputs, but the data has 1"):
+        model.predict(wide, verbose=0)
+    with pytest.raises(ValueError, match="give its inputs as a list or tuple"):
+        wide_and_deep_class(scanfit)().predict({"wide": wide, "deep": deep}, verbose=0)
+
+
 def test_several_input_arrays_for_a_model_of_one_input_get_a_clear_error():
-    """Hands-on ML's WideAndDeepModel takes (wide, deep) in call(); scanfit's subclasses take one array."""
-    model = residual_class(scanfit)()
-    model.compile("adam", "sparse_categorical_crossentropy")
-    with pytest.raises(ValueError, match=r"takes one input, but x is a tuple of 2 arrays of shapes "
-                                         r"\[\(64, 5\), \(64, 1\)\]\. A subclassed model's call\(\)"):
-        model.fit((X[:, :5], X[:, 5:]), Y, verbose=0)
     sequential = scanfit.Sequential([scanfit.Input((6,)), scanfit.layers.Dense(3)])
     sequential.compile("adam", "mse")
-    with pytest.raises(ValueError, match="Give one array, or build a functional model"):
+    with pytest.raises(ValueError, match=r"takes one input, but x is a list of 2 arrays of shapes "
+                                         r"\[\(64, 5\), \(64, 1\)\]\. Give one array"):
         sequential.predict([X[:, :5], X[:, 5:]], verbose=0)
     # a list of equal rows is still one input
     assert sequential.predict(list(X[:4]), verbose=0).shape == (4, 3)
