@@ -270,9 +270,10 @@ class Trainer:
         """
         trainable, fixed, opt_state, key = self.epoch_start_state(data_pass)
         shuffle_seed, rng = epoch_seeds(key)
-        order = self.programs.permutation(shuffle_seed, num_samples=data_size(data), shuffle=shuffle)
+        num_samples = data_size(data)
+        order = self.programs.permutation(shuffle_seed, num_samples=num_samples, shuffle=shuffle)
         carry = TrainState(trainable, fixed, opt_state, rng, self.programs.empty_sums())
-        plan = step_plan(data_size(data), batch_size, first_step, steps, steps_per_chunk or steps)
+        plan = step_plan(num_samples, batch_size, first_step, steps, steps_per_chunk or steps)
         return self._run_chunks(data_pass, carry, data, order, plan, 0, after_chunk, before_chunk)
 
     def epoch_order(self, epoch, num_samples, shuffle):

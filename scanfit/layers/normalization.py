@@ -278,8 +278,7 @@ class Normalization(Layer):
             raise ValueError(f"Normalization {self.name!r}: axis {self.axis} is out of range for inputs of "
                              f"shape {tuple(input_shape)}.")
         keep = tuple(sorted(a % ndim for a in self.axis))
-        unknown = [a for a in keep if input_shape[a] is None]
-        if unknown:
+        if any(input_shape[a] is None for a in keep):
             raise ValueError(f"Normalization {self.name!r}: the kept axes {keep} of {tuple(input_shape)} must be "
                              "known.")
         reduce = tuple(a for a in range(ndim) if a not in keep)
@@ -327,7 +326,7 @@ class Normalization(Layer):
                             f"{type(data).__name__}.")
         if batches is None:
             data = np.asarray(data)
-            keep, reduce, _ = self._checked_axes(data.shape)
+            _, reduce, _ = self._checked_axes(data.shape)
             mean, variance = np.mean(data, axis=reduce), np.var(data, axis=reduce)
         else:
             first = next(batches, None)

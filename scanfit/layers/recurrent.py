@@ -295,7 +295,7 @@ class LSTM(_Gated):
 
     def step(self, weights, x_t, states, recurrent_masks):
         h, c = states
-        recurrent = _blocks(_masked_matmul(h, weights["recurrent_kernel"], recurrent_masks), 4)
+        recurrent = jnp.split(_masked_matmul(h, weights["recurrent_kernel"], recurrent_masks), 4, axis=-1)
         z_i, z_f, z_c, z_o = (x + r for x, r in zip(_blocks(x_t, 4), recurrent))
         gate = self.recurrent_activation
         c = gate(z_f) * c + gate(z_i) * self.activation(z_c)
@@ -330,24 +330,24 @@ class GRU(_Gated):
     def step(self, weights, x_t, states, recurrent_masks):
         h = states[0]
         kernel = weights["recurrent_kernel"]
+        u = self.units
         x_z, x_r, x_h = _blocks(x_t, 3)
         if self.reset_after:
-            r_z, r_r, r_h = _blocks(_masked_matmul(h, kernel, recurrent_masks), 3)
+            inner = _masked_matmul(h, kernel, recurrent_masks)
             if self.use_bias:
-                b_z, b_r, b_h = (b[1] for b in _blocks(weights["bias"], 3))
-                r_z, r_r, r_h = r_z + b_z, r_r + b_r, r_h + b_h
+                inner = inner + weights["bias"][1]
+            r_z, r_r, r_h = jnp.split(inner, 3, axis=-1)
             z = self.recurrent_activation(x_z + r_z)
             r = self.recurrent_activation(x_r + r_r)
             candidate = self.activation(x_h + r * r_h)
         else:
-            k_h = kernel[:, 2 * self.units:]
             # recurrent dropout always has one mask per gate here (Keras's implementation 1)
             gate_masks = None if recurrent_masks is None else recurrent_masks[:2]
-            r_z, r_r = jnp.split(_masked_matmul(h, kernel[:, :2 * self.units], gate_masks), 2, axis=-1)
+            r_z, r_r = jnp.split(_masked_matmul(h, kernel[:, :2 * u], gate_masks), 2, axis=-1)
             z = self.recurrent_activation(x_z + r_z)
             r = self.recurrent_activation(x_r + r_r)
             h_h = h if recurrent_masks is None else h * recurrent_masks[2]
-            candidate = self.activation(x_h + (r * h_h) @ k_h)
+            candidate = self.activation(x_h + (r * h_h) @ kernel[:, 2 * u:])
         h = z * h + (1 - z) * candidate
         return h, (h,)
 
