@@ -281,7 +281,7 @@ class Sweep:
             check_targets(run.trainer.loss, y, run.model.output_shape)
         data = device_data(x, y, as_sample_weights(y, sample_weight, None, len(x)))
         states = self._programs.stack([run.trainer.epoch_start_state(0)[:3] for run in self._layout])
-        per_run = self._programs.evaluate_runs(states, data, as_batch_size(batch_size))
+        per_run = self._programs.evaluate_runs(states, data, as_batch_size(batch_size), inference_keys(self._layout))
         logs = {run.index: run.trainer.logs_from_sums(sums) for run, sums in zip(self._layout, per_run)}
         return [logs[index] for index in range(len(self._runs))]
 
@@ -428,7 +428,7 @@ class _SweepEpochs(EpochDriver):
         val_data, batch_size = self.val_data, self.val_batch_size
         if val_data is None:
             return
-        per_run = self.programs.evaluate_runs(self.carries, val_data, batch_size)
+        per_run = self.programs.evaluate_runs(self.carries, val_data, batch_size, inference_keys(self.layout))
         for run, run_sums in zip(self.layout, per_run):
             if not run.active:
                 continue
@@ -449,6 +449,13 @@ class _SweepEpochs(EpochDriver):
             logs = " - ".join(f"{name}: {value:.4f}" for name, value in run.fit.logs.items())
             print(f"  [{run.index}] {_label(run.params)}: {logs}")
         sys.stdout.flush()
+
+
+def inference_keys(runs):
+    """One new key per run (stacked order) when a run's model draws random numbers at inference, else None."""
+    if not any(run.model.draws_at_inference() for run in runs):
+        return None
+    return np.stack([scanfit_random.next_key() for _ in runs])
 
 
 def _best(history, key):

@@ -268,13 +268,14 @@ class Programs:
         carry = TrainState(trainable, fixed, opt_state, rng, self.empty_sums())
         return self.run_segments(self.train_step, carry, data, order, 0, segments, batch_sharding)
 
-    def evaluate_sums(self, values, data, segments, batch_sharding, real_samples=None):
+    def evaluate_sums(self, values, data, segments, batch_sharding, real_samples=None, rng=None):
         """The sums of loss and metrics over `data`. Without activity regularizers (which see whole batches),
         a short last batch is padded to a full one with copies of the last sample at weight 0, so the forward
         pass compiles once (about 40% less compile time); the sums are those of the real samples.
 
         `real_samples` (an argument, not a constant) says that `data` was padded already, at weight 0, and
         that only its first `real_samples` samples are real; one program then serves any number of them.
+        `rng`, when given, is the key for layers run with training=True (see `Model.draws_at_inference`).
         """
         total = num_samples(data) if real_samples is None else real_samples
         padded = real_samples is not None or (self.pad_evaluation and has_short_last_batch(segments))
@@ -283,7 +284,8 @@ class Programs:
             data = data[:2] + (data[2].at[total:].set(0.0),) + data[3:]
 
         def step(sums, x, y, w, first_sample):
-            loss, (outcome, _) = self.total_loss(values, x, y, w, False, None)
+            key = None if rng is None else batch_key(rng, first_sample)
+            loss, (outcome, _) = self.total_loss(values, x, y, w, False, key)
             if not padded:
                 return self.add_to_sums(sums, loss, y, outcome, w)
             valid = first_sample + jnp.arange(w.shape[0]) < total
@@ -299,9 +301,10 @@ def make_predict_program(apply, pad_last_batch):
                    static_argnames=("segments", "batch_sharding"))
 
 
-def predict_program(apply, values, x, segments, batch_sharding, pad_last_batch=False):
+def predict_program(apply, values, x, segments, batch_sharding, pad_last_batch=False, rng=None):
     """Outputs of `apply` for every sample of `x` (an array or a tuple of them), batch by batch (each split by
-    `batch_sharding`), in order; a tuple of arrays for a model of several outputs.
+    `batch_sharding`), in order; a tuple of arrays for a model of several outputs. `rng`, when given, is the
+    key for layers run with training=True (see `Model.draws_at_inference`).
 
     With `pad_last_batch` (for a model whose output for a sample depends on that sample alone), a short last
     batch is padded to a full one, so the forward pass is compiled once, not twice (about 40% less compile time).
@@ -314,11 +317,14 @@ def predict_program(apply, values, x, segments, batch_sharding, pad_last_batch=F
         batches = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, offset, count * batch_size).reshape(
             (count, batch_size) + a.shape[1:]), x)
 
-        def body(_, xb):
+        def body(_, batch, offset=offset, batch_size=batch_size):
+            index, xb = batch
             xb = jax.tree.map(lambda a: shard_batch((a,), batch_sharding)[0], xb)
-            return None, apply(values, float_inputs(xb), training=False, rng=None)[0]
+            key = None if rng is None else batch_key(rng, offset + index * batch_size)
+            return None, apply(values, float_inputs(xb), training=False, rng=key)[0]
 
-        _, y = jax.lax.scan(body, None, batches)
+        indices = None if rng is None else jnp.arange(count)
+        _, y = jax.lax.scan(body, None, (indices, batches))
         outputs.append(jax.tree.map(lambda a: a.reshape((count * batch_size,) + a.shape[2:]), y))
         offset += count * batch_size
     joined = outputs[0] if len(outputs) == 1 else jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=0), *outputs)

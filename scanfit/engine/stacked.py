@@ -134,9 +134,11 @@ class StackedPrograms:
         """Every run's sums of loss and metrics (host arrays), in stacked order."""
         return self._per_run(jax.device_get([carry.sums for carry in carries]))
 
-    def evaluate_runs(self, states, data, batch_size):
-        """Every run's sums of loss and metrics over `data` (host arrays), in stacked order."""
-        return self._per_run(jax.device_get(self.evaluate(states, data, segments=epoch_segments(len(data[0]), batch_size))))
+    def evaluate_runs(self, states, data, batch_size, keys=None):
+        """Every run's sums of loss and metrics over `data` (host arrays), in stacked order; `keys`, one per run
+        in stacked order, for models that draw random numbers at inference (`Model.draws_at_inference`)."""
+        segments = epoch_segments(len(data[0]), batch_size)
+        return self._per_run(jax.device_get(self.evaluate(states, data, keys, segments=segments)))
 
     def _per_run(self, per_group):
         return [jax.tree.map(lambda a, i=i: a[i], group_value)
@@ -202,11 +204,15 @@ class StackedPrograms:
         sums = jax.vmap(programs.add_to_sums)(sums, loss, y, outcome, w)
         return TrainState(trainable, fixed, tuple(new_states), rng, sums)
 
-    def _evaluate(self, states, data, segments):
+    def _evaluate(self, states, data, keys, segments):
         """Each run's sums of loss and metrics over `data`, stacked per group, from the weights in the
-        group states (or carries)."""
+        group states (or carries); `keys` (or None): each run's key for layers run with training=True."""
         out = []
-        for group, state in zip(self.groups, states):
+        for (group, lo, hi), state in zip(self._bounds(), states):
             values = merge_values(state[0], state[1])
-            out.append(jax.vmap(lambda v, programs=group.programs: programs.evaluate_sums(v, data, segments, None))(values))
+
+            def sums(v, key, programs=group.programs):
+                return programs.evaluate_sums(v, data, segments, None, rng=key)
+
+            out.append(jax.vmap(sums)(values, None if keys is None else keys[lo:hi]))
         return tuple(out)

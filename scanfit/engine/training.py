@@ -88,7 +88,7 @@ def compile_model(model, optimizer, loss, metrics, weighted_metrics, loss_weight
             for identifier in _leaves(identifiers[-1]):
                 if identifier not in ("accuracy", "acc", "crossentropy", "ce"):
                     metrics_module.get(identifier)
-    return optimizer, CompileSettings(loss, loss_weights, *identifiers, model.effective_trainable())
+    return optimizer, CompileSettings(loss, loss_weights, *identifiers, model.trainable_flags())
 
 
 @contextlib.contextmanager
@@ -160,7 +160,7 @@ class Trainer:
         self.loss = self.outputs.losses[0][2]  # the first (for one output, the only) resolved loss
         self.metrics = [metric for _, metric, _ in self.outputs.metrics]
         self.mask = model.trainable_mask()
-        by_layer = [{v.short_name: v for v in layer.weights} for layer in model.weight_layers]
+        by_layer = [{v.short_name: v for v in layer.own_weights} for layer in model.weight_layers]
         penalties = [
             {name: var.regularizer for name, var in variables.items() if mask[name] and var.regularizer is not None}
             for variables, mask in zip(by_layer, self.mask)
@@ -378,7 +378,8 @@ class Trainer:
         background thread (JAX's caches make this cheap when it is compiled already), for arrays `data`."""
         if not isinstance(data, HostArrays) and not callable(data):
             data, arguments = self.evaluation_arguments(data, batch_size)
-            self.programs.evaluate.compile_ahead(self.model.weight_values(), data, **arguments)
+            self.programs.evaluate.compile_ahead(self.model.weight_values(), data, rng=inference_key(self.model),
+                                                **arguments)
 
     def evaluation_arguments(self, data, batch_size):
         """(data, keyword arguments) of the evaluation program for the arrays `data`.
@@ -409,6 +410,7 @@ class Trainer:
         `data` is the arrays, or a function ``groups(group_steps)`` giving the groups of a batch source.
         """
         values = self.model.weight_values()
+        rng = functools.partial(inference_key, self.model)
         hooked = before_batch is not None or after_batch is not None
         if isinstance(data, HostArrays):
             data = functools.partial(groups, ArraySource(data, batch_size), None, unchanged)
@@ -417,7 +419,7 @@ class Trainer:
             for group, segments, _ in data(1 if hooked else None):
                 if before_batch:
                     before_batch(batch)
-                sums = jax.tree.map(jnp.add, sums, self.programs.evaluate(values, group, segments=segments))
+                sums = jax.tree.map(jnp.add, sums, self.programs.evaluate(values, group, segments=segments, rng=rng()))
                 if after_batch:
                     after_batch(batch, sums)
                 batch += sum(count for count, _ in segments)
@@ -425,17 +427,24 @@ class Trainer:
         num_samples = data_size(data)
         if before_batch is None and after_batch is None:
             data, arguments = self.evaluation_arguments(data, batch_size)
-            return self.programs.evaluate(values, data, **arguments)
+            return self.programs.evaluate(values, data, rng=rng(), **arguments)
         sums = self.programs.empty_sums()
         for batch, start in enumerate(range(0, num_samples, batch_size)):
             if before_batch:
                 before_batch(batch)
             part = jax.tree.map(lambda array: array[start:start + batch_size], data)
-            part_sums = self.programs.evaluate(values, part, segments=epoch_segments(data_size(part), batch_size))
+            part_sums = self.programs.evaluate(values, part, segments=epoch_segments(data_size(part), batch_size),
+                                               rng=rng())
             sums = jax.tree.map(jnp.add, sums, part_sums)
             if after_batch:
                 after_batch(batch, sums)
         return sums
+
+
+def inference_key(model):
+    """A new random key for an evaluate or predict program of a model that may draw random numbers at
+    inference (`Model.draws_at_inference`), else None (the program then computes no key)."""
+    return scanfit_random.next_key() if model.draws_at_inference() else None
 
 
 def step_plan(num_samples, batch_size, first_step, steps, steps_per_chunk):
@@ -512,7 +521,7 @@ def computes_per_sample(model):
     pending = [model]
     while pending:
         item = pending.pop()
-        if hasattr(item, "weight_layers"):
+        if item.is_model:
             if type(item) not in model_classes:
                 return False
             pending.extend(item.layers)
@@ -530,14 +539,14 @@ def uses_activity_regularizers(model):
     while models:
         nested = models.pop()
         layers.append(nested)
-        models.extend(layer for layer in nested.layers if hasattr(layer, "weight_layers"))
+        models.extend(layer for layer in nested.layers if layer.is_model)
     return any(getattr(layer, "activity_regularizer", None) is not None for layer in layers)
 
 
 def write_back(model, values):
     """Store new per-layer weight values in the model's variables."""
     for layer, layer_values in zip(model.weight_layers, values):
-        for variable in layer.weights:
+        for variable in layer.own_weights:
             variable.value = layer_values[variable.short_name]
 
 
@@ -980,7 +989,8 @@ def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, 
         for part, segments in pieces:
             if hooked:
                 callback_list.on_predict_batch_begin(batch)
-            parts.append(jax.tree.map(np.asarray, predict_function(values, part, segments=segments)))
+            parts.append(jax.tree.map(np.asarray, predict_function(values, part, segments=segments,
+                                                                  rng=inference_key(model))))
             if hooked:
                 callback_list.on_predict_batch_end(batch, {"outputs": model.structure_outputs(parts[-1])})
             batch += sum(count for count, _ in segments)

@@ -20,7 +20,7 @@ class ReLU(Layer):
         self.negative_slope = negative_slope
         self.threshold = threshold
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         y = activations.relu(x, negative_slope=self.negative_slope, max_value=self.max_value, threshold=self.threshold)
         return y, {}
 
@@ -42,7 +42,7 @@ class LeakyReLU(Layer):
             raise ValueError(f"LeakyReLU negative_slope must be >= 0, got {negative_slope}")
         self.negative_slope = float(negative_slope)
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         return activations.leaky_relu(x, negative_slope=self.negative_slope), {}
 
     def get_config(self):
@@ -68,10 +68,10 @@ class PReLU(Layer):
         shape = list(input_shape[1:])
         for axis in self.shared_axes or []:
             shape[axis - 1] = 1
-        self.add_weight("alpha", tuple(shape), self.alpha_initializer,
+        self.add_weight(name="alpha", shape=tuple(shape), initializer=self.alpha_initializer,
                         regularizer=self.alpha_regularizer, constraint=self.alpha_constraint)
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         alpha = weights["alpha"]
         return jnp.where(x >= 0, x, alpha * x), {}
 
@@ -94,7 +94,7 @@ class ELU(Layer):
         super().__init__(**kwargs)
         self.alpha = float(alpha)
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         return activations.elu(x, alpha=self.alpha), {}
 
     def get_config(self):
@@ -110,7 +110,7 @@ class Softmax(Layer):
         super().__init__(**kwargs)
         self.axis = axis
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         return activations.softmax(x, axis=self.axis), {}
 
     def get_config(self):

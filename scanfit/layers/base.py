@@ -1,12 +1,22 @@
-"""The layer protocol: configuration, named weights, and a pure `call`.
+"""The layer protocol: configuration, named weights, and a pure computation.
 
-A layer keeps its configuration and its `Variable`s. Its computation is the
-pure function ``call(weights, x, *, training, rng) -> (y, state_updates)``
-where ``weights`` maps each variable's short name ('kernel', 'moving_mean')
-to an array and ``state_updates`` holds new values for non-trainable
-variables (empty for most layers). The model strings these calls together
-inside one compiled program; no layer touches global state while it runs.
+A layer keeps its configuration and its `Variable`s. scanfit's layers compute
+with the pure function ``pure_call(weights, x, *, training, rng) -> (y,
+state_updates)`` where ``weights`` maps each variable's short name ('kernel',
+'moving_mean') to an array and ``state_updates`` holds new values for
+non-trainable variables (empty for most layers). The model strings these calls
+together inside one compiled program; no layer touches global state while it
+runs.
+
+A user's layer is written as in Keras instead: `build` creates weights with
+`add_weight`, and ``call(self, inputs, training=None, mask=None)`` computes with
+them as ``self.kernel``. While such a `call` runs inside a forward pass, the
+layer's attributes that hold its variables hold that pass's arrays instead, so
+any JAX or NumPy-style operation works on them. ``super().call(inputs, ...)``
+runs the parent layer's own computation (Hands-on ML's ``MCDropout``).
 """
+import inspect
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,16 +36,40 @@ class Variable:
 
     ``name`` is the layer-qualified name (``'dense/kernel'``); ``trainable``
     says whether an optimizer may change it (while its layer is trainable);
-    ``autocast`` whether its layer's call sees it in the layer's compute dtype.
+    ``autocast`` whether its layer's call sees it in the layer's compute dtype;
+    ``layer`` the layer that made it.
+
+    In arithmetic (``x @ variable``, ``variable.T``, ``variable[0]``) and in
+    ``jnp.asarray(variable)`` it is an array: inside a forward pass, that pass's
+    value of it (so a layer may use another layer's weights, as tied weights
+    do), elsewhere its stored `value`.
     """
 
-    def __init__(self, value, name, trainable=True, regularizer=None, constraint=None, autocast=True):
+    def __init__(self, value, name, trainable=True, regularizer=None, constraint=None, autocast=True, layer=None):
         self.value = jnp.asarray(value)
         self.name = name
         self.trainable = trainable
         self.autocast = autocast
         self.regularizer = regularizer
         self.constraint = constraint
+        self.layer = layer
+
+    def current_value(self):
+        """The array a running forward pass uses for this variable, or the stored `value` outside one."""
+        running = execution.current()
+        values = None if running is None or self.layer is None else running.values_by_layer.get(id(self.layer))
+        return values[self.short_name] if values is not None and self.short_name in values else self.value
+
+    def __jax_array__(self):
+        return self.current_value()
+
+    @property
+    def T(self):
+        return self.current_value().T
+
+    @property
+    def ndim(self):
+        return self.value.ndim
 
     @property
     def short_name(self):
@@ -88,6 +122,21 @@ class Layer:
     supports_masking = False
     accepts_mask = False
     autocast = True  # cast floating inputs and (autocast) weights to the compute dtype before `call`
+    is_model = False  # True for models (their layers hold the weights)
+    calls_keras_style = True  # computes with a Keras-style `call` (False for a class that defines `pure_call`)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "pure_call" in vars(cls):
+            cls.calls_keras_style = False
+        elif "call" in vars(cls):
+            cls.calls_keras_style = True
+            cls.accepts_mask = "mask" in _call_parameters(cls)
+
+    def __new__(cls, *args, **kwargs):
+        layer = super().__new__(cls)
+        layer._constructor_arguments = (args, kwargs)  # for the config of a user's layer without get_config
+        return layer
 
     def __init__(
         self,
@@ -136,6 +185,9 @@ class Layer:
         return output_shape
 
     def compute_output_shape(self, input_shape):
+        """The output shape for `input_shape`; a Keras-style layer's comes from tracing its `call` (no computing)."""
+        if self.calls_keras_style:
+            return _traced_output_shape(self, input_shape)
         return tuple(input_shape)
 
     # --- dtypes -----------------------------------------------------------
@@ -172,26 +224,82 @@ class Layer:
             values = {k: (v if k in kept else mixed_precision.cast_floating(v, dtype)) for k, v in values.items()}
         return x, values
 
-    def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, regularizer=None, constraint=None,
-                   autocast=True):
-        """Create, record and return a new `Variable` of this layer (`autocast`: see `Variable`)."""
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True, regularizer=None,
+                   constraint=None, aggregation="none", overwrite_with_gradient=False, name=None):
+        """Create, record and return a new `Variable` of this layer (Keras 3's arguments, `autocast`: see `Variable`).
+
+        `initializer` defaults to 'glorot_uniform' for a floating `dtype` and
+        'zeros' otherwise; `dtype` to the layer's variable dtype; `name` to
+        'variable'. A name already taken in this layer gets a suffix (``_1``).
+        """
+        if isinstance(shape, str):
+            raise TypeError(f"{type(self).__name__}.add_weight takes the shape first, as in Keras 3; give the name "
+                            f"as name={shape!r} (got shape={shape!r}).")
+        if aggregation not in ("none", None) or overwrite_with_gradient:
+            raise ValueError(f"{type(self).__name__}.add_weight: aggregation={aggregation!r} and "
+                             f"overwrite_with_gradient={overwrite_with_gradient!r} are not supported by scanfit "
+                             "(its replicas always average gradients); leave them at their defaults.")
+        dtype = jnp.dtype(self.dtype if dtype is None else dtype)
+        if initializer is None:
+            initializer = "glorot_uniform" if jnp.issubdtype(dtype, jnp.floating) else "zeros"
         init = initializers.get(initializer)
-        value = init(tuple(int(d) for d in shape), dtype=self.dtype)
+        value = init(tuple(int(d) for d in (() if shape is None else shape)), dtype=dtype)
+        taken = {v.short_name for v in self._variables}
+        base = name = "variable" if name is None else str(name)
+        count = 1
+        while name.rsplit("/", 1)[-1] in taken:
+            name, count = f"{base}_{count}", count + 1
         variable = Variable(
             value,
             f"{self.name}/{name}",
-            trainable=trainable,
+            trainable=True if trainable is None else bool(trainable),
             regularizer=regularizers.get(regularizer),
             constraint=constraints.get(constraint),
             autocast=autocast,
+            layer=self,
         )
         self._variables.append(variable)
         return variable
 
     # --- computation --------------------------------------------------
-    def call(self, weights, x, *, training=False, rng=None):
-        """Pure forward pass: ``(y, state_updates)``."""
-        raise NotImplementedError(f"{type(self).__name__} must implement call()")
+    def pure_call(self, weights, x, *, training=False, rng=None):
+        """scanfit's pure forward pass: ``(y, state_updates)`` from the weight arrays `weights` ({short_name: array})."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no computation: define call(self, inputs) (as in Keras), reading the "
+            "weights that build() made with add_weight as attributes such as self.kernel."
+        )
+
+    def call(self, inputs, training=None, mask=None):
+        """Keras's forward computation of the layer on `inputs`.
+
+        A Keras-style layer overrides it. From an override,
+        ``super().call(inputs, training=...)`` runs the parent layer's own
+        computation inside the same forward pass; called on arrays outside
+        any model, it runs the layer eagerly, as calling the layer does.
+        """
+        running = execution.current()
+        if running is None:
+            return self(inputs, training=training)
+        return running.run_pure(self, inputs, training, mask)
+
+    def call_on(self, weights, x, training, mask=None):
+        """Run the Keras-style `call` on `x` while the attributes holding this layer's variables (directly,
+        or in a list, tuple or dict) hold the arrays of `weights` ({short_name: array}); they are put back after."""
+        parameters = _call_parameters(type(self))
+        kwargs = {"training": training} if "training" in parameters else {}
+        if "mask" in parameters:
+            kwargs["mask"] = mask
+        arrays = {id(v): weights[v.short_name] for v in self._variables if v.short_name in weights}
+        attributes = vars(self)
+        saved = {}
+        for name, value in list(attributes.items()):
+            swapped = value if name == "_variables" else _as_arrays(value, arrays)
+            if swapped is not value:
+                saved[name], attributes[name] = value, swapped
+        try:
+            return self.call(x, **kwargs)
+        finally:
+            attributes.update(saved)
 
     def compute_mask(self, x, mask):
         """The mask of this layer's output for input `x` carrying `mask` (or None)."""
@@ -199,7 +307,7 @@ class Layer:
 
     def weight_values(self):
         """The current values as the dict that `call` takes."""
-        return {v.short_name: v.value for v in self.weights}
+        return {v.short_name: v.value for v in self.own_weights}
 
     def __call__(self, x, training=None, **kwargs):
         """Call the layer: on `keras.Input` tensors it records a graph node and returns symbolic outputs;
@@ -209,7 +317,7 @@ class Layer:
         if kwargs:
             raise TypeError(f"{type(self).__name__} {self.name!r} got unexpected call argument(s) {sorted(kwargs)}.")
         if symbolic.is_symbolic(x):
-            return symbolic.record_call(self, x, self.build_for(symbolic.shapes_of(x)), self.compute_dtype)
+            return symbolic.record_call(self, x, self.build_for(symbolic.shapes_of(x)), self.compute_dtype, training)
         running = execution.current()
         if running is not None:
             return running.run(self, x, training)
@@ -230,9 +338,9 @@ class Layer:
             if variable.short_name in updates:
                 variable.value = updates[variable.short_name]
 
-    def run_in(self, running, x, mask=None):
+    def run_in(self, running, x, mask=None, training=None):
         """Run inside the open forward pass `running` (an `execution.Execution`); models override this."""
-        return running.run(self, x, mask=mask)
+        return running.run(self, x, training=training, mask=mask)
 
     # --- the functional graph -------------------------------------------
     def _node_attribute(self, what):
@@ -258,23 +366,51 @@ class Layer:
 
     # --- weights --------------------------------------------------------
     @property
-    def weights(self):
-        """All variables: trainable ones first, then the others (Keras's order)."""
+    def sublayers(self):
+        """The layers a Keras-style layer holds as attributes (also in lists, tuples and dicts), in assignment
+        order; none for scanfit's own layers (a wrapper's inner layer computes inside the wrapper)."""
+        return attribute_layers(self) if self.calls_keras_style else []
+
+    @property
+    def weight_layers(self):
+        """This layer and, for a Keras-style layer, those it holds, each once: the layers whose `own_weights`
+        a forward pass takes."""
+        found = [self]
+        for sublayer in self.sublayers:
+            found.extend(layer for layer in sublayer.weight_layers if all(layer is not f for f in found))
+        return found
+
+    def trainable_flags(self, outer=True):
+        """``{id(layer): bool}`` over `weight_layers`: trainable only when it and every layer around it is."""
+        flags = {id(self): outer and self.trainable}
+        for sublayer in self.sublayers:
+            for key, flag in sublayer.trainable_flags(outer and self.trainable).items():
+                flags.setdefault(key, flag)
+        return flags
+
+    @property
+    def own_weights(self):
+        """The variables this layer made itself: trainable ones first, then the others (Keras's order)."""
         return [v for v in self._variables if v.trainable] + [v for v in self._variables if not v.trainable]
+
+    @property
+    def weights(self):
+        """All variables: its own (trainable ones first), then those of the layers it holds."""
+        return self.own_weights + [v for layer in self.weight_layers[1:] for v in layer.own_weights]
 
     variables = weights
 
     @property
     def trainable_weights(self):
-        return [v for v in self._variables if v.trainable] if self.trainable else []
+        flags = self.trainable_flags()
+        return [v for layer in self.weight_layers if flags[id(layer)] for v in layer.own_weights if v.trainable]
 
     trainable_variables = trainable_weights
 
     @property
     def non_trainable_weights(self):
-        if not self.trainable:
-            return self.weights
-        return [v for v in self._variables if not v.trainable]
+        trainable = {id(v) for v in self.trainable_weights}
+        return [v for v in self.weights if id(v) not in trainable]
 
     non_trainable_variables = non_trainable_weights
 
@@ -294,11 +430,16 @@ class Layer:
 
     # --- configuration --------------------------------------------------
     def get_config(self):
+        """The layer's config. A user's layer whose ``__init__`` takes arguments and that defines no
+        get_config gets them from its constructor call, when they are plain values (as in Keras 3)."""
         config = {"name": self.name, "trainable": self.trainable, "dtype": dtype_policy_config(self.dtype_policy.name)}
         if self._input_shape_arg is not None:
             config["batch_input_shape"] = list(self._input_shape_arg)
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        cls = type(self)
+        if cls.get_config is Layer.get_config and not cls.__init__.__module__.startswith("scanfit."):
+            config = {**_constructor_config(self), **config}
         return config
 
     @classmethod
@@ -346,3 +487,125 @@ def _batch_shape(input_shape, input_dim, batch_input_shape, batch_size):
     if input_dim is not None:
         return (batch_size, int(input_dim))
     return None
+
+
+def _as_array(value):
+    return value.current_value() if isinstance(value, Variable) else value
+
+
+def _array_operator(name):
+    """A `Variable` method applying the array operator `name` to its current value (and to other variables)."""
+
+    def operator(self, *args):
+        return getattr(self.current_value(), name)(*(_as_array(arg) for arg in args))
+
+    operator.__name__ = name
+    return operator
+
+
+for _name in ("add", "radd", "sub", "rsub", "mul", "rmul", "truediv", "rtruediv", "floordiv", "rfloordiv", "pow",
+              "rpow", "matmul", "rmatmul", "neg", "pos", "abs", "getitem", "lt", "le", "gt", "ge"):
+    setattr(Variable, f"__{_name}__", _array_operator(f"__{_name}__"))
+
+
+def attribute_layers(owner, skip=()):
+    """The layers `owner` holds as attributes (also inside lists, tuples and dicts), in assignment order, each
+    once; attributes named in `skip` are not searched."""
+    found, seen = [], set()
+
+    def collect(value):
+        if isinstance(value, Layer):
+            if value is not owner and id(value) not in seen:
+                seen.add(id(value))
+                found.append(value)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                collect(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                collect(item)
+
+    for name, value in vars(owner).items():
+        if name not in skip and name != "inbound_nodes":
+            collect(value)
+    return found
+
+
+def _call_parameters(cls):
+    """The parameter names of a class's Keras-style `call`."""
+    return inspect.signature(cls.call).parameters
+
+
+def _as_arrays(value, arrays):
+    """`value` with each `Variable` in `arrays` ({id: array}) replaced, also inside lists, tuples and dicts."""
+    if isinstance(value, Variable):
+        return arrays.get(id(value), value)
+    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
+        items = [_as_arrays(item, arrays) for item in value]
+        return type(value)(items) if any(a is not b for a, b in zip(items, value)) else value
+    if isinstance(value, dict) and type(value) is dict:
+        items = {key: _as_arrays(item, arrays) for key, item in value.items()}
+        return items if any(items[key] is not value[key] for key in value) else value
+    return value
+
+
+def _traced_output_shape(layer, input_shape):
+    """`layer`'s output shape found by tracing its forward pass twice, with 2 and then 3 wherever the input
+    shape has None; a dimension that differs between the two is None (so is the batch dimension)."""
+
+    def output_shapes(size):
+        shapes = _as_shape_or_shapes(input_shape)
+        specs = [jax.ShapeDtypeStruct(tuple(size if d is None else d for d in s), jnp.float32)
+                 for s in (shapes if isinstance(shapes, list) else [shapes])]
+        spec = specs if isinstance(shapes, list) else specs[0]
+        running = execution.Execution({id(layer): layer.weight_values()}, False, None, building=True)
+
+        def forward(x):
+            with execution.executing(running):
+                return running.run(layer, x)
+
+        out = jax.eval_shape(forward, spec)
+        return [tuple(a.shape) for a in out] if isinstance(out, (list, tuple)) else tuple(out.shape)
+
+    def merge(a, b):
+        return (None,) + tuple(x if x == y else None for x, y in zip(a[1:], b[1:]))
+
+    two, three = output_shapes(2), output_shapes(3)
+    if isinstance(two, list):
+        return [merge(a, b) for a, b in zip(two, three)]
+    return merge(two, three)
+
+
+def _constructor_config(layer):
+    """The arguments `layer`'s constructor was called with, by name (a user's layer without get_config)."""
+    cls = type(layer)
+    args, kwargs = layer._constructor_arguments
+    bound = inspect.signature(cls.__init__).bind(layer, *args, **kwargs)
+    config = {}
+    for name, value in list(bound.arguments.items())[1:]:
+        kind = inspect.signature(cls.__init__).parameters[name].kind
+        if kind == inspect.Parameter.VAR_KEYWORD:
+            config.update(value)
+        elif kind == inspect.Parameter.VAR_POSITIONAL:
+            if value:
+                raise NotImplementedError(f"Layer {cls.__name__} takes *{name} in __init__, which a config "
+                                          "cannot hold: define get_config() (and from_config) to save it.")
+        else:
+            config[name] = value
+    unsaveable = sorted(name for name, value in config.items() if not _plain(value))
+    if unsaveable:
+        raise NotImplementedError(
+            f"Layer {cls.__name__} has arguments {unsaveable} in __init__ that are not plain values (numbers, "
+            "strings, None, lists and dicts of them), so it must define get_config() to be saved or cloned."
+        )
+    return config
+
+
+def _plain(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _plain(item) for key, item in value.items())
+    return False

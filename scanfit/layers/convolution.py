@@ -151,10 +151,10 @@ class Conv(Layer):
                 f"groups ({self.groups})."
             )
         self.compute_output_shape(input_shape)
-        self.add_weight("kernel", self.kernel_size + (channels // self.groups, self.filters), self.kernel_initializer,
+        self.add_weight(name="kernel", shape=self.kernel_size + (channels // self.groups, self.filters), initializer=self.kernel_initializer,
                         regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:
-            self.add_weight("bias", (self.filters,), self.bias_initializer,
+            self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer,
                             regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def compute_output_shape(self, input_shape):
@@ -171,7 +171,7 @@ class Conv(Layer):
             )
         return with_spatial(input_shape, out, self.filters, self.data_format)
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         x = to_channels_last(x, self.data_format)
         pads = lowering.padding_pairs(x.shape[1:-1], self.kernel_size, self.strides, self.dilation_rate, self.padding)
         y = lowering.conv(x, weights["kernel"], self.strides, pads, self.dilation_rate, self.groups)
@@ -251,10 +251,10 @@ class ConvTranspose(Conv):
         _, channels = spatial_and_channels(input_shape, self.data_format)
         if channels is None:
             raise ValueError(f"{type(self).__name__} {self.name!r} needs a known channel dimension, got {input_shape}.")
-        self.add_weight("kernel", self.kernel_size + (self.filters, channels), self.kernel_initializer,
+        self.add_weight(name="kernel", shape=self.kernel_size + (self.filters, channels), initializer=self.kernel_initializer,
                         regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:
-            self.add_weight("bias", (self.filters,), self.bias_initializer,
+            self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer,
                             regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def _output_paddings(self):
@@ -269,7 +269,7 @@ class ConvTranspose(Conv):
         )
         return with_spatial(input_shape, out, self.filters, self.data_format)
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         x = to_channels_last(x, self.data_format)
         pads = tuple(
             lowering.transpose_padding(size, k, s, d, self.padding, p)
@@ -334,12 +334,12 @@ class DepthwiseConv(Layer):
     def build(self, input_shape):
         channels = self._channels(input_shape)
         self.compute_output_shape(input_shape)
-        self.add_weight(self.kernel_name, self.kernel_size + (channels, self.depth_multiplier),
-                        self.depthwise_initializer, regularizer=self.depthwise_regularizer,
+        self.add_weight(name=self.kernel_name, shape=self.kernel_size + (channels, self.depth_multiplier),
+                        initializer=self.depthwise_initializer, regularizer=self.depthwise_regularizer,
                         constraint=self.depthwise_constraint)
         self._build_rest(channels)
         if self.use_bias:
-            self.add_weight("bias", (self._output_channels(channels),), self.bias_initializer,
+            self.add_weight(name="bias", shape=(self._output_channels(channels),), initializer=self.bias_initializer,
                             regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def _build_rest(self, channels):
@@ -367,7 +367,7 @@ class DepthwiseConv(Layer):
         grouped = kernel.reshape(self.kernel_size + (1, channels * self.depth_multiplier))
         return lowering.conv(x, grouped, self.strides, pads, self.dilation_rate, groups=channels)
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         y = self._depthwise(weights, to_channels_last(x, self.data_format))
         if self.use_bias:
             y = y + weights["bias"]
@@ -427,11 +427,11 @@ class SeparableConv(DepthwiseConv):
         return self.filters
 
     def _build_rest(self, channels):
-        self.add_weight("pointwise_kernel", (1,) * self.rank + (channels * self.depth_multiplier, self.filters),
-                        self.pointwise_initializer, regularizer=self.pointwise_regularizer,
+        self.add_weight(name="pointwise_kernel", shape=(1,) * self.rank + (channels * self.depth_multiplier, self.filters),
+                        initializer=self.pointwise_initializer, regularizer=self.pointwise_regularizer,
                         constraint=self.pointwise_constraint)
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         depthwise = self._depthwise(weights, to_channels_last(x, self.data_format))
         pointwise = weights["pointwise_kernel"]
         y = jnp.matmul(depthwise, pointwise.reshape(pointwise.shape[-2:]))

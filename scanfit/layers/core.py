@@ -32,7 +32,7 @@ class InputLayer(Layer):
         self.built = True
         self.input_shape = self.output_shape = self.batch_shape
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         return x, {}
 
     def get_config(self):
@@ -95,16 +95,16 @@ class Dense(Layer):
     def build(self, input_shape):
         if input_shape[-1] is None:
             raise ValueError(f"Dense layer {self.name!r} needs a known last input dimension, got {input_shape}.")
-        self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer,
+        self.add_weight(name="kernel", shape=(input_shape[-1], self.units), initializer=self.kernel_initializer,
                         regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:
-            self.add_weight("bias", (self.units,), self.bias_initializer,
+            self.add_weight(name="bias", shape=(self.units,), initializer=self.bias_initializer,
                             regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         y = jnp.matmul(x, weights["kernel"])
         if self.use_bias:
             y = y + weights["bias"]
@@ -137,7 +137,7 @@ class Flatten(Layer):
         size = None if any(d is None for d in rest) else math.prod(rest)
         return (input_shape[0], size)
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         return x.reshape(x.shape[0], -1), {}
 
     def get_config(self):
@@ -166,7 +166,7 @@ class Reshape(Layer):
                     f"({math.prod(input_shape[1:])} values) to {self.target_shape}."
                 )
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         return x.reshape((x.shape[0],) + self.target_shape), {}
 
     def get_config(self):
@@ -200,7 +200,7 @@ class Dropout(Layer):
                 f"(inputs have shape {tuple(input_shape)})."
             )
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         if not training or self.rate == 0 or rng is None:
             return x, {}
         shape = x.shape
@@ -225,7 +225,7 @@ class Activation(Layer):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         return self.activation(x), {}
 
     def get_config(self):

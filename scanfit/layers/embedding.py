@@ -32,7 +32,7 @@ class Embedding(Layer):
         self.mask_zero = bool(mask_zero)
 
     def build(self, input_shape):
-        self.add_weight("embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer,
+        self.add_weight(name="embeddings", shape=(self.input_dim, self.output_dim), initializer=self.embeddings_initializer,
                         regularizer=self.embeddings_regularizer, constraint=self.embeddings_constraint)
 
     def compute_output_shape(self, input_shape):
@@ -41,7 +41,7 @@ class Embedding(Layer):
     def compute_mask(self, x, mask):
         return jnp.not_equal(x, 0) if self.mask_zero else None
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         indices = x.astype(jnp.int32)
         return jnp.take(weights["embeddings"], indices, axis=0, mode="fill", fill_value=jnp.nan), {}
 

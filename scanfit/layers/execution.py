@@ -2,8 +2,8 @@
 
 A model's pure forward pass opens an `Execution` holding one ``{short_name:
 array}`` dict per layer. While it is open, calling a layer (from a graph, a
-Sequential chain, or a subclassed model's ``call``) runs the layer's pure
-`call` on those values instead of the layer's variables, takes a random key
+Sequential chain, or a subclassed model's ``call``) runs the layer's
+`pure_call` (or its Keras-style `call`) on those values instead of the layer's variables, takes a random key
 of its own (one per layer call, in call order), and records the layer's
 state updates and activity penalty here. Nothing global is changed: the
 execution is a stack entry for the length of one trace.
@@ -22,11 +22,23 @@ class Execution:
     def __init__(self, values_by_layer, training, rng, building=False):
         self.values_by_layer = values_by_layer  # id(layer) -> {short_name: array}
         self.building = building  # build each layer on its first call (a subclassed model's first pass)
-        self.training = training
+        self.training = bool(training)
+        self.training_given = training is not None  # if not, a graph node's own training= applies (Keras 3)
         self.rng = rng
         self.calls = 0
         self.updates = {}  # id(layer) -> {short_name: new value}
         self.activity_loss = jnp.zeros((), jnp.float32)
+
+    @contextlib.contextmanager
+    def mode(self, training):
+        """While open, layers run with `training` (None keeps the pass's own): a model called with training=."""
+        saved = self.training, self.training_given
+        if training is not None:
+            self.training, self.training_given = bool(training), True
+        try:
+            yield
+        finally:
+            self.training, self.training_given = saved
 
     def next_rng(self):
         """A key for the next layer call (None at inference without a key)."""
@@ -41,7 +53,7 @@ class Execution:
         if self.building or not layer.built:
             with jax.ensure_compile_time_eval():  # real weights, even while the first pass is traced
                 layer.build_for(jax.tree.map(lambda a: (None,) + tuple(a.shape[1:]), x))
-        if self.building or not layer.weights:
+        if self.building or not layer.own_weights:
             self.values_by_layer[id(layer)] = layer.weight_values()
             return self.values_by_layer[id(layer)]
         raise ValueError(
@@ -51,18 +63,29 @@ class Execution:
         )
 
     def run(self, layer, x, training=None, mask=None):
-        """`layer`'s pure call on `x` with this pass's values; records its updates and activity penalty."""
+        """`layer` on `x` with this pass's values (its Keras-style `call`, or its `pure_call`); records its
+        updates and activity penalty."""
+        training = self.training if training is None else bool(training)
+        if layer.calls_keras_style:
+            x, values = layer.in_compute_dtype(x, self.values_for(layer, x))
+            y = layer.call_on(values, x, training, mask)
+        else:
+            y = self.run_pure(layer, x, training, mask)
+        if layer.activity_regularizer is not None:
+            for output in jax.tree.leaves(y):
+                self.activity_loss = self.activity_loss + layer.activity_regularizer(output) / output.shape[0]
+        return y
+
+    def run_pure(self, layer, x, training=None, mask=None):
+        """`layer`'s `pure_call` on `x` with this pass's values and a key of its own; records its updates."""
         training = self.training if training is None else bool(training)
         kwargs = {"mask": mask} if getattr(layer, "accepts_mask", False) else {}
         x, values = layer.in_compute_dtype(x, self.values_for(layer, x))
-        y, updates = layer.call(values, x, training=training, rng=self.next_rng(), **kwargs)
+        y, updates = layer.pure_call(values, x, training=training, rng=self.next_rng(), **kwargs)
         if updates:
             self.updates.setdefault(id(layer), {}).update(updates)
             values = self.values_by_layer[id(layer)]
             self.values_by_layer[id(layer)] = {**values, **updates}  # a later call of a shared layer sees them
-        if layer.activity_regularizer is not None:
-            for output in jax.tree.leaves(y):
-                self.activity_loss = self.activity_loss + layer.activity_regularizer(output) / output.shape[0]
         return y
 
 

@@ -68,10 +68,10 @@ class Lambda(Layer):
                 "pass output_shape= (the shape of one output sample)."
             )
         sample = jax.ShapeDtypeStruct((input_shape[0] or 1,) + tuple(input_shape[1:]), self.dtype)
-        out = jax.eval_shape(lambda x: self.call({}, x)[0], sample).shape
+        out = jax.eval_shape(lambda x: self.pure_call({}, x)[0], sample).shape
         return (input_shape[0],) + tuple(out[1:])
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         kwargs = dict(self.arguments)
         if self._takes_training:
             kwargs["training"] = training

@@ -18,7 +18,7 @@ class Masking(Layer):
     def compute_mask(self, x, mask):
         return jnp.any(jnp.not_equal(x, self.mask_value), axis=-1)
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         keep = jnp.any(jnp.not_equal(x, self.mask_value), axis=-1, keepdims=True)
         return x * keep.astype(x.dtype), {}
 

@@ -30,7 +30,7 @@ class _Merge(Layer):
             result = _broadcast(result, tuple(shape[1:]), self.name, input_shape)
         return (_batch_size(input_shape),) + result
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         return functools.reduce(self._combine, x), {}
 
 
@@ -80,7 +80,7 @@ class Minimum(_Merge):
 class Average(_Merge):
     """Element-wise mean of its inputs."""
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         return functools.reduce(jnp.add, x) / len(x), {}
 
 
@@ -92,7 +92,7 @@ class Subtract(_Merge):
             raise ValueError(f"Subtract layer {self.name!r} must be called on a list of exactly 2 tensors, "
                              f"got {input_shape!r}.")
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         return x[0] - x[1], {}
 
 
@@ -128,7 +128,7 @@ class Concatenate(_Merge):
         out[0] = _batch_size(input_shape)
         return tuple(out)
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         return jnp.concatenate(x, axis=self.axis), {}
 
     def get_config(self):
@@ -169,7 +169,7 @@ class Dot(_Merge):
         shape = [d for i, d in enumerate(s0) if i != a0] + [d for i, d in enumerate(s1) if i not in (0, a1)]
         return tuple(shape) if len(shape) > 1 else (shape[0], 1)
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         first, second = x
         a0, a1 = self._axes([first.shape, second.shape])
         if self.normalize:

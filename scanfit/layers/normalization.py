@@ -66,16 +66,16 @@ class BatchNormalization(Layer):
             raise ValueError(f"BatchNormalization {self.name!r}: axis {self.axis} of {input_shape} must be known.")
         self._axis_index = axis
         if self.scale:
-            self.add_weight("gamma", (features,), self.gamma_initializer,
+            self.add_weight(name="gamma", shape=(features,), initializer=self.gamma_initializer,
                             regularizer=self.gamma_regularizer, constraint=self.gamma_constraint, autocast=False)
         if self.center:
-            self.add_weight("beta", (features,), self.beta_initializer,
+            self.add_weight(name="beta", shape=(features,), initializer=self.beta_initializer,
                             regularizer=self.beta_regularizer, constraint=self.beta_constraint, autocast=False)
-        self.add_weight("moving_mean", (features,), self.moving_mean_initializer, trainable=False, autocast=False)
-        self.add_weight("moving_variance", (features,), self.moving_variance_initializer, trainable=False,
+        self.add_weight(name="moving_mean", shape=(features,), initializer=self.moving_mean_initializer, trainable=False, autocast=False)
+        self.add_weight(name="moving_variance", shape=(features,), initializer=self.moving_variance_initializer, trainable=False,
                         autocast=False)
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
         axis = self.axis % x.ndim
         reduce_axes = tuple(i for i in range(x.ndim) if i != axis)
@@ -188,17 +188,17 @@ class LayerNormalization(Layer):
             raise ValueError(f"LayerNormalization {self.name!r}: the normalized axes of {input_shape} must be known.")
         self.axis = sorted(self.axis) if isinstance(self.axis, list) else [self.axis]
         if self.scale:
-            self.add_weight("gamma", shape, self.gamma_initializer,
+            self.add_weight(name="gamma", shape=shape, initializer=self.gamma_initializer,
                             regularizer=self.gamma_regularizer, constraint=self.gamma_constraint)
         if self.center:
-            self.add_weight("beta", shape, self.beta_initializer,
+            self.add_weight(name="beta", shape=shape, initializer=self.beta_initializer,
                             regularizer=self.beta_regularizer, constraint=self.beta_constraint)
 
     def compute_output_shape(self, input_shape):
         self._axes(len(input_shape))
         return tuple(input_shape)
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         axes = self._axes(x.ndim)
         x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
         mean = jnp.mean(x, axis=axes, keepdims=True)
@@ -289,10 +289,9 @@ class Normalization(Layer):
         self._broadcast_shape = broadcast
         shape = tuple(input_shape[a] for a in keep)
         if self.input_mean is None:
-            self.adapt_mean = self.add_weight("mean", shape, "zeros", trainable=False)
-            self.adapt_variance = self.add_weight("variance", shape, "ones", trainable=False)
-            self.count = self.add_weight("count", (), lambda shape, dtype=None: jnp.zeros(shape, jnp.int32),
-                                         trainable=False)
+            self.adapt_mean = self.add_weight(name="mean", shape=shape, initializer="zeros", trainable=False)
+            self.adapt_variance = self.add_weight(name="variance", shape=shape, initializer="ones", trainable=False)
+            self.count = self.add_weight(name="count", shape=(), dtype="int32", trainable=False)
             return
         # given statistics line up with the kept axes from the right, as in Keras
         aligned = [1] * len(input_shape)
@@ -366,7 +365,7 @@ class Normalization(Layer):
             mean = new_mean
         return mean, variance
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         x = x.astype(self.compute_dtype)
         if self.input_mean is None:
             mean = weights["mean"].reshape(self._broadcast_shape)

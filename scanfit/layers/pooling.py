@@ -52,7 +52,7 @@ class Pooling(Layer):
             )
         return with_spatial(input_shape, out, channels, self.data_format)
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         x = to_channels_last(x, self.data_format)
         pads = lowering.padding_pairs(x.shape[1:-1], self.pool_size, self.strides, (1,) * self.rank, self.padding)
         y = lowering.pool(x, self.mode, self.pool_size, self.strides, pads)
@@ -120,7 +120,7 @@ class GlobalPooling(Layer):
             return with_spatial(input_shape, (1,) * self.rank, channels, self.data_format)
         return (input_shape[0], channels)
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         reduce = jnp.max if self.mode == "max" else jnp.mean
         return reduce(x, axis=self._spatial_axes(), keepdims=self.keepdims), {}
 
@@ -140,9 +140,9 @@ class GlobalAveragePooling1D(GlobalPooling):
     rank, mode = 1, "average"
     accepts_mask = True
 
-    def call(self, weights, x, *, training=False, rng=None, mask=None):
+    def pure_call(self, weights, x, *, training=False, rng=None, mask=None):
         if mask is None:
-            return super().call(weights, x, training=training)
+            return super().pure_call(weights, x, training=training)
         keep = jnp.expand_dims(jnp.asarray(mask, bool), 1 if self.data_format == "channels_first" else 2)
         axis = self._spatial_axes()
         total = jnp.sum(jnp.where(keep, x, 0.0), axis=axis, keepdims=self.keepdims)

@@ -131,12 +131,12 @@ class Recurrent(Layer):
                 f"with known features, got {tuple(input_shape)}."
             )
         width = self.gates * self.units
-        self.add_weight(f"{self.cell_name}/kernel", (input_shape[-1], width), self.kernel_initializer,
+        self.add_weight(name=f"{self.cell_name}/kernel", shape=(input_shape[-1], width), initializer=self.kernel_initializer,
                         regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
-        self.add_weight(f"{self.cell_name}/recurrent_kernel", (self.units, width), self.recurrent_initializer,
+        self.add_weight(name=f"{self.cell_name}/recurrent_kernel", shape=(self.units, width), initializer=self.recurrent_initializer,
                         regularizer=self.recurrent_regularizer, constraint=self.recurrent_constraint)
         if self.use_bias:
-            self.add_weight(f"{self.cell_name}/bias", self.bias_shape(), self.bias_initializer_for_build(),
+            self.add_weight(name=f"{self.cell_name}/bias", shape=self.bias_shape(), initializer=self.bias_initializer_for_build(),
                             regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def compute_output_shape(self, input_shape):
@@ -172,7 +172,7 @@ class Recurrent(Layer):
             recurrent = _dropout_mask(recurrent_key, self.recurrent_dropout, (count, batch, self.units)).astype(dtype)
         return inputs, recurrent
 
-    def call(self, weights, x, *, training=False, rng=None, mask=None):
+    def pure_call(self, weights, x, *, training=False, rng=None, mask=None):
         batch, steps, features = x.shape
         input_masks, recurrent_masks = self._dropout_masks(training, rng, batch, features, x.dtype)
         projected = _masked_matmul(x, weights["kernel"], input_masks)

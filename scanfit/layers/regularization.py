@@ -54,7 +54,7 @@ class GaussianNoise(Layer):
         self.stddev = float(stddev)
         self.seed = seed
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         if not training or self.stddev == 0 or rng is None:
             return x, {}
         return x + self.stddev * jax.random.normal(rng, x.shape, x.dtype), {}
@@ -71,7 +71,7 @@ class GaussianDropout(Layer):
         self.rate = rate_of("GaussianDropout", rate)
         self.seed = seed
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         if not training or self.rate == 0 or rng is None:
             return x, {}
         stddev = math.sqrt(self.rate / (1.0 - self.rate))
@@ -99,7 +99,7 @@ class SpatialDropout(Layer):
                 f"(batch, {self.rank} spatial, channels), got input shape {tuple(input_shape)}."
             )
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         if not training or self.rate == 0 or rng is None:
             return x, {}
         channel_axis = 1 if self.data_format == "channels_first" else x.ndim - 1

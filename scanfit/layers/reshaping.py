@@ -46,7 +46,7 @@ class _Spatial(Layer):
         out = tuple(None if n is None else self._length(axis, n) for axis, n in enumerate(spatial))
         return with_spatial(input_shape, out, channels, self.data_format)
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         return from_channels_last(self._apply(to_channels_last(x, self.data_format)), self.data_format), {}
 
 

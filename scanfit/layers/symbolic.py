@@ -50,12 +50,14 @@ class KerasTensor:
 
 
 class Node:
-    """One call of `layer` on symbolic `inputs` (a tensor or a list of them), giving `outputs`."""
+    """One call of `layer` on symbolic `inputs` (a tensor or a list of them), giving `outputs`; `training`
+    is the call's ``training=`` (None: the forward pass's own mode)."""
 
-    def __init__(self, layer, inputs, outputs):
+    def __init__(self, layer, inputs, outputs, training=None):
         self.layer = layer
         self.inputs = inputs
         self.outputs = outputs  # a list of KerasTensors
+        self.training = training
 
     @property
     def input_tensors(self):
@@ -90,10 +92,11 @@ def is_shape_list(shape):
     return isinstance(shape, (list, tuple)) and len(shape) > 0 and isinstance(shape[0], (list, tuple))
 
 
-def record_call(layer, inputs, output_shape, dtype="float32"):
-    """Record `layer` called on symbolic `inputs`; return its output tensor (or list, for several outputs)."""
+def record_call(layer, inputs, output_shape, dtype="float32", training=None):
+    """Record `layer` called on symbolic `inputs` (with ``training=``, None unless fixed); return its output
+    tensor (or list, for several outputs)."""
     node_index = len(layer.inbound_nodes)
     shapes = output_shape if is_shape_list(output_shape) else [output_shape]
     outputs = [KerasTensor(shape, dtype, History(layer, node_index, i)) for i, shape in enumerate(shapes)]
-    layer.inbound_nodes.append(Node(layer, inputs, outputs))
+    layer.inbound_nodes.append(Node(layer, inputs, outputs, None if training is None else bool(training)))
     return outputs if is_shape_list(output_shape) else outputs[0]

@@ -82,12 +82,12 @@ class Bidirectional(Layer):
         return ([("vars", self.name, [])] + _nested_groups("forward_layer", self.forward_layer)
                 + _nested_groups("backward_layer", self.backward_layer))
 
-    def call(self, weights, x, *, training=False, rng=None, mask=None):
+    def pure_call(self, weights, x, *, training=False, rng=None, mask=None):
         forward = {k.removeprefix("forward_"): v for k, v in weights.items() if k.startswith("forward_")}
         backward = {k.removeprefix("backward_"): v for k, v in weights.items() if k.startswith("backward_")}
         keys = (None, None) if rng is None else jax.random.split(rng)
-        y, _ = self.forward_layer.call(forward, x, training=training, rng=keys[0], mask=mask)
-        y_rev, _ = self.backward_layer.call(backward, x, training=training, rng=keys[1], mask=mask)
+        y, _ = self.forward_layer.pure_call(forward, x, training=training, rng=keys[0], mask=mask)
+        y_rev, _ = self.backward_layer.pure_call(backward, x, training=training, rng=keys[1], mask=mask)
         states = ()
         if self.return_state:
             states = tuple(y[1:]) + tuple(y_rev[1:])
@@ -154,9 +154,9 @@ class TimeDistributed(Layer):
         """Keras 3's ``.weights.h5`` layout: the wrapped layer's groups under layer/."""
         return [("vars", self.name, [])] + _nested_groups("layer", self.layer)
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         batch, steps = x.shape[:2]
-        y, updates = self.layer.call(weights, x.reshape((batch * steps,) + x.shape[2:]), training=training, rng=rng)
+        y, updates = self.layer.pure_call(weights, x.reshape((batch * steps,) + x.shape[2:]), training=training, rng=rng)
         return y.reshape((batch, steps) + y.shape[1:]), updates
 
     def get_config(self):

@@ -38,7 +38,8 @@ def functional_config(model):
             if node.layer is layer and not node.is_input:
                 args = tensor_config(node.inputs) if isinstance(node.inputs, symbolic.KerasTensor) else [
                     tensor_config(t) for t in node.inputs]
-                entry["inbound_nodes"].append({"args": [args], "kwargs": {}})
+                kwargs = {} if node.training is None else {"training": node.training}
+                entry["inbound_nodes"].append({"args": [args], "kwargs": kwargs})
         layers.append(entry)
     return {
         "name": model.name,
@@ -85,16 +86,16 @@ def functional_from_config(model_class, config, custom_objects=None, layers=None
     while pending:
         waiting = []
         for layer, name, node in pending:
-            args = _node_arguments(node, name)
+            args, training = _node_arguments(node, name)
             if not all(_key(ref) in made for ref in _refs(args)):
                 waiting.append((layer, name, node))
                 continue
-            result = layer(_resolve(args, made))
+            result = layer(_resolve(args, made), training=training)
             index = counts.get(name, 0)
             counts[name] = index + 1
             made[(name, index)] = result if isinstance(result, list) else [result]
         if len(waiting) == len(pending):
-            missing = sorted({ref[0] for _, _, node in waiting for ref in _refs(_node_arguments(node, ""))
+            missing = sorted({ref[0] for _, _, node in waiting for ref in _refs(_node_arguments(node, "")[0])
                               if _key(ref) not in made})
             raise ValueError(f"The model config's layers cannot all be connected: missing inputs from {missing}.")
         pending = waiting
@@ -124,29 +125,32 @@ def _read_structure(value, tensor, what):
 
 
 def _node_arguments(node, name):
-    """A node's input references: one ``[layer, node, tensor]`` or a list of them."""
+    """A node's input references (one ``[layer, node, tensor]`` or a list of them) and its ``training=``."""
     if isinstance(node, dict):  # Keras 3: {"args": [tensor or [tensors]], "kwargs": {...}}
-        kwargs = node.get("kwargs") or {}
-        used = {key: value for key, value in kwargs.items() if value is not None}
-        if used:
-            raise ValueError(f"Layer {name!r} is called with {sorted(used)} in the saved model; scanfit's layers "
-                             "take no call arguments besides their inputs.")
         args = node.get("args") or []
         if len(args) != 1:
             raise ValueError(f"A call of layer {name!r} must have one argument (its input or list of inputs), "
                              f"got {len(args)}.")
-        return _keras3_refs(args[0])
+        return _keras3_refs(args[0]), _training_of(node.get("kwargs"), name)
     if isinstance(node, list):  # tf.keras 2: [[name, node_index, tensor_index, kwargs], ...]
-        refs = []
+        refs, training = [], None
         for item in node:
             if not isinstance(item, list) or len(item) < 3:
                 raise ValueError(f"A tf.keras 2 inbound node entry must be [layer, node, tensor, kwargs], got {item!r:.200}")
-            if len(item) > 3 and isinstance(item[3], dict) and any(v is not None for v in item[3].values()):
-                raise ValueError(f"Layer {name!r} is called with {sorted(item[3])} in the saved model; scanfit's "
-                                 "layers take no call arguments besides their inputs.")
+            training = _training_of(item[3] if len(item) > 3 else None, name)
             refs.append(item[:3])
-        return refs[0] if len(refs) == 1 else refs
+        return (refs[0] if len(refs) == 1 else refs), training
     raise ValueError(f"Cannot read an inbound node of layer {name!r}: {node!r:.200}")
+
+
+def _training_of(kwargs, name):
+    """The ``training=`` of a saved layer call (None when not fixed); other call arguments are refused."""
+    used = {key: value for key, value in (kwargs if isinstance(kwargs, dict) else {}).items() if value is not None}
+    training = used.pop("training", None)
+    if used or not isinstance(training, (bool, type(None))):
+        raise ValueError(f"Layer {name!r} is called with {sorted(kwargs)} in the saved model; scanfit's layers "
+                         "take no call arguments besides their inputs and training=True or False.")
+    return training
 
 
 def _keras3_refs(arg):

@@ -84,7 +84,8 @@ class Graph:
                 continue
             args = _substitute(node.inputs, values)
             mask = _substitute(node.inputs, masks) if isinstance(node.inputs, KerasTensor) else None
-            result = node.layer.run_in(running, args, mask=mask)
+            training = None if running.training_given else node.training  # the caller's mode wins, as in Keras 3
+            result = node.layer.run_in(running, args, mask=mask, training=training)
             results = result if len(node.outputs) > 1 else [result]
             out_mask = node.layer.compute_mask(args, mask) if len(node.outputs) == 1 else None
             for tensor, value in zip(node.outputs, results):

@@ -29,7 +29,7 @@ from scanfit import random as scanfit_random
 from scanfit.engine import programs, training
 from scanfit.engine.staging import StagingCache
 from scanfit.layers import execution, symbolic
-from scanfit.layers.base import Layer, assign_all
+from scanfit.layers.base import Layer, assign_all, attribute_layers
 from scanfit.models.functional_config import functional_config, functional_from_config
 from scanfit.models.graph import Graph
 from scanfit.naming import snake_case, unique_name
@@ -50,6 +50,8 @@ class Model(Layer):
     Inputs and outputs may be a tensor, a list, a tuple or a dict of tensors;
     `predict` and calls return outputs in the same structure.
     """
+
+    is_model = True
 
     def __init__(self, *args, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
         if args:
@@ -88,35 +90,44 @@ class Model(Layer):
         """The model's layers: the graph's (input layers included, as Keras 3) or a subclass's attributes."""
         if self._graph is not None:
             return list(self._graph.layers)
-        return _attribute_layers(self)
+        return attribute_layers(self, skip=_NOT_STRUCTURE)
 
     @property
     def weight_layers(self):
-        """Every layer that computes, once each: nested models are replaced by their own weight layers."""
+        """Every layer that computes, once each: nested models are replaced by their own weight layers, and a
+        Keras-style layer is followed by those it holds."""
         found, seen = [], set()
         for layer in self.layers:
-            for leaf in (layer.weight_layers if isinstance(layer, Model) else [layer]):
+            for leaf in layer.weight_layers:
                 if id(leaf) not in seen and not getattr(leaf, "is_input_layer", False):
                     seen.add(id(leaf))
                     found.append(leaf)
         return found
 
-    def effective_trainable(self):
-        """``{id(layer): bool}`` for `weight_layers`: trainable only when it and every model around it is."""
+    def draws_at_inference(self):
+        """Whether a forward pass at inference may draw random numbers, so that predict and evaluate give it
+        a key: a subclass's call, a Keras-style layer or a graph node may run a layer with training=True
+        (Monte Carlo dropout, as Hands-on ML's MCDropout does)."""
+        if self.is_subclassed and type(self).call is not Model.call:
+            return True
+        if any(node.training for node in self.graph_nodes):
+            return True
+        return any(layer.draws_at_inference() if isinstance(layer, Model) else layer.calls_keras_style
+                   for layer in self.layers)
+
+    def trainable_flags(self, outer=True):
+        """``{id(layer): bool}`` for `weight_layers`: trainable only when it and every layer around it is."""
         flags = {}
         for layer in self.layers:
-            if isinstance(layer, Model):
-                for key, flag in layer.effective_trainable().items():
-                    flags.setdefault(key, flag and self.trainable)
-            else:
-                flags.setdefault(id(layer), layer.trainable and self.trainable)
+            for key, flag in layer.trainable_flags(outer and self.trainable).items():
+                flags.setdefault(key, flag)
         return flags
 
     def trainable_mask(self):
         """Per weight layer, ``{short_name: bool}``: which weights the optimizer updates (flags frozen at compile)."""
         flags = self.compile_settings.trainable
         return [
-            {v.short_name: bool(flags.get(id(layer), layer.trainable) and v.trainable) for v in layer.weights}
+            {v.short_name: bool(flags.get(id(layer), layer.trainable) and v.trainable) for v in layer.own_weights}
             for layer in self.weight_layers
         ]
 
@@ -265,6 +276,8 @@ class Model(Layer):
         """Pure forward pass: `values` holds one ``{short_name: array}`` dict per layer of `weight_layers`.
 
         `x` is an array, or a tuple of arrays in the order of `inputs`.
+        ``training=None`` is a call without ``training=``: a layer called
+        with its own ``training=`` in the graph then keeps it (Keras 3).
         Returns ``(y, state_updates, activity_loss)``: `y` an array, or a
         tuple in the order of `outputs`; one dict of new non-trainable values
         per weight layer.
@@ -277,16 +290,18 @@ class Model(Layer):
         y = flat[0] if len(flat) == 1 else tuple(flat)
         return y, [running.updates.get(id(layer), {}) for layer in layers], running.activity_loss
 
-    def run_in(self, running, x, mask=None):
-        """The model's outputs for `x` inside the open forward pass `running` (also when nested in another model)."""
-        if self._graph is not None:
-            outputs = self._graph.run(running, self.flatten_inputs(x))
-            return _restructure(self._output_structure, outputs)
-        kwargs = {}
-        parameters = inspect.signature(self.call).parameters
-        if "training" in parameters:
-            kwargs["training"] = running.training
-        return self.call(x, **kwargs)
+    def run_in(self, running, x, mask=None, training=None):
+        """The model's outputs for `x` inside the open forward pass `running` (also when nested in another
+        model); `training`, when given, is the mode of every layer inside."""
+        with running.mode(training):
+            if self._graph is not None:
+                outputs = self._graph.run(running, self.flatten_inputs(x))
+                return _restructure(self._output_structure, outputs)
+            kwargs = {}
+            parameters = inspect.signature(self.call).parameters
+            if "training" in parameters:
+                kwargs["training"] = running.training
+            return self.call(x, **kwargs)
 
     def call(self, inputs, training=None, mask=None):
         """The forward computation; subclasses override this with layer calls on `inputs`."""
@@ -334,22 +349,20 @@ class Model(Layer):
         if kwargs.pop("mask", None) is not None or kwargs:
             raise TypeError(f"Model {self.name!r} got unexpected call argument(s) {sorted(kwargs) or ['mask']}.")
         if symbolic.is_symbolic(x):
-            return super().__call__(x)
+            return super().__call__(x, training=training)
         running = execution.current()
         if running is not None:
-            return self.run_in(running, x)
+            return self.run_in(running, x, training=training)
         x = jax.tree.map(_as_input_array, x)
         self.ensure_built(jax.tree.map(lambda a: tuple(a.shape), x))
-        training = bool(training)
         flat = x
         if self._graph is not None:
             parts = self.flatten_inputs(x)
             flat = parts[0] if len(parts) == 1 else tuple(parts)
-        rng = scanfit_random.next_key() if training else None
+        rng = scanfit_random.next_key() if training or self.draws_at_inference() else None
         y, updates, _ = self.apply(self.weight_values(), flat, training=training, rng=rng)
-        if training:
-            for layer, layer_updates in zip(self.weight_layers, updates):
-                layer.assign_state(layer_updates)
+        for layer, layer_updates in zip(self.weight_layers, updates):
+            layer.assign_state(layer_updates)  # at inference, only from layers called with training=True
         return self.structure_outputs(y)
 
     def structure_outputs(self, y):
@@ -361,14 +374,14 @@ class Model(Layer):
     # --- weights ----------------------------------------------------------------
     @property
     def weights(self):
-        return [v for layer in self.weight_layers for v in layer.weights]
+        return [v for layer in self.weight_layers for v in layer.own_weights]
 
     variables = weights
 
     @property
     def trainable_weights(self):
-        flags = self.effective_trainable()
-        return [v for layer in self.weight_layers if flags[id(layer)] for v in layer.trainable_weights]
+        flags = self.trainable_flags()
+        return [v for layer in self.weight_layers if flags[id(layer)] for v in layer.own_weights if v.trainable]
 
     trainable_variables = trainable_weights
 
@@ -385,7 +398,7 @@ class Model(Layer):
     def count_params(self):
         if not self.built:
             raise ValueError(NOT_BUILT)
-        return sum(layer.count_params() for layer in self.weight_layers)
+        return int(sum(np.prod(v.shape) for v in self.weights))
 
     def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):
         """Print the tf.keras-style table of layers, output shapes and parameter counts."""
@@ -510,28 +523,6 @@ def output_names(tensors):
             name, count = f"{base}_{count}", count + 1
         names.append(name)
     return names
-
-
-def _attribute_layers(model):
-    """Layers a subclassed model holds as attributes (also inside lists, tuples and dicts), in assignment order."""
-    found, seen = [], set()
-
-    def collect(value):
-        if isinstance(value, Layer):
-            if value is not model and id(value) not in seen:
-                seen.add(id(value))
-                found.append(value)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                collect(item)
-        elif isinstance(value, dict):
-            for item in value.values():
-                collect(item)
-
-    for name, value in vars(model).items():
-        if name not in _NOT_STRUCTURE:
-            collect(value)
-    return found
 
 
 _NOT_STRUCTURE = {"optimizer", "history", "inbound_nodes", "compile_settings", "trainer", "predict_function", "staging",

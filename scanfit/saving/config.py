@@ -50,7 +50,7 @@ def _listed(shape):
 
 def serialize_layer(layer):
     """A layer as Keras 3 writes it in config.json (a custom layer class with its ``registered_name``)."""
-    if hasattr(layer, "weight_layers"):  # a model nested in a model
+    if layer.is_model:  # a model nested in a model
         return serialize_model(layer)
     config = object_config("keras.layers", layer, built_in("layer"), layer.get_config())
     if layer.built and layer.input_shape is not None:

@@ -45,24 +45,19 @@ def layer_paths(model, prefix="layers"):
         path = f"{prefix}/{base}" if counts[base] == 0 else f"{prefix}/{base}_{counts[base]}"
         counts[base] += 1
         paths.append((layer, path))
-        if is_model(layer):
+        if layer.is_model:
             paths.extend(layer_paths(layer, f"{path}/layers"))
     return paths
 
 
-def is_model(layer):
-    """Whether `layer` is a model nested in another (its weights are stored under its own layers)."""
-    return hasattr(layer, "weight_layers")
-
-
 def own_weights(layer):
     """The weights stored under a layer's own path: none for a nested model (its layers hold them)."""
-    return [] if is_model(layer) else layer.weights
+    return [] if layer.is_model else layer.weights
 
 
 def stored_groups(layer):
     """``(group, name, variables)`` for each group of weights stored under `layer`'s path."""
-    return [("vars", layer.name, [])] if is_model(layer) else layer.weights_in_file()
+    return [("vars", layer.name, [])] if layer.is_model else layer.weights_in_file()
 
 
 # --- writing ------------------------------------------------------------------------

@@ -132,7 +132,7 @@ def _layout(model, state, mask):
         ]
     optimizer, state, path_prefix = _inner(model.optimizer, state)
     groups, scalars = _slot_layout(optimizer)
-    weights = [(i, v) for i, layer in enumerate(model.weight_layers) for v in layer.weights if mask[i][v.short_name]]
+    weights = [(i, v) for i, layer in enumerate(model.weight_layers) for v in layer.own_weights if mask[i][v.short_name]]
     prefix = optimizer.name
     entries.append(Entry(f"{prefix}/iteration", "iteration", ()))
     if "learning_rate" not in state.hyperparams_states:

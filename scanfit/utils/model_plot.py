@@ -34,10 +34,6 @@ def layer_graph(model):
     return [(layer, layers[i - 1:i]) for i, layer in enumerate(layers)]
 
 
-def _is_model(layer):
-    return callable(getattr(layer, "layer_graph", None)) or isinstance(getattr(layer, "layers", None), list)
-
-
 def _import_pydot():
     try:
         import pydot
@@ -119,7 +115,7 @@ def _add_layers(pydot, graph, model, options, expand_nested):
     pairs = layer_graph(model)
     entries, exits = {}, {}  # id(layer) -> node ids where arrows into / out of that layer attach
     for layer, _ in pairs:
-        if expand_nested and _is_model(layer):
+        if expand_nested and layer.is_model:
             _check_built(layer)
             cluster = pydot.Cluster(f"cluster_{id(layer)}", label=html.escape(layer.name), style="dashed",
                                     labeljust="l", fontname="Helvetica")

@@ -28,7 +28,7 @@ def ours(s_layer, x, cotangent, training=False):
     names = [v.short_name for v in s_layer.weights]
 
     def objective(weights, x):
-        y, _ = s_layer.call(weights, x, training=training)
+        y, _ = s_layer.pure_call(weights, x, training=training)
         return jnp.sum(y * cotangent), y
 
     (_, y), (d_weights, d_x) = jax.jit(jax.value_and_grad(objective, argnums=(0, 1), has_aux=True))(

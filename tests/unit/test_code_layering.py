@@ -4,7 +4,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "scanfit"
 # An object's own constructor may set its private attributes under another name than self.
-OWN_CONSTRUCTION = {("optimizers.py", "number")}  # LearningRate.__new__
+OWN_CONSTRUCTION = {("optimizers.py", "number"), ("base.py", "layer")}  # LearningRate.__new__, Layer.__new__
 
 
 def _modules():

@@ -28,7 +28,7 @@ def test_lookup_gradient_and_mask_match_keras():
         return jnp.sum(y * cotangent), y
 
     def s_objective(table):
-        y, _ = s_layer.call({"embeddings": table}, jnp.asarray(x, jnp.float32))  # the engine feeds float32
+        y, _ = s_layer.pure_call({"embeddings": table}, jnp.asarray(x, jnp.float32))  # the engine feeds float32
         return jnp.sum(y * cotangent), y
 
     (_, k_y), k_grad = jax.value_and_grad(k_objective, has_aux=True)(k_layer.embeddings.value)
@@ -65,7 +65,7 @@ def test_check_indices_refuses_what_would_be_garbage():
 def test_out_of_range_in_the_program_is_nan_not_a_clamped_row():
     layer = scanfit.layers.Embedding(4, 2)
     layer.build_for((None, 3))
-    y = jax.jit(lambda w, x: layer.call(w, x)[0])(layer.weight_values(), jnp.asarray([[0.0, 4.0, 3.0]]))
+    y = jax.jit(lambda w, x: layer.pure_call(w, x)[0])(layer.weight_values(), jnp.asarray([[0.0, 4.0, 3.0]]))
     assert np.isnan(y[0, 1]).all() and np.isfinite(y[0, [0, 2]]).all()
 
 
@@ -76,7 +76,7 @@ def test_masking_matches_keras():
     x[2, 3] = 7.0
     x[1, 0, 0] = 7.0  # only one feature equal: not masked
     k_layer, s_layer = keras.layers.Masking(7.0), scanfit.layers.Masking(7.0)
-    y, _ = s_layer.call({}, jnp.asarray(x))
+    y, _ = s_layer.pure_call({}, jnp.asarray(x))
     np.testing.assert_allclose(y, k_layer(x))
     np.testing.assert_array_equal(s_layer.compute_mask(jnp.asarray(x), None), k_layer.compute_mask(x))
     with pytest.raises(TypeError, match="mask_value must be a number"):

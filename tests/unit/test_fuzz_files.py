@@ -358,7 +358,7 @@ def test_custom_objects_are_the_only_way_in(tmp_path, seeds, sentinel):
         def __init__(self, function=None, **kwargs):
             super().__init__(**kwargs)
 
-        def call(self, weights, x, *, training=False, rng=None):
+        def pure_call(self, weights, x, *, training=False, rng=None):
             return x, {}
 
     def change(doc):

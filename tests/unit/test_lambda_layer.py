@@ -51,8 +51,8 @@ def test_function_sees_training():
 
     layer = scanfit.layers.Lambda(function)
     layer.build_for(X.shape)
-    layer.call({}, X, training=True)
-    layer.call({}, X, training=False)
+    layer.pure_call({}, X, training=True)
+    layer.pure_call({}, X, training=False)
     assert seen[-2:] == [True, False]  # (building traced it once to infer the output shape)
 
 

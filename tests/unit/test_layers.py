@@ -70,7 +70,7 @@ def test_batch_normalization_updates_moving_statistics_like_keras():
     k_layer(x, training=True)
     s_layer.build_for(x.shape)
     weights = s_layer.weight_values()
-    _, updates = s_layer.call(weights, x, training=True)
+    _, updates = s_layer.pure_call(weights, x, training=True)
     np.testing.assert_allclose(updates["moving_mean"], k_layer.moving_mean.numpy(), rtol=1e-5)
     np.testing.assert_allclose(updates["moving_variance"], k_layer.moving_variance.numpy(), rtol=1e-5)
 
@@ -81,7 +81,7 @@ def test_dropout_is_identity_at_inference_and_scales_kept_units_in_training():
     np.testing.assert_array_equal(np.asarray(layer(x)), x)
     import jax
 
-    y, _ = layer.call({}, x, training=True, rng=jax.random.PRNGKey(0))
+    y, _ = layer.pure_call({}, x, training=True, rng=jax.random.PRNGKey(0))
     y = np.asarray(y)
     kept = y != 0
     np.testing.assert_allclose(y[kept], 1 / 0.7, rtol=1e-6)

@@ -23,7 +23,7 @@ def oracle(k_layer, x, cotangent):
 
 def ours(s_layer, x, cotangent):
     def objective(x):
-        y, _ = s_layer.call({}, x)
+        y, _ = s_layer.pure_call({}, x)
         return jnp.sum(y * cotangent), y
 
     (_, y), d_x = jax.jit(jax.value_and_grad(objective, has_aux=True))(x)

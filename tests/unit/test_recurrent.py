@@ -35,7 +35,7 @@ def ours(s_layer, x, mask, cotangents):
     kwargs = {} if mask is None else {"mask": mask}
 
     def objective(weights, x):
-        y, _ = s_layer.call(weights, x, **kwargs)
+        y, _ = s_layer.pure_call(weights, x, **kwargs)
         y = _flat(y)
         return sum(jnp.sum(a * c) for a, c in zip(y, cotangents, strict=True)), y
 
@@ -202,16 +202,16 @@ def test_recurrent_dropout_is_keras_dropout(kind):
     layer = getattr(scanfit.layers, kind)(6, dropout=0.5, recurrent_dropout=0.5, return_sequences=True)
     x = jnp.ones((64, 7, 3))
     layer.build_for(x.shape)
-    plain, _ = layer.call(layer.weight_values(), x, training=False, rng=jax.random.PRNGKey(0))
-    again, _ = layer.call(layer.weight_values(), x, training=True, rng=None)
+    plain, _ = layer.pure_call(layer.weight_values(), x, training=False, rng=jax.random.PRNGKey(0))
+    again, _ = layer.pure_call(layer.weight_values(), x, training=True, rng=None)
     np.testing.assert_allclose(plain, again)
-    a, _ = layer.call(layer.weight_values(), x, training=True, rng=jax.random.PRNGKey(1))
-    b, _ = layer.call(layer.weight_values(), x, training=True, rng=jax.random.PRNGKey(2))
+    a, _ = layer.pure_call(layer.weight_values(), x, training=True, rng=jax.random.PRNGKey(1))
+    b, _ = layer.pure_call(layer.weight_values(), x, training=True, rng=jax.random.PRNGKey(2))
     assert not np.allclose(a, plain) and not np.allclose(a, b)
     # with all-zero recurrent and input weights but a bias, dropout changes nothing: masks multiply inputs only
     weights = {k: jnp.zeros_like(v) for k, v in layer.weight_values().items()}
-    zero_in, _ = layer.call(weights, x, training=True, rng=jax.random.PRNGKey(1))
-    np.testing.assert_allclose(zero_in, layer.call(weights, x, training=False)[0])
+    zero_in, _ = layer.pure_call(weights, x, training=True, rng=jax.random.PRNGKey(1))
+    np.testing.assert_allclose(zero_in, layer.pure_call(weights, x, training=False)[0])
 
 
 def _text_models(kind, mask_zero):

@@ -19,7 +19,7 @@ ALPHA_A = ((1 - 0.2) * (1 + 0.2 * ALPHA_P ** 2)) ** -0.5  # AlphaDropout's scale
 
 def _train(layer, x, key=KEY):
     layer.build_for(x.shape)
-    y, updates = layer.call({}, x, training=True, rng=key)
+    y, updates = layer.pure_call({}, x, training=True, rng=key)
     assert updates == {}
     return np.asarray(y)
 
@@ -36,8 +36,8 @@ def test_identity_at_inference_and_without_a_key(make):
     x = np.random.default_rng(0).normal(size=(4, 5, 6, 3) if "2D" in type(layer).__name__ else (4, 5, 3))
     x = x.astype("float32")
     layer.build_for(x.shape)
-    np.testing.assert_array_equal(np.asarray(layer.call({}, x, training=False, rng=KEY)[0]), x)
-    np.testing.assert_array_equal(np.asarray(layer.call({}, x, training=True, rng=None)[0]), x)
+    np.testing.assert_array_equal(np.asarray(layer.pure_call({}, x, training=False, rng=KEY)[0]), x)
+    np.testing.assert_array_equal(np.asarray(layer.pure_call({}, x, training=True, rng=None)[0]), x)
     np.testing.assert_array_equal(np.asarray(layer(x)), x)
     assert layer.compute_output_shape(x.shape) == x.shape
 
@@ -152,6 +152,6 @@ def test_input_gradients_follow_the_noise(make, expected):
     x = np.random.default_rng(6).uniform(0.5, 1.5, size=(8, 5, 4)).astype("float32")
     layer = make()
     layer.build_for(x.shape)
-    y = np.asarray(layer.call({}, x, training=True, rng=KEY)[0])
-    grad = jax.grad(lambda x: layer.call({}, x, training=True, rng=KEY)[0].sum())(x)
+    y = np.asarray(layer.pure_call({}, x, training=True, rng=KEY)[0])
+    grad = jax.grad(lambda x: layer.pure_call({}, x, training=True, rng=KEY)[0].sum())(x)
     np.testing.assert_allclose(np.asarray(grad), expected(x, y), rtol=1e-5, atol=1e-6)

@@ -218,7 +218,7 @@ def test_saving_namespace_matches_keras():
 
 def test_custom_objects_supply_unknown_layer_classes(tmp_path):
     class Doubling(scanfit.layers.Layer):
-        def call(self, weights, x, *, training=False, rng=None):
+        def pure_call(self, weights, x, *, training=False, rng=None):
             return 2 * x, {}
 
     model = scanfit.Sequential([scanfit.Input((3,)), Doubling(name="doubling"), scanfit.layers.Dense(2)])
@@ -340,7 +340,7 @@ def test_loading_infers_each_layer_shape_at_most_twice(tmp_path):
             inferences[self.name] += 1
             return tuple(input_shape)
 
-        def call(self, weights, x, *, training=False, rng=None):
+        def pure_call(self, weights, x, *, training=False, rng=None):
             return x, {}
 
     original = scanfit.Sequential([scanfit.Input((3,))] + [Counted(name=f"counted_{i}") for i in range(300)])

@@ -268,7 +268,7 @@ class ShapeCounted(scanfit.layers.Layer):
         ShapeCounted.inferences.append(self.name)
         return tuple(input_shape)
 
-    def call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None):
         return x, {}
 
 
