@@ -16,6 +16,7 @@ from scanfit import (
     metrics,
     mixed_precision,
     models,
+    ops,
     optimizers,
     preprocessing,
     regularizers,

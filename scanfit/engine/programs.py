@@ -170,7 +170,7 @@ class Programs:
     def total_loss(self, values, x, y, w, training, rng):
         """The batch's loss (weighted per-output losses, weight penalties and activity penalties) and
         ``(outcome, state_updates)``, where outcome is ``(y_pred, per-output losses)``."""
-        y_pred, updates, activity_loss = self.apply(values, float_inputs(x), training=training, rng=rng)
+        y_pred, updates, extra_loss = self.apply(values, float_inputs(x), training=training, rng=rng)
         y_pred = mixed_precision.to_float32(y_pred)  # losses and metrics compute in float32, as in Keras
         output_losses = []
         data_loss = jnp.zeros((), jnp.float32)
@@ -180,7 +180,7 @@ class Programs:
             value = jnp.sum(per_sample * w[:, None]) / per_sample.size
             output_losses.append(value)
             data_loss = data_loss + value * loss_weight
-        return data_loss + self.weight_penalty(values) + activity_loss, ((y_pred, tuple(output_losses)), updates)
+        return data_loss + self.weight_penalty(values) + extra_loss, ((y_pred, tuple(output_losses)), updates)
 
     def weight_penalty(self, values):
         """The weight regularizers' penalty for the per-layer weight `values`."""

@@ -282,6 +282,17 @@ class Layer:
             return self(inputs, training=training)
         return running.run_pure(self, inputs, training, mask)
 
+    def add_loss(self, loss):
+        """Add `loss` (summed to a scalar) to the total loss of the forward pass that runs this `call`, as
+        Keras's ``self.add_loss`` inside `call` (Hands-on ML's reconstruction loss). `fit` minimizes it and
+        `evaluate` reports it inside ``loss``."""
+        running = execution.current()
+        if running is None:
+            raise RuntimeError(f"{type(self).__name__}.add_loss works inside call() while a model runs (fit, "
+                               "evaluate, predict or a call on data); for a penalty on weights, give the layer a "
+                               "regularizer instead.")
+        running.add_loss(loss)
+
     def call_on(self, weights, x, training, mask=None):
         """Run the Keras-style `call` on `x` while the attributes holding this layer's variables (directly,
         or in a list, tuple or dict) hold the arrays of `weights` ({short_name: array}); they are put back after."""

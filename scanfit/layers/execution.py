@@ -27,7 +27,7 @@ class Execution:
         self.rng = rng
         self.calls = 0
         self.updates = {}  # id(layer) -> {short_name: new value}
-        self.activity_loss = jnp.zeros((), jnp.float32)
+        self.extra_loss = jnp.zeros((), jnp.float32)  # activity penalties and add_loss() terms
 
     @contextlib.contextmanager
     def mode(self, training):
@@ -73,8 +73,12 @@ class Execution:
             y = self.run_pure(layer, x, training, mask)
         if layer.activity_regularizer is not None:
             for output in jax.tree.leaves(y):
-                self.activity_loss = self.activity_loss + layer.activity_regularizer(output) / output.shape[0]
+                self.add_loss(layer.activity_regularizer(output) / output.shape[0])
         return y
+
+    def add_loss(self, loss):
+        """Add `loss` (summed to a scalar, in float32) to this pass's total loss."""
+        self.extra_loss = self.extra_loss + jnp.sum(jnp.asarray(loss, jnp.float32))
 
     def run_pure(self, layer, x, training=None, mask=None):
         """`layer`'s `pure_call` on `x` with this pass's values and a key of its own; records its updates."""

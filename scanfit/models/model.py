@@ -278,9 +278,9 @@ class Model(Layer):
         `x` is an array, or a tuple of arrays in the order of `inputs`.
         ``training=None`` is a call without ``training=``: a layer called
         with its own ``training=`` in the graph then keeps it (Keras 3).
-        Returns ``(y, state_updates, activity_loss)``: `y` an array, or a
+        Returns ``(y, state_updates, extra_loss)``: `y` an array, or a
         tuple in the order of `outputs`; one dict of new non-trainable values
-        per weight layer.
+        per weight layer; the activity penalties and `add_loss` terms.
         """
         layers = self.weight_layers
         running = execution.Execution({id(layer): v for layer, v in zip(layers, values)}, training, rng)
@@ -288,7 +288,7 @@ class Model(Layer):
             y = self.run_in(running, x)
         flat = symbolic.flatten(y)
         y = flat[0] if len(flat) == 1 else tuple(flat)
-        return y, [running.updates.get(id(layer), {}) for layer in layers], running.activity_loss
+        return y, [running.updates.get(id(layer), {}) for layer in layers], running.extra_loss
 
     def run_in(self, running, x, mask=None, training=None):
         """The model's outputs for `x` inside the open forward pass `running` (also when nested in another

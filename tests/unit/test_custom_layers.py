@@ -129,7 +129,7 @@ def test_keras_style_layers_in_a_subclassed_model_train_like_keras():
 def test_tied_weights_use_the_other_layers_current_kernel():
     """Hands-on ML's DenseTranspose (chapter 17): a decoder layer reads an encoder layer's kernel."""
 
-    def autoencoder(K, transpose):
+    def autoencoder(K):
         class DenseTranspose(K.layers.Layer):
             def __init__(self, dense, **kwargs):
                 super().__init__(**kwargs)
@@ -140,14 +140,13 @@ def test_tied_weights_use_the_other_layers_current_kernel():
                 super().build(batch_input_shape)
 
             def call(self, inputs):
-                return inputs @ transpose(self.dense.weights[0]) + self.biases
+                return K.ops.matmul(inputs, K.ops.transpose(self.dense.weights[0])) + self.biases
 
         inputs = K.Input((8,))
         dense = K.layers.Dense(3, activation="tanh")
         return K.Model(inputs, DenseTranspose(dense)(dense(inputs)))
 
-    k_model = autoencoder(keras, keras.ops.transpose)
-    s_model = autoencoder(scanfit, lambda variable: variable.T)  # the variable is the encoder's current kernel
+    k_model, s_model = autoencoder(keras), autoencoder(scanfit)  # ops read the encoder's kernel of the pass
     assert s_model.count_params() == k_model.count_params() == 8 * 3 + 3 + 8
     weights = [RNG.normal(scale=0.3, size=w.shape).astype("float32") for w in k_model.get_weights()]
     for model in (k_model, s_model):
@@ -370,3 +369,40 @@ def test_weights_of_a_layer_holding_layers_go_through_every_file_format(tmp_path
     loaded = scanfit.models.load_model(tmp_path / "m.keras",
                                        custom_objects={"ResidualBlock": residual_block_class(scanfit)})
     np.testing.assert_allclose(loaded.predict(X, verbose=0), expected, rtol=1e-6)
+
+
+def test_add_loss_in_call_trains_and_evaluates_like_keras():
+    """Hands-on ML's ReconstructingRegressor: a layer made in build(), an auxiliary loss added in call()."""
+
+    def regressor(K):
+        class ReconstructingRegressor(K.Model):
+            def __init__(self, output_dim, **kwargs):
+                super().__init__(**kwargs)
+                self.hidden = [K.layers.Dense(30, activation="selu", kernel_initializer="lecun_normal")
+                               for _ in range(2)]
+                self.out = K.layers.Dense(output_dim)
+
+            def build(self, batch_input_shape):
+                self.reconstruct = K.layers.Dense(batch_input_shape[-1])
+                super().build(batch_input_shape)
+
+            def call(self, inputs, training=None):
+                Z = inputs
+                for layer in self.hidden:
+                    Z = layer(Z)
+                reconstruction = self.reconstruct(Z)
+                self.add_loss(0.05 * K.ops.mean(K.ops.square(reconstruction - inputs)))
+                return self.out(Z)
+
+        return ReconstructingRegressor(1)
+
+    k_model, s_model = regressor(keras), regressor(scanfit)
+    k_model(X[:2])
+    s_model(X[:2])
+    same_start(k_model, s_model)
+    train_both(k_model, s_model, epochs=2)
+    np.testing.assert_allclose(s_model.evaluate(X, Y, verbose=0), k_model.evaluate(X, Y, verbose=0), rtol=1e-5)
+    plain = np.mean((s_model.predict(X, verbose=0) - Y) ** 2)
+    assert s_model.evaluate(X, Y, verbose=0) > plain * 1.001  # the reconstruction term is in the loss
+    with pytest.raises(RuntimeError, match="inside call"):
+        s_model.add_loss(1.0)
