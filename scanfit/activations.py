@@ -10,7 +10,7 @@ import types
 import jax
 import jax.numpy as jnp
 
-from scanfit.serialization import lookup, resolve
+from scanfit.serialization import function_config, lookup, resolve
 
 
 def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
@@ -226,12 +226,7 @@ def serialize(activation):
     if activation in _NAME_OF:
         return _NAME_OF[activation]
     if isinstance(activation, types.FunctionType) and activation.__name__ != "<lambda>":
-        return {
-            "module": "builtins",
-            "class_name": "function",
-            "config": activation.__name__,
-            "registered_name": "function",
-        }
+        return function_config(activation)
     raise ValueError(
         f"Cannot serialize activation {activation!r}: expected a scanfit activation "
         "or a named (non-lambda) function."

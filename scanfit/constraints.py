@@ -6,7 +6,7 @@ it is applied after each optimizer step.
 import jax.numpy as jnp
 
 from scanfit import config
-from scanfit.serialization import object_config, resolve
+from scanfit.serialization import resolve, serialize_object
 
 _MODULE = "keras.constraints"
 
@@ -107,15 +107,8 @@ _REGISTRY = {
 
 
 def serialize(constraint):
-    """Keras 3's config dict for `constraint` (None stays None)."""
-    if constraint is None:
-        return None
-    if not isinstance(constraint, Constraint):
-        raise TypeError(
-            f"Cannot serialize constraint {constraint!r}: expected a Constraint instance "
-            f"(subclass scanfit.constraints.Constraint to make a custom one serializable)."
-        )
-    return object_config(_MODULE, constraint, _REGISTRY, constraint.get_config())
+    """Keras 3's config dict for `constraint` (None stays None; a named function is saved by its name)."""
+    return serialize_object("constraint", constraint, Constraint, _MODULE, _REGISTRY)
 
 
 def deserialize(config, custom_objects=None):

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scanfit.random import key_from_seed
-from scanfit.serialization import object_config, resolve
+from scanfit.serialization import resolve, serialize_object
 
 _MODULE = "keras.initializers"
 
@@ -504,15 +504,8 @@ def _from_array(array):
 
 
 def serialize(initializer):
-    """Keras 3's config dict for `initializer` (None stays None)."""
-    if initializer is None:
-        return None
-    if not isinstance(initializer, Initializer):
-        raise TypeError(
-            f"Cannot serialize initializer {initializer!r}: expected an Initializer instance "
-            f"(subclass scanfit.initializers.Initializer to make a custom one serializable)."
-        )
-    return object_config(_MODULE, initializer, _REGISTRY, initializer.get_config())
+    """Keras 3's config dict for `initializer` (None stays None; a named function is saved by its name)."""
+    return serialize_object("initializer", initializer, Initializer, _MODULE, _REGISTRY)
 
 
 def deserialize(config, custom_objects=None):

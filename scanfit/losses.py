@@ -570,17 +570,12 @@ CLASSES = {
 REGISTRY = {**FUNCTIONS, **ALIASES, **CLASSES}
 
 
-def function_config(fn):
-    """How Keras 3 serializes a plain function: by its name."""
-    return {"module": "builtins", "class_name": "function", "config": fn.__name__, "registered_name": "function"}
-
-
 def serialize(loss):
     """Keras 3's serialized form: a config dict for a ``Loss``, a ``"function"`` dict for a function."""
     if isinstance(loss, Loss):
         return serialization.object_config("keras.losses", loss, CLASSES, loss.get_config())
     if callable(loss) and hasattr(loss, "__name__"):
-        return function_config(loss)
+        return serialization.function_config(loss)
     raise TypeError(f"Cannot serialize loss {loss!r} of type {type(loss).__name__}: expected a Loss or a function.")
 
 

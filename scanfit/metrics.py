@@ -19,7 +19,6 @@ from scanfit.losses import (
     categorical_hinge,
     classify_targets,
     divide_no_nan,
-    function_config,
     hinge,
     huber,
     kl_divergence,
@@ -488,7 +487,7 @@ def serialize(metric):
     if isinstance(metric, Metric):
         return serialization.object_config("keras.metrics", metric, CLASSES, metric.get_config())
     if callable(metric) and hasattr(metric, "__name__"):
-        return function_config(metric)
+        return serialization.function_config(metric)
     raise TypeError(
         f"Cannot serialize metric {metric!r} of type {type(metric).__name__}: expected a Metric or a function."
     )

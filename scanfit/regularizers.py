@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scanfit import config
-from scanfit.serialization import object_config, resolve
+from scanfit.serialization import resolve, serialize_object
 
 _MODULE = "keras.regularizers"
 
@@ -145,15 +145,8 @@ _REGISTRY = {
 
 
 def serialize(regularizer):
-    """Keras 3's config dict for `regularizer` (None stays None)."""
-    if regularizer is None:
-        return None
-    if not isinstance(regularizer, Regularizer):
-        raise TypeError(
-            f"Cannot serialize regularizer {regularizer!r}: expected a Regularizer instance "
-            f"(subclass scanfit.regularizers.Regularizer to make a custom one serializable)."
-        )
-    return object_config(_MODULE, regularizer, _REGISTRY, regularizer.get_config())
+    """Keras 3's config dict for `regularizer` (None stays None; a named function is saved by its name)."""
+    return serialize_object("regularizer", regularizer, Regularizer, _MODULE, _REGISTRY)
 
 
 def deserialize(config, custom_objects=None):

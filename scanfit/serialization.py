@@ -12,6 +12,7 @@ layer's regularizer, a custom layer's own sub-objects) sees them too. A scope
 holds only what Python code put there, never anything read from a file.
 """
 import contextvars
+import types
 from collections.abc import Mapping
 
 # The objects of the enclosing `CustomObjectScope`s, merged (innermost wins); per thread and per task.
@@ -179,6 +180,26 @@ def object_config(module, obj, registry, config):
     }
 
 
+def function_config(fn):
+    """How Keras 3 serializes a plain function: by its name (loading finds it in ``custom_objects``)."""
+    return {"module": "builtins", "class_name": "function", "config": fn.__name__, "registered_name": "function"}
+
+
+def serialize_object(kind, obj, base, module, registry):
+    """Keras 3's serialized form of an initializer, regularizer or constraint `obj` (None stays None): a
+    config dict for an instance of `base`, the name of a named function (Hands-on ML's ``my_l1_regularizer``)."""
+    if obj is None:
+        return None
+    if isinstance(obj, base):
+        return object_config(module, obj, registry, obj.get_config())
+    if isinstance(obj, types.FunctionType) and obj.__name__ != "<lambda>":
+        return function_config(obj)
+    raise TypeError(
+        f"Cannot serialize {kind} {obj!r}: expected a {base.__name__} instance or a named (non-lambda) function "
+        f"(subclass {base.__module__}.{base.__name__} and define get_config, or write a def)."
+    )
+
+
 def lookup(kind, registry, name, custom_objects=None):
     """The object the caller supplied under `name`, else ``registry[name]``, else a clear ValueError.
 
@@ -215,6 +236,8 @@ def resolve(kind, registry, identifier, custom_objects=None):
     if isinstance(identifier, dict):
         if "class_name" not in identifier:
             raise ValueError(f"A {kind} config must have a 'class_name' key, got {identifier!r}")
+        if identifier["class_name"] == "function" and isinstance(identifier.get("config"), str):
+            return lookup(kind, registry, identifier["config"], custom_objects)  # a function saved by its name
         cls = lookup(kind, registry, identifier["class_name"], custom_objects)
         config = identifier.get("config") or {}
         if not isinstance(config, dict):
