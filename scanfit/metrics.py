@@ -12,7 +12,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scanfit import losses as losses_module, serialization
+from scanfit import initializers, losses as losses_module, serialization
+from scanfit.layers.base import Variable
+from scanfit.layers.execution import binding
 from scanfit.losses import (
     binary_crossentropy,
     categorical_crossentropy,
@@ -177,11 +179,40 @@ def weighted_totals(values, sample_weight=None, reduce=jnp.mean):
 
 
 class Metric:
-    """Base class of metrics: subclasses implement ``update_state``, ``result`` and ``reset_state``."""
+    """Base class of metrics: subclasses implement ``update_state``, ``result`` and ``reset_state``.
+
+    A user's metric is written as in Keras 3 (Hands-on ML's streaming
+    ``HuberMetric``): state variables from `add_weight` / `add_variable`,
+    changed with ``assign``/``assign_add`` in ``update_state(y_true, y_pred,
+    sample_weight=None)``, and ``result()`` computed from them. `fit` and
+    `evaluate` carry the variables' values through the compiled epoch and
+    call ``result()`` on them for the logs.
+    """
 
     def __init__(self, name=None, dtype=None):
         self.name = name or snake_case(type(self).__name__)
         self.dtype = jnp.dtype(dtype or "float32").name
+        self._variables = []
+
+    @property
+    def variables(self):
+        """The state variables made by `add_variable` / `add_weight`."""
+        return list(self.__dict__.get("_variables", []))
+
+    def add_variable(self, shape, initializer, dtype=None, aggregation="sum", name=None):
+        """A new state variable (Keras 3's arguments; `aggregation` has no effect, as replicas share one state)."""
+        if "_variables" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__(...) before add_variable.")
+        dtype = jnp.dtype(dtype or self.dtype)
+        value = initializers.get(initializer)(tuple(int(d) for d in shape), dtype=dtype)
+        name = name or f"variable_{len(self._variables)}"
+        variable = Variable(value, f"{self.name}/{name}", trainable=False)
+        self._variables.append(variable)
+        return variable
+
+    def add_weight(self, shape=(), initializer=None, dtype=None, name=None):
+        """A new state variable (tf.keras 2's and Keras 3's spelling); `initializer` defaults to zeros."""
+        return self.add_variable(shape, "zeros" if initializer is None else initializer, dtype=dtype, name=name)
 
     def update_state(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must implement update_state().")
@@ -190,7 +221,38 @@ class Metric:
         raise NotImplementedError(f"{type(self).__name__} must implement result().")
 
     def reset_state(self):
-        raise NotImplementedError(f"{type(self).__name__} must implement reset_state().")
+        """Set every state variable to zeros (Keras 3's default); metrics without variables override it."""
+        if not self.variables:
+            raise NotImplementedError(f"{type(self).__name__} must implement reset_state().")
+        for variable in self.variables:
+            variable.assign(np.zeros(variable.shape, variable.dtype))
+
+    def reset_states(self):
+        """tf.keras 2's name of `reset_state`."""
+        self.reset_state()
+
+    @property
+    def is_stateful(self):
+        """Whether `fit` carries this metric's variables through the epoch (a user's Keras 3-style metric)."""
+        return not hasattr(self, "per_sample") and bool(self.variables)
+
+    def state_values(self):
+        """The values of the state variables, after `reset_state` (an epoch's starting state; concrete arrays,
+        also while a program is traced)."""
+        with jax.ensure_compile_time_eval():
+            self.reset_state()
+        return tuple(variable.value for variable in self.variables)
+
+    def updated_state(self, state, y_true, y_pred, sample_weight=None):
+        """The state after ``update_state`` on one batch, from `state` (pure: the variables keep their values)."""
+        with binding({id(v): value for v, value in zip(self.variables, state)}) as values:
+            self.update_state(y_true, y_pred, sample_weight=sample_weight)
+        return tuple(values[id(v)] for v in self.variables)
+
+    def result_of(self, state):
+        """``result()`` computed from `state`, as a float."""
+        with binding({id(v): value for v, value in zip(self.variables, state)}):
+            return float(np.asarray(self.result()))
 
     def __call__(self, *args, **kwargs):
         """Update the state with one batch and return the result so far."""

@@ -95,8 +95,13 @@ class CompiledOutputs:
         return [(loss.per_sample, weight, output) for output, _, loss, weight, _ in self.losses]
 
     def program_metrics(self):
-        """``(per_sample_fn, weighted, output)`` for the programs."""
-        return [(metric.per_sample, weighted, output) for output, metric, weighted in self.metrics]
+        """``(per_sample_fn, weighted, output)`` for the programs, for the metrics that are weighted means."""
+        return [(metric.per_sample, weighted, output) for output, metric, weighted in self.metrics
+                if not metric.is_stateful]
+
+    def stateful_metrics(self):
+        """``(Metric, weighted, output)`` for the programs, for the metrics that carry variables (a user's)."""
+        return [(metric, weighted, output) for output, metric, weighted in self.metrics if metric.is_stateful]
 
     def log_names(self):
         """The names of what the programs sum, after ``loss``: per-output losses (several only), then metrics."""
@@ -105,12 +110,19 @@ class CompiledOutputs:
             names.append(metric.name if output is None else f"{self.names[output]}_{metric.name}")
         return names
 
-    def results(self, means):
-        """Final values from the means of the sums (a metric may turn its mean into its result)."""
+    def results(self, totals, weights, states):
+        """Final values, in `log_names` order, from the sums' totals and weights (a mean of nothing is 0; a
+        metric may turn its mean into its result) and the stateful metrics' `states`."""
+        means = [float(total / weight) if weight else None for total, weight in zip(totals, weights)]
         logged = len(self.losses) if len(self.losses) > 1 else 0
-        values = list(means[:logged])
-        for (_, metric, _), mean in zip(self.metrics, means[logged:]):
-            values.append(float(metric.result_from_mean(mean)))
+        values = [0.0 if mean is None else mean for mean in means[:logged]]
+        means, states = iter(means[logged:]), iter(states)
+        for _, metric, _ in self.metrics:
+            if metric.is_stateful:
+                values.append(metric.result_of(next(states)))
+            else:
+                mean = next(means)
+                values.append(0.0 if mean is None else float(metric.result_from_mean(mean)))
         return values
 
     def loss_for(self, output):

@@ -116,14 +116,17 @@ class Programs:
     metrics, as Keras logs ``<output>_loss``. ``pad_evaluation`` lets the
     evaluation program pad a short last batch (only for models whose output
     for a sample depends on that sample alone, without activity regularizers,
-    whose penalty depends on the whole batch).
+    whose penalty depends on the whole batch). ``stateful_metrics`` (``(Metric,
+    weighted, output)`` each) carry their variables' values in the sums.
     """
 
-    def __init__(self, apply, losses, metrics, transform, penalties, constraints, pad_evaluation=False):
+    def __init__(self, apply, losses, metrics, transform, penalties, constraints, pad_evaluation=False,
+                 stateful_metrics=()):
         self.apply = apply
         self.pad_evaluation = pad_evaluation
         self.losses = losses
         self.metrics = metrics
+        self.stateful_metrics = list(stateful_metrics)
         self.transform = transform
         self.penalties = penalties
         self.constraints = constraints
@@ -136,10 +139,12 @@ class Programs:
 
     # --- sums of loss and metrics ------------------------------------------
     def empty_sums(self):
-        """(loss_total, sample_count, metric_totals, metric_weights) all zero."""
+        """(loss_total, sample_count, metric_totals, metric_weights) all zero, and each stateful metric's
+        starting state."""
         m = self.logged_losses + len(self.metrics)  # NumPy zeros: eager jnp.zeros would compile a program
+        states = tuple(metric.state_values() for metric, _, _ in self.stateful_metrics)
         return (np.zeros((), np.float32), np.zeros((), np.float32), np.zeros((m,), np.float32),
-                np.zeros((m,), np.float32))
+                np.zeros((m,), np.float32), states)
 
     def add_to_sums(self, sums, loss, y, outcome, w, valid=None, penalty=0.0):
         """`sums` plus one batch: its total `loss`, targets `y`, and `outcome` (predictions, per-output losses).
@@ -149,7 +154,7 @@ class Programs:
         `penalty` is the weight penalty included in `loss`, which counts once per real sample.
         """
         y_pred, output_losses = outcome
-        loss_total, count, totals, weights = sums
+        loss_total, count, totals, weights, states = sums
         batch = w.shape[0]
         real = batch if valid is None else jnp.sum(valid.astype(jnp.float32))
         new_totals, new_weights = [], []
@@ -164,7 +169,9 @@ class Programs:
         if new_totals:
             totals = totals + jnp.stack(new_totals)
             weights = weights + jnp.stack(new_weights)
-        return loss_total + loss * batch - penalty * (batch - real), count + real, totals, weights
+        states = tuple(metric.updated_state(state, pick(y, output), pick(y_pred, output), w if weighted else None)
+                       for (metric, weighted, output), state in zip(self.stateful_metrics, states))
+        return loss_total + loss * batch - penalty * (batch - real), count + real, totals, weights, states
 
     # --- one step --------------------------------------------------------------
     def total_loss(self, values, x, y, w, training, rng):
@@ -268,14 +275,15 @@ class Programs:
         carry = TrainState(trainable, fixed, opt_state, rng, self.empty_sums())
         return self.run_segments(self.train_step, carry, data, order, 0, segments, batch_sharding)
 
-    def evaluate_sums(self, values, data, segments, batch_sharding, real_samples=None, rng=None):
+    def evaluate_sums(self, values, data, segments, batch_sharding, real_samples=None, rng=None, start=None):
         """The sums of loss and metrics over `data`. Without activity regularizers (which see whole batches),
         a short last batch is padded to a full one with copies of the last sample at weight 0, so the forward
         pass compiles once (about 40% less compile time); the sums are those of the real samples.
 
         `real_samples` (an argument, not a constant) says that `data` was padded already, at weight 0, and
         that only its first `real_samples` samples are real; one program then serves any number of them.
-        `rng`, when given, is the key for layers run with training=True (see `Model.draws_at_inference`).
+        `rng`, when given, is the key for layers run with training=True (see `Model.draws_at_inference`);
+        `start`, when given, holds the sums of the batches before `data` (else `empty_sums()`).
         """
         total = num_samples(data) if real_samples is None else real_samples
         padded = real_samples is not None or (self.pad_evaluation and has_short_last_batch(segments))
@@ -292,7 +300,8 @@ class Programs:
             return self.add_to_sums(sums, loss, y, outcome, w, valid, self.weight_penalty(values))
 
         order = jnp.arange(num_samples(data))
-        return self.run_segments(step, self.empty_sums(), data, order, 0, segments, batch_sharding)
+        start = self.empty_sums() if start is None else start
+        return self.run_segments(step, start, data, order, 0, segments, batch_sharding)
 
 
 def make_predict_program(apply, pad_last_batch):

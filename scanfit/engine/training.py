@@ -12,7 +12,6 @@ import sys
 import warnings
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from scanfit import losses, metrics as metrics_module, optimizers
@@ -177,7 +176,9 @@ class Trainer:
             self.transform,
             penalties,
             constraints,
-            pad_evaluation=computes_per_sample(model) and not uses_activity_regularizers(model),
+            pad_evaluation=(computes_per_sample(model) and not uses_activity_regularizers(model)
+                            and not self.outputs.stateful_metrics()),
+            stateful_metrics=self.outputs.stateful_metrics(),
         )
         # An optimizer state that scanfit.saving restored from a file is used once, by the next Trainer.
         self.opt_state = getattr(model.optimizer, "restored_state", None)
@@ -195,12 +196,11 @@ class Trainer:
         return ["loss"] + self.outputs.log_names()
 
     def logs_from_sums(self, sums, prefix=""):
-        loss_total, count, totals, weights = (np.asarray(s, dtype=np.float64) for s in jax.device_get(sums))
+        sums = jax.device_get(sums)
+        loss_total, count, totals, weights = (np.asarray(s, dtype=np.float64) for s in sums[:4])
         logs = {prefix + "loss": float(loss_total / count)}
-        means = [total / weight if weight else 0.0 for total, weight in zip(totals, weights)]
-        results = self.outputs.results(means)
-        for name, value, weight in zip(self.outputs.log_names(), results, weights):
-            logs[prefix + name] = float(value) if weight else 0.0
+        for name, value in zip(self.outputs.log_names(), self.outputs.results(totals, weights, sums[4])):
+            logs[prefix + name] = value
         return logs
 
     def optimizer_state(self):
@@ -419,7 +419,7 @@ class Trainer:
             for group, segments, _ in data(1 if hooked else None):
                 if before_batch:
                     before_batch(batch)
-                sums = jax.tree.map(jnp.add, sums, self.programs.evaluate(values, group, segments=segments, rng=rng()))
+                sums = self.programs.evaluate(values, group, segments=segments, rng=rng(), start=sums)
                 if after_batch:
                     after_batch(batch, sums)
                 batch += sum(count for count, _ in segments)
@@ -433,9 +433,8 @@ class Trainer:
             if before_batch:
                 before_batch(batch)
             part = jax.tree.map(lambda array: array[start:start + batch_size], data)
-            part_sums = self.programs.evaluate(values, part, segments=epoch_segments(data_size(part), batch_size),
-                                               rng=rng())
-            sums = jax.tree.map(jnp.add, sums, part_sums)
+            sums = self.programs.evaluate(values, part, segments=epoch_segments(data_size(part), batch_size),
+                                          rng=rng(), start=sums)
             if after_batch:
                 after_batch(batch, sums)
         return sums

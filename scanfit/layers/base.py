@@ -55,7 +55,11 @@ class Variable:
         self.layer = layer
 
     def current_value(self):
-        """The array a running forward pass uses for this variable, or the stored `value` outside one."""
+        """The array a running forward pass (or an open `execution.binding`) uses for this variable, or the
+        stored `value` outside one."""
+        bound = execution.bound_values(self)
+        if bound is not None:
+            return bound[id(self)]
         running = execution.current()
         values = None if running is None or self.layer is None else running.values_by_layer.get(id(self.layer))
         return values[self.short_name] if values is not None and self.short_name in values else self.value
@@ -91,13 +95,28 @@ class Variable:
         return np.asarray(self.value)
 
     def assign(self, value):
-        value = jnp.asarray(value, dtype=self.value.dtype)
+        """Set the variable to `value` (inside an open `execution.binding`, its value there)."""
+        value = jnp.asarray(_as_array(value), dtype=self.value.dtype)
         if value.shape != self.value.shape:
             raise ValueError(
                 f"Cannot assign a value of shape {value.shape} to variable {self.name!r} "
                 f"of shape {self.value.shape}."
             )
+        bound = execution.bound_values(self)
+        if bound is not None:
+            bound[id(self)] = value
+            return
+        running = execution.current()
+        if running is not None and self.layer is not None and id(self.layer) in running.values_by_layer:
+            raise RuntimeError(f"Variable {self.name!r} was assigned inside a layer's call(), which scanfit does "
+                               "not support: return the new value from the layer, or keep the state in a metric.")
         self.value = value
+
+    def assign_add(self, value):
+        self.assign(self.current_value() + _as_array(value))
+
+    def assign_sub(self, value):
+        self.assign(self.current_value() - _as_array(value))
 
     def __array__(self, dtype=None, copy=None):
         return np.asarray(self.value, dtype=dtype)

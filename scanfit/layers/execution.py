@@ -93,6 +93,28 @@ class Execution:
         return y
 
 
+_bindings = []
+
+
+@contextlib.contextmanager
+def binding(values):
+    """While open, the variables whose ids `values` holds ({id(variable): array}) read those arrays, and their
+    `assign` replaces them there instead of changing the variables: a metric's state inside a compiled step."""
+    _bindings.append(values)
+    try:
+        yield values
+    finally:
+        _bindings.pop()
+
+
+def bound_values(variable):
+    """The innermost open `binding` that holds `variable`, or None."""
+    for values in reversed(_bindings):
+        if id(variable) in values:
+            return values
+    return None
+
+
 def current():
     """The innermost open execution, or None."""
     return _stack[-1] if _stack else None

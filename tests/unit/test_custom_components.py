@@ -103,3 +103,91 @@ def test_lambdas_cannot_be_saved_and_say_why():
     layer = scanfit.layers.Dense(2, kernel_regularizer=lambda w: 0.01 * scanfit.ops.sum(w))
     with pytest.raises(TypeError, match="named .*function"):
         layer.get_config()
+
+
+def huber_metric_class(K):
+    """Hands-on ML's streaming HuberMetric, in Keras 3's spelling."""
+    ops = K.ops
+
+    class HuberMetric(K.metrics.Metric):
+        def __init__(self, threshold=1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.threshold = threshold
+            self.total = self.add_weight(name="total", initializer="zeros")
+            self.count = self.add_weight(name="count", initializer="zeros")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            error = y_true - y_pred
+            small = ops.abs(error) < self.threshold
+            values = ops.where(small, ops.square(error) / 2, self.threshold * ops.abs(error) - self.threshold ** 2 / 2)
+            if sample_weight is not None:
+                values = values * ops.reshape(sample_weight, (-1, 1))
+                self.count.assign_add(ops.sum(sample_weight))
+            else:
+                self.count.assign_add(ops.cast(ops.shape(y_true)[0], "float32"))
+            self.total.assign_add(ops.sum(values))
+
+        def result(self):
+            return self.total / self.count
+
+        def get_config(self):
+            return {**super().get_config(), "threshold": self.threshold}
+
+    return HuberMetric
+
+
+def test_a_streaming_metric_subclass_logs_what_keras_logs():
+    weights = RNG.uniform(0.5, 2.0, size=len(X)).astype("float32")
+    histories, evaluations = [], []
+    for K in (keras, scanfit):
+        model = K.Sequential([K.Input((8,)), K.layers.Dense(4, activation="relu"), K.layers.Dense(1)])
+        model.set_weights([np.full(w.shape, 0.1, "float32") + 0.01 * np.arange(w.size).reshape(w.shape) % 0.3
+                           for w in model.get_weights()])
+        model.compile(K.optimizers.SGD(0.01), "mse", metrics=[huber_metric_class(K)(2.0), "mae"],
+                      weighted_metrics=[huber_metric_class(K)(1.0, name="weighted_huber")])
+        histories.append(model.fit(X, Y, sample_weight=weights, epochs=2, batch_size=20, shuffle=False,
+                                   validation_data=(X[:30], Y[:30]), verbose=0).history)
+        evaluations.append(model.evaluate(X, Y, batch_size=32, return_dict=True, verbose=0))
+    k_hist, s_hist = histories
+    assert sorted(s_hist) == sorted(k_hist)
+    for key in k_hist:
+        np.testing.assert_allclose(s_hist[key], k_hist[key], rtol=1e-5, err_msg=key)
+    for key in evaluations[0]:
+        np.testing.assert_allclose(evaluations[1][key], evaluations[0][key], rtol=1e-5, err_msg=key)
+
+
+def test_a_streaming_metric_works_eagerly_as_in_the_book():
+    s_metric, k_metric = huber_metric_class(scanfit)(2.0), huber_metric_class(keras)(2.0)
+    for y_true, y_pred in (([[2.0]], [[10.0]]), ([[0.0], [5.0]], [[1.0], [9.25]])):
+        s_value = s_metric(np.asarray(y_true), np.asarray(y_pred))
+        k_value = k_metric(np.asarray(y_true), np.asarray(y_pred))
+        np.testing.assert_allclose(float(s_value), float(k_value), rtol=1e-6)
+    np.testing.assert_allclose(float(s_metric.result()), (14.0 + 0.5 + 6.5) / 3, rtol=1e-6)
+    assert [v.numpy().item() for v in s_metric.variables] == [21.0, 3.0]
+    s_metric.reset_state()
+    assert [v.numpy().item() for v in s_metric.variables] == [0.0, 0.0]
+
+
+def test_a_streaming_metric_in_a_sweep_and_with_batch_hooks():
+    class Recorder(scanfit.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.values = []
+
+        def on_test_batch_end(self, batch, logs=None):
+            self.values.append(logs["huber_metric"])
+
+    def build(units):
+        model = scanfit.Sequential([scanfit.Input((8,)), scanfit.layers.Dense(units), scanfit.layers.Dense(1)])
+        model.compile("sgd", "mse", metrics=[huber_metric_class(scanfit)(2.0)])
+        return model
+
+    sweep = scanfit.Sweep(build, scanfit.Sweep.grid(units=[2, 3]))
+    sweep.fit(X, Y, epochs=1, batch_size=16, verbose=0)
+    for run, logs in zip(sweep.models, sweep.evaluate(X, Y, batch_size=32)):
+        recorder = Recorder()
+        whole = run.evaluate(X, Y, batch_size=32, return_dict=True, verbose=0)
+        run.evaluate(X, Y, batch_size=32, callbacks=[recorder], verbose=0)
+        np.testing.assert_allclose(logs["huber_metric"], whole["huber_metric"], rtol=1e-5)
+        np.testing.assert_allclose(recorder.values[-1], whole["huber_metric"], rtol=1e-5)
+        assert len(recorder.values) == 3
