@@ -19,6 +19,7 @@ from scanfit import (
     ops,
     optimizers,
     preprocessing,
+    random,
     regularizers,
     utils,
 )

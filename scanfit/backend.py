@@ -12,7 +12,7 @@ import gc
 
 import numpy as np
 
-from scanfit import optimizers, random
+from scanfit import optimizers, seeding
 from scanfit.config import epsilon, floatx, image_data_format, set_epsilon, set_floatx, set_image_data_format
 from scanfit import naming
 
@@ -33,7 +33,7 @@ def clear_session(free_memory=True):
     """
     naming.reset_names()
     optimizers.reset_names()
-    random.restart_stream()
+    seeding.restart_stream()
     if free_memory:
         gc.collect()
 

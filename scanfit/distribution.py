@@ -20,7 +20,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from scanfit import random as scanfit_random
+from scanfit import seeding as scanfit_random
 
 DEFAULT_BATCH_DIM_NAME = "batch"
 

@@ -10,9 +10,9 @@ compiles no XLA program.
 Seeding follows Keras 3: a random initializer fixes its key when it is made,
 so one object returns the same values on every call. With an integer `seed`
 the key comes from that seed; with ``seed=None`` it is the next key of
-scanfit's global stream (`scanfit.random`), which `set_seed` makes repeatable.
+scanfit's global stream (`scanfit.seeding`), which `set_seed` makes repeatable.
 Pass ``key=`` to a call to draw with a different key (a raw ``uint32`` key,
-as `scanfit.random` and ``jax.random.PRNGKey`` make, or a typed
+as `scanfit.seeding` and ``jax.random.PRNGKey`` make, or a typed
 ``jax.random.key``). The key seeds a NumPy generator, so the numbers differ
 from the ones ``jax.random`` (and so Keras's JAX backend) draws with that
 key; their distributions are the same.
@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scanfit.random import key_from_seed
+from scanfit.seeding import key_from_seed
 from scanfit.serialization import resolve, serialize_object
 
 _MODULE = "keras.initializers"

@@ -41,117 +41,81 @@ def _on_arrays(function):
     return operation
 
 
-def _elementwise(jax_function, name, arguments):
-    """The operation ``name(*arguments)``, elementwise (with broadcasting)."""
-    operation = _on_arrays(lambda *args: jax_function(*args))
+_REQUIRED = inspect.Parameter.empty
+
+
+def _operation(name, jax_function, *parameters):
+    """Keras's ``ops.<name>`` computed by `jax_function`: `parameters` are Keras's arguments, each a name
+    (required, passed by position) or a ``(name, default)`` pair (passed by that keyword)."""
+    pairs = [(p, _REQUIRED) if isinstance(p, str) else p for p in parameters]
+    signature = inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d)
+                                   for n, d in pairs])
+
+    def operation(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = bound.arguments
+        positional = [values[n] for n, d in pairs if d is _REQUIRED]
+        return jax_function(*positional, **{n: values[n] for n, d in pairs if d is not _REQUIRED})
+
     operation.__name__ = operation.__qualname__ = name
-    operation.__doc__ = f"Keras's ``ops.{name}({', '.join(arguments)})``, elementwise."
-    operation.__signature__ = inspect.Signature(
-        [inspect.Parameter(argument, inspect.Parameter.POSITIONAL_OR_KEYWORD) for argument in arguments])
-    return operation
+    operation.__signature__ = signature
+    operation.__doc__ = f"Keras's ``ops.{name}{signature}``."
+    return _on_arrays(operation)
 
 
-_ELEMENTWISE = {
-    "abs": jnp.abs, "absolute": jnp.abs, "ceil": jnp.ceil, "cos": jnp.cos, "erf": jax.lax.erf, "exp": jnp.exp,
-    "floor": jnp.floor, "hard_sigmoid": jax.nn.hard_sigmoid, "isfinite": jnp.isfinite, "isinf": jnp.isinf,
-    "isnan": jnp.isnan, "log": jnp.log, "log1p": jnp.log1p, "log_sigmoid": jax.nn.log_sigmoid,
-    "logical_not": jnp.logical_not, "negative": jnp.negative, "reciprocal": jnp.reciprocal, "relu": jax.nn.relu,
-    "relu6": jax.nn.relu6, "rsqrt": jax.lax.rsqrt, "selu": jax.nn.selu, "sigmoid": jax.nn.sigmoid, "sign": jnp.sign,
-    "silu": jax.nn.silu, "sin": jnp.sin, "softplus": jax.nn.softplus, "softsign": lambda x: x / (1 + jnp.abs(x)),
-    "sqrt": jnp.sqrt, "square": jnp.square, "swish": jax.nn.silu, "tanh": jnp.tanh,
+_X = ("x",)
+_BINARY = ("x1", "x2")
+_REDUCTION = ("x", ("axis", None), ("keepdims", False))
+_OPERATIONS = {
+    # elementwise
+    "abs": (jnp.abs, _X), "absolute": (jnp.abs, _X), "ceil": (jnp.ceil, _X), "cos": (jnp.cos, _X),
+    "erf": (jax.lax.erf, _X), "exp": (jnp.exp, _X), "floor": (jnp.floor, _X),
+    "hard_sigmoid": (jax.nn.hard_sigmoid, _X), "isfinite": (jnp.isfinite, _X), "isinf": (jnp.isinf, _X),
+    "isnan": (jnp.isnan, _X), "log": (jnp.log, _X), "log1p": (jnp.log1p, _X), "log_sigmoid": (jax.nn.log_sigmoid, _X),
+    "logical_not": (jnp.logical_not, _X), "negative": (jnp.negative, _X), "reciprocal": (jnp.reciprocal, _X),
+    "relu": (jax.nn.relu, _X), "relu6": (jax.nn.relu6, _X), "rsqrt": (jax.lax.rsqrt, _X), "selu": (jax.nn.selu, _X),
+    "sigmoid": (jax.nn.sigmoid, _X), "sign": (jnp.sign, _X), "silu": (jax.nn.silu, _X), "sin": (jnp.sin, _X),
+    "softplus": (jax.nn.softplus, _X), "softsign": (lambda x: x / (1 + jnp.abs(x)), _X), "sqrt": (jnp.sqrt, _X),
+    "square": (jnp.square, _X), "swish": (jax.nn.silu, _X), "tanh": (jnp.tanh, _X),
+    "stop_gradient": (jax.lax.stop_gradient, ("variable",)),
+    "elu": (jax.nn.elu, ("x", ("alpha", 1.0))), "gelu": (jax.nn.gelu, ("x", ("approximate", True))),
+    "leaky_relu": (jax.nn.leaky_relu, ("x", ("negative_slope", 0.2))),
+    "softmax": (jax.nn.softmax, ("x", ("axis", -1))), "log_softmax": (jax.nn.log_softmax, ("x", ("axis", -1))),
+    "round": (jnp.round, ("x", ("decimals", 0))), "clip": (jnp.clip, ("x", "x_min", "x_max")),
+    # two arrays
+    "add": (jnp.add, _BINARY), "divide": (jnp.divide, _BINARY), "dot": (jnp.dot, _BINARY),
+    "equal": (jnp.equal, _BINARY), "floor_divide": (jnp.floor_divide, _BINARY), "greater": (jnp.greater, _BINARY),
+    "greater_equal": (jnp.greater_equal, _BINARY), "less": (jnp.less, _BINARY), "less_equal": (jnp.less_equal, _BINARY),
+    "logical_and": (jnp.logical_and, _BINARY), "logical_or": (jnp.logical_or, _BINARY),
+    "matmul": (jnp.matmul, _BINARY), "maximum": (jnp.maximum, _BINARY), "minimum": (jnp.minimum, _BINARY),
+    "mod": (jnp.mod, _BINARY), "multiply": (jnp.multiply, _BINARY), "not_equal": (jnp.not_equal, _BINARY),
+    "power": (jnp.power, _BINARY), "subtract": (jnp.subtract, _BINARY), "true_divide": (jnp.true_divide, _BINARY),
+    "tensordot": (jnp.tensordot, ("x1", "x2", ("axes", 2))),
+    # reductions
+    "sum": (jnp.sum, _REDUCTION), "mean": (jnp.mean, _REDUCTION), "std": (jnp.std, _REDUCTION),
+    "var": (jnp.var, _REDUCTION), "all": (jnp.all, _REDUCTION), "any": (jnp.any, _REDUCTION),
+    "argmax": (jnp.argmax, _REDUCTION), "argmin": (jnp.argmin, _REDUCTION), "logsumexp": (jax.nn.logsumexp, _REDUCTION),
+    "max": (jnp.max, _REDUCTION + (("initial", None),)), "min": (jnp.min, _REDUCTION + (("initial", None),)),
+    "prod": (jnp.prod, _REDUCTION + (("dtype", None),)),
+    "cumsum": (jnp.cumsum, ("x", ("axis", None), ("dtype", None))),
+    "cumprod": (jnp.cumprod, ("x", ("axis", None), ("dtype", None))),
+    "average": (jnp.average, ("x", ("axis", None), ("weights", None))),
+    "norm": (jnp.linalg.norm, ("x", ("ord", None), ("axis", None), ("keepdims", False))),
+    # shapes and arrangement
+    "reshape": (jnp.reshape, ("x", "newshape")), "transpose": (jnp.transpose, ("x", ("axes", None))),
+    "expand_dims": (jnp.expand_dims, ("x", "axis")), "squeeze": (jnp.squeeze, ("x", ("axis", None))),
+    "concatenate": (jnp.concatenate, ("xs", ("axis", 0))), "stack": (jnp.stack, ("x", ("axis", 0))),
+    "split": (jnp.split, ("x", "indices_or_sections", ("axis", 0))), "tile": (jnp.tile, ("x", "repeats")),
+    "repeat": (jnp.repeat, ("x", "repeats", ("axis", None))), "flip": (jnp.flip, ("x", ("axis", None))),
+    "roll": (jnp.roll, ("x", "shift", ("axis", None))), "sort": (jnp.sort, ("x", ("axis", -1))),
+    "argsort": (jnp.argsort, ("x", ("axis", -1))), "tril": (jnp.tril, ("x", ("k", 0))),
+    "triu": (jnp.triu, ("x", ("k", 0))), "diag": (jnp.diag, ("x", ("k", 0))),
+    "ones_like": (jnp.ones_like, ("x", ("dtype", None))), "zeros_like": (jnp.zeros_like, ("x", ("dtype", None))),
+    "full_like": (jnp.full_like, ("x", "fill_value", ("dtype", None))),
 }
-_BINARY = {
-    "add": jnp.add, "divide": jnp.divide, "dot": jnp.dot, "equal": jnp.equal, "floor_divide": jnp.floor_divide,
-    "greater": jnp.greater, "greater_equal": jnp.greater_equal, "less": jnp.less, "less_equal": jnp.less_equal,
-    "logical_and": jnp.logical_and, "logical_or": jnp.logical_or, "matmul": jnp.matmul, "maximum": jnp.maximum,
-    "minimum": jnp.minimum, "mod": jnp.mod, "multiply": jnp.multiply, "not_equal": jnp.not_equal,
-    "power": jnp.power, "subtract": jnp.subtract, "true_divide": jnp.true_divide,
-}
-for _name, _function in _ELEMENTWISE.items():
-    globals()[_name] = _elementwise(_function, _name, ["x"])
-for _name, _function in _BINARY.items():
-    globals()[_name] = _elementwise(_function, _name, ["x1", "x2"])
-
-
-# --- reductions ---------------------------------------------------------------------
-@_on_arrays
-def sum(x, axis=None, keepdims=False):
-    return jnp.sum(x, axis=axis, keepdims=keepdims)
-
-
-@_on_arrays
-def mean(x, axis=None, keepdims=False):
-    return jnp.mean(x, axis=axis, keepdims=keepdims)
-
-
-@_on_arrays
-def max(x, axis=None, keepdims=False, initial=None):
-    return jnp.max(x, axis=axis, keepdims=keepdims, initial=initial)
-
-
-@_on_arrays
-def min(x, axis=None, keepdims=False, initial=None):
-    return jnp.min(x, axis=axis, keepdims=keepdims, initial=initial)
-
-
-@_on_arrays
-def prod(x, axis=None, keepdims=False, dtype=None):
-    return jnp.prod(x, axis=axis, keepdims=keepdims, dtype=dtype)
-
-
-@_on_arrays
-def std(x, axis=None, keepdims=False):
-    return jnp.std(x, axis=axis, keepdims=keepdims)
-
-
-@_on_arrays
-def var(x, axis=None, keepdims=False):
-    return jnp.var(x, axis=axis, keepdims=keepdims)
-
-
-@_on_arrays
-def all(x, axis=None, keepdims=False):
-    return jnp.all(x, axis=axis, keepdims=keepdims)
-
-
-@_on_arrays
-def any(x, axis=None, keepdims=False):
-    return jnp.any(x, axis=axis, keepdims=keepdims)
-
-
-@_on_arrays
-def argmax(x, axis=None, keepdims=False):
-    return jnp.argmax(x, axis=axis, keepdims=keepdims)
-
-
-@_on_arrays
-def argmin(x, axis=None, keepdims=False):
-    return jnp.argmin(x, axis=axis, keepdims=keepdims)
-
-
-@_on_arrays
-def average(x, axis=None, weights=None):
-    return jnp.average(x, axis=axis, weights=weights)
-
-
-@_on_arrays
-def cumsum(x, axis=None, dtype=None):
-    return jnp.cumsum(x, axis=axis, dtype=dtype)
-
-
-@_on_arrays
-def cumprod(x, axis=None, dtype=None):
-    return jnp.cumprod(x, axis=axis, dtype=dtype)
-
-
-@_on_arrays
-def logsumexp(x, axis=None, keepdims=False):
-    return jax.nn.logsumexp(x, axis=axis, keepdims=keepdims)
-
-
-@_on_arrays
-def norm(x, ord=None, axis=None, keepdims=False):
-    return jnp.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
+for _name, (_function, _parameters) in _OPERATIONS.items():
+    globals()[_name] = _operation(_name, _function, *_parameters)
 
 
 @_on_arrays
@@ -164,69 +128,6 @@ def moments(x, axes, keepdims=False, synchronized=False):
 
 
 # --- shapes and arrangement ---------------------------------------------------------
-@_on_arrays
-def reshape(x, newshape):
-    return jnp.reshape(x, newshape)
-
-
-@_on_arrays
-def transpose(x, axes=None):
-    return jnp.transpose(x, axes)
-
-
-@_on_arrays
-def expand_dims(x, axis):
-    return jnp.expand_dims(x, axis)
-
-
-@_on_arrays
-def squeeze(x, axis=None):
-    return jnp.squeeze(x, axis)
-
-
-@_on_arrays
-def concatenate(xs, axis=0):
-    return jnp.concatenate(xs, axis=axis)
-
-
-@_on_arrays
-def stack(x, axis=0):
-    return jnp.stack(x, axis=axis)
-
-
-@_on_arrays
-def split(x, indices_or_sections, axis=0):
-    return jnp.split(x, indices_or_sections, axis=axis)
-
-
-@_on_arrays
-def tile(x, repeats):
-    return jnp.tile(x, repeats)
-
-
-@_on_arrays
-def repeat(x, repeats, axis=None):
-    return jnp.repeat(x, repeats, axis=axis)
-
-
-@_on_arrays
-def flip(x, axis=None):
-    return jnp.flip(x, axis=axis)
-
-
-@_on_arrays
-def roll(x, shift, axis=None):
-    return jnp.roll(x, shift, axis=axis)
-
-
-@_on_arrays
-def sort(x, axis=-1):
-    return jnp.sort(x, axis=axis)
-
-
-@_on_arrays
-def argsort(x, axis=-1):
-    return jnp.argsort(x, axis=axis)
 
 
 @_on_arrays
@@ -253,16 +154,6 @@ def where(condition, x1=None, x2=None):
 
 
 @_on_arrays
-def clip(x, x_min, x_max):
-    return jnp.clip(x, x_min, x_max)
-
-
-@_on_arrays
-def round(x, decimals=0):
-    return jnp.round(x, decimals)
-
-
-@_on_arrays
 def pad(x, pad_width, mode="constant", constant_values=None):
     if constant_values is not None:
         if mode != "constant":
@@ -278,28 +169,8 @@ def slice(inputs, start_indices, shape):
 
 
 @_on_arrays
-def tensordot(x1, x2, axes=2):
-    return jnp.tensordot(x1, x2, axes=axes)
-
-
-@_on_arrays
 def einsum(subscripts, *operands, **kwargs):
     return jnp.einsum(subscripts, *operands, **kwargs)
-
-
-@_on_arrays
-def tril(x, k=0):
-    return jnp.tril(x, k)
-
-
-@_on_arrays
-def triu(x, k=0):
-    return jnp.triu(x, k)
-
-
-@_on_arrays
-def diag(x, k=0):
-    return jnp.diag(x, k)
 
 
 # --- creation and conversion -----------------------------------------------------------
@@ -332,21 +203,6 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
 
 
 @_on_arrays
-def ones_like(x, dtype=None):
-    return jnp.ones_like(x, dtype=dtype)
-
-
-@_on_arrays
-def zeros_like(x, dtype=None):
-    return jnp.zeros_like(x, dtype=dtype)
-
-
-@_on_arrays
-def full_like(x, fill_value, dtype=None):
-    return jnp.full_like(x, fill_value, dtype=dtype)
-
-
-@_on_arrays
 def cast(x, dtype):
     return jnp.asarray(x).astype(dtype)
 
@@ -370,35 +226,7 @@ def shape(x):
     return tuple(jnp.shape(x))
 
 
-@_on_arrays
-def stop_gradient(variable):
-    return jax.lax.stop_gradient(variable)
-
-
 # --- neural-network functions -------------------------------------------------------
-@_on_arrays
-def softmax(x, axis=-1):
-    return jax.nn.softmax(x, axis=axis)
-
-
-@_on_arrays
-def log_softmax(x, axis=-1):
-    return jax.nn.log_softmax(x, axis=axis)
-
-
-@_on_arrays
-def leaky_relu(x, negative_slope=0.2):
-    return jax.nn.leaky_relu(x, negative_slope)
-
-
-@_on_arrays
-def elu(x, alpha=1.0):
-    return jax.nn.elu(x, alpha)
-
-
-@_on_arrays
-def gelu(x, approximate=True):
-    return jax.nn.gelu(x, approximate=approximate)
 
 
 @_on_arrays

@@ -1,101 +1,118 @@
-"""Global random state: one seed drives initializers, dropout and shuffling.
+"""`keras.random`: random draws for custom layers, initializers and data (Keras 3's functions and arguments).
 
-`set_seed(n)` (what `keras.utils.set_random_seed` calls) makes every later
-draw repeatable; `next_key()` hands out fresh, never-repeated JAX keys;
-`restart_stream()` is `keras.backend.clear_session`'s part.
+`seed` may be None, an int or a `SeedGenerator`:
 
-Keys are raw threefry keys, NumPy ``uint32`` arrays of shape ``(2,)``,
-made on the host: creating one runs no XLA program (``jax.random.PRNGKey``
-and ``jax.random.fold_in`` each compile one on first use, which made
-building a model slow). Every ``jax.random`` function and every compiled
-program accepts them as keys.
+- an int draws the same numbers every call (Keras's meaning of a fixed seed);
+- None and a `SeedGenerator` draw new numbers every call. Inside a model's
+  compiled forward pass they take the key of the running layer call, so a
+  custom layer draws fresh noise at every step (and, at inference, at every
+  `predict`), reproducibly after `keras.utils.set_random_seed`; outside one,
+  None takes the next key of scanfit's global stream and a generator the next
+  key of its own.
+
+    class Sampling(keras.layers.Layer):               # a variational autoencoder's sampling layer
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.seed_generator = keras.random.SeedGenerator(1337)
+
+        def call(self, inputs):
+            mean, log_var = inputs
+            noise = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+            return mean + ops.exp(0.5 * log_var) * noise
 """
-import os
-
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-_seed = None
-_counter = 0
-
-# First word of the entropy behind the keys of the global stream, so that
-# they come from a hash input no other use of SeedSequence here shares.
-_STREAM_TAG = 0x5CA4F17
+from scanfit import backend, seeding
+from scanfit.layers import execution
 
 
-def set_seed(seed):
-    """Seed scanfit's key stream (and NumPy's and Python's global RNGs)."""
-    global _seed, _counter
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r})")
-    import random as _py_random
+class SeedGenerator:
+    """A stream of random keys of its own, started from `seed` (an int, or None for one from the global stream)."""
 
-    _seed = int(seed) % (2**32)
-    _counter = 0
-    np.random.seed(_seed)
-    _py_random.seed(_seed)
+    def __init__(self, seed=None, name=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"SeedGenerator got unexpected keyword argument(s) {sorted(kwargs)}.")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"SeedGenerator seed must be an int or None, got {seed!r}.")
+        self.seed = seed
+        self.name = name or "seed_generator"
+        self._key = seeding.key_from_seed(int(seed)) if seed is not None else seeding.next_key()
+        self._draws = 0
 
+    def next(self):
+        """The generator's next key (on the host)."""
+        self._draws += 1
+        return seeding.fold_in(self._key, self._draws)
 
-def restart_stream():
-    """Start a new key stream from a seed drawn from Python's global RNG (what `clear_session` does, as Keras).
-
-    After ``set_seed(n)`` the new stream is as repeatable as the old one.
-    """
-    global _seed, _counter
-    import random as _py_random
-
-    _seed = _py_random.randint(1, 10**9)
-    _counter = 0
+    def get_config(self):
+        return {"seed": self.seed}
 
 
-def next_key():
-    """Return a new key (raw ``uint32[2]``), different from every earlier one.
-
-    The n-th key after ``set_seed(s)`` is a hash of ``(s, n)``, so it is the
-    same in every process; without `set_seed` the stream starts from a seed
-    taken from the operating system.
-    """
-    global _seed, _counter
-    if _seed is None:
-        _seed = int.from_bytes(os.urandom(4), "little")
-    _counter += 1
-    # The counter starts at 1: SeedSequence reads trailing zero words as absent.
-    return np.random.SeedSequence([_STREAM_TAG, _seed, _counter]).generate_state(2, np.uint32)
-
-
-def key_from_seed(seed):
-    """A key for an explicit integer seed, or a fresh one when seed is None.
-
-    For an integer seed ``0 <= seed < 2**32`` it is the raw key
-    ``jax.random.PRNGKey(seed)`` gives, built without running JAX; other
-    seeds are taken modulo 2**64 and split into two 32-bit words, as
-    ``PRNGKey`` does with 64-bit integers enabled.
-    """
-    if seed is None:
-        return next_key()
-    value = int(seed) % (2**64)
-    return np.array([value >> 32, value & 0xFFFFFFFF], dtype=np.uint32)
+def _key(seed, what):
+    """The key a draw uses for `seed` (see the module's docstring)."""
+    if seed is not None and not isinstance(seed, SeedGenerator):
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"keras.random.{what}: seed must be None, an int or a SeedGenerator, got {seed!r}.")
+        return seeding.key_from_seed(int(seed))
+    running = execution.current()
+    if running is not None:
+        key = running.next_rng()
+        if key is None:
+            raise RuntimeError(
+                f"keras.random.{what} was called inside a compiled forward pass that has no random key (a Lambda "
+                "layer at inference, or a layer of scanfit's own): draw inside a custom layer's call(), or give "
+                "an int seed for fixed numbers."
+            )
+        return key
+    return seed.next() if isinstance(seed, SeedGenerator) else seeding.next_key()
 
 
-_WORD = 0xFFFFFFFF
-_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))  # threefry's rotations, alternating per group of 4 rounds
+def _float(dtype):
+    return jnp.dtype(backend.floatx() if dtype is None else dtype)
 
 
-def fold_in(key, data):
-    """``jax.random.fold_in(key, data)`` for a raw threefry key, computed on the host (no XLA program).
+def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    """Draws from a normal distribution of `mean` and `stddev`."""
+    dtype = _float(dtype)
+    return mean + stddev * jax.random.normal(_key(seed, "normal"), tuple(shape), dtype)
 
-    Threefry-2x32 (20 rounds) of the counter ``(0, data)`` under `key`, as
-    JAX computes it, so the training engine derives each epoch's key here
-    and the same key inside compiled programs.
-    """
-    k0, k1 = (int(word) for word in np.asarray(key, dtype=np.uint32))
-    schedule = (k0, k1, k0 ^ k1 ^ 0x1BD11BDA)
-    x0, x1 = k0, (int(data) + k1) & _WORD
-    for group in range(5):
-        for rotation in _ROTATIONS[group % 2]:
-            x0 = (x0 + x1) & _WORD
-            x1 = ((x1 << rotation) | (x1 >> (32 - rotation))) & _WORD
-            x1 ^= x0
-        x0 = (x0 + schedule[(group + 1) % 3]) & _WORD
-        x1 = (x1 + schedule[(group + 2) % 3] + group + 1) & _WORD
-    return np.array([x0, x1], dtype=np.uint32)
 
+def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
+    """Draws from the uniform distribution on ``[minval, maxval)``."""
+    dtype = _float(dtype)
+    return jax.random.uniform(_key(seed, "uniform"), tuple(shape), dtype, minval, maxval)
+
+
+def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    """Draws from a normal distribution of `mean` and `stddev`, redrawn beyond two standard deviations."""
+    dtype = _float(dtype)
+    return mean + stddev * jax.random.truncated_normal(_key(seed, "truncated_normal"), -2.0, 2.0, tuple(shape), dtype)
+
+
+def randint(shape, minval, maxval, dtype="int32", seed=None):
+    """Integers drawn uniformly from ``[minval, maxval)``."""
+    return jax.random.randint(_key(seed, "randint"), tuple(shape), minval, maxval, jnp.dtype(dtype))
+
+
+def dropout(inputs, rate, noise_shape=None, seed=None):
+    """`inputs` with each value zeroed with probability `rate` and the others scaled by ``1 / (1 - rate)``."""
+    inputs = jnp.asarray(inputs)
+    shape = inputs.shape if noise_shape is None else tuple(inputs.shape[i] if d is None else d
+                                                           for i, d in enumerate(noise_shape))
+    keep = jax.random.bernoulli(_key(seed, "dropout"), 1.0 - rate, shape)
+    return jnp.where(keep, inputs / (1.0 - rate), jnp.zeros_like(inputs))
+
+
+def shuffle(x, axis=0, seed=None):
+    """`x` with its entries along `axis` in a random order."""
+    return jax.random.permutation(_key(seed, "shuffle"), jnp.asarray(x), axis=axis, independent=False)
+
+
+def categorical(logits, num_samples, dtype="int32", seed=None):
+    """`num_samples` class indices per row of `logits` (unnormalized log-probabilities), shape (rows, num_samples)."""
+    logits = jnp.asarray(logits)
+    draws = jax.random.categorical(_key(seed, "categorical"), logits[:, None, :], axis=-1,
+                                   shape=(logits.shape[0], num_samples))
+    return draws.astype(jnp.dtype(dtype))

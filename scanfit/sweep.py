@@ -29,7 +29,7 @@ import jax
 import numpy as np
 
 from scanfit import distribution, optimizers, plot
-from scanfit import random as scanfit_random
+from scanfit import seeding as scanfit_random
 from scanfit.callbacks.backup_and_restore import BackupAndRestore
 from scanfit.callbacks.base import TEST_BATCH_HOOKS, TRAIN_BATCH_HOOKS
 from scanfit.engine.data import (

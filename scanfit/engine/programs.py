@@ -26,7 +26,7 @@ import numpy as np
 import optax
 
 from scanfit import mixed_precision, optimizers
-from scanfit import random as scanfit_random
+from scanfit import seeding as scanfit_random
 from scanfit.engine.compiling import Program
 from scanfit.engine.state import TrainState
 
@@ -57,7 +57,7 @@ def chunk_plan(num_samples, batch_size, steps_per_chunk):
 def epoch_seeds(key):
     """An epoch's shuffle seed and dropout key from its raw key: ``fold_in(key, 0)`` and ``fold_in(key, 1)``.
 
-    Made on the host (scanfit.random.fold_in) and passed to the epoch program. Inside it, the two threefry
+    Made on the host (scanfit.seeding.fold_in) and passed to the epoch program. Inside it, the two threefry
     hashes compiled to loops of their own: the seed MLP's epoch program took 0.42-0.47 s to compile with
     them and takes 0.39-0.41 s without.
     """

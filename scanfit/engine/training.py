@@ -16,7 +16,7 @@ import numpy as np
 
 from scanfit import losses, metrics as metrics_module, optimizers
 from scanfit import distribution
-from scanfit import random as scanfit_random
+from scanfit import seeding as scanfit_random
 from scanfit.callbacks.base import PREDICT_BATCH_HOOKS, TEST_BATCH_HOOKS, TRAIN_BATCH_HOOKS, Callback, CallbackList
 from scanfit.engine.data import (
     as_batch_size,

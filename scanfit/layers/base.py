@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scanfit import constraints, initializers, mixed_precision, regularizers
-from scanfit import random as scanfit_random
+from scanfit import seeding as scanfit_random
 from scanfit.layers import execution, symbolic
 from scanfit.naming import snake_case, unique_name
 
@@ -469,7 +469,7 @@ class Layer:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         cls = type(self)
         if cls.get_config is Layer.get_config and not cls.__init__.__module__.startswith("scanfit."):
-            config = {**_constructor_config(self), **config}
+            return constructor_config(self, config)
         return config
 
     @classmethod
@@ -606,26 +606,32 @@ def _traced_output_shape(layer, input_shape):
     return merge(two, three)
 
 
-def _constructor_config(layer):
-    """The arguments `layer`'s constructor was called with, by name (a user's layer without get_config)."""
+def constructor_config(layer, base):
+    """The config of a user's layer or model without get_config (as Keras 3 makes it): the arguments its
+    constructor was called with, by name, and the entries of `base` (name, trainable, ...) when the
+    constructor takes ``**kwargs``; a clear NotImplementedError when an argument is not a plain value."""
     cls = type(layer)
     args, kwargs = layer._constructor_arguments
+    parameters = inspect.signature(cls.__init__).parameters
     bound = inspect.signature(cls.__init__).bind(layer, *args, **kwargs)
-    config = {}
+    takes_keywords = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    config = dict(base) if takes_keywords else {}
     for name, value in list(bound.arguments.items())[1:]:
-        kind = inspect.signature(cls.__init__).parameters[name].kind
+        kind = parameters[name].kind
         if kind == inspect.Parameter.VAR_KEYWORD:
-            config.update(value)
+            config.update({key: item for key, item in value.items() if key not in base})
+        elif name in base:
+            continue  # the layer's own record of it (its name, ...) wins
         elif kind == inspect.Parameter.VAR_POSITIONAL:
             if value:
-                raise NotImplementedError(f"Layer {cls.__name__} takes *{name} in __init__, which a config "
+                raise NotImplementedError(f"{cls.__name__} takes *{name} in __init__, which a config "
                                           "cannot hold: define get_config() (and from_config) to save it.")
         else:
             config[name] = value
-    unsaveable = sorted(name for name, value in config.items() if not _plain(value))
+    unsaveable = sorted(name for name, value in config.items() if name not in base and not _plain(value))
     if unsaveable:
         raise NotImplementedError(
-            f"Layer {cls.__name__} has arguments {unsaveable} in __init__ that are not plain values (numbers, "
+            f"{cls.__name__} has arguments {unsaveable} in __init__ that are not plain values (numbers, "
             "strings, None, lists and dicts of them), so it must define get_config() to be saved or cloned."
         )
     return config

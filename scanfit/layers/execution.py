@@ -12,6 +12,7 @@ import contextlib
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 _stack = []
 
@@ -24,7 +25,7 @@ class Execution:
         self.building = building  # build each layer on its first call (a subclassed model's first pass)
         self.training = bool(training)
         self.training_given = training is not None  # if not, a graph node's own training= applies (Keras 3)
-        self.rng = rng
+        self.rng = np.zeros(2, np.uint32) if building and rng is None else rng  # building traces shapes only
         self.calls = 0
         self.updates = {}  # id(layer) -> {short_name: new value}
         self.extra_loss = jnp.zeros((), jnp.float32)  # activity penalties and add_loss() terms

@@ -25,11 +25,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from scanfit import optimizers
-from scanfit import random as scanfit_random
+from scanfit import seeding as scanfit_random
 from scanfit.engine import programs, training
 from scanfit.engine.staging import StagingCache
 from scanfit.layers import execution, symbolic
-from scanfit.layers.base import Layer, assign_all, attribute_layers
+from scanfit.layers.base import Layer, assign_all, attribute_layers, constructor_config
 from scanfit.models.functional_config import functional_config, functional_from_config
 from scanfit.models.graph import Graph
 from scanfit.naming import snake_case, unique_name
@@ -484,12 +484,11 @@ class Model(Layer):
 
     # --- configuration ------------------------------------------------------
     def get_config(self):
-        """Keras 3's functional config; a subclassed model must define its own (as in Keras)."""
+        """Keras 3's functional config. A subclassed model without get_config of its own gets the plain
+        values its constructor was called with, as in Keras 3 (a clear error when there are others)."""
         if self._graph is None:
-            raise NotImplementedError(
-                f"Model {type(self).__name__!r} is a subclassed model: define get_config() (returning its "
-                "constructor's arguments) to save or clone it, or use save_weights()."
-            )
+            base = {"name": self.name, "trainable": self.trainable}
+            return constructor_config(self, base) if type(self).get_config is Model.get_config else base
         return functional_config(self)
 
     @classmethod

@@ -2,7 +2,7 @@
 global random seed, `clear_session` and model plots."""
 from scanfit.backend import clear_session
 from scanfit.data_utils import normalize, split_validation, to_categorical, train_test_split
-from scanfit.random import set_seed as set_random_seed
+from scanfit.seeding import set_seed as set_random_seed
 from scanfit.serialization import CustomObjectScope, custom_object_scope
 from scanfit.utils.image_dataset import image_dataset_from_directory
 from scanfit.utils.model_plot import model_to_dot, plot_model

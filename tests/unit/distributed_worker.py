@@ -99,7 +99,7 @@ def main(out_dir, coordinator=None, num_processes=None, process_id=None, mode="w
     if coordinator:
         keras.distribution.initialize(coordinator, int(num_processes), int(process_id))
     # No seed was set: initialize must have made the processes agree on one.
-    seed = keras.random._seed
+    seed = keras.seeding._seed
     sharded = mode == "sharded"
     keras.distribution.set_distribution(keras.distribution.DataParallel(auto_shard_dataset=not sharded))
     results = train_and_record(keras, out_dir, sharded_data(keras) if sharded else None, with_source=not sharded)

@@ -97,7 +97,7 @@ def test_a_single_process_is_the_chief():
 def test_initialize_takes_process_0_from_the_job_addresses(monkeypatch):
     calls = []
     monkeypatch.setattr(jax.distributed, "initialize", lambda **kwargs: calls.append(kwargs))
-    monkeypatch.setattr(scanfit.random, "_seed", 1234)  # a seed is set: no agreement needed
+    monkeypatch.setattr(scanfit.seeding, "_seed", 1234)  # a seed is set: no agreement needed
     distribution.initialize("10.0.0.1:1234,10.0.0.2:2345", 2, 1)
     monkeypatch.setenv("KERAS_DISTRIBUTION_JOB_ADDRESSES", "10.0.0.9:99")
     monkeypatch.setenv("KERAS_DISTRIBUTION_NUM_PROCESSES", "4")
@@ -111,10 +111,10 @@ def test_initialize_takes_process_0_from_the_job_addresses(monkeypatch):
 
 def test_initialize_agrees_on_a_seed_when_none_is_set(monkeypatch):
     monkeypatch.setattr(jax.distributed, "initialize", lambda **kwargs: None)
-    monkeypatch.setattr(scanfit.random, "_seed", None)
-    monkeypatch.setattr(scanfit.random, "_counter", 0)
+    monkeypatch.setattr(scanfit.seeding, "_seed", None)
+    monkeypatch.setattr(scanfit.seeding, "_counter", 0)
     distribution.initialize("127.0.0.1:1", 1, 0)
-    assert scanfit.random._seed is not None
+    assert scanfit.seeding._seed is not None
 
 
 # --- training on several devices and processes --------------------------------------

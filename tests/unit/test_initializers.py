@@ -8,7 +8,7 @@ import pytest
 from keras.src.initializers import ALL_OBJECTS_DICT as KERAS_INITIALIZERS
 from keras.src.initializers.random_initializers import compute_fans as keras_compute_fans
 
-from scanfit import initializers, random as scanfit_random
+from scanfit import initializers, seeding as scanfit_random
 
 DENSE, CONV = (400, 300), (3, 3, 16, 32)
 TRUNCATED_STDDEV = 0.87962566103423978  # stddev of a unit normal truncated to ±2

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import scanfit
-from scanfit import initializers, random as scanfit_random
+from scanfit import initializers, seeding as scanfit_random
 
 TRUNCATED_STDDEV = 0.87962566103423978  # stddev of a unit normal truncated to ±2
 
@@ -69,8 +69,8 @@ _BUILD_SCRIPT = textwrap.dedent("""
         layers.Dense(5, kernel_initializer=scanfit.initializers.Identity(gain=2.0)),
     ])
     other.get_weights()
-    scanfit.random.next_key()
-    scanfit.random.key_from_seed(3)
+    scanfit.seeding.next_key()
+    scanfit.seeding.key_from_seed(3)
     during_other = events[len(during_build):]
 
     # Control: the listener does see a compilation.

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import scanfit
-from scanfit import random as scanfit_random
+from scanfit import seeding as scanfit_random
 
 
 def _programs():

@@ -155,9 +155,9 @@ def test_subclassed_model_weights_files_and_save(tmp_path):
 
     bare = NoConfig()
     bare(X[:1])
-    with pytest.raises(NotImplementedError, match="get_config"):
-        bare.save(tmp_path / "bare.keras")
-    assert not (tmp_path / "bare.keras").exists()
+    bare.save(tmp_path / "bare.keras")  # no arguments, no get_config: Keras 3 saves it too
+    again = scanfit.models.load_model(tmp_path / "bare.keras", custom_objects={"NoConfig": NoConfig})
+    np.testing.assert_array_equal(again.predict(X, verbose=0), bare.predict(X, verbose=0))
 
 
 def test_registered_subclass_loads_without_custom_objects(tmp_path):
@@ -266,3 +266,41 @@ def test_functional_models_with_callbacks_and_checkpoints(tmp_path):
     best = scanfit.models.load_model(path)
     assert type(best) is scanfit.Model
     assert np.isfinite(best.evaluate(X, Y, verbose=0)[0])
+
+
+def test_a_subclass_without_get_config_saves_its_constructor_arguments(tmp_path):
+    """Hands-on ML's WideAndDeepModel has no get_config: as in Keras 3, its plain constructor arguments are
+    the config, so save() works and load_model rebuilds it from custom_objects."""
+
+    class Wide(scanfit.Model):
+        def __init__(self, units=30, activation="relu", **kwargs):
+            super().__init__(**kwargs)
+            self.hidden = scanfit.layers.Dense(units, activation=activation)
+            self.out = scanfit.layers.Dense(1)
+
+        def call(self, inputs):
+            return self.out(self.hidden(inputs))
+
+    model = Wide(units=5, activation="tanh", name="wide")
+    model.compile("sgd", "mse")
+    model.fit(X, X[:, :1], epochs=1, verbose=0)
+    assert model.get_config() == {"name": "wide", "trainable": True, "units": 5, "activation": "tanh"}
+    model.save(tmp_path / "wide.keras")
+    loaded = scanfit.models.load_model(tmp_path / "wide.keras", custom_objects={"Wide": Wide})
+    assert loaded.hidden.units == 5 and loaded.name == "wide"
+    np.testing.assert_allclose(loaded.predict(X, verbose=0), model.predict(X, verbose=0), rtol=1e-6)
+
+    class Holding(scanfit.Model):
+        def __init__(self, table):
+            super().__init__()
+            self.table = table
+            self.out = scanfit.layers.Dense(1)
+
+        def call(self, inputs):
+            return self.out(inputs * self.table)
+
+    holding = Holding(np.ones(6, "float32"))
+    holding(X[:2])
+    with pytest.raises(NotImplementedError, match=r"\['table'\].*get_config"):
+        holding.save(tmp_path / "holding.keras")
+    assert not (tmp_path / "holding.keras").exists()
