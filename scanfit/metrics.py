@@ -509,6 +509,158 @@ class SparseCategoricalCrossentropy(MeanMetricWrapper):
 
 
 # ---------------------------------------------------------------------------
+# Confusion-matrix metrics: state variables carried through the epoch
+# ---------------------------------------------------------------------------
+
+def _confusion_inputs(y_true, y_pred, sample_weight, top_k=None, class_id=None):
+    """Labels, predictions and weights as flat float32 vectors, as Keras 3 counts them: the ranks matched,
+    the `top_k` predictions of each row kept (the others count as negative), column `class_id` taken."""
+    y_true, y_pred = jnp.asarray(y_true, jnp.float32), jnp.asarray(y_pred, jnp.float32)
+    if y_pred.ndim == y_true.ndim + 1 and y_pred.shape[-1] == 1:
+        y_pred = y_pred[..., 0]
+    elif y_true.ndim == y_pred.ndim + 1 and y_true.shape[-1] == 1:
+        y_true = y_true[..., 0]
+    weights = jnp.ones_like(y_pred) if sample_weight is None else jnp.broadcast_to(
+        jnp.reshape(jnp.asarray(sample_weight, jnp.float32), (-1,) + (1,) * (y_pred.ndim - 1)), y_pred.shape)
+    if top_k is not None:
+        kth = jax.lax.top_k(y_pred, top_k)[0][..., -1:]
+        y_pred = jnp.where(y_pred >= kth, y_pred, -jnp.inf)
+    if class_id is not None:
+        y_true, y_pred, weights = y_true[..., class_id], y_pred[..., class_id], weights[..., class_id]
+    return y_true.reshape(-1) > 0.5, y_pred.reshape(-1), weights.reshape(-1)
+
+
+def _confusion_counts(thresholds, y_true, y_pred, weights):
+    """Weighted true/false positive/negative counts per threshold (a prediction above it is positive)."""
+    predicted = y_pred[None, :] > jnp.asarray(thresholds, jnp.float32)[:, None]
+    positive, weights = y_true[None, :], weights[None, :]
+    return {
+        "true_positives": jnp.sum(weights * (predicted & positive), axis=1),
+        "false_positives": jnp.sum(weights * (predicted & ~positive), axis=1),
+        "true_negatives": jnp.sum(weights * (~predicted & ~positive), axis=1),
+        "false_negatives": jnp.sum(weights * (~predicted & positive), axis=1),
+    }
+
+
+class _ConfusionMetric(Metric):
+    """A metric from confusion counts at `thresholds`: subclasses name the counts they keep (`kept`)."""
+
+    kept = ()
+
+    def __init__(self, thresholds, name=None, dtype=None, top_k=None, class_id=None):
+        super().__init__(name=name, dtype=dtype)
+        self.thresholds = [float(t) for t in thresholds]
+        self.top_k, self.class_id = top_k, class_id
+        for count in self.kept:
+            setattr(self, count, self.add_variable((len(self.thresholds),), "zeros", name=count))
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        inputs = _confusion_inputs(y_true, y_pred, sample_weight, self.top_k, self.class_id)
+        counts = _confusion_counts(self.thresholds, *inputs)
+        for count in self.kept:
+            getattr(self, count).assign_add(counts[count])
+
+
+def _thresholds(thresholds, default, metric):
+    """The decision thresholds (a list of floats in [0, 1]) and whether one was given as a number."""
+    if thresholds is None:
+        return [default], True
+    single = isinstance(thresholds, (int, float))
+    values = [float(thresholds)] if single else [float(t) for t in thresholds]
+    if not values or any(not 0.0 <= t <= 1.0 for t in values):
+        raise ValueError(f"{metric} thresholds must be numbers in [0, 1], got thresholds={thresholds!r}.")
+    return values, single
+
+
+class _PrecisionOrRecall(_ConfusionMetric):
+    """Precision or recall at one or more thresholds (0.5 by default; with `top_k`, its default is -inf)."""
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
+        values, self.single = _thresholds(thresholds, -np.inf if top_k is not None else 0.5, type(self).__name__)
+        super().__init__(values, name=name, dtype=dtype, top_k=top_k, class_id=class_id)
+        self.init_thresholds = thresholds
+
+    def result(self):
+        found, missed = (getattr(self, count) for count in self.kept)
+        value = divide_no_nan(found, found + missed)
+        return value[0] if self.single else value
+
+    def get_config(self):
+        return {**super().get_config(), "thresholds": self.init_thresholds, "top_k": self.top_k,
+                "class_id": self.class_id}
+
+
+class Precision(_PrecisionOrRecall):
+    """The share of positive predictions that are right: ``tp / (tp + fp)``."""
+
+    kept = ("true_positives", "false_positives")
+
+
+class Recall(_PrecisionOrRecall):
+    """The share of positive labels predicted positive: ``tp / (tp + fn)``."""
+
+    kept = ("true_positives", "false_negatives")
+
+
+class AUC(_ConfusionMetric):
+    """The area under the ROC or precision-recall curve, from confusion counts at `num_thresholds`
+    thresholds spread over [0, 1] (or the given `thresholds`), summed by `summation_method` as in Keras 3."""
+
+    kept = ("true_positives", "false_positives", "true_negatives", "false_negatives")
+
+    def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name=None, dtype=None,
+                 thresholds=None, multi_label=False, num_labels=None, label_weights=None, from_logits=False):
+        if curve not in ("ROC", "PR") or summation_method not in ("interpolation", "minoring", "majoring"):
+            raise ValueError(f"AUC curve must be 'ROC' or 'PR' and summation_method 'interpolation', 'minoring' or "
+                             f"'majoring'; got curve={curve!r}, summation_method={summation_method!r}.")
+        if multi_label or num_labels is not None or label_weights is not None:
+            raise NotImplementedError("AUC(multi_label=True) and label_weights are not supported by scanfit yet: "
+                                      "use one AUC per label with Precision/Recall's class_id, or flatten the labels.")
+        epsilon = 1e-7
+        if thresholds is None:
+            if num_thresholds <= 1:
+                raise ValueError(f"AUC num_thresholds must be > 1, got {num_thresholds}.")
+            inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+        else:
+            inner = sorted(_thresholds(thresholds, None, "AUC")[0])
+        self.num_thresholds, self.curve, self.summation_method = len(inner) + 2, curve, summation_method
+        self.from_logits, self.init_thresholds = from_logits, thresholds
+        super().__init__([0.0 - epsilon] + inner + [1.0 + epsilon], name=name, dtype=dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        super().update_state(y_true, jax.nn.sigmoid(y_pred) if self.from_logits else y_pred, sample_weight)
+
+    def result(self):
+        tp, fp, tn, fn = (jnp.asarray(getattr(self, count)) for count in self.kept)
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            return _interpolated_pr_auc(tp, fp, fn)
+        recall = divide_no_nan(tp, tp + fn)
+        x, y = (divide_no_nan(fp, fp + tn), recall) if self.curve == "ROC" else (recall, divide_no_nan(tp, tp + fp))
+        pick_height = {"interpolation": lambda a, b: (a + b) / 2, "minoring": jnp.minimum, "majoring": jnp.maximum}
+        return jnp.sum((x[:-1] - x[1:]) * pick_height[self.summation_method](y[:-1], y[1:]))
+
+    def get_config(self):
+        config = {**super().get_config(), "num_thresholds": self.num_thresholds, "curve": self.curve,
+                  "summation_method": self.summation_method, "multi_label": False, "num_labels": None,
+                  "label_weights": None, "from_logits": self.from_logits}
+        if self.init_thresholds is not None:
+            config["thresholds"] = self.thresholds[1:-1]
+        return config
+
+
+def _interpolated_pr_auc(tp, fp, fn):
+    """The area under the precision-recall curve with precision interpolated between thresholds, as Davis and
+    Goadrich (2006) describe: within each step, precision is taken as linear in the count of positives."""
+    predicted = tp + fp
+    step_tp, step_predicted = tp[:-1] - tp[1:], predicted[:-1] - predicted[1:]
+    slope = divide_no_nan(step_tp, jnp.maximum(step_predicted, 0))
+    intercept = tp[1:] - slope * predicted[1:]
+    both_positive = (predicted[:-1] > 0) & (predicted[1:] > 0)
+    ratio = jnp.where(both_positive, divide_no_nan(predicted[:-1], jnp.maximum(predicted[1:], 0)), 1.0)
+    return jnp.sum(divide_no_nan(slope * (step_tp + intercept * jnp.log(ratio)), jnp.maximum(tp[1:] + fn[1:], 0)))
+
+
+# ---------------------------------------------------------------------------
 # Look-up, compile-time resolution and serialization
 # ---------------------------------------------------------------------------
 
@@ -519,13 +671,13 @@ CLASSES = {
         SparseCategoricalAccuracy, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanSquaredError,
         MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError, RootMeanSquaredError,
         CosineSimilarity, LogCoshError, Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson,
-        BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
+        BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, Precision, Recall, AUC,
     )
 }
 REGISTRY = {
     **CLASSES,
     **{snake_case(name): cls for name, cls in CLASSES.items()},
-    "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
+    "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy, "auc": AUC,
     "mse": MeanSquaredError, "MSE": MeanSquaredError,
     "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
     "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,

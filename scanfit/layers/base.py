@@ -75,6 +75,12 @@ class Variable:
     def ndim(self):
         return self.value.ndim
 
+    def __iter__(self):  # JAX clamps an index past the end, so iterating by __getitem__ would never stop
+        return iter(self.current_value())
+
+    def __len__(self):
+        return len(self.value)
+
     @property
     def short_name(self):
         return self.name.rsplit("/", 1)[-1]

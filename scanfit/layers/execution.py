@@ -3,10 +3,12 @@
 A model's pure forward pass opens an `Execution` holding one ``{short_name:
 array}`` dict per layer. While it is open, calling a layer (from a graph, a
 Sequential chain, or a subclassed model's ``call``) runs the layer's
-`pure_call` (or its Keras-style `call`) on those values instead of the layer's variables, takes a random key
-of its own (one per layer call, in call order), and records the layer's
-state updates and activity penalty here. Nothing global is changed: the
-execution is a stack entry for the length of one trace.
+`pure_call` (or its Keras-style `call`) on those values instead of the
+layer's variables, takes a random key of its own (one per layer call, in call
+order), and records the layer's state updates, activity penalty and
+`add_loss` terms here. Nothing global is changed: the execution is a stack
+entry for the length of one trace. A `binding` likewise lends a metric's
+variables the values of a compiled step's state.
 """
 import contextlib
 

@@ -346,6 +346,7 @@ def test_variables_act_as_arrays_of_the_running_pass():
     np.testing.assert_allclose(x @ kernel, x @ kernel.value)
     np.testing.assert_allclose(1.0 - kernel, 1.0 - kernel.value)
     np.testing.assert_allclose(kernel.T, kernel.value.T)
+    assert len(kernel) == 2 and len(list(kernel)) == 2  # iteration stops at the end (JAX indexing would clamp)
     doubled = {"kernel": 2 * kernel.value, "bias": layer.weights[1].value}
     running = scanfit.layers.execution.Execution({id(layer): doubled}, False, None)
     with scanfit.layers.execution.executing(running):

@@ -1,0 +1,68 @@
+"""Precision, Recall and AUC against Keras 3: eagerly for every argument mix, and in fit/evaluate, where their
+counts are carried through the compiled epoch."""
+import keras
+import numpy as np
+import pytest
+
+import scanfit
+
+RNG = np.random.default_rng(8)
+LABELS = (RNG.uniform(size=(40, 3)) > 0.6).astype("float32")
+SCORES = np.clip(LABELS * 0.3 + RNG.uniform(size=(40, 3)) * 0.7, 0, 1).astype("float32")
+WEIGHTS = RNG.uniform(0.2, 2.0, size=40).astype("float32")
+
+CASES = [
+    ("Precision", {}), ("Precision", {"thresholds": 0.3}), ("Precision", {"thresholds": [0.2, 0.5, 0.8]}),
+    ("Precision", {"top_k": 1}), ("Precision", {"class_id": 2}), ("Precision", {"top_k": 2, "class_id": 1}),
+    ("Recall", {}), ("Recall", {"thresholds": [0.1, 0.9]}), ("Recall", {"top_k": 1}), ("Recall", {"class_id": 0}),
+    ("AUC", {}), ("AUC", {"num_thresholds": 7}), ("AUC", {"curve": "PR"}), ("AUC", {"curve": "PR", "num_thresholds": 9}),
+    ("AUC", {"summation_method": "minoring"}), ("AUC", {"curve": "PR", "summation_method": "majoring"}),
+    ("AUC", {"thresholds": [0.25, 0.5, 0.75]}), ("AUC", {"from_logits": True}),
+]
+
+
+@pytest.mark.parametrize("name, kwargs", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_streaming_values_equal_keras(name, kwargs, weighted):
+    s_metric, k_metric = getattr(scanfit.metrics, name)(**kwargs), getattr(keras.metrics, name)(**kwargs)
+    scores = SCORES * 6 - 3 if kwargs.get("from_logits") else SCORES
+    for part in (slice(0, 25), slice(25, 40)):  # two batches: the counts stream
+        sample_weight = WEIGHTS[part] if weighted else None
+        s_metric.update_state(LABELS[part], scores[part], sample_weight=sample_weight)
+        k_metric.update_state(LABELS[part], scores[part], sample_weight=sample_weight)
+    np.testing.assert_allclose(np.asarray(s_metric.result()), np.asarray(k_metric.result()), rtol=1e-5, atol=1e-7)
+    s_config, k_config = s_metric.get_config(), k_metric.get_config()
+    assert s_config.pop("name") == name.lower() and k_config.pop("name").startswith(name.lower())  # Keras counts up
+    assert s_config == k_config
+    s_metric.reset_state()
+    assert all(not np.any(v.numpy()) for v in s_metric.variables)
+
+
+def test_fit_and_evaluate_log_what_keras_logs():
+    x = RNG.normal(size=(120, 5)).astype("float32")
+    y = (x[:, :1] + 0.5 * RNG.normal(size=(120, 1)) > 0).astype("float32")
+    histories, evaluations = [], []
+    for K in (keras, scanfit):
+        model = K.Sequential([K.Input((5,)), K.layers.Dense(1, activation="sigmoid")])
+        model.set_weights([np.full((5, 1), 0.2, "float32"), np.zeros(1, "float32")])
+        model.compile(K.optimizers.SGD(0.1), "binary_crossentropy",
+                      metrics=["accuracy", K.metrics.Precision(name="precision"), K.metrics.Recall(name="recall"),
+                               K.metrics.AUC(name="auc"), K.metrics.AUC(curve="PR", name="pr_auc")])
+        histories.append(model.fit(x, y, epochs=3, batch_size=16, shuffle=False, validation_split=0.25,
+                                   verbose=0).history)
+        evaluations.append(model.evaluate(x, y, batch_size=50, return_dict=True, verbose=0))
+    (k_hist, s_hist), (k_eval, s_eval) = histories, evaluations
+    assert sorted(s_hist) == sorted(k_hist) and sorted(s_eval) == sorted(k_eval)
+    for key in k_hist:
+        np.testing.assert_allclose(s_hist[key], k_hist[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    for key in k_eval:
+        np.testing.assert_allclose(s_eval[key], k_eval[key], rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+def test_unsupported_arguments_are_refused():
+    with pytest.raises(NotImplementedError, match="multi_label"):
+        scanfit.metrics.AUC(multi_label=True)
+    with pytest.raises(ValueError, match="curve"):
+        scanfit.metrics.AUC(curve="DET")
+    with pytest.raises(ValueError, match="thresholds must be numbers in"):
+        scanfit.metrics.Precision(thresholds=[0.5, 1.5])
