@@ -53,6 +53,15 @@ from scanfit.layers.regularization import (
     SpatialDropout2D,
 )
 from scanfit.layers.reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
+from scanfit.layers.simple import (
+    ActivityRegularization,
+    Identity,
+    Permute,
+    RandomFlip,
+    RepeatVector,
+    Rescaling,
+    UnitNormalization,
+)
 from scanfit.layers.symbolic import KerasTensor
 from scanfit.layers.wrappers import Bidirectional, TimeDistributed
 from scanfit.serialization import register_built_in
@@ -70,6 +79,7 @@ LAYER_CLASSES = {
         ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D, UpSampling2D,
         Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot,
         Embedding, Masking, SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed,
+        Identity, Rescaling, RepeatVector, Permute, ActivityRegularization, UnitNormalization, RandomFlip,
     )
 }
 register_built_in("layer", LAYER_CLASSES)

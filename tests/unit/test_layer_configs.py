@@ -48,6 +48,14 @@ import scanfit
     lambda L: L.Conv1DTranspose(4, 3, strides=2, output_padding=1),
     lambda L: L.DepthwiseConv1D(2, depth_multiplier=3, data_format="channels_first"),
     lambda L: L.SeparableConv1D(5, 3, padding="same", use_bias=False),
+    lambda L: L.Identity(),
+    lambda L: L.Rescaling(1.0 / 255),
+    lambda L: L.Rescaling(2.0, offset=-1.0),
+    lambda L: L.RepeatVector(3),
+    lambda L: L.Permute((2, 1)),
+    lambda L: L.ActivityRegularization(l1=0.01, l2=0.1),
+    lambda L: L.UnitNormalization(axis=[1, 2]),
+    lambda L: L.RandomFlip("horizontal", seed=4),
 ])
 def test_config_equals_keras_and_round_trips(make):
     k_layer, s_layer = make(keras.layers), make(scanfit.layers)

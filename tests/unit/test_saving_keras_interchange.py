@@ -25,6 +25,8 @@ def every_layer_model(lib):
     L, R, C = lib.layers, lib.regularizers, lib.constraints
     return lib.Sequential([
         lib.Input((8, 8, 2)),
+        L.Rescaling(0.5, offset=0.1),
+        L.RandomFlip("horizontal"),
         L.Normalization(),
         L.Normalization(axis=None, mean=0.5, variance=2.0, invert=True),
         L.Conv2D(4, 3, padding="same", activation="relu", kernel_regularizer=R.l2(0.01),
@@ -68,6 +70,9 @@ def every_layer_model(lib):
         L.Reshape((2, 2, 2)),
         L.GlobalMaxPooling2D(),
         L.Dense(6, activity_regularizer=R.l2(0.001)),
+        L.Identity(),
+        L.ActivityRegularization(l1=0.001),
+        L.UnitNormalization(),
         L.ReLU(max_value=6.0),
         L.LeakyReLU(negative_slope=0.2),
         L.ELU(alpha=0.5),
@@ -79,8 +84,11 @@ def every_layer_model(lib):
         L.SimpleRNN(2, return_sequences=True),
         L.GRU(2, return_sequences=True),
         L.LSTM(2, return_sequences=True, go_backwards=True),
+        L.Permute((2, 1)),
         L.Flatten(),
         L.Dense(3),
+        L.RepeatVector(2),
+        L.Flatten(),
         L.Softmax(),
     ])
 
