@@ -408,3 +408,57 @@ def test_add_loss_in_call_trains_and_evaluates_like_keras():
     assert s_model.evaluate(X, Y, verbose=0) > plain * 1.001  # the reconstruction term is in the loss
     with pytest.raises(RuntimeError, match="inside call"):
         s_model.add_loss(1.0)
+
+
+def test_hands_on_ml_residual_unit_with_batch_normalization_trains_like_keras():
+    """Hands-on ML's ResNet-34 ResidualUnit (chapter 14): Conv2D and BatchNormalization layers held in lists,
+    a strided skip path; the moving statistics update inside the compiled epoch as in Keras."""
+
+    def residual_unit_class(K):
+        class ResidualUnit(K.layers.Layer):
+            def __init__(self, filters, strides=1, activation="relu", **kwargs):
+                super().__init__(**kwargs)
+                self.activation = K.activations.get(activation)
+                self.main_layers = [
+                    K.layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False),
+                    K.layers.BatchNormalization(),
+                    K.layers.Activation(activation),
+                    K.layers.Conv2D(filters, 3, strides=1, padding="same", use_bias=False),
+                    K.layers.BatchNormalization()]
+                self.skip_layers = []
+                if strides > 1:
+                    self.skip_layers = [
+                        K.layers.Conv2D(filters, 1, strides=strides, padding="same", use_bias=False),
+                        K.layers.BatchNormalization()]
+
+            def call(self, inputs):
+                Z = inputs
+                for layer in self.main_layers:
+                    Z = layer(Z)
+                skip_Z = inputs
+                for layer in self.skip_layers:
+                    skip_Z = layer(skip_Z)
+                return self.activation(Z + skip_Z)
+
+        return ResidualUnit
+
+    images = RNG.normal(size=(32, 6, 6, 2)).astype("float32")
+    labels = RNG.integers(0, 3, size=32)
+    models = [K.Sequential([K.Input((6, 6, 2)), residual_unit_class(K)(4, strides=2), K.layers.GlobalAvgPool2D(),
+                            K.layers.Dense(3, activation="softmax")]) for K in (keras, scanfit)]
+    k_model, s_model = models
+    assert [w.shape for w in s_model.get_weights()] == [tuple(w.shape) for w in k_model.get_weights()]
+    assert s_model.layers[0].output_shape == (None, 3, 3, 4)
+    weights = [RNG.normal(scale=0.3, size=w.shape).astype("float32") for w in k_model.get_weights()]
+    weights = [np.abs(w) + 0.5 if "variance" in v.path else w for w, v in zip(weights, k_model.weights)]
+    k_model.set_weights(weights)
+    s_model.set_weights(weights)
+    for model, K in ((k_model, keras), (s_model, scanfit)):
+        model.compile(K.optimizers.SGD(0.05), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    k_hist = k_model.fit(images, labels, epochs=2, batch_size=8, shuffle=False, verbose=0).history
+    s_hist = s_model.fit(images, labels, epochs=2, batch_size=8, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(s_hist["loss"], k_hist["loss"], rtol=1e-4)
+    for k_w, s_w in zip(k_model.get_weights(), s_model.get_weights()):  # moving statistics included
+        np.testing.assert_allclose(s_w, k_w, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(s_model.predict(images, verbose=0), k_model.predict(images, verbose=0),
+                               rtol=1e-4, atol=1e-5)
