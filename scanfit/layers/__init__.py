@@ -1,5 +1,6 @@
 """Keras layers (`keras.layers`)."""
 from scanfit.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from scanfit.layers.augmentation import RandomContrast, RandomFlip, RandomRotation, RandomTranslation, RandomZoom
 from scanfit.layers.base import Layer, Variable
 from scanfit.layers.convolution import (
     Conv1D,
@@ -57,7 +58,6 @@ from scanfit.layers.simple import (
     ActivityRegularization,
     Identity,
     Permute,
-    RandomFlip,
     RepeatVector,
     Rescaling,
     UnitNormalization,
@@ -79,7 +79,8 @@ LAYER_CLASSES = {
         ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D, UpSampling2D,
         Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot,
         Embedding, Masking, SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed,
-        Identity, Rescaling, RepeatVector, Permute, ActivityRegularization, UnitNormalization, RandomFlip,
+        Identity, Rescaling, RepeatVector, Permute, ActivityRegularization, UnitNormalization,
+        RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast,
     )
 }
 register_built_in("layer", LAYER_CLASSES)

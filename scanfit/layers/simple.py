@@ -1,5 +1,4 @@
-"""Small weightless layers: Identity, Rescaling, RepeatVector, Permute, ActivityRegularization, UnitNormalization,
-and the RandomFlip augmentation layer."""
+"""Small weightless layers: Identity, Rescaling, RepeatVector, Permute, ActivityRegularization, UnitNormalization."""
 import jax
 import jax.numpy as jnp
 
@@ -116,31 +115,3 @@ class UnitNormalization(Layer):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
-
-
-_FLIP_MODES = {"horizontal": (-2,), "vertical": (-3,), "horizontal_and_vertical": (-3, -2)}
-
-
-class RandomFlip(Layer):
-    """While training, flips each image left-right and/or top-bottom with probability 1/2 each (`mode`:
-    'horizontal', 'vertical' or 'horizontal_and_vertical'); the identity at inference. Images are
-    (batch, height, width, channels), or (height, width, channels) when called on one image."""
-
-    def __init__(self, mode="horizontal_and_vertical", seed=None, data_format=None, **kwargs):
-        super().__init__(**kwargs)
-        if mode not in _FLIP_MODES:
-            raise ValueError(f"RandomFlip mode must be one of {sorted(_FLIP_MODES)}, got mode={mode!r}.")
-        if data_format not in (None, "channels_last"):
-            raise NotImplementedError("RandomFlip(data_format='channels_first') is not supported by scanfit yet.")
-        self.mode, self.seed = mode, seed
-
-    def pure_call(self, weights, x, *, training=False, rng=None):
-        if not training or rng is None:
-            return x, {}
-        for axis, key in zip(_FLIP_MODES[self.mode], jax.random.split(rng, 2)):
-            flip = jax.random.bernoulli(key, 0.5, x.shape[:1] + (1,) * (x.ndim - 1))
-            x = jnp.where(flip, jnp.flip(x, axis=axis), x)
-        return x, {}
-
-    def get_config(self):
-        return {**super().get_config(), "mode": self.mode, "seed": self.seed, "data_format": "channels_last"}

@@ -1,0 +1,114 @@
+"""Image augmentation layers against Keras 3: for the random parameters Keras draws (angle, zooms, shifts,
+contrast factors), scanfit's transform gives Keras's images, under every fill mode and interpolation; the
+layers draw within their ranges while training and are the identity at inference."""
+import keras
+import numpy as np
+import pytest
+
+import scanfit
+from scanfit.layers import augmentation
+
+RNG = np.random.default_rng(30)
+IMAGES = RNG.uniform(0, 255, size=(6, 9, 7, 2)).astype("float32")
+
+
+def keras_images(layer, images):
+    transformation = layer.get_random_transformation(images, training=True)
+    return np.asarray(layer.transform_images(images, transformation, training=True)), transformation
+
+
+@pytest.mark.parametrize("fill_mode", ["reflect", "wrap", "constant", "nearest"])
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_rotation_zoom_and_translation_move_pixels_as_keras(fill_mode, interpolation):
+    options = {"fill_mode": fill_mode, "interpolation": interpolation, "fill_value": 7.0}
+    height, width = IMAGES.shape[1:3]
+
+    expected, t = keras_images(keras.layers.RandomRotation(0.2, **options), IMAGES)
+    got = augmentation.affine_transform(IMAGES, augmentation.rotation_transforms(np.asarray(t["angle"]), height,
+                                                                                 width), interpolation, fill_mode, 7.0)
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-3)
+
+    expected, t = keras_images(keras.layers.RandomZoom((-0.4, 0.3), width_factor=0.5, **options), IMAGES)
+    transforms = augmentation.zoom_transforms(np.asarray(t["width_zoom"])[:, 0], np.asarray(t["height_zoom"])[:, 0],
+                                              height, width)
+    got = augmentation.affine_transform(IMAGES, transforms, interpolation, fill_mode, 7.0)
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-3)
+
+    expected, t = keras_images(keras.layers.RandomTranslation(0.3, (-0.2, 0.4), **options), IMAGES)
+    shifts = np.asarray(t["translations"])
+    got = augmentation.affine_transform(IMAGES, augmentation.translation_transforms(shifts[:, 0], shifts[:, 1]),
+                                        interpolation, fill_mode, 7.0)
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-3)
+
+
+def test_contrast_equals_keras_for_its_factors():
+    expected, t = keras_images(keras.layers.RandomContrast((0.3, 0.6), value_range=(0, 200)), IMAGES)
+    got = augmentation.adjust_contrast(IMAGES, np.asarray(t["contrast_factor"]).reshape(-1), (0, 200))
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("make", [
+    lambda L: L.RandomRotation(0.1),
+    lambda L: L.RandomRotation((-0.2, 0.3), fill_mode="constant", fill_value=1.0, interpolation="nearest", seed=3),
+    lambda L: L.RandomZoom(0.2),
+    lambda L: L.RandomZoom((-0.3, 0.1), width_factor=0.2, fill_mode="wrap"),
+    lambda L: L.RandomTranslation(0.1, 0.2, data_format="channels_first"),
+    lambda L: L.RandomContrast(0.5),
+    lambda L: L.RandomContrast((0.1, 0.4), value_range=(0, 1), seed=2),
+    lambda L: L.RandomFlip("vertical"),
+])
+def test_configs_equal_keras(make):
+    k_config, s_config = make(keras.layers).get_config(), make(scanfit.layers).get_config()
+    k_config.pop("name"), s_config.pop("name")
+    assert s_config == k_config
+    rebuilt = type(make(scanfit.layers)).from_config(s_config).get_config()
+    rebuilt.pop("name")
+    assert rebuilt == s_config
+
+
+def test_layers_draw_within_their_ranges_while_training_only():
+    images = np.zeros((200, 5, 5, 1), "float32")
+    images[:, 2, 3, 0] = 1.0  # one bright pixel right of the centre
+    rotate = scanfit.layers.RandomRotation((0.25, 0.25), interpolation="nearest", fill_mode="constant")
+    np.testing.assert_array_equal(np.asarray(rotate(images)), images)
+    turned = np.asarray(rotate(images, training=True))
+    assert np.all(turned[:, 1, 2, 0] == 1.0)  # a quarter turn counterclockwise on screen moves it up
+    shift = scanfit.layers.RandomTranslation((0.2, 0.2), (-0.2, -0.2), interpolation="nearest",
+                                             fill_mode="constant")
+    assert np.all(np.asarray(shift(images, training=True))[:, 3, 2, 0] == 1.0)  # one row down, one column left
+    contrast = scanfit.layers.RandomContrast(0.5)
+    x = RNG.uniform(50, 150, size=(300, 4, 4, 1)).astype("float32")
+    out = np.asarray(contrast(x, training=True))
+    spread = out.std(axis=(1, 2, 3)) / x.std(axis=(1, 2, 3))
+    assert spread.min() >= 1.0 - 1e-4 and spread.max() <= 1.5 + 1e-4 and spread.std() > 0.1
+    zoom = scanfit.layers.RandomZoom(0.5, data_format="channels_first")
+    first = np.asarray(zoom(x.transpose(0, 3, 1, 2), training=True))
+    assert first.shape == (300, 1, 4, 4) and not np.allclose(first, x.transpose(0, 3, 1, 2))
+
+
+def test_an_augmented_cnn_trains_and_predicts_deterministically():
+    data_augmentation = scanfit.Sequential([scanfit.layers.RandomFlip("horizontal"),
+                                            scanfit.layers.RandomRotation(0.1), scanfit.layers.RandomZoom(0.2),
+                                            scanfit.layers.RandomTranslation(0.1, 0.1),
+                                            scanfit.layers.RandomContrast(0.2)])
+    inputs = scanfit.Input((8, 8, 1))
+    x = scanfit.layers.Rescaling(1.0 / 255)(data_augmentation(inputs))
+    x = scanfit.layers.Conv2D(4, 3, activation="relu")(x)
+    outputs = scanfit.layers.Dense(2, activation="softmax")(scanfit.layers.GlobalAveragePooling2D()(x))
+    model = scanfit.Model(inputs, outputs)
+    images = RNG.uniform(0, 255, size=(48, 8, 8, 1)).astype("float32")
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(images, RNG.integers(0, 2, size=48), epochs=2, batch_size=16, verbose=0).history
+    assert np.all(np.isfinite(history["loss"]))
+    np.testing.assert_array_equal(model.predict(images, verbose=0), model.predict(images, verbose=0))
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="fill_mode"):
+        scanfit.layers.RandomRotation(0.1, fill_mode="mirror")
+    with pytest.raises(ValueError, match="interpolation"):
+        scanfit.layers.RandomZoom(0.1, interpolation="bicubic")
+    with pytest.raises(ValueError, match=r"factor must lie in \[-1, 1\]"):
+        scanfit.layers.RandomRotation(1.5)
+    with pytest.raises(ValueError, match="number or a pair"):
+        scanfit.layers.RandomTranslation("a lot", 0.1)
