@@ -53,6 +53,7 @@ from scanfit.layers.regularization import (
     SpatialDropout1D,
     SpatialDropout2D,
 )
+from scanfit.layers.resizing import CenterCrop, Resizing
 from scanfit.layers.reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from scanfit.layers.simple import (
     ActivityRegularization,
@@ -80,7 +81,7 @@ LAYER_CLASSES = {
         Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot,
         Embedding, Masking, SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed,
         Identity, Rescaling, RepeatVector, Permute, ActivityRegularization, UnitNormalization,
-        RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast,
+        RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast, Resizing, CenterCrop,
     )
 }
 register_built_in("layer", LAYER_CLASSES)

@@ -112,3 +112,28 @@ def test_bad_arguments_are_refused():
         scanfit.layers.RandomRotation(1.5)
     with pytest.raises(ValueError, match="number or a pair"):
         scanfit.layers.RandomTranslation("a lot", 0.1)
+
+
+@pytest.mark.parametrize("make", [
+    lambda L: L.Resizing(5, 4),
+    lambda L: L.Resizing(12, 10, interpolation="nearest"),
+    lambda L: L.Resizing(4, 8, crop_to_aspect_ratio=True),
+    lambda L: L.Resizing(8, 4, pad_to_aspect_ratio=True, fill_value=3.0, interpolation="bicubic"),
+    lambda L: L.Resizing(6, 6, antialias=True, data_format="channels_first"),
+    lambda L: L.CenterCrop(5, 3),
+    lambda L: L.CenterCrop(12, 4),
+    lambda L: L.CenterCrop(4, 5, data_format="channels_first"),
+])
+@pytest.mark.parametrize("batched", [True, False])
+def test_resizing_and_center_crop_equal_keras(make, batched):
+    k_layer, s_layer = make(keras.layers), make(scanfit.layers)
+    images = IMAGES if batched else IMAGES[0]
+    expected = np.asarray(k_layer(images))
+    got = np.asarray(s_layer(images))
+    assert got.shape == expected.shape
+    assert s_layer.compute_output_shape((None,) + IMAGES.shape[1:] if batched else images.shape) == tuple(
+        k_layer.compute_output_shape((None,) + IMAGES.shape[1:] if batched else images.shape))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-3)
+    k_config, s_config = k_layer.get_config(), s_layer.get_config()
+    k_config.pop("name"), s_config.pop("name")
+    assert s_config == k_config

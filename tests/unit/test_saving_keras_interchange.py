@@ -31,6 +31,8 @@ def every_layer_model(lib):
         L.RandomZoom(0.2, width_factor=(-0.1, 0.3)),
         L.RandomTranslation(0.1, 0.2, interpolation="nearest"),
         L.RandomContrast(0.3, value_range=(0, 1)),
+        L.Resizing(10, 10),
+        L.CenterCrop(8, 8),
         L.Normalization(),
         L.Normalization(axis=None, mean=0.5, variance=2.0, invert=True),
         L.Conv2D(4, 3, padding="same", activation="relu", kernel_regularizer=R.l2(0.01),
