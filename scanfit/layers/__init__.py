@@ -1,5 +1,6 @@
 """Keras layers (`keras.layers`)."""
 from scanfit.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from scanfit.layers.attention import AdditiveAttention, Attention
 from scanfit.layers.augmentation import RandomContrast, RandomFlip, RandomRotation, RandomTranslation, RandomZoom
 from scanfit.layers.base import Layer, Variable
 from scanfit.layers.convolution import (
@@ -82,6 +83,7 @@ LAYER_CLASSES = {
         Embedding, Masking, SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed,
         Identity, Rescaling, RepeatVector, Permute, ActivityRegularization, UnitNormalization,
         RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast, Resizing, CenterCrop,
+        Attention, AdditiveAttention,
     )
 }
 register_built_in("layer", LAYER_CLASSES)

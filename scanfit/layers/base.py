@@ -338,8 +338,9 @@ class Layer:
             attributes.update(saved)
 
     def compute_mask(self, x, mask):
-        """The mask of this layer's output for input `x` carrying `mask` (or None)."""
-        return mask if self.supports_masking else None
+        """The mask of this layer's output for input `x` carrying `mask` (or None; a list of them for a list
+        of inputs, which a layer of several inputs combines by overriding this)."""
+        return mask if self.supports_masking and not isinstance(mask, list) else None
 
     def weight_values(self):
         """The current values as the dict that `call` takes."""

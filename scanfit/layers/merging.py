@@ -30,6 +30,12 @@ class _Merge(Layer):
             result = _broadcast(result, tuple(shape[1:]), self.name, input_shape)
         return (_batch_size(input_shape),) + result
 
+    def compute_mask(self, x, mask):
+        """Keras 3's: a step is kept where any input that has a mask keeps it."""
+        if mask is None or all(m is None for m in mask):
+            return None
+        return jnp.any(jnp.stack([m for m in mask if m is not None]), axis=0)
+
     def pure_call(self, weights, x, *, training=False, rng=None):
         return functools.reduce(self._combine, x), {}
 
@@ -131,6 +137,15 @@ class Concatenate(_Merge):
     def pure_call(self, weights, x, *, training=False, rng=None):
         return jnp.concatenate(x, axis=self.axis), {}
 
+    def compute_mask(self, x, mask):
+        """Keras 3's: each input's mask (all steps when it has none) over its values, joined along `axis`;
+        a step is kept where any of its joined values is."""
+        if mask is None or all(m is None for m in mask):
+            return None
+        full = [jnp.ones(a.shape, bool) if m is None else
+                (jnp.broadcast_to(m[..., None], a.shape) if m.ndim < a.ndim else m) for a, m in zip(x, mask)]
+        return jnp.any(jnp.concatenate(full, axis=self.axis), axis=-1)
+
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
 
@@ -168,6 +183,9 @@ class Dot(_Merge):
                              f"({s0[a0]} != {s1[a1]}).")
         shape = [d for i, d in enumerate(s0) if i != a0] + [d for i, d in enumerate(s1) if i not in (0, a1)]
         return tuple(shape) if len(shape) > 1 else (shape[0], 1)
+
+    def compute_mask(self, x, mask):
+        return None  # as Keras 3: the dot products have no steps left to mask
 
     def pure_call(self, weights, x, *, training=False, rng=None):
         first, second = x

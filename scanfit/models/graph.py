@@ -83,9 +83,13 @@ class Graph:
             if node.is_input or all(id(t) in values for t in node.outputs):
                 continue
             args = _substitute(node.inputs, values)
-            mask = _substitute(node.inputs, masks) if isinstance(node.inputs, KerasTensor) else None
+            mask = _substitute(node.inputs, masks)
+            if not isinstance(node.inputs, KerasTensor) and all(m is None for m in mask):
+                mask = None
+            listed = isinstance(mask, list)  # a list of masks goes only to a layer that takes them (Attention)
             training = None if running.training_given else node.training  # the caller's mode wins, as in Keras 3
-            result = node.layer.run_in(running, args, mask=mask, training=training)
+            result = node.layer.run_in(running, args, mask=None if listed and not node.layer.accepts_mask else mask,
+                                       training=training)
             results = result if len(node.outputs) > 1 else [result]
             out_mask = node.layer.compute_mask(args, mask) if len(node.outputs) == 1 else None
             for tensor, value in zip(node.outputs, results):
