@@ -1,12 +1,15 @@
 """Keras metrics on JAX: stateful ``Metric`` classes, per-sample functions, and look-up.
 
-Every metric the training engine runs is a weighted mean of per-sample values:
-``metric.per_sample(y_true, y_pred)`` gives one value per sample (pure and
-jit-safe), the engine averages it with the sample weights, and
+Most metrics the training engine runs are weighted means of per-sample values:
+``metric.per_sample(y_true, y_pred)`` gives the values of a batch (one per
+sample, or per step of a sequence output; pure and jit-safe), the engine
+averages them with the sample weights (and the output's mask), and
 ``metric.result_from_mean(mean)`` turns that average into the reported value
 (the identity, except for ``RootMeanSquaredError``, which takes the square
 root). ``update_state`` / ``result`` / ``reset_state`` give Keras's stateful
-API on top of the same functions.
+API on top of the same functions. Metrics with state variables (a user's
+``Metric`` subclass, ``Precision``, ``Recall``, ``AUC``) carry their
+variables' values through the compiled epoch instead.
 """
 import jax
 import jax.numpy as jnp
@@ -327,11 +330,9 @@ class MeanMetricWrapper(Mean):
         self._fn_kwargs = kwargs
 
     def per_sample(self, y_true, y_pred):
-        """One value per sample: ``fn``'s output averaged over all but the batch axis (pure, jit-safe)."""
-        values = jnp.asarray(self._fn(y_true, y_pred, **self._fn_kwargs), jnp.float32)
-        if values.ndim > 1:
-            values = jnp.mean(values, axis=tuple(range(1, values.ndim)))
-        return values
+        """``fn``'s values, batch first (pure, jit-safe): one per sample, or one per step of a sequence
+        output; the training engine averages a sample's values, or weighs the steps by the output's mask."""
+        return jnp.asarray(self._fn(y_true, y_pred, **self._fn_kwargs), jnp.float32)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         super().update_state(self._fn(y_true, y_pred, **self._fn_kwargs), sample_weight)

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from scanfit import mixed_precision, optimizers
+from scanfit import backend, mixed_precision, optimizers
 from scanfit import seeding as scanfit_random
 from scanfit.engine.compiling import Program
 from scanfit.engine.state import TrainState
@@ -153,7 +153,7 @@ class Programs:
         has weight 0): the sums are then those of the real samples alone, as if the batch had been that short;
         `penalty` is the weight penalty included in `loss`, which counts once per real sample.
         """
-        y_pred, output_losses = outcome
+        y_pred, output_losses, masks = outcome
         loss_total, count, totals, weights, states = sums
         batch = w.shape[0]
         real = batch if valid is None else jnp.sum(valid.astype(jnp.float32))
@@ -162,32 +162,47 @@ class Programs:
             new_totals += [value * batch for value in output_losses]  # the padding adds nothing to these sums
             new_weights += [jnp.asarray(real, jnp.float32)] * len(output_losses)
         for per_sample, weighted, output in self.metrics:
-            values = per_sample(pick(y, output), pick(y_pred, output)).reshape(batch, -1).mean(axis=1)
+            values = per_sample(pick(y, output), pick(y_pred, output)).reshape(batch, -1)
             sample_w = w if weighted else (jnp.ones_like(w) if valid is None else valid.astype(w.dtype))
-            new_totals.append(jnp.sum(values * sample_w))
-            new_weights.append(jnp.sum(sample_w))
+            mask = step_mask(masks, output, values)
+            if mask is None:
+                new_totals.append(jnp.sum(values.mean(axis=1) * sample_w))
+                new_weights.append(jnp.sum(sample_w))
+            else:  # a mean over the kept steps, as Keras weighs a metric by the output's mask
+                new_totals.append(jnp.sum(values * mask * sample_w[:, None]))
+                new_weights.append(jnp.sum(mask * sample_w[:, None]))
         if new_totals:
             totals = totals + jnp.stack(new_totals)
             weights = weights + jnp.stack(new_weights)
-        states = tuple(metric.updated_state(state, pick(y, output), pick(y_pred, output), w if weighted else None)
-                       for (metric, weighted, output), state in zip(self.stateful_metrics, states))
+        states = tuple(
+            metric.updated_state(state, pick(y, output), pick(y_pred, output),
+                                 _masked_weights(masks[output or 0], w if weighted else None))
+            for (metric, weighted, output), state in zip(self.stateful_metrics, states))
         return loss_total + loss * batch - penalty * (batch - real), count + real, totals, weights, states
 
     # --- one step --------------------------------------------------------------
     def total_loss(self, values, x, y, w, training, rng):
         """The batch's loss (weighted per-output losses, weight penalties and activity penalties) and
-        ``(outcome, state_updates)``, where outcome is ``(y_pred, per-output losses)``."""
-        y_pred, updates, extra_loss = self.apply(values, float_inputs(x), training=training, rng=rng)
+        ``(outcome, state_updates)``, where outcome is ``(y_pred, per-output losses, output masks)``.
+
+        An output that carries a mask (a masked sequence model's per-step output) has its loss averaged over
+        the kept steps, as Keras 3 weighs it: each kept step by ``steps / kept``, the others by 0."""
+        y_pred, updates, extra_loss, masks = self.apply(values, float_inputs(x), training=training, rng=rng)
         y_pred = mixed_precision.to_float32(y_pred)  # losses and metrics compute in float32, as in Keras
         output_losses = []
         data_loss = jnp.zeros((), jnp.float32)
         for loss_fn, loss_weight, output in self.losses:
             per_sample = loss_fn(pick(y, output), pick(y_pred, output))
             per_sample = per_sample.reshape(per_sample.shape[0], -1) if per_sample.ndim else per_sample.reshape(1, 1)
-            value = jnp.sum(per_sample * w[:, None]) / per_sample.size
+            mask = step_mask(masks, output, per_sample)
+            if mask is None:
+                value = jnp.sum(per_sample * w[:, None]) / per_sample.size
+            else:
+                value = jnp.sum(per_sample * w[:, None] * mask) / (jnp.sum(mask) + backend.epsilon())
             output_losses.append(value)
             data_loss = data_loss + value * loss_weight
-        return data_loss + self.weight_penalty(values) + extra_loss, ((y_pred, tuple(output_losses)), updates)
+        outcome = (y_pred, tuple(output_losses), masks)
+        return data_loss + self.weight_penalty(values) + extra_loss, (outcome, updates)
 
     def weight_penalty(self, values):
         """The weight regularizers' penalty for the per-layer weight `values`."""
@@ -338,6 +353,23 @@ def predict_program(apply, values, x, segments, batch_sharding, pad_last_batch=F
         offset += count * batch_size
     joined = outputs[0] if len(outputs) == 1 else jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=0), *outputs)
     return replicate_within(jax.tree.map(lambda a: a[:num_samples], joined), batch_sharding)
+
+
+def step_mask(masks, output, values):
+    """The mask of output `output` (None for a model of one output) as float32 weights shaped like the
+    (batch, -1) `values`, or None when the output has no mask or it does not match the values' steps."""
+    mask = masks[output or 0]
+    if mask is None or mask.size != values.size:
+        return None
+    return mask.reshape(values.shape).astype(jnp.float32)
+
+
+def _masked_weights(mask, sample_weight):
+    """A stateful metric's sample weights: the output's mask (as Keras passes it), times the sample weights."""
+    if mask is None:
+        return sample_weight
+    mask = mask.astype(jnp.float32)
+    return mask if sample_weight is None else mask * sample_weight.reshape((-1,) + (1,) * (mask.ndim - 1))
 
 
 def has_short_last_batch(segments):

@@ -177,7 +177,7 @@ class Trainer:
             penalties,
             constraints,
             pad_evaluation=(computes_per_sample(model) and not uses_activity_regularizers(model)
-                            and not self.outputs.stateful_metrics()),
+                            and not self.outputs.stateful_metrics() and not makes_masks(model)),
             stateful_metrics=self.outputs.stateful_metrics(),
         )
         # An optimizer state that scanfit.saving restored from a file is used once, by the next Trainer.
@@ -530,6 +530,12 @@ def computes_per_sample(model):
             pending.extend(getattr(item, name) for name in ("layer", "forward_layer", "backward_layer")
                            if isinstance(getattr(item, name, None), Layer))
     return True
+
+
+def makes_masks(model):
+    """Whether a layer of `model` makes a mask (``Embedding(mask_zero=True)``, ``Masking``): a masked output's
+    loss is a mean over the kept steps of each batch, which padding a batch would change."""
+    return any(getattr(layer, "mask_zero", False) or type(layer).__name__ == "Masking" for layer in model.weight_layers)
 
 
 def uses_activity_regularizers(model):

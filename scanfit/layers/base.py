@@ -98,7 +98,7 @@ class Variable:
         return self.value.dtype
 
     def numpy(self):
-        return np.asarray(self.value)
+        return np.asarray(self.current_value())
 
     def assign(self, value):
         """Set the variable to `value` (inside an open `execution.binding`, its value there)."""
@@ -125,7 +125,7 @@ class Variable:
         self.assign(self.current_value() - _as_array(value))
 
     def __array__(self, dtype=None, copy=None):
-        return np.asarray(self.value, dtype=dtype)
+        return np.asarray(self.current_value(), dtype=dtype)
 
     def __repr__(self):
         return f"<Variable {self.name!r} shape={self.shape} dtype={self.dtype} trainable={self.trainable}>"

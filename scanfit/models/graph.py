@@ -76,7 +76,8 @@ class Graph:
         return order, [layer for _, layer in layers]
 
     def run(self, running, inputs):
-        """The output arrays for `inputs` (arrays in the order of `self.inputs`) in the open forward pass."""
+        """The output arrays for `inputs` (arrays in the order of `self.inputs`) in the open forward pass, and
+        the outputs' masks (None where an output has none)."""
         values = {id(tensor): value for tensor, value in zip(self.inputs, inputs)}
         masks = {}
         for node in self.nodes:
@@ -96,7 +97,7 @@ class Graph:
                 values[id(tensor)] = value
                 if out_mask is not None:
                     masks[id(tensor)] = out_mask
-        return [values[id(tensor)] for tensor in self.outputs]
+        return [values[id(tensor)] for tensor in self.outputs], [masks.get(id(tensor)) for tensor in self.outputs]
 
     def inputs_of(self, layer):
         """The tensors `layer` is called on in this graph (every call of a shared layer, in order)."""

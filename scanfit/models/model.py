@@ -278,30 +278,36 @@ class Model(Layer):
         `x` is an array, or a tuple of arrays in the order of `inputs`.
         ``training=None`` is a call without ``training=``: a layer called
         with its own ``training=`` in the graph then keeps it (Keras 3).
-        Returns ``(y, state_updates, extra_loss)``: `y` an array, or a
-        tuple in the order of `outputs`; one dict of new non-trainable values
-        per weight layer; the activity penalties and `add_loss` terms.
+        Returns ``(y, state_updates, extra_loss, masks)``: `y` an array, or
+        a tuple in the order of `outputs`; one dict of new non-trainable
+        values per weight layer; the activity penalties and `add_loss` terms;
+        each output's mask (None for most), which the loss and metrics use.
         """
         layers = self.weight_layers
         running = execution.Execution({id(layer): v for layer, v in zip(layers, values)}, training, rng)
         with execution.executing(running):
-            y = self.run_in(running, x)
+            y, masks = self.run_with_masks(running, x)
         flat = symbolic.flatten(y)
         y = flat[0] if len(flat) == 1 else tuple(flat)
-        return y, [running.updates.get(id(layer), {}) for layer in layers], running.extra_loss
+        masks = tuple(masks) if masks is not None else (None,) * len(flat)
+        return y, [running.updates.get(id(layer), {}) for layer in layers], running.extra_loss, masks
 
     def run_in(self, running, x, mask=None, training=None):
         """The model's outputs for `x` inside the open forward pass `running` (also when nested in another
         model); `training`, when given, is the mode of every layer inside."""
+        return self.run_with_masks(running, x, mask, training)[0]
+
+    def run_with_masks(self, running, x, mask=None, training=None):
+        """`run_in`'s outputs and the masks they carry, in the order of `outputs` (None for a subclass)."""
         with running.mode(training):
             if self._graph is not None:
-                outputs = self._graph.run(running, self.flatten_inputs(x))
-                return _restructure(self._output_structure, outputs)
+                outputs, masks = self._graph.run(running, self.flatten_inputs(x))
+                return _restructure(self._output_structure, outputs), masks
             kwargs = {}
             parameters = inspect.signature(self.call).parameters
             if "training" in parameters:
                 kwargs["training"] = running.training
-            return self.call(x, **kwargs)
+            return self.call(x, **kwargs), None
 
     def call(self, inputs, training=None, mask=None):
         """The forward computation; subclasses override this with layer calls on `inputs`."""
@@ -360,7 +366,7 @@ class Model(Layer):
             parts = self.flatten_inputs(x)
             flat = parts[0] if len(parts) == 1 else tuple(parts)
         rng = scanfit_random.next_key() if training or self.draws_at_inference() else None
-        y, updates, _ = self.apply(self.weight_values(), flat, training=training, rng=rng)
+        y, updates, _, _ = self.apply(self.weight_values(), flat, training=training, rng=rng)
         for layer, layer_updates in zip(self.weight_layers, updates):
             layer.assign_state(layer_updates)  # at inference, only from layers called with training=True
         return self.structure_outputs(y)

@@ -159,15 +159,15 @@ class Sequential(Model):
             self.build((None,) + sample_shape)
 
     # --- the pure forward pass -------------------------------------------
-    def run_in(self, running, x, mask=None, training=None):
+    def run_with_masks(self, running, x, mask=None, training=None):
         """The chain: each layer on the previous one's output (and its mask) in the open forward pass
-        (`training`, when given, is the mode of every layer)."""
+        (`training`, when given, is the mode of every layer); the output and its mask."""
         with running.mode(training):
             for layer in self._layers:
                 y = layer.run_in(running, x, mask=mask)
                 mask = layer.compute_mask(x, mask)
                 x = y
-        return x
+        return x, [mask]
 
     # --- configuration ------------------------------------------------------
     def get_config(self):

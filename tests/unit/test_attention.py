@@ -94,3 +94,21 @@ def test_merge_layers_combine_masks_as_keras(merge):
         model.set_weights([np.arange(15, dtype="float32").reshape(5, 3), np.arange(15, 30, dtype="float32").reshape(5, 3)])
         outputs.append(np.asarray(model.predict([first, second], verbose=0)))
     np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["Attention", "AdditiveAttention"])
+def test_files_with_attention_load_in_both_libraries(kind, tmp_path):
+    def build(K):
+        query, value = K.Input((4, 5)), K.Input((6, 5))
+        attention = getattr(K.layers, kind)(use_scale=True, name="attention")
+        return K.Model([query, value], K.layers.Dense(2)(attention([query, value])))
+
+    s_model = build(scanfit)
+    s_model.set_weights([RNG.normal(size=w.shape).astype("float32") for w in s_model.get_weights()])
+    expected = s_model.predict([QUERY, VALUE], verbose=0)
+    s_model.save(tmp_path / "s.keras")
+    k_model = keras.models.load_model(tmp_path / "s.keras")
+    np.testing.assert_allclose(np.asarray(k_model.predict([QUERY, VALUE], verbose=0)), expected, rtol=1e-5, atol=1e-6)
+    k_model.save(tmp_path / "k.keras")
+    again = scanfit.models.load_model(tmp_path / "k.keras")
+    np.testing.assert_allclose(again.predict([QUERY, VALUE], verbose=0), expected, rtol=1e-5, atol=1e-6)
