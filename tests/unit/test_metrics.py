@@ -125,12 +125,13 @@ def test_reset_state():
 
 @pytest.mark.parametrize("name,kwargs,kind", METRIC_CASES)
 def test_weighted_mean_of_per_sample_is_the_keras_result(name, kwargs, kind):
-    """The engine's contract: sum(w * per_sample) / sum(w), then result_from_mean."""
+    """The engine's contract: each sample's values averaged, then sum(w * that) / sum(w), then result_from_mean."""
     y_true, y_pred = make_batch(kind, 3)
     weights = weights_for(True, 3)
     ours = getattr(metrics, name)(**kwargs)
-    per_sample = jax.jit(ours.per_sample)(y_true, y_pred)
-    assert per_sample.shape == (N,)
+    values = jax.jit(ours.per_sample)(y_true, y_pred)
+    assert values.shape[0] == N
+    per_sample = values.reshape(N, -1).mean(axis=1)
     theirs = getattr(keras.metrics, name)(**kwargs)
     if kwargs.get("ignore_class") is not None:
         weights = None  # see test above
