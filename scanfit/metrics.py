@@ -521,8 +521,11 @@ def _confusion_inputs(y_true, y_pred, sample_weight, top_k=None, class_id=None):
         y_pred = y_pred[..., 0]
     elif y_true.ndim == y_pred.ndim + 1 and y_true.shape[-1] == 1:
         y_true = y_true[..., 0]
-    weights = jnp.ones_like(y_pred) if sample_weight is None else jnp.broadcast_to(
-        jnp.reshape(jnp.asarray(sample_weight, jnp.float32), (-1,) + (1,) * (y_pred.ndim - 1)), y_pred.shape)
+    if sample_weight is None:
+        weights = jnp.ones_like(y_pred)
+    else:  # per sample, or per step (an output's mask): broadcast over the remaining axes
+        weights = jnp.asarray(sample_weight, jnp.float32)
+        weights = jnp.broadcast_to(weights.reshape(weights.shape + (1,) * (y_pred.ndim - weights.ndim)), y_pred.shape)
     if top_k is not None:
         kth = jax.lax.top_k(y_pred, top_k)[0][..., -1:]
         y_pred = jnp.where(y_pred >= kth, y_pred, -jnp.inf)

@@ -87,3 +87,22 @@ def test_training_metrics_measure_the_kept_steps():
     kept = TOKENS != 0
     np.testing.assert_allclose(history["accuracy"][0], right[kept].mean(), rtol=1e-6)
     assert right[kept].mean() != right.mean()  # the padding steps would change it
+
+
+def test_confusion_metrics_of_a_masked_output_count_the_kept_steps():
+    """Precision, Recall and AUC count the kept steps too. Keras 3's evaluate does not mask these three (it masks
+    mean metrics such as accuracy); the oracle is Keras's metric given the mask as sample weights."""
+    binary = (TARGETS > 0).astype("float32")[..., None]
+    model = scanfit.Sequential([scanfit.Input((6,)), scanfit.layers.Embedding(12, 5, mask_zero=True),
+                                scanfit.layers.GRU(5, return_sequences=True),
+                                scanfit.layers.Dense(1, activation="sigmoid")])
+    model.set_weights([np.full(w.shape, 0.3, "float32") * (1 + np.arange(w.size).reshape(w.shape) % 3) / 3
+                       for w in model.get_weights()])
+    model.compile("sgd", "binary_crossentropy", metrics=[scanfit.metrics.Precision(name="p"),
+                                                         scanfit.metrics.Recall(name="r"),
+                                                         scanfit.metrics.AUC(name="auc")])
+    logs = model.evaluate(TOKENS, binary, batch_size=16, return_dict=True, verbose=0)
+    predictions, kept = model.predict(TOKENS, verbose=0), (TOKENS != 0).astype("float32")
+    for key, metric in (("p", keras.metrics.Precision()), ("r", keras.metrics.Recall()), ("auc", keras.metrics.AUC())):
+        metric.update_state(binary, predictions, sample_weight=kept)
+        np.testing.assert_allclose(logs[key], float(metric.result()), rtol=1e-5, err_msg=key)
