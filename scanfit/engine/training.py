@@ -54,6 +54,7 @@ from scanfit.engine.programs import (
 )
 from scanfit.engine.progbar import Progbar, is_live, print_epoch_header
 from scanfit.layers.base import Layer
+from scanfit.layers.masking import Masking
 from scanfit.serialization import built_in
 
 LIVE_UPDATES_PER_EPOCH = 50
@@ -535,7 +536,7 @@ def computes_per_sample(model):
 def makes_masks(model):
     """Whether a layer of `model` makes a mask (``Embedding(mask_zero=True)``, ``Masking``): a masked output's
     loss is a mean over the kept steps of each batch, which padding a batch would change."""
-    return any(getattr(layer, "mask_zero", False) or type(layer).__name__ == "Masking" for layer in model.weight_layers)
+    return any(getattr(layer, "mask_zero", False) or isinstance(layer, Masking) for layer in model.weight_layers)
 
 
 def uses_activity_regularizers(model):

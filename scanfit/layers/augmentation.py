@@ -228,5 +228,4 @@ class RandomContrast(_RandomImageLayer):
         return adjust_contrast(images, factors.astype(images.dtype), self.value_range)
 
     def get_config(self):
-        config = {**super().get_config(), "factor": self.factor, "value_range": self.value_range}
-        return config
+        return {**super().get_config(), "factor": self.factor, "value_range": self.value_range}

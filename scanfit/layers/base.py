@@ -432,8 +432,8 @@ class Layer:
 
     @property
     def weights(self):
-        """All variables: its own (trainable ones first), then those of the layers it holds."""
-        return self.own_weights + [v for layer in self.weight_layers[1:] for v in layer.own_weights]
+        """All variables: those of each of `weight_layers` in turn (its own first, trainable ones first)."""
+        return [v for layer in self.weight_layers for v in layer.own_weights]
 
     variables = weights
 

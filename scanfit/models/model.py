@@ -377,34 +377,14 @@ class Model(Layer):
             return y
         return _restructure(self._output_structure, list(y) if isinstance(y, tuple) else [y])
 
-    # --- weights ----------------------------------------------------------------
-    @property
-    def weights(self):
-        return [v for layer in self.weight_layers for v in layer.own_weights]
-
-    variables = weights
-
-    @property
-    def trainable_weights(self):
-        flags = self.trainable_flags()
-        return [v for layer in self.weight_layers if flags[id(layer)] for v in layer.own_weights if v.trainable]
-
-    trainable_variables = trainable_weights
-
-    @property
-    def non_trainable_weights(self):
-        trainable = {id(v) for v in self.trainable_weights}
-        return [v for v in self.weights if id(v) not in trainable]
-
-    non_trainable_variables = non_trainable_weights
-
+    # --- weights (`weights` and the trainable split come from Layer, over `weight_layers`) -----------------
     def set_weights(self, weights):
         assign_all(self.weights, weights, f"model {self.name!r}")
 
     def count_params(self):
         if not self.built:
             raise ValueError(NOT_BUILT)
-        return int(sum(np.prod(v.shape) for v in self.weights))
+        return super().count_params()
 
     def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):
         """Print the tf.keras-style table of layers, output shapes and parameter counts."""
