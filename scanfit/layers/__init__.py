@@ -34,6 +34,7 @@ from scanfit.layers.merging import (
     multiply,
     subtract,
 )
+from scanfit.layers.multi_head_attention import MultiHeadAttention
 from scanfit.layers.masking import Masking
 from scanfit.layers.normalization import BatchNormalization, LayerNormalization, Normalization
 from scanfit.layers.pooling import (
@@ -83,7 +84,7 @@ LAYER_CLASSES = {
         Embedding, Masking, SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed,
         Identity, Rescaling, RepeatVector, Permute, ActivityRegularization, UnitNormalization,
         RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast, Resizing, CenterCrop,
-        Attention, AdditiveAttention,
+        Attention, AdditiveAttention, MultiHeadAttention,
     )
 }
 register_built_in("layer", LAYER_CLASSES)

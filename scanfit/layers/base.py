@@ -146,6 +146,7 @@ class Layer:
 
     supports_masking = False
     accepts_mask = False
+    argument_names = ()  # the call arguments after the input that one of scanfit's own layers takes
     autocast = True  # cast floating inputs and (autocast) weights to the compute dtype before `call`
     is_model = False  # True for models (their layers hold the weights)
     calls_keras_style = True  # computes with a Keras-style `call` (False for a class that defines `pure_call`)
@@ -198,16 +199,27 @@ class Layer:
     def build(self, input_shape):
         """Create the layer's variables for inputs of `input_shape` (batch first)."""
 
-    def build_for(self, input_shape):
-        """Build once for `input_shape` (a list of shapes for a layer of several inputs); return the output shape."""
+    def build_for(self, input_shape, arguments=None):
+        """Build once for `input_shape` (a list of shapes for a layer of several inputs); return the output
+        shape. `arguments`: the call's further arguments (see `call_arguments`), which a Keras-style
+        layer's traced output shape takes into account."""
         input_shape = _as_shape_or_shapes(input_shape)
         if not self.built:
             self.build(input_shape)
             self.built = True
             self.input_shape = input_shape
-        output_shape = _as_shape_or_shapes(self.compute_output_shape(input_shape))
+        if arguments and self.calls_keras_style:
+            output_shape = _traced_output_shape(self, input_shape, arguments)
+        else:
+            output_shape = self.compute_output_shape(input_shape)
+        output_shape = _as_shape_or_shapes(output_shape)
         self.output_shape = output_shape
         return output_shape
+
+    def build_config(self):
+        """What Keras 3 writes as the layer's ``build_config``: the shape it was built for."""
+        shape = self.input_shape
+        return {"input_shape": [list(s) for s in shape] if isinstance(shape, list) else list(shape)}
 
     def compute_output_shape(self, input_shape):
         """The output shape for `input_shape`; a Keras-style layer's comes from tracing its `call` (no computing)."""
@@ -318,9 +330,10 @@ class Layer:
                                "regularizer instead.")
         running.add_loss(loss)
 
-    def call_on(self, weights, x, training, mask=None):
+    def call_on(self, weights, x, training, mask=None, arguments=None):
         """Run the Keras-style `call` on `x` while the attributes holding this layer's variables (directly,
-        or in a list, tuple or dict) hold the arrays of `weights` ({short_name: array}); they are put back after."""
+        or in a list, tuple or dict) hold the arrays of `weights` ({short_name: array}); they are put back after.
+        `arguments`: the call's further arguments by name (an explicit ``mask=`` among them wins)."""
         parameters = _call_parameters(type(self))
         kwargs = {"training": training} if "training" in parameters else {}
         if "mask" in parameters:
@@ -333,7 +346,7 @@ class Layer:
             if swapped is not value:
                 saved[name], attributes[name] = value, swapped
         try:
-            return self.call(x, **kwargs)
+            return self.call(x, **{**kwargs, **(arguments or {})})
         finally:
             attributes.update(saved)
 
@@ -346,26 +359,55 @@ class Layer:
         """The current values as the dict that `call` takes."""
         return {v.short_name: v.value for v in self.own_weights}
 
-    def __call__(self, x, training=None, **kwargs):
+    def __call__(self, x, *args, training=None, **kwargs):
         """Call the layer: on `keras.Input` tensors it records a graph node and returns symbolic outputs;
         inside a model's forward pass it runs on that pass's weights; on arrays it runs eagerly
         (``training=True`` applies Dropout with fresh randomness and updates BatchNormalization's statistics).
+
+        Arguments after the input (MultiHeadAttention's ``value``, a Keras-style `call`'s own parameters)
+        are passed on by name; they may be tensors too.
         """
-        if kwargs:
-            raise TypeError(f"{type(self).__name__} {self.name!r} got unexpected call argument(s) {sorted(kwargs)}.")
-        if symbolic.is_symbolic(x):
-            return symbolic.record_call(self, x, self.build_for(symbolic.shapes_of(x)), self.compute_dtype, training)
+        arguments = self.call_arguments(args, kwargs)
+        if symbolic.is_symbolic(x) or symbolic.is_symbolic(list(arguments.values())):
+            shape = self.build_for(symbolic.shapes_of(x), arguments)
+            return symbolic.record_call(self, x, shape, self.compute_dtype, training, arguments)
         running = execution.current()
         if running is not None:
-            return running.run(self, x, training)
-        return self._call_eagerly(x, bool(training))
+            return running.run_call(self, x, training, arguments)
+        return self._call_eagerly(x, bool(training), arguments)
 
-    def _call_eagerly(self, x, training):
+    def call_arguments(self, args, kwargs):
+        """The call's arguments after the input, by name (``{}`` for none); a TypeError names any this layer
+        does not take. A Keras-style layer takes its `call`'s parameters; scanfit's own, its `argument_names`."""
+        if not args and not kwargs:
+            return {}
+        any_name = False
+        if self.calls_keras_style:
+            parameters = list(_call_parameters(type(self)).values())[2:]  # after self and the input
+            names = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                     and p.name != "training"]
+            any_name = any(p.kind == p.VAR_KEYWORD for p in parameters)
+        else:
+            names = list(self.argument_names)
+        if len(args) > len(names):
+            raise TypeError(f"{type(self).__name__} {self.name!r} takes {len(names)} argument(s) after its input "
+                            f"{names}, got {len(args)} more positional argument(s).")
+        arguments = dict(zip(names, args))
+        for name, value in kwargs.items():
+            if name not in names and not any_name:
+                raise TypeError(f"{type(self).__name__} {self.name!r} got unexpected call argument {name!r}"
+                                f"{f'; it takes {names}' if names else ''}.")
+            if name in arguments:
+                raise TypeError(f"{type(self).__name__} {self.name!r} got {name!r} twice (by position and by name).")
+            arguments[name] = value
+        return arguments
+
+    def _call_eagerly(self, x, training, arguments=None):
         x = jax.tree.map(lambda a: jnp.asarray(a, self.dtype) if not hasattr(a, "dtype") else jnp.asarray(a), x)
-        self.build_for(jax.tree.map(lambda a: tuple(a.shape), x, is_leaf=lambda a: hasattr(a, "shape")))
+        self.build_for(jax.tree.map(lambda a: tuple(a.shape), x, is_leaf=lambda a: hasattr(a, "shape")), arguments)
         rng = scanfit_random.next_key() if training else None
         with execution.executing(execution.Execution({id(self): self.weight_values()}, training, rng)) as run:
-            y = run.run(self, x)
+            y = run.run(self, x, arguments=arguments)
         self.assign_state(run.updates.get(id(self), {}))
         return y
 
@@ -375,9 +417,9 @@ class Layer:
             if variable.short_name in updates:
                 variable.value = updates[variable.short_name]
 
-    def run_in(self, running, x, mask=None, training=None):
+    def run_in(self, running, x, mask=None, training=None, arguments=None):
         """Run inside the open forward pass `running` (an `execution.Execution`); models override this."""
-        return running.run(self, x, training=training, mask=mask)
+        return running.run(self, x, training=training, mask=mask, arguments=arguments)
 
     # --- the functional graph -------------------------------------------
     def _node_attribute(self, what):
@@ -586,22 +628,28 @@ def _as_arrays(value, arrays):
     return value
 
 
-def _traced_output_shape(layer, input_shape):
+def _traced_output_shape(layer, input_shape, arguments=None):
     """`layer`'s output shape found by tracing its forward pass twice, with 2 and then 3 wherever the input
-    shape has None; a dimension that differs between the two is None (so is the batch dimension)."""
+    shape (or a tensor among the call's `arguments`) has None; a dimension that differs between the two is
+    None (so is the batch dimension)."""
 
     def output_shapes(size):
+        def spec_of(shape, dtype=jnp.float32):
+            return jax.ShapeDtypeStruct(tuple(size if d is None else d for d in shape), dtype)
+
         shapes = _as_shape_or_shapes(input_shape)
-        specs = [jax.ShapeDtypeStruct(tuple(size if d is None else d for d in s), jnp.float32)
-                 for s in (shapes if isinstance(shapes, list) else [shapes])]
+        specs = [spec_of(s) for s in (shapes if isinstance(shapes, list) else [shapes])]
         spec = specs if isinstance(shapes, list) else specs[0]
+        tensors = {name: spec_of(value.shape, value.dtype) for name, value in (arguments or {}).items()
+                   if hasattr(value, "shape")}
+        constants = {name: value for name, value in (arguments or {}).items() if name not in tensors}
         running = execution.Execution({id(layer): layer.weight_values()}, False, None, building=True)
 
-        def forward(x):
+        def forward(x, tensors):
             with execution.executing(running):
-                return running.run(layer, x)
+                return running.run(layer, x, arguments={**constants, **tensors})
 
-        out = jax.eval_shape(forward, spec)
+        out = jax.eval_shape(forward, spec, tensors)
         return [tuple(a.shape) for a in out] if isinstance(out, (list, tuple)) else tuple(out.shape)
 
     def merge(a, b):

@@ -6,7 +6,10 @@ Sequential chain, or a subclassed model's ``call``) runs the layer's
 `pure_call` (or its Keras-style `call`) on those values instead of the
 layer's variables, takes a random key of its own (one per layer call, in call
 order), and records the layer's state updates, activity penalty and
-`add_loss` terms here. Nothing global is changed: the execution is a stack
+`add_loss` terms here. Inside a Keras-style layer's or a subclassed model's
+``call``, masks travel with the arrays as in Keras 3: a layer called on an
+array that carries a mask gets it, and its output carries the mask the layer
+computes. Nothing global is changed: the execution is a stack
 entry for the length of one trace. A `binding` likewise lends a metric's
 variables the values of a compiled step's state.
 """
@@ -31,6 +34,7 @@ class Execution:
         self.calls = 0
         self.updates = {}  # id(layer) -> {short_name: new value}
         self.extra_loss = jnp.zeros((), jnp.float32)  # activity penalties and add_loss() terms
+        self.carried_masks = {}  # id(array) -> (array, mask): the Keras mask an array carries in this pass
 
     @contextlib.contextmanager
     def mode(self, training):
@@ -48,14 +52,14 @@ class Execution:
         index, self.calls = self.calls, self.calls + 1
         return None if self.rng is None else jax.random.fold_in(self.rng, index)
 
-    def values_for(self, layer, x):
+    def values_for(self, layer, x, arguments=None):
         """`layer`'s values in this pass. A layer without weights made inside a subclass's call() (such as
         ``keras.layers.concatenate([a, b])``) needs none, as in Keras; one with weights must be the model's."""
         if id(layer) in self.values_by_layer:
             return self.values_by_layer[id(layer)]
         if self.building or not layer.built:
             with jax.ensure_compile_time_eval():  # real weights, even while the first pass is traced
-                layer.build_for(jax.tree.map(lambda a: (None,) + tuple(a.shape[1:]), x))
+                layer.build_for(jax.tree.map(lambda a: (None,) + tuple(a.shape[1:]), x), arguments)
         if self.building or not layer.own_weights:
             self.values_by_layer[id(layer)] = layer.weight_values()
             return self.values_by_layer[id(layer)]
@@ -65,15 +69,47 @@ class Execution:
             "the model's graph."
         )
 
-    def run(self, layer, x, training=None, mask=None):
-        """`layer` on `x` with this pass's values (its Keras-style `call`, or its `pure_call`); records its
-        updates and activity penalty."""
+    def mask_of(self, value):
+        """The mask `value` carries in this pass (a list of them for a list of arrays), or None."""
+        if isinstance(value, (list, tuple)):
+            masks = [self.mask_of(item) for item in value]
+            return None if all(m is None for m in masks) else masks
+        entry = self.carried_masks.get(id(value))
+        return entry[1] if entry is not None and entry[0] is value else None
+
+    def carry_mask(self, value, mask):
+        """Let `value` (an array, or a list of them with a list of masks) carry `mask` in this pass."""
+        if isinstance(value, (list, tuple)) and isinstance(mask, list):
+            for item, item_mask in zip(value, mask):
+                self.carry_mask(item, item_mask)
+        elif mask is not None and hasattr(value, "shape"):
+            self.carried_masks[id(value)] = (value, mask)
+
+    def run_call(self, layer, x, training=None, arguments=None):
+        """`layer` called from Python code inside this pass (a Keras-style `call`): it gets the masks its
+        arrays carry (``value``'s as ``value_mask`` where the layer takes that, as Keras does), and its
+        output carries the mask it computes."""
+        mask = self.mask_of(x)
+        arguments = dict(arguments or {})
+        for name, value in list(arguments.items()):
+            carried = self.mask_of(value)
+            if carried is not None and f"{name}_mask" in layer.argument_names and arguments.get(f"{name}_mask") is None:
+                arguments[f"{name}_mask"] = carried
+        y = self.run(layer, x, training, mask, arguments)
+        if not isinstance(y, (list, tuple)):
+            self.carry_mask(y, layer.compute_mask(x, mask))
+        return y
+
+    def run(self, layer, x, training=None, mask=None, arguments=None):
+        """`layer` on `x` (and the call's further `arguments`, by name) with this pass's values (its
+        Keras-style `call`, or its `pure_call`); records its updates and activity penalty."""
         training = self.training if training is None else bool(training)
         if layer.calls_keras_style:
-            x, values = layer.in_compute_dtype(x, self.values_for(layer, x))
-            y = layer.call_on(values, x, training, mask)
+            x, values = layer.in_compute_dtype(x, self.values_for(layer, x, arguments))
+            self.carry_mask(x, mask)
+            y = layer.call_on(values, x, training, mask, arguments)
         else:
-            y = self.run_pure(layer, x, training, mask)
+            y = self.run_pure(layer, x, training, mask, arguments)
         if layer.activity_regularizer is not None:
             for output in jax.tree.leaves(y):
                 self.add_loss(layer.activity_regularizer(output) / output.shape[0])
@@ -83,12 +119,13 @@ class Execution:
         """Add `loss` (summed to a scalar, in float32) to this pass's total loss."""
         self.extra_loss = self.extra_loss + jnp.sum(jnp.asarray(loss, jnp.float32))
 
-    def run_pure(self, layer, x, training=None, mask=None):
-        """`layer`'s `pure_call` on `x` with this pass's values and a key of its own; records its updates."""
+    def run_pure(self, layer, x, training=None, mask=None, arguments=None):
+        """`layer`'s `pure_call` on `x` (and `arguments`, by name) with this pass's values and a key of its
+        own; records its updates."""
         training = self.training if training is None else bool(training)
         kwargs = {"mask": mask} if getattr(layer, "accepts_mask", False) else {}
-        x, values = layer.in_compute_dtype(x, self.values_for(layer, x))
-        y, updates = layer.pure_call(values, x, training=training, rng=self.next_rng(), **kwargs)
+        x, values = layer.in_compute_dtype(x, self.values_for(layer, x, arguments))
+        y, updates = layer.pure_call(values, x, training=training, rng=self.next_rng(), **kwargs, **(arguments or {}))
         if updates:
             self.updates.setdefault(id(layer), {}).update(updates)
             values = self.values_by_layer[id(layer)]

@@ -18,8 +18,12 @@ class BatchNormalization(Layer):
     not and follow ``moving = moving * momentum + batch_stat * (1 - momentum)``.
     A frozen layer (``trainable = False``) always runs in inference mode, as
     in Keras 3. Under a mixed policy it computes in float32 (its weights are
-    never cast) and returns its compute dtype, as Keras does.
+    never cast) and returns its compute dtype, as Keras does. With a mask
+    (batch, steps), batch statistics come from the kept steps only, as in Keras 3.
     """
+
+    supports_masking = True
+    accepts_mask = True
 
     def __init__(
         self,
@@ -75,7 +79,7 @@ class BatchNormalization(Layer):
         self.add_weight(name="moving_variance", shape=(features,), initializer=self.moving_variance_initializer, trainable=False,
                         autocast=False)
 
-    def pure_call(self, weights, x, *, training=False, rng=None):
+    def pure_call(self, weights, x, *, training=False, rng=None, mask=None):
         x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
         axis = self.axis % x.ndim
         reduce_axes = tuple(i for i in range(x.ndim) if i != axis)
@@ -83,8 +87,11 @@ class BatchNormalization(Layer):
         shape[axis] = x.shape[axis]
         updates = {}
         if training and self.trainable:
-            mean = jnp.mean(x, axis=reduce_axes)
-            variance = jnp.mean(jnp.square(x - mean.reshape(shape)), axis=reduce_axes)
+            if mask is None:
+                mean = jnp.mean(x, axis=reduce_axes)
+                variance = jnp.mean(jnp.square(x - mean.reshape(shape)), axis=reduce_axes)
+            else:
+                mean, variance = _masked_moments(x, mask, reduce_axes, shape)
             m = self.momentum
             updates = {
                 "moving_mean": weights["moving_mean"] * m + mean * (1.0 - m),
@@ -120,6 +127,19 @@ class BatchNormalization(Layer):
         }
 
 
+def _masked_moments(x, mask, reduce_axes, shape):
+    """Keras 3's batch moments over the steps a mask (x's shape but the last axis) keeps; its sums are
+    divided by the kept count plus 1e-7 (Keras's epsilon)."""
+    if mask.ndim != x.ndim - 1:
+        raise ValueError(f"BatchNormalization needs a mask with one axis fewer than its inputs, got a mask of shape "
+                         f"{mask.shape} for inputs of shape {x.shape}.")
+    keep = jnp.broadcast_to(jnp.asarray(mask, bool)[..., None], x.shape)
+    count = jnp.sum(keep.astype(x.dtype), axis=reduce_axes) + 1e-7
+    mean = jnp.sum(jnp.where(keep, x, 0.0), axis=reduce_axes) / count
+    variance = jnp.sum(jnp.square(jnp.where(keep, x - mean.reshape(shape), 0.0)), axis=reduce_axes) / count
+    return mean, variance
+
+
 class LayerNormalization(Layer):
     """Normalizes each sample over `axis` (the last by default): ``(x - mean) / sqrt(var + epsilon) * gamma + beta``.
 
@@ -130,6 +150,7 @@ class LayerNormalization(Layer):
     Keras does.
     """
 
+    supports_masking = True
     autocast = False
 
     def __init__(

@@ -47,6 +47,8 @@ class AlphaDropout(Dropout):
 class GaussianNoise(Layer):
     """Adds zero-mean Gaussian noise of standard deviation `stddev` while training."""
 
+    supports_masking = True
+
     def __init__(self, stddev, seed=None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(stddev, bool) or not isinstance(stddev, (int, float)) or not 0 <= stddev < math.inf:
@@ -65,6 +67,8 @@ class GaussianNoise(Layer):
 
 class GaussianDropout(Layer):
     """Multiplies inputs by Gaussian noise of mean 1 and variance ``rate / (1 - rate)`` while training."""
+
+    supports_masking = True
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)

@@ -51,17 +51,20 @@ class KerasTensor:
 
 class Node:
     """One call of `layer` on symbolic `inputs` (a tensor or a list of them), giving `outputs`; `training`
-    is the call's ``training=`` (None: the forward pass's own mode)."""
+    is the call's ``training=`` (None: the forward pass's own mode); `arguments` the call's further
+    arguments by name (tensors or plain values)."""
 
-    def __init__(self, layer, inputs, outputs, training=None):
+    def __init__(self, layer, inputs, outputs, training=None, arguments=None):
         self.layer = layer
         self.inputs = inputs
         self.outputs = outputs  # a list of KerasTensors
         self.training = training
+        self.arguments = arguments or {}
 
     @property
     def input_tensors(self):
-        return flatten(self.inputs)
+        """The tensors the call reads: its inputs, then the tensors among its arguments."""
+        return [t for t in flatten([self.inputs, list(self.arguments.values())]) if isinstance(t, KerasTensor)]
 
     @property
     def is_input(self):
@@ -92,11 +95,11 @@ def is_shape_list(shape):
     return isinstance(shape, (list, tuple)) and len(shape) > 0 and isinstance(shape[0], (list, tuple))
 
 
-def record_call(layer, inputs, output_shape, dtype="float32", training=None):
-    """Record `layer` called on symbolic `inputs` (with ``training=``, None unless fixed); return its output
-    tensor (or list, for several outputs)."""
+def record_call(layer, inputs, output_shape, dtype="float32", training=None, arguments=None):
+    """Record `layer` called on symbolic `inputs` (with ``training=``, None unless fixed, and the call's
+    further `arguments`); return its output tensor (or list, for several outputs)."""
     node_index = len(layer.inbound_nodes)
     shapes = output_shape if is_shape_list(output_shape) else [output_shape]
     outputs = [KerasTensor(shape, dtype, History(layer, node_index, i)) for i, shape in enumerate(shapes)]
-    layer.inbound_nodes.append(Node(layer, inputs, outputs, None if training is None else bool(training)))
+    layer.inbound_nodes.append(Node(layer, inputs, outputs, None if training is None else bool(training), arguments))
     return outputs if is_shape_list(output_shape) else outputs[0]

@@ -38,7 +38,10 @@ def functional_config(model):
             if node.layer is layer and not node.is_input:
                 args = tensor_config(node.inputs) if isinstance(node.inputs, symbolic.KerasTensor) else [
                     tensor_config(t) for t in node.inputs]
-                kwargs = {} if node.training is None else {"training": node.training}
+                kwargs = {name: tensor_config(value) if isinstance(value, symbolic.KerasTensor) else value
+                          for name, value in node.arguments.items()}
+                if node.training is not None:
+                    kwargs["training"] = node.training
                 entry["inbound_nodes"].append({"args": [args], "kwargs": kwargs})
         layers.append(entry)
     return {
@@ -86,16 +89,20 @@ def functional_from_config(model_class, config, custom_objects=None, layers=None
     while pending:
         waiting = []
         for layer, name, node in pending:
-            args, training = _node_arguments(node, name)
-            if not all(_key(ref) in made for ref in _refs(args)):
+            args, more, kwargs, training = _node_arguments(node, name)
+            if not all(_key(ref) in made for ref in _refs([args, more, list(kwargs.values())])):
                 waiting.append((layer, name, node))
                 continue
-            result = layer(_resolve(args, made), training=training)
+            try:
+                result = layer(_resolve(args, made), *_resolve(more, made), training=training,
+                               **{key: _resolve(value, made) for key, value in kwargs.items()})
+            except TypeError as error:
+                raise ValueError(f"The saved model calls layer {name!r} with arguments it does not take: {error}") from None
             index = counts.get(name, 0)
             counts[name] = index + 1
             made[(name, index)] = result if isinstance(result, list) else [result]
         if len(waiting) == len(pending):
-            missing = sorted({ref[0] for _, _, node in waiting for ref in _refs(_node_arguments(node, "")[0])
+            missing = sorted({ref[0] for _, _, node in waiting for ref in _refs(list(_node_arguments(node, "")[:3]))
                               if _key(ref) not in made})
             raise ValueError(f"The model config's layers cannot all be connected: missing inputs from {missing}.")
         pending = waiting
@@ -125,13 +132,20 @@ def _read_structure(value, tensor, what):
 
 
 def _node_arguments(node, name):
-    """A node's input references (one ``[layer, node, tensor]`` or a list of them) and its ``training=``."""
-    if isinstance(node, dict):  # Keras 3: {"args": [tensor or [tensors]], "kwargs": {...}}
+    """A node's input references (one ``[layer, node, tensor]`` or a list of them), its further positional
+    arguments, its keyword arguments (tensors as references, besides ``training``) and its ``training=``."""
+    if isinstance(node, dict):  # Keras 3: {"args": [tensor or [tensors], ...], "kwargs": {...}}
         args = node.get("args") or []
-        if len(args) != 1:
-            raise ValueError(f"A call of layer {name!r} must have one argument (its input or list of inputs), "
-                             f"got {len(args)}.")
-        return _keras3_refs(args[0]), _training_of(node.get("kwargs"), name)
+        if not args:
+            raise ValueError(f"A call of layer {name!r} must have at least one argument (its input), got none.")
+        kwargs = node.get("kwargs")
+        kwargs = {key: _keras3_value(value) for key, value in (kwargs if isinstance(kwargs, dict) else {}).items()
+                  if value is not None}
+        training = kwargs.pop("training", None)
+        if not isinstance(training, (bool, type(None))):
+            raise ValueError(f"Layer {name!r} is called with training={training!r} in the saved model; "
+                             "it must be true, false or null.")
+        return _keras3_refs(args[0]), [_keras3_value(arg) for arg in args[1:]], kwargs, training
     if isinstance(node, list):  # tf.keras 2: [[name, node_index, tensor_index, kwargs], ...]
         refs, training = [], None
         for item in node:
@@ -139,18 +153,28 @@ def _node_arguments(node, name):
                 raise ValueError(f"A tf.keras 2 inbound node entry must be [layer, node, tensor, kwargs], got {item!r:.200}")
             training = _training_of(item[3] if len(item) > 3 else None, name)
             refs.append(item[:3])
-        return (refs[0] if len(refs) == 1 else refs), training
+        return (refs[0] if len(refs) == 1 else refs), [], {}, training
     raise ValueError(f"Cannot read an inbound node of layer {name!r}: {node!r:.200}")
 
 
 def _training_of(kwargs, name):
-    """The ``training=`` of a saved layer call (None when not fixed); other call arguments are refused."""
+    """The ``training=`` of a tf.keras 2 layer call (None when not fixed); other call arguments are refused."""
     used = {key: value for key, value in (kwargs if isinstance(kwargs, dict) else {}).items() if value is not None}
     training = used.pop("training", None)
     if used or not isinstance(training, (bool, type(None))):
-        raise ValueError(f"Layer {name!r} is called with {sorted(kwargs)} in the saved model; scanfit's layers "
-                         "take no call arguments besides their inputs and training=True or False.")
+        raise ValueError(f"Layer {name!r} is called with {sorted(kwargs)} in the saved tf.keras 2 model; scanfit "
+                         "reads only training=True or False there.")
     return training
+
+
+def _keras3_value(value):
+    """A saved call argument: a tensor (as its reference), a list of them, or a plain value."""
+    if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+        return _keras3_refs(value)
+    if isinstance(value, list) and any(isinstance(item, dict) and item.get("class_name") == "__keras_tensor__"
+                                       for item in value):
+        return _keras3_refs(value)
+    return value
 
 
 def _keras3_refs(arg):
@@ -169,7 +193,9 @@ def _is_ref(value):
 
 
 def _refs(args):
-    return [args] if _is_ref(args) else [ref for item in args for ref in _refs(item)]
+    if _is_ref(args):
+        return [args]
+    return [ref for item in args for ref in _refs(item)] if isinstance(args, list) else []
 
 
 def _key(ref):
@@ -179,4 +205,4 @@ def _key(ref):
 def _resolve(args, made):
     if _is_ref(args):
         return made[_key(args)][int(args[2])]
-    return [_resolve(item, made) for item in args]
+    return [_resolve(item, made) for item in args] if isinstance(args, list) else args

@@ -89,8 +89,9 @@ class Graph:
                 mask = None
             listed = isinstance(mask, list)  # a list of masks goes only to a layer that takes them (Attention)
             training = None if running.training_given else node.training  # the caller's mode wins, as in Keras 3
+            arguments = _call_arguments(node, values, masks)
             result = node.layer.run_in(running, args, mask=None if listed and not node.layer.accepts_mask else mask,
-                                       training=training)
+                                       training=training, **({"arguments": arguments} if arguments else {}))
             results = result if len(node.outputs) > 1 else [result]
             out_mask = node.layer.compute_mask(args, mask) if len(node.outputs) == 1 else None
             for tensor, value in zip(node.outputs, results):
@@ -124,6 +125,20 @@ def _tensors(structure, what):
                 f"got {tensor!r} ({type(tensor).__name__})."
             )
     return tensors
+
+
+def _call_arguments(node, values, masks):
+    """The values of a node's further call arguments. A tensor argument's mask goes to the layer's argument
+    named after it (``value`` -> ``value_mask``) when the call left that one empty, as Keras does."""
+    arguments = {}
+    for name, value in node.arguments.items():
+        arguments[name] = values.get(id(value)) if isinstance(value, KerasTensor) else value
+    for name, value in node.arguments.items():
+        mask_name = f"{name}_mask"
+        if (isinstance(value, KerasTensor) and masks.get(id(value)) is not None
+                and mask_name in node.layer.argument_names and arguments.get(mask_name) is None):
+            arguments[mask_name] = masks[id(value)]
+    return arguments
 
 
 def _substitute(structure, values):

@@ -247,7 +247,9 @@ class Model(Layer):
             self.output_shape = jax.tree.map(lambda a: (None,) + tuple(a.shape[1:]), out)
         self.built = True
 
-    def build_for(self, input_shape):
+    def build_for(self, input_shape, arguments=None):
+        if arguments:
+            raise TypeError(f"Model {self.name!r} takes no call arguments besides its inputs and training=.")
         if not self.built:
             self.build(input_shape)
         return self.output_shape

@@ -54,7 +54,7 @@ def serialize_layer(layer):
         return serialize_model(layer)
     config = object_config("keras.layers", layer, built_in("layer"), layer.get_config())
     if layer.built and layer.input_shape is not None:
-        config["build_config"] = {"input_shape": _listed(layer.input_shape)}
+        config["build_config"] = layer.build_config()
     return config
 
 

@@ -153,9 +153,9 @@ def test_the_interchange_model_uses_every_scanfit_layer():
     used = {type(layer).__name__ for layer in every_layer_model(scanfit).layers}
     # Lambda files need safe_mode=False (test_lambda_layer.py), Embedding is in test_recurrent's interchange test,
     # and the merge and attention layers take several inputs, so test_functional's shared-layer model and
-    # test_attention's files carry them.
+    # test_attention's and test_multi_head_attention's files carry them.
     merging = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot", "Attention",
-               "AdditiveAttention"}
+               "AdditiveAttention", "MultiHeadAttention"}
     missing = set(LAYER_CLASSES) - used - {"InputLayer", "Lambda", "Embedding"} - merging
     assert not missing, f"add {sorted(missing)} to every_layer_model"
 
