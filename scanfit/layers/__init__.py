@@ -35,6 +35,7 @@ from scanfit.layers.merging import (
     subtract,
 )
 from scanfit.layers.multi_head_attention import MultiHeadAttention
+from scanfit.layers.rnn import GRUCell, LSTMCell, RNN, SimpleRNNCell, StackedRNNCells
 from scanfit.layers.masking import Masking
 from scanfit.layers.normalization import BatchNormalization, LayerNormalization, Normalization
 from scanfit.layers.pooling import (
@@ -82,6 +83,7 @@ LAYER_CLASSES = {
         ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D, UpSampling2D,
         Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot,
         Embedding, Masking, SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed,
+        RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells,
         Identity, Rescaling, RepeatVector, Permute, ActivityRegularization, UnitNormalization,
         RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast, Resizing, CenterCrop,
         Attention, AdditiveAttention, MultiHeadAttention,

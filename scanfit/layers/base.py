@@ -406,9 +406,12 @@ class Layer:
         x = jax.tree.map(lambda a: jnp.asarray(a, self.dtype) if not hasattr(a, "dtype") else jnp.asarray(a), x)
         self.build_for(jax.tree.map(lambda a: tuple(a.shape), x, is_leaf=lambda a: hasattr(a, "shape")), arguments)
         rng = scanfit_random.next_key() if training else None
-        with execution.executing(execution.Execution({id(self): self.weight_values()}, training, rng)) as run:
+        layers = self.weight_layers  # this layer and the layers it holds
+        values = {id(layer): layer.weight_values() for layer in layers}
+        with execution.executing(execution.Execution(values, training, rng)) as run:
             y = run.run(self, x, arguments=arguments)
-        self.assign_state(run.updates.get(id(self), {}))
+        for layer in layers:
+            layer.assign_state(run.updates.get(id(layer), {}))
         return y
 
     def assign_state(self, updates):
@@ -630,8 +633,10 @@ def _as_arrays(value, arrays):
 
 def _traced_output_shape(layer, input_shape, arguments=None):
     """`layer`'s output shape found by tracing its forward pass twice, with 2 and then 3 wherever the input
-    shape (or a tensor among the call's `arguments`) has None; a dimension that differs between the two is
-    None (so is the batch dimension)."""
+    shape (or an array among the call's `arguments`) has None; a dimension that differs between the two is
+    None (so is the batch dimension). Several outputs, nested too, give lists of shapes."""
+    leaves, structure = jax.tree.flatten(arguments or {})
+    is_array = [hasattr(leaf, "shape") for leaf in leaves]
 
     def output_shapes(size):
         def spec_of(shape, dtype=jnp.float32):
@@ -640,25 +645,23 @@ def _traced_output_shape(layer, input_shape, arguments=None):
         shapes = _as_shape_or_shapes(input_shape)
         specs = [spec_of(s) for s in (shapes if isinstance(shapes, list) else [shapes])]
         spec = specs if isinstance(shapes, list) else specs[0]
-        tensors = {name: spec_of(value.shape, value.dtype) for name, value in (arguments or {}).items()
-                   if hasattr(value, "shape")}
-        constants = {name: value for name, value in (arguments or {}).items() if name not in tensors}
+        arrays = [spec_of(leaf.shape, leaf.dtype) for leaf, array in zip(leaves, is_array) if array]
         running = execution.Execution({id(layer): layer.weight_values()}, False, None, building=True)
 
-        def forward(x, tensors):
+        def forward(x, arrays):
+            given = iter(arrays)
+            values = [next(given) if array else leaf for leaf, array in zip(leaves, is_array)]
             with execution.executing(running):
-                return running.run(layer, x, arguments={**constants, **tensors})
+                return running.run(layer, x, arguments=jax.tree.unflatten(structure, values))
 
-        out = jax.eval_shape(forward, spec, tensors)
-        return [tuple(a.shape) for a in out] if isinstance(out, (list, tuple)) else tuple(out.shape)
+        return jax.eval_shape(forward, spec, arrays)
 
-    def merge(a, b):
-        return (None,) + tuple(x if x == y else None for x, y in zip(a[1:], b[1:]))
+    def merged(a, b):
+        if isinstance(a, (list, tuple)):
+            return [merged(x, y) for x, y in zip(a, b)]
+        return (None,) + tuple(x if x == y else None for x, y in zip(a.shape[1:], b.shape[1:]))
 
-    two, three = output_shapes(2), output_shapes(3)
-    if isinstance(two, list):
-        return [merge(a, b) for a, b in zip(two, three)]
-    return merge(two, three)
+    return merged(output_shapes(2), output_shapes(3))
 
 
 def constructor_config(layer, base):

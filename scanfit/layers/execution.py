@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scanfit.layers.symbolic import KerasTensor
+
 _stack = []
 
 
@@ -59,7 +61,8 @@ class Execution:
             return self.values_by_layer[id(layer)]
         if self.building or not layer.built:
             with jax.ensure_compile_time_eval():  # real weights, even while the first pass is traced
-                layer.build_for(jax.tree.map(lambda a: (None,) + tuple(a.shape[1:]), x), arguments)
+                batchless = jax.tree.map(lambda a: _batchless(a) if hasattr(a, "shape") else a, arguments)
+                layer.build_for(jax.tree.map(lambda a: (None,) + tuple(a.shape[1:]), x), batchless)
         if self.building or not layer.own_weights:
             self.values_by_layer[id(layer)] = layer.weight_values()
             return self.values_by_layer[id(layer)]
@@ -131,6 +134,11 @@ class Execution:
             values = self.values_by_layer[id(layer)]
             self.values_by_layer[id(layer)] = {**values, **updates}  # a later call of a shared layer sees them
         return y
+
+
+def _batchless(array):
+    """A stand-in for `array` whose batch (first) dimension is unknown, as a layer is built for its input."""
+    return KerasTensor((None,) + tuple(array.shape[1:]), jnp.dtype(array.dtype).name)
 
 
 _bindings = []

@@ -124,19 +124,24 @@ class Recurrent(Layer):
     def bias_initializer_for_build(self):
         return self.bias_initializer
 
+    input_rank = 3  # (batch, timesteps, features); a cell takes one timestep
+    weight_prefix = "cell"  # the weights' names are "<cell_name>/kernel", ...; a cell's are "kernel", ...
+
     def build(self, input_shape):
-        if len(input_shape) != 3 or input_shape[-1] is None:
+        if len(input_shape) != self.input_rank or input_shape[-1] is None:
+            expected = "(batch, timesteps, features)" if self.input_rank == 3 else "(batch, features)"
             raise ValueError(
-                f"{type(self).__name__} {self.name!r} expects inputs of shape (batch, timesteps, features) "
+                f"{type(self).__name__} {self.name!r} expects inputs of shape {expected} "
                 f"with known features, got {tuple(input_shape)}."
             )
         width = self.gates * self.units
-        self.add_weight(name=f"{self.cell_name}/kernel", shape=(input_shape[-1], width), initializer=self.kernel_initializer,
+        prefix = f"{self.cell_name}/" if self.weight_prefix == "cell" else ""
+        self.add_weight(name=f"{prefix}kernel", shape=(input_shape[-1], width), initializer=self.kernel_initializer,
                         regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
-        self.add_weight(name=f"{self.cell_name}/recurrent_kernel", shape=(self.units, width), initializer=self.recurrent_initializer,
+        self.add_weight(name=f"{prefix}recurrent_kernel", shape=(self.units, width), initializer=self.recurrent_initializer,
                         regularizer=self.recurrent_regularizer, constraint=self.recurrent_constraint)
         if self.use_bias:
-            self.add_weight(name=f"{self.cell_name}/bias", shape=self.bias_shape(), initializer=self.bias_initializer_for_build(),
+            self.add_weight(name=f"{prefix}bias", shape=self.bias_shape(), initializer=self.bias_initializer_for_build(),
                             regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def compute_output_shape(self, input_shape):

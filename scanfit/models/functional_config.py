@@ -38,8 +38,7 @@ def functional_config(model):
             if node.layer is layer and not node.is_input:
                 args = tensor_config(node.inputs) if isinstance(node.inputs, symbolic.KerasTensor) else [
                     tensor_config(t) for t in node.inputs]
-                kwargs = {name: tensor_config(value) if isinstance(value, symbolic.KerasTensor) else value
-                          for name, value in node.arguments.items()}
+                kwargs = {name: _map_tensors(value, tensor_config) for name, value in node.arguments.items()}
                 if node.training is not None:
                     kwargs["training"] = node.training
                 entry["inbound_nodes"].append({"args": [args], "kwargs": kwargs})
@@ -51,6 +50,16 @@ def functional_config(model):
         "input_layers": _map(model.input_structure, tensor_ref),
         "output_layers": _map(model.output_structure, tensor_ref),
     }
+
+
+def _map_tensors(value, function):
+    """`value` (a call argument: a tensor, a plain value, or lists and tuples of them) with `function` applied
+    to each tensor; tuples become lists, as in JSON."""
+    if isinstance(value, symbolic.KerasTensor):
+        return function(value)
+    if isinstance(value, (list, tuple)):
+        return [_map_tensors(item, function) for item in value]
+    return value
 
 
 def _map(structure, function):

@@ -130,15 +130,22 @@ def _tensors(structure, what):
 def _call_arguments(node, values, masks):
     """The values of a node's further call arguments. A tensor argument's mask goes to the layer's argument
     named after it (``value`` -> ``value_mask``) when the call left that one empty, as Keras does."""
-    arguments = {}
-    for name, value in node.arguments.items():
-        arguments[name] = values.get(id(value)) if isinstance(value, KerasTensor) else value
+    arguments = {name: _substitute_nested(value, values) for name, value in node.arguments.items()}
     for name, value in node.arguments.items():
         mask_name = f"{name}_mask"
         if (isinstance(value, KerasTensor) and masks.get(id(value)) is not None
                 and mask_name in node.layer.argument_names and arguments.get(mask_name) is None):
             arguments[mask_name] = masks[id(value)]
     return arguments
+
+
+def _substitute_nested(value, values):
+    """`value` (a tensor, a plain value, or lists and tuples of them) with each tensor replaced by its value."""
+    if isinstance(value, KerasTensor):
+        return values.get(id(value))
+    if isinstance(value, (list, tuple)):
+        return type(value)(_substitute_nested(item, values) for item in value)
+    return value
 
 
 def _substitute(structure, values):

@@ -153,10 +153,12 @@ def test_the_interchange_model_uses_every_scanfit_layer():
     used = {type(layer).__name__ for layer in every_layer_model(scanfit).layers}
     # Lambda files need safe_mode=False (test_lambda_layer.py), Embedding is in test_recurrent's interchange test,
     # and the merge and attention layers take several inputs, so test_functional's shared-layer model and
-    # test_attention's and test_multi_head_attention's files carry them.
+    # test_attention's and test_multi_head_attention's files carry them; test_rnn_cells' files carry RNN and
+    # its cells.
     merging = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot", "Attention",
                "AdditiveAttention", "MultiHeadAttention"}
-    missing = set(LAYER_CLASSES) - used - {"InputLayer", "Lambda", "Embedding"} - merging
+    cells = {"RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells"}
+    missing = set(LAYER_CLASSES) - used - {"InputLayer", "Lambda", "Embedding"} - merging - cells
     assert not missing, f"add {sorted(missing)} to every_layer_model"
 
 
