@@ -12,6 +12,10 @@ running pass's values):
 
 Only the operations listed here exist; any other name is an AttributeError
 (use `jax.numpy` for it), never a guess.
+
+On `keras.Input` tensors an operation is recorded in the functional graph
+(see `scanfit.layers.operation`), as Keras 3 does, and so are Python's
+operators on them (``x + residual``, ``x[:, 0]``).
 """
 import functools
 import inspect
@@ -21,11 +25,28 @@ import jax.numpy as jnp
 import numpy as np
 
 from scanfit import backend
+from scanfit.layers import symbolic
 from scanfit.layers.base import Variable
+from scanfit.layers.operation import Operation, class_name
+from scanfit.serialization import register_built_in
+
+# The parameters that Keras's operations take when called (tensors, or constants in their places); their
+# other parameters (axis, keepdims, ...) are the operation's config.
+_CALL_PARAMETERS = ("x", "x1", "x2", "xs", "condition", "inputs", "indices", "weights", "variable", "key")
+# Keras's modules of the operations that are not in keras.src.ops.numpy.
+_MODULES = {
+    "nn": ("relu", "relu6", "sigmoid", "softplus", "softsign", "silu", "swish", "log_sigmoid", "leaky_relu",
+           "hard_sigmoid", "elu", "selu", "gelu", "softmax", "log_softmax", "one_hot", "normalize",
+           "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "moments"),
+    "core": ("cast", "convert_to_tensor", "stop_gradient", "slice"),
+    "math": ("logsumexp", "top_k", "erf", "rsqrt"),
+}
+_MODULE_OF = {name: module for module, names in _MODULES.items() for name in names}
 
 
 def _on_arrays(function):
-    """`function` with every `Variable` among its arguments (also in lists) replaced by its current value."""
+    """`function` with every `Variable` among its arguments (also in lists) replaced by its current value;
+    on symbolic tensors, the call is recorded in the graph instead."""
 
     def as_array(value):
         return value.current_value() if isinstance(value, Variable) else value
@@ -35,10 +56,35 @@ def _on_arrays(function):
 
     @functools.wraps(function)
     def operation(*args, **kwargs):
+        if symbolic.is_symbolic([list(args), kwargs]):
+            return _record(operation, args, kwargs)
         args, kwargs = jax.tree.map(as_array, (args, kwargs), is_leaf=is_variable)
         return function(*args, **kwargs)
 
+    _RECORDABLE[function.__name__] = operation
     return operation
+
+
+_RECORDABLE = {}  # name -> operation: those a graph can record (and a file can name)
+
+
+def _record(function, args, kwargs):
+    """`function` called on symbolic tensors: a new `Operation` node of the graph, and its output tensor."""
+    name = function.__name__
+    signature = inspect.signature(function)
+    if [p for p in signature.parameters.values() if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]:  # (any: an op)
+        raise TypeError(f"ops.{name} cannot be applied to symbolic tensors in scanfit; call it inside a layer's "
+                        "call() (or a Lambda layer) instead.")
+    bound = signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    values = bound.arguments
+    calls = [p for p in values if p in _CALL_PARAMETERS]
+    static = {p: v for p, v in values.items() if p not in calls}
+    return _operation_node(function, name, calls, static)(**{p: values[p] for p in calls})
+
+
+def _operation_node(function, name, calls, static, layer_name=None):
+    return Operation(function, name, calls, static, module=_MODULE_OF.get(name, "numpy"), name=layer_name)
 
 
 _REQUIRED = inspect.Parameter.empty
@@ -173,6 +219,12 @@ def einsum(subscripts, *operands, **kwargs):
     return jnp.einsum(subscripts, *operands, **kwargs)
 
 
+@_on_arrays
+def get_item(x, key):
+    """``x[key]``, as Keras's ``ops.get_item`` (a key read from a file comes as a list: it is a tuple)."""
+    return x[tuple(key) if isinstance(key, list) else key]
+
+
 # --- creation and conversion -----------------------------------------------------------
 def _dtype(dtype, default=None):
     return jnp.dtype(default or backend.floatx()) if dtype is None else jnp.dtype(dtype)
@@ -221,9 +273,11 @@ def convert_to_numpy(x):
     return np.asarray(x)
 
 
-@_on_arrays
 def shape(x):
-    return tuple(jnp.shape(x))
+    """The shape of `x` (of a symbolic tensor: its static shape, None where unknown, as Keras gives it)."""
+    if isinstance(x, symbolic.KerasTensor):
+        return x.shape
+    return tuple(jnp.shape(x.current_value() if isinstance(x, Variable) else x))
 
 
 # --- neural-network functions -------------------------------------------------------
@@ -275,3 +329,17 @@ def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
     """Cross-entropy along `axis` between integer class `target` and `output`."""
     target = jax.nn.one_hot(jnp.asarray(target, jnp.int32), output.shape[axis], axis=axis, dtype=output.dtype)
     return categorical_crossentropy(target, output, from_logits=from_logits, axis=axis)
+
+
+def _operation_from_config(name, config):
+    """An `Operation` node of `name` rebuilt from its saved config (Keras 3's: its name and static arguments)."""
+    config = dict(config)
+    layer_name = config.pop("name", None)
+    function = globals()[name]
+    calls = [p for p in inspect.signature(function).parameters if p in _CALL_PARAMETERS]
+    return _operation_node(function, name, calls, config, layer_name)
+
+
+register_built_in("operation", {class_name(name): functools.partial(_operation_from_config, name)
+                                for name in _RECORDABLE})
+symbolic.use_operations(_RECORDABLE)

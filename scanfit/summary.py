@@ -50,8 +50,9 @@ def summary_lines(model, line_length=None, positions=None):
     lines = [f'Model: "{model.name}"', "_" * line_length]
     lines += row(["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if functional else []))
     lines.append("=" * line_length)
-    for layer in model.layers:
-        fields = [f"{layer.name} ({type(layer).__name__})", _format_shapes(layer.output_shape), layer.count_params()]
+    for layer in (model.graph_layers if functional else model.layers):  # a graph's operations too, as Keras
+        kind = layer.keras_class()[1] if getattr(layer, "is_operation", False) else type(layer).__name__
+        fields = [f"{layer.name} ({kind})", _format_shapes(layer.output_shape), layer.count_params()]
         if functional:
             sources = [f"{t.history.layer.name}[{t.history.node_index}][{t.history.tensor_index}]"
                        for t in model.layer_inputs(layer)]

@@ -388,7 +388,7 @@ class Layer:
                      and p.name != "training"]
             any_name = any(p.kind == p.VAR_KEYWORD for p in parameters)
         else:
-            names = list(self.argument_names)
+            names = list(self.argument_names) + (["mask"] if self.accepts_mask else [])
         if len(args) > len(names):
             raise TypeError(f"{type(self).__name__} {self.name!r} takes {len(names)} argument(s) after its input "
                             f"{names}, got {len(args)} more positional argument(s).")

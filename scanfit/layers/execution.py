@@ -105,8 +105,12 @@ class Execution:
 
     def run(self, layer, x, training=None, mask=None, arguments=None):
         """`layer` on `x` (and the call's further `arguments`, by name) with this pass's values (its
-        Keras-style `call`, or its `pure_call`); records its updates and activity penalty."""
+        Keras-style `call`, or its `pure_call`); records its updates and activity penalty. An explicit
+        ``mask`` among the arguments is the mask."""
         training = self.training if training is None else bool(training)
+        if arguments and "mask" in arguments:
+            arguments = dict(arguments)
+            mask = arguments.pop("mask")
         if layer.calls_keras_style:
             x, values = layer.in_compute_dtype(x, self.values_for(layer, x, arguments))
             self.carry_mask(x, mask)

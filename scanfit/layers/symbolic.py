@@ -19,8 +19,44 @@ class History(NamedTuple):
     tensor_index: int
 
 
+OPERATIONS = {}  # operation name -> the `scanfit.ops` function; filled by `use_operations` when scanfit.ops loads
+
+
+def use_operations(functions):
+    """Let KerasTensor's operators (``+``, ``[...]``, ``<``, ...) record these `scanfit.ops` functions."""
+    OPERATIONS.update(functions)
+
+
+def _operator(name, reflected=False):
+    def method(self, *other):
+        operands = (other[0], self) if reflected else (self, *other)
+        return OPERATIONS[name](*operands)
+
+    method.__name__ = name
+    return method
+
+
 class KerasTensor:
-    """A symbolic tensor: a batch-first shape, a dtype, and the layer call that made it."""
+    """A symbolic tensor: a batch-first shape, a dtype, and the layer call that made it.
+
+    Python's operators on it (``a + b``, ``x[:, 0]``, ``x > 0``, ``-x``) add the matching `keras.ops`
+    operation to the graph, as in Keras 3.
+    """
+
+    __add__, __radd__ = _operator("add"), _operator("add", reflected=True)
+    __sub__, __rsub__ = _operator("subtract"), _operator("subtract", reflected=True)
+    __mul__, __rmul__ = _operator("multiply"), _operator("multiply", reflected=True)
+    __matmul__, __rmatmul__ = _operator("matmul"), _operator("matmul", reflected=True)
+    __truediv__, __rtruediv__ = _operator("true_divide"), _operator("true_divide", reflected=True)
+    __floordiv__, __rfloordiv__ = _operator("floor_divide"), _operator("floor_divide", reflected=True)
+    __mod__, __rmod__ = _operator("mod"), _operator("mod", reflected=True)
+    __pow__, __rpow__ = _operator("power"), _operator("power", reflected=True)
+    __neg__, __abs__, __invert__ = _operator("negative"), _operator("absolute"), _operator("logical_not")
+    __lt__, __le__ = _operator("less"), _operator("less_equal")
+    __gt__, __ge__ = _operator("greater"), _operator("greater_equal")
+    __and__, __rand__ = _operator("logical_and"), _operator("logical_and", reflected=True)
+    __or__, __ror__ = _operator("logical_or"), _operator("logical_or", reflected=True)
+    __getitem__ = _operator("get_item")
 
     def __init__(self, shape, dtype="float32", history=None, name=None):
         self.shape = tuple(shape)

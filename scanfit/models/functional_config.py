@@ -30,7 +30,7 @@ def functional_config(model):
                 "config": {"shape": list(tensor.shape), "dtype": tensor.dtype, "keras_history": tensor_ref(tensor)}}
 
     layers = []
-    for layer in model.layers:
+    for layer in model.graph_layers:
         entry = config_lib.serialize_layer(layer)
         entry["name"] = layer.name
         entry["inbound_nodes"] = []
@@ -39,9 +39,14 @@ def functional_config(model):
                 args = tensor_config(node.inputs) if isinstance(node.inputs, symbolic.KerasTensor) else [
                     tensor_config(t) for t in node.inputs]
                 kwargs = {name: _map_tensors(value, tensor_config) for name, value in node.arguments.items()}
+                if getattr(layer, "is_operation", False):  # Keras lists an operation's values in call order
+                    kwargs[layer.input_parameter] = args
+                    args, kwargs = [kwargs[name] for name in layer.call_order if name in kwargs], {}
+                else:
+                    args = [args]
                 if node.training is not None:
                     kwargs["training"] = node.training
-                entry["inbound_nodes"].append({"args": [args], "kwargs": kwargs})
+                entry["inbound_nodes"].append({"args": args, "kwargs": kwargs})
         layers.append(entry)
     return {
         "name": model.name,
@@ -54,11 +59,15 @@ def functional_config(model):
 
 def _map_tensors(value, function):
     """`value` (a call argument: a tensor, a plain value, or lists and tuples of them) with `function` applied
-    to each tensor; tuples become lists, as in JSON."""
+    to each tensor; tuples become lists, and slices and ``...`` Keras 3's dicts, as in its JSON."""
     if isinstance(value, symbolic.KerasTensor):
         return function(value)
     if isinstance(value, (list, tuple)):
         return [_map_tensors(item, function) for item in value]
+    if isinstance(value, slice):
+        return {"class_name": "__slice__", "config": {"start": value.start, "stop": value.stop, "step": value.step}}
+    if value is Ellipsis:
+        return {"class_name": "__ellipsis__", "config": {}}
     return value
 
 
@@ -99,6 +108,9 @@ def functional_from_config(model_class, config, custom_objects=None, layers=None
         waiting = []
         for layer, name, node in pending:
             args, more, kwargs, training = _node_arguments(node, name)
+            if not getattr(layer, "is_operation", False) and (not _refs(args) or _plain_inside(args)):
+                raise ValueError(f"A layer's saved input must be a tensor or a list of tensors; layer {name!r} has "
+                                 f"{node!r:.200}")
             if not all(_key(ref) in made for ref in _refs([args, more, list(kwargs.values())])):
                 waiting.append((layer, name, node))
                 continue
@@ -154,7 +166,7 @@ def _node_arguments(node, name):
         if not isinstance(training, (bool, type(None))):
             raise ValueError(f"Layer {name!r} is called with training={training!r} in the saved model; "
                              "it must be true, false or null.")
-        return _keras3_refs(args[0]), [_keras3_value(arg) for arg in args[1:]], kwargs, training
+        return _keras3_value(args[0]), [_keras3_value(arg) for arg in args[1:]], kwargs, training
     if isinstance(node, list):  # tf.keras 2: [[name, node_index, tensor_index, kwargs], ...]
         refs, training = [], None
         for item in node:
@@ -177,12 +189,16 @@ def _training_of(kwargs, name):
 
 
 def _keras3_value(value):
-    """A saved call argument: a tensor (as its reference), a list of them, or a plain value."""
+    """A saved call argument: a tensor (as its reference), a slice, ``...``, a plain value, or lists of them."""
     if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
         return _keras3_refs(value)
-    if isinstance(value, list) and any(isinstance(item, dict) and item.get("class_name") == "__keras_tensor__"
-                                       for item in value):
-        return _keras3_refs(value)
+    if isinstance(value, dict) and value.get("class_name") == "__slice__":
+        config = value.get("config") or {}
+        return slice(config.get("start"), config.get("stop"), config.get("step"))
+    if isinstance(value, dict) and value.get("class_name") == "__ellipsis__":
+        return Ellipsis
+    if isinstance(value, list):
+        return [_keras3_value(item) for item in value]
     return value
 
 
@@ -195,6 +211,11 @@ def _keras3_refs(arg):
     if isinstance(arg, list):
         return [_keras3_refs(item) for item in arg]
     raise ValueError(f"A layer's saved input must be a tensor or a list of tensors, got {arg!r:.200}")
+
+
+def _plain_inside(args):
+    """Whether a layer's saved input (a reference or a list of them) holds anything but references."""
+    return not _is_ref(args) and (not isinstance(args, list) or any(_plain_inside(item) for item in args))
 
 
 def _is_ref(value):

@@ -87,7 +87,13 @@ class Model(Layer):
 
     @property
     def layers(self):
-        """The model's layers: the graph's (input layers included, as Keras 3) or a subclass's attributes."""
+        """The model's layers: the graph's (input layers included, as Keras 3; not its `keras.ops`
+        operations, which Keras 3 does not list either) or a subclass's attributes."""
+        return [layer for layer in self.graph_layers if not getattr(layer, "is_operation", False)]
+
+    @property
+    def graph_layers(self):
+        """The graph's layers and operations, in Keras's order (what its config lists), or a subclass's layers."""
         if self._graph is not None:
             return list(self._graph.layers)
         return attribute_layers(self, skip=_NOT_STRUCTURE)

@@ -52,6 +52,9 @@ def serialize_layer(layer):
     """A layer as Keras 3 writes it in config.json (a custom layer class with its ``registered_name``)."""
     if layer.is_model:  # a model nested in a model
         return serialize_model(layer)
+    if getattr(layer, "is_operation", False):  # a keras.ops call in a graph, as Keras 3 writes one
+        module, class_name = layer.keras_class()
+        return {"module": module, "class_name": class_name, "config": layer.get_config(), "registered_name": class_name}
     config = object_config("keras.layers", layer, built_in("layer"), layer.get_config())
     if layer.built and layer.input_shape is not None:
         config["build_config"] = layer.build_config()
@@ -85,6 +88,9 @@ def _deserialize_layer(config, custom_objects):
         build_config = config.get("build_config")
         input_shape = build_config.get("input_shape") if isinstance(build_config, dict) else None
         return _model_from_config(config, custom_objects, input_shape, max_weight_bytes, max_layers)
+    operations = built_in("operation")
+    if class_name in operations and str(config.get("module") or "").startswith("keras.src.ops"):
+        return operations[class_name](config.get("config") or {})
     cls = lookup("layer", built_in("layer"), class_name, custom_objects)
     layer_config = config.get("config") or {}
     if not isinstance(layer_config, dict):

@@ -222,7 +222,7 @@ def test_files_move_between_the_libraries(tmp_path):
 @pytest.mark.parametrize("call, error, words", [
     (lambda layer: layer(QUERY), TypeError, "needs a value"),
     (lambda layer: layer(QUERY, VALUE, values=VALUE), TypeError, "unexpected call argument 'values'"),
-    (lambda layer: layer(QUERY, VALUE, *[None] * 8), TypeError, r"takes 8 argument\(s\) after its input"),
+    (lambda layer: layer(QUERY, VALUE, *[None] * 9), TypeError, r"takes 9 argument\(s\) after its input"),
     (lambda layer: layer(QUERY, VALUE, VALUE, key=VALUE),
      TypeError, "got 'key' twice"),
     (lambda layer: layer(QUERY, VALUE, key=VALUE[:, :3]), ValueError, "value and key must agree"),
@@ -278,3 +278,20 @@ def test_batch_normalization_uses_the_kept_steps_only():
     model = _fit_both(build, tokens, labels)
     moving_mean = model.layers[2].get_weights()[2]
     assert np.abs(moving_mean).max() > 1e-4  # the statistics moved
+
+
+def test_keras_file_whose_masks_meet_a_merge_loads(tmp_path):
+    """Keras 3 records the mask of a merge as NotEqual and LogicalOr operations and passes it to the pooling
+    as its mask argument; scanfit reads those and predicts what Keras does."""
+    tokens, _ = _masked_tokens()
+    inputs = keras.Input((6,), dtype="int32")
+    embedded = keras.layers.Embedding(20, 8, mask_zero=True)(inputs)
+    attended = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)(embedded, embedded)
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Add()([embedded, attended]))
+    model = keras.Model(inputs, keras.layers.Dense(1)(pooled))
+    model.save(tmp_path / "k.keras")
+    classes = [layer["class_name"] for layer in model.get_config()["layers"]]
+    assert "NotEqual" in classes and "LogicalOr" in classes
+    loaded = scanfit.models.load_model(tmp_path / "k.keras")
+    np.testing.assert_allclose(loaded.predict(tokens, verbose=0), model.predict(tokens, verbose=0), rtol=1e-5,
+                               atol=1e-6)

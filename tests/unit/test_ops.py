@@ -43,7 +43,7 @@ CASES = (
         ("squeeze", (A[:, :1],), {"axis": 1}), ("concatenate", ([A, B],), {"axis": 1}), ("stack", ([A, B],), {}),
         ("split", (A, 2), {"axis": 1}), ("tile", (A, (2, 1)), {}), ("repeat", (A, 2), {"axis": 0}),
         ("flip", (A,), {"axis": 1}), ("roll", (A, 1), {"axis": 1}), ("sort", (A,), {}), ("argsort", (A,), {}),
-        ("top_k", (A, 2), {}), ("take", (A, I), {"axis": 1}), ("take_along_axis", (A, I[:, None]), {"axis": 1}),
+        ("top_k", (A, 2), {}), ("take", (A, I), {"axis": 1}), ("get_item", (A, (slice(None), 1)), {}), ("take_along_axis", (A, I[:, None]), {"axis": 1}),
         ("where", (A > 0, A, B), {}), ("clip", (A, -0.5, 0.5), {}), ("round", (A * 10,), {}),
         ("pad", (A, ((1, 0), (0, 2))), {}), ("pad", (A, ((1, 1), (2, 2))), {"constant_values": 3.0}),
         ("slice", (A, (1, 1), (2, 2)), {}), ("tril", (SQUARE,), {}), ("triu", (SQUARE,), {"k": 1}),
