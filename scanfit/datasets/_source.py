@@ -11,8 +11,10 @@
 4. the folder of the Debian package, where there is one (`DEBIAN_DIRS`);
 5. a download from `MIRROR_URL` into the cache, unless ``SCANFIT_OFFLINE=1``.
 
-``<folder>`` is ``fashion-mnist``, ``mnist``, ``imdb`` or ``cifar-10``. IMDB
-(``imdb.npz``, ``imdb_word_index.json``) and CIFAR-10
+``<folder>`` is ``fashion-mnist``, ``mnist``, ``imdb``, ``cifar-10``, ``reuters`` or
+``boston-housing``. IMDB (``imdb.npz``, ``imdb_word_index.json``), Reuters
+(``reuters.npz``, ``reuters_word_index.json``), Boston housing
+(``boston_housing.npz``) and CIFAR-10
 (``cifar-10-python.tar.gz``) are single files that `fetch_file` finds in the
 same order, each checked against its published SHA-256 or MD5 (`FILES`).
 For the image sets, a folder holds either the four
@@ -44,8 +46,10 @@ from scanfit.datasets.idx import read_idx
 MIRROR_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 DEBIAN_DIRS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
 DEBIAN_PACKAGES = {"fashion_mnist": "dataset-fashion-mnist"}
-FOLDER_NAMES = {"fashion_mnist": "fashion-mnist", "mnist": "mnist", "imdb": "imdb", "cifar10": "cifar-10"}
-TITLES = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST", "imdb": "IMDB reviews", "cifar10": "CIFAR-10"}
+FOLDER_NAMES = {"fashion_mnist": "fashion-mnist", "mnist": "mnist", "imdb": "imdb", "cifar10": "cifar-10",
+                "reuters": "reuters", "boston_housing": "boston-housing"}
+TITLES = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST", "imdb": "IMDB reviews", "cifar10": "CIFAR-10",
+          "reuters": "Reuters newswires", "boston_housing": "Boston housing"}
 # Datasets of single files (fetched one by one with `fetch_file`): file name -> (digest kind, digest).
 FILES = {
     "imdb": {
@@ -54,6 +58,13 @@ FILES = {
     },
     "cifar10": {
         "cifar-10-python.tar.gz": ("SHA-256", "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"),
+    },
+    "reuters": {
+        "reuters.npz": ("SHA-256", "d6586e694ee56d7a4e65172e12b3e987c03096cb01eab99753921ef915959916"),
+        "reuters_word_index.json": ("MD5", "4d44cc38712099c9e383dc6e5f11a921"),
+    },
+    "boston_housing": {
+        "boston_housing.npz": ("SHA-256", "f553886a1f8d56431e820c5b82552d9d95cfcb96d1e678153f8839538947dff5"),
     },
 }
 # Files not on `MIRROR_URL`: file name -> URL.

@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 
-from scanfit.datasets import _source, safe_pickle
+from scanfit.datasets import _source, safe_pickle, word_sequences
 
 
 def load_data(path=None, num_words=None, skip_top=0, maxlen=None, seed=113, start_char=1, oov_char=2, index_from=3):
@@ -32,20 +32,12 @@ def load_data(path=None, num_words=None, skip_top=0, maxlen=None, seed=113, star
         order = np.arange(len(x))
         rng.shuffle(order)
         splits.append((x[order], y[order]))
-    offset = index_from or 0
-    first = [] if start_char is None else [start_char]
-    splits = [([first + [w + offset for w in review] for review in x], y) for x, y in splits]
+    splits = [(word_sequences.indexed(x, start_char, index_from), y) for x, y in splits]
     if maxlen:
-        splits = [_shorter_than(maxlen, x, y) for x, y in splits]
+        splits = [word_sequences.shorter_than(maxlen, x, y) for x, y in splits]
         if not splits[0][0] or not splits[1][0]:
             raise ValueError(f"No review is shorter than maxlen={maxlen}; raise maxlen.")
-    reviews = splits[0][0] + splits[1][0]
-    if not num_words:
-        num_words = max(max(review) for review in reviews)
-    if oov_char is not None:
-        reviews = [[w if skip_top <= w < num_words else oov_char for w in review] for review in reviews]
-    else:
-        reviews = [[w for w in review if skip_top <= w < num_words] for review in reviews]
+    reviews = word_sequences.within_vocabulary(splits[0][0] + splits[1][0], num_words, skip_top, oov_char)
     count = len(splits[0][0])
     x_train, x_test = np.array(reviews[:count], dtype=object), np.array(reviews[count:], dtype=object)
     labels = np.concatenate([splits[0][1], splits[1][1]])
@@ -57,9 +49,4 @@ def get_word_index(path=None):
     file = _source.fetch_file("imdb", "imdb_word_index.json", path)
     with open(file, encoding="utf-8") as handle:
         return json.load(handle)
-
-
-def _shorter_than(maxlen, reviews, labels):
-    kept = [i for i, review in enumerate(reviews) if len(review) < maxlen]
-    return [reviews[i] for i in kept], labels[kept]
 

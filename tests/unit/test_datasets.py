@@ -511,3 +511,72 @@ def test_imdb_download_checksum_mismatch_leaves_nothing(tmp_path, mirror):
     with pytest.raises(ValueError, match="Checksum mismatch for the download of http://127.0.0.1"):
         imdb.load_data()
     assert not (cache_of(tmp_path, "imdb") / "imdb.npz").exists()
+
+
+# --- Reuters and Boston housing (Chollet's multiclass and regression examples) ---------------------------
+
+
+def make_reuters(folder, seed=0):
+    """A reuters.npz of ragged object arrays (Keras's layout: x and y) and a reuters_word_index.json."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    wires = np.empty(23, dtype=object)
+    wires[:] = [list(map(int, rng.integers(1, 40, size=rng.integers(1, 15)))) for _ in range(23)]
+    np.savez(folder / "reuters.npz", x=wires, y=rng.integers(0, 46, 23))
+    (folder / "reuters_word_index.json").write_text('{"said": 1, "the": 2, "oil": 3}')
+    return folder / "reuters.npz"
+
+
+@pytest.mark.parametrize("options", IMDB_OPTIONS + [dict(test_split=0.5), dict(test_split=0.0, maxlen=10)])
+def test_reuters_equals_keras_on_the_same_file(tmp_path, monkeypatch, options):
+    import keras
+    from keras.src.datasets import reuters as keras_reuters
+
+    from scanfit.datasets import reuters
+
+    file = make_reuters(tmp_path / "data")
+    trust_files(monkeypatch, "reuters", file.parent)
+    monkeypatch.setattr(keras_reuters, "get_file", lambda *args, **kwargs: kwargs.get("fname", args[0] if args else None))
+    expected = keras.datasets.reuters.load_data(path=str(file), **options)
+    got = reuters.load_data(path=str(file), **options)
+    for got_part, expected_part in zip(got, expected):
+        for g, e in zip(got_part, expected_part):
+            assert g.dtype == e.dtype and g.shape == e.shape
+            assert [list(a) for a in g] == [list(a) for a in e] if g.dtype == object else np.array_equal(g, e)
+    monkeypatch.setenv("SCANFIT_DATA_DIR", str(file.parent))
+    assert reuters.get_word_index() == {"said": 1, "the": 2, "oil": 3}
+
+
+@pytest.mark.parametrize("options", [{}, dict(test_split=0.3, seed=5)])
+def test_boston_housing_equals_keras_on_the_same_file(tmp_path, monkeypatch, options):
+    import keras
+    from keras.src.datasets import boston_housing as keras_boston
+
+    from scanfit.datasets import boston_housing
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    np.savez(folder / "boston_housing.npz", x=rng.normal(size=(20, 13)), y=rng.uniform(5, 50, 20))
+    trust_files(monkeypatch, "boston_housing", folder)
+    monkeypatch.setattr(keras_boston, "get_file", lambda *args, **kwargs: args[0])
+    expected = keras.datasets.boston_housing.load_data(path=str(folder / "boston_housing.npz"), **options)
+    got = boston_housing.load_data(path=folder, **options)
+    for got_part, expected_part in zip(got, expected):
+        for g, e in zip(got_part, expected_part):
+            assert g.dtype == e.dtype and g.shape == e.shape
+            np.testing.assert_array_equal(g, e)
+
+
+def test_reuters_and_boston_housing_check_files_and_arguments(tmp_path, monkeypatch):
+    from scanfit.datasets import boston_housing, reuters
+
+    file = make_reuters(tmp_path / "data")
+    with pytest.raises(ValueError, match="Checksum mismatch"):
+        reuters.load_data(path=file)
+    monkeypatch.setenv("SCANFIT_OFFLINE", "1")
+    monkeypatch.setenv("SCANFIT_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(FileNotFoundError, match=r"Boston housing \(boston_housing.npz\) was not found"):
+        boston_housing.load_data()
+    with pytest.raises(ValueError, match=r"test_split must be a number in \[0, 1\)"):
+        boston_housing.load_data(test_split=1.0)
