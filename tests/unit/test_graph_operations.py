@@ -43,7 +43,7 @@ def test_operations_equal_keras(models):
         assert tuple(s_tensor.shape) == tuple(k_tensor.shape)
         assert s_tensor.dtype == k_tensor.dtype
         np.testing.assert_allclose(np.asarray(mine, float), np.asarray(theirs, float), rtol=1e-6, atol=1e-6)
-    assert [layer.name for layer in s_model.layers] == [layer.name for layer in k_model.layers]  # operations unlisted
+    assert len(s_model.layers) == len(k_model.layers) == 2  # the inputs: operations are not listed, as in Keras
 
 
 @pytest.mark.parametrize("direction", ["scanfit to keras", "keras to scanfit", "scanfit to scanfit"])

@@ -304,3 +304,31 @@ def test_a_subclass_without_get_config_saves_its_constructor_arguments(tmp_path)
     with pytest.raises(NotImplementedError, match=r"\['table'\].*get_config"):
         holding.save(tmp_path / "holding.keras")
     assert not (tmp_path / "holding.keras").exists()
+
+
+def test_masks_travel_through_a_subclass_call_as_in_keras():
+    """Inside call(), the embedding's output carries its mask to the recurrent layer (Keras 3 attaches masks
+    to tensors), so the padding steps keep the state: outputs equal Keras's, and differ without the mask."""
+    tokens = np.array([[3, 5, 7, 0, 0], [2, 4, 0, 0, 0], [1, 2, 3, 4, 5]])
+
+    def build(K, mask_zero=True):
+        class Encoder(K.Model):
+            def __init__(self):
+                super().__init__()
+                self.embedding = K.layers.Embedding(10, 4, mask_zero=mask_zero)
+                self.rnn = K.layers.GRU(3)
+
+            def call(self, inputs):
+                return self.rnn(self.embedding(inputs))
+
+        model = Encoder()
+        model(tokens)
+        return model
+
+    k_model, s_model, unmasked = build(keras), build(scanfit), build(scanfit, mask_zero=False)
+    weights = [np.random.default_rng(2).normal(size=w.shape).astype("float32") for w in k_model.get_weights()]
+    for model in (k_model, s_model, unmasked):
+        model.set_weights(weights)
+    expected = np.asarray(k_model(tokens))
+    np.testing.assert_allclose(np.asarray(s_model(tokens)), expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(np.asarray(unmasked(tokens))[:2], expected[:2], atol=1e-3)
