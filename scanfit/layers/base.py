@@ -193,6 +193,7 @@ class Layer:
         self.output_shape = None
         self._variables = []
         self.inbound_nodes = []  # one symbolic.Node per call on KerasTensors
+        self.call_losses = []  # the add_loss and activity terms of the last call on arrays (see `losses`)
         self._input_shape_arg = _batch_shape(input_shape, input_dim, batch_input_shape, batch_size)
 
     # --- building -----------------------------------------------------
@@ -412,6 +413,7 @@ class Layer:
             y = run.run(self, x, arguments=arguments)
         for layer in layers:
             layer.assign_state(run.updates.get(id(layer), {}))
+        self.call_losses = [run.extra_loss] if run.loss_count else []
         return y
 
     def assign_state(self, updates):
@@ -506,6 +508,14 @@ class Layer:
         """``(group, name, variables)`` for each group of the weights in a Keras 3 ``.weights.h5`` file: one
         ``vars`` group for most layers (wrappers and recurrent layers nest their inner layers' groups)."""
         return [("vars", self.name, self.weights)]
+
+    @property
+    def losses(self):
+        """Keras's ``layer.losses``: the `add_loss` and activity-regularization terms of the layer's last call on
+        arrays (summed into one), then the penalty of each regularized weight (its own and its layers'), as
+        scalars; `fit` adds the same penalties to the loss."""
+        penalties = [v.regularizer(v.current_value()) for v in self.weights if v.regularizer is not None]
+        return list(self.call_losses) + penalties
 
     def count_params(self):
         return int(sum(np.prod(v.shape) for v in self.weights))

@@ -36,6 +36,7 @@ class Execution:
         self.calls = 0
         self.updates = {}  # id(layer) -> {short_name: new value}
         self.extra_loss = jnp.zeros((), jnp.float32)  # activity penalties and add_loss() terms
+        self.loss_count = 0  # how many terms extra_loss sums
         self.carried_masks = {}  # id(array) -> (array, mask): the Keras mask an array carries in this pass
 
     @contextlib.contextmanager
@@ -125,6 +126,7 @@ class Execution:
     def add_loss(self, loss):
         """Add `loss` (summed to a scalar, in float32) to this pass's total loss."""
         self.extra_loss = self.extra_loss + jnp.sum(jnp.asarray(loss, jnp.float32))
+        self.loss_count += 1
 
     def run_pure(self, layer, x, training=None, mask=None, arguments=None):
         """`layer`'s `pure_call` on `x` (and `arguments`, by name) with this pass's values and a key of its

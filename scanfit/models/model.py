@@ -374,9 +374,10 @@ class Model(Layer):
             parts = self.flatten_inputs(x)
             flat = parts[0] if len(parts) == 1 else tuple(parts)
         rng = scanfit_random.next_key() if training or self.draws_at_inference() else None
-        y, updates, _, _ = self.apply(self.weight_values(), flat, training=training, rng=rng)
+        y, updates, extra_loss, _ = self.apply(self.weight_values(), flat, training=training, rng=rng)
         for layer, layer_updates in zip(self.weight_layers, updates):
             layer.assign_state(layer_updates)  # at inference, only from layers called with training=True
+        self.call_losses = [extra_loss] if float(extra_loss) != 0 else []
         return self.structure_outputs(y)
 
     def structure_outputs(self, y):
