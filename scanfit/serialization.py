@@ -135,6 +135,27 @@ def registered_name(cls):
     return _NAMES.get(cls, cls.__name__)
 
 
+def get_registered_name(obj):
+    """Keras's ``get_registered_name``: the name a class (or an instance's class, or a function) is saved as."""
+    cls = obj if isinstance(obj, type) or callable(obj) and not hasattr(obj, "get_config") else type(obj)
+    return _NAMES.get(cls, getattr(cls, "__name__", str(cls)))
+
+
+def get_custom_objects():
+    """Keras's ``get_custom_objects``: the live global dict of objects that loading finds by name (the
+    registered classes among them); ``get_custom_objects()["MyLayer"] = MyLayer`` makes one known everywhere."""
+    return _REGISTERED
+
+
+def get_registered_object(name, custom_objects=None, module_objects=None):
+    """Keras's ``get_registered_object``: what `name` means to loading (`custom_objects`, the enclosing scopes,
+    the global dict), then in `module_objects`; None if nothing."""
+    found = _custom_object(name, custom_objects)
+    if found is not _MISSING:
+        return found
+    return (module_objects or {}).get(name)
+
+
 def _custom_object(name, custom_objects):
     """What the caller supplied under `name`: the `custom_objects` argument first, then the scopes, then the
     registered classes; else _MISSING."""

@@ -332,3 +332,34 @@ def test_masks_travel_through_a_subclass_call_as_in_keras():
     expected = np.asarray(k_model(tokens))
     np.testing.assert_allclose(np.asarray(s_model(tokens)), expected, rtol=1e-5, atol=1e-6)
     assert not np.allclose(np.asarray(unmasked(tokens))[:2], expected[:2], atol=1e-3)
+
+
+def test_the_global_custom_objects_and_registered_names(tmp_path, monkeypatch):
+    """keras.utils.get_custom_objects() is the live global dict that loading consults, as in Keras."""
+
+    class Doubling(scanfit.layers.Layer):
+        def call(self, inputs):
+            return 2.0 * inputs
+
+    inputs = scanfit.Input(X.shape[1:])
+    model = scanfit.Model(inputs, Doubling()(inputs))
+    model.save(tmp_path / "d.keras")
+    with pytest.raises(ValueError, match="Doubling"):
+        scanfit.models.load_model(tmp_path / "d.keras")
+    monkeypatch.setitem(scanfit.utils.get_custom_objects(), "Doubling", Doubling)
+    loaded = scanfit.models.load_model(tmp_path / "d.keras")
+    np.testing.assert_array_equal(loaded.predict(X, verbose=0), 2.0 * X)
+    assert scanfit.saving.get_registered_object("Doubling") is Doubling
+    assert scanfit.saving.get_registered_object("Unknown", module_objects={"Unknown": int}) is int
+
+    @scanfit.utils.register_keras_serializable(package="tests")
+    class Tripling(Doubling):
+        pass
+
+    try:
+        assert scanfit.utils.get_custom_objects()["tests>Tripling"] is Tripling
+        assert scanfit.utils.get_registered_name(Tripling) == "tests>Tripling"
+        assert scanfit.utils.get_registered_name(Tripling()) == "tests>Tripling"
+        assert scanfit.utils.get_registered_name(Doubling) == "Doubling"
+    finally:
+        del scanfit.utils.get_custom_objects()["tests>Tripling"]
