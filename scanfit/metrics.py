@@ -606,6 +606,47 @@ class Recall(_PrecisionOrRecall):
     kept = ("true_positives", "false_negatives")
 
 
+class _ConfusionCount(_ConfusionMetric):
+    """One weighted confusion count at one or more thresholds (0.5 by default): a prediction above a
+    threshold is positive."""
+
+    def __init__(self, thresholds=None, name=None, dtype=None):
+        values, self.single = _thresholds(thresholds, 0.5, type(self).__name__)
+        super().__init__(values, name=name, dtype=dtype)
+        self.init_thresholds = thresholds
+
+    def result(self):
+        value = getattr(self, self.kept[0])
+        return value[0] if self.single else value
+
+    def get_config(self):
+        return {**super().get_config(), "thresholds": self.init_thresholds}
+
+
+class TruePositives(_ConfusionCount):
+    """The (weighted) number of positive labels predicted positive."""
+
+    kept = ("true_positives",)
+
+
+class FalsePositives(_ConfusionCount):
+    """The (weighted) number of negative labels predicted positive."""
+
+    kept = ("false_positives",)
+
+
+class TrueNegatives(_ConfusionCount):
+    """The (weighted) number of negative labels predicted negative."""
+
+    kept = ("true_negatives",)
+
+
+class FalseNegatives(_ConfusionCount):
+    """The (weighted) number of positive labels predicted negative."""
+
+    kept = ("false_negatives",)
+
+
 class AUC(_ConfusionMetric):
     """The area under the ROC or precision-recall curve, from confusion counts at `num_thresholds`
     thresholds spread over [0, 1] (or the given `thresholds`), summed by `summation_method` as in Keras 3."""
@@ -676,6 +717,7 @@ CLASSES = {
         MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError, RootMeanSquaredError,
         CosineSimilarity, LogCoshError, Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson,
         BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, Precision, Recall, AUC,
+        TruePositives, FalsePositives, TrueNegatives, FalseNegatives,
     )
 }
 REGISTRY = {

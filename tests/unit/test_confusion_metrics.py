@@ -1,5 +1,7 @@
-"""Precision, Recall and AUC against Keras 3: eagerly for every argument mix, and in fit/evaluate, where their
+"""Precision, Recall, AUC and the four confusion counts against Keras 3: eagerly for every argument mix, and in fit/evaluate, where their
 counts are carried through the compiled epoch."""
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -18,6 +20,8 @@ CASES = [
     ("AUC", {}), ("AUC", {"num_thresholds": 7}), ("AUC", {"curve": "PR"}), ("AUC", {"curve": "PR", "num_thresholds": 9}),
     ("AUC", {"summation_method": "minoring"}), ("AUC", {"curve": "PR", "summation_method": "majoring"}),
     ("AUC", {"thresholds": [0.25, 0.5, 0.75]}), ("AUC", {"from_logits": True}),
+    ("TruePositives", {}), ("FalsePositives", {"thresholds": 0.3}), ("TrueNegatives", {"thresholds": [0.2, 0.7]}),
+    ("FalseNegatives", {}),
 ]
 
 
@@ -32,7 +36,8 @@ def test_streaming_values_equal_keras(name, kwargs, weighted):
         k_metric.update_state(LABELS[part], scores[part], sample_weight=sample_weight)
     np.testing.assert_allclose(np.asarray(s_metric.result()), np.asarray(k_metric.result()), rtol=1e-5, atol=1e-7)
     s_config, k_config = s_metric.get_config(), k_metric.get_config()
-    assert s_config.pop("name") == name.lower() and k_config.pop("name").startswith(name.lower())  # Keras counts up
+    default = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower()
+    assert s_config.pop("name") == default and k_config.pop("name").startswith(default)  # Keras counts up
     assert s_config == k_config
     s_metric.reset_state()
     assert all(not np.any(v.numpy()) for v in s_metric.variables)
@@ -47,7 +52,8 @@ def test_fit_and_evaluate_log_what_keras_logs():
         model.set_weights([np.full((5, 1), 0.2, "float32"), np.zeros(1, "float32")])
         model.compile(K.optimizers.SGD(0.1), "binary_crossentropy",
                       metrics=["accuracy", K.metrics.Precision(name="precision"), K.metrics.Recall(name="recall"),
-                               K.metrics.AUC(name="auc"), K.metrics.AUC(curve="PR", name="pr_auc")])
+                               K.metrics.AUC(name="auc"), K.metrics.AUC(curve="PR", name="pr_auc"),
+                               K.metrics.TruePositives(name="tp"), K.metrics.FalseNegatives(name="fn")])
         histories.append(model.fit(x, y, epochs=3, batch_size=16, shuffle=False, validation_split=0.25,
                                    verbose=0).history)
         evaluations.append(model.evaluate(x, y, batch_size=50, return_dict=True, verbose=0))
