@@ -34,7 +34,8 @@ def dtype_policy_config(dtype="float32"):
 class Variable:
     """A named weight of a layer.
 
-    ``name`` is the layer-qualified name (``'dense/kernel'``); ``trainable``
+    ``path`` is the layer-qualified name (``'dense/kernel'``) and ``name`` its last part (``'kernel'``), as
+    in Keras 3; ``trainable``
     says whether an optimizer may change it (while its layer is trainable);
     ``autocast`` whether its layer's call sees it in the layer's compute dtype;
     ``layer`` the layer that made it.
@@ -45,9 +46,9 @@ class Variable:
     do), elsewhere its stored `value`.
     """
 
-    def __init__(self, value, name, trainable=True, regularizer=None, constraint=None, autocast=True, layer=None):
+    def __init__(self, value, path, trainable=True, regularizer=None, constraint=None, autocast=True, layer=None):
         self.value = jnp.asarray(value)
-        self.name = name
+        self.path = path
         self.trainable = trainable
         self.autocast = autocast
         self.regularizer = regularizer
@@ -82,11 +83,12 @@ class Variable:
         return len(self.value)
 
     @property
-    def short_name(self):
-        return self.name.rsplit("/", 1)[-1]
+    def name(self):
+        return self.path.rsplit("/", 1)[-1]
 
     @property
-    def path(self):
+    def short_name(self):
+        """The name a layer's weight dict keys the variable by (its `name`)."""
         return self.name
 
     @property
@@ -128,7 +130,7 @@ class Variable:
         return np.asarray(self.current_value(), dtype=dtype)
 
     def __repr__(self):
-        return f"<Variable {self.name!r} shape={self.shape} dtype={self.dtype} trainable={self.trainable}>"
+        return f"<Variable path={self.path} shape={self.shape} dtype={self.dtype} trainable={self.trainable}>"
 
 
 class Layer:
@@ -548,13 +550,13 @@ def assign_all(variables, values, owner):
     if len(values) != len(variables):
         raise ValueError(
             f"set_weights for {owner} expects {len(variables)} arrays "
-            f"({[v.name for v in variables]}), got {len(values)}."
+            f"({[v.path for v in variables]}), got {len(values)}."
         )
     arrays = [np.asarray(a) for a in values]
     for variable, array in zip(variables, arrays):
         if tuple(array.shape) != variable.shape:
             raise ValueError(
-                f"set_weights for {owner}: {variable.name!r} has shape {variable.shape}, "
+                f"set_weights for {owner}: {variable.path!r} has shape {variable.shape}, "
                 f"the given array has shape {tuple(array.shape)}."
             )
     for variable, array in zip(variables, arrays):

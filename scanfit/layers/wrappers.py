@@ -59,7 +59,7 @@ class Bidirectional(Layer):
         for prefix, sub in (("forward", self.forward_layer), ("backward", self.backward_layer)):
             sub.build_for(input_shape)
             for variable in sub.weights:
-                variable.name = f"{self.name}/{prefix}_{variable.short_name}"
+                variable.path = f"{self.name}/{prefix}_{variable.short_name}"
                 self._variables.append(variable)
 
     def compute_output_shape(self, input_shape):

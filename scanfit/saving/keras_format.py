@@ -228,7 +228,7 @@ def _read_layer(layers_group, layer, layer_path, path):
             )
         for index, variable in enumerate(variables):
             by_variable[id(variable)] = files.read_array(group, str(index), path, variable.shape,
-                                                         f"weight {variable.name!r}")
+                                                         f"weight {variable.path!r}")
     return [by_variable[id(variable)] for variable in own_weights(layer)]
 
 

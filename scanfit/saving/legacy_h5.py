@@ -67,7 +67,7 @@ def write_weights(group, model):
     group.attrs["keras_version"] = KERAS_FORMAT_VERSION
     for layer in model.layers:
         layer_group = group.create_group(layer.name)
-        names = [f"{variable.name}:0" for variable in layer.weights]
+        names = [f"{variable.path}:0" for variable in layer.weights]
         _write_names(layer_group, "weight_names", names)
         for name, variable in zip(names, layer.weights):
             layer_group.create_dataset(name, data=variable.numpy())

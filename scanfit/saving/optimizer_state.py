@@ -141,8 +141,8 @@ def _layout(model, state, mask):
         for layer_index, variable in weights:
             for slot in group:
                 entries.append(Entry(
-                    f"{prefix}/{model.name}_{variable.name.replace('/', '_')}_{slot.name}", "slot", variable.shape,
-                    weight=variable.name, slot=slot.name,
+                    f"{prefix}/{model.name}_{variable.path.replace('/', '_')}_{slot.name}", "slot", variable.shape,
+                    weight=variable.path, slot=slot.name,
                     path=_path(slot, layer_index, variable.short_name, path_prefix),
                     sign=slot.sign,
                 ))

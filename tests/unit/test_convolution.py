@@ -90,7 +90,7 @@ def test_same_padding_splits_like_keras():
 def test_weights_have_keras_names_shapes_and_initialization():
     layer = scanfit.layers.Conv2D(16, 3, name="conv")
     layer.build_for((None, 28, 28, 3))
-    assert [(v.name, v.shape) for v in layer.weights] == [("conv/kernel", (3, 3, 3, 16)), ("conv/bias", (16,))]
+    assert [(v.path, v.shape) for v in layer.weights] == [("conv/kernel", (3, 3, 3, 16)), ("conv/bias", (16,))]
     limit = np.sqrt(6 / (9 * 3 + 9 * 16))  # glorot_uniform with the receptive field in both fans
     kernel = layer.get_weights()[0]
     assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.8 * limit

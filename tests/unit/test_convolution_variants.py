@@ -68,7 +68,7 @@ def test_1d_forms_match_keras(make, monkeypatch):
 def test_weights_have_keras_names_and_shapes():
     def names(layer, shape):
         layer.build_for(shape)
-        return [(v.name, v.shape) for v in layer.weights]
+        return [(v.path, v.shape) for v in layer.weights]
 
     assert names(scanfit.layers.Conv2DTranspose(4, 3, name="t"), (None, 5, 5, 2)) == [
         ("t/kernel", (3, 3, 4, 2)), ("t/bias", (4,))]

@@ -174,7 +174,7 @@ def test_call_gets_training_and_jax_operations_see_arrays():
             return y * 2.0 if training else y
 
     layer = ScaledTanh(2)
-    assert [v.name for v in layer.weights] == [f"{layer.name}/variable", f"{layer.name}/variable_1"]
+    assert [v.path for v in layer.weights] == [f"{layer.name}/variable", f"{layer.name}/variable_1"]
     assert len(layer.trainable_weights) == 1 and len(layer.non_trainable_weights) == 1
     model = scanfit.Sequential([scanfit.Input((8,)), layer])
     expected = np.tanh(X[:5].sum(axis=1, keepdims=True)) * np.ones((1, 2))

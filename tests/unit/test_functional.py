@@ -135,7 +135,7 @@ def test_a_shared_layer_holds_one_set_of_weights():
     model = shared_layer_model(scanfit)
     shared = model.get_layer("shared")
     assert len(shared.inbound_nodes) == 2 and len(shared.weights) == 2
-    assert sum(1 for w in model.weights if w.name.startswith("shared/")) == 2
+    assert sum(1 for w in model.weights if w.path.startswith("shared/")) == 2
 
 
 @pytest.mark.parametrize("extension", ["keras", "h5"])

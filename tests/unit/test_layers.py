@@ -59,7 +59,7 @@ def test_parameter_free_and_activation_layers_match_keras(make):
 @pytest.mark.parametrize("training", [False, True])
 def test_batch_normalization_matches_keras_in_both_modes(training):
     k, s = _compare(lambda L: L.BatchNormalization(), (16, 6), training=training)
-    assert [v.name for v in s.variables] == [f"{s.name}/gamma", f"{s.name}/beta",
+    assert [v.path for v in s.variables] == [f"{s.name}/gamma", f"{s.name}/beta",
                                               f"{s.name}/moving_mean", f"{s.name}/moving_variance"]
     assert [v.trainable for v in s.variables] == [True, True, False, False]
 
