@@ -140,6 +140,86 @@ def _masked_moments(x, mask, reduce_axes, shape):
     return mean, variance
 
 
+class GroupNormalization(Layer):
+    """Normalizes each sample within groups of channels (Wu & He 2018): the `axis` channels split into `groups`
+    (``-1``: one per channel, instance normalization), each standardized over its channels and the other axes,
+    then scaled by ``gamma`` and shifted by ``beta`` per channel. Like LayerNormalization it computes in (at
+    least) float32 and passes masks on."""
+
+    supports_masking = True
+    autocast = False
+
+    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, **kwargs):
+        if isinstance(groups, bool) or not isinstance(groups, int) or (groups <= 0 and groups != -1):
+            raise ValueError(f"GroupNormalization groups must be a positive int, or -1 for instance normalization, "
+                             f"got {groups!r}.")
+        super().__init__(**kwargs)
+        self.groups, self.axis, self.epsilon = groups, axis, float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
+
+    def build(self, input_shape):
+        if not -len(input_shape) <= self.axis < len(input_shape):
+            raise ValueError(f"GroupNormalization {self.name!r}: axis {self.axis} is out of range for inputs of "
+                             f"shape {tuple(input_shape)}.")
+        channels = input_shape[self.axis]
+        if channels is None:
+            raise ValueError(f"GroupNormalization {self.name!r} needs a known size on axis {self.axis}, got "
+                             f"inputs of shape {tuple(input_shape)}.")
+        if self.groups == -1:
+            self.groups = channels  # as Keras records it
+        if channels % self.groups:
+            raise ValueError(f"GroupNormalization {self.name!r}: {channels} channels do not split into "
+                             f"{self.groups} groups; choose groups dividing {channels}.")
+        if self.scale:
+            self.add_weight(name="gamma", shape=(channels,), initializer=self.gamma_initializer,
+                            regularizer=self.gamma_regularizer, constraint=self.gamma_constraint, autocast=False)
+        if self.center:
+            self.add_weight(name="beta", shape=(channels,), initializer=self.beta_initializer,
+                            regularizer=self.beta_regularizer, constraint=self.beta_constraint, autocast=False)
+
+    def pure_call(self, weights, x, *, training=False, rng=None):
+        axis = self.axis % x.ndim
+        grouped_shape = x.shape[:axis] + (self.groups, x.shape[axis] // self.groups) + x.shape[axis + 1:]
+        grouped = x.astype(jnp.promote_types(x.dtype, jnp.float32)).reshape(grouped_shape)
+        reduced = tuple(i for i in range(1, grouped.ndim) if i != axis)
+        mean = jnp.mean(grouped, axis=reduced, keepdims=True)
+        variance = jnp.var(grouped, axis=reduced, keepdims=True)
+        per_channel = [1] * grouped.ndim
+        per_channel[axis], per_channel[axis + 1] = self.groups, x.shape[axis] // self.groups
+        inv = lax.rsqrt(variance + self.epsilon)
+        if self.scale:
+            inv = inv * weights["gamma"].reshape(per_channel)
+        shift = -mean * inv
+        if self.center:
+            shift = shift + weights["beta"].reshape(per_channel)
+        y = (grouped * inv + shift).reshape(x.shape)
+        return y.astype(self.compute_dtype), {}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "groups": self.groups,
+            "axis": self.axis,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+            "beta_constraint": constraints.serialize(self.beta_constraint),
+            "gamma_constraint": constraints.serialize(self.gamma_constraint),
+        }
+
+
 class LayerNormalization(Layer):
     """Normalizes each sample over `axis` (the last by default): ``(x - mean) / sqrt(var + epsilon) * gamma + beta``.
 

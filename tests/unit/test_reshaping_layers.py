@@ -1,4 +1,5 @@
-"""ZeroPadding, Cropping, UpSampling (1D and 2D) and LayerNormalization against Keras 3: outputs and gradients."""
+"""ZeroPadding, Cropping, UpSampling (1D and 2D), LayerNormalization and GroupNormalization against Keras 3:
+outputs and gradients."""
 import pytest
 
 import scanfit
@@ -37,6 +38,20 @@ def test_layer_normalization_matches_keras(make, shape, monkeypatch):
     k_layer, s_layer = compare_with_keras(make, shape, monkeypatch)
     assert [v.short_name for v in s_layer.weights] == [v.name for v in k_layer.weights]
     assert s_layer.get_config()["axis"] == k_layer.get_config()["axis"]  # a sorted list once built
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda L: L.GroupNormalization(2), (3, 4, 6)),
+    (lambda L: L.GroupNormalization(3, epsilon=1e-5), (2, 5, 5, 6)),
+    (lambda L: L.GroupNormalization(-1, center=False), (2, 5, 4)),
+    (lambda L: L.GroupNormalization(2, axis=1, scale=False), (2, 4, 3, 3)),
+    (lambda L: L.GroupNormalization(1, center=False, scale=False), (3, 8)),
+], ids=["groups2", "image", "instance", "channels_first", "one_group_plain"])
+def test_group_normalization_matches_keras(make, shape, monkeypatch):
+    k_layer, s_layer = compare_with_keras(make, shape, monkeypatch)
+    assert [v.short_name for v in s_layer.weights] == [v.name for v in k_layer.weights]
+    assert s_layer.get_config() == {**k_layer.get_config(), "name": s_layer.name}  # groups=-1 becomes the count
+
 
 
 def test_layer_normalization_regularizers_and_constraints_reach_the_weights():

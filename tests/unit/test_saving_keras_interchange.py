@@ -53,6 +53,7 @@ def every_layer_model(lib):
         L.DepthwiseConv1D(2, padding="same"),
         L.SeparableConv1D(6, 2, padding="same"),
         L.Conv1DTranspose(6, 2, padding="same"),  # (4, 6)
+        L.GroupNormalization(3, gamma_regularizer=R.l2(0.01)),
         L.ZeroPadding1D(1),  # (6, 6)
         L.Cropping1D(1),
         L.UpSampling1D(2),  # (8, 6)
