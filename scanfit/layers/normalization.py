@@ -11,6 +11,43 @@ from scanfit.checks import in_range
 from scanfit.utils.py_dataset import PyDataset
 
 
+
+def _set_scale_and_shift(layer, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                         gamma_regularizer, beta_constraint, gamma_constraint):
+    """Store a normalization layer's `center` and `scale` switches and the options of its beta and gamma."""
+    layer.center, layer.scale = bool(center), bool(scale)
+    layer.beta_initializer = initializers.get(beta_initializer)
+    layer.gamma_initializer = initializers.get(gamma_initializer)
+    layer.beta_regularizer = regularizers.get(beta_regularizer)
+    layer.gamma_regularizer = regularizers.get(gamma_regularizer)
+    layer.beta_constraint = constraints.get(beta_constraint)
+    layer.gamma_constraint = constraints.get(gamma_constraint)
+
+
+def _add_scale_and_shift(layer, shape, autocast=True):
+    """The layer's ``gamma`` (with `scale`) and ``beta`` (with `center`) weights of `shape`."""
+    if layer.scale:
+        layer.add_weight(name="gamma", shape=shape, initializer=layer.gamma_initializer,
+                         regularizer=layer.gamma_regularizer, constraint=layer.gamma_constraint, autocast=autocast)
+    if layer.center:
+        layer.add_weight(name="beta", shape=shape, initializer=layer.beta_initializer,
+                         regularizer=layer.beta_regularizer, constraint=layer.beta_constraint, autocast=autocast)
+
+
+def _scale_and_shift_config(layer):
+    """The config entries of `_set_scale_and_shift`'s options."""
+    return {
+        "center": layer.center,
+        "scale": layer.scale,
+        "beta_initializer": initializers.serialize(layer.beta_initializer),
+        "gamma_initializer": initializers.serialize(layer.gamma_initializer),
+        "beta_regularizer": regularizers.serialize(layer.beta_regularizer),
+        "gamma_regularizer": regularizers.serialize(layer.gamma_regularizer),
+        "beta_constraint": constraints.serialize(layer.beta_constraint),
+        "gamma_constraint": constraints.serialize(layer.gamma_constraint),
+    }
+
+
 class BatchNormalization(Layer):
     """Normalizes each feature with batch statistics while training, moving ones otherwise.
 
@@ -51,16 +88,10 @@ class BatchNormalization(Layer):
         self.axis = int(axis)
         self.momentum = in_range("momentum", momentum, 0, 1)
         self.epsilon = in_range("epsilon", epsilon, 0, low_open=True)
-        self.center = bool(center)
-        self.scale = bool(scale)
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
+        _set_scale_and_shift(self, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                             gamma_regularizer, beta_constraint, gamma_constraint)
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
         self.synchronized = synchronized
 
     def build(self, input_shape):
@@ -69,12 +100,7 @@ class BatchNormalization(Layer):
         if features is None:
             raise ValueError(f"BatchNormalization {self.name!r}: axis {self.axis} of {input_shape} must be known.")
         self._axis_index = axis
-        if self.scale:
-            self.add_weight(name="gamma", shape=(features,), initializer=self.gamma_initializer,
-                            regularizer=self.gamma_regularizer, constraint=self.gamma_constraint, autocast=False)
-        if self.center:
-            self.add_weight(name="beta", shape=(features,), initializer=self.beta_initializer,
-                            regularizer=self.beta_regularizer, constraint=self.beta_constraint, autocast=False)
+        _add_scale_and_shift(self, (features,), autocast=False)
         self.add_weight(name="moving_mean", shape=(features,), initializer=self.moving_mean_initializer, trainable=False, autocast=False)
         self.add_weight(name="moving_variance", shape=(features,), initializer=self.moving_variance_initializer, trainable=False,
                         autocast=False)
@@ -113,16 +139,9 @@ class BatchNormalization(Layer):
             "axis": self.axis,
             "momentum": self.momentum,
             "epsilon": self.epsilon,
-            "center": self.center,
-            "scale": self.scale,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            **_scale_and_shift_config(self),
             "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
             "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
-            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-            "beta_constraint": constraints.serialize(self.beta_constraint),
-            "gamma_constraint": constraints.serialize(self.gamma_constraint),
             "synchronized": self.synchronized,
         }
 
@@ -157,13 +176,8 @@ class GroupNormalization(Layer):
                              f"got {groups!r}.")
         super().__init__(**kwargs)
         self.groups, self.axis, self.epsilon = groups, axis, float(epsilon)
-        self.center, self.scale = bool(center), bool(scale)
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
+        _set_scale_and_shift(self, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                             gamma_regularizer, beta_constraint, gamma_constraint)
 
     def build(self, input_shape):
         if not -len(input_shape) <= self.axis < len(input_shape):
@@ -178,12 +192,7 @@ class GroupNormalization(Layer):
         if channels % self.groups:
             raise ValueError(f"GroupNormalization {self.name!r}: {channels} channels do not split into "
                              f"{self.groups} groups; choose groups dividing {channels}.")
-        if self.scale:
-            self.add_weight(name="gamma", shape=(channels,), initializer=self.gamma_initializer,
-                            regularizer=self.gamma_regularizer, constraint=self.gamma_constraint, autocast=False)
-        if self.center:
-            self.add_weight(name="beta", shape=(channels,), initializer=self.beta_initializer,
-                            regularizer=self.beta_regularizer, constraint=self.beta_constraint, autocast=False)
+        _add_scale_and_shift(self, (channels,), autocast=False)
 
     def pure_call(self, weights, x, *, training=False, rng=None):
         axis = self.axis % x.ndim
@@ -209,14 +218,7 @@ class GroupNormalization(Layer):
             "groups": self.groups,
             "axis": self.axis,
             "epsilon": self.epsilon,
-            "center": self.center,
-            "scale": self.scale,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
-            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-            "beta_constraint": constraints.serialize(self.beta_constraint),
-            "gamma_constraint": constraints.serialize(self.gamma_constraint),
+            **_scale_and_shift_config(self),
         }
 
 
@@ -265,15 +267,9 @@ class LayerNormalization(Layer):
         if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
             raise ValueError(f"LayerNormalization epsilon must be a positive number, got epsilon={epsilon!r}")
         self.epsilon = float(epsilon)
-        self.center = bool(center)
-        self.scale = bool(scale)
         self.rms_scaling = False
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
+        _set_scale_and_shift(self, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                             gamma_regularizer, beta_constraint, gamma_constraint)
 
     def _axes(self, ndim):
         axes = self.axis if isinstance(self.axis, list) else [self.axis]
@@ -288,12 +284,7 @@ class LayerNormalization(Layer):
         if None in shape:
             raise ValueError(f"LayerNormalization {self.name!r}: the normalized axes of {input_shape} must be known.")
         self.axis = sorted(self.axis) if isinstance(self.axis, list) else [self.axis]
-        if self.scale:
-            self.add_weight(name="gamma", shape=shape, initializer=self.gamma_initializer,
-                            regularizer=self.gamma_regularizer, constraint=self.gamma_constraint)
-        if self.center:
-            self.add_weight(name="beta", shape=shape, initializer=self.beta_initializer,
-                            regularizer=self.beta_regularizer, constraint=self.beta_constraint)
+        _add_scale_and_shift(self, shape)
 
     def compute_output_shape(self, input_shape):
         self._axes(len(input_shape))
@@ -317,15 +308,8 @@ class LayerNormalization(Layer):
             **super().get_config(),
             "axis": self.axis,
             "epsilon": self.epsilon,
-            "center": self.center,
-            "scale": self.scale,
             "rms_scaling": self.rms_scaling,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
-            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-            "beta_constraint": constraints.serialize(self.beta_constraint),
-            "gamma_constraint": constraints.serialize(self.gamma_constraint),
+            **_scale_and_shift_config(self),
         }
 
 

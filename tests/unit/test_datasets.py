@@ -383,6 +383,14 @@ def make_imdb(folder, seed=0):
     return folder / "imdb.npz"
 
 
+def assert_same_splits(got, expected):
+    """``((x, y), (x, y))`` equal to Keras's: dtypes, shapes and values (word lists compared as lists)."""
+    for got_part, expected_part in zip(got, expected):
+        for g, e in zip(got_part, expected_part):
+            assert g.dtype == e.dtype and g.shape == e.shape
+            assert [list(a) for a in g] == [list(a) for a in e] if g.dtype == object else np.array_equal(g, e)
+
+
 def trust_files(monkeypatch, name, folder):
     """Make made files pass the checksum check, as the published ones would."""
     table = {file_name: (kind, _source._digest_of_file(kind, folder / file_name))
@@ -411,10 +419,7 @@ def test_imdb_equals_keras_on_the_same_file(tmp_path, monkeypatch, options):
     monkeypatch.setattr(keras_imdb, "get_file", lambda fname, **kwargs: fname)  # Keras reads the file given
     expected = keras.datasets.imdb.load_data(path=str(file), **options)
     got = imdb.load_data(path=str(file), **options)
-    for got_part, expected_part in zip(got, expected):
-        for g, e in zip(got_part, expected_part):
-            assert g.dtype == e.dtype and g.shape == e.shape
-            assert [list(a) for a in g] == [list(a) for a in e] if g.dtype == object else np.array_equal(g, e)
+    assert_same_splits(got, expected)
     monkeypatch.setenv("SCANFIT_DATA_DIR", str(file.parent))
     assert [list(a) for a in imdb.load_data(**options)[0][0]] == [list(a) for a in expected[0][0]]
     assert imdb.get_word_index() == keras.datasets.imdb.get_word_index(path=str(file.parent / "imdb_word_index.json"))
@@ -539,10 +544,7 @@ def test_reuters_equals_keras_on_the_same_file(tmp_path, monkeypatch, options):
     monkeypatch.setattr(keras_reuters, "get_file", lambda *args, **kwargs: kwargs.get("fname", args[0] if args else None))
     expected = keras.datasets.reuters.load_data(path=str(file), **options)
     got = reuters.load_data(path=str(file), **options)
-    for got_part, expected_part in zip(got, expected):
-        for g, e in zip(got_part, expected_part):
-            assert g.dtype == e.dtype and g.shape == e.shape
-            assert [list(a) for a in g] == [list(a) for a in e] if g.dtype == object else np.array_equal(g, e)
+    assert_same_splits(got, expected)
     monkeypatch.setenv("SCANFIT_DATA_DIR", str(file.parent))
     assert reuters.get_word_index() == {"said": 1, "the": 2, "oil": 3}
 
@@ -562,10 +564,7 @@ def test_boston_housing_equals_keras_on_the_same_file(tmp_path, monkeypatch, opt
     monkeypatch.setattr(keras_boston, "get_file", lambda *args, **kwargs: args[0])
     expected = keras.datasets.boston_housing.load_data(path=str(folder / "boston_housing.npz"), **options)
     got = boston_housing.load_data(path=folder, **options)
-    for got_part, expected_part in zip(got, expected):
-        for g, e in zip(got_part, expected_part):
-            assert g.dtype == e.dtype and g.shape == e.shape
-            np.testing.assert_array_equal(g, e)
+    assert_same_splits(got, expected)
 
 
 def test_reuters_and_boston_housing_check_files_and_arguments(tmp_path, monkeypatch):
