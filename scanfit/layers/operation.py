@@ -56,6 +56,7 @@ class Operation(Layer):
         shapes = [tuple(a if a == b else None for a, b in zip(p.shape, q.shape))
                   for p, q in zip(outputs, jax.tree.leaves(three))]
         self.built = True
+        self.input_shape = symbolic.shapes_of(x)
         self.output_shape = shapes if isinstance(two, (list, tuple)) else shapes[0]
         return symbolic.record_call(self, x, self.output_shape, jnp.dtype(outputs[0].dtype).name, None, values)
 
