@@ -174,7 +174,6 @@ class RNN(Layer):
         self.go_backwards = bool(go_backwards)
         self.unroll = bool(unroll)
         self.zero_output_for_mask = bool(zero_output_for_mask)
-        self.supports_masking = True
 
     @property
     def state_size(self):
@@ -202,7 +201,7 @@ class RNN(Layer):
             if keep_t is not None:
                 output = jnp.where(keep_t, output, 0.0 if self.zero_output_for_mask else last)
                 new_states = jax.tree.map(lambda new, old: jnp.where(keep_t, new, old), new_states, list(states))
-            return (new_states, output), output
+            return (new_states, output), (output if self.return_sequences else None)
 
         width = getattr(self.cell, "output_size", None) or _first_size(self.cell.state_size)
         carry = (states, jnp.zeros((batch, width), sequences.dtype))
@@ -211,7 +210,7 @@ class RNN(Layer):
             for t in range(xs.shape[0]):
                 carry, output = step(carry, (xs[t], None if keep is None else keep[t]))
                 outputs.append(output)
-            sequence = jnp.stack(outputs) if outputs else None
+            sequence = jnp.stack(outputs) if self.return_sequences else None
         else:
             carry, sequence = jax.lax.scan(step, carry, (xs, keep))
         if _state_of(running) != before:

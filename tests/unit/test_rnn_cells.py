@@ -36,7 +36,8 @@ def _both(make, data=X, masked=False):
 @pytest.mark.parametrize("cell", ["SimpleRNNCell", "LSTMCell", "GRUCell"])
 @pytest.mark.parametrize("options", [{}, {"return_sequences": True}, {"return_state": True},
                                      {"go_backwards": True, "return_sequences": True},
-                                     {"zero_output_for_mask": True, "return_sequences": True}])
+                                     {"zero_output_for_mask": True, "return_sequences": True},
+                                     {"unroll": True}, {"unroll": True, "return_sequences": True}])
 @pytest.mark.parametrize("masked", [False, True])
 def test_rnn_of_a_cell_equals_keras(cell, options, masked):
     expected, got, _ = _both(lambda K: K.layers.RNN(getattr(K.layers, cell)(5), **options),
