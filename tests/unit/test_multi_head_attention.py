@@ -295,3 +295,15 @@ def test_keras_file_whose_masks_meet_a_merge_loads(tmp_path):
     loaded = scanfit.models.load_model(tmp_path / "k.keras")
     np.testing.assert_allclose(loaded.predict(tokens, verbose=0), model.predict(tokens, verbose=0), rtol=1e-5,
                                atol=1e-6)
+
+
+def test_activity_regularizer_applies_to_each_projection_as_in_keras():
+    k_layer = keras.layers.MultiHeadAttention(num_heads=2, key_dim=3, activity_regularizer="l2")
+    s_layer = scanfit.layers.MultiHeadAttention(num_heads=2, key_dim=3, activity_regularizer="l2")
+    k_layer(QUERY, VALUE)
+    s_layer(QUERY, VALUE)
+    _same_weights(k_layer, s_layer)
+    k_layer(QUERY, VALUE)
+    s_layer(QUERY, VALUE)
+    assert len(k_layer.losses) == 4  # query, key, value and output projections
+    np.testing.assert_allclose(sum(float(v) for v in s_layer.losses), sum(float(v) for v in k_layer.losses), rtol=1e-5)
