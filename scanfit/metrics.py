@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scanfit import initializers, losses as losses_module, serialization
+from scanfit import config, initializers, losses as losses_module, serialization
 from scanfit.layers.base import Variable
 from scanfit.layers.execution import binding
 from scanfit.losses import (
@@ -216,6 +216,10 @@ class Metric:
     def add_weight(self, shape=(), initializer=None, dtype=None, name=None):
         """A new state variable (tf.keras 2's and Keras 3's spelling); `initializer` defaults to zeros."""
         return self.add_variable(shape, "zeros" if initializer is None else initializer, dtype=dtype, name=name)
+
+    def build_for_shapes(self, y_true_shape, y_pred_shape):
+        """Make state variables that depend on the data's shapes (the F-scores' per-class counts); `compile`
+        calls it with the targets' and outputs' shapes, before the epoch is compiled."""
 
     def update_state(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must implement update_state().")
@@ -647,6 +651,82 @@ class FalseNegatives(_ConfusionCount):
     kept = ("false_negatives",)
 
 
+class FBetaScore(Metric):
+    """The F-beta score of multi-class or multi-label predictions (batch, classes) against one-hot or
+    multi-hot labels: per class (`average` None), or its 'micro', 'macro' or 'weighted' average. A prediction
+    counts as positive above `threshold`, or, without one, where it is its row's largest."""
+
+    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        if average not in (None, "micro", "macro", "weighted"):
+            raise ValueError(f"{type(self).__name__} average must be None, 'micro', 'macro' or 'weighted', "
+                             f"got {average!r}.")
+        if not isinstance(beta, float) or not beta > 0:
+            raise ValueError(f"{type(self).__name__} beta must be a float above 0, got {beta!r}.")
+        if threshold is not None and (not isinstance(threshold, float) or not 0 < threshold <= 1):
+            raise ValueError(f"{type(self).__name__} threshold must be None or a float in (0, 1], got {threshold!r}.")
+        self.average, self.beta, self.threshold = average, beta, threshold
+
+    def build_for_shapes(self, y_true_shape, y_pred_shape):
+        if self.variables:
+            return
+        if len(y_true_shape) != 2 or len(y_pred_shape) != 2 or y_pred_shape[-1] is None:
+            raise ValueError(f"{type(self).__name__} needs labels and predictions of shape (batch, classes) with a "
+                             f"known number of classes (one-hot labels), got {tuple(y_true_shape)} and "
+                             f"{tuple(y_pred_shape)}.")
+        shape = () if self.average == "micro" else (y_pred_shape[-1],)
+        for count in ("true_positives", "false_positives", "false_negatives", "intermediate_weights"):
+            setattr(self, count, self.add_variable(shape, "zeros", name=count))
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = jnp.asarray(y_true, self.dtype), jnp.asarray(y_pred, self.dtype)
+        self.build_for_shapes(y_true.shape, y_pred.shape)
+        if self.threshold is None:
+            predicted = (y_pred >= jnp.max(y_pred, axis=-1, keepdims=True)) & (jnp.abs(y_pred) > 1e-9)
+        else:
+            predicted = y_pred > self.threshold
+        predicted = predicted.astype(self.dtype)
+        axis = None if self.average == "micro" else 0
+
+        def weighted_sum(value):
+            if sample_weight is not None:
+                value = value * jnp.asarray(sample_weight, self.dtype)[:, None]
+            return jnp.sum(value, axis=axis)
+
+        self.true_positives.assign_add(weighted_sum(predicted * y_true))
+        self.false_positives.assign_add(weighted_sum(predicted * (1 - y_true)))
+        self.false_negatives.assign_add(weighted_sum((1 - predicted) * y_true))
+        self.intermediate_weights.assign_add(weighted_sum(y_true))
+
+    def result(self):
+        epsilon = config.epsilon()
+        found = jnp.asarray(self.true_positives)
+        precision = found / (found + jnp.asarray(self.false_positives) + epsilon)
+        recall = found / (found + jnp.asarray(self.false_negatives) + epsilon)
+        squared = self.beta ** 2
+        score = (1 + squared) * precision * recall / (squared * precision + recall + epsilon)
+        if self.average == "weighted":
+            weights = jnp.asarray(self.intermediate_weights)
+            return jnp.sum(score * weights / (jnp.sum(weights) + epsilon))
+        return score if self.average is None else jnp.mean(score)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "average": self.average, "beta": self.beta,
+                "threshold": self.threshold}
+
+
+class F1Score(FBetaScore):
+    """The F1 score: `FBetaScore` with beta 1."""
+
+    def __init__(self, average=None, threshold=None, name="f1_score", dtype=None):
+        super().__init__(average=average, beta=1.0, threshold=threshold, name=name, dtype=dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("beta")
+        return config
+
+
 class AUC(_ConfusionMetric):
     """The area under the ROC or precision-recall curve, from confusion counts at `num_thresholds`
     thresholds spread over [0, 1] (or the given `thresholds`), summed by `summation_method` as in Keras 3."""
@@ -717,7 +797,7 @@ CLASSES = {
         MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError, RootMeanSquaredError,
         CosineSimilarity, LogCoshError, Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson,
         BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, Precision, Recall, AUC,
-        TruePositives, FalsePositives, TrueNegatives, FalseNegatives,
+        TruePositives, FalsePositives, TrueNegatives, FalseNegatives, FBetaScore, F1Score,
     )
 }
 REGISTRY = {
@@ -821,4 +901,9 @@ def resolve_metric(identifier, loss, y_true_shape, y_pred_shape):
         metric = MeanMetricWrapper(metric)
     if isinstance(identifier, str):
         metric.name = identifier
+    if isinstance(metric, FBetaScore) and metric.average is None:
+        raise ValueError(f"{type(metric).__name__}(average=None) gives one score per class, and scanfit logs one "
+                         "number per metric; compile it with average='macro', 'micro' or 'weighted' (per-class "
+                         "scores work on their own: metric.update_state(...), metric.result()).")
+    metric.build_for_shapes(y_true_shape, y_pred_shape)
     return metric

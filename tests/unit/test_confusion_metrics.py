@@ -72,3 +72,39 @@ def test_unsupported_arguments_are_refused():
         scanfit.metrics.AUC(curve="DET")
     with pytest.raises(ValueError, match="thresholds must be numbers in"):
         scanfit.metrics.Precision(thresholds=[0.5, 1.5])
+
+
+ONE_HOT = np.eye(4, dtype="float32")[RNG.integers(0, 4, 40)]
+CLASS_SCORES = RNG.uniform(size=(40, 4)).astype("float32")
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("FBetaScore", {}), ("FBetaScore", {"beta": 2.0, "average": "weighted"}), ("F1Score", {"average": "micro"}),
+    ("F1Score", {"average": "macro", "threshold": 0.4}), ("F1Score", {}),
+])
+def test_f_scores_equal_keras(name, kwargs):
+    s_metric, k_metric = getattr(scanfit.metrics, name)(**kwargs), getattr(keras.metrics, name)(**kwargs)
+    for part in (slice(0, 25), slice(25, 40)):
+        s_metric.update_state(ONE_HOT[part], CLASS_SCORES[part], sample_weight=WEIGHTS[part])
+        k_metric.update_state(ONE_HOT[part], CLASS_SCORES[part], sample_weight=WEIGHTS[part])
+    np.testing.assert_allclose(np.asarray(s_metric.result()), np.asarray(k_metric.result()), rtol=1e-6, atol=1e-7)
+    assert s_metric.get_config() == k_metric.get_config()
+
+
+def test_f1_score_in_fit_and_evaluate_equals_keras():
+    x = RNG.normal(size=(120, 5)).astype("float32")
+    y = np.eye(3, dtype="float32")[(x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5)]
+    results = []
+    for K in (keras, scanfit):
+        model = K.Sequential([K.Input((5,)), K.layers.Dense(3, activation="softmax")])
+        model.set_weights([np.full((5, 3), 0.1, "float32") * np.arange(1, 4), np.zeros(3, "float32")])
+        model.compile(K.optimizers.SGD(0.1), "categorical_crossentropy",
+                      metrics=[K.metrics.F1Score(average="macro", name="f1")])
+        history = model.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0).history
+        results.append((history["f1"], model.evaluate(x, y, batch_size=40, return_dict=True, verbose=0)["f1"]))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-4)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-4)
+    model = scanfit.Sequential([scanfit.Input((5,)), scanfit.layers.Dense(3, activation="softmax")])
+    with pytest.raises(ValueError, match=r"average=None\) gives one score per class"):
+        model.compile("sgd", "categorical_crossentropy", metrics=[scanfit.metrics.F1Score()])
+        model.fit(x, y, epochs=1, verbose=0)
