@@ -727,6 +727,78 @@ class F1Score(FBetaScore):
         return config
 
 
+def _column_shapes(y_true_shape, y_pred_shape):
+    """The shapes of labels and predictions as Keras matches their ranks: a vector beside a (batch, 1) array
+    becomes a column."""
+    y_true_shape, y_pred_shape = tuple(y_true_shape), tuple(y_pred_shape)
+    if len(y_true_shape) == 1 and len(y_pred_shape) == 2 and y_pred_shape[-1] == 1:
+        return y_true_shape + (1,), y_pred_shape
+    if len(y_pred_shape) == 1 and len(y_true_shape) == 2 and y_true_shape[-1] == 1:
+        return y_true_shape, y_pred_shape + (1,)
+    return y_true_shape, y_pred_shape
+
+
+class R2Score(Metric):
+    """The coefficient of determination, 1 - (residual sum of squares) / (total sum of squares), per output
+    column; `class_aggregation` averages the columns ('uniform_average', 'variance_weighted_average', or None
+    for one score each). `num_regressors` > 0 gives the adjusted R2."""
+
+    def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        if class_aggregation not in (None, "uniform_average", "variance_weighted_average"):
+            raise ValueError(f"R2Score class_aggregation must be None, 'uniform_average' or "
+                             f"'variance_weighted_average', got {class_aggregation!r}.")
+        if isinstance(num_regressors, bool) or not isinstance(num_regressors, int) or num_regressors < 0:
+            raise ValueError(f"R2Score num_regressors must be an int >= 0, got {num_regressors!r}.")
+        self.class_aggregation, self.num_regressors = class_aggregation, num_regressors
+        self.num_samples = self.add_variable((), "zeros", name="num_samples")
+
+    def build_for_shapes(self, y_true_shape, y_pred_shape):
+        if len(self.variables) > 1:
+            return
+        y_true_shape, y_pred_shape = _column_shapes(y_true_shape, y_pred_shape)
+        if len(y_true_shape) != 2 or len(y_pred_shape) != 2:
+            raise ValueError(f"R2Score needs labels and predictions of shape (batch, outputs), got {y_true_shape} "
+                             f"and {y_pred_shape}.")
+        for count in ("squared_sum", "sum", "residual", "count"):
+            setattr(self, count, self.add_variable((y_pred_shape[-1],), "zeros", name=count))
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = jnp.asarray(y_true, self.dtype), jnp.asarray(y_pred, self.dtype)
+        true_shape, pred_shape = _column_shapes(y_true.shape, y_pred.shape)
+        y_true, y_pred = y_true.reshape(true_shape), y_pred.reshape(pred_shape)
+        self.build_for_shapes(true_shape, pred_shape)
+        weight = jnp.ones((), self.dtype) if sample_weight is None else jnp.asarray(sample_weight, self.dtype)
+        if weight.ndim == 1:
+            weight = weight[:, None]
+        weight = jnp.broadcast_to(weight, y_true.shape)
+        self.sum.assign_add(jnp.sum(y_true * weight, axis=0))
+        self.squared_sum.assign_add(jnp.sum(y_true * y_true * weight, axis=0))
+        self.residual.assign_add(jnp.sum(jnp.square(y_true - y_pred) * weight, axis=0))
+        self.count.assign_add(jnp.sum(weight, axis=0))
+        self.num_samples.assign_add(jnp.asarray(y_true.size, self.dtype))
+
+    def result(self):
+        total_sum = jnp.asarray(self.sum)
+        total = jnp.asarray(self.squared_sum) - total_sum * (total_sum / jnp.asarray(self.count))
+        scores = 1 - jnp.asarray(self.residual) / total
+        scores = jnp.where(jnp.isinf(scores), 0.0, scores)
+        if self.class_aggregation == "uniform_average":
+            score = jnp.mean(scores)
+        elif self.class_aggregation == "variance_weighted_average":
+            score = jnp.sum(total * scores) / jnp.sum(total)
+        else:
+            score = scores
+        samples = float(np.asarray(self.num_samples))
+        if 0 < self.num_regressors < samples - 1:  # else Keras falls back to the plain score, with a warning
+            score = 1 - (1 - score) * (samples - 1) / (samples - self.num_regressors - 1)
+        return score
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "class_aggregation": self.class_aggregation,
+                "num_regressors": self.num_regressors}
+
+
 class AUC(_ConfusionMetric):
     """The area under the ROC or precision-recall curve, from confusion counts at `num_thresholds`
     thresholds spread over [0, 1] (or the given `thresholds`), summed by `summation_method` as in Keras 3."""
@@ -797,7 +869,7 @@ CLASSES = {
         MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError, RootMeanSquaredError,
         CosineSimilarity, LogCoshError, Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson,
         BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, Precision, Recall, AUC,
-        TruePositives, FalsePositives, TrueNegatives, FalseNegatives, FBetaScore, F1Score,
+        TruePositives, FalsePositives, TrueNegatives, FalseNegatives, FBetaScore, F1Score, R2Score,
     )
 }
 REGISTRY = {
@@ -901,9 +973,11 @@ def resolve_metric(identifier, loss, y_true_shape, y_pred_shape):
         metric = MeanMetricWrapper(metric)
     if isinstance(identifier, str):
         metric.name = identifier
-    if isinstance(metric, FBetaScore) and metric.average is None:
-        raise ValueError(f"{type(metric).__name__}(average=None) gives one score per class, and scanfit logs one "
-                         "number per metric; compile it with average='macro', 'micro' or 'weighted' (per-class "
-                         "scores work on their own: metric.update_state(...), metric.result()).")
+    if isinstance(metric, FBetaScore) and metric.average is None or (
+            isinstance(metric, R2Score) and metric.class_aggregation is None):
+        raise ValueError(f"{type(metric).__name__} without an average gives one score per class, and scanfit logs "
+                         "one number per metric; compile it with an average (F-scores: average='macro', 'micro' or "
+                         "'weighted'; R2Score: a class_aggregation). Per-class scores work on their own: "
+                         "metric.update_state(...), metric.result().")
     metric.build_for_shapes(y_true_shape, y_pred_shape)
     return metric

@@ -105,6 +105,36 @@ def test_f1_score_in_fit_and_evaluate_equals_keras():
     np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-4)
     np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-4)
     model = scanfit.Sequential([scanfit.Input((5,)), scanfit.layers.Dense(3, activation="softmax")])
-    with pytest.raises(ValueError, match=r"average=None\) gives one score per class"):
+    with pytest.raises(ValueError, match="without an average gives one score per class"):
         model.compile("sgd", "categorical_crossentropy", metrics=[scanfit.metrics.F1Score()])
         model.fit(x, y, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"class_aggregation": "variance_weighted_average"},
+                                    {"class_aggregation": None}, {"num_regressors": 2}])
+@pytest.mark.parametrize("columns", [None, 1, 3])
+def test_r2_score_equals_keras(kwargs, columns):
+    targets = RNG.normal(size=(30,) if columns is None else (30, columns)).astype("float32")
+    predictions = (0.8 * targets + 0.5 * RNG.normal(size=targets.shape)).astype("float32")
+    if columns is None:
+        predictions = predictions[:, None]  # a regression model's (batch, 1) output beside a vector of targets
+    s_metric, k_metric = scanfit.metrics.R2Score(**kwargs), keras.metrics.R2Score(**kwargs)
+    for part in (slice(0, 12), slice(12, 30)):
+        s_metric.update_state(targets[part], predictions[part], sample_weight=WEIGHTS[part])
+        k_metric.update_state(targets[part], predictions[part], sample_weight=WEIGHTS[part])
+    np.testing.assert_allclose(np.asarray(s_metric.result()), np.asarray(k_metric.result()), rtol=1e-5, atol=1e-6)
+    assert s_metric.get_config() == k_metric.get_config()
+
+
+def test_r2_score_in_fit_equals_keras():
+    x = RNG.normal(size=(96, 4)).astype("float32")
+    y = (x @ np.array([1.0, -2.0, 0.5, 0.0], "float32") + 0.3 * RNG.normal(size=96)).astype("float32")
+    histories = []
+    for K in (keras, scanfit):
+        model = K.Sequential([K.Input((4,)), K.layers.Dense(1)])
+        model.set_weights([np.full((4, 1), 0.1, "float32"), np.zeros(1, "float32")])
+        model.compile(K.optimizers.SGD(0.05), "mse", metrics=[K.metrics.R2Score(name="r2")])
+        histories.append(model.fit(x, y, epochs=3, batch_size=16, shuffle=False, validation_split=0.25,
+                                   verbose=0).history)
+    for key in ("r2", "val_r2"):
+        np.testing.assert_allclose(histories[1][key], histories[0][key], rtol=1e-4, err_msg=key)
