@@ -3,6 +3,7 @@ from scanfit.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from scanfit.layers.attention import AdditiveAttention, Attention
 from scanfit.layers.augmentation import RandomContrast, RandomFlip, RandomRotation, RandomTranslation, RandomZoom
 from scanfit.layers.base import Layer, Variable
+from scanfit.layers.category_encoding import CategoryEncoding
 from scanfit.layers.convolution import (
     Conv1D,
     Conv1DTranspose,
@@ -86,7 +87,7 @@ LAYER_CLASSES = {
         RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells,
         Identity, Rescaling, RepeatVector, Permute, ActivityRegularization, UnitNormalization,
         RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast, Resizing, CenterCrop,
-        Attention, AdditiveAttention, MultiHeadAttention,
+        Attention, AdditiveAttention, MultiHeadAttention, CategoryEncoding,
     )
 }
 register_built_in("layer", LAYER_CLASSES)
