@@ -1,7 +1,14 @@
 """Keras layers (`keras.layers`)."""
 from scanfit.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from scanfit.layers.attention import AdditiveAttention, Attention
-from scanfit.layers.augmentation import RandomContrast, RandomFlip, RandomRotation, RandomTranslation, RandomZoom
+from scanfit.layers.augmentation import (
+    RandomBrightness,
+    RandomContrast,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+)
 from scanfit.layers.base import Layer, Variable
 from scanfit.layers.category_encoding import CategoryEncoding
 from scanfit.layers.convolution import (
@@ -86,7 +93,8 @@ LAYER_CLASSES = {
         Embedding, Masking, SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed,
         RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells,
         Identity, Rescaling, RepeatVector, Permute, ActivityRegularization, UnitNormalization,
-        RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast, Resizing, CenterCrop,
+        RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast, RandomBrightness, Resizing,
+        CenterCrop,
         Attention, AdditiveAttention, MultiHeadAttention, CategoryEncoding,
     )
 }

@@ -208,6 +208,31 @@ class RandomTranslation(_GeometricLayer):
         return {**super().get_config(), "height_factor": self.height_factor, "width_factor": self.width_factor}
 
 
+def adjust_brightness(images, deltas, value_range):
+    """Each image plus its brightness delta, clipped to `value_range`."""
+    return jnp.clip(images + deltas.reshape(-1, 1, 1, 1), value_range[0], value_range[1])
+
+
+class RandomBrightness(_RandomImageLayer):
+    """Adds to each image a delta drawn from [lower, upper] times the width of `value_range`, where `factor` (a
+    number f gives (-f, f), or a pair in [-1, 1]) sets (lower, upper); then clips to `value_range`."""
+
+    def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.factor = factor_range(factor, "RandomBrightness factor")
+        if not isinstance(value_range, (list, tuple)) or len(value_range) != 2:
+            raise ValueError(f"RandomBrightness value_range must be a pair (low, high), got {value_range!r}.")
+        self.value_range = sorted(value_range)
+
+    def augment(self, images, rng):
+        width = self.value_range[1] - self.value_range[0]
+        deltas = jax.random.uniform(rng, images.shape[:1], minval=self.factor[0], maxval=self.factor[1]) * width
+        return adjust_brightness(images, deltas.astype(images.dtype), self.value_range)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor, "value_range": self.value_range}
+
+
 def adjust_contrast(images, factors, value_range):
     """Each image's distance from its own per-channel mean scaled by its factor, clipped to `value_range`."""
     mean = jnp.mean(images, axis=(1, 2), keepdims=True)

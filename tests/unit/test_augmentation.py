@@ -47,7 +47,23 @@ def test_contrast_equals_keras_for_its_factors():
     np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-3)
 
 
+@pytest.mark.parametrize("factor, value_range", [(0.3, (0, 255)), ((-0.5, 0.2), (0, 200)), (0.9, (255, 0))])
+def test_brightness_equals_keras_for_its_deltas(factor, value_range):
+    layer = keras.layers.RandomBrightness(factor, value_range=value_range)
+    expected, t = keras_images(layer, IMAGES)
+    got = augmentation.adjust_brightness(IMAGES, np.asarray(t["rgb_delta"]).reshape(-1), sorted(value_range))
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-6, atol=1e-4)
+    ours = scanfit.layers.RandomBrightness(factor, value_range=value_range)
+    np.testing.assert_array_equal(np.asarray(ours(IMAGES)), IMAGES)  # the identity at inference
+    shifted = np.asarray(ours(IMAGES, training=True)) - IMAGES
+    width = abs(value_range[1] - value_range[0])
+    unclipped = (np.asarray(ours(IMAGES, training=True)) > min(value_range)) & (IMAGES > min(value_range))
+    assert np.all(shifted[unclipped] >= ours.factor[0] * width - 1e-3)
+
+
 @pytest.mark.parametrize("make", [
+    lambda L: L.RandomBrightness(0.2),
+    lambda L: L.RandomBrightness((-0.1, 0.3), value_range=(0, 1), seed=4),
     lambda L: L.RandomRotation(0.1),
     lambda L: L.RandomRotation((-0.2, 0.3), fill_mode="constant", fill_value=1.0, interpolation="nearest", seed=3),
     lambda L: L.RandomZoom(0.2),
@@ -137,3 +153,22 @@ def test_resizing_and_center_crop_equal_keras(make, batched):
     k_config, s_config = k_layer.get_config(), s_layer.get_config()
     k_config.pop("name"), s_config.pop("name")
     assert s_config == k_config
+
+
+def test_brightness_files_load_in_both_libraries(tmp_path):
+    """.keras files both ways (Keras 3.15 cannot write RandomBrightness to a legacy .h5 file: it fails to
+    pickle its backend module)."""
+    def build(K):
+        return K.Sequential([K.Input((9, 7, 2)), K.layers.RandomBrightness((-0.2, 0.4), value_range=(0, 255)),
+                             K.layers.Flatten(), K.layers.Dense(2)])
+
+    model = build(scanfit)
+    model.save(tmp_path / "s.keras")
+    theirs = build(keras)
+    theirs.set_weights(model.get_weights())
+    theirs.save(tmp_path / "k.keras")
+    for path in (tmp_path / "s.keras", tmp_path / "k.keras"):
+        for loaded in (keras.models.load_model(path), scanfit.models.load_model(path)):
+            assert tuple(loaded.layers[0].get_config()["factor"]) == (-0.2, 0.4)
+            np.testing.assert_allclose(loaded.predict(IMAGES, verbose=0), model.predict(IMAGES, verbose=0),
+                                       rtol=1e-5, atol=1e-4)
