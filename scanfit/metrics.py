@@ -973,11 +973,14 @@ def resolve_metric(identifier, loss, y_true_shape, y_pred_shape):
         metric = MeanMetricWrapper(metric)
     if isinstance(identifier, str):
         metric.name = identifier
-    if isinstance(metric, FBetaScore) and metric.average is None or (
-            isinstance(metric, R2Score) and metric.class_aggregation is None):
-        raise ValueError(f"{type(metric).__name__} without an average gives one score per class, and scanfit logs "
-                         "one number per metric; compile it with an average (F-scores: average='macro', 'micro' or "
-                         "'weighted'; R2Score: a class_aggregation). Per-class scores work on their own: "
-                         "metric.update_state(...), metric.result().")
     metric.build_for_shapes(y_true_shape, y_pred_shape)
+    if metric.is_stateful:
+        shape = jax.eval_shape(metric.result).shape
+        if shape != ():
+            raise ValueError(
+                f"Metric {metric.name!r} gives a result of shape {shape} (as an F-score or R2Score without an "
+                "average gives one score per class), and scanfit logs one number per metric; compile it with an "
+                "average (F-scores: average='macro', 'micro' or 'weighted'; R2Score: a class_aggregation), or one "
+                "threshold. Per-class scores work on their own: metric.update_state(...), metric.result()."
+            )
     return metric

@@ -94,11 +94,9 @@ class Execution:
         arrays carry (``value``'s as ``value_mask`` where the layer takes that, as Keras does), and its
         output carries the mask it computes."""
         mask = self.mask_of(x)
-        arguments = dict(arguments or {})
-        for name, value in list(arguments.items()):
-            carried = self.mask_of(value)
-            if carried is not None and f"{name}_mask" in layer.argument_names and arguments.get(f"{name}_mask") is None:
-                arguments[f"{name}_mask"] = carried
+        arguments = arguments or {}
+        carried = {name: self.mask_of(value) for name, value in arguments.items()}
+        arguments = with_argument_masks(layer, arguments, carried)
         y = self.run(layer, x, training, mask, arguments)
         if not isinstance(y, (list, tuple)):
             self.carry_mask(y, layer.compute_mask(x, mask))
@@ -140,6 +138,18 @@ class Execution:
             values = self.values_by_layer[id(layer)]
             self.values_by_layer[id(layer)] = {**values, **updates}  # a later call of a shared layer sees them
         return y
+
+
+def with_argument_masks(layer, arguments, masks):
+    """`arguments` with each argument's mask (`masks`: {argument name: mask or None}) given to the layer's
+    argument named after it (``value`` -> ``value_mask``) where the layer takes that and the call left it
+    empty, as Keras does."""
+    arguments = dict(arguments)
+    for name, mask in masks.items():
+        mask_name = f"{name}_mask"
+        if mask is not None and mask_name in layer.argument_names and arguments.get(mask_name) is None:
+            arguments[mask_name] = mask
+    return arguments
 
 
 def _batchless(array):

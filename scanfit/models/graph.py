@@ -6,6 +6,7 @@ orders the layers as Keras 3 does (by depth from the outputs, deepest
 first, ties in the order the walk first met them), so `model.layers` and
 the weight order agree with Keras.
 """
+from scanfit.layers import execution
 from scanfit.layers.symbolic import KerasTensor, flatten
 
 
@@ -131,12 +132,9 @@ def _call_arguments(node, values, masks):
     """The values of a node's further call arguments. A tensor argument's mask goes to the layer's argument
     named after it (``value`` -> ``value_mask``) when the call left that one empty, as Keras does."""
     arguments = {name: _substitute_nested(value, values) for name, value in node.arguments.items()}
-    for name, value in node.arguments.items():
-        mask_name = f"{name}_mask"
-        if (isinstance(value, KerasTensor) and masks.get(id(value)) is not None
-                and mask_name in node.layer.argument_names and arguments.get(mask_name) is None):
-            arguments[mask_name] = masks[id(value)]
-    return arguments
+    tensor_masks = {name: masks.get(id(value)) for name, value in node.arguments.items()
+                    if isinstance(value, KerasTensor)}
+    return execution.with_argument_masks(node.layer, arguments, tensor_masks)
 
 
 def _substitute_nested(value, values):
