@@ -13,6 +13,14 @@ LABELS = (RNG.uniform(size=(40, 3)) > 0.6).astype("float32")
 SCORES = np.clip(LABELS * 0.3 + RNG.uniform(size=(40, 3)) * 0.7, 0, 1).astype("float32")
 WEIGHTS = RNG.uniform(0.2, 2.0, size=40).astype("float32")
 
+def stream_both(s_metric, k_metric, y_true, y_pred, weights=None, cut=25):
+    """Both metrics updated with the same two batches (split at `cut`): their state streams."""
+    for part in (slice(0, cut), slice(cut, len(y_true))):
+        sample_weight = None if weights is None else weights[part]
+        s_metric.update_state(y_true[part], y_pred[part], sample_weight=sample_weight)
+        k_metric.update_state(y_true[part], y_pred[part], sample_weight=sample_weight)
+
+
 CASES = [
     ("Precision", {}), ("Precision", {"thresholds": 0.3}), ("Precision", {"thresholds": [0.2, 0.5, 0.8]}),
     ("Precision", {"top_k": 1}), ("Precision", {"class_id": 2}), ("Precision", {"top_k": 2, "class_id": 1}),
@@ -30,10 +38,7 @@ CASES = [
 def test_streaming_values_equal_keras(name, kwargs, weighted):
     s_metric, k_metric = getattr(scanfit.metrics, name)(**kwargs), getattr(keras.metrics, name)(**kwargs)
     scores = SCORES * 6 - 3 if kwargs.get("from_logits") else SCORES
-    for part in (slice(0, 25), slice(25, 40)):  # two batches: the counts stream
-        sample_weight = WEIGHTS[part] if weighted else None
-        s_metric.update_state(LABELS[part], scores[part], sample_weight=sample_weight)
-        k_metric.update_state(LABELS[part], scores[part], sample_weight=sample_weight)
+    stream_both(s_metric, k_metric, LABELS, scores, WEIGHTS if weighted else None)
     np.testing.assert_allclose(np.asarray(s_metric.result()), np.asarray(k_metric.result()), rtol=1e-5, atol=1e-7)
     s_config, k_config = s_metric.get_config(), k_metric.get_config()
     default = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower()
@@ -84,9 +89,7 @@ CLASS_SCORES = RNG.uniform(size=(40, 4)).astype("float32")
 ])
 def test_f_scores_equal_keras(name, kwargs):
     s_metric, k_metric = getattr(scanfit.metrics, name)(**kwargs), getattr(keras.metrics, name)(**kwargs)
-    for part in (slice(0, 25), slice(25, 40)):
-        s_metric.update_state(ONE_HOT[part], CLASS_SCORES[part], sample_weight=WEIGHTS[part])
-        k_metric.update_state(ONE_HOT[part], CLASS_SCORES[part], sample_weight=WEIGHTS[part])
+    stream_both(s_metric, k_metric, ONE_HOT, CLASS_SCORES, WEIGHTS)
     np.testing.assert_allclose(np.asarray(s_metric.result()), np.asarray(k_metric.result()), rtol=1e-6, atol=1e-7)
     assert s_metric.get_config() == k_metric.get_config()
 
@@ -119,9 +122,7 @@ def test_r2_score_equals_keras(kwargs, columns):
     if columns is None:
         predictions = predictions[:, None]  # a regression model's (batch, 1) output beside a vector of targets
     s_metric, k_metric = scanfit.metrics.R2Score(**kwargs), keras.metrics.R2Score(**kwargs)
-    for part in (slice(0, 12), slice(12, 30)):
-        s_metric.update_state(targets[part], predictions[part], sample_weight=WEIGHTS[part])
-        k_metric.update_state(targets[part], predictions[part], sample_weight=WEIGHTS[part])
+    stream_both(s_metric, k_metric, targets, predictions, WEIGHTS[:30], cut=12)
     np.testing.assert_allclose(np.asarray(s_metric.result()), np.asarray(k_metric.result()), rtol=1e-5, atol=1e-6)
     assert s_metric.get_config() == k_metric.get_config()
 
