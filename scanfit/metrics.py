@@ -975,7 +975,7 @@ def resolve_metric(identifier, loss, y_true_shape, y_pred_shape):
         metric.name = identifier
     metric.build_for_shapes(y_true_shape, y_pred_shape)
     if metric.is_stateful:
-        shape = jax.eval_shape(metric.result).shape
+        shape = jax.eval_shape(lambda: jnp.asarray(metric.result())).shape  # result() may return a variable
         if shape != ():
             raise ValueError(
                 f"Metric {metric.name!r} gives a result of shape {shape} (as an F-score or R2Score without an "
