@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scanfit import backend, seeding
+from scanfit import backend, seeding, threefry
 from scanfit.layers import execution
 
 
@@ -101,7 +101,7 @@ def dropout(inputs, rate, noise_shape=None, seed=None):
     inputs = jnp.asarray(inputs)
     shape = inputs.shape if noise_shape is None else tuple(inputs.shape[i] if d is None else d
                                                            for i, d in enumerate(noise_shape))
-    keep = jax.random.bernoulli(_key(seed, "dropout"), 1.0 - rate, shape)
+    keep = threefry.bernoulli(_key(seed, "dropout"), 1.0 - rate, shape)
     return jnp.where(keep, inputs / (1.0 - rate), jnp.zeros_like(inputs))
 
 

@@ -14,6 +14,8 @@ import os
 
 import numpy as np
 
+from scanfit import threefry
+
 _seed = None
 _counter = 0
 
@@ -76,26 +78,9 @@ def key_from_seed(seed):
     return np.array([value >> 32, value & 0xFFFFFFFF], dtype=np.uint32)
 
 
-_WORD = 0xFFFFFFFF
-_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))  # threefry's rotations, alternating per group of 4 rounds
-
-
 def fold_in(key, data):
-    """``jax.random.fold_in(key, data)`` for a raw threefry key, computed on the host (no XLA program).
-
-    Threefry-2x32 (20 rounds) of the counter ``(0, data)`` under `key`, as
-    JAX computes it, so the training engine derives each epoch's key here
-    and the same key inside compiled programs.
-    """
-    k0, k1 = (int(word) for word in np.asarray(key, dtype=np.uint32))
-    schedule = (k0, k1, k0 ^ k1 ^ 0x1BD11BDA)
-    x0, x1 = k0, (int(data) + k1) & _WORD
-    for group in range(5):
-        for rotation in _ROTATIONS[group % 2]:
-            x0 = (x0 + x1) & _WORD
-            x1 = ((x1 << rotation) | (x1 >> (32 - rotation))) & _WORD
-            x1 ^= x0
-        x0 = (x0 + schedule[(group + 1) % 3]) & _WORD
-        x1 = (x1 + schedule[(group + 2) % 3] + group + 1) & _WORD
-    return np.array([x0, x1], dtype=np.uint32)
-
+    """``jax.random.fold_in(key, data)`` for a raw threefry key, computed on the host (no XLA program), so the
+    training engine derives each epoch's key here and the same key inside compiled programs."""
+    counter = np.array([int(data) % 2**32], dtype=np.uint32)
+    x0, x1 = threefry.hash_pairs(np.asarray(key, dtype=np.uint32), np.zeros(1, np.uint32), counter)
+    return np.concatenate([x0, x1])

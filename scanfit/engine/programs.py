@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from scanfit import backend, mixed_precision, optimizers
+from scanfit import backend, mixed_precision, optimizers, threefry
 from scanfit import seeding as scanfit_random
 from scanfit.engine.compiling import Program
 from scanfit.engine.state import TrainState
@@ -71,7 +71,7 @@ def batch_key(epoch_key, first_sample):
     the whole-epoch run, and a model that draws no random numbers (no
     Dropout) computes no key at all: XLA drops the unused hash.
     """
-    return jax.random.fold_in(epoch_key, first_sample)
+    return threefry.fold_in(epoch_key, first_sample)
 
 
 def shard_batch(batch, sharding):

@@ -9,6 +9,7 @@ Keras 3: masked value steps get no weight, masked query steps give zeros.
 import jax
 import jax.numpy as jnp
 
+from scanfit import threefry
 from scanfit.layers.base import Layer
 
 
@@ -61,7 +62,7 @@ class Attention(Layer):
             scores = jnp.where(value_mask[..., None, :], scores, scores - big)
         attention = jax.nn.softmax(scores, axis=-1)
         if training and self.dropout > 0 and rng is not None:
-            keep = jax.random.bernoulli(rng, 1.0 - self.dropout, attention.shape)
+            keep = threefry.bernoulli(rng, 1.0 - self.dropout, attention.shape)
             attention = jnp.where(keep, attention / (1.0 - self.dropout), 0.0)
         output = attention @ value
         if query_mask is not None:

@@ -13,6 +13,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from scanfit import threefry
 from scanfit.layers.base import Layer
 from scanfit.layers.convolution import data_format_of, from_channels_last, to_channels_last
 
@@ -133,8 +134,8 @@ class RandomFlip(_RandomImageLayer):
         self.mode = mode
 
     def augment(self, images, rng):
-        for axis, key in zip(_FLIP_MODES[self.mode], jax.random.split(rng, 2)):
-            flip = jax.random.bernoulli(key, 0.5, images.shape[:1] + (1, 1, 1))
+        for axis, key in zip(_FLIP_MODES[self.mode], threefry.split(rng, 2)):
+            flip = threefry.bernoulli(key, 0.5, images.shape[:1] + (1, 1, 1))
             images = jnp.where(flip, jnp.flip(images, axis=axis), images)
         return images
 

@@ -1,10 +1,9 @@
 """Core layers: InputLayer/Input, Dense, Flatten, Dropout, Activation, Reshape."""
 import math
 
-import jax
 import jax.numpy as jnp
 
-from scanfit import activations, constraints, initializers, regularizers
+from scanfit import activations, constraints, initializers, regularizers, threefry
 from scanfit.layers.base import Layer
 from scanfit.layers.symbolic import History, KerasTensor, Node
 
@@ -206,7 +205,7 @@ class Dropout(Layer):
         shape = x.shape
         if self.noise_shape is not None:
             shape = tuple(s if n is None else n for s, n in zip(x.shape, self.noise_shape))
-        return self.drop(x, jax.random.bernoulli(rng, 1.0 - self.rate, shape)), {}
+        return self.drop(x, threefry.bernoulli(rng, 1.0 - self.rate, shape)), {}
 
     def drop(self, x, keep):
         """The training output for the boolean `keep` mask (broadcast against `x`)."""

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scanfit import threefry
 from scanfit.layers.symbolic import KerasTensor
 
 _stack = []
@@ -53,7 +54,7 @@ class Execution:
     def next_rng(self):
         """A key for the next layer call (None at inference without a key)."""
         index, self.calls = self.calls, self.calls + 1
-        return None if self.rng is None else jax.random.fold_in(self.rng, index)
+        return None if self.rng is None else threefry.fold_in(self.rng, index)
 
     def values_for(self, layer, x, arguments=None):
         """`layer`'s values in this pass. A layer without weights made inside a subclass's call() (such as

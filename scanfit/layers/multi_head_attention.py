@@ -24,7 +24,7 @@ import string
 import jax
 import jax.numpy as jnp
 
-from scanfit import constraints, initializers, mixed_precision, regularizers
+from scanfit import constraints, initializers, mixed_precision, regularizers, threefry
 from scanfit.layers import execution
 from scanfit.layers.base import Layer
 
@@ -239,7 +239,7 @@ class MultiHeadAttention(Layer):
             scores = _masked_softmax(scores, attention_mask, len(attention))
             weights_used = scores
             if dropping:
-                keep = jax.random.bernoulli(rng, 1.0 - self.dropout, scores.shape)
+                keep = threefry.bernoulli(rng, 1.0 - self.dropout, scores.shape)
                 weights_used = jnp.where(keep, scores / (1.0 - self.dropout), 0.0)
             output = jnp.einsum(combine_equation, weights_used, value)
         if gate is not None:

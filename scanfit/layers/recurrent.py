@@ -18,7 +18,7 @@ one per gate when ``recurrent_dropout > 0`` (Keras's implementation 1).
 import jax
 import jax.numpy as jnp
 
-from scanfit import activations, constraints, initializers, regularizers
+from scanfit import activations, constraints, initializers, regularizers, threefry
 from scanfit.layers.base import Layer
 from scanfit.layers.core import _positive_int
 
@@ -35,7 +35,7 @@ def _rate(value, what):
 
 def _dropout_mask(key, rate, shape):
     """Keras's dropout of a tensor of ones: 0 or 1 / (1 - rate)."""
-    keep = jax.random.bernoulli(key, 1.0 - rate, shape)
+    keep = threefry.bernoulli(key, 1.0 - rate, shape)
     return keep.astype(jnp.float32) / (1.0 - rate)
 
 
@@ -169,7 +169,7 @@ class Recurrent(Layer):
         if not training or rng is None or (self.dropout == 0 and self.recurrent_dropout == 0):
             return None, None
         count = self.gates if self.per_gate_dropout else 1
-        input_key, recurrent_key = jax.random.split(rng)
+        input_key, recurrent_key = threefry.split(rng)
         inputs = recurrent = None
         if self.dropout > 0:
             inputs = _dropout_mask(input_key, self.dropout, (count, batch, 1, features)).astype(dtype)

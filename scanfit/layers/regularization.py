@@ -8,6 +8,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from scanfit import threefry
 from scanfit.layers.base import Layer
 from scanfit.layers.convolution import data_format_of
 from scanfit.layers.core import Dropout
@@ -108,7 +109,7 @@ class SpatialDropout(Layer):
             return x, {}
         channel_axis = 1 if self.data_format == "channels_first" else x.ndim - 1
         shape = tuple(n if axis in (0, channel_axis) else 1 for axis, n in enumerate(x.shape))
-        keep = jax.random.bernoulli(rng, 1.0 - self.rate, shape)
+        keep = threefry.bernoulli(rng, 1.0 - self.rate, shape)
         return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros_like(x)), {}
 
     def get_config(self):

@@ -1,7 +1,7 @@
 """Layer wrappers: Bidirectional (a recurrent layer both ways) and TimeDistributed (a layer per timestep)."""
-import jax
 import jax.numpy as jnp
 
+from scanfit import threefry
 from scanfit.layers.base import Layer
 from scanfit.layers.recurrent import Recurrent
 from scanfit.saving.config import deserialize_layer, serialize_layer
@@ -85,7 +85,7 @@ class Bidirectional(Layer):
     def pure_call(self, weights, x, *, training=False, rng=None, mask=None):
         forward = {k.removeprefix("forward_"): v for k, v in weights.items() if k.startswith("forward_")}
         backward = {k.removeprefix("backward_"): v for k, v in weights.items() if k.startswith("backward_")}
-        keys = (None, None) if rng is None else jax.random.split(rng)
+        keys = (None, None) if rng is None else threefry.split(rng)
         y, _ = self.forward_layer.pure_call(forward, x, training=training, rng=keys[0], mask=mask)
         y_rev, _ = self.backward_layer.pure_call(backward, x, training=training, rng=keys[1], mask=mask)
         states = ()

@@ -1,0 +1,58 @@
+"""scanfit.threefry draws exactly what jax.random draws, and compiles without a loop."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from scanfit import seeding, threefry
+
+KEYS = [jax.random.PRNGKey(seed) for seed in (0, 1, 42, 2**31 + 5, 2**32 - 1)]
+SHAPES = [(), (1,), (3,), (32, 100), (5, 7, 3)]
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_fold_in_equals_jax_for_python_ints_traced_ints_and_host_keys(key):
+    for data in (0, 1, 7, 123_456, 2**31, 2**32 - 1):
+        expected = np.asarray(jax.random.fold_in(key, data))
+        np.testing.assert_array_equal(threefry.fold_in(key, data), expected)
+        np.testing.assert_array_equal(seeding.fold_in(np.asarray(key), data), expected)
+    traced = jax.jit(threefry.fold_in)(key, jnp.arange(5, dtype=jnp.int32)[3])
+    np.testing.assert_array_equal(traced, jax.random.fold_in(key, 3))
+
+
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_bits_and_bernoulli_equal_jax(key, shape):
+    np.testing.assert_array_equal(threefry.bits(key, shape), jax.random.bits(key, shape))
+    for p in (0.0, 1e-8, 0.1, 0.5, 0.7, 1.0):
+        np.testing.assert_array_equal(threefry.bernoulli(key, p, shape), jax.random.bernoulli(key, p, shape))
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_split_equals_jax(key):
+    for num in (1, 2, 3, 5):
+        np.testing.assert_array_equal(threefry.split(key, num), jax.random.split(key, num))
+    np.testing.assert_array_equal(threefry.split(key), jax.random.split(key))
+
+
+def test_draws_under_vmap_equal_each_keys_own():
+    keys = jnp.stack(KEYS)
+    masks = jax.vmap(lambda key: threefry.bernoulli(threefry.fold_in(key, 9), 0.7, (4, 6)))(keys)
+    for key, mask in zip(KEYS, masks):
+        np.testing.assert_array_equal(mask, jax.random.bernoulli(jax.random.fold_in(key, 9), 0.7, (4, 6)))
+
+
+def test_a_dropout_draw_compiles_without_a_loop():
+    def draw(key, first_sample):
+        return threefry.bernoulli(threefry.fold_in(threefry.fold_in(key, first_sample), 0), 0.7, (32, 100))
+
+    compiled = jax.jit(draw).lower(KEYS[0], 32).compile().as_text()
+    assert " while(" not in compiled
+    if jax.default_backend() == "cpu":  # where jax.random's own draw compiles to a loop, which the check sees
+        looping = jax.jit(lambda key: jax.random.bernoulli(key, 0.7, (32, 100))).lower(KEYS[0]).compile().as_text()
+        assert " while(" in looping
+
+
+def test_too_many_draws_at_once_is_a_clear_error():
+    with pytest.raises(ValueError, match="at most 2\\*\\*32 - 1"):
+        jax.eval_shape(lambda key: threefry.bits(key, (2**16, 2**16)), KEYS[0])
