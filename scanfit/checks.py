@@ -16,3 +16,14 @@ def in_range(name, value, low=None, high=None, high_open=False, low_open=False):
             f"{'>' if low_open else '>='} {low}"
         raise ValueError(f"`{name}` must be {'in ' if high is not None else ''}{bounds}, got {name}={value!r}.")
     return value
+
+
+def int_at_least(name, value, smallest, allow_none=True):
+    """`value` as an int (None passes when `allow_none`), or a ValueError naming `name` when it is not an int
+    >= `smallest`."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < smallest:
+        raise ValueError(f"`{name}` must be an int >= {smallest}{' or None' if allow_none else ''}, got "
+                         f"{name}={value!r}.")
+    return int(value)

@@ -74,6 +74,8 @@ from scanfit.layers.simple import (
     Rescaling,
     UnitNormalization,
 )
+from scanfit.layers.string_lookup import StringLookup
+from scanfit.layers.text_vectorization import TextVectorization
 from scanfit.layers.symbolic import KerasTensor
 from scanfit.layers.wrappers import Bidirectional, TimeDistributed
 from scanfit.serialization import register_built_in
