@@ -1,5 +1,5 @@
-"""`keras.utils`: data helpers (`pad_sequences`, `image_dataset_from_directory`, `load_img` among them), the
-global random seed, `clear_session` and model plots."""
+"""`keras.utils`: data helpers (`pad_sequences`, `image_dataset_from_directory`, `text_dataset_from_directory`,
+`load_img` among them), the global random seed, `clear_session` and model plots."""
 from scanfit.backend import clear_session
 from scanfit.data_utils import normalize, split_validation, to_categorical, train_test_split
 from scanfit.seeding import set_seed as set_random_seed
@@ -16,12 +16,13 @@ from scanfit.utils.image_files import array_to_img, img_to_array, load_img, save
 from scanfit.utils.model_plot import model_to_dot, plot_model
 from scanfit.utils.py_dataset import PyDataset, Sequence
 from scanfit.utils.sequence import pad_sequences
+from scanfit.utils.text_dataset import text_dataset_from_directory
 from scanfit.utils.timeseries import timeseries_dataset_from_array
 
 __all__ = [
     "CustomObjectScope", "PyDataset", "Sequence", "array_to_img", "clear_session", "custom_object_scope",
     "get_custom_objects", "get_registered_name", "get_registered_object", "image_dataset_from_directory",
     "img_to_array", "load_img", "model_to_dot", "normalize", "pad_sequences", "plot_model",
-    "register_keras_serializable", "save_img", "set_random_seed", "split_validation", "timeseries_dataset_from_array",
-    "to_categorical", "train_test_split",
+    "register_keras_serializable", "save_img", "set_random_seed", "split_validation", "text_dataset_from_directory",
+    "timeseries_dataset_from_array", "to_categorical", "train_test_split",
 ]
