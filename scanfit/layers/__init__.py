@@ -1,4 +1,5 @@
 """Keras layers (`keras.layers`)."""
+from scanfit.layers import experimental
 from scanfit.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from scanfit.layers.attention import AdditiveAttention, Attention
 from scanfit.layers.augmentation import (
@@ -23,6 +24,7 @@ from scanfit.layers.convolution import (
 )
 from scanfit.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from scanfit.layers.embedding import Embedding
+from scanfit.layers.index_lookup import IntegerLookup, StringLookup
 from scanfit.layers.lambda_layer import Lambda
 from scanfit.layers.merging import (
     Add,
@@ -74,7 +76,6 @@ from scanfit.layers.simple import (
     Rescaling,
     UnitNormalization,
 )
-from scanfit.layers.string_lookup import StringLookup
 from scanfit.layers.text_vectorization import TextVectorization
 from scanfit.layers.symbolic import KerasTensor
 from scanfit.layers.wrappers import Bidirectional, TimeDistributed

@@ -16,7 +16,7 @@ import re
 import numpy as np
 
 from scanfit import checks, serialization
-from scanfit.layers.string_lookup import HostLayer, StringLookup, adapt_batches, as_strings
+from scanfit.layers.index_lookup import HostLayer, StringLookup, adapt_batches, as_strings
 
 STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation")
 SPLIT = ("whitespace", "character")

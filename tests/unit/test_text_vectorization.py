@@ -209,3 +209,60 @@ def test_chollets_bag_of_bigrams_and_sequence_models_learn_made_reviews():
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     model.fit(sequences(texts), labels, epochs=15, batch_size=32, verbose=0)
     assert model.evaluate(sequences(test_texts), test_labels, verbose=0)[1] >= 0.9
+
+
+def test_tf_keras_2_experimental_preprocessing_path_names_the_same_layers():
+    from scanfit.layers.experimental.preprocessing import StringLookup, TextVectorization
+
+    preprocessing = keras.layers.experimental.preprocessing
+    assert TextVectorization is keras.layers.TextVectorization and StringLookup is keras.layers.StringLookup
+    for name in preprocessing.__all__:
+        assert getattr(preprocessing, name) is getattr(keras.layers, name)
+
+
+def test_integer_lookup_gives_the_outputs_of_keras_docstrings():
+    vocab = [12, 36, 1138, 42]
+    data = np.array([[12, 1138, 42], [42, 1000, 36]])
+    np.testing.assert_array_equal(keras.layers.IntegerLookup(vocabulary=vocab)(data), [[1, 3, 4], [4, 0, 2]])
+    adapted = keras.layers.IntegerLookup()
+    adapted.adapt(data)
+    assert adapted.get_vocabulary() == [-1, 42, 1138, 1000, 36, 12]
+    np.testing.assert_array_equal(adapted(data), [[5, 2, 1], [1, 3, 4]])
+    two_oov = keras.layers.IntegerLookup(vocabulary=vocab, num_oov_indices=2)
+    np.testing.assert_array_equal(two_oov(np.array([[12, 1138, 42], [37, 1000, 36]])), [[2, 4, 5], [1, 0, 3]])
+    floormod = keras.layers.IntegerLookup(vocabulary=[10, 20, 30], num_oov_indices=4)
+    np.testing.assert_array_equal(floormod(np.array([100, 300, 700, 1100, 1700, 2000])), [0] * 6)
+    one_hot = keras.layers.IntegerLookup(vocabulary=vocab, output_mode="one_hot")(np.array([12, 36, 1138, 42, 7]))
+    np.testing.assert_array_equal(one_hot, np.eye(5)[[1, 2, 3, 4, 0]])
+    rows = np.array([[12, 1138, 42, 42], [42, 7, 36, 7]])
+    multi_hot = keras.layers.IntegerLookup(vocabulary=vocab, output_mode="multi_hot")(rows)
+    np.testing.assert_array_equal(multi_hot, [[0, 1, 0, 1, 1], [1, 0, 1, 0, 1]])
+    counts = keras.layers.IntegerLookup(vocabulary=vocab, output_mode="count")(rows)
+    np.testing.assert_array_equal(counts, [[0, 1, 0, 1, 2], [2, 0, 1, 0, 1]])
+    tf_idf = keras.layers.IntegerLookup(output_mode="tf_idf", vocabulary=[-1] + vocab,
+                                        idf_weights=[0.9, 0.25, 0.75, 0.6, 0.4])
+    np.testing.assert_allclose(tf_idf(rows), [[0, 0.25, 0, 0.6, 0.8], [1.8, 0, 0.75, 0, 0.4]], rtol=1e-6)
+    forward = keras.layers.IntegerLookup(vocabulary=vocab)
+    inverse = keras.layers.IntegerLookup(vocabulary=forward.get_vocabulary(), invert=True)
+    np.testing.assert_array_equal(inverse(forward(data)), [[12, 1138, 42], [42, -1, 36]])
+
+
+def test_integer_lookup_masks_configs_files_and_errors(tmp_path):
+    layer = keras.layers.IntegerLookup(mask_token=0, vocabulary=[5, 9])
+    assert layer.get_vocabulary() == [0, -1, 5, 9]
+    np.testing.assert_array_equal(layer([[0, 9, 4]]), [[0, 3, 1]])
+    clone = keras.layers.IntegerLookup.from_config(layer.get_config())
+    assert clone.get_config()["vocabulary_dtype"] == "int64" and clone.get_vocabulary() == [0, -1, 5, 9]
+    path = tmp_path / "ids.txt"
+    path.write_text("7\n3\n")
+    np.testing.assert_array_equal(keras.layers.IntegerLookup(vocabulary=str(path))([3, 7, 8]), [2, 1, 0])
+    with pytest.raises(TypeError, match="IntegerLookup maps integers"):
+        layer(np.array(["a"]))
+    with pytest.raises(ValueError, match="only vocabulary_dtype='int64'"):
+        keras.layers.IntegerLookup(vocabulary_dtype="int32")
+    with pytest.raises(ValueError, match="'floormod' only"):
+        keras.layers.IntegerLookup(num_oov_indices=2, oov_method="farmhash")
+    with pytest.raises(TypeError, match="mask_token must be an int"):
+        keras.layers.IntegerLookup(mask_token="0")
+    with pytest.raises(ValueError, match=r"\[8\] are not"):
+        keras.layers.IntegerLookup(vocabulary=[3], num_oov_indices=0)([3, 8])

@@ -1,17 +1,18 @@
-"""`StringLookup`: strings to vocabulary indices or encodings (and indices back to strings), as Keras 3 maps them.
+"""`StringLookup` and `IntegerLookup`: tokens to vocabulary indices or encodings (and indices back to tokens), as
+Keras 3 maps them; `HostLayer`, the base of scanfit's layers that map NumPy data on the host.
 
-Keras 3 runs its string layers with TensorFlow, outside the compiled model,
-on every backend but TensorFlow; scanfit runs them with NumPy on the host. As
-in Keras on JAX they map data before `fit` (or inside a `PyDataset`), and
-cannot be a layer of a model: calling one on a `keras.Input` is a clear error.
+Keras 3 runs these layers with TensorFlow, outside the compiled model, on
+every backend but TensorFlow; scanfit runs them with NumPy on the host. As in
+Keras on JAX they map data before `fit` (or inside a `PyDataset`), and cannot
+be a layer of a model: calling one on a `keras.Input` is a clear error.
 
 A vocabulary learnt by `adapt` is ordered by count, ties by the tokens
 themselves from high to low, as Keras orders it. Indices come after the
 special tokens: the mask token (index 0, in ``'int'`` mode, when there is
-one), then the OOV token. Outputs are JAX arrays: int32 indices (Keras's
+one), then the OOV tokens. Outputs are JAX arrays: int32 indices (Keras's
 int64 without 64-bit JAX), int32 one-hot, multi-hot and count vectors, float32
-TF-IDF vectors; ``invert=True`` gives a NumPy array of encoded bytes, as
-Keras gives.
+TF-IDF vectors; ``invert=True`` gives StringLookup's tokens as a NumPy array of
+encoded bytes, as Keras gives them, and IntegerLookup's as int32.
 """
 import collections
 import os
@@ -33,7 +34,7 @@ class HostLayer(Layer):
     def __call__(self, inputs, *args, **kwargs):
         if symbolic.is_symbolic(inputs) or execution.current() is not None:
             raise ValueError(
-                f"{type(self).__name__} {self.name!r} maps strings on the host and cannot be part of a compiled "
+                f"{type(self).__name__} {self.name!r} maps data on the host and cannot be part of a compiled "
                 "model (nor can it in Keras 3 on JAX). Apply it to the data before fit, e.g. "
                 "x_train = layer(texts), or inside a PyDataset's __getitem__."
             )
@@ -62,7 +63,7 @@ def as_strings(data, encoding):
 
 
 def read_vocabulary_file(path):
-    """The tokens of a vocabulary file: one per line, UTF-8."""
+    """The lines of a vocabulary file (one token per line, UTF-8)."""
     if not os.path.isfile(path):
         raise ValueError(f"Vocabulary file {path!r} does not exist; give a list of tokens or a text file with one "
                          "token per line.")
@@ -70,37 +71,15 @@ def read_vocabulary_file(path):
         return [line.rstrip("\n").removesuffix("\r") for line in file]
 
 
-class StringLookup(HostLayer):
-    """Maps strings to indices in a vocabulary (learnt by `adapt`, or given), or to one-hot, multi-hot, count or
-    TF-IDF vectors over it; with ``invert=True`` maps indices back to strings.
+class IndexLookup(HostLayer):
+    """What StringLookup and IntegerLookup share; subclasses say what a token is (`as_tokens`, `token_of_line`,
+    `checked_token`) and what ``invert=True`` returns (`inverted`)."""
 
-    Args:
-        max_tokens: the vocabulary's largest size, special tokens included (None: no limit).
-        num_oov_indices: 1 (every unknown string maps to the OOV index) or 0 (unknown strings are an error).
-        mask_token: a string that maps to index 0 in ``'int'`` mode (and is left out of encodings); None: none.
-        oov_token: the vocabulary's entry for unknown strings (what ``invert=True`` gives for unknown indices).
-        vocabulary: a list or 1D array of tokens, or the path of a file with one token per line.
-        idf_weights: with ``output_mode='tf_idf'`` and a given vocabulary, one weight per token.
-        invert: map indices to strings instead.
-        output_mode: 'int', 'one_hot', 'multi_hot', 'count' or 'tf_idf'.
-        pad_to_max_tokens: encodings have `max_tokens` entries even when the vocabulary is smaller.
-        sparse: must be False (scanfit has no sparse tensors, nor has Keras on JAX).
-        encoding: how bytes inputs are decoded.
-    """
-
-    def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token="[UNK]", vocabulary=None,
-                 idf_weights=None, invert=False, output_mode="int", pad_to_max_tokens=False, sparse=False,
-                 encoding="utf-8", oov_method="floormod", salt=None, **kwargs):
+    def __init__(self, max_tokens, num_oov_indices, mask_token, oov_token, vocabulary, idf_weights, invert,
+                 output_mode, pad_to_max_tokens, sparse, **kwargs):
         super().__init__(**kwargs)
         self.max_tokens = checks.int_at_least("max_tokens", max_tokens, 2)
         self.num_oov_indices = checks.int_at_least("num_oov_indices", num_oov_indices, 0, allow_none=False)
-        if self.num_oov_indices > 1:
-            raise ValueError(f"num_oov_indices={num_oov_indices} is not supported: Keras hashes unknown strings "
-                             "into several OOV indices with TensorFlow's FarmHash, which scanfit does not have. "
-                             "Use num_oov_indices=1 (or 0).")
-        if oov_method not in ("floormod", "farmhash") or salt is not None:
-            raise ValueError("oov_method and salt only choose how several OOV indices are hashed, which scanfit does "
-                             f"not support; leave them out (got oov_method={oov_method!r}, salt={salt!r}).")
         output_mode = _MODE_ALIASES.get(output_mode, output_mode)
         if output_mode not in OUTPUT_MODES:
             raise ValueError(f"output_mode must be one of {OUTPUT_MODES}, got {output_mode!r}.")
@@ -115,12 +94,10 @@ class StringLookup(HostLayer):
             raise ValueError(f"idf_weights are only for output_mode='tf_idf', got output_mode={output_mode!r}.")
         if output_mode == "tf_idf" and vocabulary is not None and idf_weights is None:
             raise ValueError("With a given vocabulary and output_mode='tf_idf', give idf_weights too (one per token).")
-        for name, token in (("mask_token", mask_token), ("oov_token", oov_token)):
-            if token is not None and not isinstance(token, str):
-                raise TypeError(f"{name} must be a string or None, got {token!r}.")
-        self.mask_token, self.oov_token = mask_token, oov_token
+        self.mask_token = None if mask_token is None else self.checked_token("mask_token", mask_token)
+        self.oov_token = None if oov_token is None else self.checked_token("oov_token", oov_token)
         self.invert, self.output_mode = bool(invert), output_mode
-        self.pad_to_max_tokens, self.sparse, self.encoding = bool(pad_to_max_tokens), False, encoding
+        self.pad_to_max_tokens, self.sparse = bool(pad_to_max_tokens), False
         self.input_vocabulary = vocabulary
         self.input_idf_weights = idf_weights
         self.has_input_vocabulary = vocabulary is not None
@@ -129,6 +106,22 @@ class StringLookup(HostLayer):
         self._counts, self._document_counts, self._documents = collections.Counter(), collections.Counter(), 0
         if vocabulary is not None:
             self.set_vocabulary(vocabulary, idf_weights)
+
+    def as_tokens(self, data):
+        """`data` as a NumPy array of tokens."""
+        raise NotImplementedError
+
+    def token_of_line(self, line):
+        """The token a line of a vocabulary file holds."""
+        raise NotImplementedError
+
+    def checked_token(self, name, token):
+        """`token`, the `name` argument (mask_token or oov_token), or a TypeError."""
+        raise NotImplementedError
+
+    def inverted(self, tokens):
+        """What ``invert=True`` returns for an array of tokens."""
+        raise NotImplementedError
 
     # The vocabulary.
 
@@ -158,8 +151,8 @@ class StringLookup(HostLayer):
         if isinstance(vocabulary, (str, os.PathLike)):
             if self.output_mode == "tf_idf":
                 raise ValueError("output_mode='tf_idf' cannot read its vocabulary from a file; give a list of tokens.")
-            vocabulary = read_vocabulary_file(os.fspath(vocabulary))
-        vocabulary = [str(token) for token in as_strings(vocabulary, self.encoding).ravel()]
+            vocabulary = [self.token_of_line(line) for line in read_vocabulary_file(os.fspath(vocabulary))]
+        vocabulary = self.as_tokens(vocabulary).ravel().tolist()
         if not vocabulary:
             raise ValueError("Cannot set an empty vocabulary.")
         special = self.get_vocabulary()[:self._token_start()]
@@ -214,8 +207,8 @@ class StringLookup(HostLayer):
         self._counts, self._document_counts, self._documents = collections.Counter(), collections.Counter(), 0
 
     def update_state(self, data):
-        """Count the tokens of one batch (strings; a 1D batch is one document)."""
-        self.count_documents(_documents(as_strings(data, self.encoding)))
+        """Count the tokens of one batch (a 1D batch is one document)."""
+        self.count_documents(_documents(self.as_tokens(data)))
 
     def count_documents(self, documents):
         """Count the tokens of `documents`, lists of tokens."""
@@ -250,20 +243,27 @@ class StringLookup(HostLayer):
 
     def host_call(self, inputs):
         if self.invert:
-            return self._strings_of(np.asarray(inputs))
-        return self.encode(self.indices_of(as_strings(inputs, self.encoding)))
+            return self.inverted(self.tokens_at(np.asarray(inputs)))
+        return self.encode(self.indices_of(self.as_tokens(inputs)))
 
-    def indices_of(self, strings):
-        """The vocabulary index of each string (the mask token's is 0 in 'int' mode, -1 in the others)."""
-        default = self._oov_start() if self.num_oov_indices else -1
-        indices = np.array([self._index.get(token, default) for token in strings.ravel()], dtype=np.int64)
-        if self.mask_token is not None:
-            indices[strings.ravel() == self.mask_token] = 0 if self.output_mode == "int" else -2
-        if not self.num_oov_indices and (indices == -1).any():
-            unknown = sorted({str(token) for token in strings.ravel()[indices == -1]})[:10]
-            raise ValueError(f"With num_oov_indices=0 every input must be in the vocabulary; {unknown} are not. "
-                             "Set num_oov_indices=1 to map unknown strings to the OOV index.")
-        return indices.reshape(strings.shape)
+    def indices_of(self, tokens):
+        """The vocabulary index of each token (the mask token's is 0 in 'int' mode, -2 in the others). Unknown
+        tokens get the OOV index, or with several OOV indices their value modulo the count (IntegerLookup's
+        'floormod')."""
+        flat = tokens.ravel()
+        indices = np.array([self._index.get(token, -1) for token in flat.tolist()], dtype=np.int64)
+        masked = flat == self.mask_token if self.mask_token is not None else np.zeros(flat.shape, dtype=bool)
+        unknown = (indices == -1) & ~masked
+        if not self.num_oov_indices and unknown.any():
+            missing = sorted({token.item() for token in flat[unknown]})[:10]
+            raise ValueError(f"With num_oov_indices=0 every input must be in the vocabulary; {missing} are not. "
+                             "Set num_oov_indices=1 to map unknown inputs to the OOV index.")
+        if self.num_oov_indices == 1:
+            indices[unknown] = self._oov_start()
+        elif self.num_oov_indices > 1:
+            indices[unknown] = self._oov_start() + flat[unknown].astype(np.int64) % self.num_oov_indices
+        indices[masked] = 0 if self.output_mode == "int" else -2
+        return indices.reshape(tokens.shape)
 
     def encode(self, indices):
         """Indices (an array, or a list of per-document lists) in this layer's output mode."""
@@ -285,16 +285,18 @@ class StringLookup(HostLayer):
             return jnp.asarray(counts * self.idf_weights, dtype=jnp.float32)
         return jnp.asarray(counts, dtype=jnp.int32)
 
-    def _strings_of(self, indices):
-        vocabulary = self.get_vocabulary()
+    def tokens_at(self, indices):
+        """The vocabulary's tokens at `indices` (the OOV token past its end, the mask token at 0 if any)."""
         if indices.dtype.kind not in "iu":
-            raise TypeError(f"StringLookup(invert=True) maps int indices to strings, got {indices.dtype} data.")
-        tokens = [vocabulary[i] if 0 <= i < len(vocabulary) else self.oov_token for i in indices.ravel().tolist()]
+            raise TypeError(f"{type(self).__name__}(invert=True) maps int indices to tokens, got {indices.dtype} data.")
+        vocabulary = self.get_vocabulary()
+        flat = indices.ravel().tolist()
+        tokens = [vocabulary[i] if 0 <= i < len(vocabulary) else self.oov_token for i in flat]
         if self.mask_token is not None:
-            tokens = [self.mask_token if i == 0 else token for i, token in zip(indices.ravel().tolist(), tokens)]
-        encoded = np.empty(len(tokens), dtype=object)
-        encoded[:] = [token.encode(self.encoding) for token in tokens]
-        return encoded.reshape(indices.shape)
+            tokens = [self.mask_token if i == 0 else token for i, token in zip(flat, tokens)]
+        found = np.empty(len(tokens), dtype=object)
+        found[:] = tokens
+        return found.reshape(indices.shape)
 
     # Configs.
 
@@ -303,14 +305,123 @@ class StringLookup(HostLayer):
                 "num_oov_indices": self.num_oov_indices, "oov_token": self.oov_token, "mask_token": self.mask_token,
                 "output_mode": self.output_mode, "sparse": False, "pad_to_max_tokens": self.pad_to_max_tokens,
                 "vocabulary": _listed(self.input_vocabulary), "idf_weights": _listed(self.input_idf_weights),
-                "encoding": self.encoding, "vocabulary_size": self.vocabulary_size()}
+                "vocabulary_size": self.vocabulary_size()}
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         config.pop("vocabulary_size", None)  # Keras records it; the vocabulary itself decides it
-        config.pop("vocabulary_dtype", None)
         return cls(**config)
+
+
+class StringLookup(IndexLookup):
+    """Maps strings to indices in a vocabulary (learnt by `adapt`, or given), or to one-hot, multi-hot, count or
+    TF-IDF vectors over it; with ``invert=True`` maps indices back to strings.
+
+    Args:
+        max_tokens: the vocabulary's largest size, special tokens included (None: no limit).
+        num_oov_indices: 1 (every unknown string maps to the OOV index) or 0 (unknown strings are an error).
+        mask_token: a string that maps to index 0 in ``'int'`` mode (and is left out of encodings); None: none.
+        oov_token: the vocabulary's entry for unknown strings (what ``invert=True`` gives for unknown indices).
+        vocabulary: a list or 1D array of tokens, or the path of a file with one token per line.
+        idf_weights: with ``output_mode='tf_idf'`` and a given vocabulary, one weight per token.
+        invert: map indices to strings instead.
+        output_mode: 'int', 'one_hot', 'multi_hot', 'count' or 'tf_idf'.
+        pad_to_max_tokens: encodings have `max_tokens` entries even when the vocabulary is smaller.
+        sparse: must be False (scanfit has no sparse tensors, nor has Keras on JAX).
+        encoding: how bytes inputs are decoded.
+    """
+
+    def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token="[UNK]", vocabulary=None,
+                 idf_weights=None, invert=False, output_mode="int", pad_to_max_tokens=False, sparse=False,
+                 encoding="utf-8", oov_method="floormod", salt=None, **kwargs):
+        if isinstance(num_oov_indices, int) and num_oov_indices > 1:
+            raise ValueError(f"num_oov_indices={num_oov_indices} is not supported: Keras hashes unknown strings "
+                             "into several OOV indices with TensorFlow's FarmHash, which scanfit does not have. "
+                             "Use num_oov_indices=1 (or 0).")
+        if oov_method not in ("floormod", "farmhash") or salt is not None:
+            raise ValueError("oov_method and salt only choose how several OOV indices are hashed, which scanfit does "
+                             f"not support; leave them out (got oov_method={oov_method!r}, salt={salt!r}).")
+        self.encoding = encoding
+        super().__init__(max_tokens, num_oov_indices, mask_token, oov_token, vocabulary, idf_weights, invert,
+                         output_mode, pad_to_max_tokens, sparse, **kwargs)
+
+    def as_tokens(self, data):
+        return as_strings(data, self.encoding)
+
+    def token_of_line(self, line):
+        return line
+
+    def checked_token(self, name, token):
+        if not isinstance(token, str):
+            raise TypeError(f"{name} must be a string or None, got {token!r}.")
+        return token
+
+    def inverted(self, tokens):
+        encoded = np.empty(tokens.size, dtype=object)
+        encoded[:] = [token.encode(self.encoding) for token in tokens.ravel()]
+        return encoded.reshape(tokens.shape)
+
+    def get_config(self):
+        return {**super().get_config(), "encoding": self.encoding}
+
+
+class IntegerLookup(IndexLookup):
+    """Maps integers to indices in a vocabulary (learnt by `adapt`, or given), or to one-hot, multi-hot, count or
+    TF-IDF vectors over it; with ``invert=True`` maps indices back to the integers.
+
+    Args:
+        max_tokens: the vocabulary's largest size, special tokens included (None: no limit).
+        num_oov_indices: how many OOV indices: 0 (unknown values are an error), 1, or more (an unknown value
+            ``v`` maps to OOV index ``v mod num_oov_indices``, Keras's 'floormod').
+        mask_token: an int that maps to index 0 in ``'int'`` mode (and is left out of encodings); None: none.
+        oov_token: the vocabulary's entry for unknown values (what ``invert=True`` gives for unknown indices).
+        vocabulary: a list or 1D array of ints, or the path of a file with one int per line.
+        vocabulary_dtype: 'int64', the only one Keras supports.
+        idf_weights: with ``output_mode='tf_idf'`` and a given vocabulary, one weight per token.
+        invert: map indices to the integers instead.
+        output_mode: 'int', 'one_hot', 'multi_hot', 'count' or 'tf_idf'.
+        sparse: must be False (scanfit has no sparse tensors, nor has Keras on JAX).
+        pad_to_max_tokens: encodings have `max_tokens` entries even when the vocabulary is smaller.
+    """
+
+    def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1, vocabulary=None,
+                 vocabulary_dtype="int64", idf_weights=None, invert=False, output_mode="int", sparse=False,
+                 pad_to_max_tokens=False, oov_method="floormod", salt=None, **kwargs):
+        if vocabulary_dtype != "int64":
+            raise ValueError(f"IntegerLookup supports only vocabulary_dtype='int64' (as Keras), got "
+                             f"{vocabulary_dtype!r}.")
+        if oov_method != "floormod" or salt is not None:
+            raise ValueError("IntegerLookup maps unknown values to OOV indices by 'floormod' only (Keras's "
+                             "'farmhash' and salt use TensorFlow's hashes, which scanfit does not have); got "
+                             f"oov_method={oov_method!r}, salt={salt!r}.")
+        super().__init__(max_tokens, num_oov_indices, mask_token, oov_token, vocabulary, idf_weights, invert,
+                         output_mode, pad_to_max_tokens, sparse, **kwargs)
+
+    def as_tokens(self, data):
+        array = np.asarray(data)
+        if array.dtype.kind not in "iu" and not (array.dtype.kind == "O" and all(
+                isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in array.ravel())):
+            raise TypeError(f"IntegerLookup maps integers, got {array.dtype} data: {array.ravel()[:3]!r}...")
+        return array.astype(np.int64)
+
+    def token_of_line(self, line):
+        try:
+            return int(line)
+        except ValueError:
+            raise ValueError(f"IntegerLookup's vocabulary file holds {line!r}, not an int; write one int per "
+                             "line.") from None
+
+    def checked_token(self, name, token):
+        if isinstance(token, bool) or not isinstance(token, (int, np.integer)):
+            raise TypeError(f"{name} must be an int or None, got {token!r}.")
+        return int(token)
+
+    def inverted(self, tokens):
+        return jnp.asarray(tokens.astype(np.int64), dtype=jnp.int32)
+
+    def get_config(self):
+        return {**super().get_config(), "vocabulary_dtype": "int64"}
 
 
 def _listed(value):

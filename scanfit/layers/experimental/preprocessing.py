@@ -1,0 +1,22 @@
+"""tf.keras 2's `keras.layers.experimental.preprocessing`: the preprocessing layers scanfit has, under the path
+that tf.keras 2.1-2.5 tutorials (Hands-on ML's second edition among them) import them from."""
+from scanfit.layers.augmentation import (
+    RandomBrightness,
+    RandomContrast,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+)
+from scanfit.layers.category_encoding import CategoryEncoding
+from scanfit.layers.index_lookup import IntegerLookup, StringLookup
+from scanfit.layers.normalization import Normalization
+from scanfit.layers.resizing import CenterCrop, Resizing
+from scanfit.layers.simple import Rescaling
+from scanfit.layers.text_vectorization import TextVectorization
+
+__all__ = [
+    "CategoryEncoding", "CenterCrop", "IntegerLookup", "Normalization", "RandomBrightness", "RandomContrast",
+    "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "Rescaling", "Resizing", "StringLookup",
+    "TextVectorization",
+]
