@@ -156,13 +156,19 @@ class TextVectorization(HostLayer):
             if self.output_mode == "int" and self.output_sequence_length is not None:
                 indices = _to_length(indices, self.output_sequence_length)
             return self.lookup.encode(indices)
-        rows = [self.lookup.indices_of(np.array(row, dtype=str)).tolist() for row in tokens]
+        lengths = [len(row) for row in tokens]
+        flat = np.empty(sum(lengths), dtype=object)  # object, not str: a fixed-width array of IMDB's bigrams is huge
+        flat[:] = [token for row in tokens for token in row]
+        indices = self.lookup.indices_of(flat)
         if self.output_mode != "int":
-            return self.lookup.encode(rows)
-        length = self.output_sequence_length or max((len(row) for row in rows), default=0)
-        padded = np.zeros((len(rows), length), dtype=np.int64)
-        for out, row in zip(padded, rows):
-            out[:min(len(row), length)] = row[:length]
+            return self.lookup.encode(indices, lengths)
+        length = self.output_sequence_length or max(lengths, default=0)
+        padded = np.zeros((len(lengths), length), dtype=np.int64)
+        start = 0
+        for out, count in zip(padded, lengths):
+            kept = min(count, length)
+            out[:kept] = indices[start:start + kept]
+            start += count
         return self.lookup.encode(padded)
 
     # Configs.
