@@ -23,6 +23,7 @@ from scanfit.layers.convolution import (
     SeparableConv2D,
 )
 from scanfit.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from scanfit.layers.discretization import Discretization
 from scanfit.layers.embedding import Embedding
 from scanfit.layers.index_lookup import IntegerLookup, StringLookup
 from scanfit.layers.lambda_layer import Lambda
@@ -98,7 +99,7 @@ LAYER_CLASSES = {
         Identity, Rescaling, RepeatVector, Permute, ActivityRegularization, UnitNormalization,
         RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast, RandomBrightness, Resizing,
         CenterCrop,
-        Attention, AdditiveAttention, MultiHeadAttention, CategoryEncoding,
+        Attention, AdditiveAttention, MultiHeadAttention, CategoryEncoding, Discretization,
     )
 }
 register_built_in("layer", LAYER_CLASSES)

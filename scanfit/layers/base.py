@@ -253,6 +253,11 @@ class Layer:
         """The dtype the layer computes in: its floating inputs and weights are cast to it."""
         return self._dtype_policy.compute_dtype
 
+    @property
+    def output_dtype(self):
+        """The dtype of the layer's outputs on symbolic tensors (its compute dtype unless it says otherwise)."""
+        return self.compute_dtype
+
     def in_compute_dtype(self, x, values):
         """``(x, values)`` as `call` sees them: floating inputs and autocast weights in the compute dtype."""
         if not self.autocast:
@@ -373,7 +378,7 @@ class Layer:
         arguments = self.call_arguments(args, kwargs)
         if symbolic.is_symbolic(x) or symbolic.is_symbolic(list(arguments.values())):
             shape = self.build_for(symbolic.shapes_of(x), arguments)
-            return symbolic.record_call(self, x, shape, self.compute_dtype, training, arguments)
+            return symbolic.record_call(self, x, shape, self.output_dtype, training, arguments)
         running = execution.current()
         if running is not None:
             return running.run_call(self, x, training, arguments)

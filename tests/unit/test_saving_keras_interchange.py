@@ -155,10 +155,11 @@ def test_the_interchange_model_uses_every_scanfit_layer():
     # Lambda files need safe_mode=False (test_lambda_layer.py), Embedding is in test_recurrent's interchange test,
     # and the merge and attention layers take several inputs, so test_functional's shared-layer model and
     # test_attention's and test_multi_head_attention's files carry them; test_rnn_cells' files carry RNN and
-    # its cells, and test_category_encoding's CategoryEncoding (it takes integer indices).
+    # its cells, test_category_encoding's CategoryEncoding (it takes integer indices) and test_discretization's
+    # Discretization (it gives them).
     merging = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot", "Attention",
                "AdditiveAttention", "MultiHeadAttention"}
-    cells = {"RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "CategoryEncoding",
+    cells = {"RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "CategoryEncoding", "Discretization",
              "RandomBrightness"}  # Keras 3.15 cannot write RandomBrightness to a legacy .h5 file (test_augmentation)
     missing = set(LAYER_CLASSES) - used - {"InputLayer", "Lambda", "Embedding"} - merging - cells
     assert not missing, f"add {sorted(missing)} to every_layer_model"

@@ -9,6 +9,7 @@ from scanfit.layers.augmentation import (
     RandomZoom,
 )
 from scanfit.layers.category_encoding import CategoryEncoding
+from scanfit.layers.discretization import Discretization
 from scanfit.layers.index_lookup import IntegerLookup, StringLookup
 from scanfit.layers.normalization import Normalization
 from scanfit.layers.resizing import CenterCrop, Resizing
@@ -16,7 +17,7 @@ from scanfit.layers.simple import Rescaling
 from scanfit.layers.text_vectorization import TextVectorization
 
 __all__ = [
-    "CategoryEncoding", "CenterCrop", "IntegerLookup", "Normalization", "RandomBrightness", "RandomContrast",
-    "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "Rescaling", "Resizing", "StringLookup",
-    "TextVectorization",
+    "CategoryEncoding", "CenterCrop", "Discretization", "IntegerLookup", "Normalization", "RandomBrightness",
+    "RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "Rescaling", "Resizing",
+    "StringLookup", "TextVectorization",
 ]
