@@ -7,14 +7,15 @@ import os
 
 import numpy as np
 
-from scanfit.utils.py_dataset import PyDataset
+from scanfit.utils.dataset_pipeline import Pipeline
 
 LABEL_MODES = ("int", "categorical", "binary", None)
 SUBSETS = ("training", "validation", "both", None)
 
 
-class DirectoryDataset(PyDataset):
-    """Batches ``(inputs, labels)`` (or inputs alone) read from a list of files; subclasses define `load`.
+class DirectoryDataset(Pipeline):
+    """Batches ``(inputs, labels)`` (or inputs alone) read from a list of files; subclasses define `load`. It has
+    tf.data's `map`, `cache`, `prefetch` and `take` (`dataset_pipeline`), as Keras's folder datasets do.
 
     Attributes:
         class_names: the class names, label ``i`` being ``class_names[i]`` (None without labels).

@@ -3,7 +3,8 @@ chapter 11 reads the IMDB reviews' ``aclImdb`` folders with it).
 
 Files are listed, labelled, shuffled and split as `image_dataset_from_directory` does them, as Keras does. A
 batch's texts are the files' bytes, a NumPy array of `bytes` as Keras's string tensors give them, cut to
-`max_length` bytes when it is given; `TextVectorization` takes them as they are.
+`max_length` bytes when it is given; `TextVectorization` takes them as they are. The dataset has tf.data's `map`,
+`cache`, `prefetch` and `take` (`utils/dataset_pipeline.py`), so Chollet's pipelines run as written.
 """
 import numpy as np
 

@@ -79,24 +79,41 @@ def test_bad_arguments_get_clear_errors(reviews, tmp_path):
         keras.utils.text_dataset_from_directory(reviews, label_mode="binary")
 
 
-def test_chollets_reviews_flow_vectorizes_and_fits(reviews):
+def test_chollets_reviews_pipeline_runs_as_written(reviews):
     keras.utils.set_random_seed(0)
     train_ds = keras.utils.text_dataset_from_directory(reviews, class_names=["neg", "pos"], batch_size=2,
                                                        verbose=False)
-    vectorizer = keras.layers.TextVectorization(max_tokens=50, output_mode="multi_hot")
-    vectorizer.adapt(np.concatenate([texts for texts, _ in train_ds]))
-    assert vectorizer.get_vocabulary()[:3] == ["[UNK]", "superb", "film"]  # superb 2, film 2 (ties: high first)
-
-    class Vectorized(keras.utils.PyDataset):
-        def __len__(self):
-            return len(train_ds)
-
-        def __getitem__(self, index):
-            texts, labels = train_ds[index]
-            return vectorizer(texts), labels
-
-    model = keras.Sequential([keras.Input(shape=(vectorizer.vocabulary_size(),)),
+    text_only_train_ds = train_ds.map(lambda x, y: x)
+    text_vectorization = keras.layers.TextVectorization(max_tokens=50, output_mode="multi_hot")
+    text_vectorization.adapt(text_only_train_ds)
+    assert text_vectorization.get_vocabulary()[:3] == ["[UNK]", "superb", "film"]  # superb 2, film 2: high first
+    binary_1gram_train_ds = train_ds.map(lambda x, y: (text_vectorization(x), y), num_parallel_calls=4)
+    assert binary_1gram_train_ds.workers == 4
+    model = keras.Sequential([keras.Input(shape=(text_vectorization.vocabulary_size(),)),
                               keras.layers.Dense(1, activation="sigmoid")])
     model.compile(optimizer=keras.optimizers.Adam(0.1), loss="binary_crossentropy", metrics=["accuracy"])
-    history = model.fit(Vectorized(), epochs=30, verbose=0)
-    assert history.history["accuracy"][-1] == 1.0
+    history = model.fit(binary_1gram_train_ds.cache(), validation_data=binary_1gram_train_ds.take(1),
+                        epochs=30, verbose=0)
+    assert history.history["accuracy"][-1] == 1.0 and "val_loss" in history.history
+
+
+def test_map_cache_prefetch_and_take_follow_tf_data(reviews):
+    dataset = keras.utils.text_dataset_from_directory(reviews, class_names=["neg", "pos"], batch_size=4, seed=3,
+                                                      verbose=False)
+    first = [texts.tolist() for texts, _ in dataset]
+    cached = dataset.map(lambda texts, labels: texts).cache()
+    assert [texts.tolist() for texts in cached] == first
+    dataset.on_epoch_end()  # the source reshuffles; the cache replays its first order, as tf.data's does
+    cached.on_epoch_end()
+    assert [texts.tolist() for texts in cached] == first
+    assert [texts.tolist() for texts in dataset.map(lambda texts, labels: texts)] != first  # reshuffled
+    taken = dataset.take(1)
+    assert len(taken) == 1 and len(dataset.take(-1)) == 2 and len(dataset.take(9)) == 2
+    with pytest.raises(IndexError):
+        taken[1]
+    assert dataset.prefetch(3).max_queue_size == 3
+    assert dataset.prefetch(keras.utils.dataset_pipeline.AUTOTUNE).max_queue_size == dataset.max_queue_size
+    with pytest.raises(ValueError, match="caches batches in memory"):
+        dataset.cache("/tmp/cache")
+    with pytest.raises(ValueError, match="num_parallel_calls must be a positive int"):
+        dataset.map(lambda x, y: x, num_parallel_calls=0)
