@@ -239,6 +239,8 @@ def test_integer_lookup_gives_the_outputs_of_keras_docstrings():
     np.testing.assert_array_equal(multi_hot, [[0, 1, 0, 1, 1], [1, 0, 1, 0, 1]])
     counts = keras.layers.IntegerLookup(vocabulary=vocab, output_mode="count")(rows)
     np.testing.assert_array_equal(counts, [[0, 1, 0, 1, 2], [2, 0, 1, 0, 1]])
+    tf_idf = keras.layers.IntegerLookup(output_mode="tf_idf", vocabulary=vocab, idf_weights=[0.25, 0.75, 0.6, 0.4])
+    np.testing.assert_allclose(tf_idf(rows), [[0, 0.25, 0, 0.6, 0.8], [1.0, 0, 0.75, 0, 0.4]], rtol=1e-6)
     tf_idf = keras.layers.IntegerLookup(output_mode="tf_idf", vocabulary=[-1] + vocab,
                                         idf_weights=[0.9, 0.25, 0.75, 0.6, 0.4])
     np.testing.assert_allclose(tf_idf(rows), [[0, 0.25, 0, 0.6, 0.8], [1.8, 0, 0.75, 0, 0.4]], rtol=1e-6)
