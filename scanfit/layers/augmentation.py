@@ -153,8 +153,8 @@ class RandomRotation(_GeometricLayer):
         self.factor = factor_range(factor, "RandomRotation factor")
 
     def augment(self, images, rng):
-        angles = jax.random.uniform(rng, images.shape[:1], minval=self.factor[0] * 360.0,
-                                    maxval=self.factor[1] * 360.0)
+        angles = threefry.uniform(rng, images.shape[:1], minval=self.factor[0] * 360.0,
+                                  maxval=self.factor[1] * 360.0)
         return self.move(images, rotation_transforms(angles, *images.shape[1:3]))
 
     def get_config(self):
@@ -173,11 +173,11 @@ class RandomZoom(_GeometricLayer):
         self.width_range = None if width_factor is None else factor_range(width_factor, "RandomZoom width_factor")
 
     def augment(self, images, rng):
-        height_key, width_key = jax.random.split(rng)
+        height_key, width_key = threefry.split(rng)
         batch = images.shape[:1]
-        height_zoom = 1.0 + jax.random.uniform(height_key, batch, minval=self.height_range[0],
-                                               maxval=self.height_range[1])
-        width_zoom = height_zoom if self.width_range is None else 1.0 + jax.random.uniform(
+        height_zoom = 1.0 + threefry.uniform(height_key, batch, minval=self.height_range[0],
+                                             maxval=self.height_range[1])
+        width_zoom = height_zoom if self.width_range is None else 1.0 + threefry.uniform(
             width_key, batch, minval=self.width_range[0], maxval=self.width_range[1])
         return self.move(images, zoom_transforms(width_zoom, height_zoom, *images.shape[1:3]))
 
@@ -197,12 +197,12 @@ class RandomTranslation(_GeometricLayer):
         self.width_range = factor_range(width_factor, "RandomTranslation width_factor")
 
     def augment(self, images, rng):
-        height_key, width_key = jax.random.split(rng)
+        height_key, width_key = threefry.split(rng)
         height, width = images.shape[1:3]
-        dy = height * jax.random.uniform(height_key, images.shape[:1], minval=self.height_range[0],
-                                         maxval=self.height_range[1])
-        dx = width * jax.random.uniform(width_key, images.shape[:1], minval=self.width_range[0],
-                                        maxval=self.width_range[1])
+        dy = height * threefry.uniform(height_key, images.shape[:1], minval=self.height_range[0],
+                                       maxval=self.height_range[1])
+        dx = width * threefry.uniform(width_key, images.shape[:1], minval=self.width_range[0],
+                                      maxval=self.width_range[1])
         return self.move(images, translation_transforms(dx, dy))
 
     def get_config(self):
@@ -227,7 +227,7 @@ class RandomBrightness(_RandomImageLayer):
 
     def augment(self, images, rng):
         width = self.value_range[1] - self.value_range[0]
-        deltas = jax.random.uniform(rng, images.shape[:1], minval=self.factor[0], maxval=self.factor[1]) * width
+        deltas = threefry.uniform(rng, images.shape[:1], minval=self.factor[0], maxval=self.factor[1]) * width
         return adjust_brightness(images, deltas.astype(images.dtype), self.value_range)
 
     def get_config(self):
@@ -250,7 +250,7 @@ class RandomContrast(_RandomImageLayer):
         self.value_range = tuple(value_range)
 
     def augment(self, images, rng):
-        factors = jax.random.uniform(rng, images.shape[:1], minval=1.0 - self.factor[0], maxval=1.0 + self.factor[1])
+        factors = threefry.uniform(rng, images.shape[:1], minval=1.0 - self.factor[0], maxval=1.0 + self.factor[1])
         return adjust_contrast(images, factors.astype(images.dtype), self.value_range)
 
     def get_config(self):

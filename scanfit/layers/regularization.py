@@ -5,7 +5,6 @@ training it draws only from the `rng` key that `call` receives.
 """
 import math
 
-import jax
 import jax.numpy as jnp
 
 from scanfit import threefry
@@ -60,7 +59,7 @@ class GaussianNoise(Layer):
     def pure_call(self, weights, x, *, training=False, rng=None):
         if not training or self.stddev == 0 or rng is None:
             return x, {}
-        return x + self.stddev * jax.random.normal(rng, x.shape, x.dtype), {}
+        return x + self.stddev * threefry.normal(rng, x.shape, x.dtype), {}
 
     def get_config(self):
         return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
@@ -80,7 +79,7 @@ class GaussianDropout(Layer):
         if not training or self.rate == 0 or rng is None:
             return x, {}
         stddev = math.sqrt(self.rate / (1.0 - self.rate))
-        return x * (1.0 + stddev * jax.random.normal(rng, x.shape, x.dtype)), {}
+        return x * (1.0 + stddev * threefry.normal(rng, x.shape, x.dtype)), {}
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}

@@ -29,6 +29,17 @@ def test_bits_and_bernoulli_equal_jax(key, shape):
 
 
 @pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_uniform_and_normal_equal_jax_eagerly_and_compiled(key, shape):
+    for low, high in ((0.0, 1.0), (-0.2, 0.3), (0.9, 1.1), (-3.5, 7.25)):
+        expected = jax.random.uniform(key, shape, jnp.float32, low, high)
+        np.testing.assert_array_equal(threefry.uniform(key, shape, low, high), expected)
+        np.testing.assert_array_equal(jax.jit(lambda k: threefry.uniform(k, shape, low, high))(key), expected)
+    np.testing.assert_array_equal(threefry.normal(key, shape), jax.random.normal(key, shape))
+    np.testing.assert_array_equal(threefry.normal(key, shape, jnp.bfloat16), jax.random.normal(key, shape, jnp.bfloat16))
+
+
+@pytest.mark.parametrize("key", KEYS)
 def test_split_equals_jax(key):
     for num in (1, 2, 3, 5):
         np.testing.assert_array_equal(threefry.split(key, num), jax.random.split(key, num))
@@ -42,9 +53,10 @@ def test_draws_under_vmap_equal_each_keys_own():
         np.testing.assert_array_equal(mask, jax.random.bernoulli(jax.random.fold_in(key, 9), 0.7, (4, 6)))
 
 
-def test_a_dropout_draw_compiles_without_a_loop():
+def test_dropout_and_noise_draws_compile_without_a_loop():
     def draw(key, first_sample):
-        return threefry.bernoulli(threefry.fold_in(threefry.fold_in(key, first_sample), 0), 0.7, (32, 100))
+        key = threefry.fold_in(threefry.fold_in(key, first_sample), 0)
+        return threefry.bernoulli(key, 0.7, (32, 100)), threefry.normal(key, (32, 100)), threefry.split(key)
 
     compiled = jax.jit(draw).lower(KEYS[0], 32).compile().as_text()
     assert " while(" not in compiled
