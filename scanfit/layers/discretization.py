@@ -14,6 +14,7 @@ import numpy as np
 from scanfit import checks
 from scanfit.layers.base import Layer
 from scanfit.layers.category_encoding import encode, encoded_shape
+from scanfit.utils.py_dataset import batches_of
 
 MODES = ("int", "one_hot", "multi_hot", "count")
 
@@ -47,7 +48,6 @@ class Discretization(Layer):
                 raise ValueError(f"Discretization bin_boundaries must be sorted, got {bin_boundaries}.")
         self.bin_boundaries = bin_boundaries
         self.output_mode, self.sparse = output_mode, False
-        self.summary = None if bin_boundaries is not None else _EMPTY
 
     @property
     def output_dtype(self):
@@ -64,12 +64,11 @@ class Discretization(Layer):
                 raise ValueError("adapt(steps=...) is for an iterable of batches; give arrays whole.")
             batches = [data]
         else:
-            batches = (batch for index, batch in enumerate(data) if steps is None or index < steps)
-        self.summary = _EMPTY
+            batches = batches_of(data, steps)
+        summary = _EMPTY
         for batch in batches:
-            values = np.asarray(batch, dtype=np.float32)
-            self.summary = _merged(_summarized(values, self.epsilon), self.summary, self.epsilon)
-        self.bin_boundaries = _compressed(self.summary, 1.0 / self.num_bins)[0, :-1].tolist()
+            summary = _merged(_summarized(np.asarray(batch, dtype=np.float32), self.epsilon), summary, self.epsilon)
+        self.bin_boundaries = _compressed(summary, 1.0 / self.num_bins)[0, :-1].tolist()
 
     def compute_output_shape(self, input_shape):
         if self.output_mode == "int":

@@ -25,6 +25,7 @@ import numpy as np
 from scanfit import checks
 from scanfit.layers import execution, symbolic
 from scanfit.layers.base import Layer
+from scanfit.utils.py_dataset import batches_of
 
 OUTPUT_MODES = ("int", "one_hot", "multi_hot", "count", "tf_idf")
 _MODE_ALIASES = {"binary": "multi_hot", "tf-idf": "tf_idf"}
@@ -104,8 +105,8 @@ class IndexLookup(HostLayer):
         self.input_idf_weights = idf_weights
         self.has_input_vocabulary = vocabulary is not None
         self._tokens, self._index, self.idf_weights = [], {}, None
-        self._adapted = False
-        self._counts, self._document_counts, self._documents = collections.Counter(), collections.Counter(), 0
+        self._has_vocabulary = False  # set (or adapted), even if to special tokens alone
+        self.reset_state()
         if vocabulary is not None:
             self.set_vocabulary(vocabulary, idf_weights)
 
@@ -185,6 +186,7 @@ class IndexLookup(HostLayer):
     def _use(self, tokens):
         self._tokens = list(tokens)
         self._index = {token: self._token_start() + i for i, token in enumerate(self._tokens)}
+        self._has_vocabulary = True
 
     def _padded(self, weights):
         if self.pad_to_max_tokens:
@@ -236,7 +238,6 @@ class IndexLookup(HostLayer):
             ranked = heapq.nlargest(self.max_tokens - self._token_start(), self._counts.items(), key=by_count)
         ranked = [token for token, _ in ranked]
         self._use(ranked)
-        self._adapted = True
         if self.output_mode == "tf_idf":
             frequencies = np.array([self._document_counts[token] for token in ranked], dtype=np.float64)
             weights = np.log(1 + self._documents / (1 + frequencies)).astype(np.float32)
@@ -275,7 +276,7 @@ class IndexLookup(HostLayer):
         document per row), or with `lengths` the flat indices of documents of those lengths."""
         if self.output_mode == "int":
             return jnp.asarray(np.asarray(indices), dtype=jnp.int32)
-        if not self.pad_to_max_tokens and not (self._tokens or self._adapted or self.has_input_vocabulary):
+        if not self.pad_to_max_tokens and not self._has_vocabulary:
             raise RuntimeError(f"{type(self).__name__} {self.name!r} with output_mode={self.output_mode!r} needs its "
                                "vocabulary before it is called: pass vocabulary= or call adapt() first.")
         depth = self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
@@ -445,20 +446,16 @@ def adapt_batches(data, steps):
     if isinstance(data, (str, bytes, list, tuple, np.ndarray)) or hasattr(data, "__jax_array__"):
         if steps is not None:
             raise ValueError("adapt(steps=...) is for an iterable of batches; give arrays and lists whole.")
-        return [data]
+        yield data
+        return
     if not hasattr(data, "__iter__") and not hasattr(data, "__getitem__"):
         raise TypeError(f"adapt takes strings in a list or an array, or an iterable of such batches; got "
                         f"{type(data).__name__}.")
-    steps = checks.int_at_least("steps", steps, 1)
-    batches = []
-    for batch in data if hasattr(data, "__iter__") else (data[i] for i in range(len(data))):
-        if steps is not None and len(batches) == steps:
-            break
+    for batch in batches_of(data, checks.int_at_least("steps", steps, 1)):
         if isinstance(batch, tuple):
             raise ValueError("adapt takes batches of strings alone, got a tuple (inputs, targets?); pass the texts, "
                              "e.g. adapt([x for x, y in dataset]).")
-        batches.append(batch)
-    return batches
+        yield batch
 
 
 def _documents(strings):

@@ -8,7 +8,7 @@ from jax import lax
 from scanfit import config, constraints, initializers, regularizers
 from scanfit.layers.base import Layer
 from scanfit.checks import in_range
-from scanfit.utils.py_dataset import PyDataset
+from scanfit.utils.py_dataset import PyDataset, batches_of
 
 
 
@@ -400,11 +400,11 @@ class Normalization(Layer):
             raise ValueError(f"Normalization {self.name!r} was given mean= and variance=; adapt() would not "
                              "change them. Make the layer without them to adapt it.")
         if isinstance(data, PyDataset):
-            batches = (data[i] for i in range(len(data)))
+            batches = batches_of(data)
         elif hasattr(data, "shape") and hasattr(data, "__array__"):
             batches = None
         elif hasattr(data, "__iter__"):
-            batches = iter(data)
+            batches = batches_of(data)
         else:
             raise TypeError(f"Normalization.adapt takes an array, a PyDataset or an iterable of batches, got "
                             f"{type(data).__name__}.")

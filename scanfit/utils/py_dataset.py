@@ -11,6 +11,7 @@ and ``__len__``, the number of batches per epoch. `fit`, `evaluate` and
 ``max_queue_size`` batches ahead; ``use_multiprocessing=True`` is refused,
 since scanfit does not start worker processes.
 """
+import itertools
 
 
 class PyDataset:
@@ -62,3 +63,11 @@ class PyDataset:
 
 
 Sequence = PyDataset
+
+
+def batches_of(data, steps=None):
+    """The batches an `adapt` method reads from `data`: an iterable's items, or a `PyDataset`'s batches by index
+    (``len(data)`` of them); the first `steps` of them, or all for None."""
+    if isinstance(data, PyDataset) or not hasattr(data, "__iter__"):
+        return itertools.islice(map(data.__getitem__, range(len(data))), steps)
+    return itertools.islice(data, steps)

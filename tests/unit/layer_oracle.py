@@ -62,3 +62,14 @@ def compare_with_keras(make, input_shape, monkeypatch, seed=0, atol=2e-5):
             np.testing.assert_allclose(s_g, k_g, atol=atol * max(1.0, float(np.abs(k_g).max())), rtol=1e-4,
                                        err_msg=name)
     return k_layer, s_layer
+
+
+def train_both_alike(models, x, y, rng):
+    """Give the (Keras, scanfit) `models` the same start drawn from `rng`, train each two epochs of SGD on binary
+    cross-entropy, and check that their losses agree."""
+    weights = [rng.normal(size=w.shape).astype("float32") for w in models[0].get_weights()]
+    for model in models:
+        model.set_weights(weights)
+        model.compile(optimizer="sgd", loss="binary_crossentropy")
+    histories = [model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0).history["loss"] for model in models]
+    np.testing.assert_allclose(histories[1], histories[0], rtol=1e-5)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import scanfit
+from layer_oracle import train_both_alike
 
 RNG = np.random.default_rng(12)
 INDICES = {"vector": RNG.integers(0, 5, size=6), "column": RNG.integers(0, 5, size=(6, 1)),
@@ -43,13 +44,7 @@ def test_encoded_categories_train_like_keras(tmp_path):
         inputs = K.Input((2,), dtype="int32")
         encoded = K.layers.CategoryEncoding(4, output_mode="multi_hot")(inputs)
         models.append(K.Model(inputs, K.layers.Dense(1, activation="sigmoid")(encoded)))
-    weights = [RNG.normal(size=w.shape).astype("float32") for w in models[0].get_weights()]
-    for model in models:
-        model.set_weights(weights)
-        model.compile(optimizer="sgd", loss="binary_crossentropy")
-    histories = [model.fit(categories, y, epochs=2, batch_size=8, shuffle=False, verbose=0).history["loss"]
-                 for model in models]
-    np.testing.assert_allclose(histories[1], histories[0], rtol=1e-5)
+    train_both_alike(models, categories, y, RNG)
     models[1].save(tmp_path / "m.keras")
     for loaded in (keras.models.load_model(tmp_path / "m.keras"), scanfit.models.load_model(tmp_path / "m.keras")):
         np.testing.assert_allclose(loaded.predict(categories, verbose=0), models[1].predict(categories, verbose=0),

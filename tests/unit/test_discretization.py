@@ -1,10 +1,13 @@
 """Discretization against Keras 3 on JAX (which runs it without TensorFlow): outputs in every mode, adapted
 boundaries from arrays and from batches, configs, a model on binned inputs and its files both ways."""
+import itertools
+
 import keras
 import numpy as np
 import pytest
 
 import scanfit
+from layer_oracle import train_both_alike
 
 RNG = np.random.default_rng(21)
 X = np.array([[-1.5, 1.0, 3.4, 0.5], [0.0, 3.0, 1.3, 0.0]], dtype="float32")
@@ -48,6 +51,15 @@ def test_adapted_boundaries_equal_keras(num_bins, epsilon):
         assert clone.bin_boundaries == mine.bin_boundaries and clone.num_bins == num_bins
 
 
+def test_adapt_reads_only_steps_batches_of_an_endless_stream():
+    ages = (RNG.normal(size=(2, 100, 1)) * 10 + 40).astype("float32")
+    theirs = keras.layers.Discretization(num_bins=4)
+    keras_adapt(theirs, ages)
+    mine = scanfit.layers.Discretization(num_bins=4)
+    mine.adapt(itertools.cycle(ages), steps=2)
+    assert mine.bin_boundaries == theirs.bin_boundaries
+
+
 def test_a_model_on_binned_ages_trains_like_keras_and_files_load_both_ways(tmp_path):
     ages = RNG.uniform(0, 90, size=(48, 1)).astype("float32")
     y = ((ages[:, 0] > 30) & (ages[:, 0] < 60)).astype("float32")
@@ -56,13 +68,7 @@ def test_a_model_on_binned_ages_trains_like_keras_and_files_load_both_ways(tmp_p
         inputs = K.Input((1,))
         binned = K.layers.Discretization(bin_boundaries=[18.0, 30.0, 60.0], output_mode="one_hot")(inputs)
         models.append(K.Model(inputs, K.layers.Dense(1, activation="sigmoid")(binned)))
-    weights = [RNG.normal(size=w.shape).astype("float32") for w in models[0].get_weights()]
-    for model in models:
-        model.set_weights(weights)
-        model.compile(optimizer="sgd", loss="binary_crossentropy")
-    histories = [model.fit(ages, y, epochs=2, batch_size=8, shuffle=False, verbose=0).history["loss"]
-                 for model in models]
-    np.testing.assert_allclose(histories[1], histories[0], rtol=1e-5)
+    train_both_alike(models, ages, y, RNG)
     for writer, reader in ((models[1], keras), (models[0], scanfit)):
         writer.save(tmp_path / "m.keras")
         loaded = reader.models.load_model(tmp_path / "m.keras")
