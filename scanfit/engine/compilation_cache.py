@@ -11,10 +11,14 @@ from pathlib import Path
 import jax
 
 
-def cache_dir():
-    base = os.environ.get("SCANFIT_CACHE_DIR") or os.path.join(
+def cache_root():
+    """scanfit's cache folder: ``$SCANFIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/scanfit`` or ``~/.cache/scanfit``."""
+    return os.environ.get("SCANFIT_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "scanfit")
-    return os.path.join(base, "jax")
+
+
+def cache_dir():
+    return os.path.join(cache_root(), "jax")
 
 
 def enable():

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from scanfit import activations, constraints, initializers, regularizers, threefry
 from scanfit.layers.base import Layer
 from scanfit.layers.core import _positive_int
+from scanfit.native import recurrent as native_recurrent
 
 # Timesteps per iteration of the compiled time loop (a speed setting only: results are the same).
 # Measured on CPU (bench/rnn.py): unrolling 4 steps gave no faster epoch and a longer compile.
@@ -47,6 +48,41 @@ def _masked_matmul(h, kernel, masks):
         return (h * masks[0]) @ kernel
     blocks = jnp.split(kernel, len(masks), axis=1)
     return jnp.concatenate([(h * m) @ k for m, k in zip(masks, blocks)], axis=-1)
+
+
+@jax.custom_vjp
+def _project(x, kernel):
+    """``x @ kernel`` over the last axis of (batch, timesteps, features) inputs.
+
+    Its gradient computes the kernel's part as one (features, n) x (n, units) product of the inputs and the
+    output gradient as XLA:CPU reads them; JAX's own gradient had XLA transpose the output gradient first
+    (bench/rnn.py's LSTM: about 30 ms of a 0.19 s epoch, 20 ms this way).
+    """
+    return x @ kernel
+
+
+def _project_forward(x, kernel):
+    return x @ kernel, (x, kernel)
+
+
+def _project_backward(residuals, d_out):
+    x, kernel = residuals
+    rows = (((0,), (0,)), ((), ()))
+    d_kernel = jax.lax.dot_general(x.reshape(-1, x.shape[-1]), d_out.reshape(-1, d_out.shape[-1]), rows)
+    return d_out @ kernel.T, d_kernel
+
+
+_project.defvjp(_project_forward, _project_backward)
+
+
+def _projected_inputs(x, kernel, masks):
+    """Every timestep's ``x @ kernel`` with input dropout `masks`: None, one mask, or one per gate block."""
+    if masks is None:
+        return _project(x, kernel)
+    if len(masks) == 1:
+        return _project(x * masks[0], kernel)
+    blocks = jnp.split(kernel, len(masks), axis=1)
+    return jnp.concatenate([_project(x * m, k) for m, k in zip(masks, blocks)], axis=-1)
 
 
 def _blocks(value, count):
@@ -165,6 +201,14 @@ class Recurrent(Layer):
     def step(self, weights, x_t, states, recurrent_masks):
         raise NotImplementedError
 
+    def native_cell(self):
+        """The native time loop computing this layer's step (`scanfit.native.recurrent.CELLS`), or None."""
+        return None
+
+    def recurrent_bias(self, weights):
+        """The bias added to the recurrent product inside the step (GRU's reset_after form), or None."""
+        return None
+
     def _dropout_masks(self, training, rng, batch, features, dtype):
         if not training or rng is None or (self.dropout == 0 and self.recurrent_dropout == 0):
             return None, None
@@ -177,25 +221,35 @@ class Recurrent(Layer):
             recurrent = _dropout_mask(recurrent_key, self.recurrent_dropout, (count, batch, self.units)).astype(dtype)
         return inputs, recurrent
 
-    def pure_call(self, weights, x, *, training=False, rng=None, mask=None):
-        batch, steps, features = x.shape
-        input_masks, recurrent_masks = self._dropout_masks(training, rng, batch, features, x.dtype)
-        projected = _masked_matmul(x, weights["kernel"], input_masks)
-        bias = self.input_bias(weights)
-        if bias is not None:
-            projected = projected + bias
-        xs = jnp.swapaxes(projected, 0, 1)
-        keep = None if mask is None else jnp.swapaxes(jnp.asarray(mask, bool), 0, 1)[..., None]
+    def _native_cell(self, weights, x, recurrent_masks):
+        """The native cell to run this call with, or None for the XLA scan (unrolled, recurrent dropout,
+        no timesteps, or a setting `native_recurrent.usable` refuses)."""
+        cell = self.native_cell()
+        if cell is None or recurrent_masks is not None or self.unroll or x.shape[1] == 0:
+            return None
+        if any(w.dtype != x.dtype for w in weights.values()) or not native_recurrent.usable(x.dtype):
+            return None
+        return cell
+
+    def _native_loop(self, cell, weights, xs, keep):
+        """The final states and, for return_sequences, the (time-major) outputs, from the native time loop."""
         if self.go_backwards:
-            xs = xs[::-1]
-            keep = None if keep is None else keep[::-1]
+            xs = xs[:, ::-1]
+        history = native_recurrent.time_loop(cell, xs, weights["recurrent_kernel"], self.recurrent_bias(weights),
+                                             None if keep is None else keep[..., 0])
+        states = tuple(history[-1, i] for i in range(self.state_count))
+        return states, (history[:, 0] if self.return_sequences else None)
+
+    def _scan(self, weights, xs, keep, training, recurrent_masks, zero_output):
+        """The time loop in XLA: the final states and, for return_sequences, the (time-major) outputs."""
+        steps, batch, _ = xs.shape
+        dtype = xs.dtype
         if not training and self.gates > 1:
             # XLA on CPU compiles an elementwise step that takes several column blocks of the one array
             # it reads at this timestep into a scalar loop, and vectorizes one that reads a separate array
             # per gate: a forward epoch of bench/rnn.py's LSTM took 0.08 s instead of 0.20 s. Under
             # autodiff the split costs more than it saves (a training epoch 0.30 s instead of 0.28 s).
             xs = _blocks(xs, self.gates)
-        zero_output = self.zero_output_for_mask and not self.unroll  # Keras's unrolled loop ignores it
 
         def scan_step(states, inputs):
             x_t, keep_t = inputs
@@ -205,7 +259,7 @@ class Recurrent(Layer):
                 new_states = tuple(jnp.where(keep_t, n, s) for n, s in zip(new_states, states))
             return new_states, (output if self.return_sequences else None)
 
-        states = tuple(jnp.zeros((batch, self.units), x.dtype) for _ in range(self.state_count))
+        states = tuple(jnp.zeros((batch, self.units), dtype) for _ in range(self.state_count))
         if self.unroll:
             outputs = []
             for t in range(steps):
@@ -215,6 +269,29 @@ class Recurrent(Layer):
             sequence = jnp.stack(outputs) if self.return_sequences else None
         else:
             states, sequence = jax.lax.scan(scan_step, states, (xs, keep), unroll=min(SCAN_UNROLL, max(steps, 1)))
+        return states, sequence
+
+    def pure_call(self, weights, x, *, training=False, rng=None, mask=None):
+        batch, _, features = x.shape
+        input_masks, recurrent_masks = self._dropout_masks(training, rng, batch, features, x.dtype)
+        keep = None if mask is None else jnp.swapaxes(jnp.asarray(mask, bool), 0, 1)[..., None]
+        if self.go_backwards and keep is not None:
+            keep = keep[::-1]
+        zero_output = self.zero_output_for_mask and not self.unroll  # Keras's unrolled loop ignores it
+        projected = _projected_inputs(x, weights["kernel"], input_masks)
+        bias = self.input_bias(weights)
+        if bias is not None:
+            projected = projected + bias
+        native_cell = self._native_cell(weights, x, recurrent_masks)
+        if native_cell is not None:
+            states, sequence = self._native_loop(native_cell, weights, projected, keep)
+            if sequence is not None and zero_output and keep is not None:
+                sequence = jnp.where(keep, sequence, 0.0)
+        else:
+            xs = jnp.swapaxes(projected, 0, 1)
+            if self.go_backwards:
+                xs = xs[::-1]
+            states, sequence = self._scan(weights, xs, keep, training, recurrent_masks, zero_output)
         if self.return_sequences:
             output = jnp.swapaxes(sequence, 0, 1)
         elif zero_output and keep is not None:
@@ -263,6 +340,9 @@ class SimpleRNN(Recurrent):
         h = self.activation(x_t + _masked_matmul(states[0], weights["recurrent_kernel"], recurrent_masks))
         return h, (h,)
 
+    def native_cell(self):
+        return "simple" if self.activation is activations.tanh else None
+
 
 class _Gated(Recurrent):
     """LSTM and GRU: a `recurrent_activation` for the gates."""
@@ -273,6 +353,10 @@ class _Gated(Recurrent):
             raise ValueError(f"{type(self).__name__} implementation must be 1 or 2, got {implementation!r}")
         self.recurrent_activation = activations.get(recurrent_activation)
         self.per_gate_dropout = self.recurrent_dropout > 0 or implementation == 1
+
+    def default_activations(self):
+        """Keras's defaults, tanh and sigmoid gates: the native time loops compute only these."""
+        return self.activation is activations.tanh and self.recurrent_activation is activations.sigmoid
 
     def get_config(self):
         return {**super().get_config(), "recurrent_activation": activations.serialize(self.recurrent_activation),
@@ -306,6 +390,9 @@ class LSTM(_Gated):
         c = gate(z_f) * c + gate(z_i) * self.activation(z_c)
         h = gate(z_o) * self.activation(c)
         return h, (h, c)
+
+    def native_cell(self):
+        return "lstm" if self.default_activations() else None
 
     def get_config(self):
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
@@ -355,6 +442,12 @@ class GRU(_Gated):
             candidate = self.activation(x_h + (r * h_h) @ kernel[:, 2 * u:])
         h = z * h + (1 - z) * candidate
         return h, (h,)
+
+    def native_cell(self):
+        return "gru" if self.reset_after and self.default_activations() else None
+
+    def recurrent_bias(self, weights):
+        return weights["bias"][1] if self.reset_after and self.use_bias else None
 
     def get_config(self):
         return {**super().get_config(), "reset_after": self.reset_after}
