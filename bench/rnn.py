@@ -4,12 +4,13 @@ Embedding(500, 16) -> LSTM(8) | GRU(8) | SimpleRNN(8) -> Dense(1, sigmoid), Adam
 20,000 made sequences of 100 tokens (label: a token near the start). Each contender trains a few
 epochs, then evaluates the 20,000 sequences, in a fresh process; Keras runs by default and with
 ``compile(steps_per_execution=100)``.
-scanfit also runs with 4 timesteps per iteration of the time scan (``unroll4``) to show that lever.
+scanfit also runs with its native CPU time loops switched off (``scanfit-scan``: the XLA time scan).
 
     python bench/rnn.py [--repeats 2]   # prints the table, writes bench/results/rnn.json
 """
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -22,7 +23,7 @@ EVALUATIONS = 3  # the first compiles; the best of the others is reported
 EPOCH_KEYS = ("first_epoch_s", "steady_epoch_s", "first_epoch_cpu_s", "steady_epoch_cpu_s", "evaluate_s")
 SAMPLES, MAXLEN, VOCAB = 20_000, 100, 500
 CELLS = ("LSTM", "GRU", "SimpleRNN")
-SYSTEMS = ("scanfit", "scanfit-unroll4", "keras-jax", "keras-jax-spe100")
+SYSTEMS = ("scanfit", "scanfit-scan", "keras-jax", "keras-jax-spe100")
 
 
 def _data():
@@ -38,12 +39,9 @@ def contender(name):
     cell, system = name.split(":")
     x, y = _data()
     if system.startswith("scanfit"):
+        if system == "scanfit-scan":
+            os.environ["SCANFIT_NATIVE_KERNELS"] = "0"
         import scanfit as library
-
-        if system == "scanfit-unroll4":
-            from scanfit.layers import recurrent
-
-            recurrent.SCAN_UNROLL = 4
     else:
         import keras as library
     model = library.Sequential([

@@ -1,11 +1,13 @@
-"""Recurrent layers: SimpleRNN, LSTM and GRU, sharing one time scan.
+"""Recurrent layers: SimpleRNN, LSTM and GRU, sharing one time loop.
 
 Each layer keeps Keras 3's weights (``kernel``, ``recurrent_kernel``,
 ``bias``; gate blocks in Keras's order: LSTM i, f, c, o; GRU z, r, h) and
 computes Keras's results. The input projection of every timestep
-(``x @ kernel + input bias``) is one matmul before the scan; the scan over
-time (``jax.lax.scan``) carries only the recurrent matmul
-and the gates, so a whole epoch of batches compiles to a scan of scans.
+(``x @ kernel + input bias``) is one matmul before the time loop, which
+carries only the recurrent matmul and the gates. On CPU the loop is one
+native call per batch (`scanfit.native.recurrent`) for Keras's default
+activations without recurrent dropout; otherwise it is a ``jax.lax.scan``,
+so a whole epoch of batches compiles to a scan of scans.
 
 Masks (batch, timesteps) work as in Keras: a masked step keeps the states
 and outputs the previous output (zeros with ``zero_output_for_mask=True``,
@@ -22,10 +24,6 @@ from scanfit import activations, constraints, initializers, regularizers, threef
 from scanfit.layers.base import Layer
 from scanfit.layers.core import _positive_int
 from scanfit.native import recurrent as native_recurrent
-
-# Timesteps per iteration of the compiled time loop (a speed setting only: results are the same).
-# Measured on CPU (bench/rnn.py): unrolling 4 steps gave no faster epoch and a longer compile.
-SCAN_UNROLL = 1
 
 
 def _rate(value, what):
@@ -268,7 +266,7 @@ class Recurrent(Layer):
                 outputs.append(output)
             sequence = jnp.stack(outputs) if self.return_sequences else None
         else:
-            states, sequence = jax.lax.scan(scan_step, states, (xs, keep), unroll=min(SCAN_UNROLL, max(steps, 1)))
+            states, sequence = jax.lax.scan(scan_step, states, (xs, keep))
         return states, sequence
 
     def pure_call(self, weights, x, *, training=False, rng=None, mask=None):
