@@ -54,7 +54,7 @@ def _project(x, kernel):
 
     Its gradient computes the kernel's part as one (features, n) x (n, units) product of the inputs and the
     output gradient as XLA:CPU reads them; JAX's own gradient had XLA transpose the output gradient first
-    (bench/rnn.py's LSTM: about 30 ms of a 0.19 s epoch, 20 ms this way).
+    (bench/rnn.py's LSTM: 30 ms of a 0.18 s epoch for the transpose and product, 11-12 ms this way).
     """
     return x @ kernel
 

@@ -19,6 +19,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -32,6 +33,7 @@ SOURCE = Path(__file__).with_name("recurrent.cc")
 HANDLERS = tuple(f"{cell}{direction}" for cell in ("SimpleRnn", "Lstm", "Gru") for direction in ("Forward", "Backward"))
 
 _loaded = {}
+_lock = threading.Lock()  # programs may be traced on a background thread (Program.compile_ahead)
 
 
 def enabled():
@@ -79,7 +81,7 @@ def _build(compiler, flags, target):
         result = subprocess.run([compiler, *flags, str(SOURCE), "-o", partial], capture_output=True, text=True,
                                 check=False)
         if result.returncode != 0:
-            raise RuntimeError(result.stderr[-2000:])
+            raise RuntimeError(f"{compiler} exited with status {result.returncode}: {result.stderr[-2000:].strip()}")
         os.replace(partial, target)
     finally:
         if os.path.exists(partial):
@@ -88,15 +90,19 @@ def _build(compiler, flags, target):
 
 def library():
     """The loaded kernel library with its handlers registered, or None where it cannot be built (warned once)."""
-    if "library" in _loaded:
+    with _lock:
+        if "library" not in _loaded:
+            _loaded["library"] = _load()
         return _loaded["library"]
-    _loaded["library"] = None
+
+
+def _load():
     if not enabled():
         return None
     compiler = _compiler()
     if compiler is None:
         warnings.warn("scanfit found no C++ compiler (set CXX, or install g++): recurrent layers run their "
-                      "slower XLA time loop on CPU.", RuntimeWarning, stacklevel=2)
+                      "slower XLA time loop on CPU.", RuntimeWarning, stacklevel=3)
         return None
     flags = _flags()
     target = Path(cache_root()) / "native" / _build_key(compiler, flags) / "recurrent.so"
@@ -106,9 +112,8 @@ def library():
         lib = ctypes.cdll.LoadLibrary(str(target))
     except (OSError, RuntimeError) as error:
         warnings.warn(f"scanfit could not build its native recurrent kernels ({error}); recurrent layers run "
-                      "their slower XLA time loop on CPU.", RuntimeWarning, stacklevel=2)
+                      "their slower XLA time loop on CPU.", RuntimeWarning, stacklevel=3)
         return None
     for name in HANDLERS:
         jax.ffi.register_ffi_target(f"scanfit_{name}", jax.ffi.pycapsule(getattr(lib, name)), platform="cpu")
-    _loaded["library"] = lib
     return lib

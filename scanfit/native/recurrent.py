@@ -14,8 +14,8 @@ import jax.numpy as jnp
 
 from scanfit.native import build
 
-# cell -> (handler prefix, gates, states, rows saved per step for the backward pass); as in recurrent.cc
-CELLS = {"simple": ("SimpleRnn", 1, 1, 0), "lstm": ("Lstm", 4, 2, 5), "gru": ("Gru", 3, 1, 4)}
+# cell -> (handler prefix, states, rows saved per unit and step for the backward pass); as in recurrent.cc
+CELLS = {"simple": ("SimpleRnn", 1, 0), "lstm": ("Lstm", 2, 5), "gru": ("Gru", 1, 4)}
 
 
 def usable(dtype):
@@ -34,7 +34,7 @@ _STATES_ORDER = (0, 1, 3, 2)
 
 
 def _forward_call(cell, xs, kernel, rec_bias, keep):
-    name, _, state_count, saved = CELLS[cell]
+    name, state_count, saved = CELLS[cell]
     batch, steps, _ = xs.shape
     units = kernel.shape[0]
     results = (_f32((steps, state_count, batch, units)), _f32((steps, saved * units, batch)))

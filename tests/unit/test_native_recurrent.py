@@ -51,7 +51,9 @@ def test_native_loop_matches_the_scan(kind, batch, units, monkeypatch):
     ragged[0, :3] = False  # front padding
     ragged[1 % batch, 6:] = False  # end padding
     ragged[2 % batch, 4] = False  # a hole
-    for return_sequences, go_backwards, masked, zero_output in itertools.product((False, True), repeat=4):
+    # the half of the 16 option mixes with an even count of True: every pair of options meets in all 4 mixes
+    mixes = [m for m in itertools.product((False, True), repeat=4) if sum(m) % 2 == 0]
+    for return_sequences, go_backwards, masked, zero_output in mixes:
         layer = LAYERS[kind](units, return_sequences=return_sequences, return_state=True, go_backwards=go_backwards,
                              zero_output_for_mask=zero_output)
         layer.build(x.shape)
