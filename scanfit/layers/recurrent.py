@@ -221,11 +221,13 @@ class Recurrent(Layer):
 
     def _native_cell(self, weights, x, recurrent_masks):
         """The native cell to run this call with, or None for the XLA scan (unrolled, recurrent dropout,
-        no timesteps, or a setting `native_recurrent.usable` refuses)."""
+        no timesteps, or a setting `native_recurrent.usable` refuses: wide layers, GPU, other dtypes)."""
         cell = self.native_cell()
         if cell is None or recurrent_masks is not None or self.unroll or x.shape[1] == 0:
             return None
-        if any(w.dtype != x.dtype for w in weights.values()) or not native_recurrent.usable(x.dtype):
+        if any(w.dtype != x.dtype for w in weights.values()):
+            return None
+        if not native_recurrent.usable(cell, self.units, x.dtype):
             return None
         return cell
 

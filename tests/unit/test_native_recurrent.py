@@ -28,7 +28,7 @@ def _run(layer, weights, x, mask, native, monkeypatch):
     """Outputs and gradients of a weighted sum of the outputs, with the native loop on or off."""
     with monkeypatch.context() as patch:
         if not native:
-            patch.setattr(native_recurrent, "usable", lambda dtype: False)
+            patch.setattr(native_recurrent, "usable", lambda *args: False)
 
         def objective(weights, x):
             outputs, _ = layer.pure_call(weights, x, mask=mask)
@@ -42,9 +42,9 @@ def _run(layer, weights, x, mask, native, monkeypatch):
 
 
 @pytest.mark.parametrize("kind", sorted(LAYERS))
-@pytest.mark.parametrize("batch,units", [(5, 1), (20, 7), (37, 12)])
+@pytest.mark.parametrize("batch,units", [(5, 1), (20, 7), (37, 16)])
 def test_native_loop_matches_the_scan(kind, batch, units, monkeypatch):
-    assert native_recurrent.usable(jnp.float32), "the native kernels did not build here"
+    assert native_recurrent.usable("lstm", 8, jnp.float32), "the native kernels did not build here"
     rng = np.random.default_rng(batch * units)
     x = jnp.asarray(rng.normal(size=(batch, 9, 6)), jnp.float32)
     ragged = np.ones((batch, 9), bool)
@@ -84,7 +84,8 @@ def test_settings_the_kernels_do_not_compute_run_the_scan(monkeypatch):
     x = jnp.ones((4, 3, 2), jnp.float32)
     for layer in (scanfit.layers.LSTM(3, activation="relu"), scanfit.layers.GRU(3, reset_after=False),
                   scanfit.layers.SimpleRNN(3, activation="relu"), scanfit.layers.LSTM(3, unroll=True),
-                  scanfit.layers.GRU(3, recurrent_activation="hard_sigmoid")):
+                  scanfit.layers.GRU(3, recurrent_activation="hard_sigmoid"), scanfit.layers.LSTM(32),
+                  scanfit.layers.GRU(40), scanfit.layers.SimpleRNN(20)):
         layer.build(x.shape)
         assert "scanfit_" not in jax.jit(lambda w: layer.pure_call(w, x)[0]).lower(layer.weight_values()).as_text()
     dropped = scanfit.layers.LSTM(3, recurrent_dropout=0.5)
@@ -113,7 +114,7 @@ def test_vmapped_loops_equal_one_at_a_time():
         for i, weights in enumerate(runs):
             alone = jax.jit(jax.value_and_grad(loss))(weights)
             for a, b in zip(jax.tree.leaves(alone), jax.tree.leaves(together), strict=True):
-                np.testing.assert_allclose(a, b[i], rtol=1e-6, atol=1e-6)
+                np.testing.assert_allclose(a, b[i], rtol=1e-5, atol=1e-5)
 
 
 def test_saturation_and_nan():
@@ -155,7 +156,7 @@ FALLBACK = """
     from scanfit.native import recurrent as native_recurrent
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        usable = native_recurrent.usable(jnp.float32)
+        usable = native_recurrent.usable("lstm", 3, jnp.float32)
     layer = scanfit.layers.LSTM(3, kernel_initializer="ones", recurrent_initializer="identity")
     layer.build((2, 4, 1))
     x = jnp.asarray(np.linspace(-1, 1, 8, dtype="float32").reshape(2, 4, 1))
@@ -192,7 +193,7 @@ def test_the_library_is_built_once_per_cache(tmp_path):
         import jax.numpy as jnp
         from pathlib import Path
         from scanfit.native import recurrent as native_recurrent
-        assert native_recurrent.usable(jnp.float32)
+        assert native_recurrent.usable("lstm", 8, jnp.float32)
         [library] = Path(r"{root}").glob("native/*/recurrent.so")
         print(library.stat().st_mtime_ns)
     """.format(root=tmp_path)
