@@ -184,8 +184,10 @@ void transpose(int64_t rows, int64_t cols, const float* __restrict__ src, int64_
 }
 
 // The cells' work on one row of units (b = 0..B-1), as functions with restrict arguments so the compiler
-// vectorizes them. keep[b] == 0 leaves a sample's states and the gradient passing through it unchanged.
-__attribute__((noinline)) void simple_forward_row(int64_t B, const float* __restrict__ x, const float* __restrict__ in,
+// vectorizes them (GCC 12 did not once they were inlined into the cells' loops, hence noinline).
+// keep[b] == 0 leaves a sample's states and the gradient passing through it unchanged.
+__attribute__((noinline))
+void simple_forward_row(int64_t B, const float* __restrict__ x, const float* __restrict__ in,
                         const float* __restrict__ keep, float* __restrict__ h) {
   for (int64_t b = 0; b < B; ++b) {
     const float hn = tanh_f32(x[b] + in[b]);
@@ -193,7 +195,8 @@ __attribute__((noinline)) void simple_forward_row(int64_t B, const float* __rest
   }
 }
 
-__attribute__((noinline)) void simple_backward_row(int64_t B, const float* __restrict__ keep, const float* __restrict__ h,
+__attribute__((noinline))
+void simple_backward_row(int64_t B, const float* __restrict__ keep, const float* __restrict__ h,
                          float* __restrict__ gh, float* __restrict__ dpre) {
   for (int64_t b = 0; b < B; ++b) {
     const bool on = keep[b] != 0.0f;
@@ -202,7 +205,8 @@ __attribute__((noinline)) void simple_backward_row(int64_t B, const float* __res
   }
 }
 
-__attribute__((noinline)) void lstm_forward_row(int64_t B, const float* __restrict__ xi, const float* __restrict__ xf,
+__attribute__((noinline))
+void lstm_forward_row(int64_t B, const float* __restrict__ xi, const float* __restrict__ xf,
                       const float* __restrict__ xg, const float* __restrict__ xo, const float* __restrict__ ri,
                       const float* __restrict__ rf, const float* __restrict__ rg, const float* __restrict__ ro,
                       const float* __restrict__ keep, float* __restrict__ h, float* __restrict__ c,
@@ -220,7 +224,8 @@ __attribute__((noinline)) void lstm_forward_row(int64_t B, const float* __restri
   }
 }
 
-__attribute__((noinline)) void lstm_backward_row(int64_t B, const float* __restrict__ keep, const float* __restrict__ si,
+__attribute__((noinline))
+void lstm_backward_row(int64_t B, const float* __restrict__ keep, const float* __restrict__ si,
                        const float* __restrict__ sf, const float* __restrict__ sg, const float* __restrict__ so,
                        const float* __restrict__ stc, const float* __restrict__ cp, float* __restrict__ gh,
                        float* __restrict__ gc, float* __restrict__ di, float* __restrict__ df, float* __restrict__ dg,
@@ -238,7 +243,8 @@ __attribute__((noinline)) void lstm_backward_row(int64_t B, const float* __restr
   }
 }
 
-__attribute__((noinline)) void gru_forward_row(int64_t B, const float* __restrict__ xz, const float* __restrict__ xr,
+__attribute__((noinline))
+void gru_forward_row(int64_t B, const float* __restrict__ xz, const float* __restrict__ xr,
                      const float* __restrict__ xh, const float* __restrict__ rz, const float* __restrict__ rr,
                      const float* __restrict__ rh, const float* __restrict__ keep, float* __restrict__ h,
                      float* __restrict__ sz, float* __restrict__ sr, float* __restrict__ sc, float* __restrict__ sh) {
@@ -251,7 +257,8 @@ __attribute__((noinline)) void gru_forward_row(int64_t B, const float* __restric
   }
 }
 
-__attribute__((noinline)) void gru_backward_row(int64_t B, const float* __restrict__ keep, const float* __restrict__ sz,
+__attribute__((noinline))
+void gru_backward_row(int64_t B, const float* __restrict__ keep, const float* __restrict__ sz,
                       const float* __restrict__ sr, const float* __restrict__ sc, const float* __restrict__ sh,
                       const float* __restrict__ hp, float* __restrict__ gh, float* __restrict__ dz,
                       float* __restrict__ dr, float* __restrict__ dn, float* __restrict__ xz, float* __restrict__ xr,
@@ -373,7 +380,8 @@ ffi::Error forward(Buffer xs, Buffer kernel, Buffer rec_bias, Buffer keep, Resul
       for (int64_t j = 0; j < G; ++j) kernel_t[j * U + k] = K[k * G + j];
     std::fill(state.begin(), state.end(), 0.0f);
     for (int64_t t = 0; t < T; ++t) {
-      for (int64_t j = 0; j < G; ++j) std::fill(inner.begin() + j * B, inner.begin() + (j + 1) * B, Cell::rec_bias ? bias[j] : 0.0f);
+      for (int64_t j = 0; j < G; ++j)
+        std::fill(inner.begin() + j * B, inner.begin() + (j + 1) * B, Cell::rec_bias ? bias[j] : 0.0f);
       matmul_acc(G, U, B, kernel_t.data(), state.data(), inner.data());
       transpose(B, G, X + t * G, T * G, x_step.data(), B);
       Cell::forward(z, x_step.data(), inner.data(), M + t * B, state.data(), SV + t * R * B);
