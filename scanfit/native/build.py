@@ -10,7 +10,8 @@ into place, so concurrent builds never load a half-written file. Only a library
 built here from scanfit's own source is loaded.
 
 Without a compiler, or with ``SCANFIT_NATIVE_KERNELS=0``, `library()` returns
-None and the layers run their XLA forms, which compute the same results.
+None and the layers run their XLA forms, which compute the same results to
+float32 rounding.
 """
 import ctypes
 import hashlib
