@@ -38,14 +38,15 @@ def _dropout_mask(key, rate, shape):
     return keep.astype(jnp.float32) / (1.0 - rate)
 
 
-def _masked_matmul(h, kernel, masks):
-    """``h @ kernel`` with dropout `masks`: None, one mask, or one per block of `kernel`'s columns."""
+def _masked_matmul(h, kernel, masks, product=jnp.matmul):
+    """``product(h, kernel)`` (``h @ kernel``) with dropout `masks`: None, one mask, or one per block of
+    `kernel`'s columns."""
     if masks is None:
-        return h @ kernel
+        return product(h, kernel)
     if len(masks) == 1:
-        return (h * masks[0]) @ kernel
+        return product(h * masks[0], kernel)
     blocks = jnp.split(kernel, len(masks), axis=1)
-    return jnp.concatenate([(h * m) @ k for m, k in zip(masks, blocks)], axis=-1)
+    return jnp.concatenate([product(h * m, k) for m, k in zip(masks, blocks)], axis=-1)
 
 
 @jax.custom_vjp
@@ -71,16 +72,6 @@ def _project_backward(residuals, d_out):
 
 
 _project.defvjp(_project_forward, _project_backward)
-
-
-def _projected_inputs(x, kernel, masks):
-    """Every timestep's ``x @ kernel`` with input dropout `masks`: None, one mask, or one per gate block."""
-    if masks is None:
-        return _project(x, kernel)
-    if len(masks) == 1:
-        return _project(x * masks[0], kernel)
-    blocks = jnp.split(kernel, len(masks), axis=1)
-    return jnp.concatenate([_project(x * m, k) for m, k in zip(masks, blocks)], axis=-1)
 
 
 def _blocks(value, count):
@@ -278,7 +269,7 @@ class Recurrent(Layer):
         if self.go_backwards and keep is not None:
             keep = keep[::-1]
         zero_output = self.zero_output_for_mask and not self.unroll  # Keras's unrolled loop ignores it
-        projected = _projected_inputs(x, weights["kernel"], input_masks)
+        projected = _masked_matmul(x, weights["kernel"], input_masks, _project)
         bias = self.input_bias(weights)
         if bias is not None:
             projected = projected + bias

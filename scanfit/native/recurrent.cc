@@ -348,11 +348,11 @@ struct GruCell {
   }
 };
 
-// Offsets of the independent problems that vmap stacks on the leading axes.
-int64_t problems(const Buffer& xs) {
-  const auto dims = xs.dimensions();
+// The count of independent problems that vmap stacks on the leading axes of `buffer`, whose own rank is `rank`.
+int64_t problems(const Buffer& buffer, size_t rank) {
+  const auto dims = buffer.dimensions();
   int64_t n = 1;
-  for (size_t i = 0; i + 3 < dims.size(); ++i) n *= dims[i];
+  for (size_t i = 0; i + rank < dims.size(); ++i) n *= dims[i];
   return n;
 }
 
@@ -369,7 +369,8 @@ ffi::Error forward(Buffer xs, Buffer kernel, Buffer rec_bias, Buffer keep, Resul
   const int64_t T = z.T, B = z.B, U = z.U, G = z.G, S = Cell::states, R = Cell::saved * U;
   if (G != Cell::gates * U) return ffi::Error::InvalidArgument("recurrent kernel and inputs disagree on the units");
   std::vector<float> kernel_t(G * U), state(S * U * B), inner(G * B), x_step(G * B);
-  for (int64_t n = 0; n < problems(xs); ++n) {
+  const int64_t count = problems(xs, 3);
+  for (int64_t n = 0; n < count; ++n) {
     const float* X = xs.typed_data() + n * B * T * G;
     const float* K = kernel.typed_data() + n * U * G;
     const float* bias = rec_bias.typed_data() + n * G;
@@ -381,7 +382,7 @@ ffi::Error forward(Buffer xs, Buffer kernel, Buffer rec_bias, Buffer keep, Resul
     std::fill(state.begin(), state.end(), 0.0f);
     for (int64_t t = 0; t < T; ++t) {
       for (int64_t j = 0; j < G; ++j)
-        std::fill(inner.begin() + j * B, inner.begin() + (j + 1) * B, Cell::rec_bias ? bias[j] : 0.0f);
+        std::fill(inner.begin() + j * B, inner.begin() + (j + 1) * B, bias[j]);
       matmul_acc(G, U, B, kernel_t.data(), state.data(), inner.data());
       transpose(B, G, X + t * G, T * G, x_step.data(), B);
       Cell::forward(z, x_step.data(), inner.data(), M + t * B, state.data(), SV + t * R * B);
@@ -398,8 +399,7 @@ ffi::Error backward(Buffer d_states, Buffer states, Buffer saved, Buffer kernel,
   const int64_t T = sd[sd.size() - 4], B = sd[sd.size() - 2], U = sd[sd.size() - 1], G = Cell::gates * U;
   const int64_t S = Cell::states, R = Cell::saved * U;
   const Sizes z{T, B, U, G};
-  int64_t count = 1;
-  for (size_t i = 0; i + 4 < sd.size(); ++i) count *= sd[i];
+  const int64_t count = problems(states, 4);
   std::vector<float> grad(S * U * B), d_inner(G * B), dx_step(G * B), lanes(U * G * 8), bias_lanes(G * 8);
   std::vector<float> zeros(S * U * B, 0.0f);
   for (int64_t n = 0; n < count; ++n) {
