@@ -10,12 +10,16 @@ one whose program passes over at most `SHORT_RUN_SAMPLES` samples in all
 most of the time; longer runs, and every run on a GPU, use XLA's defaults.
 `run_length` says how long the coming run is.
 
+Every program on CPU, short run or long, keeps matrix products out of XLA:CPU's
+YNNPACK library fusions (`CPU_LIBRARY_FUSIONS`); see `cpu_options`.
+
 `Program.compile_ahead` traces a program now and compiles it on a background
 thread, so that one core compiles it while this thread goes on.
 """
 import concurrent.futures
 import contextlib
 import contextvars
+import functools
 
 import jax
 
@@ -26,6 +30,14 @@ from scanfit import distribution
 # cost at most 2.6 us per sample pass (the MLP's Adam update), so they pay off well below this.
 SHORT_RUN_SAMPLES = 4096
 SHORT_RUN_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+
+# XLA:CPU (jaxlib 0.10) hands matrix products, reductions and elementwise work to YNNPACK's library fusions by
+# default. Its products ran 1.0-2.7x slower than XLA's own dot on the shapes of the seeds' models (a batch of
+# 32 x 784 times 784 x 100: 41 us against 27-32 us per step; 32 x 3,136 times 3,136 x 64: 109 against 78 us),
+# while its reductions make the CNN's pooling gradients faster (turning YNNPACK off entirely made the seed CNN's
+# epoch 20-30% slower). So CPU programs keep YNNPACK for reductions only: the seed MLP's steady epoch went
+# from 0.191-0.196 s to 0.148-0.153 s, the CNN's, the LSTM's and a Sweep's stayed within noise.
+CPU_LIBRARY_FUSIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE"}
 
 _SHORT_RUN = contextvars.ContextVar("scanfit_short_run", default=False)
 
@@ -46,9 +58,33 @@ def is_short_run():
     return _SHORT_RUN.get()
 
 
+@functools.cache
+def cpu_options():
+    """`CPU_LIBRARY_FUSIONS` where programs compile for XLA:CPU and its compiler knows the option (a jaxlib
+    without it compiles with its defaults), else an empty dict. Asked once per process, by compiling an empty
+    program."""
+    if jax.default_backend() != "cpu":
+        return {}
+    try:
+        jax.jit(_empty_program, compiler_options=CPU_LIBRARY_FUSIONS).lower().compile()
+    except jax.errors.JaxRuntimeError:
+        return {}
+    return CPU_LIBRARY_FUSIONS
+
+
+def _empty_program():
+    """The program `cpu_options` compiles to ask XLA whether it knows the options."""
+    return 0.0
+
+
+def long_run_options():
+    """The compiler options of a long run's programs on this backend (None: XLA's defaults)."""
+    return cpu_options() or None
+
+
 def short_run_options():
     """The compiler options of a short run's programs on this backend (none off CPU)."""
-    return SHORT_RUN_OPTIONS if jax.default_backend() == "cpu" else None
+    return {**SHORT_RUN_OPTIONS, **cpu_options()} if jax.default_backend() == "cpu" else None
 
 
 def jit_once(function, **jit_options):
@@ -56,12 +92,17 @@ def jit_once(function, **jit_options):
     return jax.jit(function, compiler_options=short_run_options(), **jit_options)
 
 
+def jit_long(function, **jit_options):
+    """`jax.jit(function)` for a program that runs long (a sweep's epoch, say)."""
+    return jax.jit(function, compiler_options=long_run_options(), **jit_options)
+
+
 class Program:
     """A jitted program called with the current distribution's `batch_sharding`, its arrays replicated over
     it, compiled for the current `run_length`."""
 
     def __init__(self, function, **jit_options):
-        self.default = jax.jit(function, **jit_options)
+        self.default = jit_long(function, **jit_options)
         options = short_run_options()
         self.short = self.default if options is None else jax.jit(function, compiler_options=options, **jit_options)
         self.compiling = []  # compiles started by compile_ahead, waited for before the next call

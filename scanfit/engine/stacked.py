@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scanfit.engine.compiling import jit_long
 from scanfit.engine.programs import Programs, batch_key, epoch_segments, merge_values
 from scanfit.engine.state import TrainState
 
@@ -90,10 +91,10 @@ class StackedPrograms:
 
     def __init__(self, groups):
         self.groups = tuple(groups)
-        self.train_epoch = jax.jit(self._train_epoch, static_argnames=("segments", "shuffle"))
-        self.begin_chunks = jax.jit(self._begin, static_argnames=("num_samples", "shuffle"))
-        self.train_chunk = jax.jit(self._train_chunk, static_argnames=("segments",))
-        self.evaluate = jax.jit(self._evaluate, static_argnames=("segments",))
+        self.train_epoch = jit_long(self._train_epoch, static_argnames=("segments", "shuffle"))
+        self.begin_chunks = jit_long(self._begin, static_argnames=("num_samples", "shuffle"))
+        self.train_chunk = jit_long(self._train_chunk, static_argnames=("segments",))
+        self.evaluate = jit_long(self._evaluate, static_argnames=("segments",))
 
     def _bounds(self):
         lo = 0
