@@ -271,9 +271,11 @@ class Programs:
             # The samples sorted by a keyed hash of their index. The hash is a bijection of 32-bit integers, so
             # there are no ties; it compiles to one small elementwise kernel (jax.random.bits' threefry rounds
             # for every sample took about 0.1 s of each epoch program's compile) and gives the same order
-            # under vmap (a Sweep) as alone.
+            # under vmap (a Sweep) as alone. The hashes are sorted alone and inverted back into indices: XLA:CPU
+            # sorts 48,000 keys in 1.4 ms, keys with their indices (an argsort) in 8 ms.
             index = jnp.arange(num_samples, dtype=jnp.uint32)
-            order = jnp.argsort(_mix32(_mix32(index ^ seed[0]) + seed[1]))
+            hashes = jnp.sort(_mix32(_mix32(index ^ seed[0]) + seed[1]))
+            order = (_unmix32(_unmix32(hashes) - seed[1]) ^ seed[0]).astype(jnp.int32)
         else:
             order = jnp.arange(num_samples)
         return replicate_within(order, batch_sharding)
@@ -391,6 +393,15 @@ def _mix32(h):
     h = h * jnp.uint32(0x85EBCA6B)
     h = h ^ (h >> 13)
     h = h * jnp.uint32(0xC2B2AE35)
+    return h ^ (h >> 16)
+
+
+def _unmix32(h):
+    """The inverse of `_mix32`: each step undone in reverse order (the multipliers' inverses modulo 2**32)."""
+    h = h ^ (h >> 16)
+    h = h * jnp.uint32(pow(0xC2B2AE35, -1, 1 << 32))
+    h = h ^ (h >> 13) ^ (h >> 26)
+    h = h * jnp.uint32(pow(0x85EBCA6B, -1, 1 << 32))
     return h ^ (h >> 16)
 
 

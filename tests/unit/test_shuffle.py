@@ -47,3 +47,20 @@ def test_vmap_gives_each_key_the_order_it_gets_alone():
     stacked = jax.vmap(lambda key: programs.permutation_of(key, 500, True, None))(keys)
     for key, order in zip(keys, stacked):
         np.testing.assert_array_equal(order, programs.permutation_of(key, 500, True, None))
+
+
+def test_the_order_is_the_samples_sorted_by_their_keyed_hash():
+    """The hashes are sorted alone and inverted back into indices: the same order as sorting the indices by
+    their hashes, written out here with NumPy (MurmurHash3's finalizer, twice, keyed by the seed)."""
+    def mix(h):
+        h = (h ^ (h >> 16)) * np.uint32(0x85EBCA6B)
+        h = (h ^ (h >> 13)) * np.uint32(0xC2B2AE35)
+        return h ^ (h >> 16)
+
+    programs = _programs()
+    for seed in ([0, 0], [12345, 678], [2**32 - 1, 2**31]):
+        for num_samples in (1, 7, 1000, 48_000):
+            index = np.arange(num_samples, dtype=np.uint32)
+            expected = np.argsort(mix(mix(index ^ np.uint32(seed[0])) + np.uint32(seed[1])))
+            order = programs.permutation_of(jnp.asarray(seed, dtype=jnp.uint32), num_samples, True, None)
+            np.testing.assert_array_equal(order, expected)
