@@ -24,6 +24,14 @@ def _weights(layer, rng):
     return {k: v + 0.3 * jnp.asarray(rng.normal(size=v.shape), v.dtype) for k, v in layer.weight_values().items()}
 
 
+def _assert_close(a, b):
+    """Equal to float32 rounding: gradients sum hundreds of terms in another order in the two loops, so the
+    absolute tolerance grows with the largest value (measured against float64: both loops err by up to
+    1e-6 of it)."""
+    b = np.asarray(b)
+    np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5 + 5e-6 * float(np.max(np.abs(b), initial=0.0)))
+
+
 def _run(layer, weights, x, mask, native, monkeypatch):
     """Outputs and gradients of a weighted sum of the outputs, with the native loop on or off."""
     with monkeypatch.context() as patch:
@@ -46,6 +54,7 @@ def _run(layer, weights, x, mask, native, monkeypatch):
 def test_native_loop_matches_the_scan(kind, batch, units, monkeypatch):
     assert native_recurrent.usable("lstm", 8, jnp.float32), "the native kernels did not build here"
     rng = np.random.default_rng(batch * units)
+    scanfit.utils.set_random_seed(batch * units)
     x = jnp.asarray(rng.normal(size=(batch, 9, 6)), jnp.float32)
     ragged = np.ones((batch, 9), bool)
     ragged[0, :3] = False  # front padding
@@ -63,11 +72,12 @@ def test_native_loop_matches_the_scan(kind, batch, units, monkeypatch):
         scan, scan_grads, scan_text = _run(layer, weights, x, mask, False, monkeypatch)
         assert TARGETS[kind] in text and "scanfit_" not in scan_text
         for a, b in zip(jax.tree.leaves((native, native_grads)), jax.tree.leaves((scan, scan_grads)), strict=True):
-            np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)
+            _assert_close(a, b)
 
 
 def test_gru_without_bias_and_lstm_without_forget_bias(monkeypatch):
     rng = np.random.default_rng(3)
+    scanfit.utils.set_random_seed(3)
     x = jnp.asarray(rng.normal(size=(16, 7, 3)), jnp.float32)
     for layer in (scanfit.layers.GRU(5, use_bias=False), scanfit.layers.LSTM(5, unit_forget_bias=False),
                   scanfit.layers.SimpleRNN(5, use_bias=False)):
@@ -77,7 +87,7 @@ def test_gru_without_bias_and_lstm_without_forget_bias(monkeypatch):
         scan = _run(layer, weights, x, None, False, monkeypatch)
         assert "scanfit_" in native[2]
         for a, b in zip(jax.tree.leaves(native[:2]), jax.tree.leaves(scan[:2]), strict=True):
-            np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)
+            _assert_close(a, b)
 
 
 def test_settings_the_kernels_do_not_compute_run_the_scan(monkeypatch):
@@ -99,6 +109,7 @@ def test_settings_the_kernels_do_not_compute_run_the_scan(monkeypatch):
 def test_vmapped_loops_equal_one_at_a_time():
     """Sweep vmaps a model over its runs: each run's outputs and gradients are its own."""
     rng = np.random.default_rng(4)
+    scanfit.utils.set_random_seed(4)
     x = jnp.asarray(rng.normal(size=(11, 8, 3)), jnp.float32)
     mask = jnp.asarray(rng.random((11, 8)) > 0.25)
     for kind in LAYERS:
