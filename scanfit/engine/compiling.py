@@ -34,8 +34,8 @@ SHORT_RUN_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
 # XLA:CPU (jaxlib 0.10) hands matrix products, reductions and elementwise work to YNNPACK's library fusions by
 # default. Its products ran 1.0-2.7x slower than XLA's own dot on the shapes of the seeds' models (a batch of
 # 32 x 784 times 784 x 100: 41 us against 27-32 us per step; 32 x 3,136 times 3,136 x 64: 109 against 78 us),
-# while its reductions make the CNN's pooling gradients faster (turning YNNPACK off entirely made the seed CNN's
-# epoch 20-30% slower). So CPU programs keep YNNPACK for reductions only: the seed MLP's steady epoch went
+# while the CNN needs its reductions (turning YNNPACK off entirely made the seed CNN's epoch 20-30% slower, its
+# reduce fusions the slower part). So CPU programs keep YNNPACK for reductions only: the seed MLP's steady epoch went
 # from 0.191-0.196 s to 0.148-0.153 s, the CNN's, the LSTM's and a Sweep's stayed within noise.
 CPU_LIBRARY_FUSIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE"}
 
