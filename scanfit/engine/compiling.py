@@ -20,6 +20,7 @@ import concurrent.futures
 import contextlib
 import contextvars
 import functools
+import os
 
 import jax
 
@@ -62,8 +63,8 @@ def is_short_run():
 def cpu_options():
     """`CPU_LIBRARY_FUSIONS` where programs compile for XLA:CPU and its compiler knows the option (a jaxlib
     without it compiles with its defaults), else an empty dict. Asked once per process, by compiling an empty
-    program."""
-    if jax.default_backend() != "cpu":
+    program. A choice of library fusions in the ``XLA_FLAGS`` environment variable is left to stand."""
+    if jax.default_backend() != "cpu" or any(name in os.environ.get("XLA_FLAGS", "") for name in CPU_LIBRARY_FUSIONS):
         return {}
     try:
         jax.jit(_empty_program, compiler_options=CPU_LIBRARY_FUSIONS).lower().compile()

@@ -117,8 +117,10 @@ def test_a_fit_with_validation_compiles_each_program_once():
 _FIRST_FIT = """
 import jax, numpy as np
 compiles = []
-jax.monitoring.register_event_duration_secs_listener(
-    lambda name, seconds, **info: compiles.append(info["fun_name"]) if name.endswith("backend_compile_duration") else None)
+def record(name, seconds, **info):
+    if name.endswith("backend_compile_duration"):
+        compiles.append(info["fun_name"])
+jax.monitoring.register_event_duration_secs_listener(record)
 import scanfit
 x, y = np.random.default_rng(0).normal(size=(200, 8)).astype("float32"), np.arange(200) % 3
 model = scanfit.Sequential([scanfit.Input((8,)), scanfit.layers.Dense(3, activation="softmax")])
@@ -149,6 +151,17 @@ def test_cpu_programs_keep_matrix_products_out_of_library_fusions():
         assert "dot(" in text or "dot_general" in text
         assert "ynn_fusion" not in text
     assert "ynn_fusion" not in compiling.jit_long(lambda x, w: x @ w).lower(inputs, kernel).compile().as_text()
+
+
+def test_library_fusions_chosen_in_xla_flags_are_left_to_stand(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_experimental_ynn_fusion_type=dot")
+    compiling.cpu_options.cache_clear()
+    try:
+        assert compiling.cpu_options() == {} and compiling.long_run_options() is None
+    finally:
+        monkeypatch.undo()
+        compiling.cpu_options.cache_clear()
+    assert compiling.cpu_options() == compiling.CPU_LIBRARY_FUSIONS
 
 
 def test_a_compiler_without_the_cpu_options_compiles_with_its_defaults(monkeypatch):
