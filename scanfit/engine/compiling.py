@@ -104,8 +104,7 @@ class Program:
 
     def __init__(self, function, **jit_options):
         self.default = jit_long(function, **jit_options)
-        options = short_run_options()
-        self.short = self.default if options is None else jax.jit(function, compiler_options=options, **jit_options)
+        self.short = self.default if short_run_options() is None else jit_once(function, **jit_options)
         self.compiling = []  # compiles started by compile_ahead, waited for before the next call
 
     @property
