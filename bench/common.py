@@ -10,10 +10,40 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss():
+    """This process's resident memory in bytes."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * PAGE
+
+
+class PeakMemory:
+    """The highest resident memory seen while it runs, sampled every millisecond."""
+
+    def __init__(self):
+        self.peak = rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self._stop.wait(0.001):
+            self.peak = max(self.peak, rss())
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss())
 
 
 def time_epochs(train_one_epoch, epochs):

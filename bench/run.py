@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ("mlp", "cnn", "functional", "sweep", "rnn", "scale", "latency")
+BENCHMARKS = ("mlp", "cnn", "functional", "sweep", "rnn", "scale", "latency", "weights_memory")
 
 
 def main(names):

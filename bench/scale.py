@@ -18,45 +18,14 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ranged_row, report, run_contender  # noqa: E402
+from common import PeakMemory, ranged_row, report, rss, run_contender  # noqa: E402
 
 TILES = int(os.environ.get("BENCH_SCALE_TILES", 10))  # a smaller value makes a quick check of the script
 BATCH = 256
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def _rss():
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * PAGE
-
-
-class PeakMemory:
-    """The highest resident memory seen while it runs, sampled every millisecond."""
-
-    def __init__(self):
-        self.peak = _rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self):
-        while not self._stop.wait(0.001):
-            self.peak = max(self.peak, _rss())
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss())
-
-
 def _data():
     import numpy as np
 
@@ -100,7 +69,7 @@ def contender(name):
     size = x.nbytes
     model = _model(library)
     if workload == "repeat":
-        baseline = _rss()
+        baseline = rss()
         with PeakMemory() as memory:
             calls = [_timed(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0))[0] for _ in range(3)]
         return {"first_call_s": calls[0], "repeat_call_s": min(calls[1:]), "calls_s": calls,
@@ -125,7 +94,7 @@ def contender(name):
             stored = np.load(path, mmap_mode="r")
             in_memory = [_timed(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0))[0] for _ in range(2)]
             library.config.set_device_data_limit(size // 4)
-            baseline = _rss()
+            baseline = rss()
             with PeakMemory() as memory:
                 streamed = [_timed(lambda: model.fit(stored, y, batch_size=batch, epochs=1, verbose=0))[0]
                             for _ in range(2)]

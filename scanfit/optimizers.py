@@ -380,8 +380,14 @@ class Optimizer:
             "optimizers are built from optax transforms, not Keras's update_step."
         )
 
-    def iterations_after(self, old_state, new_state, steps):
-        """`iterations` once `steps` more training steps took the optimizer from `old_state` to `new_state`."""
+    def applied_updates(self, state):
+        """How many updates `state` has applied, for optimizers that may skip a step (None: every step applies).
+        Read before a training program is given `state`, which it consumes."""
+        return None
+
+    def iterations_after(self, applied_before, new_state, steps):
+        """`iterations` once `steps` more training steps took the optimizer to `new_state` from a state whose
+        `applied_updates` were `applied_before`."""
         return int(self.iterations) + steps
 
     def state_learning_rate(self, state):
@@ -753,10 +759,12 @@ class LossScaleOptimizer(Optimizer):
         return dynamic_loss_scaling(self.inner_optimizer.build_transform(), self.initial_scale,
                                     self.dynamic_growth_steps)
 
-    def iterations_after(self, old_state, new_state, steps):
+    def applied_updates(self, state):
+        return int(_learning_rate_holder(state.inner_state).count)
+
+    def iterations_after(self, applied_before, new_state, steps):
         """Only the steps that updated the weights count, as in Keras (a skipped step leaves the inner state)."""
-        applied = _learning_rate_holder(new_state.inner_state).count - _learning_rate_holder(old_state.inner_state).count
-        return int(self.iterations) + int(applied)
+        return int(self.iterations) + self.applied_updates(new_state) - applied_before
 
     def state_learning_rate(self, state):
         return self.inner_optimizer.state_learning_rate(state.inner_state)

@@ -15,6 +15,12 @@ YNNPACK library fusions (`CPU_LIBRARY_FUSIONS`); see `cpu_options`.
 
 `Program.compile_ahead` traces a program now and compiles it on a background
 thread, so that one core compiles it while this thread goes on.
+
+A program may donate arguments (jit's ``donate_argnames``): XLA then writes
+its outputs into their buffers (the weights and optimizer state an epoch
+updates), so they are not held twice, and the arrays given are deleted. A
+buffer can be donated once per call, so `Program` hands XLA a copy of an
+array given more than once (`distinct_arrays`).
 """
 import concurrent.futures
 import contextlib
@@ -105,6 +111,7 @@ class Program:
     def __init__(self, function, **jit_options):
         self.default = jit_long(function, **jit_options)
         self.short = self.default if short_run_options() is None else jit_once(function, **jit_options)
+        self.donates = bool(jit_options.get("donate_argnames") or jit_options.get("donate_argnums"))
         self.compiling = []  # compiles started by compile_ahead, waited for before the next call
 
     @property
@@ -115,7 +122,8 @@ class Program:
     def __call__(self, *args, **kwargs):
         self.wait_for_compiles()
         sharding = distribution.batch_sharding()
-        return self.jitted(*distribution.replicate(args), batch_sharding=sharding, **kwargs)
+        args = distribution.replicate(args)
+        return self.jitted(*(distinct_arrays(args) if self.donates else args), batch_sharding=sharding, **kwargs)
 
     def lower(self, *args, **kwargs):
         """The program traced for these arguments (JAX's `Lowered`); an argument may be abstract (a
@@ -138,6 +146,29 @@ class Program:
         """How many compiled versions there are, as JAX's jitted functions count them."""
         sizes = {id(jitted): jitted._cache_size() for jitted in (self.default, self.short)}
         return sum(sizes.values())
+
+
+def distinct_arrays(tree):
+    """`tree` with each JAX array that it holds more than once given as a copy after its first place, so that a
+    program may donate every buffer of it (XLA refuses to be given one buffer twice: a variable assigned
+    another's value, an optimizer state that keeps the weights themselves)."""
+    seen = set()
+
+    def distinct(leaf):
+        if not isinstance(leaf, jax.Array):
+            return leaf
+        if id(leaf) in seen:
+            return jax.device_put(leaf, may_alias=False)
+        seen.add(id(leaf))
+        return leaf
+
+    return jax.tree.map(distinct, tree)
+
+
+def copies(tree):
+    """`tree` with each JAX array copied (on its device), for keeping what a donating program will delete."""
+    return jax.tree.map(lambda leaf: jax.device_put(leaf, may_alias=False) if isinstance(leaf, jax.Array) else leaf,
+                        tree)
 
 
 _BACKGROUND = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="scanfit-compile")

@@ -13,6 +13,9 @@ offset into the epoch's permutation. Each step gathers its batch with a
 slice of the permutation and a `take`, so no shuffled copy of the data set
 is ever made.
 
+The training programs donate the weights, optimizer state and sums they are given (see
+`compiling.Program`): the arrays passed in are deleted, and the caller keeps the ones returned.
+
 Under a `scanfit.distribution` the programs take the distribution's batch
 sharding as a static argument: each gathered batch is constrained to it, so
 XLA's SPMD partitioner splits the batch over the devices and all-reduces
@@ -132,8 +135,10 @@ class Programs:
         self.constraints = constraints
         self.logged_losses = len(losses) if len(losses) > 1 else 0
         batched = ("segments", "batch_sharding")
-        self.train_epoch = Program(self._train_epoch, static_argnames=batched + ("shuffle",))
-        self.train_chunk = Program(self._train_chunk, static_argnames=batched)
+        # Training writes the new weights and optimizer state into the buffers of those it was given.
+        self.train_epoch = Program(self._train_epoch, static_argnames=batched + ("shuffle",),
+                                   donate_argnames=("trainable", "fixed", "opt_state"))
+        self.train_chunk = Program(self._train_chunk, static_argnames=batched, donate_argnames=("carry",))
         self.permutation = Program(self.permutation_of, static_argnames=("num_samples", "shuffle", "batch_sharding"))
         self.evaluate = Program(self.evaluate_sums, static_argnames=batched)
 
@@ -142,7 +147,8 @@ class Programs:
         """(loss_total, sample_count, metric_totals, metric_weights) all zero, and each stateful metric's
         starting state."""
         m = self.logged_losses + len(self.metrics)  # NumPy zeros: eager jnp.zeros would compile a program
-        states = tuple(metric.state_values() for metric, _, _ in self.stateful_metrics)
+        # On the host, so that a training program consuming the sums leaves the metrics' own variables alone.
+        states = tuple(jax.device_get(metric.state_values()) for metric, _, _ in self.stateful_metrics)
         return (np.zeros((), np.float32), np.zeros((), np.float32), np.zeros((m,), np.float32),
                 np.zeros((m,), np.float32), states)
 

@@ -91,9 +91,10 @@ class StackedPrograms:
 
     def __init__(self, groups):
         self.groups = tuple(groups)
-        self.train_epoch = jit_long(self._train_epoch, static_argnames=("segments", "shuffle"))
-        self.begin_chunks = jit_long(self._begin, static_argnames=("num_samples", "shuffle"))
-        self.train_chunk = jit_long(self._train_chunk, static_argnames=("segments",))
+        # Training consumes the states and carries it is given: XLA writes the new ones into their buffers.
+        self.train_epoch = jit_long(self._train_epoch, static_argnames=("segments", "shuffle"), donate_argnames="states")
+        self.begin_chunks = jit_long(self._begin, static_argnames=("num_samples", "shuffle"), donate_argnames="states")
+        self.train_chunk = jit_long(self._train_chunk, static_argnames=("segments",), donate_argnames="carries")
         self.evaluate = jit_long(self._evaluate, static_argnames=("segments",))
 
     def _bounds(self):

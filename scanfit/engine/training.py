@@ -39,7 +39,7 @@ from scanfit.engine.batches import (
     unchanged,
     unpack_batch,
 )
-from scanfit.engine.compiling import in_background, is_short_run, jit_once, run_length
+from scanfit.engine.compiling import copies, in_background, is_short_run, jit_once, run_length
 from scanfit.engine.fit_loop import EpochDriver, FitRun, run_epochs
 from scanfit.engine.outputs import CompiledOutputs
 from scanfit.engine.staging import fingerprint
@@ -236,13 +236,14 @@ class Trainer:
         else:
             carry = TrainState(trainable, fixed, opt_state, seeds[1], self.programs.empty_sums())
             steps_done = 0
-        if self.record_epoch_start:
-            self.epoch_start = (epoch, carry, steps_done, data, batch_size, shuffle)
+        if self.record_epoch_start:  # a copy: the training programs consume the arrays they are given
+            self.epoch_start = (epoch, copies(carry), steps_done, data, batch_size, shuffle)
         if steps_per_chunk is None:
             segments = epoch_segments(num_samples, batch_size)
+            applied = self.model.optimizer.applied_updates(opt_state)
             carry = self.programs.train_epoch(trainable, fixed, opt_state, data, seeds, segments=segments,
                                               shuffle=shuffle)
-            self._publish(epoch, sum(count for count, _ in segments), carry, steps_done)
+            self._publish(epoch, sum(count for count, _ in segments), carry, steps_done, applied)
             return carry.sums
         order = self.programs.permutation(seeds[0], num_samples=num_samples, shuffle=shuffle)
         plan = _remaining_chunks(num_samples, batch_size, steps_per_chunk, steps_done)
@@ -255,9 +256,10 @@ class Trainer:
                 before_chunk(steps_done)
             # A learning rate set by a callback since the last chunk takes effect at this step, as in Keras.
             carry = carry._replace(opt_state=self.with_current_learning_rate(carry.opt_state))
+            applied = self.model.optimizer.applied_updates(carry.opt_state)
             carry = self.programs.train_chunk(carry, data, order, start, segments=segments)
             steps_before, steps_done = steps_done, steps_done + sum(count for count, _ in segments)
-            self._publish(epoch, steps_done, carry, steps_before)
+            self._publish(epoch, steps_done, carry, steps_before, applied)
             if after_chunk:
                 after_chunk(steps_done, carry.sums)
         return carry.sums
@@ -299,10 +301,11 @@ class Trainer:
             return opt_state
         return optimizer.with_learning_rate(opt_state, optimizer.learning_rate)
 
-    def _publish(self, epoch, steps_done, carry, steps_before, samples_done=None):
-        """Write a chunk's results back into the model, the optimizer and `self.position`."""
+    def _publish(self, epoch, steps_done, carry, steps_before, applied_before, samples_done=None):
+        """Write a chunk's results back into the model, the optimizer and `self.position`; `applied_before` is
+        the optimizer's `applied_updates` before the chunk."""
         optimizer = self.model.optimizer
-        optimizer.iterations = optimizer.iterations_after(self.opt_state, carry.opt_state, steps_done - steps_before)
+        optimizer.iterations = optimizer.iterations_after(applied_before, carry.opt_state, steps_done - steps_before)
         self.opt_state = carry.opt_state
         write_back(self.model, merge_values(carry.trainable, carry.fixed))
         self.position = EpochPosition(epoch, steps_done, carry.rng, carry.sums, samples_done)
@@ -314,6 +317,7 @@ class Trainer:
         or infinite, or None. The model's weights are not touched.
         """
         epoch, carry, steps_done, data, batch_size, shuffle = self.epoch_start
+        carry = copies(carry)  # the recorded start stays, for another replay
         order = self.epoch_order(epoch, data_size(data), shuffle)
         for start, segments in _remaining_chunks(data_size(data), batch_size, 1, steps_done):
             carry = self.programs.train_chunk(carry, data, order, start, segments=segments)
@@ -338,11 +342,12 @@ class Trainer:
                 before_chunk(steps_done)
             carry = carry._replace(opt_state=self.with_current_learning_rate(carry.opt_state))
             samples = sum(count * size for count, size in segments)
+            applied = self.model.optimizer.applied_updates(carry.opt_state)
             carry = self.programs.train_chunk(carry, data, np.arange(samples, dtype=np.int32), 0, segments=segments,
                                               epoch_offset=samples_done)
             steps_before, steps_done = steps_done, steps_done + sum(count for count, _ in segments)
             samples_done += samples
-            self._publish(epoch, steps_done, carry, steps_before, samples_done)
+            self._publish(epoch, steps_done, carry, steps_before, applied, samples_done)
             if after_chunk:
                 after_chunk(steps_done, carry.sums)
         return carry.sums, steps_done

@@ -166,6 +166,14 @@ class Layer:
         layer._constructor_arguments = (args, kwargs)  # for the config of a user's layer without get_config
         return layer
 
+    def __getattr__(self, name):
+        """A weight of the layer's own by its name, as Keras's layers have them: ``dense.kernel``, ``dense.bias``,
+        ``batch_norm.moving_mean``, ``embedding.embeddings``."""
+        for variable in self.__dict__.get("_variables", ()):
+            if variable.short_name == name:
+                return variable
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def __init__(
         self,
         *,

@@ -112,3 +112,21 @@ def test_set_weights_checks_count_and_shapes():
         layer.set_weights([np.zeros((4, 3))])
     with pytest.raises(ValueError, match=r"has shape \(4, 3\)"):
         layer.set_weights([np.zeros((3, 3)), np.zeros(3)])
+
+
+@pytest.mark.parametrize("make, input_shape, names", [
+    (lambda L: L.Dense(3), (2, 4), ["kernel", "bias"]),
+    (lambda L: L.Conv2D(2, 3), (1, 5, 5, 1), ["kernel", "bias"]),
+    (lambda L: L.BatchNormalization(), (2, 4), ["gamma", "beta", "moving_mean", "moving_variance"]),
+    (lambda L: L.Embedding(7, 2), (2, 3), ["embeddings"]),
+])
+def test_a_layer_holds_its_weights_as_attributes_as_in_keras(make, input_shape, names):
+    k_layer, s_layer = _pair(make)
+    k_layer.build(input_shape)
+    s_layer.build_for(input_shape)
+    for name in names:
+        ours, theirs = getattr(s_layer, name), getattr(k_layer, name)
+        assert ours.name == theirs.name == name and tuple(ours.shape) == tuple(theirs.shape)
+        assert any(ours is weight for weight in s_layer.weights)
+    with pytest.raises(AttributeError, match="no attribute 'kernal'"):
+        s_layer.kernal  # noqa: B018 - a misspelt weight is an AttributeError, as for any attribute
