@@ -3,7 +3,8 @@
 Every function returns a matplotlib ``Figure`` and, given ``path=``, also writes it
 to that file (PNG unless the name says otherwise) atomically. Figures are made with
 pyplot, so ``plt.show()`` displays them; on a machine without a display the Agg
-backend is chosen so scripts and servers work.
+backend is chosen so scripts and servers work. matplotlib is imported by the first
+figure, not with scanfit (it took 0.13 s of scanfit's 1.2 s import).
 """
 import math
 import os
@@ -11,9 +12,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-import matplotlib
 import numpy as np
-from matplotlib.ticker import MaxNLocator
 
 from scanfit.atomic_files import atomic_output
 
@@ -22,6 +21,8 @@ ACCURACY_KEYS = ("accuracy", "acc")
 
 def pyplot():
     """matplotlib.pyplot, with the Agg backend when nothing chose one and there is no display."""
+    import matplotlib
+
     if "matplotlib.pyplot" not in sys.modules and _headless():
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -177,7 +178,7 @@ def learning_curves(runs, labels=None, *, metrics=None, monitor="val_loss", mode
                            label=f"{prefix}early stop (epoch {stop})")
     for ax, key in zip(axes, keys):
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
         ax.set_ylabel(key)
         ax.set_title(_metric_title(key))
         ax.grid(True, alpha=0.3)
@@ -246,7 +247,7 @@ def compare_runs(runs, *, keys=None, dataset=None, path=None, figsize=None):
         split = "Validation" if key.startswith("val_") else "Training"
         ax.set_title(f"{split} {_metric_title(key.removeprefix('val_'))}" + (f" on {dataset}" if dataset else ""))
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
         ax.legend(fontsize="small")
     return _finish(figure, path)
 

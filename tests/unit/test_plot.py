@@ -248,3 +248,11 @@ def test_agg_backend_without_a_display():
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().lower() == "agg"
+
+
+def test_importing_scanfit_leaves_matplotlib_to_the_first_figure():
+    script = ("import sys\nimport scanfit\nassert 'matplotlib' not in sys.modules\n"
+              "scanfit.plot.sigmoid_saturation()\nassert 'matplotlib.pyplot' in sys.modules\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "MPLBACKEND": "Agg"})
+    assert result.returncode == 0, result.stderr
