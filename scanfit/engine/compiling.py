@@ -16,16 +16,18 @@ YNNPACK library fusions (`CPU_LIBRARY_FUSIONS`); see `cpu_options`.
 `Program.compile_ahead` traces a program now and compiles it on a background
 thread, so that one core compiles it while this thread goes on.
 
-A program may donate arguments (jit's ``donate_argnames``): XLA then writes
-its outputs into their buffers (the weights and optimizer state an epoch
-updates), so they are not held twice, and the arrays given are deleted. A
-buffer can be donated once per call, so `Program` hands XLA a copy of an
-array given more than once (`distinct_arrays`).
+A program may donate arguments (jit's ``donate_argnames``, given by name):
+XLA then writes its outputs into their buffers (the weights and optimizer
+state an epoch updates), so they are not held twice, and the arrays given
+are deleted. A buffer can be donated once per call, so `Program` hands XLA
+a copy of an array that the donated arguments hold more than once
+(`distinct_arrays`).
 """
 import concurrent.futures
 import contextlib
 import contextvars
 import functools
+import inspect
 import os
 
 import jax
@@ -111,7 +113,9 @@ class Program:
     def __init__(self, function, **jit_options):
         self.default = jit_long(function, **jit_options)
         self.short = self.default if short_run_options() is None else jit_once(function, **jit_options)
-        self.donates = bool(jit_options.get("donate_argnames") or jit_options.get("donate_argnums"))
+        donated = jit_options.get("donate_argnames", ())
+        donated = (donated,) if isinstance(donated, str) else tuple(donated)
+        self.donated = tuple(i for i, name in enumerate(inspect.signature(function).parameters) if name in donated)
         self.compiling = []  # compiles started by compile_ahead, waited for before the next call
 
     @property
@@ -123,7 +127,11 @@ class Program:
         self.wait_for_compiles()
         sharding = distribution.batch_sharding()
         args = distribution.replicate(args)
-        return self.jitted(*(distinct_arrays(args) if self.donates else args), batch_sharding=sharding, **kwargs)
+        if self.donated:  # (passed by position, as scanfit passes them)
+            positions = [i for i in self.donated if i < len(args)]
+            donated = dict(zip(positions, distinct_arrays([args[i] for i in positions])))
+            args = tuple(donated.get(i, arg) for i, arg in enumerate(args))
+        return self.jitted(*args, batch_sharding=sharding, **kwargs)
 
     def lower(self, *args, **kwargs):
         """The program traced for these arguments (JAX's `Lowered`); an argument may be abstract (a

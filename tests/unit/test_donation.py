@@ -113,3 +113,16 @@ def test_fit_and_sweep_donate_without_warnings():
         sweep.fit(x, y, batch_size=32, epochs=2, verbose=0)
         sweep.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[_EveryBatch()])
     assert not [str(w.message) for w in caught if "donat" in str(w.message)]
+
+
+def test_only_the_donated_arguments_are_made_distinct(monkeypatch):
+    calls = []
+    monkeypatch.setattr(compiling, "distinct_arrays", lambda tree: calls.append(tree) or tree)
+    x, _ = _data()
+    model = _model()
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, x[:, :3], batch_size=32, epochs=1, verbose=0)  # the data set is neither copied nor looked at
+    (given,) = calls
+    trainable, fixed, _ = given  # the epoch program's weights and optimizer state, nothing else
+    assert len(jax.tree.leaves(trainable)) == len(model.trainable_weights) == 6 and not jax.tree.leaves(fixed)
+    assert all(np.shape(leaf)[:1] != (len(x),) for leaf in jax.tree.leaves(given))
