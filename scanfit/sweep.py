@@ -241,6 +241,7 @@ class Sweep:
         for run, own in zip(self._runs, run_callbacks):
             run.fit = FitRun(run.model, own, {"verbose": verbose, "epochs": epochs, "steps": steps})
             run.watched = bool(own)
+            run.trainer.begin_fit(initial_epoch)
         self.histories = [run.fit.history for run in self._runs]
         steps_per_chunk = 1 if any(run.callbacks.wants(TRAIN_BATCH_HOOKS) for run in self._runs) else None
         driver = _SweepEpochs(self._runs, self._layout, self._programs, data, val_data, batch_size, val_batch_size,

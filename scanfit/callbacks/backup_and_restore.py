@@ -131,6 +131,7 @@ class BackupAndRestore(Callback):
             "format": FORMAT,
             "version": VERSION,
             "epoch": next_epoch,
+            "key_offset": trainer.key_offset,
             "step": 0 if position is None else position.step,
             "samples": None if position is None else position.samples,
             "stop_training": bool(getattr(model, "stop_training", False)),
@@ -195,6 +196,7 @@ class BackupAndRestore(Callback):
         if metadata["learning_rate"] is not None:
             model.optimizer.learning_rate = metadata["learning_rate"]
         trainer.base_key = _like_key(arrays["base_key"], trainer.base_key)
+        trainer.key_offset = metadata.get("key_offset", 0)  # a backup from before it was saved: a first fit's
         if metadata["step"]:
 
             leaves, structure = jax.tree.flatten(trainer.programs.empty_sums())

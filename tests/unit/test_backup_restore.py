@@ -159,3 +159,30 @@ def test_epoch_backups_beside_a_callback_with_batch_hooks(tmp_path):
     hook = scanfit.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(batch))
     model, history = build_and_train(str(tmp_path / "backup"), 2, "epoch", [hook])
     assert len(history.epoch) == 2 and seen[:3] == [0, 1, 2] and len(seen) == 24  # 384 samples, batch 32
+
+
+def test_a_run_interrupted_in_a_later_fit_call_resumes_with_that_calls_keys(tmp_path):
+    """A fit call after another draws the keys after the first's (Keras's seed state goes on); a restarted
+    process has trained nothing, so the backup carries where the interrupted call's keys began."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 4)).astype("float32"), rng.integers(0, 3, 64)
+
+    def model(seed=0):
+        scanfit.utils.set_random_seed(seed)
+        made = scanfit.Sequential([scanfit.Input(shape=(4,)), scanfit.layers.Dense(8, activation="relu"),
+                                   scanfit.layers.Dropout(0.5), scanfit.layers.Dense(3, activation="softmax")])
+        made.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        return made
+
+    def backup():
+        return scanfit.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+
+    reference = model()
+    reference.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    expected = reference.fit(x, y, batch_size=16, epochs=3, verbose=0).history["loss"]
+    interrupted = model()
+    interrupted.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    with pytest.raises(Crash):
+        interrupted.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[backup(), _Interrupt(2)])
+    history = model(seed=99).fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[backup()])
+    assert history.history["loss"] == expected

@@ -179,3 +179,30 @@ def test_the_validation_program_is_compiled_once_ahead_and_gives_evaluates_numbe
     assert len(compiles) == 1  # compiled once, on the background thread, for both fits and evaluate
     assert history.history["val_loss"][-1] == pytest.approx(logs["loss"], rel=1e-6)
     assert history.history["val_accuracy"][-1] == pytest.approx(logs["accuracy"], rel=1e-6)
+
+
+def _dropout_model(learning_rate=0.01):
+    scanfit.utils.set_random_seed(0)
+    model = scanfit.Sequential([scanfit.Input(shape=(4,)), scanfit.layers.Dense(8, activation="relu"),
+                                scanfit.layers.Dropout(0.5), scanfit.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=scanfit.optimizers.SGD(learning_rate=learning_rate), loss="sparse_categorical_crossentropy")
+    return model
+
+
+def test_each_fit_call_draws_new_shuffles_and_dropout_as_the_epochs_of_one_longer_fit_do():
+    """Keras's seed state goes on from call to call: a loop of fit(epochs=1) calls is one fit of that many epochs."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 4)).astype("float32"), rng.integers(0, 3, 64)
+    still = _dropout_model(learning_rate=0.0)  # weights never change: only the draws can change the loss
+    losses = [still.fit(x, y, batch_size=16, epochs=1, verbose=0).history["loss"][0] for _ in range(3)]
+    assert len(set(losses)) == 3
+    whole = _dropout_model().fit(x, y, batch_size=16, epochs=3, verbose=0).history["loss"]
+    model = _dropout_model()
+    one_by_one = [model.fit(x, y, batch_size=16, epochs=1, verbose=0).history["loss"][0] for _ in range(3)]
+    model = _dropout_model()
+    resumed = model.fit(x, y, batch_size=16, epochs=1, verbose=0).history["loss"]
+    resumed += model.fit(x, y, batch_size=16, epochs=3, initial_epoch=1, verbose=0).history["loss"]
+    assert whole == one_by_one == resumed
+    sweep = scanfit.Sweep(lambda seed: _dropout_model(), [{"seed": 0}])
+    swept = [sweep.fit(x, y, batch_size=16, epochs=1, verbose=0)[0].history["loss"][0] for _ in range(3)]
+    np.testing.assert_allclose(swept, whole, rtol=1e-6)
