@@ -953,10 +953,39 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, retu
     with run_length(source.samples_in(steps) if source is not None else num_samples):
         logs = run_evaluation(trainer, data, batch_size, callback_list)
     bar.update(steps or source.steps_read, list(logs.items()), finalize=True)
+    return as_results(logs, return_dict)
+
+
+def as_results(logs, return_dict):
+    """Logs as `evaluate` returns them: the dict with `return_dict`, else the loss alone or [loss, metrics...]."""
     if return_dict:
         return logs
     values = list(logs.values())
     return values[0] if len(values) == 1 else values
+
+
+def train_on_batch(model, x, y, *, sample_weight, class_weight, return_dict, reset_metrics):
+    """Keras's `train_on_batch`: one training step on all of `x` as one batch (a `fit` of one epoch of one batch,
+    unshuffled, its keys going on as a fit call's do), and that batch's logs; `model.history` is left alone."""
+    history = model.history
+    logs = fit(model, x, y, batch_size=batch_samples(x, "train_on_batch", reset_metrics), epochs=1, verbose=0,
+               callbacks=None, validation_split=0.0, validation_data=None, shuffle=False, class_weight=class_weight,
+               sample_weight=sample_weight, initial_epoch=0, validation_batch_size=None, validation_freq=1).history
+    model.history = history
+    return as_results({name: values[-1] for name, values in logs.items()}, return_dict)
+
+
+def batch_samples(x, method, reset_metrics):
+    """How many samples the arrays `x` hold, for `train_on_batch`/`test_on_batch`, which take them as one batch."""
+    if reset_metrics is not True:
+        raise ValueError(f"{method}(reset_metrics=False) is not supported: scanfit returns each batch's own loss and "
+                         "metrics, as Keras 3 does. Average the returned values, or use fit/evaluate for metrics over "
+                         "many batches.")
+    leaves = [leaf for leaf in jax.tree.leaves(x) if hasattr(leaf, "shape") and len(leaf.shape)]
+    if not leaves:
+        raise TypeError(f"{method} takes one batch as arrays (NumPy or JAX, or a list or dict of them); got "
+                        f"{type(x).__name__}. Give a generator or dataset to fit or evaluate instead.")
+    return len(leaves[0])
 
 
 def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, steps=None):

@@ -446,6 +446,17 @@ class Model(Layer):
                                  callbacks=callbacks, return_dict=return_dict, allow_nonfinite=allow_nonfinite,
                                  steps=steps)
 
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False, reset_metrics=True):
+        """One training step on all of (x, y) as one batch; that batch's loss and metrics, as `evaluate` returns
+        them. tf.keras 2's ``reset_metrics=True`` is accepted (Keras 3 always resets)."""
+        return training.train_on_batch(self, x, y, sample_weight=sample_weight, class_weight=class_weight,
+                                       return_dict=return_dict, reset_metrics=reset_metrics)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False, reset_metrics=True):
+        """Loss and metrics of all of (x, y) as one batch, as `evaluate` returns them."""
+        return self.evaluate(x, y, batch_size=training.batch_samples(x, "test_on_batch", reset_metrics),
+                             sample_weight=sample_weight, verbose=0, return_dict=return_dict)
+
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, allow_nonfinite=False):
         """Model outputs for `x` as NumPy (a list or dict of arrays for several outputs)."""
         return training.predict(self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks,
