@@ -186,6 +186,7 @@ class Trainer:
         self.opt_state_ahead = None  # (weights, Future of the optimizer state): create_optimizer_state_ahead
         model.optimizer.restored_state = None
         self.base_key = scanfit_random.next_key()
+        self.epochs_compiled = set()  # the signatures compile_epoch compiled for
         self.key_offset = 0  # added to an epoch's number to pick its key (see begin_fit)
         self.keys_used = 0  # one past the highest key index an epoch has drawn
         self.resumed_epoch = None  # the epoch a restored backup goes on from (set by BackupAndRestore)
@@ -381,7 +382,13 @@ class Trainer:
 
     def compile_epoch(self, data, batch_size, shuffle):
         """Compile the program that `train_epoch` runs on the arrays `data` (whole epochs) now, before the
-        optimizer state exists: only its shapes are needed."""
+        optimizer state exists: only its shapes are needed. Once per shapes and options: asking JAX's caches
+        again took about 0.8 ms, each `fit` call's (a `train_on_batch` loop's) largest cost."""
+        signature = (jax.tree.structure(data), tuple((a.shape, a.dtype) for a in jax.tree.leaves(data)), batch_size,
+                     shuffle, is_short_run(), distribution.batch_sharding())
+        if signature in self.epochs_compiled:
+            return
+        self.epochs_compiled.add(signature)
         trainable, fixed = split_values(self.model.weight_values(), self.mask)
         opt_state = self.opt_state
         if opt_state is None:

@@ -208,3 +208,16 @@ def test_in_a_short_run_evaluations_of_similar_size_share_one_program_and_count_
     np.testing.assert_allclose(short, long, rtol=1e-6)
     validation = model.evaluate(x[200:300], y[200:300], verbose=0)
     np.testing.assert_allclose(validation[0], history.history["val_loss"][-1], rtol=1e-6)
+
+
+def test_repeated_fit_calls_compile_the_epoch_ahead_once_per_shape(monkeypatch):
+    lowered = []
+    original = compiling.Program.lower
+    monkeypatch.setattr(compiling.Program, "lower", lambda self, *a, **k: lowered.append(1) or original(self, *a, **k))
+    model = _model()
+    x, y = _data(64)
+    for _ in range(3):
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert len(lowered) == 1
+    model.fit(x[:48], y[:48], batch_size=16, epochs=1, verbose=0)  # another data shape: compiled ahead anew
+    assert len(lowered) == 2
