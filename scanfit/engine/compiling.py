@@ -163,10 +163,8 @@ def distinct_arrays(tree):
     seen = set()
 
     def distinct(leaf):
-        if not isinstance(leaf, jax.Array):
-            return leaf
-        if id(leaf) in seen:
-            return jax.device_put(leaf, may_alias=False)
+        if isinstance(leaf, jax.Array) and id(leaf) in seen:
+            return _copy(leaf)
         seen.add(id(leaf))
         return leaf
 
@@ -175,8 +173,12 @@ def distinct_arrays(tree):
 
 def copies(tree):
     """`tree` with each JAX array copied (on its device), for keeping what a donating program will delete."""
-    return jax.tree.map(lambda leaf: jax.device_put(leaf, may_alias=False) if isinstance(leaf, jax.Array) else leaf,
-                        tree)
+    return jax.tree.map(_copy, tree)
+
+
+def _copy(leaf):
+    """A copy of a JAX array on its device (a leaf of another kind as it is)."""
+    return jax.device_put(leaf, may_alias=False) if isinstance(leaf, jax.Array) else leaf
 
 
 _BACKGROUND = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="scanfit-compile")

@@ -301,7 +301,8 @@ class Trainer:
         self.key_offset = max(self.keys_used - initial_epoch, 0)
 
     def epoch_key(self, epoch):
-        """Epoch `epoch`'s random key (raw, on the host), from which `epoch_seeds` derives its shuffle and dropout."""
+        """Epoch `epoch`'s random key (raw, on the host), from which `epoch_seeds` derives its shuffle and dropout;
+        the key is counted in `keys_used`, so that the next `fit` call goes on after it."""
         index = epoch + self.key_offset
         self.keys_used = max(self.keys_used, index + 1)
         return scanfit_random.fold_in(self.base_key, index)
@@ -388,7 +389,6 @@ class Trainer:
                      shuffle, is_short_run(), distribution.batch_sharding())
         if signature in self.epochs_compiled:
             return
-        self.epochs_compiled.add(signature)
         trainable, fixed = split_values(self.model.weight_values(), self.mask)
         opt_state = self.opt_state
         if opt_state is None:
@@ -396,6 +396,7 @@ class Trainer:
         segments = epoch_segments(data_size(data), batch_size)
         self.programs.train_epoch.lower(trainable, fixed, self.with_current_learning_rate(opt_state), data,
                                         epoch_seeds(self.base_key), segments=segments, shuffle=shuffle).compile()
+        self.epochs_compiled.add(signature)
 
     def compile_evaluation_ahead(self, data, batch_size):
         """Start compiling the program that `evaluate(data, batch_size)` runs (without batch hooks) on a
@@ -983,7 +984,8 @@ def train_on_batch(model, x, y, *, sample_weight, class_weight, return_dict, res
 
 
 def batch_samples(x, method, reset_metrics):
-    """How many samples the arrays `x` hold, for `train_on_batch`/`test_on_batch`, which take them as one batch."""
+    """How many samples the arrays `x` hold, for `train_on_batch`/`test_on_batch`, which take them as one batch;
+    a clear error for what they cannot take (`reset_metrics=False`, a generator)."""
     if reset_metrics is not True:
         raise ValueError(f"{method}(reset_metrics=False) is not supported: scanfit returns each batch's own loss and "
                          "metrics, as Keras 3 does. Average the returned values, or use fit/evaluate for metrics over "
