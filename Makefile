@@ -1,5 +1,7 @@
 # Quick start: `make train` runs the main job, `make test` runs the tests (both install first).
 PYTHON ?= python3
+# pytest-xdist: one worker per CPU, each test file on one worker (its module fixtures run once).
+PYTEST = $(PYTHON) -m pytest -q -p no:cacheprovider -n auto --dist loadfile
 RUN ?= runs/quickstart
 
 .PHONY: setup train test test-unit test-seeds bench
@@ -11,13 +13,13 @@ train: setup
 	$(PYTHON) -m scanfit train --output $(RUN)
 
 test: setup
-	$(PYTHON) -m pytest -q -p no:cacheprovider tests
+	$(PYTEST) tests
 
 test-unit: setup
-	$(PYTHON) -m pytest -q -p no:cacheprovider tests/unit
+	$(PYTEST) tests/unit
 
 test-seeds: setup
-	$(PYTHON) -m pytest -q -p no:cacheprovider tests/seeds
+	$(PYTEST) tests/seeds
 
 bench: setup
 	$(PYTHON) bench/run.py
