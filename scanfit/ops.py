@@ -32,14 +32,18 @@ from scanfit.serialization import register_built_in
 
 # The parameters that Keras's operations take when called (tensors, or constants in their places); their
 # other parameters (axis, keepdims, ...) are the operation's config.
-_CALL_PARAMETERS = ("x", "x1", "x2", "xs", "condition", "inputs", "indices", "weights", "variable", "key")
+_CALL_PARAMETERS = ("x", "x1", "x2", "xs", "condition", "inputs", "indices", "weights", "variable", "key", "a", "y",
+                    "array", "sorted_sequence", "values", "bins")
 # Keras's modules of the operations that are not in keras.src.ops.numpy.
 _MODULES = {
     "nn": ("relu", "relu6", "sigmoid", "softplus", "softsign", "silu", "swish", "log_sigmoid", "leaky_relu",
            "hard_sigmoid", "elu", "selu", "gelu", "softmax", "log_softmax", "one_hot", "normalize",
-           "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "moments"),
-    "core": ("cast", "convert_to_tensor", "stop_gradient", "slice"),
-    "math": ("logsumexp", "top_k", "erf", "rsqrt"),
+           "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "moments",
+           "celu", "glu", "hard_silu", "hard_swish", "hard_tanh", "hard_shrink", "soft_shrink", "tanh_shrink",
+           "squareplus", "sparse_plus", "sparse_sigmoid", "threshold"),
+    "core": ("cast", "convert_to_tensor", "stop_gradient", "slice", "unstack"),
+    "math": ("logsumexp", "top_k", "erf", "rsqrt", "erfinv"),
+    "linalg": ("inv", "det", "cholesky"),
 }
 _MODULE_OF = {name: module for module, names in _MODULES.items() for name in names}
 
@@ -160,6 +164,59 @@ _OPERATIONS = {
     "ones_like": (jnp.ones_like, ("x", ("dtype", None))), "zeros_like": (jnp.zeros_like, ("x", ("dtype", None))),
     "full_like": (jnp.full_like, ("x", "fill_value", ("dtype", None))),
 }
+_OPERATIONS.update({
+    # elementwise: trigonometry, logarithms, rounding, tests
+    **{name: (getattr(jnp, name), _X) for name in (
+        "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctanh", "cosh", "sinh", "tan", "cbrt", "deg2rad",
+        "rad2deg", "exp2", "expm1", "log10", "log2", "fabs", "signbit", "trunc", "sinc", "isneginf", "isposinf",
+        "conj", "real", "imag", "fliplr", "flipud", "ravel", "ndim", "size")},
+    "erfinv": (jax.scipy.special.erfinv, _X), "copy": (lambda x: jnp.array(x, copy=True), _X),
+    "nan_to_num": (jnp.nan_to_num, ("x", ("nan", 0.0), ("posinf", None), ("neginf", None))),
+    # activations
+    "celu": (jax.nn.celu, ("x", ("alpha", 1.0))), "glu": (jax.nn.glu, ("x", ("axis", -1))),
+    "hard_silu": (jax.nn.hard_silu, _X), "hard_swish": (jax.nn.hard_swish, _X), "hard_tanh": (jax.nn.hard_tanh, _X),
+    "sparse_plus": (jax.nn.sparse_plus, _X), "sparse_sigmoid": (jax.nn.sparse_sigmoid, _X),
+    "squareplus": (jax.nn.squareplus, ("x", ("b", 4))), "tanh_shrink": (lambda x: x - jnp.tanh(x), _X),
+    "hard_shrink": (lambda x, threshold: jnp.where(jnp.abs(x) > threshold, x, 0.0), ("x", ("threshold", 0.5))),
+    "soft_shrink": (lambda x, threshold: jnp.where(x > threshold, x - threshold,
+                                                   jnp.where(x < -threshold, x + threshold, 0.0)),
+                    ("x", ("threshold", 0.5))),
+    "threshold": (lambda x, threshold, default_value: jnp.where(x > threshold, x, default_value),
+                  ("x", "threshold", "default_value")),
+    # two arrays
+    **{name: (getattr(jnp, name), _BINARY) for name in (
+        "arctan2", "hypot", "logaddexp", "logaddexp2", "fmod", "heaviside", "logical_xor", "outer", "inner", "kron",
+        "vdot", "nextafter", "fmax", "fmin")},
+    "divide_no_nan": (lambda x1, x2: jnp.where(x2 == 0, 0.0, x1 / jnp.where(x2 == 0, 1.0, x2)), _BINARY),
+    "cross": (jnp.cross, _BINARY + (("axisa", -1), ("axisb", -1), ("axisc", -1), ("axis", None))),
+    "isclose": (jnp.isclose, _BINARY + (("rtol", 1e-5), ("atol", 1e-8), ("equal_nan", False))),
+    "allclose": (jnp.allclose, _BINARY + (("rtol", 1e-5), ("atol", 1e-8), ("equal_nan", False))),
+    "isin": (jnp.isin, _BINARY + (("assume_unique", False), ("invert", False))),
+    "correlate": (jnp.correlate, _BINARY + (("mode", "valid"),)),
+    # reductions and statistics
+    **{name: (getattr(jnp, name), _REDUCTION) for name in (
+        "amax", "amin", "ptp", "median", "nansum", "nanmean", "nanmax", "nanmin", "nanprod", "nanstd", "nanvar")},
+    "quantile": (jnp.quantile, ("x", "q", ("axis", None), ("method", "linear"), ("keepdims", False))),
+    "percentile": (jnp.percentile, ("x", "q", ("axis", None), ("method", "linear"), ("keepdims", False))),
+    "count_nonzero": (jnp.count_nonzero, ("x", ("axis", None))),
+    "trace": (jnp.trace, ("x", ("offset", 0), ("axis1", 0), ("axis2", 1))),
+    "diagonal": (jnp.diagonal, ("x", ("offset", 0), ("axis1", 0), ("axis2", 1))),
+    "diff": (jnp.diff, ("a", ("n", 1), ("axis", -1))), "corrcoef": (jnp.corrcoef, _X),
+    "trapezoid": (jnp.trapezoid, ("y", ("x", None), ("dx", 1.0), ("axis", -1))),
+    # shapes and arrangement
+    "broadcast_to": (jnp.broadcast_to, ("x", "shape")),
+    "moveaxis": (jnp.moveaxis, ("x", "source", "destination")),
+    "swapaxes": (jnp.swapaxes, ("x", "axis1", "axis2")),
+    "hstack": (jnp.hstack, ("xs",)), "vstack": (jnp.vstack, ("xs",)), "dstack": (jnp.dstack, ("xs",)),
+    "rot90": (jnp.rot90, ("array", ("k", 1), ("axes", (0, 1)))),
+    "diagflat": (jnp.diagflat, ("x", ("k", 0))), "vander": (jnp.vander, ("x", ("N", None), ("increasing", False))),
+    # searching and linear algebra
+    "searchsorted": (jnp.searchsorted, ("sorted_sequence", "values", ("side", "left"))),
+    "digitize": (jnp.digitize, ("x", "bins")),
+    "inv": (jnp.linalg.inv, _X), "det": (jnp.linalg.det, _X),
+    "cholesky": (lambda x, upper: jnp.swapaxes(jnp.linalg.cholesky(x), -1, -2) if upper else jnp.linalg.cholesky(x),
+                 ("x", ("upper", False))),
+})
 for _name, (_function, _parameters) in _OPERATIONS.items():
     globals()[_name] = _operation(_name, _function, *_parameters)
 
@@ -248,6 +305,27 @@ def eye(N, M=None, k=0, dtype=None):
 
 def arange(start, stop=None, step=None, dtype=None):
     return jnp.arange(start, stop, step, dtype=dtype)
+
+
+def tri(N, M=None, k=0, dtype=None):
+    return jnp.tri(N, M, k, dtype=_dtype(dtype))
+
+
+def identity(n, dtype=None):
+    return jnp.identity(n, dtype=_dtype(dtype))
+
+
+@_on_arrays
+def array(x, dtype=None):
+    return jnp.array(x, dtype=dtype)
+
+
+@_on_arrays
+def unstack(x, num=None, axis=0):
+    """The slices of `x` along `axis`, as a list (`num`, when given, must be their number)."""
+    if num is not None and num != x.shape[axis]:
+        raise ValueError(f"ops.unstack: num={num}, but axis {axis} of x has {x.shape[axis]} entries.")
+    return list(jnp.moveaxis(x, axis, 0))
 
 
 def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):

@@ -25,6 +25,9 @@ def _operations_model(K):
         ops.where(a > 0, a, b), ops.clip(a, 0, 1), ops.softmax(a), ops.relu(a), ops.sigmoid(a), ops.exp(a),
         ops.matmul(a, ops.transpose(b, (0, 2, 1))), a @ ops.transpose(b, (0, 2, 1)),
         ops.one_hot(ops.argmax(a, axis=-1), 3), ops.logsumexp(a, axis=-1),
+        ops.arctan(a), ops.celu(a, 0.5), ops.hard_shrink(a, 0.3), ops.erfinv(ops.tanh(a) * 0.5),
+        ops.moveaxis(a, 1, 2), ops.swapaxes(a, 1, 2), ops.diff(a, axis=1), ops.amax(a, axis=1),
+        ops.divide_no_nan(a, ops.relu(b)), ops.cross(a, b), ops.hstack([a, b]), ops.nan_to_num(a / 0.0),
     ]
     return K.Model([a, b], outputs)
 

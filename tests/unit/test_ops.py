@@ -17,11 +17,23 @@ T = (RNG.uniform(size=(3, 4)) > 0.5).astype("float32")
 M = RNG.normal(size=(4, 2)).astype("float32")
 I = np.array([2, 0, 1])
 SQUARE = RNG.normal(size=(4, 4)).astype("float32")
+SPD = (SQUARE @ SQUARE.T + 4 * np.eye(4)).astype("float32")  # symmetric positive definite
+NANS = np.where(A > 1.0, np.nan, A).astype("float32")
+SPECIAL = np.array([1.5, np.inf, -np.inf, np.nan, -2.0], "float32")
 
 ELEMENTWISE = ["abs", "absolute", "ceil", "cos", "erf", "exp", "floor", "hard_sigmoid", "isfinite", "isinf", "isnan",
                "log_sigmoid", "logical_not", "negative", "reciprocal", "relu", "relu6", "selu", "sigmoid", "sign",
                "silu", "sin", "softplus", "softsign", "square", "swish", "tanh"]
 POSITIVE = ["log", "log1p", "rsqrt", "sqrt"]
+ELEMENTWISE_MORE = ["arcsinh", "arctan", "cosh", "sinh", "tan", "cbrt", "deg2rad", "rad2deg", "exp2", "expm1", "fabs",
+                    "signbit", "trunc", "sinc", "conj", "real", "imag", "fliplr", "flipud", "ravel", "ndim", "size",
+                    "copy", "celu", "glu", "hard_silu", "hard_swish", "hard_tanh", "sparse_plus", "sparse_sigmoid",
+                    "squareplus", "tanh_shrink", "hard_shrink", "soft_shrink", "corrcoef", "amax", "amin", "ptp",
+                    "median", "rot90", "unstack", "diff", "trapezoid"]
+BELOW_ONE = ["arccos", "arcsin", "arctanh", "erfinv"]
+NAN_REDUCTIONS = ["nansum", "nanmean", "nanmax", "nanmin", "nanprod", "nanstd", "nanvar"]
+BINARY_MORE = ["arctan2", "hypot", "logaddexp", "logaddexp2", "fmod", "heaviside", "fmax", "fmin", "nextafter",
+               "inner", "vdot", "isclose", "allclose"]
 BINARY = ["add", "divide", "equal", "floor_divide", "greater", "greater_equal", "less", "less_equal", "logical_and",
           "logical_or", "maximum", "minimum", "mod", "multiply", "not_equal", "power", "subtract", "true_divide"]
 
@@ -29,6 +41,43 @@ CASES = (
     [(name, (A,), {}) for name in ELEMENTWISE]
     + [(name, (np.abs(A) + 0.1,), {}) for name in POSITIVE]
     + [(name, (np.abs(A) + 0.5, B), {}) for name in BINARY]
+    + [(name, (A,), {}) for name in ELEMENTWISE_MORE]
+    + [(name, (2 * P - 1,), {}) for name in BELOW_ONE]
+    + [(name, (NANS,), kwargs) for name in NAN_REDUCTIONS for kwargs in ({}, {"axis": 1, "keepdims": True})]
+    + [(name, (np.abs(A) + 0.5, B), {}) for name in BINARY_MORE]
+    + [
+        ("log10", (np.abs(A) + 0.1,), {}), ("log2", (np.abs(A) + 0.1,), {}), ("arccosh", (np.abs(A) + 1.1,), {}),
+        ("isneginf", (SPECIAL,), {}), ("isposinf", (SPECIAL,), {}), ("nan_to_num", (SPECIAL,), {}),
+        ("nan_to_num", (SPECIAL,), {"nan": 1.0, "posinf": 9.0, "neginf": -9.0}),
+        ("celu", (A,), {"alpha": 0.5}), ("glu", (np.vstack([A, B]),), {"axis": 0}), ("squareplus", (A,), {"b": 1}),
+        ("hard_shrink", (A,), {"threshold": 1.0}), ("soft_shrink", (A,), {"threshold": 0.2}),
+        ("threshold", (A, 0.3, -1.0), {}),
+        ("logical_xor", (A > 0, B > 0), {}), ("outer", (A[0], B[0]), {}), ("kron", (A[:2, :2], B[:2, :2]), {}),
+        ("divide_no_nan", (A, np.where(B > 0, B, 0.0).astype("float32")), {}),
+        ("cross", (A[:, :3], B[:, :3]), {}), ("isclose", (A, A + 1e-6), {"atol": 1e-7, "rtol": 0.0}),
+        ("isin", (np.array([1, 2, 3, 4]), np.array([2, 4])), {"invert": True}),
+        ("correlate", (A[0], B[0, :2]), {}), ("correlate", (A[0], B[0, :2]), {"mode": "full"}),
+        ("amax", (A,), {"axis": 1}), ("amin", (A,), {"axis": 0, "keepdims": True}), ("ptp", (A,), {"axis": 1}),
+        ("median", (A,), {"axis": 1, "keepdims": True}),
+        ("quantile", (A, 0.3), {"axis": 1}), ("quantile", (A, 0.5), {"method": "nearest"}),
+        ("percentile", (A, np.array([10.0, 90.0])), {"axis": 0}),
+        ("count_nonzero", (np.array([[0, 1, 2], [3, 0, 0]]),), {}),
+        ("count_nonzero", (np.array([[0, 1, 2], [3, 0, 0]]),), {"axis": 1}),
+        ("trace", (SQUARE,), {}), ("trace", (SQUARE,), {"offset": 1}), ("diagonal", (SQUARE,), {"offset": -1}),
+        ("diff", (A, 2, 0), {}), ("trapezoid", (A,), {"x": np.array([0.0, 1.0, 3.0, 6.0]), "axis": 1}),
+        ("trapezoid", (A,), {"dx": 0.5, "axis": 0}),
+        ("broadcast_to", (A[0], (2, 4)), {}), ("moveaxis", (A, 0, 1), {}), ("swapaxes", (A, 0, 1), {}),
+        ("hstack", ([A, B],), {}), ("vstack", ([A, B],), {}), ("dstack", ([A, B],), {}),
+        ("rot90", (A,), {"k": 3}), ("rot90", (A[None],), {"axes": (1, 2)}), ("unstack", (A,), {"axis": 1}),
+        ("unstack", (A,), {"num": 3}),
+        ("diagflat", (A[0],), {}), ("diagflat", (A[0],), {"k": 1}), ("vander", (A[0],), {}),
+        ("vander", (A[0],), {"N": 3, "increasing": True}),
+        ("tri", (3,), {}), ("tri", (3, 4, 1), {}), ("tri", (2,), {"dtype": "int32"}), ("identity", (3,), {}),
+        ("array", ([1.0, 2.0],), {}), ("array", (A,), {"dtype": "float16"}),
+        ("searchsorted", (np.sort(A[0]), B[0]), {}), ("searchsorted", (np.sort(A[0]), B[0]), {"side": "right"}),
+        ("digitize", (A[0], np.array([-1.0, 0.0, 1.0], "float32")), {}),
+        ("inv", (SPD,), {}), ("det", (SQUARE,), {}), ("cholesky", (SPD,), {}), ("cholesky", (SPD,), {"upper": True}),
+    ]
     + [
         ("dot", (A, M), {}), ("matmul", (A, M), {}), ("tensordot", (A, M), {"axes": 1}),
         ("einsum", ("ij,jk->ik", A, M), {}),
