@@ -225,6 +225,103 @@ def scale_by_keras_adamax(beta_1, beta_2, epsilon):
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+class KerasLionState(NamedTuple):
+    """Keras Lion's slot."""
+
+    momentum: Any
+
+
+def scale_by_keras_lion(beta_1, beta_2):
+    """Lion's step direction: the sign of the momentum moved towards the gradient by ``1 - beta_1``; the momentum
+    itself then moves towards the gradient by ``1 - beta_2``."""
+
+    def init_fn(params):
+        return KerasLionState(optax.tree.zeros_like(params))
+
+    def update_fn(grads, state, params=None):
+        direction = jax.tree.map(lambda m, g: jnp.sign(m * beta_1 + g * (1.0 - beta_1)), state.momentum, grads)
+        momentum = jax.tree.map(lambda m, g: m * beta_2 + g * (1.0 - beta_2), state.momentum, grads)
+        return direction, KerasLionState(momentum)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _decayed(params, learning_rate, weight_decay):
+    """The weights as Keras's weight decay leaves them before an update step (``p -= lr * weight_decay * p``)."""
+    if not weight_decay:
+        return params
+    return jax.tree.map(lambda p: p - learning_rate * weight_decay * p, params)
+
+
+class KerasLambState(NamedTuple):
+    """Keras Lamb's slots."""
+
+    count: jax.Array
+    momentum: Any
+    velocity: Any
+
+
+def keras_lamb(learning_rate, beta_1, beta_2, epsilon, weight_decay):
+    """Lamb's whole update, weight decay included (its trust ratio reads the decayed weights, as in Keras): Adam's
+    bias-corrected step, scaled per weight array by ``|weights| / |step|``."""
+
+    def init_fn(params):
+        zeros = optax.tree.zeros_like(params)
+        return KerasLambState(jnp.zeros([], jnp.int32), zeros, zeros)
+
+    def update_fn(grads, state, params=None):
+        count = optax.safe_increment(state.count)
+        momentum = jax.tree.map(lambda m, g: m + (g - m) * (1 - beta_1), state.momentum, grads)
+        velocity = jax.tree.map(lambda v, g: v + (jnp.square(g) - v) * (1 - beta_2), state.velocity, grads)
+        beta_1_power, beta_2_power = beta_1 ** count, beta_2 ** count
+
+        def update(p, decayed, m, v):
+            step = (m / (1.0 - beta_1_power)) / (jnp.sqrt(v / (1.0 - beta_2_power)) + epsilon)
+            w_norm, g_norm = jnp.sqrt(jnp.sum(jnp.square(decayed))), jnp.sqrt(jnp.sum(jnp.square(step)))
+            ratio = jnp.where((w_norm > 0) & (g_norm > 0), w_norm / jnp.where(g_norm > 0, g_norm, 1.0), 1.0)
+            return decayed - p - ratio * learning_rate * step
+
+        decayed = _decayed(params, learning_rate, weight_decay)
+        return jax.tree.map(update, params, decayed, momentum, velocity), KerasLambState(count, momentum, velocity)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+class KerasFtrlState(NamedTuple):
+    """Keras Ftrl's slots."""
+
+    accumulator: Any
+    linear: Any
+
+
+def keras_ftrl(learning_rate, power, initial_accumulator_value, l1, l2, l2_shrinkage, beta, weight_decay):
+    """FTRL-proximal's whole update as Keras computes it (the new weights come from the accumulated squared
+    gradients and the ``linear`` slot; weight decay first, as in Keras)."""
+
+    def init_fn(params):
+        return KerasFtrlState(jax.tree.map(lambda p: jnp.full_like(p, initial_accumulator_value), params),
+                              optax.tree.zeros_like(params))
+
+    def update_fn(grads, state, params=None):
+        l2_total = l2 + beta / (2.0 * learning_rate)
+        decayed = _decayed(params, learning_rate, weight_decay)
+
+        def step(p, w, g, accumulator, linear):
+            new_accumulator = accumulator + jnp.square(g)
+            rate_change = (new_accumulator ** -power - accumulator ** -power) / learning_rate
+            linear = linear + g + 2 * l2_shrinkage * w - rate_change * w
+            quadratic = new_accumulator ** -power / learning_rate + 2 * l2_total
+            new_weights = (jnp.clip(linear, -l1, l1) - linear) / quadratic
+            return new_weights - p, new_accumulator, linear
+
+        steps = jax.tree.map(step, params, decayed, grads, state.accumulator, state.linear)
+        treedef = jax.tree.structure(params)
+        updates, accumulator, linear = (treedef.unflatten(parts) for parts in zip(*treedef.flatten_up_to(steps)))
+        return updates, KerasFtrlState(accumulator, linear)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
 def clip_by_norm_per_variable(clipnorm):
     """Keras's ``clipnorm``: rescale each gradient array on its own to L2 norm at most ``clipnorm``."""
 
@@ -249,6 +346,7 @@ class Optimizer:
 
     default_learning_rate = 0.001
     hyperparameter_names = ()
+    update_decays_weights = False  # True where the update itself applies weight decay (it reads decayed weights)
 
     def __init__(self, learning_rate=None, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None,
@@ -361,7 +459,7 @@ class Optimizer:
         if clip is not None:
             steps.append(("clip", clip))
         steps.append(("update", self._update_transform(learning_rate)))
-        if self.weight_decay:
+        if self.weight_decay and not self.update_decays_weights:
             steps.append(("weight_decay", optax.add_decayed_weights(-learning_rate * self.weight_decay)))
         return optax.named_chain(*steps)
 
@@ -600,6 +698,67 @@ class Adadelta(Optimizer):
         )
 
 
+class Lion(Optimizer):
+    """Lion (Keras defaults: beta_1 0.9, beta_2 0.99): steps of size learning_rate in the sign of an interpolated
+    momentum (see `scale_by_keras_lion`). Slots: ``update[0].momentum``."""
+
+    hyperparameter_names = ("beta_1", "beta_2")
+
+    def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.99, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1 = in_range("beta_1", beta_1, 0, 1, low_open=True)
+        self.beta_2 = in_range("beta_2", beta_2, 0, 1)
+
+    def _update_transform(self, learning_rate):
+        return optax.chain(scale_by_keras_lion(self.beta_1, self.beta_2), optax.scale_by_learning_rate(learning_rate))
+
+
+class Lamb(Optimizer):
+    """Lamb: Adam's step rescaled per weight array by a trust ratio (see `keras_lamb`). Slots: ``update[0]``
+    holds ``momentum`` and ``velocity``."""
+
+    hyperparameter_names = ("beta_1", "beta_2", "epsilon")
+    update_decays_weights = True
+
+    def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.999, epsilon=DEFAULT_EPSILON, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1 = in_range("beta_1", beta_1, 0, 1, high_open=True)
+        self.beta_2 = in_range("beta_2", beta_2, 0, 1, high_open=True)
+        self.epsilon = in_range("epsilon", DEFAULT_EPSILON if epsilon is None else epsilon, 0)
+
+    def _update_transform(self, learning_rate):
+        return optax.chain(keras_lamb(learning_rate, self.beta_1, self.beta_2, self.epsilon, self.weight_decay))
+
+
+class Ftrl(Optimizer):
+    """FTRL-proximal with Keras's arguments and defaults (see `keras_ftrl`). Slots: ``update[0]`` holds
+    ``accumulator`` (starting at initial_accumulator_value) and ``linear``."""
+
+    hyperparameter_names = ("learning_rate_power", "initial_accumulator_value", "l1_regularization_strength",
+                            "l2_regularization_strength", "l2_shrinkage_regularization_strength", "beta")
+    update_decays_weights = True
+
+    def __init__(self, learning_rate=None, learning_rate_power=-0.5, initial_accumulator_value=0.1,
+                 l1_regularization_strength=0.0, l2_regularization_strength=0.0,
+                 l2_shrinkage_regularization_strength=0.0, beta=0.0, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        if learning_rate_power > 0:
+            raise ValueError(f"`learning_rate_power` must be <= 0, got learning_rate_power={learning_rate_power!r}.")
+        self.learning_rate_power = learning_rate_power
+        self.initial_accumulator_value = in_range("initial_accumulator_value", initial_accumulator_value, 0)
+        self.l1_regularization_strength = in_range("l1_regularization_strength", l1_regularization_strength, 0)
+        self.l2_regularization_strength = in_range("l2_regularization_strength", l2_regularization_strength, 0)
+        self.l2_shrinkage_regularization_strength = in_range(
+            "l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength, 0)
+        self.beta = in_range("beta", beta, 0)
+
+    def _update_transform(self, learning_rate):
+        return optax.chain(keras_ftrl(
+            learning_rate, self.learning_rate_power, self.initial_accumulator_value, self.l1_regularization_strength,
+            self.l2_regularization_strength, self.l2_shrinkage_regularization_strength, self.beta,
+            self.weight_decay))
+
+
 class OptaxOptimizer(Optimizer):
     """A ready-made `optax.GradientTransformation` used as a Keras optimizer.
 
@@ -789,7 +948,7 @@ class LossScaleOptimizer(Optimizer):
 
 ALL_OPTIMIZERS = {
     cls.__name__.lower(): cls
-    for cls in (SGD, RMSprop, Adagrad, Adam, AdamW, Nadam, Adamax, Adadelta, LossScaleOptimizer)
+    for cls in (SGD, RMSprop, Adagrad, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, Lamb, Ftrl, LossScaleOptimizer)
 }
 
 

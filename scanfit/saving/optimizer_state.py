@@ -63,6 +63,9 @@ KERAS_SLOTS = {
         [(Slot("accumulated_grad", 0, "e_g"), Slot("accumulated_delta_var", 0, "e_x"))],
         [],
     ),
+    optimizers.Lion: lambda o: ([(Slot("momentum", 0, "momentum"),)], []),
+    optimizers.Lamb: lambda o: ([(Slot("momentum", 0, "momentum"), Slot("velocity", 0, "velocity"))], []),
+    optimizers.Ftrl: lambda o: ([(Slot("accumulator", 0, "accumulator"), Slot("linear", 0, "linear"))], []),
 }
 
 _COUNT = GetAttrKey("count")

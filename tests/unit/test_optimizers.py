@@ -84,6 +84,14 @@ UPDATE_CASES = [
     ("Adamax", {}),
     ("Adadelta", {}),
     ("Adadelta", {"learning_rate": 1.0, "rho": 0.9}),
+    ("Lion", {}),
+    ("Lion", {"beta_1": 0.5, "beta_2": 0.9, "learning_rate": 0.01, "weight_decay": 0.1}),
+    ("Lamb", {}),
+    ("Lamb", {"learning_rate": 0.01, "weight_decay": 0.1, "clipnorm": 1.0}),
+    ("Ftrl", {}),
+    ("Ftrl", {"learning_rate": 0.1, "learning_rate_power": -0.7, "l1_regularization_strength": 0.01,
+              "l2_regularization_strength": 0.02, "l2_shrinkage_regularization_strength": 0.01, "beta": 0.1}),
+    ("Ftrl", {"learning_rate": 0.1, "weight_decay": 0.05, "initial_accumulator_value": 0.5}),
 ]
 
 
@@ -236,6 +244,9 @@ CONFIG_CASES = [
     ("Nadam", {"clipvalue": 0.5}),
     ("Adamax", {}),
     ("Adadelta", {"learning_rate": 1.0}),
+    ("Lion", {"beta_2": 0.9}),
+    ("Lamb", {"weight_decay": 0.01}),
+    ("Ftrl", {"l1_regularization_strength": 0.01, "beta": 0.5}),
 ]
 
 
@@ -273,6 +284,8 @@ def test_get_accepts_names_configs_instances_and_optax_transforms():
     assert isinstance(optimizers.get("Adam"), optimizers.Adam)
     assert isinstance(optimizers.get("rmsprop"), optimizers.RMSprop)
     assert isinstance(optimizers.get("ADAMW"), optimizers.AdamW)
+    for name in ("lion", "ftrl", "adamax", "nadam", "adadelta", "adagrad"):  # Keras's string names (not "lamb")
+        assert type(optimizers.get(name)).__name__ == type(keras.optimizers.get(name)).__name__
     assert optimizers.get({"class_name": "SGD", "config": {"learning_rate": 0.5}}).learning_rate == 0.5
     instance = optimizers.Nadam()
     assert optimizers.get(instance) is instance
@@ -318,3 +331,26 @@ def test_schedules_reachable_under_the_keras_path():
         schedules.CosineDecay(0.1, decay_steps=0)
     with pytest.raises(ValueError, match="boundaries"):
         schedules.PiecewiseConstantDecay([1, 2], [0.1, 0.2])
+
+
+@pytest.mark.parametrize("name", ["Lion", "Lamb", "Ftrl"])
+def test_newer_optimizers_train_a_model_like_keras(name):
+    """Trained by fit (whole epochs in one program) as Keras trains the same model."""
+    import scanfit
+
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(64, 5)).astype("float32"), rng.normal(size=(64, 1)).astype("float32")
+    weights = None
+    results = []
+    for K in (keras, scanfit):
+        model = K.Sequential([K.Input((5,)), K.layers.Dense(8, activation="tanh"), K.layers.Dense(1)])
+        weights = weights or [rng.normal(scale=0.5, size=w.shape).astype("float32") for w in model.get_weights()]
+        model.set_weights(weights)
+        model.compile(optimizer=getattr(K.optimizers, name)(learning_rate=0.01), loss="mse")
+        history = model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+        results.append((history.history["loss"], model.get_weights()))
+    (k_loss, k_weights), (s_loss, s_weights) = results
+    assert k_loss[-1] < k_loss[0]  # the optimizer moved the model
+    np.testing.assert_allclose(s_loss, k_loss, rtol=1e-5)
+    for mine, theirs in zip(s_weights, k_weights):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-6)

@@ -17,6 +17,9 @@ OPTIMIZER_ARGS = {
     "Adam": dict(learning_rate=0.01),
     "SGD": dict(learning_rate=0.05, momentum=0.9, nesterov=True),
     "RMSprop": dict(learning_rate=0.01, momentum=0.5, centered=True),
+    "Lion": dict(learning_rate=0.01),
+    "Lamb": dict(learning_rate=0.01),
+    "Ftrl": dict(learning_rate=0.05, l1_regularization_strength=0.01),
 }
 
 
