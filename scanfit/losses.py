@@ -194,6 +194,47 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     return jnp.mean(elementwise, axis=axis)
 
 
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+                              label_smoothing=0.0, axis=-1):
+    """Mean over ``axis`` of the binary cross-entropy scaled by the focal factor ``(1 - p_t) ** gamma`` (Lin et
+    al. 2017; ``p_t`` is the probability given to the true label), and with `apply_class_balancing` by ``alpha``
+    for positives and ``1 - alpha`` for negatives."""
+    _check_axis(axis)
+    y_true, y_pred = match_ranks(*_true_and_pred(y_true, y_pred))
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"y_true and y_pred must have the same shape, got "
+            f"y_true.shape={y_true.shape} and y_pred.shape={y_pred.shape}."
+        )
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        y_pred = jax.nn.sigmoid(y_pred)
+    clipped = jnp.clip(y_pred, config.epsilon(), 1.0 - config.epsilon())
+    crossentropy = -(y_true * jnp.log(clipped) + (1.0 - y_true) * jnp.log(1.0 - clipped))
+    p_t = y_true * y_pred + (1.0 - y_true) * (1.0 - y_pred)
+    focal = jnp.power(1.0 - p_t, gamma) * crossentropy
+    if apply_class_balancing:
+        focal = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * focal
+    return jnp.mean(focal, axis=axis)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                                   axis=-1):
+    """Sum over ``axis`` of the categorical cross-entropy terms scaled by ``alpha * (1 - p) ** gamma``, ``p`` the
+    (renormalized, clipped) probability of each class."""
+    y_true, y_pred = match_ranks(*_true_and_pred(y_true, y_pred))
+    if label_smoothing:
+        num_classes = jnp.asarray(y_true.shape[-1], y_pred.dtype)
+        y_true = y_true * (1.0 - label_smoothing) + (label_smoothing / num_classes)
+    if from_logits:
+        y_pred = jax.nn.softmax(y_pred, axis=axis)
+    probabilities = jnp.clip(y_pred / jnp.sum(y_pred, axis=axis, keepdims=True), config.epsilon(),
+                             1.0 - config.epsilon())
+    terms = alpha * jnp.power(1.0 - probabilities, gamma) * (-y_true * jnp.log(probabilities))
+    return jnp.sum(terms, axis=axis)
+
+
 def mean_squared_error(y_true, y_pred):
     """``mean(square(y_true - y_pred), axis=-1)``."""
     y_true, y_pred = match_ranks(*_true_and_pred(y_true, y_pred))
@@ -515,6 +556,30 @@ class BinaryCrossentropy(LossFunctionWrapper):
         self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
 
 
+class BinaryFocalCrossentropy(LossFunctionWrapper):
+    """Binary cross-entropy that down-weights well-classified examples (see `binary_focal_crossentropy`)."""
+
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                 axis=-1, reduction="sum_over_batch_size", name="binary_focal_crossentropy", dtype=None):
+        super().__init__(binary_focal_crossentropy, reduction=reduction, name=name, dtype=dtype,
+                         apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+        self.apply_class_balancing, self.alpha, self.gamma = apply_class_balancing, alpha, gamma
+        self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
+
+
+class CategoricalFocalCrossentropy(LossFunctionWrapper):
+    """Categorical cross-entropy that down-weights well-classified examples (see
+    `categorical_focal_crossentropy`)."""
+
+    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="categorical_focal_crossentropy", dtype=None):
+        super().__init__(categorical_focal_crossentropy, reduction=reduction, name=name, dtype=dtype, alpha=alpha,
+                         gamma=gamma, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+        self.alpha, self.gamma = alpha, gamma
+        self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
+
+
 class CategoricalCrossentropy(LossFunctionWrapper):
     """Cross-entropy for one-hot targets."""
 
@@ -549,6 +614,7 @@ FUNCTIONS = {
         sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy, mean_squared_error,
         mean_absolute_error, mean_absolute_percentage_error, mean_squared_logarithmic_error, huber, log_cosh,
         hinge, squared_hinge, categorical_hinge, kl_divergence, poisson, cosine_similarity,
+        binary_focal_crossentropy, categorical_focal_crossentropy,
     )
 }
 ALIASES = {
@@ -565,6 +631,7 @@ CLASSES = {
         Loss, LossFunctionWrapper, MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
         MeanSquaredLogarithmicError, CosineSimilarity, Huber, LogCosh, Hinge, SquaredHinge, CategoricalHinge,
         KLDivergence, Poisson, BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
+        BinaryFocalCrossentropy, CategoricalFocalCrossentropy,
     )
 }
 REGISTRY = {**FUNCTIONS, **ALIASES, **CLASSES}

@@ -18,9 +18,11 @@ import numpy as np
 from scanfit import config, initializers, losses as losses_module, serialization
 from scanfit.layers.base import Variable
 from scanfit.layers.execution import binding
-from scanfit.losses import (
+from scanfit.losses import (  # noqa: F401 (the focal cross-entropies: keras.metrics exports them too)
     binary_crossentropy,
+    binary_focal_crossentropy,
     categorical_crossentropy,
+    categorical_focal_crossentropy,
     categorical_hinge,
     classify_targets,
     divide_no_nan,

@@ -112,6 +112,12 @@ FUNCTION_CASES = [
     ("kl_divergence", {}, "soft"),
     ("poisson", {}, "positive"),
     ("cosine_similarity", {}, "regression"),
+    ("binary_focal_crossentropy", {}, "binary"),
+    ("binary_focal_crossentropy", {"apply_class_balancing": True, "alpha": 0.4, "gamma": 1.5}, "multilabel"),
+    ("binary_focal_crossentropy", {"from_logits": True, "label_smoothing": 0.1}, "binary_logits"),
+    ("categorical_focal_crossentropy", {}, "onehot"),
+    ("categorical_focal_crossentropy", {"alpha": 0.5, "gamma": 3.0, "label_smoothing": 0.1}, "soft"),
+    ("categorical_focal_crossentropy", {"from_logits": True}, "onehot_logits"),
 ]
 
 
@@ -175,6 +181,10 @@ CLASS_CASES = [
     ("KLDivergence", {}, "soft"),
     ("Poisson", {}, "positive"),
     ("CosineSimilarity", {}, "regression"),
+    ("BinaryFocalCrossentropy", {}, "binary_flat"),
+    ("BinaryFocalCrossentropy", {"apply_class_balancing": True, "from_logits": True}, "binary_logits"),
+    ("CategoricalFocalCrossentropy", {}, "onehot"),
+    ("CategoricalFocalCrossentropy", {"gamma": 0.5, "from_logits": True}, "onehot_logits"),
 ]
 REDUCTIONS = ["sum_over_batch_size", "sum", "mean_with_sample_weight", None]
 
@@ -235,6 +245,10 @@ GRADIENT_CASES = [
     ("BinaryCrossentropy", {}, "binary"),
     ("BinaryCrossentropy", {"label_smoothing": 0.2}, "multilabel"),
     ("BinaryCrossentropy", {"from_logits": True}, "binary_logits"),
+    ("BinaryFocalCrossentropy", {"apply_class_balancing": True}, "binary"),
+    ("BinaryFocalCrossentropy", {"from_logits": True}, "binary_logits"),
+    ("CategoricalFocalCrossentropy", {"label_smoothing": 0.1}, "onehot"),
+    ("CategoricalFocalCrossentropy", {"from_logits": True}, "onehot_logits"),
 ]
 
 
@@ -365,6 +379,8 @@ def test_function_serializes_like_keras():
     ("MeanSquaredError", {"name": "my_mse"}),
     ("Huber", {"delta": 2.0}),
     ("CosineSimilarity", {"axis": 0}),
+    ("BinaryFocalCrossentropy", {"apply_class_balancing": True, "alpha": 0.3, "gamma": 1.0}),
+    ("CategoricalFocalCrossentropy", {"alpha": 0.5, "label_smoothing": 0.1}),
 ])
 def test_instance_serializes_in_keras_format_and_round_trips(name, kwargs):
     ours = getattr(losses, name)(**kwargs)
@@ -400,3 +416,24 @@ def test_custom_loss_subclass():
     loss = Doubled()
     assert loss.name == "doubled"
     close(loss(y_true, y_pred), 2.0 * keras.losses.MeanSquaredError()(y_true, y_pred))
+
+
+@pytest.mark.parametrize("loss,units,activation", [("BinaryFocalCrossentropy", 1, "sigmoid"),
+                                                   ("CategoricalFocalCrossentropy", 3, "softmax")])
+def test_focal_losses_train_like_keras_with_accuracy_resolved_from_the_shapes(loss, units, activation):
+    import scanfit
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 4)).astype("float32")
+    y = (x[:, :1] > 0).astype("float32") if units == 1 else np.eye(3, dtype="float32")[rng.integers(0, 3, 100)]
+    histories, weights = [], None
+    for K in (keras, scanfit):
+        model = K.Sequential([K.Input((4,)), K.layers.Dense(units, activation=activation)])
+        weights = weights or [rng.normal(size=v.shape).astype("float32") for v in model.get_weights()]
+        model.set_weights(weights)
+        model.compile(optimizer=K.optimizers.SGD(0.1), loss=getattr(K.losses, loss)(), metrics=["accuracy"])
+        histories.append(model.fit(x, y, epochs=2, batch_size=32, shuffle=False, verbose=0).history)
+    theirs, ours = histories
+    assert theirs["loss"][1] < theirs["loss"][0]
+    for key in ("loss", "accuracy"):
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-5, err_msg=key)
