@@ -847,6 +847,77 @@ class AUC(_ConfusionMetric):
         return config
 
 
+class _AtConstraint(_ConfusionMetric):
+    """The best value of one rate among the `num_thresholds` thresholds spread over [0, 1] where another rate is
+    at least `value` (0 where none is): subclasses name the two (`constrained`, `maximized`) and `value`'s
+    argument (`value_name`)."""
+
+    kept = ("true_positives", "false_positives", "true_negatives", "false_negatives")
+    value_name = constrained = maximized = None
+
+    def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ValueError(f"{type(self).__name__}: `{self.value_name}` must be a number in [0, 1], "
+                             f"got {self.value_name}={value!r}.")
+        if isinstance(num_thresholds, bool) or not isinstance(num_thresholds, int) or num_thresholds <= 0:
+            raise ValueError(f"{type(self).__name__}: `num_thresholds` must be an int > 0, "
+                             f"got num_thresholds={num_thresholds!r}.")
+        self.value, self.num_thresholds = value, num_thresholds
+        thresholds = [0.5] if num_thresholds == 1 else [i / (num_thresholds - 1) for i in range(num_thresholds)]
+        super().__init__(thresholds, name=name, dtype=dtype, class_id=class_id)
+
+    def _rates(self):
+        tp, fp, tn, fn = (jnp.asarray(getattr(self, count)) for count in self.kept)
+        return {"sensitivity": divide_no_nan(tp, tp + fn), "recall": divide_no_nan(tp, tp + fn),
+                "specificity": divide_no_nan(tn, tn + fp), "precision": divide_no_nan(tp, tp + fp)}
+
+    def result(self):
+        rates = self._rates()
+        feasible = rates[self.constrained] >= self.value
+        return jnp.max(jnp.where(feasible, rates[self.maximized], 0.0), initial=0.0)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "class_id": self.class_id,
+                "num_thresholds": self.num_thresholds, self.value_name: self.value}
+
+
+class SensitivityAtSpecificity(_AtConstraint):
+    """The best sensitivity (recall, ``tp / (tp + fn)``) where the specificity (``tn / (tn + fp)``) is at least
+    `specificity`."""
+
+    value_name, constrained, maximized = "specificity", "specificity", "sensitivity"
+
+    def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(specificity, num_thresholds, class_id, name, dtype)
+
+
+class SpecificityAtSensitivity(_AtConstraint):
+    """The best specificity where the sensitivity is at least `sensitivity`."""
+
+    value_name, constrained, maximized = "sensitivity", "sensitivity", "specificity"
+
+    def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(sensitivity, num_thresholds, class_id, name, dtype)
+
+
+class PrecisionAtRecall(_AtConstraint):
+    """The best precision where the recall is at least `recall`."""
+
+    value_name, constrained, maximized = "recall", "recall", "precision"
+
+    def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(recall, num_thresholds, class_id, name, dtype)
+
+
+class RecallAtPrecision(_AtConstraint):
+    """The best recall where the precision is at least `precision`."""
+
+    value_name, constrained, maximized = "precision", "precision", "recall"
+
+    def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(precision, num_thresholds, class_id, name, dtype)
+
+
 def _interpolated_pr_auc(tp, fp, fn):
     """The area under the precision-recall curve with precision interpolated between thresholds, as Davis and
     Goadrich (2006) describe: within each step, precision is taken as linear in the count of positives."""
@@ -872,6 +943,7 @@ CLASSES = {
         CosineSimilarity, LogCoshError, Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson,
         BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, Precision, Recall, AUC,
         TruePositives, FalsePositives, TrueNegatives, FalseNegatives, FBetaScore, F1Score, R2Score,
+        SensitivityAtSpecificity, SpecificityAtSensitivity, PrecisionAtRecall, RecallAtPrecision,
     )
 }
 REGISTRY = {

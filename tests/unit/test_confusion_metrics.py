@@ -1,5 +1,6 @@
-"""Precision, Recall, AUC and the four confusion counts against Keras 3: eagerly for every argument mix, and in fit/evaluate, where their
-counts are carried through the compiled epoch."""
+"""Precision, Recall, AUC, the four confusion counts and the rates at a constraint (PrecisionAtRecall, ...)
+against Keras 3: eagerly for every argument mix, and in fit/evaluate, where their counts are carried through the
+compiled epoch."""
 import re
 
 import keras
@@ -30,6 +31,10 @@ CASES = [
     ("AUC", {"thresholds": [0.25, 0.5, 0.75]}), ("AUC", {"from_logits": True}),
     ("TruePositives", {}), ("FalsePositives", {"thresholds": 0.3}), ("TrueNegatives", {"thresholds": [0.2, 0.7]}),
     ("FalseNegatives", {}),
+    ("SensitivityAtSpecificity", {"specificity": 0.7}), ("SpecificityAtSensitivity", {"sensitivity": 0.9}),
+    ("PrecisionAtRecall", {"recall": 0.5, "num_thresholds": 13}), ("RecallAtPrecision", {"precision": 0.8}),
+    ("RecallAtPrecision", {"precision": 0.6, "class_id": 1}), ("PrecisionAtRecall", {"recall": 1.0}),
+    ("SensitivityAtSpecificity", {"specificity": 0.5, "num_thresholds": 1}),
 ]
 
 
@@ -58,7 +63,9 @@ def test_fit_and_evaluate_log_what_keras_logs():
         model.compile(K.optimizers.SGD(0.1), "binary_crossentropy",
                       metrics=["accuracy", K.metrics.Precision(name="precision"), K.metrics.Recall(name="recall"),
                                K.metrics.AUC(name="auc"), K.metrics.AUC(curve="PR", name="pr_auc"),
-                               K.metrics.TruePositives(name="tp"), K.metrics.FalseNegatives(name="fn")])
+                               K.metrics.TruePositives(name="tp"), K.metrics.FalseNegatives(name="fn"),
+                               K.metrics.RecallAtPrecision(0.7, name="recall_at_p70"),
+                               K.metrics.SensitivityAtSpecificity(0.6, name="sensitivity_at_s60")])
         histories.append(model.fit(x, y, epochs=3, batch_size=16, shuffle=False, validation_split=0.25,
                                    verbose=0).history)
         evaluations.append(model.evaluate(x, y, batch_size=50, return_dict=True, verbose=0))
@@ -77,6 +84,10 @@ def test_unsupported_arguments_are_refused():
         scanfit.metrics.AUC(curve="DET")
     with pytest.raises(ValueError, match="thresholds must be numbers in"):
         scanfit.metrics.Precision(thresholds=[0.5, 1.5])
+    with pytest.raises(ValueError, match="`recall` must be a number in"):
+        scanfit.metrics.PrecisionAtRecall(1.5)
+    with pytest.raises(ValueError, match="num_thresholds"):
+        scanfit.metrics.SpecificityAtSensitivity(0.5, num_thresholds=0)
 
 
 ONE_HOT = np.eye(4, dtype="float32")[RNG.integers(0, 4, 40)]
