@@ -146,6 +146,32 @@ def cosine_similarity(y_true, y_pred, axis=-1):
     return jnp.sum(l2_normalize(y_true, axis) * l2_normalize(y_pred, axis), axis=axis)
 
 
+def pearson_correlation(y_true, y_pred, axis=-1):
+    """Pearson's correlation coefficient of each sample's targets and predictions along ``axis``."""
+    y_pred = jnp.asarray(y_pred)
+    y_true, y_pred = match_ranks(jnp.asarray(y_true).astype(y_pred.dtype), y_pred)
+    y_true = y_true - jnp.mean(y_true, axis=axis, keepdims=True)
+    y_pred = y_pred - jnp.mean(y_pred, axis=axis, keepdims=True)
+    y_true = y_true / jnp.std(y_true, axis=axis, keepdims=True)
+    y_pred = y_pred / jnp.std(y_pred, axis=axis, keepdims=True)
+    return jnp.mean(y_true * y_pred, axis=axis)
+
+
+def concordance_correlation(y_true, y_pred, axis=-1):
+    """Lin's concordance correlation of each sample's targets and predictions along ``axis``, as Keras 3.15
+    computes it: its covariance term centres the targets on the predictions' mean (Lin's formula centres
+    them on their own; the two differ when the means differ)."""
+    y_pred = jnp.asarray(y_pred)
+    y_true, y_pred = match_ranks(jnp.asarray(y_true).astype(y_pred.dtype), y_pred)
+    true_mean = jnp.mean(y_true, axis=axis, keepdims=True)
+    pred_mean = jnp.mean(y_pred, axis=axis, keepdims=True)
+    true_var = jnp.var(y_true - true_mean, axis=axis, keepdims=True)
+    pred_var = jnp.var(y_pred - pred_mean, axis=axis, keepdims=True)
+    covariance = (y_true - pred_mean) * (y_pred - pred_mean)
+    norm = true_var + pred_var + jnp.square(true_mean - pred_mean)
+    return jnp.mean(2 * covariance / (norm + config.epsilon()), axis=axis)
+
+
 def squared_error(y_true, y_pred):
     """Element-wise ``(y_pred - y_true) ** 2`` (the values ``RootMeanSquaredError`` averages)."""
     y_true, y_pred = match_ranks(jnp.asarray(y_true, jnp.float32), jnp.asarray(y_pred, jnp.float32))
@@ -484,6 +510,22 @@ class CosineSimilarity(MeanMetricWrapper):
 
     def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
         super().__init__(cosine_similarity, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+
+class PearsonCorrelation(MeanMetricWrapper):
+    """Mean over samples of `pearson_correlation` along ``axis``."""
+
+    def __init__(self, name="pearson_correlation", dtype=None, axis=-1):
+        super().__init__(pearson_correlation, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+
+class ConcordanceCorrelation(MeanMetricWrapper):
+    """Mean over samples of `concordance_correlation` along ``axis``."""
+
+    def __init__(self, name="concordance_correlation", dtype=None, axis=-1):
+        super().__init__(concordance_correlation, name=name, dtype=dtype, axis=axis)
         self.axis = axis
 
 
@@ -944,6 +986,7 @@ CLASSES = {
         BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, Precision, Recall, AUC,
         TruePositives, FalsePositives, TrueNegatives, FalseNegatives, FBetaScore, F1Score, R2Score,
         SensitivityAtSpecificity, SpecificityAtSensitivity, PrecisionAtRecall, RecallAtPrecision,
+        PearsonCorrelation, ConcordanceCorrelation,
     )
 }
 REGISTRY = {
@@ -962,7 +1005,7 @@ FUNCTIONS = {
         sparse_top_k_categorical_accuracy, cosine_similarity, mean_squared_error, mean_absolute_error,
         mean_absolute_percentage_error, mean_squared_logarithmic_error, binary_crossentropy,
         categorical_crossentropy, sparse_categorical_crossentropy, kl_divergence, poisson, hinge, squared_hinge,
-        categorical_hinge, log_cosh, huber,
+        categorical_hinge, log_cosh, huber, pearson_correlation, concordance_correlation,
     )
 }
 AUTO_NAMES = ("accuracy", "acc", "crossentropy", "ce")

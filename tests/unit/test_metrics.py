@@ -89,6 +89,8 @@ METRIC_CASES = [
     ("CategoricalCrossentropy", {"from_logits": True, "label_smoothing": 0.2}, "onehot"),
     ("SparseCategoricalCrossentropy", {}, "sparse"),
     ("SparseCategoricalCrossentropy", {"from_logits": True, "ignore_class": 1}, "sparse_column"),
+    ("PearsonCorrelation", {}, "regression"),
+    ("ConcordanceCorrelation", {}, "regression"),
 ]
 
 
@@ -181,6 +183,17 @@ FUNCTION_CASES = [
     ("sparse_top_k_categorical_accuracy", {"k": 1}, "sparse"),
     ("sparse_top_k_categorical_accuracy", {"k": 2, "from_sorted_ids": True}, "sorted_ids"),
 ]
+
+
+@pytest.mark.parametrize("name", ["pearson_correlation", "concordance_correlation"])
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_correlation_functions_match_keras(name, axis):
+    y_true, y_pred = make_batch("regression", 0)
+    y_true = y_true + 0.5  # targets and predictions with different means (where Keras's concordance differs)
+    ours, theirs = getattr(metrics, name)(y_true, y_pred, axis=axis), getattr(keras.metrics, name)(y_true, y_pred,
+                                                                                               axis=axis)
+    assert ours.shape == theirs.shape
+    close(ours, theirs)
 
 
 @pytest.mark.parametrize("name,kwargs,kind", FUNCTION_CASES)
