@@ -960,6 +960,120 @@ class RecallAtPrecision(_AtConstraint):
         super().__init__(precision, num_thresholds, class_id, name, dtype)
 
 
+class IoU(Metric):
+    """Intersection over union, ``tp / (tp + fp + fn)`` of each class in `target_class_ids`, from a confusion
+    matrix summed over the batches; their mean, leaving out classes neither present nor predicted.
+
+    As in Keras 3 the labels, predictions and weights are cast to `dtype`, int32 by default: class scores need
+    ``sparse_y_pred=False`` (their argmax along `axis` is taken; ``sparse_y_true=False`` does the same for
+    one-hot labels), and fractional sample weights need ``dtype="float32"``. Labels or predictions outside
+    ``[0, num_classes)``, and labels equal to `ignore_class`, are not counted.
+    """
+
+    def __init__(self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None,
+                 sparse_y_true=True, sparse_y_pred=True, axis=-1):
+        super().__init__(name=name, dtype=dtype or "int32")
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"{type(self).__name__}: `num_classes` must be an int >= 1, got {num_classes!r}.")
+        target_class_ids = [int(i) for i in target_class_ids]
+        if not target_class_ids or not all(0 <= i < num_classes for i in target_class_ids):
+            raise ValueError(f"{type(self).__name__}: `target_class_ids` must be class ids in [0, {num_classes}), "
+                             f"got {target_class_ids}.")
+        self.num_classes, self.target_class_ids, self.ignore_class = num_classes, target_class_ids, ignore_class
+        self.sparse_y_true, self.sparse_y_pred, self.axis = sparse_y_true, sparse_y_pred, axis
+        self.total_cm = self.add_variable((num_classes, num_classes), "zeros", name="total_confusion_matrix")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if not self.sparse_y_true:
+            y_true = jnp.argmax(jnp.asarray(y_true), axis=self.axis)
+        if not self.sparse_y_pred:
+            y_pred = jnp.argmax(jnp.asarray(y_pred), axis=self.axis)
+        y_true = jnp.asarray(y_true).astype(self.dtype).reshape(-1)
+        y_pred = jnp.asarray(y_pred).astype(self.dtype).reshape(-1)
+        weight = jnp.ones((), self.dtype) if sample_weight is None else jnp.asarray(sample_weight).astype(self.dtype)
+        weight = jnp.broadcast_to(weight.reshape(-1) if weight.ndim > 1 else weight, y_true.shape)
+        counted = (y_true >= 0) & (y_true < self.num_classes) & (y_pred >= 0) & (y_pred < self.num_classes)
+        if self.ignore_class is not None:
+            counted = counted & (y_true != self.ignore_class)
+        rows, columns = jnp.where(counted, y_true, 0).astype(jnp.int32), jnp.where(counted, y_pred, 0).astype(jnp.int32)
+        batch_cm = jnp.zeros((self.num_classes,) * 2, self.dtype).at[rows, columns].add(jnp.where(counted, weight, 0))
+        self.total_cm.assign(jnp.asarray(self.total_cm) + batch_cm)
+
+    def result(self):
+        cm = jnp.asarray(self.total_cm)
+        true_positives = jnp.diagonal(cm)
+        denominator = jnp.sum(cm, axis=0) + jnp.sum(cm, axis=1) - true_positives
+        targets = jnp.asarray(self.target_class_ids, jnp.int32)
+        true_positives = true_positives[targets].astype(jnp.float32)
+        denominator = denominator[targets].astype(jnp.float32)
+        valid = denominator > 1e-9
+        iou = jnp.where(valid, true_positives / (denominator + config.epsilon()), 0.0)
+        return jnp.sum(iou, axis=self.axis) / (jnp.sum(valid.astype(jnp.float32)) + config.epsilon())
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "num_classes": self.num_classes,
+                "target_class_ids": self.target_class_ids, "ignore_class": self.ignore_class,
+                "sparse_y_true": self.sparse_y_true, "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+
+
+class MeanIoU(IoU):
+    """The mean `IoU` over all `num_classes` classes."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_true=True,
+                 sparse_y_pred=True, axis=-1):
+        super().__init__(num_classes, list(range(num_classes)) if isinstance(num_classes, int) else [], name=name,
+                         dtype=dtype, ignore_class=ignore_class, sparse_y_true=sparse_y_true,
+                         sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["target_class_ids"]
+        return config
+
+
+class BinaryIoU(IoU):
+    """`IoU` of binary labels and scores: a score at or above `threshold` predicts class 1."""
+
+    def __init__(self, target_class_ids=(0, 1), threshold=0.5, name=None, dtype=None):
+        super().__init__(2, target_class_ids, name=name, dtype=dtype)
+        self.threshold = threshold
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        predicted = (jnp.asarray(y_pred, jnp.float32) >= self.threshold).astype(self.dtype)
+        super().update_state(y_true, predicted, sample_weight)
+
+    def get_config(self):
+        return {"target_class_ids": self.target_class_ids, "threshold": self.threshold, "name": self.name,
+                "dtype": self.dtype}
+
+
+class OneHotIoU(IoU):
+    """`IoU` of one-hot labels (their argmax along `axis` is the class) and class scores."""
+
+    def __init__(self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None,
+                 sparse_y_pred=False, axis=-1):
+        super().__init__(num_classes, target_class_ids, name=name, dtype=dtype, ignore_class=ignore_class,
+                         sparse_y_true=False, sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["sparse_y_true"]
+        return config
+
+
+class OneHotMeanIoU(MeanIoU):
+    """`MeanIoU` of one-hot labels and class scores."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_pred=False, axis=-1):
+        super().__init__(num_classes, name=name, dtype=dtype, ignore_class=ignore_class, sparse_y_true=False,
+                         sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["sparse_y_true"]
+        return config
+
+
 def _interpolated_pr_auc(tp, fp, fn):
     """The area under the precision-recall curve with precision interpolated between thresholds, as Davis and
     Goadrich (2006) describe: within each step, precision is taken as linear in the count of positives."""
@@ -986,7 +1100,7 @@ CLASSES = {
         BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, Precision, Recall, AUC,
         TruePositives, FalsePositives, TrueNegatives, FalseNegatives, FBetaScore, F1Score, R2Score,
         SensitivityAtSpecificity, SpecificityAtSensitivity, PrecisionAtRecall, RecallAtPrecision,
-        PearsonCorrelation, ConcordanceCorrelation,
+        PearsonCorrelation, ConcordanceCorrelation, IoU, MeanIoU, BinaryIoU, OneHotIoU, OneHotMeanIoU,
     )
 }
 REGISTRY = {
