@@ -235,6 +235,25 @@ def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_l
     return jnp.sum(terms, axis=axis)
 
 
+def dice(y_true, y_pred, axis=None):
+    """``1 - 2 |y_true * y_pred| / (|y_true| + |y_pred|)``, the sums over `axis` (None: the whole batch, one
+    number, as in Keras)."""
+    y_true, y_pred = _true_and_pred(y_true, y_pred)
+    intersection = jnp.sum(y_true * y_pred, axis=axis)
+    return 1 - 2.0 * intersection / (jnp.sum(y_true, axis=axis) + jnp.sum(y_pred, axis=axis) + config.epsilon())
+
+
+def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
+    """``1 - tp / (tp + alpha * fp + beta * fn)`` with soft counts summed over `axis` (None: the whole batch). As
+    in Keras 3.15, ``fp`` sums ``(1 - y_pred) * y_true`` and ``fn`` sums ``y_pred * (1 - y_true)``, so `alpha`
+    weighs the missed positives and `beta` the false alarms."""
+    y_true, y_pred = _true_and_pred(y_true, y_pred)
+    intersection = jnp.sum(y_true * y_pred, axis=axis)
+    missed = jnp.sum((1 - y_pred) * y_true, axis=axis)
+    false_alarms = jnp.sum(y_pred * (1 - y_true), axis=axis)
+    return 1 - intersection / (intersection + missed * alpha + false_alarms * beta + config.epsilon())
+
+
 def mean_squared_error(y_true, y_pred):
     """``mean(square(y_true - y_pred), axis=-1)``."""
     y_true, y_pred = match_ranks(*_true_and_pred(y_true, y_pred))
@@ -580,6 +599,22 @@ class CategoricalFocalCrossentropy(LossFunctionWrapper):
         self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
 
 
+class Dice(LossFunctionWrapper):
+    """The Dice loss (see `dice`)."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="dice", axis=None, dtype=None):
+        super().__init__(dice, reduction=reduction, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+
+class Tversky(LossFunctionWrapper):
+    """The Tversky loss (see `tversky`); ``alpha = beta = 0.5`` is the Dice loss."""
+
+    def __init__(self, alpha=0.5, beta=0.5, reduction="sum_over_batch_size", name="tversky", axis=None, dtype=None):
+        super().__init__(tversky, reduction=reduction, name=name, dtype=dtype, alpha=alpha, beta=beta, axis=axis)
+        self.alpha, self.beta, self.axis = alpha, beta, axis
+
+
 class CategoricalCrossentropy(LossFunctionWrapper):
     """Cross-entropy for one-hot targets."""
 
@@ -614,7 +649,7 @@ FUNCTIONS = {
         sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy, mean_squared_error,
         mean_absolute_error, mean_absolute_percentage_error, mean_squared_logarithmic_error, huber, log_cosh,
         hinge, squared_hinge, categorical_hinge, kl_divergence, poisson, cosine_similarity,
-        binary_focal_crossentropy, categorical_focal_crossentropy,
+        binary_focal_crossentropy, categorical_focal_crossentropy, dice, tversky,
     )
 }
 ALIASES = {
@@ -631,7 +666,7 @@ CLASSES = {
         Loss, LossFunctionWrapper, MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
         MeanSquaredLogarithmicError, CosineSimilarity, Huber, LogCosh, Hinge, SquaredHinge, CategoricalHinge,
         KLDivergence, Poisson, BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
-        BinaryFocalCrossentropy, CategoricalFocalCrossentropy,
+        BinaryFocalCrossentropy, CategoricalFocalCrossentropy, Dice, Tversky,
     )
 }
 REGISTRY = {**FUNCTIONS, **ALIASES, **CLASSES}

@@ -134,6 +134,7 @@ class Programs:
         self.penalties = penalties
         self.constraints = constraints
         self.logged_losses = len(losses) if len(losses) > 1 else 0
+        self.per_sample_by_shapes = {}  # losses_per_sample's answers, by the shapes and dtypes of a sample
         batched = ("segments", "batch_sharding")
         # Training writes the new weights and optimizer state into the buffers of those it was given.
         self.train_epoch = Program(self._train_epoch, static_argnames=batched + ("shuffle",),
@@ -193,13 +194,15 @@ class Programs:
 
         An output that carries a mask (a masked sequence model's per-step output) has its loss averaged over
         the kept steps, as Keras 3 weighs it: each kept step by ``steps / kept``, the others by 0."""
-        y_pred, updates, extra_loss, masks = self.apply(values, float_inputs(x), training=training, rng=rng)
-        y_pred = mixed_precision.to_float32(y_pred)  # losses and metrics compute in float32, as in Keras
+        y_pred, updates, extra_loss, masks, unreduced = self.unreduced_losses(values, x, y, training, rng)
         output_losses = []
         data_loss = jnp.zeros((), jnp.float32)
-        for loss_fn, loss_weight, output in self.losses:
-            per_sample = loss_fn(pick(y, output), pick(y_pred, output))
-            per_sample = per_sample.reshape(per_sample.shape[0], -1) if per_sample.ndim else per_sample.reshape(1, 1)
+        for (_, loss_weight, output), per_sample in zip(self.losses, unreduced):
+            if per_sample.ndim == 0:  # a loss of the whole batch: Keras weighs it by the mean sample weight
+                mask = masks[output or 0]
+                per_sample = jnp.broadcast_to(per_sample, (w.shape[0], 1) if mask is None else
+                                              (w.shape[0], mask.size // w.shape[0]))
+            per_sample = per_sample.reshape(per_sample.shape[0], -1)
             mask = step_mask(masks, output, per_sample)
             if mask is None:
                 value = jnp.sum(per_sample * w[:, None]) / per_sample.size
@@ -209,6 +212,25 @@ class Programs:
             data_loss = data_loss + value * loss_weight
         outcome = (y_pred, tuple(output_losses), masks)
         return data_loss + self.weight_penalty(values) + extra_loss, (outcome, updates)
+
+    def unreduced_losses(self, values, x, y, training, rng):
+        """The forward pass (``y_pred, updates, extra_loss, masks``) and each loss's values before any
+        reduction: one per sample or step, or one for the whole batch (a scalar)."""
+        y_pred, updates, extra_loss, masks = self.apply(values, float_inputs(x), training=training, rng=rng)
+        y_pred = mixed_precision.to_float32(y_pred)  # losses and metrics compute in float32, as in Keras
+        unreduced = [loss_fn(pick(y, output), pick(y_pred, output)) for loss_fn, _, output in self.losses]
+        return y_pred, updates, extra_loss, masks, unreduced
+
+    def losses_per_sample(self, values, data):
+        """Whether every loss gives one value per sample (or step) on `data` (``(x, y, w)`` arrays), so that
+        padding a batch with weight-0 samples leaves it unchanged (found from shapes alone, without computing;
+        a loss of the whole batch, such as ``Dice()``, gives one value)."""
+        x, y = jax.tree.map(lambda array: array[:2], (data[0], data[1]))
+        key = tuple((array.shape[1:], array.dtype) for array in jax.tree.leaves((x, y)))
+        if key not in self.per_sample_by_shapes:
+            shapes = jax.eval_shape(lambda: self.unreduced_losses(values, x, y, False, None)[-1])
+            self.per_sample_by_shapes[key] = all(shape.ndim > 0 for shape in shapes)
+        return self.per_sample_by_shapes[key]
 
     def weight_penalty(self, values):
         """The weight regularizers' penalty for the per-layer weight `values`."""
@@ -309,7 +331,8 @@ class Programs:
         `start`, when given, holds the sums of the batches before `data` (else `empty_sums()`).
         """
         total = num_samples(data) if real_samples is None else real_samples
-        padded = real_samples is not None or (self.pad_evaluation and has_short_last_batch(segments))
+        padded = real_samples is not None or (self.pad_evaluation and has_short_last_batch(segments)
+                                              and self.losses_per_sample(values, data))
         if padded and real_samples is None:
             data, segments = pad_short_last_batch(data, segments, mode="edge")
             data = data[:2] + (data[2].at[total:].set(0.0),) + data[3:]

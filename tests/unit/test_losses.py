@@ -118,6 +118,10 @@ FUNCTION_CASES = [
     ("categorical_focal_crossentropy", {}, "onehot"),
     ("categorical_focal_crossentropy", {"alpha": 0.5, "gamma": 3.0, "label_smoothing": 0.1}, "soft"),
     ("categorical_focal_crossentropy", {"from_logits": True}, "onehot_logits"),
+    ("dice", {}, "multilabel"),
+    ("dice", {"axis": -1}, "multilabel"),
+    ("tversky", {}, "multilabel"),
+    ("tversky", {"alpha": 0.8, "beta": 0.2, "axis": 1}, "multilabel"),
 ]
 
 
@@ -185,6 +189,9 @@ CLASS_CASES = [
     ("BinaryFocalCrossentropy", {"apply_class_balancing": True, "from_logits": True}, "binary_logits"),
     ("CategoricalFocalCrossentropy", {}, "onehot"),
     ("CategoricalFocalCrossentropy", {"gamma": 0.5, "from_logits": True}, "onehot_logits"),
+    ("Dice", {}, "multilabel"),
+    ("Dice", {"axis": -1}, "multilabel"),
+    ("Tversky", {"alpha": 0.3, "beta": 0.7}, "multilabel"),
 ]
 REDUCTIONS = ["sum_over_batch_size", "sum", "mean_with_sample_weight", None]
 
@@ -437,3 +444,36 @@ def test_focal_losses_train_like_keras_with_accuracy_resolved_from_the_shapes(lo
     assert theirs["loss"][1] < theirs["loss"][0]
     for key in ("loss", "accuracy"):
         np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-5, err_msg=key)
+
+
+def _fit_and_evaluate_both(make_loss, sample_weight):
+    """A one-unit sigmoid model trained 2 epochs (with a short last batch) and evaluated (batch 30 of 100, so
+    the last batch is short too) by Keras and scanfit from the same weights: (Keras's, scanfit's) results."""
+    import scanfit
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 4)).astype("float32")
+    y = (x[:, :1] > 0).astype("float32")
+    weights = rng.uniform(0.5, 2, 100).astype("float32") if sample_weight else None
+    start = [rng.normal(size=(4, 1)).astype("float32"), np.zeros(1, "float32")]
+    results = []
+    for K in (keras, scanfit):
+        model = K.Sequential([K.Input((4,)), K.layers.Dense(1, activation="sigmoid")])
+        model.set_weights(start)
+        model.compile(optimizer=K.optimizers.SGD(0.1), loss=make_loss(K))
+        history = model.fit(x, y, sample_weight=weights, epochs=2, batch_size=32, shuffle=False, verbose=0)
+        results.append(history.history["loss"] + [model.evaluate(x, y, batch_size=30, verbose=0)])
+    return results
+
+
+@pytest.mark.parametrize("sample_weight", [False, True])
+@pytest.mark.parametrize("make_loss", [
+    lambda K: (lambda y_true, y_pred: K.ops.mean(K.ops.square(y_true - y_pred))),  # one number per batch
+    lambda K: K.losses.Dice(),
+    lambda K: K.losses.Tversky(alpha=0.7, beta=0.3),
+], ids=["custom-scalar", "dice", "tversky"])
+def test_losses_of_the_whole_batch_train_and_evaluate_like_keras(make_loss, sample_weight):
+    """A loss that gives one number per batch is weighed by the batch's mean sample weight, as in Keras (it
+    was multiplied by the batch size, a 32 times larger step); evaluation does not pad its short batch."""
+    theirs, ours = _fit_and_evaluate_both(make_loss, sample_weight)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
