@@ -134,7 +134,7 @@ class Programs:
         self.penalties = penalties
         self.constraints = constraints
         self.logged_losses = len(losses) if len(losses) > 1 else 0
-        self.per_sample_by_shapes = {}  # losses_per_sample's answers, by the shapes and dtypes of a sample
+        self.per_sample_by_shapes = {}  # values_per_sample's answers, by the shapes and dtypes of a sample
         batched = ("segments", "batch_sharding")
         # Training writes the new weights and optimizer state into the buffers of those it was given.
         self.train_epoch = Program(self._train_epoch, static_argnames=batched + ("shuffle",),
@@ -169,7 +169,16 @@ class Programs:
             new_totals += [value * batch for value in output_losses]  # the padding adds nothing to these sums
             new_weights += [jnp.asarray(real, jnp.float32)] * len(output_losses)
         for per_sample, weighted, output in self.metrics:
-            values = per_sample(pick(y, output), pick(y_pred, output)).reshape(batch, -1)
+            values = per_sample(pick(y, output), pick(y_pred, output))
+            if values.ndim == 0:  # one value for the whole batch: each batch counts once, as in Keras's Mean
+                if weighted:
+                    raise ValueError("A weighted metric gives one value per batch, which sample weights cannot "
+                                     "weigh: make its function return one value per sample, or list it in "
+                                     "`metrics` instead of `weighted_metrics`.")
+                new_totals.append(values)
+                new_weights.append(jnp.ones((), jnp.float32))
+                continue
+            values = values.reshape(batch, -1)
             sample_w = w if weighted else (jnp.ones_like(w) if valid is None else valid.astype(w.dtype))
             mask = step_mask(masks, output, values)
             if mask is None:
@@ -221,15 +230,18 @@ class Programs:
         unreduced = [loss_fn(pick(y, output), pick(y_pred, output)) for loss_fn, _, output in self.losses]
         return y_pred, updates, extra_loss, masks, unreduced
 
-    def losses_per_sample(self, values, data):
-        """Whether every loss gives one value per sample (or step) on `data` (``(x, y, w)`` arrays), so that
-        padding a batch with weight-0 samples leaves it unchanged (found from shapes alone, without computing;
-        a loss of the whole batch, such as ``Dice()``, gives one value)."""
+    def values_per_sample(self, values, data):
+        """Whether every loss and metric gives one value per sample (or step) on `data` (``(x, y, w)``
+        arrays), so that padding a batch with weight-0 samples leaves them unchanged (found from shapes alone,
+        without computing; a loss or metric of the whole batch, such as ``Dice()``, gives one value)."""
         x, y = jax.tree.map(lambda array: array[:2], (data[0], data[1]))
         key = tuple((array.shape[1:], array.dtype) for array in jax.tree.leaves((x, y)))
         if key not in self.per_sample_by_shapes:
-            shapes = jax.eval_shape(lambda: self.unreduced_losses(values, x, y, False, None)[-1])
-            self.per_sample_by_shapes[key] = all(shape.ndim > 0 for shape in shapes)
+            def unreduced():
+                y_pred, _, _, _, losses = self.unreduced_losses(values, x, y, False, None)
+                return losses + [fn(pick(y, output), pick(y_pred, output)) for fn, _, output in self.metrics]
+
+            self.per_sample_by_shapes[key] = all(shape.ndim > 0 for shape in jax.eval_shape(unreduced))
         return self.per_sample_by_shapes[key]
 
     def weight_penalty(self, values):
@@ -332,7 +344,7 @@ class Programs:
         """
         total = num_samples(data) if real_samples is None else real_samples
         padded = real_samples is not None or (self.pad_evaluation and has_short_last_batch(segments)
-                                              and self.losses_per_sample(values, data))
+                                              and self.values_per_sample(values, data))
         if padded and real_samples is None:
             data, segments = pad_short_last_batch(data, segments, mode="edge")
             data = data[:2] + (data[2].at[total:].set(0.0),) + data[3:]

@@ -336,3 +336,30 @@ def test_get_passes_objects_through():
     assert isinstance(metrics.get(metrics.Mean), metrics.Mean)
     config = {"class_name": "BinaryAccuracy", "config": {"threshold": 0.8}}
     assert metrics.get(config).threshold == 0.8
+
+
+def test_a_metric_of_the_whole_batch_counts_each_batch_once_as_in_keras():
+    """A metric function ending in a mean gives one value per batch: Keras's Mean counts each batch once, in
+    fit and in evaluate (whose short last batch is then not padded). scanfit failed to reshape it."""
+    import scanfit
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 4)).astype("float32")
+    y = (x[:, :1] > 0).astype("float32")
+    start = [rng.normal(size=(4, 1)).astype("float32"), np.zeros(1, "float32")]
+    results = []
+    for K in (keras, scanfit):
+        def batch_mae(y_true, y_pred, K=K):
+            return K.ops.mean(K.ops.abs(y_true - y_pred))
+
+        model = K.Sequential([K.Input((4,)), K.layers.Dense(1)])
+        model.set_weights(start)
+        model.compile(optimizer=K.optimizers.SGD(0.01), loss="mse", metrics=[batch_mae])
+        history = model.fit(x, y, epochs=2, batch_size=32, shuffle=False, verbose=0).history
+        results.append(history["batch_mae"] + [model.evaluate(x, y, batch_size=30, verbose=0)[1]])
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-5)
+
+    model = scanfit.Sequential([scanfit.Input((4,)), scanfit.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", weighted_metrics=[lambda y_true, y_pred: scanfit.ops.mean(y_pred)])
+    with pytest.raises(ValueError, match="one value per batch, which sample weights cannot weigh"):
+        model.fit(x, y, sample_weight=np.ones(100), epochs=1, verbose=0)
