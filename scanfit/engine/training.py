@@ -118,6 +118,26 @@ def check_compile_options(run_eagerly, steps_per_execution, jit_compile, auto_sc
         raise TypeError(f"auto_scale_loss must be True or False, got {auto_scale_loss!r}")
 
 
+# Keras's hooks for customizing fit, evaluate and predict, which scanfit's compiled programs do not call.
+STEP_HOOKS = ("train_step", "test_step", "predict_step", "compute_loss", "compute_metrics", "make_train_function",
+              "make_test_function", "make_predict_function")
+
+
+def refuse_step_overrides(model, base):
+    """Refuse a model class that overrides one of Keras's `STEP_HOOKS`: fit would silently leave it uncalled.
+    `base` is scanfit's Model class (its own `make_predict_function` is not an override)."""
+    for cls in type(model).__mro__:
+        if cls is base:
+            return
+        overridden = [name for name in STEP_HOOKS if name in vars(cls)]
+        if overridden:
+            raise NotImplementedError(
+                f"{cls.__name__} overrides {', '.join(overridden)}, which scanfit does not call: fit, evaluate and "
+                "predict run whole epochs as compiled programs built from compile()'s loss, metrics and "
+                "optimizer. Remove the override; put extra loss terms in a layer's add_loss(), and give "
+                "compile() the loss and metrics (a custom loss function or Loss, a Metric subclass).")
+
+
 def _is_per_output_dict(value):
     return isinstance(value, dict) and "class_name" not in value
 

@@ -414,6 +414,7 @@ class Model(Layer):
         `LossScaleOptimizer` unless ``auto_scale_loss=False``, as in Keras 3.
         """
         training.check_compile_options(run_eagerly, steps_per_execution, jit_compile, auto_scale_loss)
+        training.refuse_step_overrides(self, Model)
         self.optimizer, self.compile_settings = training.compile_model(self, optimizer, loss, metrics,
                                                                        weighted_metrics, loss_weights)
         self.loss = loss

@@ -363,3 +363,28 @@ def test_the_global_custom_objects_and_registered_names(tmp_path, monkeypatch):
         assert scanfit.utils.get_registered_name(Doubling) == "Doubling"
     finally:
         del scanfit.utils.get_custom_objects()["tests>Tripling"]
+
+
+@pytest.mark.parametrize("hook", ["train_step", "test_step", "compute_loss", "compute_metrics", "predict_step",
+                                  "make_predict_function"])
+def test_overriding_a_keras_step_hook_is_refused_at_compile(hook):
+    """Keras's hooks for customizing fit are never called by scanfit's compiled epochs: overriding one is a
+    clear error, not a fit that silently trains without it (as it did)."""
+
+    def hook_body(self, *args, **kwargs):
+        raise AssertionError("never called")
+
+    class Base(scanfit.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = scanfit.layers.Dense(1)
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    Custom = type("Custom", (Base,), {hook: hook_body})
+    with pytest.raises(NotImplementedError, match=f"Custom overrides {hook}, which scanfit does not call"):
+        Custom().compile(optimizer="sgd", loss="mse")
+    model = Base()
+    model.compile(optimizer="sgd", loss="mse")  # scanfit's own make_predict_function is no override
+    assert model.fit(np.ones((8, 3), "float32"), np.ones((8, 1), "float32"), verbose=0).history["loss"]
