@@ -48,7 +48,8 @@ from scanfit.layers.merging import (
 from scanfit.layers.multi_head_attention import MultiHeadAttention
 from scanfit.layers.rnn import GRUCell, LSTMCell, RNN, SimpleRNNCell, StackedRNNCells
 from scanfit.layers.masking import Masking
-from scanfit.layers.normalization import BatchNormalization, GroupNormalization, LayerNormalization, Normalization
+from scanfit.layers.normalization import (BatchNormalization, GroupNormalization, LayerNormalization, Normalization,
+                                          RMSNormalization)
 from scanfit.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -87,6 +88,7 @@ LAYER_CLASSES = {
     for cls in (
         InputLayer, Dense, Flatten, Reshape, Dropout, Activation, Lambda,
         ReLU, LeakyReLU, PReLU, ELU, Softmax, BatchNormalization, LayerNormalization, Normalization, GroupNormalization,
+        RMSNormalization,
         AlphaDropout, GaussianNoise, GaussianDropout, SpatialDropout1D, SpatialDropout2D,
         Conv1D, Conv2D, Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D, DepthwiseConv2D,
         SeparableConv1D, SeparableConv2D,

@@ -313,6 +313,54 @@ class LayerNormalization(Layer):
         }
 
 
+class RMSNormalization(Layer):
+    """Scales each sample by the inverse root mean square over `axis` (the last by default), then by the
+    weight ``scale`` (ones at first): ``x * rsqrt(mean(x ** 2) + epsilon) * scale``, computed in at least float32
+    (Zhang and Sennrich 2019). As in Keras 3, the config's `axis` becomes a sorted list once the layer is built."""
+
+    supports_masking = True
+    autocast = False
+
+    def __init__(self, axis=-1, epsilon=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        axes = axis if isinstance(axis, (list, tuple)) else [axis]
+        if not axes or not all(_is_int(a) for a in axes):
+            raise TypeError(f"RMSNormalization axis must be an int or a list of ints, got axis={axis!r}")
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon >= 0:
+            raise ValueError(f"RMSNormalization epsilon must be a number >= 0, got epsilon={epsilon!r}")
+        self.axis = [int(a) for a in axis] if isinstance(axis, (list, tuple)) else int(axis)
+        self.epsilon = epsilon
+
+    def _axes(self, ndim):
+        axes = self.axis if isinstance(self.axis, list) else [self.axis]
+        for axis in axes:
+            if not -ndim <= axis < ndim:
+                raise ValueError(f"RMSNormalization {self.name!r}: axis {axis} is out of range for inputs of rank "
+                                 f"{ndim}.")
+        return sorted({axis % ndim for axis in axes})
+
+    def build(self, input_shape):
+        shape = tuple(input_shape[a] for a in self._axes(len(input_shape)))
+        if None in shape:
+            raise ValueError(f"RMSNormalization {self.name!r}: the normalized axes of {input_shape} must be known.")
+        self.axis = sorted(self.axis) if isinstance(self.axis, list) else [self.axis]
+        self.add_weight(name="scale", shape=shape, initializer="ones")
+
+    def compute_output_shape(self, input_shape):
+        self._axes(len(input_shape))
+        return tuple(input_shape)
+
+    def pure_call(self, weights, x, *, training=False, rng=None):
+        axes = self._axes(x.ndim)
+        x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+        y = x * lax.rsqrt(jnp.mean(jnp.square(x), axis=axes, keepdims=True) + self.epsilon)
+        shape = [x.shape[i] if i in axes else 1 for i in range(x.ndim)]
+        return (y * weights["scale"].reshape(shape)).astype(self.compute_dtype), {}
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon}
+
+
 def _is_int(value):
     return hasattr(value, "__index__") and not isinstance(value, bool)
 

@@ -1,5 +1,5 @@
-"""ZeroPadding, Cropping, UpSampling (1D and 2D), LayerNormalization and GroupNormalization against Keras 3:
-outputs and gradients."""
+"""ZeroPadding, Cropping, UpSampling (1D and 2D), LayerNormalization, GroupNormalization and RMSNormalization
+against Keras 3: outputs and gradients."""
 import pytest
 
 import scanfit
@@ -52,6 +52,17 @@ def test_group_normalization_matches_keras(make, shape, monkeypatch):
     assert [v.short_name for v in s_layer.weights] == [v.name for v in k_layer.weights]
     assert s_layer.get_config() == {**k_layer.get_config(), "name": s_layer.name}  # groups=-1 becomes the count
 
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda L: L.RMSNormalization(), (3, 4, 6)),
+    (lambda L: L.RMSNormalization(axis=[1, 2], epsilon=1e-3), (2, 5, 3)),
+    (lambda L: L.RMSNormalization(axis=[-2, -1]), (2, 4, 3, 3)),
+], ids=["last", "two_axes", "negative_axes"])
+def test_rms_normalization_matches_keras(make, shape, monkeypatch):
+    k_layer, s_layer = compare_with_keras(make, shape, monkeypatch)
+    assert [v.short_name for v in s_layer.weights] == [v.name for v in k_layer.weights] == ["scale"]
+    assert s_layer.get_config() == {**k_layer.get_config(), "name": s_layer.name}
 
 
 def test_layer_normalization_regularizers_and_constraints_reach_the_weights():
