@@ -169,12 +169,8 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     return -jnp.sum(y_true * _log_probabilities(y_pred, from_logits, axis), axis=axis)
 
 
-def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
-    """Mean over ``axis`` of the element-wise binary cross-entropy.
-
-    Labels of shape ``(batch,)`` with predictions ``(batch, 1)`` are aligned
-    first, as Keras's loss classes do.
-    """
+def _binary_targets(y_true, y_pred, label_smoothing, axis):
+    """Binary targets and predictions of matched ranks and equal shapes, the targets smoothed towards 0.5."""
     _check_axis(axis)
     y_true, y_pred = match_ranks(*_true_and_pred(y_true, y_pred))
     if y_true.shape != y_pred.shape:
@@ -184,6 +180,16 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
         )
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    return y_true, y_pred
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Mean over ``axis`` of the element-wise binary cross-entropy.
+
+    Labels of shape ``(batch,)`` with predictions ``(batch, 1)`` are aligned
+    first, as Keras's loss classes do.
+    """
+    y_true, y_pred = _binary_targets(y_true, y_pred, label_smoothing, axis)
     if from_logits:
         elementwise = -1.0 * y_true * jax.nn.log_sigmoid(y_pred) - (1.0 - y_true) * jax.nn.log_sigmoid(-y_pred)
     else:
@@ -199,15 +205,7 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha
     """Mean over ``axis`` of the binary cross-entropy scaled by the focal factor ``(1 - p_t) ** gamma`` (Lin et
     al. 2017; ``p_t`` is the probability given to the true label), and with `apply_class_balancing` by ``alpha``
     for positives and ``1 - alpha`` for negatives."""
-    _check_axis(axis)
-    y_true, y_pred = match_ranks(*_true_and_pred(y_true, y_pred))
-    if y_true.shape != y_pred.shape:
-        raise ValueError(
-            f"y_true and y_pred must have the same shape, got "
-            f"y_true.shape={y_true.shape} and y_pred.shape={y_pred.shape}."
-        )
-    if label_smoothing:
-        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    y_true, y_pred = _binary_targets(y_true, y_pred, label_smoothing, axis)
     if from_logits:
         y_pred = jax.nn.sigmoid(y_pred)
     clipped = jnp.clip(y_pred, config.epsilon(), 1.0 - config.epsilon())

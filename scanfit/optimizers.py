@@ -616,8 +616,8 @@ class Adagrad(Optimizer):
 
 
 class _AdamLike(Optimizer):
-    """Base of Adam, Nadam and Adamax: ``beta_1``, ``beta_2``, ``epsilon``, and a step direction (``_direction()``)
-    scaled by the learning rate."""
+    """Base of Adam, Nadam, Adamax and Lamb: ``beta_1``, ``beta_2``, ``epsilon``, and a step direction
+    (``_direction()``) scaled by the learning rate (Lamb makes its whole update itself)."""
 
     hyperparameter_names = ("beta_1", "beta_2", "epsilon")
 
@@ -713,18 +713,11 @@ class Lion(Optimizer):
         return optax.chain(scale_by_keras_lion(self.beta_1, self.beta_2), optax.scale_by_learning_rate(learning_rate))
 
 
-class Lamb(Optimizer):
+class Lamb(_AdamLike):
     """Lamb: Adam's step rescaled per weight array by a trust ratio (see `keras_lamb`). Slots: ``update[0]``
     holds ``momentum`` and ``velocity``."""
 
-    hyperparameter_names = ("beta_1", "beta_2", "epsilon")
     update_decays_weights = True
-
-    def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.999, epsilon=DEFAULT_EPSILON, **kwargs):
-        super().__init__(learning_rate, **kwargs)
-        self.beta_1 = in_range("beta_1", beta_1, 0, 1, high_open=True)
-        self.beta_2 = in_range("beta_2", beta_2, 0, 1, high_open=True)
-        self.epsilon = in_range("epsilon", DEFAULT_EPSILON if epsilon is None else epsilon, 0)
 
     def _update_transform(self, learning_rate):
         return optax.chain(keras_lamb(learning_rate, self.beta_1, self.beta_2, self.epsilon, self.weight_decay))

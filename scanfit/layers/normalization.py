@@ -222,7 +222,42 @@ class GroupNormalization(Layer):
         }
 
 
-class LayerNormalization(Layer):
+class _OverAxes(Layer):
+    """Base of LayerNormalization and RMSNormalization: statistics of each sample over `axis` (an int or a list
+    of ints), computed in at least float32 (inputs and weights are not cast under a mixed policy)."""
+
+    supports_masking = True
+    autocast = False
+
+    def normalized_axes(self, ndim):
+        """The sorted non-negative axes normalized for inputs of rank `ndim` (a ValueError if out of range)."""
+        axes = self.axis if isinstance(self.axis, list) else [self.axis]
+        for axis in axes:
+            if not -ndim <= axis < ndim:
+                raise ValueError(f"{type(self).__name__} {self.name!r}: axis {axis} is out of range for inputs of "
+                                 f"rank {ndim}.")
+        return sorted({axis % ndim for axis in axes})
+
+    def weight_shape(self, input_shape):
+        """The shape of the per-feature weights for `input_shape`; `axis` becomes a sorted list, as Keras 3
+        keeps it once built."""
+        shape = tuple(input_shape[a] for a in self.normalized_axes(len(input_shape)))
+        if None in shape:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: the normalized axes of {input_shape} must be "
+                             "known.")
+        self.axis = sorted(self.axis) if isinstance(self.axis, list) else [self.axis]
+        return shape
+
+    def compute_output_shape(self, input_shape):
+        self.normalized_axes(len(input_shape))
+        return tuple(input_shape)
+
+    def float_inputs(self, x):
+        """The normalized axes of `x`, and `x` in at least float32."""
+        return self.normalized_axes(x.ndim), x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
+class LayerNormalization(_OverAxes):
     """Normalizes each sample over `axis` (the last by default): ``(x - mean) / sqrt(var + epsilon) * gamma + beta``.
 
     `axis` is an int or a list of ints; ``gamma``/``beta`` have the shape of
@@ -231,9 +266,6 @@ class LayerNormalization(Layer):
     cast: it computes in (at least) float32 and returns its compute dtype, as
     Keras does.
     """
-
-    supports_masking = True
-    autocast = False
 
     def __init__(
         self,
@@ -271,28 +303,11 @@ class LayerNormalization(Layer):
         _set_scale_and_shift(self, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
                              gamma_regularizer, beta_constraint, gamma_constraint)
 
-    def _axes(self, ndim):
-        axes = self.axis if isinstance(self.axis, list) else [self.axis]
-        for axis in axes:
-            if not -ndim <= axis < ndim:
-                raise ValueError(f"LayerNormalization {self.name!r}: axis {axis} is out of range for inputs of rank {ndim}.")
-        return sorted({axis % ndim for axis in axes})
-
     def build(self, input_shape):
-        axes = self._axes(len(input_shape))
-        shape = tuple(input_shape[a] for a in axes)
-        if None in shape:
-            raise ValueError(f"LayerNormalization {self.name!r}: the normalized axes of {input_shape} must be known.")
-        self.axis = sorted(self.axis) if isinstance(self.axis, list) else [self.axis]
-        _add_scale_and_shift(self, shape)
-
-    def compute_output_shape(self, input_shape):
-        self._axes(len(input_shape))
-        return tuple(input_shape)
+        _add_scale_and_shift(self, self.weight_shape(input_shape))
 
     def pure_call(self, weights, x, *, training=False, rng=None):
-        axes = self._axes(x.ndim)
-        x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+        axes, x = self.float_inputs(x)
         mean = jnp.mean(x, axis=axes, keepdims=True)
         variance = jnp.mean(jnp.square(x - mean), axis=axes, keepdims=True)
         y = (x - mean) * lax.rsqrt(variance + self.epsilon)
@@ -313,13 +328,10 @@ class LayerNormalization(Layer):
         }
 
 
-class RMSNormalization(Layer):
+class RMSNormalization(_OverAxes):
     """Scales each sample by the inverse root mean square over `axis` (the last by default), then by the
     weight ``scale`` (ones at first): ``x * rsqrt(mean(x ** 2) + epsilon) * scale``, computed in at least float32
     (Zhang and Sennrich 2019). As in Keras 3, the config's `axis` becomes a sorted list once the layer is built."""
-
-    supports_masking = True
-    autocast = False
 
     def __init__(self, axis=-1, epsilon=1e-6, **kwargs):
         super().__init__(**kwargs)
@@ -331,28 +343,11 @@ class RMSNormalization(Layer):
         self.axis = [int(a) for a in axis] if isinstance(axis, (list, tuple)) else int(axis)
         self.epsilon = epsilon
 
-    def _axes(self, ndim):
-        axes = self.axis if isinstance(self.axis, list) else [self.axis]
-        for axis in axes:
-            if not -ndim <= axis < ndim:
-                raise ValueError(f"RMSNormalization {self.name!r}: axis {axis} is out of range for inputs of rank "
-                                 f"{ndim}.")
-        return sorted({axis % ndim for axis in axes})
-
     def build(self, input_shape):
-        shape = tuple(input_shape[a] for a in self._axes(len(input_shape)))
-        if None in shape:
-            raise ValueError(f"RMSNormalization {self.name!r}: the normalized axes of {input_shape} must be known.")
-        self.axis = sorted(self.axis) if isinstance(self.axis, list) else [self.axis]
-        self.add_weight(name="scale", shape=shape, initializer="ones")
-
-    def compute_output_shape(self, input_shape):
-        self._axes(len(input_shape))
-        return tuple(input_shape)
+        self.add_weight(name="scale", shape=self.weight_shape(input_shape), initializer="ones")
 
     def pure_call(self, weights, x, *, training=False, rng=None):
-        axes = self._axes(x.ndim)
-        x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+        axes, x = self.float_inputs(x)
         y = x * lax.rsqrt(jnp.mean(jnp.square(x), axis=axes, keepdims=True) + self.epsilon)
         shape = [x.shape[i] if i in axes else 1 for i in range(x.ndim)]
         return (y * weights["scale"].reshape(shape)).astype(self.compute_dtype), {}
