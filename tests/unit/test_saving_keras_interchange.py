@@ -46,6 +46,7 @@ def every_layer_model(lib):
         L.Cropping2D(2),  # (4, 4, 4)
         L.UpSampling2D(interpolation="bilinear"),  # (8, 8, 4)
         L.LayerNormalization(),
+        L.RMSNormalization(epsilon=1e-5),
         L.GaussianNoise(0.1),
         L.SpatialDropout2D(0.2),
         L.Conv2DTranspose(4, 3, padding="same"),
