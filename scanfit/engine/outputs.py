@@ -63,7 +63,12 @@ class CompiledOutputs:
             if isinstance(weight, bool) or not isinstance(weight, (int, float)):
                 raise TypeError(f"loss_weights must hold numbers, got {weight!r} for output {name!r}.")
             output = None if len(names) == 1 else index
-            self.losses.append((output, name, losses.resolve_loss(loss_id, y_shape, shape), float(weight), loss_id))
+            loss = losses.resolve_loss(loss_id, y_shape, shape)
+            if loss.reduction is None or loss.reduction == "none":
+                raise ValueError(f"The loss {loss.name!r} has reduction={loss.reduction!r}: it gives one value per "
+                                 "sample, and training needs one number per batch. Leave reduction at its default "
+                                 "('sum_over_batch_size'), or pass 'sum' or 'mean_with_sample_weight'.")
+            self.losses.append((output, name, loss, float(weight), loss_id))
         self.metrics = []  # (output, Metric, weighted)
         settings = model.compile_settings
         for weighted, spec in ((False, settings.metrics), (True, settings.weighted_metrics)):
@@ -91,8 +96,13 @@ class CompiledOutputs:
         return [_as_list(item) for item in per_output(spec, names, "metrics")]
 
     def program_losses(self):
-        """``(per_sample_fn, weight, output)`` for the programs."""
-        return [(loss.per_sample, weight, output) for output, _, loss, weight, _ in self.losses]
+        """``(per_sample_fn, weight, output, reduction)`` for the programs."""
+        return [(loss.per_sample, weight, output, loss.reduction) for output, _, loss, weight, _ in self.losses]
+
+    def reduce_by_batch_size(self):
+        """Whether every loss is a mean over the batch (Keras's default reduction): only then does a batch
+        padded with weight-0 samples give the batch's loss."""
+        return all(loss.reduction in ("sum_over_batch_size", "mean") for _, _, loss, _, _ in self.losses)
 
     def program_metrics(self):
         """``(per_sample_fn, weighted, output)`` for the programs, for the metrics that are weighted means."""

@@ -206,17 +206,14 @@ class Programs:
         y_pred, updates, extra_loss, masks, unreduced = self.unreduced_losses(values, x, y, training, rng)
         output_losses = []
         data_loss = jnp.zeros((), jnp.float32)
-        for (_, loss_weight, output), per_sample in zip(self.losses, unreduced):
+        for (_, loss_weight, output, reduction), per_sample in zip(self.losses, unreduced):
             if per_sample.ndim == 0:  # a loss of the whole batch: Keras weighs it by the mean sample weight
                 mask = masks[output or 0]
                 per_sample = jnp.broadcast_to(per_sample, (w.shape[0], 1) if mask is None else
                                               (w.shape[0], mask.size // w.shape[0]))
             per_sample = per_sample.reshape(per_sample.shape[0], -1)
             mask = step_mask(masks, output, per_sample)
-            if mask is None:
-                value = jnp.sum(per_sample * w[:, None]) / per_sample.size
-            else:
-                value = jnp.sum(per_sample * w[:, None] * mask) / (jnp.sum(mask) + backend.epsilon())
+            value = reduce_loss(per_sample, w, mask, reduction)
             output_losses.append(value)
             data_loss = data_loss + value * loss_weight
         outcome = (y_pred, tuple(output_losses), masks)
@@ -227,7 +224,7 @@ class Programs:
         reduction: one per sample or step, or one for the whole batch (a scalar)."""
         y_pred, updates, extra_loss, masks = self.apply(values, float_inputs(x), training=training, rng=rng)
         y_pred = mixed_precision.to_float32(y_pred)  # losses and metrics compute in float32, as in Keras
-        unreduced = [loss_fn(pick(y, output), pick(y_pred, output)) for loss_fn, _, output in self.losses]
+        unreduced = [loss_fn(pick(y, output), pick(y_pred, output)) for loss_fn, _, output, _ in self.losses]
         return y_pred, updates, extra_loss, masks, unreduced
 
     def values_per_sample(self, values, data):
@@ -396,6 +393,20 @@ def predict_program(apply, values, x, segments, batch_sharding, pad_last_batch=F
         offset += count * batch_size
     joined = outputs[0] if len(outputs) == 1 else jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=0), *outputs)
     return replicate_within(jax.tree.map(lambda a: a[:num_samples], joined), batch_sharding)
+
+
+def reduce_loss(per_sample, w, mask, reduction):
+    """One batch's loss from its (batch, -1) values, sample weights `w` and output mask (or None), reduced as
+    Keras 3 reduces a loss of that `reduction`: "sum_over_batch_size" ("mean") averages over the values (over the
+    kept steps, with a mask), "sum" sums, "mean_with_sample_weight" divides the sum by the weights' sum."""
+    weighted = per_sample * w[:, None] if mask is None else per_sample * w[:, None] * mask
+    if reduction == "sum":
+        return jnp.sum(weighted)
+    if reduction == "mean_with_sample_weight":
+        return jnp.sum(weighted) / (jnp.sum(w) if mask is None else jnp.sum(w[:, None] * mask))
+    if mask is None:
+        return jnp.sum(weighted) / per_sample.size
+    return jnp.sum(weighted) / (jnp.sum(mask) + backend.epsilon())
 
 
 def step_mask(masks, output, values):

@@ -198,6 +198,7 @@ class Trainer:
             penalties,
             constraints,
             pad_evaluation=(computes_per_sample(model) and not uses_activity_regularizers(model)
+                            and self.outputs.reduce_by_batch_size()
                             and not self.outputs.stateful_metrics() and not makes_masks(model)),
             stateful_metrics=self.outputs.stateful_metrics(),
         )

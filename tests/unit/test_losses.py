@@ -477,3 +477,42 @@ def test_losses_of_the_whole_batch_train_and_evaluate_like_keras(make_loss, samp
     was multiplied by the batch size, a 32 times larger step); evaluation does not pad its short batch."""
     theirs, ours = _fit_and_evaluate_both(make_loss, sample_weight)
     np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+
+
+@pytest.mark.parametrize("sample_weight", [False, True])
+@pytest.mark.parametrize("reduction", ["sum", "mean_with_sample_weight", "sum_over_batch_size"])
+def test_fit_reduces_each_batch_as_the_loss_says_like_keras(reduction, sample_weight):
+    """A loss's `reduction` is honoured in fit and evaluate (scanfit used to average whatever it said)."""
+    theirs, ours = _fit_and_evaluate_both(lambda K: K.losses.MeanSquaredError(reduction=reduction), sample_weight)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean_with_sample_weight"])
+def test_a_masked_sequence_loss_reduces_like_keras(reduction):
+    import scanfit
+
+    rng = np.random.default_rng(1)
+    x = rng.integers(1, 9, size=(40, 6))
+    x[:, 4:], x[::3, 2:] = 0, 0
+    y = rng.integers(0, 3, size=(40, 6))
+    results, start = [], None
+    for K in (keras, scanfit):
+        model = K.Sequential([K.Input((6,), dtype="int32"), K.layers.Embedding(9, 4, mask_zero=True),
+                              K.layers.SimpleRNN(5, return_sequences=True), K.layers.Dense(3, activation="softmax")])
+        start = start or [rng.normal(scale=0.5, size=v.shape).astype("float32") for v in model.get_weights()]
+        model.set_weights(start)
+        model.compile(optimizer=K.optimizers.SGD(0.01), loss=K.losses.SparseCategoricalCrossentropy(reduction=reduction))
+        history = model.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+        results.append(history.history["loss"] + [model.evaluate(x, y, batch_size=16, verbose=0)])
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-5)
+
+
+@pytest.mark.parametrize("reduction", [None, "none"])
+def test_a_loss_without_reduction_is_refused_before_training(reduction):
+    import scanfit
+
+    model = scanfit.Sequential([scanfit.Input((4,)), scanfit.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss=scanfit.losses.MeanSquaredError(reduction=reduction))
+    with pytest.raises(ValueError, match="one value per sample, and training needs one number per batch"):
+        model.fit(np.ones((8, 4), "float32"), np.ones((8, 1), "float32"), verbose=0)
+    assert model.trainer is None
