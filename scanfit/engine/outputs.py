@@ -116,8 +116,18 @@ class CompiledOutputs:
     def log_names(self):
         """The names of what the programs sum, after ``loss``: per-output losses (several only), then metrics."""
         names = [f"{name}_loss" for _, name, _, _, _ in self.losses] if len(self.losses) > 1 else []
-        for output, metric, _ in self.metrics:
-            names.append(metric.name if output is None else f"{self.names[output]}_{metric.name}")
+        counts = {}  # as Keras 3 names them: a repeated name gets _1, _2, ...; a weighted metric's, weighted_
+        for output, metric, weighted in self.metrics:
+            prefix = "" if output is None else f"{self.names[output]}_"
+            name = prefix + metric.name
+            if name in counts and weighted:
+                name = f"{prefix}weighted_{metric.name}"
+            if name in counts:
+                counts[name] += 1
+                names.append(f"{name}_{counts[name] - 1}")
+            else:
+                counts[name] = 1
+                names.append(name)
         return names
 
     def results(self, totals, weights, states):

@@ -363,3 +363,32 @@ def test_a_metric_of_the_whole_batch_counts_each_batch_once_as_in_keras():
     model.compile(optimizer="sgd", loss="mse", weighted_metrics=[lambda y_true, y_pred: scanfit.ops.mean(y_pred)])
     with pytest.raises(ValueError, match="one value per batch, which sample weights cannot weigh"):
         model.fit(x, y, sample_weight=np.ones(100), epochs=1, verbose=0)
+
+
+def test_a_metric_in_both_metrics_and_weighted_metrics_is_logged_twice_named_as_keras_names_it():
+    """Keras 3 logs `accuracy` (unweighted) and `weighted_accuracy`, and numbers repeated names `_1`, `_2`;
+    scanfit logged one `accuracy`, the weighted one, and lost the other."""
+    import scanfit
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(90, 4)).astype("float32")
+    labels = rng.integers(0, 3, 90)
+    start = None
+    logs = []
+    for K in (keras, scanfit):
+        model = K.Sequential([K.Input((4,)), K.layers.Dense(3, activation="softmax")])
+        start = start or [rng.normal(scale=0.5, size=v.shape).astype("float32") for v in model.get_weights()]
+        model.set_weights(start)
+        model.compile(optimizer=K.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy", "accuracy"], weighted_metrics=["accuracy", "accuracy"])
+        history = model.fit(x, labels, class_weight={0: 1.0, 1: 3.0, 2: 0.5}, epochs=2, batch_size=32,
+                            shuffle=False, validation_data=(x[:30], labels[:30]), verbose=0).history
+        logs.append((history, model.evaluate(x, labels, verbose=0, return_dict=True)))
+    (k_history, k_eval), (s_history, s_eval) = logs
+    assert sorted(s_history) == sorted(k_history)
+    assert {"accuracy", "accuracy_1", "weighted_accuracy", "weighted_accuracy_1"} <= set(s_history)
+    for key in k_history:
+        np.testing.assert_allclose(s_history[key], k_history[key], rtol=1e-5, err_msg=key)
+    assert sorted(s_eval) == sorted(k_eval)
+    for key in k_eval:
+        np.testing.assert_allclose(s_eval[key], k_eval[key], rtol=1e-5, err_msg=key)
