@@ -402,8 +402,9 @@ def reduce_loss(per_sample, w, mask, reduction):
     weighted = per_sample * w[:, None] if mask is None else per_sample * w[:, None] * mask
     if reduction == "sum":
         return jnp.sum(weighted)
-    if reduction == "mean_with_sample_weight":
-        return jnp.sum(weighted) / (jnp.sum(w) if mask is None else jnp.sum(w[:, None] * mask))
+    if reduction == "mean_with_sample_weight":  # a batch whose weights are all 0 gives 0, as in Keras
+        total_weight = jnp.sum(w) if mask is None else jnp.sum(w[:, None] * mask)
+        return jnp.where(total_weight == 0, 0.0, jnp.sum(weighted) / jnp.where(total_weight == 0, 1.0, total_weight))
     if mask is None:
         return jnp.sum(weighted) / per_sample.size
     return jnp.sum(weighted) / (jnp.sum(mask) + backend.epsilon())

@@ -516,3 +516,23 @@ def test_a_loss_without_reduction_is_refused_before_training(reduction):
     with pytest.raises(ValueError, match="one value per sample, and training needs one number per batch"):
         model.fit(np.ones((8, 4), "float32"), np.ones((8, 1), "float32"), verbose=0)
     assert model.trainer is None
+
+
+def test_mean_with_sample_weight_gives_0_for_a_batch_weighted_0_as_keras_does():
+    import scanfit
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(64, 4)).astype("float32"), rng.normal(size=(64, 1)).astype("float32")
+    weights = np.ones(64, "float32")
+    weights[:32] = 0.0  # the first batch counts for nothing
+    results, start = [], None
+    for K in (keras, scanfit):
+        model = K.Sequential([K.Input((4,)), K.layers.Dense(1)])
+        start = start or [rng.normal(size=v.shape).astype("float32") for v in model.get_weights()]
+        model.set_weights(start)
+        model.compile(optimizer=K.optimizers.SGD(0.01), loss=K.losses.MeanSquaredError(
+            reduction="mean_with_sample_weight"))
+        history = model.fit(x, y, sample_weight=weights, epochs=2, batch_size=32, shuffle=False, verbose=0)
+        results.append(history.history["loss"] + [w for w in model.get_weights()[0].ravel()])
+    assert np.all(np.isfinite(results[1]))
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-5)
