@@ -910,8 +910,9 @@ class _AtConstraint(_ConfusionMetric):
 
     def _rates(self):
         tp, fp, tn, fn = (jnp.asarray(getattr(self, count)) for count in self.kept)
-        return {"sensitivity": divide_no_nan(tp, tp + fn), "recall": divide_no_nan(tp, tp + fn),
-                "specificity": divide_no_nan(tn, tn + fp), "precision": divide_no_nan(tp, tp + fp)}
+        recall = divide_no_nan(tp, tp + fn)
+        return {"sensitivity": recall, "recall": recall, "specificity": divide_no_nan(tn, tn + fp),
+                "precision": divide_no_nan(tp, tp + fp)}
 
     def result(self):
         rates = self._rates()

@@ -28,6 +28,7 @@ from scanfit import backend
 from scanfit.layers import symbolic
 from scanfit.layers.base import Variable
 from scanfit.layers.operation import Operation, class_name
+from scanfit.losses import divide_no_nan as _divide_no_nan
 from scanfit.serialization import register_built_in
 
 # The parameters that Keras's operations take when called (tensors, or constants in their places); their
@@ -187,7 +188,7 @@ _OPERATIONS.update({
     **{name: (getattr(jnp, name), _BINARY) for name in (
         "arctan2", "hypot", "logaddexp", "logaddexp2", "fmod", "heaviside", "logical_xor", "outer", "inner", "kron",
         "vdot", "nextafter", "fmax", "fmin")},
-    "divide_no_nan": (lambda x1, x2: jnp.where(x2 == 0, 0.0, x1 / jnp.where(x2 == 0, 1.0, x2)), _BINARY),
+    "divide_no_nan": (_divide_no_nan, _BINARY),
     "cross": (jnp.cross, _BINARY + (("axisa", -1), ("axisb", -1), ("axisc", -1), ("axis", None))),
     "isclose": (jnp.isclose, _BINARY + (("rtol", 1e-5), ("atol", 1e-8), ("equal_nan", False))),
     "allclose": (jnp.allclose, _BINARY + (("rtol", 1e-5), ("atol", 1e-8), ("equal_nan", False))),

@@ -32,6 +32,7 @@ from scanfit import backend, mixed_precision, optimizers, threefry
 from scanfit import seeding as scanfit_random
 from scanfit.engine.compiling import Program
 from scanfit.engine.state import TrainState
+from scanfit.losses import divide_no_nan
 
 
 def epoch_segments(num_samples, batch_size):
@@ -134,7 +135,7 @@ class Programs:
         self.penalties = penalties
         self.constraints = constraints
         self.logged_losses = len(losses) if len(losses) > 1 else 0
-        self.per_sample_by_shapes = {}  # values_per_sample's answers, by the shapes and dtypes of a sample
+        self.per_sample_by_shapes = {}  # can_pad's answers, by the shapes and dtypes of a sample
         batched = ("segments", "batch_sharding")
         # Training writes the new weights and optimizer state into the buffers of those it was given.
         self.train_epoch = Program(self._train_epoch, static_argnames=batched + ("shuffle",),
@@ -227,18 +228,22 @@ class Programs:
         unreduced = [loss_fn(pick(y, output), pick(y_pred, output)) for loss_fn, _, output, _ in self.losses]
         return y_pred, updates, extra_loss, masks, unreduced
 
-    def values_per_sample(self, values, data):
-        """Whether every loss and metric gives one value per sample (or step) on `data` (``(x, y, w)``
-        arrays), so that padding a batch with weight-0 samples leaves them unchanged (found from shapes alone,
-        without computing; a loss or metric of the whole batch, such as ``Dice()``, gives one value)."""
-        x, y = jax.tree.map(lambda array: array[:2], (data[0], data[1]))
-        key = tuple((array.shape[1:], array.dtype) for array in jax.tree.leaves((x, y)))
+    def can_pad(self, values, data):
+        """Whether evaluation may pad a short batch of `data` (``(x, y, w)`` arrays) with weight-0 samples: the
+        model allows it (`pad_evaluation`) and every loss and metric gives one value per sample (or step), so
+        that the padding leaves them unchanged. A loss or metric of the whole batch, such as ``Dice()``, gives
+        one value; this is found from shapes alone, once per sample shape."""
+        if not self.pad_evaluation:
+            return False
+        specs = jax.tree.map(lambda array: jax.ShapeDtypeStruct((2,) + tuple(array.shape[1:]), array.dtype),
+                             (data[0], data[1]))
+        key = tuple((spec.shape, spec.dtype) for spec in jax.tree.leaves(specs))
         if key not in self.per_sample_by_shapes:
-            def unreduced():
+            def unreduced(x, y):
                 y_pred, _, _, _, losses = self.unreduced_losses(values, x, y, False, None)
                 return losses + [fn(pick(y, output), pick(y_pred, output)) for fn, _, output in self.metrics]
 
-            self.per_sample_by_shapes[key] = all(shape.ndim > 0 for shape in jax.eval_shape(unreduced))
+            self.per_sample_by_shapes[key] = all(shape.ndim > 0 for shape in jax.eval_shape(unreduced, *specs))
         return self.per_sample_by_shapes[key]
 
     def weight_penalty(self, values):
@@ -340,8 +345,7 @@ class Programs:
         `start`, when given, holds the sums of the batches before `data` (else `empty_sums()`).
         """
         total = num_samples(data) if real_samples is None else real_samples
-        padded = real_samples is not None or (self.pad_evaluation and has_short_last_batch(segments)
-                                              and self.values_per_sample(values, data))
+        padded = real_samples is not None or (has_short_last_batch(segments) and self.can_pad(values, data))
         if padded and real_samples is None:
             data, segments = pad_short_last_batch(data, segments, mode="edge")
             data = data[:2] + (data[2].at[total:].set(0.0),) + data[3:]
@@ -403,8 +407,7 @@ def reduce_loss(per_sample, w, mask, reduction):
     if reduction == "sum":
         return jnp.sum(weighted)
     if reduction == "mean_with_sample_weight":  # a batch whose weights are all 0 gives 0, as in Keras
-        total_weight = jnp.sum(w) if mask is None else jnp.sum(w[:, None] * mask)
-        return jnp.where(total_weight == 0, 0.0, jnp.sum(weighted) / jnp.where(total_weight == 0, 1.0, total_weight))
+        return divide_no_nan(jnp.sum(weighted), jnp.sum(w) if mask is None else jnp.sum(w[:, None] * mask))
     if mask is None:
         return jnp.sum(weighted) / per_sample.size
     return jnp.sum(weighted) / (jnp.sum(mask) + backend.epsilon())

@@ -436,9 +436,8 @@ class Trainer:
         a small search, say) share one compiled program.
         """
         num_samples = data_size(data)
-        if not (num_samples and self.programs.pad_evaluation and is_short_run()
-                and distribution.batch_sharding() is None
-                and self.programs.values_per_sample(self.model.weight_values(), data)):
+        if not (num_samples and is_short_run() and distribution.batch_sharding() is None
+                and self.programs.can_pad(self.model.weight_values(), data)):
             return data, {"segments": epoch_segments(num_samples, batch_size)}
         batches = 1 << (math.ceil(num_samples / batch_size) - 1).bit_length()
         extra = batches * batch_size - num_samples
