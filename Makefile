@@ -1,7 +1,8 @@
 # Quick start: `make train` runs the main job, `make test` runs the tests (both install first).
 PYTHON ?= python3
-# pytest-xdist: one worker per CPU, each test file on one worker (its module fixtures run once).
-PYTEST = $(PYTHON) -m pytest -q -p no:cacheprovider -n auto --dist loadfile
+# pytest-xdist: one worker per CPU, each test file on one worker (its module fixtures run once), files handed out
+# in collection order (tests/conftest.py starts the slowest first).
+PYTEST = $(PYTHON) -m pytest -q -p no:cacheprovider -n auto --dist loadfile --no-loadscope-reorder
 RUN ?= runs/quickstart
 
 .PHONY: setup train test test-unit test-seeds bench

@@ -30,18 +30,15 @@ checksum here, since folders of that layout are usually subsets such as the
 MNIST sample; they are checked by shape and dtype only, like every copy.
 """
 import hashlib
-import http.client
 import os
-import sys
-import urllib.request
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from scanfit.atomic_files import atomic_output
 from scanfit.datasets.idx import read_idx
+from scanfit.downloads import download, file_digest
 
 MIRROR_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 DEBIAN_DIRS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
@@ -88,7 +85,6 @@ NPZ_FILES = {"mnist": "mnist.npz"}
 NPZ_SHA256 = {"mnist.npz": "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"}
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
-_CHUNK = 1 << 20
 
 
 class Location(NamedTuple):
@@ -251,7 +247,7 @@ def _load(name, found):
     if "npz" in found.files:
         file = found.files["npz"]
         if file.name in NPZ_SHA256:
-            _check_digest(file, "SHA-256", NPZ_SHA256[file.name], _sha256_of_file(file))
+            _check_digest(file, "SHA-256", NPZ_SHA256[file.name], file_digest(file))
         arrays = _read_npz(file)
     else:
         table = IDX_MD5[name]
@@ -314,64 +310,16 @@ def _download_missing(name, folder):
         if (folder / file_name).is_file() or (folder / base).is_file():
             continue
         if file_name in NPZ_SHA256:
-            _download(url, folder / file_name, "SHA-256", NPZ_SHA256[file_name], _sha256_of_file)
+            download(url, folder / file_name, "SHA-256", NPZ_SHA256[file_name], file_digest)
         else:
             expected = IDX_MD5[name].get(base)
-            _download(url, folder / file_name, "MD5 of the decompressed content", expected, _md5_of_idx)
-
-
-def _sha256_of_file(file):
-    hasher = hashlib.sha256()
-    with open(file, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            hasher.update(chunk)
-    return hasher.hexdigest()
+            download(url, folder / file_name, "MD5 of the decompressed content", expected, _md5_of_idx)
 
 
 def _md5_of_idx(file):
     hasher = hashlib.md5()
     read_idx(file, hasher=hasher)
     return hasher.hexdigest()
-
-
-def _download(url, target, kind, expected, digest_of):
-    """Fetch ``url`` to ``target``; the file appears only once ``digest_of`` it equals ``expected``."""
-    try:
-        _fetch_verified(url, target, kind, expected, digest_of)
-    except (OSError, http.client.HTTPException) as err:
-        raise OSError(f"fetching {url} failed: {err}") from err
-
-
-def _fetch_verified(url, target, kind, expected, digest_of):
-    with urllib.request.urlopen(url, timeout=60) as response, atomic_output(target) as out:
-        total = int(response.headers.get("Content-Length") or 0)
-        done, shown_percent = 0, None
-        for chunk in iter(lambda: response.read(_CHUNK), b""):
-            out.write(chunk)
-            done += len(chunk)
-            percent = done * 100 // total if total else None
-            if percent != shown_percent or not total:
-                shown_percent = percent
-                _progress(target.name, done, total)
-        if done:
-            sys.stderr.write("\n")
-        out.flush()
-        try:
-            actual = digest_of(Path(out.name))
-        except ValueError as err:
-            raise ValueError(f"Download of {url} is not valid, nothing was saved: {err}") from err
-        if expected is not None and actual != expected:
-            raise ValueError(
-                f"Checksum mismatch for the download of {url}: {kind} is {actual}, expected "
-                f"{expected}; nothing was saved to {target.parent}. The mirror served other "
-                "data; try again later or get the files another way."
-            )
-
-
-def _progress(label, done, total):
-    size = f"{done / 1e6:.1f}" + (f"/{total / 1e6:.1f} MB ({done * 100 // total}%)" if total else " MB")
-    sys.stderr.write(f"\rscanfit: downloading {label}: {size}")
-    sys.stderr.flush()
 
 
 def _how_to_get(name, file_name=None):
@@ -400,11 +348,7 @@ def _url_of(file_name):
 
 
 def _digest_of_file(kind, file):
-    hasher = hashlib.sha256() if kind == "SHA-256" else hashlib.md5()
-    with open(file, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            hasher.update(chunk)
-    return hasher.hexdigest()
+    return file_digest(file, "sha256" if kind == "SHA-256" else "md5")
 
 
 def fetch_file(name, file_name, path=None):
@@ -442,7 +386,7 @@ def fetch_file(name, file_name, path=None):
     target = cache_dir(name) / file_name
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        _download(url, target, kind, expected, lambda file: _digest_of_file(kind, file))
+        download(url, target, kind, expected, lambda file: _digest_of_file(kind, file))
     except OSError as err:
         notes.append(f"download: {err}")
         raise FileNotFoundError(_file_not_found(name, file_name, notes)) from err

@@ -1,5 +1,5 @@
 """`keras.utils`: data helpers (`pad_sequences`, `image_dataset_from_directory`, `text_dataset_from_directory`,
-`load_img` among them), the global random seed, `clear_session` and model plots."""
+`load_img` among them), `get_file`, the global random seed, `clear_session` and model plots."""
 from scanfit.backend import clear_session
 from scanfit.data_utils import normalize, split_validation, to_categorical, train_test_split
 from scanfit.seeding import set_seed as set_random_seed
@@ -11,6 +11,7 @@ from scanfit.serialization import (
     get_registered_object,
     register_keras_serializable,
 )
+from scanfit.utils.file_cache import get_file
 from scanfit.utils.image_dataset import image_dataset_from_directory
 from scanfit.utils.image_files import array_to_img, img_to_array, load_img, save_img
 from scanfit.utils.model_plot import model_to_dot, plot_model
@@ -21,7 +22,7 @@ from scanfit.utils.timeseries import timeseries_dataset_from_array
 
 __all__ = [
     "CustomObjectScope", "PyDataset", "Sequence", "array_to_img", "clear_session", "custom_object_scope",
-    "get_custom_objects", "get_registered_name", "get_registered_object", "image_dataset_from_directory",
+    "get_custom_objects", "get_file", "get_registered_name", "get_registered_object", "image_dataset_from_directory",
     "img_to_array", "load_img", "model_to_dot", "normalize", "pad_sequences", "plot_model",
     "register_keras_serializable", "save_img", "set_random_seed", "split_validation", "text_dataset_from_directory",
     "timeseries_dataset_from_array", "to_categorical", "train_test_split",

@@ -2,14 +2,13 @@
 import functools
 import gzip
 import hashlib
-import http.server
-import threading
 
 import numpy as np
 import pytest
 
 from scanfit.datasets import _source, fashion_mnist, locate, mnist
 from scanfit.datasets.idx import read_idx, write_idx
+from local_server import serving
 
 DTYPES = ["uint8", "int8", "int16", "int32", "float32", "float64"]
 ROLES = ("x_train", "y_train", "x_test", "y_test")
@@ -283,28 +282,16 @@ def test_mnist_npz_is_verified(tmp_path, monkeypatch):
 # --- downloading from a mirror --------------------------------------------------
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def mirror(tmp_path, monkeypatch):
     """A local HTTP server standing in for the mirror; yields the folder it serves."""
     folder = tmp_path / "mirror"
     folder.mkdir()
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder))
-    )
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    monkeypatch.setattr(_source, "MIRROR_URL", f"http://127.0.0.1:{server.server_address[1]}/")
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
-    monkeypatch.delenv("SCANFIT_OFFLINE")
-    yield folder
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(folder) as url:
+        monkeypatch.setattr(_source, "MIRROR_URL", url)
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        monkeypatch.delenv("SCANFIT_OFFLINE")
+        yield folder
 
 
 def cache_of(tmp_path, folder):
