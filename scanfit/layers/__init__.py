@@ -25,6 +25,7 @@ from scanfit.layers.convolution import (
 from scanfit.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from scanfit.layers.discretization import Discretization
 from scanfit.layers.embedding import Embedding
+from scanfit.layers.hashing import Hashing
 from scanfit.layers.index_lookup import IntegerLookup, StringLookup
 from scanfit.layers.lambda_layer import Lambda
 from scanfit.layers.merging import (

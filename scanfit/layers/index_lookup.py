@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scanfit import checks
+from scanfit.fingerprints import hash_buckets, sip_key
 from scanfit.layers import execution, symbolic
 from scanfit.layers.base import Layer
 from scanfit.utils.py_dataset import batches_of
@@ -79,10 +80,13 @@ class IndexLookup(HostLayer):
     `checked_token`) and what ``invert=True`` returns (`inverted`)."""
 
     def __init__(self, max_tokens, num_oov_indices, mask_token, oov_token, vocabulary, idf_weights, invert,
-                 output_mode, pad_to_max_tokens, sparse, **kwargs):
+                 output_mode, pad_to_max_tokens, sparse, oov_method="floormod", salt=None, **kwargs):
         super().__init__(**kwargs)
         self.max_tokens = checks.int_at_least("max_tokens", max_tokens, 2)
         self.num_oov_indices = checks.int_at_least("num_oov_indices", num_oov_indices, 0, allow_none=False)
+        if oov_method not in ("floormod", "farmhash"):
+            raise ValueError(f"oov_method must be 'floormod' or 'farmhash', got {oov_method!r}.")
+        self.oov_method, self.salt = oov_method, sip_key(salt)
         output_mode = _MODE_ALIASES.get(output_mode, output_mode)
         if output_mode not in OUTPUT_MODES:
             raise ValueError(f"output_mode must be one of {OUTPUT_MODES}, got {output_mode!r}.")
@@ -125,6 +129,12 @@ class IndexLookup(HostLayer):
     def inverted(self, tokens):
         """What ``invert=True`` returns for an array of tokens."""
         raise NotImplementedError
+
+    def oov_index(self, tokens):
+        """Which of the several OOV indices each unknown token takes (0-based), as Keras picks it: FarmHash's
+        Fingerprint64 of its text (SipHash-2-4 keyed by `salt`) modulo their count; IntegerLookup's default
+        'floormod' takes the value modulo the count."""
+        return hash_buckets(tokens, self.num_oov_indices, self.salt)
 
     # The vocabulary.
 
@@ -254,8 +264,7 @@ class IndexLookup(HostLayer):
 
     def indices_of(self, tokens):
         """The vocabulary index of each token (the mask token's is 0 in 'int' mode, -2 in the others). Unknown
-        tokens get the OOV index, or with several OOV indices their value modulo the count (IntegerLookup's
-        'floormod')."""
+        tokens get the OOV index, or with several OOV indices one picked by `oov_index`."""
         flat = tokens.ravel()
         indices = np.array([self._index.get(token, -1) for token in flat.tolist()], dtype=np.int64)
         masked = flat == self.mask_token if self.mask_token is not None else np.zeros(flat.shape, dtype=bool)
@@ -267,7 +276,7 @@ class IndexLookup(HostLayer):
         if self.num_oov_indices == 1:
             indices[unknown] = self._oov_start()
         elif self.num_oov_indices > 1:
-            indices[unknown] = self._oov_start() + flat[unknown].astype(np.int64) % self.num_oov_indices
+            indices[unknown] = self._oov_start() + self.oov_index(flat[unknown])
         indices[masked] = 0 if self.output_mode == "int" else -2
         return indices.reshape(tokens.shape)
 
@@ -314,6 +323,7 @@ class IndexLookup(HostLayer):
     def get_config(self):
         return {**super().get_config(), "invert": self.invert, "max_tokens": self.max_tokens,
                 "num_oov_indices": self.num_oov_indices, "oov_token": self.oov_token, "mask_token": self.mask_token,
+                "oov_method": self.oov_method, "salt": self.salt,
                 "output_mode": self.output_mode, "sparse": False, "pad_to_max_tokens": self.pad_to_max_tokens,
                 "vocabulary": _listed(self.input_vocabulary), "idf_weights": _listed(self.input_idf_weights),
                 "vocabulary_size": self.vocabulary_size()}
@@ -331,7 +341,8 @@ class StringLookup(IndexLookup):
 
     Args:
         max_tokens: the vocabulary's largest size, special tokens included (None: no limit).
-        num_oov_indices: 1 (every unknown string maps to the OOV index) or 0 (unknown strings are an error).
+        num_oov_indices: how many OOV indices: 0 (unknown strings are an error), 1, or more (an unknown string
+            takes the one its FarmHash Fingerprint64 picks, as in Keras).
         mask_token: a string that maps to index 0 in ``'int'`` mode (and is left out of encodings); None: none.
         oov_token: the vocabulary's entry for unknown strings (what ``invert=True`` gives for unknown indices).
         vocabulary: a list or 1D array of tokens, or the path of a file with one token per line.
@@ -341,21 +352,16 @@ class StringLookup(IndexLookup):
         pad_to_max_tokens: encodings have `max_tokens` entries even when the vocabulary is smaller.
         sparse: must be False (scanfit has no sparse tensors, nor has Keras on JAX).
         encoding: how bytes inputs are decoded.
+        oov_method: 'floormod' or 'farmhash'; strings are always hashed with FarmHash (as in Keras).
+        salt: an int or a pair: unknown strings are hashed with SipHash-2-4 under this key instead.
     """
 
     def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token="[UNK]", vocabulary=None,
                  idf_weights=None, invert=False, output_mode="int", pad_to_max_tokens=False, sparse=False,
                  encoding="utf-8", oov_method="floormod", salt=None, **kwargs):
-        if isinstance(num_oov_indices, int) and num_oov_indices > 1:
-            raise ValueError(f"num_oov_indices={num_oov_indices} is not supported: Keras hashes unknown strings "
-                             "into several OOV indices with TensorFlow's FarmHash, which scanfit does not have. "
-                             "Use num_oov_indices=1 (or 0).")
-        if oov_method not in ("floormod", "farmhash") or salt is not None:
-            raise ValueError("oov_method and salt only choose how several OOV indices are hashed, which scanfit does "
-                             f"not support; leave them out (got oov_method={oov_method!r}, salt={salt!r}).")
         self.encoding = encoding
         super().__init__(max_tokens, num_oov_indices, mask_token, oov_token, vocabulary, idf_weights, invert,
-                         output_mode, pad_to_max_tokens, sparse, **kwargs)
+                         output_mode, pad_to_max_tokens, sparse, oov_method, salt, **kwargs)
 
     def as_tokens(self, data):
         return as_strings(data, self.encoding)
@@ -384,7 +390,8 @@ class IntegerLookup(IndexLookup):
     Args:
         max_tokens: the vocabulary's largest size, special tokens included (None: no limit).
         num_oov_indices: how many OOV indices: 0 (unknown values are an error), 1, or more (an unknown value
-            ``v`` maps to OOV index ``v mod num_oov_indices``, Keras's 'floormod').
+            ``v`` maps to OOV index ``v mod num_oov_indices`` by Keras's 'floormod', or by 'farmhash' to the one
+            FarmHash's Fingerprint64 of its decimal text picks).
         mask_token: an int that maps to index 0 in ``'int'`` mode (and is left out of encodings); None: none.
         oov_token: the vocabulary's entry for unknown values (what ``invert=True`` gives for unknown indices).
         vocabulary: a list or 1D array of ints, or the path of a file with one int per line.
@@ -394,6 +401,8 @@ class IntegerLookup(IndexLookup):
         output_mode: 'int', 'one_hot', 'multi_hot', 'count' or 'tf_idf'.
         sparse: must be False (scanfit has no sparse tensors, nor has Keras on JAX).
         pad_to_max_tokens: encodings have `max_tokens` entries even when the vocabulary is smaller.
+        oov_method: 'floormod' (default) or 'farmhash', how several OOV indices are picked.
+        salt: with 'farmhash', an int or a pair: SipHash-2-4 under this key instead of Fingerprint64.
     """
 
     def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1, vocabulary=None,
@@ -402,12 +411,11 @@ class IntegerLookup(IndexLookup):
         if vocabulary_dtype != "int64":
             raise ValueError(f"IntegerLookup supports only vocabulary_dtype='int64' (as Keras), got "
                              f"{vocabulary_dtype!r}.")
-        if oov_method != "floormod" or salt is not None:
-            raise ValueError("IntegerLookup maps unknown values to OOV indices by 'floormod' only (Keras's "
-                             "'farmhash' and salt use TensorFlow's hashes, which scanfit does not have); got "
-                             f"oov_method={oov_method!r}, salt={salt!r}.")
+        if salt is not None and oov_method != "farmhash":
+            raise ValueError(f"IntegerLookup's salt keys the 'farmhash' OOV hash; pass oov_method='farmhash' with it "
+                             f"(got oov_method={oov_method!r}).")
         super().__init__(max_tokens, num_oov_indices, mask_token, oov_token, vocabulary, idf_weights, invert,
-                         output_mode, pad_to_max_tokens, sparse, **kwargs)
+                         output_mode, pad_to_max_tokens, sparse, oov_method, salt, **kwargs)
 
     def as_tokens(self, data):
         array = np.asarray(data)
@@ -430,6 +438,11 @@ class IntegerLookup(IndexLookup):
 
     def inverted(self, tokens):
         return jnp.asarray(tokens.astype(np.int64), dtype=jnp.int32)
+
+    def oov_index(self, tokens):
+        if self.oov_method == "floormod":
+            return tokens.astype(np.int64) % self.num_oov_indices
+        return super().oov_index(tokens)
 
     def get_config(self):
         return {**super().get_config(), "vocabulary_dtype": "int64"}

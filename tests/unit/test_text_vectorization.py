@@ -156,8 +156,8 @@ def test_bad_input_gets_clear_errors():
         keras.layers.TextVectorization(vocabulary=["a"]).adapt(["a b"])
     with pytest.raises(RuntimeError, match="needs its vocabulary before it is called"):
         keras.layers.TextVectorization(output_mode="multi_hot")(["a"])
-    with pytest.raises(ValueError, match="num_oov_indices=2 is not supported"):
-        keras.layers.StringLookup(num_oov_indices=2)
+    with pytest.raises(ValueError, match="oov_method must be 'floormod' or 'farmhash'"):
+        keras.layers.StringLookup(num_oov_indices=2, oov_method="sha1")
     with pytest.raises(ValueError, match=r"\['z'\] are not"):
         keras.layers.StringLookup(vocabulary=VOCAB, num_oov_indices=0)(["a", "z"])
     with pytest.raises(ValueError, match="repeats \\['b'\\]"):
@@ -262,8 +262,8 @@ def test_integer_lookup_masks_configs_files_and_errors(tmp_path):
         layer(np.array(["a"]))
     with pytest.raises(ValueError, match="only vocabulary_dtype='int64'"):
         keras.layers.IntegerLookup(vocabulary_dtype="int32")
-    with pytest.raises(ValueError, match="'floormod' only"):
-        keras.layers.IntegerLookup(num_oov_indices=2, oov_method="farmhash")
+    with pytest.raises(ValueError, match="pass oov_method='farmhash' with it"):
+        keras.layers.IntegerLookup(num_oov_indices=2, salt=7)
     with pytest.raises(TypeError, match="mask_token must be an int"):
         keras.layers.IntegerLookup(mask_token="0")
     with pytest.raises(ValueError, match=r"\[8\] are not"):
