@@ -46,6 +46,7 @@ from scanfit.engine.state import TrainState
 from scanfit.engine.stacked import Group, StackedPrograms, step_signature, update_signature
 from scanfit.engine.training import (
     _verbosity,
+    carries_layer_state,
     device_data,
     require_compiled,
     run_evaluation,
@@ -162,10 +163,13 @@ class Sweep:
             if isinstance(model.output_shape, list) or len(getattr(model, "input_names", [None])) > 1:
                 raise ValueError(f"build(**{params!r}) returned a model of several inputs or outputs; a Sweep "
                                  "trains models of one input and one output. Fit that model with model.fit().")
+            model.ensure_built(x_shape)
+            if carries_layer_state(model):
+                raise ValueError(f"build(**{params!r}) returned a model with stateful layers, whose states a Sweep "
+                                 "does not carry; fit that model with model.fit().")
             if any(model is run.model for run in runs):
                 raise ValueError(f"build(**{params!r}) returned a model it had returned before: "
                                  "each run needs a model of its own.")
-            model.ensure_built(x_shape)
             runs.append(_Run(index, params, model, trainer_for(model, y)))  # the base key, drawn as Model.fit draws it
         return runs
 

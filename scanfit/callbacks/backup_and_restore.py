@@ -121,7 +121,7 @@ class BackupAndRestore(Callback):
             return
         model, trainer = self.model, self._trainer()
         arrays = {}
-        for index, variable in enumerate(model.weights):
+        for index, variable in enumerate(_backed_up(model)):
             arrays[f"weights/{index}"] = np.asarray(variable.value)
         opt_leaves = jax.tree.leaves(trainer.optimizer_state())
         for index, leaf in enumerate(opt_leaves):
@@ -135,7 +135,7 @@ class BackupAndRestore(Callback):
             "step": 0 if position is None else position.step,
             "samples": None if position is None else position.samples,
             "stop_training": bool(getattr(model, "stop_training", False)),
-            "weights": [_describe(variable.value) for variable in model.weights],
+            "weights": [_describe(variable.value) for variable in _backed_up(model)],
             "optimizer_leaves": len(opt_leaves),
             "iterations": int(model.optimizer.iterations),
             "learning_rate": _plain_learning_rate(model.optimizer),
@@ -178,11 +178,11 @@ class BackupAndRestore(Callback):
     def _apply(self, metadata, arrays):
         """Put the backup's state into the model, optimizer, trainer, history and callbacks."""
         model, trainer = self.model, self._trainer()
-        shapes = [_describe(variable.value) for variable in model.weights]
+        shapes = [_describe(variable.value) for variable in _backed_up(model)]
         if metadata["weights"] != shapes:
             raise ValueError(f"Cannot restore training from {self.path}: it holds weights {metadata['weights']}, "
                              f"but model {model.name!r} has {shapes}. Was the model changed?")
-        for index, variable in enumerate(model.weights):
+        for index, variable in enumerate(_backed_up(model)):
             variable.assign(arrays[f"weights/{index}"])
         template = trainer.optimizer_state()
         leaves, structure = jax.tree.flatten(template)
@@ -213,6 +213,12 @@ class BackupAndRestore(Callback):
             if key in metadata["callbacks"] and hasattr(callback, "restore_backup_state"):
                 callback.restore_backup_state(_join_state(metadata["callbacks"][key], f"callbacks/{key}", arrays))
         trainer.resumed_epoch = metadata["epoch"]
+
+
+def _backed_up(model):
+    """The variables a backup holds: the model's weights, with each stateful layer's states after its own
+    weights (so that a resumed run carries on from the same states)."""
+    return [variable for layer in model.weight_layers for variable in layer.carried_variables]
 
 
 def _describe(array):

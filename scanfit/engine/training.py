@@ -201,6 +201,7 @@ class Trainer:
                             and self.outputs.reduce_by_batch_size()
                             and not self.outputs.stateful_metrics() and not makes_masks(model)),
             stateful_metrics=self.outputs.stateful_metrics(),
+            carries_state=carries_layer_state(model),
         )
         # An optimizer state that scanfit.saving restored from a file is used once, by the next Trainer.
         self.opt_state = getattr(model.optimizer, "restored_state", None)
@@ -460,29 +461,26 @@ class Trainer:
         hooked = before_batch is not None or after_batch is not None
         if isinstance(data, HostArrays):
             data = functools.partial(groups, ArraySource(data, batch_size), None, unchanged)
+        whole = not callable(data) and not hooked  # one program over all of `data`, from the empty sums it makes
         if callable(data):
-            sums, batch = self.programs.empty_sums(), 0
-            for group, segments, _ in data(1 if hooked else None):
-                if before_batch:
-                    before_batch(batch)
-                sums = self.programs.evaluate(values, group, segments=segments, rng=rng(), start=sums)
-                if after_batch:
-                    after_batch(batch, sums)
-                batch += sum(count for count, _ in segments)
-            return sums
-        num_samples = data_size(data)
-        if before_batch is None and after_batch is None:
-            data, arguments = self.evaluation_arguments(data, batch_size)
-            return self.programs.evaluate(values, data, rng=rng(), **arguments)
-        sums = self.programs.empty_sums()
-        for batch, start in enumerate(range(0, num_samples, batch_size)):
+            parts = ((group, {"segments": segments}) for group, segments, _ in data(1 if hooked else None))
+        elif whole:
+            parts = [self.evaluation_arguments(data, batch_size)]
+        else:
+            parts = ((part, {"segments": epoch_segments(data_size(part), batch_size)})
+                     for part in (jax.tree.map(lambda array: array[start:start + batch_size], data)
+                                  for start in range(0, data_size(data), batch_size)))
+        sums, batch = self.programs.empty_sums(), 0
+        for part, arguments in parts:
             if before_batch:
                 before_batch(batch)
-            part = jax.tree.map(lambda array: array[start:start + batch_size], data)
-            sums = self.programs.evaluate(values, part, segments=epoch_segments(data_size(part), batch_size),
-                                          rng=rng(), start=sums)
+            sums = self.programs.evaluate(values, part, rng=rng(), start=None if whole else sums, **arguments)
+            if self.programs.carries_state:  # the states evaluation ended with, for the next part and the model
+                sums, values = sums
+                write_back(self.model, values)
             if after_batch:
                 after_batch(batch, sums)
+            batch += sum(count for count, _ in arguments["segments"])
         return sums
 
 
@@ -559,7 +557,10 @@ def _remaining_chunks(num_samples, batch_size, steps_per_chunk, steps_done):
 def computes_per_sample(model):
     """Whether `model`'s inference output for a sample depends on that sample alone, as far as scanfit can tell:
     it is made only of scanfit's own layers (no Lambda, no user layer) in Sequential or functional models (no
-    subclassed model's own `call`). Only then may inference pad a batch with other samples."""
+    subclassed model's own `call`), and no layer carries states from batch to batch. Only then may inference pad
+    a batch with other samples."""
+    if carries_layer_state(model):
+        return False
     layers = built_in("layer")
     layer_classes = set(layers.values()) - {layers["Lambda"]}
     model_classes = set(built_in("model").values())
@@ -594,10 +595,29 @@ def uses_activity_regularizers(model):
     return any(getattr(layer, "activity_regularizer", None) is not None for layer in layers)
 
 
+def check_stateful_batches(model, what, batch_size, num_samples):
+    """A stateful layer takes batches of its fixed size only: a clear error, before anything compiles, when
+    `batch_size` differs from it or does not divide `num_samples` (the last batch would be short)."""
+    for layer in model.weight_layers:
+        if layer.state_variables:
+            size = layer.state_variables[0].value.shape[0]
+            if batch_size != size or num_samples % size:
+                raise ValueError(
+                    f"The stateful layer {layer.name!r} takes batches of {size} samples (its fixed batch size), but "
+                    f"{what} was given {num_samples} samples in batches of {batch_size}: pass batch_size={size} "
+                    f"and a number of samples that {size} divides.")
+
+
+def carries_layer_state(model):
+    """Whether `model` has stateful layers (recurrent layers with ``stateful=True``), whose states every forward
+    pass reads and updates."""
+    return any(layer.state_variables for layer in model.weight_layers)
+
+
 def write_back(model, values):
     """Store new per-layer weight values in the model's variables."""
     for layer, layer_values in zip(model.weight_layers, values):
-        for variable in layer.own_weights:
+        for variable in layer.carried_variables:
             variable.value = layer_values[variable.short_name]
 
 
@@ -751,6 +771,9 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
         trainer, data, val_data, num_samples = staged_fit_arrays(
             model, x, y, sample_weight, class_weight, validation_split, array_validation, allow_nonfinite,
             validation_steps, val_batch_size)
+        check_stateful_batches(model, "fit", batch_size, num_samples)
+        if val_data is not None and not callable(val_data):
+            check_stateful_batches(model, "validation", val_batch_size, placed_count(val_data))
         batches = math.ceil(num_samples / batch_size)
         steps = steps_per_epoch or batches
     else:
@@ -976,6 +999,7 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, retu
         model.ensure_built(x_shapes)
         trainer = trainer_for(model, y)
         check_all_targets(trainer, y)
+        check_stateful_batches(model, "evaluate", batch_size, num_samples)
         steps = math.ceil(num_samples / batch_size)
     callback_list = CallbackList(callbacks, model, {"verbose": verbose, "epochs": 1, "steps": steps})
     bar = Progbar(steps, verbose=verbose, live=False)
@@ -1050,6 +1074,7 @@ def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, 
             local = (x_shapes[0] if isinstance(x_shapes, list) else x_shapes)[0]
             local_rows = distribution.process_shard(local * jax.process_count())
         num_samples = data_size(x.arrays if isinstance(x, HostArrays) else x)
+        check_stateful_batches(model, "predict", batch_size, num_samples)
         steps = math.ceil(num_samples / batch_size)
     predict_function = model.make_predict_function()
     sample_passes = source.samples_in(steps) if source is not None else num_samples
@@ -1071,8 +1096,11 @@ def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, 
         for part, segments in pieces:
             if hooked:
                 callback_list.on_predict_batch_begin(batch)
-            parts.append(jax.tree.map(np.asarray, predict_function(values, part, segments=segments,
-                                                                  rng=inference_key(model))))
+            outputs = predict_function(values, part, segments=segments, rng=inference_key(model))
+            if carries_layer_state(model):  # the states the batches left, for the next part and the model
+                outputs, values = outputs
+                write_back(model, values)
+            parts.append(jax.tree.map(np.asarray, outputs))
             if hooked:
                 callback_list.on_predict_batch_end(batch, {"outputs": model.structure_outputs(parts[-1])})
             batch += sum(count for count, _ in segments)

@@ -152,6 +152,7 @@ class Layer:
     autocast = True  # cast floating inputs and (autocast) weights to the compute dtype before `call`
     is_model = False  # True for models (their layers hold the weights)
     calls_keras_style = True  # computes with a Keras-style `call` (False for a class that defines `pure_call`)
+    state_variables = ()  # what a stateful layer carries from call to call (not weights: never saved)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -372,8 +373,14 @@ class Layer:
         return mask if self.supports_masking and not isinstance(mask, list) else None
 
     def weight_values(self):
-        """The current values as the dict that `call` takes."""
-        return {v.short_name: v.value for v in self.own_weights}
+        """The current values as the dict that `call` takes: the weights, and a stateful layer's states."""
+        return {v.short_name: v.value for v in self.carried_variables}
+
+    @property
+    def carried_variables(self):
+        """The variables whose values a forward pass takes and may update: `own_weights`, then
+        `state_variables` (a stateful recurrent layer's states, carried from batch to batch)."""
+        return self.own_weights + list(self.state_variables)
 
     def __call__(self, x, *args, training=None, **kwargs):
         """Call the layer: on `keras.Input` tensors it records a graph node and returns symbolic outputs;
@@ -433,7 +440,7 @@ class Layer:
 
     def assign_state(self, updates):
         """Store new values (``{short_name: array}``) for some of this layer's variables."""
-        for variable in self._variables:
+        for variable in self._variables + list(self.state_variables):
             if variable.short_name in updates:
                 variable.value = updates[variable.short_name]
 

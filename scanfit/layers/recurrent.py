@@ -16,12 +16,17 @@ which `Bidirectional` sets when it returns sequences). With
 sequence is in that (reversed) order, as in Keras. Dropout masks are drawn
 once per batch and shared by all timesteps, as in Keras: one input mask, or
 one per gate when ``recurrent_dropout > 0`` (Keras's implementation 1).
+
+With ``stateful=True`` the layer starts each call from the states its last
+call ended with (zeros after `reset_state`), held in `state_variables` for
+a fixed batch size: they travel with the weights through the programs (see
+`Layer.carried_variables`) without being weights themselves.
 """
 import jax
 import jax.numpy as jnp
 
 from scanfit import activations, constraints, initializers, regularizers, threefry
-from scanfit.layers.base import Layer
+from scanfit.layers.base import Layer, Variable
 from scanfit.layers.core import _positive_int
 from scanfit.native import recurrent as native_recurrent
 
@@ -113,11 +118,6 @@ class Recurrent(Layer):
                  use_cudnn="auto", **kwargs):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         kind = type(self).__name__
-        if stateful:
-            raise ValueError(
-                f"{kind}(stateful=True) is not supported by scanfit: each batch starts from zero states. "
-                "Use stateful=False, or pass the whole sequence in one sample."
-            )
         if use_cudnn not in ("auto", False):
             raise ValueError(f"{kind}: use_cudnn must be 'auto' or False (scanfit runs XLA scans), got {use_cudnn!r}")
         self.units = _positive_int(units, f"{kind} units")
@@ -138,6 +138,7 @@ class Recurrent(Layer):
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
         self.unroll = bool(unroll)
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.per_gate_dropout = self.recurrent_dropout > 0
@@ -168,6 +169,35 @@ class Recurrent(Layer):
         if self.use_bias:
             self.add_weight(name=f"{prefix}bias", shape=self.bias_shape(), initializer=self.bias_initializer_for_build(),
                             regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+        if self.stateful:
+            self._build_states(input_shape[0])
+
+    def _build_states(self, batch):
+        """The states a stateful layer carries from batch to batch (zeros; see `reset_states`)."""
+        if batch is None:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r} is stateful, so its batch size must be fixed: give the model's "
+                "input a batch size, e.g. keras.Input(batch_shape=(32, None, 8)) or, as in tf.keras 2, the first "
+                "layer's batch_input_shape=[32, None, 8]; then fit, evaluate and predict with that batch_size.")
+        dtype = jnp.dtype(self.dtype)
+        self.state_variables = [Variable(jnp.zeros((batch, self.units), dtype), f"{self.name}/{name}", trainable=False,
+                                         autocast=False, layer=self) for name in self.state_names()]
+
+    def state_names(self):
+        """The short names of the carried states in this layer's values."""
+        return ["rnn_state"] + [f"rnn_state_{i}" for i in range(1, self.state_count)]
+
+    @property
+    def states(self):
+        """A stateful layer's current states (Keras's `layer.states`: one variable per state; None otherwise)."""
+        return list(self.state_variables) if self.stateful else None
+
+    def reset_state(self):
+        """Set a stateful layer's states back to zeros (Keras 3's name; a layer that is not stateful has none)."""
+        for variable in self.state_variables:
+            variable.value = jnp.zeros_like(variable.value)
+
+    reset_states = reset_state  # tf.keras 2's name
 
     def compute_output_shape(self, input_shape):
         batch, steps = input_shape[0], input_shape[1]
@@ -211,10 +241,11 @@ class Recurrent(Layer):
         return inputs, recurrent
 
     def _native_cell(self, weights, x, recurrent_masks):
-        """The native cell to run this call with, or None for the XLA scan (unrolled, recurrent dropout,
-        no timesteps, or a setting `native_recurrent.usable` refuses: wide layers, GPU, other dtypes)."""
+        """The native cell to run this call with, or None for the XLA scan (unrolled, recurrent dropout, stateful
+        (the native loops start from zeros), no timesteps, or a setting `native_recurrent.usable` refuses: wide
+        layers, GPU, other dtypes)."""
         cell = self.native_cell()
-        if cell is None or recurrent_masks is not None or self.unroll or x.shape[1] == 0:
+        if cell is None or recurrent_masks is not None or self.unroll or self.stateful or x.shape[1] == 0:
             return None
         if any(w.dtype != x.dtype for w in weights.values()):
             return None
@@ -230,6 +261,16 @@ class Recurrent(Layer):
                                              None if keep is None else keep[..., 0])
         states = tuple(history[-1, i] for i in range(self.state_count))
         return states, (history[:, 0] if self.return_sequences else None)
+
+    def _initial_states(self, weights, batch, dtype):
+        """Zeros, or a stateful layer's carried states."""
+        if not self.stateful:
+            return tuple(jnp.zeros((batch, self.units), dtype) for _ in range(self.state_count))
+        expected = weights[self.state_names()[0]].shape[0]
+        if batch != expected:
+            raise ValueError(f"{type(self).__name__} {self.name!r} is stateful with batch size {expected}, but got a "
+                             f"batch of {batch}: use batch_size={expected} and a number of samples it divides.")
+        return tuple(weights[name].astype(dtype) for name in self.state_names())
 
     def _scan(self, weights, xs, keep, training, recurrent_masks, zero_output):
         """The time loop in XLA: the final states and, for return_sequences, the (time-major) outputs."""
@@ -250,7 +291,7 @@ class Recurrent(Layer):
                 new_states = tuple(jnp.where(keep_t, n, s) for n, s in zip(new_states, states))
             return new_states, (output if self.return_sequences else None)
 
-        states = tuple(jnp.zeros((batch, self.units), dtype) for _ in range(self.state_count))
+        states = self._initial_states(weights, batch, dtype)
         if self.unroll:
             outputs = []
             for t in range(steps):
@@ -289,9 +330,11 @@ class Recurrent(Layer):
             output = jnp.where(keep[-1], states[0], 0.0)
         else:
             output = states[0]
+        updates = {name: state.astype(weights[name].dtype) for name, state in zip(self.state_names(), states)
+                   } if self.stateful else {}
         if self.return_state:
-            return (output,) + tuple(states), {}
-        return output, {}
+            return (output,) + tuple(states), updates
+        return output, updates
 
     # --- configuration ------------------------------------------------------------
     def get_config(self):
@@ -300,7 +343,7 @@ class Recurrent(Layer):
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
-            "stateful": False,
+            "stateful": self.stateful,
             "unroll": self.unroll,
             "zero_output_for_mask": self.zero_output_for_mask,
             "units": self.units,

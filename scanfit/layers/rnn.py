@@ -156,7 +156,7 @@ class RNN(Layer):
     nests them) or from zeros. A masked timestep keeps the states and outputs
     the previous output (zeros with `zero_output_for_mask`). With
     `go_backwards` the sequence is read from its end and the returned sequence
-    is in that order, as in Keras. ``stateful=True`` is refused.
+    is in that order, as in Keras. ``stateful=True`` is refused (SimpleRNN, LSTM and GRU take it).
     """
 
     def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
@@ -167,7 +167,8 @@ class RNN(Layer):
         _check_cell(cell)
         if stateful:
             raise ValueError("RNN(stateful=True) is not supported by scanfit: each batch starts from zero states "
-                             "(or from initial_state). Use stateful=False.")
+                             "(or from initial_state). Use stateful=False, or the layers SimpleRNN, LSTM and GRU, "
+                             "which take stateful=True.")
         self.cell = cell
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)

@@ -9,6 +9,12 @@ from scanfit.saving.config import deserialize_layer, serialize_layer
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
+def _not_stateful(layer, wrapper):
+    if getattr(layer, "stateful", False):
+        raise ValueError(f"{wrapper} cannot wrap the stateful layer {layer.name!r}: scanfit carries the states of "
+                         "recurrent layers used directly in a model only. Use stateful=False inside the wrapper.")
+
+
 def _no_activity_regularizer(layer, wrapper):
     if layer.activity_regularizer is not None:
         raise ValueError(
@@ -51,6 +57,7 @@ class Bidirectional(Layer):
                 raise ValueError(f"Bidirectional: the forward and backward layers must have the same {attribute}.")
         for sub in (self.forward_layer, self.backward_layer):
             _no_activity_regularizer(sub, "Bidirectional")
+            _not_stateful(sub, "Bidirectional")
             sub.zero_output_for_mask = sub.return_sequences
         self.return_sequences = self.forward_layer.return_sequences
         self.return_state = self.forward_layer.return_state
@@ -135,6 +142,7 @@ class TimeDistributed(Layer):
             raise TypeError(f"TimeDistributed needs a scanfit layer, got {layer!r}")
         super().__init__(**kwargs)
         _no_activity_regularizer(layer, "TimeDistributed")
+        _not_stateful(layer, "TimeDistributed")
         self.layer = layer
 
     def build(self, input_shape):

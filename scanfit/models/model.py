@@ -133,7 +133,7 @@ class Model(Layer):
         """Per weight layer, ``{short_name: bool}``: which weights the optimizer updates (flags frozen at compile)."""
         flags = self.compile_settings.trainable
         return [
-            {v.short_name: bool(flags.get(id(layer), layer.trainable) and v.trainable) for v in layer.own_weights}
+            {v.short_name: bool(flags.get(id(layer), layer.trainable) and v.trainable) for v in layer.carried_variables}
             for layer in self.weight_layers
         ]
 
@@ -463,10 +463,18 @@ class Model(Layer):
         return training.predict(self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks,
                                 allow_nonfinite=allow_nonfinite, steps=steps)
 
+    def reset_states(self):
+        """Set the states of every stateful layer (``stateful=True``) back to zeros (tf.keras 2's method; Keras 3
+        resets each layer with ``layer.reset_state()``)."""
+        for layer in self.weight_layers:
+            if layer.state_variables:
+                layer.reset_state()
+
     def make_predict_function(self):
         """The compiled program `predict` runs (made on first use, kept until the layers change), as Keras names it."""
         if self.predict_function is None:
-            self.predict_function = programs.make_predict_program(self.apply, training.computes_per_sample(self))
+            self.predict_function = programs.make_predict_program(self.apply, training.computes_per_sample(self),
+                                                                  training.carries_layer_state(self))
         return self.predict_function
 
     def predict_on_batch(self, x):

@@ -183,9 +183,7 @@ def test_configs_equal_keras_and_round_trip():
         assert again.get_config() == layer.get_config()
 
 
-def test_stateful_and_bad_arguments_are_refused():
-    with pytest.raises(ValueError, match=r"stateful=True\) is not supported"):
-        scanfit.layers.LSTM(3, stateful=True)
+def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="dropout must be a number in"):
         scanfit.layers.GRU(3, dropout=1.5)
     with pytest.raises(TypeError, match="units must be a positive int"):
