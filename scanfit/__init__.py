@@ -4,6 +4,7 @@
 """
 from scanfit import (
     activations,
+    applications,
     backend,
     callbacks,
     config,

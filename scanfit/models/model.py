@@ -258,7 +258,23 @@ class Model(Layer):
             raise TypeError(f"Model {self.name!r} takes no call arguments besides its inputs and training=.")
         if not self.built:
             self.build(input_shape)
+        if self._graph is not None and _knows_more(input_shape, self.input_shape):
+            return self.output_shape_for(input_shape)
         return self.output_shape
+
+    def output_shape_for(self, input_shape):
+        """The output shape(s) for inputs of `input_shape`, which may know sizes the model's inputs leave open (a
+        VGG16 base built for any image size, called on 180 x 180 images): found by tracing the forward pass
+        with 2 and then 3 for each unknown size; a size that differs between the two is None."""
+        def traced(size):
+            spec = jax.tree.map(lambda s: jax.ShapeDtypeStruct(tuple(size if d is None else d for d in s), jnp.float32),
+                                input_shape, is_leaf=_is_shape)
+            spec = tuple(spec) if isinstance(spec, list) else spec
+            return jax.tree.leaves(jax.eval_shape(lambda x: self.apply(self.weight_values(), x)[0], spec))
+
+        shapes = [(None,) + tuple(a if a == b else None for a, b in zip(two.shape[1:], three.shape[1:]))
+                  for two, three in zip(traced(2), traced(3))]
+        return shapes[0] if len(shapes) == 1 else shapes
 
     def ensure_built(self, data_shape):
         """Build from the shapes of real data when the model does not know its input shape yet."""
@@ -546,6 +562,14 @@ _NOT_STRUCTURE = {"optimizer", "history", "inbound_nodes", "compile_settings", "
 
 def _is_shape(value):
     return isinstance(value, tuple) and all(d is None or isinstance(d, (int, np.integer)) for d in value)
+
+
+def _knows_more(shapes, known):
+    """Whether `shapes` (one input's shape or a list of them) give a size that `known`, the model's own input
+    shapes, leave open (None)."""
+    given = shapes if isinstance(shapes, list) else [shapes]
+    own = known if isinstance(known, list) else [known]
+    return any(a is None and b is not None for g, k in zip(given, own) for a, b in zip(k[1:], g[1:]))
 
 
 def _as_batch_shapes(shapes):
