@@ -88,13 +88,16 @@ def _hash_0_to_16(data):
     return _K2
 
 
-def _hash_17_to_32(data):
+def _ends(data, mul, first_factor):
+    """The four words both the 17-32 and the 33-64 byte hashes start from: the first two, the last two."""
     size = len(data)
-    mul = _K2 + size * 2
-    a = (_word(data, 0) * _K1) & _MASK
-    b = _word(data, 8)
-    c = (_word(data, size - 8) * mul) & _MASK
-    d = (_word(data, size - 16) * _K2) & _MASK
+    return ((_word(data, 0) * first_factor) & _MASK, _word(data, 8), (_word(data, size - 8) * mul) & _MASK,
+            (_word(data, size - 16) * _K2) & _MASK)
+
+
+def _hash_17_to_32(data):
+    mul = _K2 + len(data) * 2
+    a, b, c, d = _ends(data, mul, _K1)
     return _hash_16((_rotate((a + b) & _MASK, 43) + _rotate(c, 30) + d) & _MASK,
                     (a + _rotate((b + _K2) & _MASK, 18) + c) & _MASK, mul)
 
@@ -102,10 +105,7 @@ def _hash_17_to_32(data):
 def _hash_33_to_64(data):
     size = len(data)
     mul = _K2 + size * 2
-    a = (_word(data, 0) * _K2) & _MASK
-    b = _word(data, 8)
-    c = (_word(data, size - 8) * mul) & _MASK
-    d = (_word(data, size - 16) * _K2) & _MASK
+    a, b, c, d = _ends(data, mul, _K2)
     y = (_rotate((a + b) & _MASK, 43) + _rotate(c, 30) + d) & _MASK
     z = _hash_16(y, (a + _rotate((b + _K2) & _MASK, 18) + c) & _MASK, mul)
     e = (_word(data, 16) * mul) & _MASK

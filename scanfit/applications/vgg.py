@@ -25,10 +25,32 @@ FILTERS = (64, 128, 256, 512, 512)
 POOLINGS = {None: None, "avg": layers.GlobalAveragePooling2D, "max": layers.GlobalMaxPooling2D}
 
 
+def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,  # noqa: N802
+          classifier_activation="softmax", name="vgg16"):
+    """Keras's VGG16 (13 convolutions in five blocks); the arguments are `build_vgg`'s."""
+    return build_vgg("vgg16", include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation,
+                     name)
+
+
+def VGG19(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,  # noqa: N802
+          classifier_activation="softmax", name="vgg19"):
+    """Keras's VGG19 (16 convolutions in five blocks); the arguments are `build_vgg`'s."""
+    return build_vgg("vgg19", include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation,
+                     name)
+
+
+def preprocess_input(x, data_format=None):
+    """Images (RGB, 0-255) as the VGG models take them: BGR, centred on ImageNet's channel means ('caffe' mode of
+    `imagenet_utils.preprocess_input`)."""
+    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="caffe")
+
+
 def build_vgg(kind, include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
               classes=1000, classifier_activation="softmax", name=None):
-    """Keras's `VGG16` or `VGG19` (`kind` 'vgg16' or 'vgg19'), with Keras's arguments; the model is named `name`
-    (default: `kind`)."""
+    """Keras's `VGG16` or `VGG19` (`kind` 'vgg16' or 'vgg19'): five blocks of 3 x 3 convolutions and max pooling,
+    then (`include_top`) two Dense(4096) and the `classes`-way classifier (`classifier_activation`); without the
+    top, `pooling` None, 'avg' or 'max'. `weights`: 'imagenet' (Keras's file, downloaded once), None (random), or
+    a weights file's path. The model is named `name` (default: `kind`)."""
     imagenet_utils.check_weights_argument(weights, include_top, classes, classifier_activation)
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be None, 'avg' or 'max'; got {pooling!r}.")
