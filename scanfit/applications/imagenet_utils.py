@@ -13,7 +13,7 @@ import json
 import numpy as np
 
 from scanfit import activations, ops
-from scanfit.layers import symbolic
+from scanfit.layers import Input, symbolic
 from scanfit.utils.file_cache import get_file
 
 CLASS_INDEX_FILE = ("imagenet_class_index.json",
@@ -103,6 +103,20 @@ def image_input_shape(input_shape, include_top, weights, default_size=224, min_s
     if any(side is not None and side < min_size for side in input_shape[:2]):
         raise ValueError(f"The images must be at least {min_size} x {min_size}; got input_shape={input_shape}.")
     return input_shape
+
+
+def image_input(input_tensor, input_shape, include_top, weights, pooling):
+    """An ImageNet model's input: `input_tensor` (a ``keras.Input`` tensor) or a new ``keras.Input`` of
+    `image_input_shape`; `pooling` (None, 'avg' or 'max') is checked here too."""
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(f"pooling must be None, 'avg' or 'max'; got {pooling!r}.")
+    if input_tensor is None:
+        return Input(shape=image_input_shape(input_shape, include_top, weights))
+    history = getattr(input_tensor, "history", None)
+    if history is None or not getattr(history.layer, "is_input_layer", False):
+        raise ValueError(f"input_tensor must be a keras.Input(...) tensor (the model's input), got {input_tensor!r}.")
+    image_input_shape(input_tensor.shape[1:], include_top, weights)
+    return input_tensor
 
 
 def check_weights_argument(weights, include_top, classes, classifier_activation):

@@ -22,7 +22,6 @@ WEIGHT_FILES = {
 }
 BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}  # convolutions per block
 FILTERS = (64, 128, 256, 512, 512)
-POOLINGS = {None: None, "avg": layers.GlobalAveragePooling2D, "max": layers.GlobalMaxPooling2D}
 
 
 def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,  # noqa: N802
@@ -52,17 +51,7 @@ def build_vgg(kind, include_top=True, weights="imagenet", input_tensor=None, inp
     top, `pooling` None, 'avg' or 'max'. `weights`: 'imagenet' (Keras's file, downloaded once), None (random), or
     a weights file's path. The model is named `name` (default: `kind`)."""
     imagenet_utils.check_weights_argument(weights, include_top, classes, classifier_activation)
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be None, 'avg' or 'max'; got {pooling!r}.")
-    if input_tensor is None:
-        inputs = layers.Input(shape=imagenet_utils.image_input_shape(input_shape, include_top, weights))
-    elif getattr(input_tensor, "history", None) is None or not getattr(input_tensor.history.layer, "is_input_layer",
-                                                                         False):
-        raise ValueError("input_tensor must be a keras.Input(...) tensor (the model's input), got "
-                         f"{input_tensor!r}.")
-    else:
-        imagenet_utils.image_input_shape(input_tensor.shape[1:], include_top, weights)
-        inputs = input_tensor
+    inputs = imagenet_utils.image_input(input_tensor, input_shape, include_top, weights, pooling)
     x = inputs
     for block, (count, filters) in enumerate(zip(BLOCKS[kind], FILTERS), start=1):
         for conv in range(1, count + 1):
@@ -73,8 +62,10 @@ def build_vgg(kind, include_top=True, weights="imagenet", input_tensor=None, inp
         x = layers.Dense(4096, activation="relu", name="fc1")(x)
         x = layers.Dense(4096, activation="relu", name="fc2")(x)
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling is not None:
-        x = POOLINGS[pooling]()(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D()(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D()(x)
     model = Model(inputs, x, name=name or kind)
     with_top, without_top = WEIGHT_FILES[kind]
     return imagenet_utils.load_pretrained(model, weights, with_top if include_top else without_top)

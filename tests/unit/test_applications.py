@@ -11,7 +11,7 @@ from keras.src.legacy.saving import legacy_h5_format
 
 import scanfit
 from local_server import serving
-from scanfit.applications import imagenet_utils, vgg
+from scanfit.applications import imagenet_utils, resnet, vgg
 
 SHAPE = (32, 32, 3)
 RNG = np.random.default_rng(8)
@@ -19,13 +19,19 @@ IMAGES = RNG.uniform(0, 255, size=(2,) + SHAPE).astype("float32")
 
 
 def _theirs(kind, **arguments):
+    """Keras's model, its weights moved off their starting values (BatchNormalization's statistics too)."""
     keras.utils.set_random_seed(0)
-    return getattr(keras.applications, kind)(weights=None, input_shape=SHAPE, **arguments)
+    model = getattr(keras.applications, kind)(weights=None, input_shape=SHAPE, **arguments)
+    rng = np.random.default_rng(1)
+    model.set_weights([rng.uniform(0.5, 1.5, v.shape) if v.path.endswith("moving_variance")
+                       else np.asarray(v) + rng.normal(0, 0.02, v.shape) for v in model.weights])
+    return model
 
 
 @pytest.mark.parametrize("kind, arguments", [
     ("VGG16", {"include_top": False}), ("VGG19", {"include_top": False, "pooling": "avg"}),
     ("VGG16", {"include_top": True, "classes": 7, "classifier_activation": None}),
+    ("ResNet50", {"include_top": True, "classes": 5}),
 ])
 def test_the_models_are_keras_s(kind, arguments):
     theirs = _theirs(kind, **arguments)
@@ -40,31 +46,53 @@ def test_the_models_are_keras_s(kind, arguments):
                                rtol=1e-4, atol=1e-4 * float(np.abs(theirs.predict(images, verbose=0)).max()))
 
 
-def test_imagenet_weights_come_from_keras_s_file_once(tmp_path, monkeypatch):
-    theirs = _theirs("VGG16", include_top=False)
+@pytest.mark.parametrize("kind, pooling", [("ResNet101", "max"), ("ResNet152", "avg")])
+def test_the_deeper_resnets_have_keras_s_layers(kind, pooling):
+    keras.utils.set_random_seed(0)
+    theirs = getattr(keras.applications, kind)(weights=None, include_top=False, pooling=pooling)
+    ours = getattr(scanfit.applications.resnet, kind)(weights=None, include_top=False, pooling=pooling)
+    assert [layer.name for layer in ours.layers[1:]] == [layer.name for layer in theirs.layers[1:]]
+    assert [v.path for v in ours.weights] == [v.path for v in theirs.weights]
+    assert ours.output_shape == theirs.output_shape and ours.count_params() == theirs.count_params()
+
+
+@pytest.mark.parametrize("kind, module", [("VGG16", "vgg16"), ("ResNet50", "resnet50")])
+def test_imagenet_weights_come_from_keras_s_file_once(tmp_path, monkeypatch, kind, module):
+    theirs = _theirs(kind, include_top=False)
     site = tmp_path / "site"
     site.mkdir()
-    with h5py.File(site / "notop.h5", "w") as file:  # the layout of Keras's published weight files
+    name = f"{kind.lower()}_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    with h5py.File(site / name, "w") as file:  # the layout of Keras's published weight files
         legacy_h5_format.save_weights_to_hdf5_group(file, theirs)
-    digest = scanfit.downloads.file_digest(site / "notop.h5", "md5")
+    digest = scanfit.downloads.file_digest(site / name, "md5")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("no_proxy", "127.0.0.1")
+    application = getattr(getattr(scanfit.applications, module), kind)
     with serving(site) as url:
-        monkeypatch.setitem(vgg.WEIGHT_FILES, "vgg16", (None, ("vgg16_notop.h5", url + "notop.h5", digest)))
-        ours = scanfit.applications.vgg16.VGG16(include_top=False, input_shape=SHAPE)
-        assert (tmp_path / "home" / "models" / "vgg16_notop.h5").is_file()
-    again = scanfit.applications.VGG16(include_top=False, weights="imagenet")  # from the cache: the site is gone
+        _serve_weights(monkeypatch, kind, url + name, digest)
+        ours = application(include_top=False, input_shape=SHAPE)
+        assert len(list((tmp_path / "home" / "models").iterdir())) == 1
+    again = application(include_top=False, weights="imagenet")  # from the cache: the site is gone
     assert again.input_shape == (None, None, None, 3)
-    images = scanfit.applications.vgg16.preprocess_input(IMAGES.copy())
+    images = getattr(scanfit.applications, module).preprocess_input(IMAGES.copy())
     expected = theirs.predict(images, verbose=0)
     for model in (ours, again):
         np.testing.assert_allclose(model.predict(images, verbose=0), expected, rtol=1e-4,
                                    atol=1e-4 * float(np.abs(expected).max()))
-    from_file = scanfit.applications.VGG16(include_top=False, weights=str(site / "notop.h5"), input_shape=SHAPE)
-    np.testing.assert_array_equal(from_file.get_weights()[0], ours.get_weights()[0])
-    monkeypatch.setitem(vgg.WEIGHT_FILES, "vgg16", (None, ("vgg16_notop.h5", url + "notop.h5", "0" * 32)))
+    from_file = application(include_top=False, weights=str(site / name), input_shape=SHAPE)
+    np.testing.assert_array_equal(from_file.get_weights()[-1], ours.get_weights()[-1])
+    _serve_weights(monkeypatch, kind, url + name, "0" * 32)
     with pytest.raises(OSError, match="fetching"):  # the cached copy fails the hash; the site is gone
-        scanfit.applications.VGG16(include_top=False, input_shape=SHAPE)
+        application(include_top=False, input_shape=SHAPE)
+
+
+def _serve_weights(monkeypatch, kind, url, digest):
+    """Point the `kind` model's ImageNet weights without the top at `url`, a file of MD5 `digest`."""
+    if kind == "VGG16":
+        monkeypatch.setitem(vgg.WEIGHT_FILES, "vgg16", (None, (url.rsplit("/", 1)[1], url, digest)))
+    else:
+        monkeypatch.setattr(resnet, "WEIGHTS_URL", url.rsplit("/", 1)[0] + "/")
+        monkeypatch.setitem(resnet.WEIGHT_HASHES, "resnet50", (None, digest))
 
 
 @pytest.mark.parametrize("mode", ["caffe", "tf", "torch"])
