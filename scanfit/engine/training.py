@@ -474,7 +474,8 @@ class Trainer:
         for part, arguments in parts:
             if before_batch:
                 before_batch(batch)
-            sums = self.programs.evaluate(values, part, rng=rng(), start=None if whole else sums, **arguments)
+            start = {} if whole else {"start": sums}  # (as compile_evaluation_ahead compiled it: no start)
+            sums = self.programs.evaluate(values, part, rng=rng(), **start, **arguments)
             if self.programs.carries_state:  # the states evaluation ended with, for the next part and the model
                 sums, values = sums
                 write_back(self.model, values)
