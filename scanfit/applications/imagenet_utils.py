@@ -105,17 +105,17 @@ def image_input_shape(input_shape, include_top, weights, default_size=224, min_s
     return input_shape
 
 
-def image_input(input_tensor, input_shape, include_top, weights, pooling):
+def image_input(input_tensor, input_shape, include_top, weights, pooling, default_size=224, min_size=32):
     """An ImageNet model's input: `input_tensor` (a ``keras.Input`` tensor) or a new ``keras.Input`` of
     `image_input_shape`; `pooling` (None, 'avg' or 'max') is checked here too."""
     if pooling not in (None, "avg", "max"):
         raise ValueError(f"pooling must be None, 'avg' or 'max'; got {pooling!r}.")
     if input_tensor is None:
-        return Input(shape=image_input_shape(input_shape, include_top, weights))
+        return Input(shape=image_input_shape(input_shape, include_top, weights, default_size, min_size))
     history = getattr(input_tensor, "history", None)
     if history is None or not getattr(history.layer, "is_input_layer", False):
         raise ValueError(f"input_tensor must be a keras.Input(...) tensor (the model's input), got {input_tensor!r}.")
-    image_input_shape(input_tensor.shape[1:], include_top, weights)
+    image_input_shape(input_tensor.shape[1:], include_top, weights, default_size, min_size)
     return input_tensor
 
 
