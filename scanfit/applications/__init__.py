@@ -1,10 +1,11 @@
 """`keras.applications`: Keras's ImageNet models with their names, layers and weights (`VGG16`, `VGG19`,
-`ResNet50`, `ResNet101`, `ResNet152`, `Xception`), each module with its `preprocess_input` and
+`ResNet50`, `ResNet101`, `ResNet152`, `Xception`, `MobileNetV2`), each module with its `preprocess_input` and
 `decode_predictions`."""
-from scanfit.applications import imagenet_utils, resnet, resnet50, vgg16, vgg19, xception
+from scanfit.applications import imagenet_utils, mobilenet_v2, resnet, resnet50, vgg16, vgg19, xception
+from scanfit.applications.mobilenet_v2 import MobileNetV2
 from scanfit.applications.resnet import ResNet50, ResNet101, ResNet152
 from scanfit.applications.vgg import VGG16, VGG19
 from scanfit.applications.xception import Xception
 
-__all__ = ["ResNet101", "ResNet152", "ResNet50", "VGG16", "VGG19", "Xception", "imagenet_utils", "resnet", "resnet50",
-           "vgg16", "vgg19", "xception"]
+__all__ = ["MobileNetV2", "ResNet101", "ResNet152", "ResNet50", "VGG16", "VGG19", "Xception", "imagenet_utils",
+           "mobilenet_v2", "resnet", "resnet50", "vgg16", "vgg19", "xception"]

@@ -11,7 +11,7 @@ from keras.src.legacy.saving import legacy_h5_format
 
 import scanfit
 from local_server import serving
-from scanfit.applications import imagenet_utils, resnet, vgg
+from scanfit.applications import imagenet_utils, mobilenet_v2, resnet, vgg
 
 SHAPE = (32, 32, 3)
 RNG = np.random.default_rng(8)
@@ -23,7 +23,7 @@ def _theirs(kind, shape=SHAPE, **arguments):
     """Keras's model, its weights moved off their starting values (BatchNormalization's statistics too)."""
     keras.utils.clear_session()  # its automatic layer names (Xception's) count from zero, as scanfit's below
     keras.utils.set_random_seed(0)
-    model = getattr(keras.applications, kind)(weights=None, input_shape=shape, **arguments)
+    model = getattr(keras.applications, kind)(weights=None, **{"input_shape": shape, **arguments})
     rng = np.random.default_rng(1)
     model.set_weights([rng.uniform(0.5, 1.5, v.shape) if v.path.endswith("moving_variance")
                        else np.asarray(v) + rng.normal(0, 0.02, v.shape) for v in model.weights])
@@ -50,6 +50,40 @@ def test_the_models_are_keras_s(kind, arguments):
     expected = theirs.predict(images, verbose=0)
     np.testing.assert_allclose(ours.predict(images, verbose=0), expected, rtol=1e-4,
                                atol=1e-4 * float(np.abs(expected).max()))
+
+
+@pytest.mark.parametrize("arguments", [
+    {"alpha": 0.35, "input_shape": (33, 45, 3), "include_top": False, "pooling": "avg"},
+    {"alpha": 1.4, "input_shape": (32, 32, 3), "include_top": True, "classes": 4},
+])
+def test_mobilenet_v2_is_keras_s(arguments):
+    theirs = _theirs("MobileNetV2", **arguments)
+    scanfit.utils.clear_session()
+    ours = scanfit.applications.MobileNetV2(weights=None, **arguments)
+    assert ours.name == theirs.name  # mobilenetv2_<alpha>_<rows>
+    assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers]
+    assert [v.path for v in ours.weights] == [v.path for v in theirs.weights]
+    assert ours.output_shape == theirs.output_shape and ours.count_params() == theirs.count_params()
+    ours.set_weights(theirs.get_weights())
+    images = scanfit.applications.mobilenet_v2.preprocess_input(
+        RNG.uniform(0, 255, size=(2,) + arguments["input_shape"]).astype("float32"))
+    expected = theirs.predict(images, verbose=0)
+    np.testing.assert_allclose(ours.predict(images, verbose=0), expected, rtol=1e-4,
+                               atol=1e-4 * float(np.abs(expected).max()))
+
+
+def test_mobilenet_v2_fetches_keras_s_file_for_its_width_and_size(monkeypatch):
+    fetched = []
+    monkeypatch.setattr(imagenet_utils, "get_file", lambda name, url, **kw: fetched.append((name, url)) or "x")
+    monkeypatch.setattr(scanfit.Model, "load_weights", lambda model, path: None)
+    scanfit.applications.MobileNetV2(input_shape=(160, 160, 3), include_top=False, alpha=0.5)
+    with pytest.warns(UserWarning, match="weights for 224 x 224 images"):
+        scanfit.applications.MobileNetV2(input_shape=(100, 100, 3), include_top=False)
+    assert fetched == [(name, mobilenet_v2.WEIGHTS_URL + name) for name in (
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_160_no_top.h5",
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5")]
+    with pytest.raises(ValueError, match="alpha in"):
+        scanfit.applications.MobileNetV2(alpha=0.6)
 
 
 @pytest.mark.parametrize("kind, pooling", [("ResNet101", "max"), ("ResNet152", "avg")])
