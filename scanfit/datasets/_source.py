@@ -11,11 +11,11 @@
 4. the folder of the Debian package, where there is one (`DEBIAN_DIRS`);
 5. a download from `MIRROR_URL` into the cache, unless ``SCANFIT_OFFLINE=1``.
 
-``<folder>`` is ``fashion-mnist``, ``mnist``, ``imdb``, ``cifar-10``, ``reuters`` or
-``boston-housing``. IMDB (``imdb.npz``, ``imdb_word_index.json``), Reuters
+``<folder>`` is ``fashion-mnist``, ``mnist``, ``imdb``, ``cifar-10``, ``cifar-100``,
+``reuters`` or ``boston-housing``. IMDB (``imdb.npz``, ``imdb_word_index.json``), Reuters
 (``reuters.npz``, ``reuters_word_index.json``), Boston housing
-(``boston_housing.npz``) and CIFAR-10
-(``cifar-10-python.tar.gz``) are single files that `fetch_file` finds in the
+(``boston_housing.npz``), CIFAR-10 (``cifar-10-python.tar.gz``) and CIFAR-100
+(``cifar-100-python.tar.gz``) are single files that `fetch_file` finds in the
 same order, each checked against its published SHA-256 or MD5 (`FILES`).
 For the image sets, a folder holds either the four
 IDX files (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
@@ -44,9 +44,9 @@ MIRROR_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 DEBIAN_DIRS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
 DEBIAN_PACKAGES = {"fashion_mnist": "dataset-fashion-mnist"}
 FOLDER_NAMES = {"fashion_mnist": "fashion-mnist", "mnist": "mnist", "imdb": "imdb", "cifar10": "cifar-10",
-                "reuters": "reuters", "boston_housing": "boston-housing"}
+                "cifar100": "cifar-100", "reuters": "reuters", "boston_housing": "boston-housing"}
 TITLES = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST", "imdb": "IMDB reviews", "cifar10": "CIFAR-10",
-          "reuters": "Reuters newswires", "boston_housing": "Boston housing"}
+          "cifar100": "CIFAR-100", "reuters": "Reuters newswires", "boston_housing": "Boston housing"}
 # Datasets of single files (fetched one by one with `fetch_file`): file name -> (digest kind, digest).
 FILES = {
     "imdb": {
@@ -55,6 +55,9 @@ FILES = {
     },
     "cifar10": {
         "cifar-10-python.tar.gz": ("SHA-256", "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"),
+    },
+    "cifar100": {
+        "cifar-100-python.tar.gz": ("SHA-256", "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7"),
     },
     "reuters": {
         "reuters.npz": ("SHA-256", "d6586e694ee56d7a4e65172e12b3e987c03096cb01eab99753921ef915959916"),
@@ -65,7 +68,8 @@ FILES = {
     },
 }
 # Files not on `MIRROR_URL`: file name -> URL.
-FILE_URLS = {"cifar-10-python.tar.gz": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"}
+FILE_URLS = {"cifar-10-python.tar.gz": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+             "cifar-100-python.tar.gz": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"}
 IDX_NAMES = {
     "x_train": "train-images-idx3-ubyte",
     "y_train": "train-labels-idx1-ubyte",
@@ -340,7 +344,7 @@ def _how_to_get(name, file_name=None):
     return "To get it: " + "; or ".join(ways) + "."
 
 
-# --- datasets of single files (IMDB, CIFAR-10) ------------------------------------
+# --- datasets of single files (IMDB, Reuters, Boston housing, CIFAR-10, CIFAR-100) ------------------
 
 
 def _url_of(file_name):

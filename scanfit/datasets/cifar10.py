@@ -26,8 +26,8 @@ def load_data(path=None):
     file = _source.fetch_file("cifar10", TARBALL, path)
     try:
         with tarfile.open(file, "r:gz") as archive:
-            train = [_read_batch(archive, name, file) for name in TRAIN_BATCHES]
-            test = _read_batch(archive, "test_batch", file)
+            train = [read_batch(archive, f"{FOLDER}/{name}", file) for name in TRAIN_BATCHES]
+            test = read_batch(archive, f"{FOLDER}/test_batch", file)
     except (tarfile.TarError, OSError, EOFError) as err:
         raise ValueError(f"{str(file)!r} is not a readable {TARBALL} ({err}); get it again.") from err
     x_train = np.concatenate([x for x, _ in train])
@@ -35,23 +35,24 @@ def load_data(path=None):
     return (x_train, y_train), test
 
 
-def _read_batch(archive, name, file):
-    """Images (n, 32, 32, 3) and labels (n, 1), uint8, of one pickled batch in the tarball."""
+def read_batch(archive, member_name, file, label_key=b"labels", classes=len(CLASS_NAMES), title="CIFAR-10"):
+    """Images (n, 32, 32, 3) and labels (n, 1), uint8, of the pickled batch `member_name` in the tarball `archive`
+    (read from `file`): its ``data`` and its labels under `label_key`, each below `classes`."""
     try:
-        member = archive.extractfile(f"{FOLDER}/{name}")
+        member = archive.extractfile(member_name)
     except KeyError:
         member = None
     if member is None:
-        raise ValueError(f"{str(file)!r} has no {FOLDER}/{name}; it is not the CIFAR-10 python tarball.")
+        raise ValueError(f"{str(file)!r} has no {member_name}; it is not the {title} python tarball.")
     try:
         batch = safe_pickle.load(member, encoding="bytes")
-        data, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"])
+        data, labels = np.asarray(batch[b"data"]), np.asarray(batch[label_key])
     except (pickle.UnpicklingError, KeyError, TypeError, ValueError, EOFError) as err:
-        raise ValueError(f"{str(file)!r}: batch {name} is not a CIFAR-10 batch ({err}).") from err
+        raise ValueError(f"{str(file)!r}: {member_name} is not a {title} batch ({err}).") from err
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or labels.shape != (len(data),):
-        raise ValueError(f"{str(file)!r}: batch {name} holds data {data.shape} {data.dtype} and labels "
+        raise ValueError(f"{str(file)!r}: {member_name} holds data {data.shape} {data.dtype} and labels "
                          f"{labels.shape}, expected (n, 3072) uint8 and (n,).")
-    if labels.size and (labels.min() < 0 or labels.max() >= len(CLASS_NAMES)):
-        raise ValueError(f"{str(file)!r}: batch {name} has labels outside 0..9.")
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise ValueError(f"{str(file)!r}: {member_name} has labels outside 0..{classes - 1}.")
     images = data.reshape(len(data), 3, 32, 32).transpose(0, 2, 3, 1)
     return images, labels.astype(np.uint8).reshape(-1, 1)

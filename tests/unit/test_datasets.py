@@ -198,8 +198,8 @@ def test_cache_folder_follows_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("SCANFIT_CACHE_DIR", str(tmp_path / "mine"))
     assert _source.cache_dir("mnist") == tmp_path / "mine" / "datasets" / "mnist"
     assert _source.cache_dir("cifar10") == tmp_path / "mine" / "datasets" / "cifar-10"
-    with pytest.raises(ValueError, match="Unknown dataset 'cifar100'.*fashion_mnist, mnist, imdb, cifar10"):
-        _source.cache_dir("cifar100")
+    with pytest.raises(ValueError, match="Unknown dataset 'svhn'.*fashion_mnist, mnist, imdb, cifar10, cifar100"):
+        _source.cache_dir("svhn")
 
 
 def test_explicit_path_does_not_fall_back(tmp_path, monkeypatch):
@@ -474,6 +474,48 @@ def test_cifar10_equals_keras_batch_by_batch(tmp_path, monkeypatch):
     np.testing.assert_array_equal(y_test, np.asarray(k_y_test).reshape(-1, 1))
     assert x_train.shape == (15, 32, 32, 3) and y_train.shape == (15, 1)
     assert x_train.dtype == y_train.dtype == x_test.dtype == y_test.dtype == np.uint8
+
+
+def make_cifar100(folder, per_set=4, seed=1):
+    """A cifar-100-python.tar.gz with the real layout: pickled 'train' and 'test' dicts with fine and coarse labels."""
+    import io
+    import pickle
+    import tarfile
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(folder / "cifar-100-python.tar.gz", "w:gz") as archive:
+        for name in ("train", "test", "meta"):
+            batch = {b"fine_labels": [int(v) for v in rng.integers(0, 100, per_set)],
+                     b"coarse_labels": [int(v) for v in rng.integers(0, 20, per_set)],
+                     b"data": rng.integers(0, 256, (per_set, 3072), dtype=np.uint8), b"batch_label": name.encode()}
+            payload = pickle.dumps(batch if name != "meta" else {b"fine_label_names": [b"apple"]}, protocol=4)
+            info = tarfile.TarInfo(f"cifar-100-python/{name}")
+            info.size = len(payload)
+            archive.addfile(info, io.BytesIO(payload))
+    return folder / "cifar-100-python.tar.gz"
+
+
+@pytest.mark.parametrize("label_mode", ["fine", "coarse"])
+def test_cifar100_equals_keras_on_the_same_files(tmp_path, monkeypatch, label_mode):
+    import tarfile
+
+    from keras.src.datasets.cifar import load_batch
+
+    from scanfit.datasets import cifar100
+
+    file = make_cifar100(tmp_path / "data")
+    trust_files(monkeypatch, "cifar100", file.parent)
+    (x_train, y_train), (x_test, y_test) = cifar100.load_data(label_mode, path=file)
+    with tarfile.open(file) as archive:
+        archive.extractall(tmp_path / "extracted", filter="data")
+    for x, y, name in ((x_train, y_train, "train"), (x_test, y_test, "test")):
+        k_x, k_y = load_batch(str(tmp_path / "extracted" / "cifar-100-python" / name), label_key=f"{label_mode}_labels")
+        np.testing.assert_array_equal(x, k_x.transpose(0, 2, 3, 1))
+        np.testing.assert_array_equal(y, np.reshape(k_y, (len(k_y), 1)))
+        assert x.shape == (4, 32, 32, 3) and x.dtype == y.dtype == np.uint8 and x.flags.c_contiguous
+    with pytest.raises(ValueError, match="label_mode must be 'fine' or 'coarse'"):
+        cifar100.load_data("medium", path=file)
 
 
 def test_imdb_and_cifar10_download_into_cache(tmp_path, monkeypatch, mirror, capfd):
