@@ -43,8 +43,10 @@ _MODULES = {
            "celu", "glu", "hard_silu", "hard_swish", "hard_tanh", "hard_shrink", "soft_shrink", "tanh_shrink",
            "squareplus", "sparse_plus", "sparse_sigmoid", "threshold"),
     "core": ("cast", "convert_to_tensor", "stop_gradient", "slice", "unstack"),
-    "math": ("logsumexp", "top_k", "erf", "rsqrt", "erfinv"),
-    "linalg": ("inv", "det", "cholesky"),
+    "math": ("logsumexp", "top_k", "erf", "rsqrt", "erfinv", "segment_sum", "segment_max", "segment_min",
+             "segment_prod", "in_top_k", "logdet", "fft", "fft2", "ifft2", "rfft", "irfft"),
+    "linalg": ("inv", "det", "cholesky", "cholesky_inverse", "solve", "solve_triangular", "eigh", "qr", "svd",
+               "lstsq"),
 }
 _MODULE_OF = {name: module for module, names in _MODULES.items() for name in names}
 
@@ -218,6 +220,40 @@ _OPERATIONS.update({
     "cholesky": (lambda x, upper: jnp.swapaxes(jnp.linalg.cholesky(x), -1, -2) if upper else jnp.linalg.cholesky(x),
                  ("x", ("upper", False))),
 })
+_OPERATIONS.update({
+    # elementwise, windows
+    **{name: (getattr(jnp, name), _X) for name in ("isreal", "conjugate")},
+    **{name: (lambda x, _window=getattr(jnp, name): _window(x).astype(backend.floatx()), _X)
+       for name in ("bartlett", "blackman", "hamming", "hanning")},
+    "kaiser": (lambda x, beta: jnp.kaiser(x, beta).astype(backend.floatx()), ("x", "beta")),
+    "erfc": (jax.scipy.special.erfc, _X),
+    "bitwise_invert": (jnp.invert, _X), "bitwise_not": (jnp.invert, _X),
+    **{name: (function, ("x", "y")) for name, function in (
+        ("bitwise_and", jnp.bitwise_and), ("bitwise_or", jnp.bitwise_or), ("bitwise_xor", jnp.bitwise_xor),
+        ("bitwise_left_shift", jnp.left_shift), ("bitwise_right_shift", jnp.right_shift),
+        ("left_shift", jnp.left_shift), ("right_shift", jnp.right_shift))},
+    "gcd": (jnp.gcd, _BINARY), "lcm": (jnp.lcm, _BINARY),
+    # reductions that skip NaNs
+    **{name: (getattr(jnp, name), _REDUCTION) for name in ("nanargmax", "nanargmin", "nanmedian")},
+    "nancumsum": (jnp.nancumsum, ("x", ("axis", None), ("dtype", None))),
+    "nancumprod": (jnp.nancumprod, ("x", ("axis", None), ("dtype", None))),
+    "nanquantile": (jnp.nanquantile, ("x", "q", ("axis", None), ("method", "linear"), ("keepdims", False))),
+    "nanpercentile": (jnp.nanpercentile, ("x", "q", ("axis", None), ("method", "linear"), ("keepdims", False))),
+    # shapes and arrangement
+    "append": (jnp.append, ("x1", "x2", ("axis", None))),
+    "array_split": (jnp.array_split, ("x", "indices_or_sections", ("axis", 0))),
+    **{name: (getattr(jnp, name), ("x", "indices_or_sections")) for name in ("hsplit", "vsplit", "dsplit")},
+    "select": (jnp.select, ("condlist", "choicelist", ("default", 0))),
+    "unravel_index": (lambda indices, shape: tuple(jnp.unravel_index(indices, shape)), ("indices", "shape")),
+    # linear algebra
+    "slogdet": (lambda x: tuple(jnp.linalg.slogdet(x)), _X), "logdet": (lambda x: jnp.linalg.slogdet(x)[1], _X),
+    "solve": (jnp.linalg.solve, ("a", "b")),
+    "solve_triangular": (jax.scipy.linalg.solve_triangular, ("a", "b", ("lower", False))),
+    "eigh": (lambda x: tuple(jnp.linalg.eigh(x)), _X),
+    "svd": (lambda x, full_matrices, compute_uv: _tuple_of(jnp.linalg.svd(x, full_matrices, compute_uv)),
+            ("x", ("full_matrices", True), ("compute_uv", True))),
+    "lstsq": (lambda a, b, rcond: jnp.linalg.lstsq(a, b, rcond=rcond)[0], ("a", "b", ("rcond", None))),
+})
 for _name, (_function, _parameters) in _OPERATIONS.items():
     globals()[_name] = _operation(_name, _function, *_parameters)
 
@@ -283,6 +319,204 @@ def get_item(x, key):
     return x[tuple(key) if isinstance(key, list) else key]
 
 
+def _tuple_of(result):
+    """A result of several arrays (a NamedTuple of jax.numpy's) as the plain tuple Keras returns; one array as is."""
+    return tuple(result) if isinstance(result, tuple) else result
+
+
+@_on_arrays
+def qr(x, mode="reduced"):
+    if mode not in ("reduced", "complete"):
+        raise ValueError(f"ops.qr: mode must be 'reduced' or 'complete', got {mode!r}.")
+    return tuple(jnp.linalg.qr(x, mode=mode))
+
+
+@_on_arrays
+def cholesky_inverse(x, upper=False):
+    """The inverse of the matrix whose Cholesky factor is `x` (lower triangular, or upper with `upper`)."""
+    inverse_factor = jax.scipy.linalg.solve_triangular(x, jnp.eye(x.shape[-1], dtype=x.dtype), lower=not upper)
+    if upper:
+        return inverse_factor @ jnp.swapaxes(inverse_factor, -1, -2)
+    return jnp.swapaxes(inverse_factor, -1, -2) @ inverse_factor
+
+
+@_on_arrays
+def pinv(x, rcond=None):
+    if x.ndim < 2:
+        raise ValueError(f"ops.pinv takes a matrix (or a batch of them), got shape {x.shape}.")
+    return jnp.linalg.pinv(x, rcond=rcond)
+
+
+@_on_arrays
+def matrix_rank(x, tol=None):
+    if x.ndim < 2:
+        raise ValueError(f"ops.matrix_rank takes a matrix (or a batch of them), got shape {x.shape}.")
+    return jnp.linalg.matrix_rank(x, tol=tol).astype(jnp.int32)
+
+
+# --- segments, scatter, top k ------------------------------------------------------------
+
+
+def _segments(reduce, name, data, segment_ids, num_segments, sorted):
+    """`data`'s rows reduced by `reduce` (a ``jax.ops.segment_*``) per segment id."""
+    if num_segments is None:
+        raise ValueError(f"ops.{name} needs num_segments (the number of segments): compiled programs need every "
+                         "array's size before they run.")
+    return reduce(data, segment_ids, num_segments, indices_are_sorted=sorted)
+
+
+@_on_arrays
+def segment_sum(data, segment_ids, num_segments=None, sorted=False):
+    return _segments(jax.ops.segment_sum, "segment_sum", data, segment_ids, num_segments, sorted)
+
+
+@_on_arrays
+def segment_max(data, segment_ids, num_segments=None, sorted=False):
+    return _segments(jax.ops.segment_max, "segment_max", data, segment_ids, num_segments, sorted)
+
+
+@_on_arrays
+def segment_min(data, segment_ids, num_segments=None, sorted=False):
+    return _segments(jax.ops.segment_min, "segment_min", data, segment_ids, num_segments, sorted)
+
+
+@_on_arrays
+def segment_prod(data, segment_ids, num_segments=None, sorted=False):
+    return _segments(jax.ops.segment_prod, "segment_prod", data, segment_ids, num_segments, sorted)
+
+
+@_on_arrays
+def scatter(indices, values, shape):
+    """Zeros of `shape` with `values` added at `indices` (one index per row of `indices`' last axis)."""
+    return jnp.zeros(shape, values.dtype).at[tuple(jnp.moveaxis(jnp.asarray(indices), -1, 0))].add(values)
+
+
+@_on_arrays
+def scatter_update(inputs, indices, updates, reduction=None):
+    """`inputs` with `updates` written at `indices` (or combined there by `reduction`: 'add', 'max', 'min', 'mul')."""
+    at = jnp.asarray(inputs).at[tuple(jnp.transpose(jnp.asarray(indices)))]
+    combine = {None: at.set, "add": at.add, "max": at.max, "min": at.min, "mul": at.multiply}.get(reduction)
+    if combine is None:
+        raise ValueError(f"ops.scatter_update: reduction must be None, 'add', 'max', 'min' or 'mul', got {reduction!r}.")
+    return combine(updates)
+
+
+@_on_arrays
+def slice_update(inputs, start_indices, updates):
+    """`inputs` with the block `updates` written from `start_indices`."""
+    return jax.lax.dynamic_update_slice(inputs, updates, start_indices)
+
+
+@_on_arrays
+def in_top_k(targets, predictions, k):
+    """Whether each target class is among the `k` largest predictions of its row (a NaN prediction never is)."""
+    at_target = jnp.take_along_axis(predictions, jnp.expand_dims(targets, -1), axis=-1)
+    at_target = jnp.where(jnp.isnan(at_target), -jnp.inf, at_target)
+    return 1 + jnp.sum(predictions > at_target, axis=-1) <= k
+
+
+# --- control flow -------------------------------------------------------------------------
+
+
+@_on_arrays
+def cond(pred, true_fn, false_fn):
+    return jax.lax.cond(pred, true_fn, false_fn)
+
+
+@_on_arrays
+def switch(index, branches, *operands):
+    return jax.lax.switch(index, branches, *operands)
+
+
+@_on_arrays
+def while_loop(cond, body, loop_vars, maximum_iterations=None):
+    """Keras's ``ops.while_loop``: `cond` and `body` take the loop variables unpacked (a tuple or list of them, or
+    one); at most `maximum_iterations` passes."""
+    several = isinstance(loop_vars, (tuple, list))
+    state = (tuple(loop_vars) if several else (loop_vars,)) + (0,)
+
+    def keep_going(state):
+        going = cond(*state[:-1])
+        return going if maximum_iterations is None else going & (state[-1] < maximum_iterations)
+
+    def step(state):
+        out = body(*state[:-1])
+        return (tuple(out) if several else (out,)) + (state[-1] + 1,)
+
+    out = jax.lax.while_loop(keep_going, step, state)[:-1]
+    return out if several else out[0]
+
+
+@_on_arrays
+def fori_loop(lower, upper, body_fun, init_val):
+    return jax.lax.fori_loop(lower, upper, body_fun, init_val)
+
+
+@_on_arrays
+def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
+    return jax.lax.scan(f, init, xs=xs, length=length, reverse=reverse, unroll=unroll)
+
+
+@_on_arrays
+def map(f, xs):  # noqa: A001 - Keras's name
+    return jax.lax.map(f, xs)
+
+
+@_on_arrays
+def associative_scan(f, elems, reverse=False, axis=0):
+    return jax.lax.associative_scan(f, elems, reverse=reverse, axis=axis)
+
+
+@_on_arrays
+def vectorized_map(function, elements):
+    return jax.vmap(function)(elements)
+
+
+# --- Fourier transforms: complex arrays as (real, imaginary) pairs, as Keras gives them -------
+
+
+def _complex(x):
+    """The complex array of Keras's (real, imaginary) pair `x` of float arrays of one shape."""
+    if not isinstance(x, (tuple, list)) or len(x) != 2:
+        raise ValueError("A Fourier transform takes a complex tensor as a pair (real part, imaginary part); "
+                         f"got {type(x).__name__}.")
+    real, imaginary = (jnp.asarray(part) for part in x)
+    if real.shape != imaginary.shape or not (jnp.issubdtype(real.dtype, jnp.floating)
+                                             and jnp.issubdtype(imaginary.dtype, jnp.floating)):
+        raise ValueError(f"A Fourier transform's (real, imaginary) pair needs two float arrays of one shape; got "
+                         f"{real.shape} {real.dtype} and {imaginary.shape} {imaginary.dtype}.")
+    return jax.lax.complex(real, imaginary)
+
+
+def _pair(z):
+    return jnp.real(z), jnp.imag(z)
+
+
+@_on_arrays
+def fft(x):
+    return _pair(jnp.fft.fft(_complex(x)))
+
+
+@_on_arrays
+def fft2(x):
+    return _pair(jnp.fft.fft2(_complex(x)))
+
+
+@_on_arrays
+def ifft2(x):
+    return _pair(jnp.fft.ifft2(_complex(x)))
+
+
+@_on_arrays
+def rfft(x, fft_length=None):
+    return _pair(jnp.fft.rfft(x, n=fft_length, axis=-1))
+
+
+@_on_arrays
+def irfft(x, fft_length=None):
+    return jnp.fft.irfft(_complex(x), n=fft_length, axis=-1)
+
+
 # --- creation and conversion -----------------------------------------------------------
 def _dtype(dtype, default=None):
     return jnp.dtype(default or backend.floatx()) if dtype is None else jnp.dtype(dtype)
@@ -327,6 +561,27 @@ def unstack(x, num=None, axis=0):
     if num is not None and num != x.shape[axis]:
         raise ValueError(f"ops.unstack: num={num}, but axis {axis} of x has {x.shape[axis]} entries.")
     return list(jnp.moveaxis(x, axis, 0))
+
+
+def empty(shape, dtype=None):
+    return jnp.zeros(shape, _dtype(dtype))  # (zeros: XLA has no uninitialized arrays)
+
+
+@_on_arrays
+def empty_like(x, dtype=None):
+    return jnp.zeros_like(x, dtype=dtype)
+
+
+def logspace(start, stop, num=50, endpoint=True, base=10, dtype=None, axis=0):
+    return jnp.logspace(start, stop, num=num, endpoint=endpoint, base=base, dtype=dtype, axis=axis)
+
+
+def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
+    return jnp.geomspace(start, stop, num=num, endpoint=endpoint, dtype=dtype, axis=axis)
+
+
+def meshgrid(*x, indexing="xy"):
+    return jnp.meshgrid(*x, indexing=indexing)
 
 
 def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):

@@ -20,6 +20,7 @@ SQUARE = RNG.normal(size=(4, 4)).astype("float32")
 SPD = (SQUARE @ SQUARE.T + 4 * np.eye(4)).astype("float32")  # symmetric positive definite
 NANS = np.where(A > 1.0, np.nan, A).astype("float32")
 SPECIAL = np.array([1.5, np.inf, -np.inf, np.nan, -2.0], "float32")
+INTS, INTS_2 = np.array([12, 7, 5, 9]), np.array([8, 21, 3, 6])
 
 ELEMENTWISE = ["abs", "absolute", "ceil", "cos", "erf", "exp", "floor", "hard_sigmoid", "isfinite", "isinf", "isnan",
                "log_sigmoid", "logical_not", "negative", "reciprocal", "relu", "relu6", "selu", "sigmoid", "sign",
@@ -77,6 +78,52 @@ CASES = (
         ("searchsorted", (np.sort(A[0]), B[0]), {}), ("searchsorted", (np.sort(A[0]), B[0]), {"side": "right"}),
         ("digitize", (A[0], np.array([-1.0, 0.0, 1.0], "float32")), {}),
         ("inv", (SPD,), {}), ("det", (SQUARE,), {}), ("cholesky", (SPD,), {}), ("cholesky", (SPD,), {"upper": True}),
+    ]
+    + [(name, (A,), {}) for name in ("isreal", "conjugate", "erfc")]
+    + [(name, (7,), {}) for name in ("bartlett", "blackman", "hamming", "hanning")]
+    + [(name, (INTS, INTS_2), {}) for name in ("bitwise_and", "bitwise_or", "bitwise_xor", "gcd", "lcm")]
+    + [(name, (INTS, np.array([1, 2, 0, 3])), {}) for name in (
+        "bitwise_left_shift", "bitwise_right_shift", "left_shift", "right_shift")]
+    + [(name, (NANS,), kwargs) for name in ("nanargmax", "nanargmin", "nanmedian")
+       for kwargs in ({}, {"axis": 1, "keepdims": True})]
+    + [
+        ("kaiser", (6, 2.5), {}), ("bitwise_invert", (INTS,), {}), ("bitwise_not", (INTS,), {}),
+        ("nancumsum", (NANS,), {"axis": 1}), ("nancumprod", (NANS,), {"axis": 0}),
+        ("nanquantile", (NANS, 0.3), {"axis": 1}), ("nanpercentile", (NANS, 70.0), {"keepdims": True}),
+        ("append", (A, B), {}), ("append", (A, B), {"axis": 0}), ("array_split", (A, 3), {"axis": 1}),
+        ("hsplit", (A, 2), {}), ("vsplit", (A[:2], 2), {}), ("dsplit", (A[None], 2), {}),
+        ("select", ([A > 0.5, A < -0.5], [A, -A]), {"default": 9.0}), ("unravel_index", (np.array([1, 5, 7]), (2, 4)), {}),
+        ("slogdet", (SQUARE,), {}), ("logdet", (SPD,), {}), ("solve", (SPD, A.T), {}),
+        ("solve_triangular", (np.tril(SPD), A.T), {"lower": True}), ("cholesky_inverse", (np.linalg.cholesky(SPD),), {}),
+        ("cholesky_inverse", (np.linalg.cholesky(SPD).T,), {"upper": True}), ("eigh", (SPD,), {}),
+        ("qr", (A,), {}), ("qr", (A,), {"mode": "complete"}), ("svd", (A,), {"full_matrices": False}),
+        ("svd", (A,), {"compute_uv": False}), ("lstsq", (A, B[:, 0]), {}), ("pinv", (A,), {}),
+        ("matrix_rank", (SQUARE,), {}), ("matrix_rank", (np.outer(A[0], B[0]),), {"tol": 1e-3}),
+        ("segment_sum", (A, np.array([0, 0, 2])), {"num_segments": 3}),
+        ("segment_max", (A, np.array([0, 1, 1])), {"num_segments": 2, "sorted": True}),
+        ("segment_min", (A, np.array([1, 0, 1])), {"num_segments": 2}),
+        ("segment_prod", (A, np.array([0, 0, 0])), {"num_segments": 1}),
+        ("scatter", (np.array([[0, 1], [2, 3], [0, 1]]), np.array([1.0, 2.0, 3.0], "float32"), (3, 4)), {}),
+        ("scatter_update", (A, np.array([[0, 1], [2, 3]]), np.array([5.0, 6.0], "float32")), {}),
+        ("scatter_update", (A, np.array([[0, 1], [0, 1]]), np.array([5.0, 6.0], "float32")), {"reduction": "add"}),
+        ("slice_update", (A, (1, 2), np.ones((2, 2), "float32")), {}),
+        ("in_top_k", (np.array([1, 0, 3]), A, 2), {}),
+        ("cond", (True, lambda: A, lambda: B), {}), ("cond", (False, lambda: A, lambda: B), {}),
+        ("switch", (1, [lambda x: x, lambda x: -x], A), {}),
+        ("while_loop", (lambda i, s: i < 3, lambda i, s: (i + 1, s * 2.0), (0, A)), {}),
+        ("while_loop", (lambda s: s.sum() < 100.0, lambda s: s + 1.0, np.abs(A)), {"maximum_iterations": 4}),
+        ("fori_loop", (0, 3, lambda i, v: v * 2.0 + i, A), {}),
+        ("scan", (lambda c, x: (c + x, c * x), np.zeros(4, "float32"), A), {}),
+        ("scan", (lambda c, x: (c + 1.0, c), 0.0), {"length": 3, "reverse": True}),
+        ("map", (lambda x: x * 2.0, A), {}), ("associative_scan", (lambda a, b: a + b, A), {"axis": 1}),
+        ("associative_scan", (lambda a, b: a * b, A), {"reverse": True}),
+        ("vectorized_map", (lambda x: x.sum(), A), {}),
+        ("fft", ((A, B),), {}), ("fft2", ((A, B),), {}), ("ifft2", ((A, B),), {}), ("rfft", (A,), {}),
+        ("rfft", (A,), {"fft_length": 6}), ("irfft", ((A, B),), {}), ("irfft", ((A, B),), {"fft_length": 5}),
+        ("empty", ((2, 3),), {}), ("empty_like", (A,), {"dtype": "int32"}),
+        ("logspace", (0.0, 2.0, 5), {}), ("logspace", (0.0, 2.0, 4), {"base": 2.0, "endpoint": False}),
+        ("geomspace", (1.0, 100.0, 3), {}), ("meshgrid", (A[0], B[0, :3]), {}),
+        ("meshgrid", (A[0], B[0, :3]), {"indexing": "ij"}),
     ]
     + [
         ("dot", (A, M), {}), ("matmul", (A, M), {}), ("tensordot", (A, M), {"axes": 1}),
@@ -171,7 +218,7 @@ def test_keras_3_layer_written_with_ops_trains_like_keras():
 
 def test_unknown_operations_and_unsupported_arguments_are_refused():
     with pytest.raises(AttributeError):
-        ops.fft  # noqa: B018 (not provided: no guess)
+        ops.stft  # noqa: B018 (not provided: no guess)
     with pytest.raises(ValueError, match="sparse"):
         ops.one_hot(I, 3, sparse=True)
     with pytest.raises(ValueError, match="constant_values"):
