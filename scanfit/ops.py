@@ -117,6 +117,14 @@ def _operation(name, jax_function, *parameters):
     return _on_arrays(operation)
 
 
+def _segments(reduce, name, data, segment_ids, num_segments=None, sorted=False):
+    """`data`'s rows reduced by `reduce` (a ``jax.ops.segment_*``) per segment id."""
+    if num_segments is None:
+        raise ValueError(f"ops.{name} needs num_segments (the number of segments): compiled programs need every "
+                         "array's size before they run.")
+    return reduce(data, segment_ids, num_segments, indices_are_sorted=sorted)
+
+
 _X = ("x",)
 _BINARY = ("x1", "x2")
 _REDUCTION = ("x", ("axis", None), ("keepdims", False))
@@ -253,6 +261,10 @@ _OPERATIONS.update({
     "svd": (lambda x, full_matrices, compute_uv: _tuple_of(jnp.linalg.svd(x, full_matrices, compute_uv)),
             ("x", ("full_matrices", True), ("compute_uv", True))),
     "lstsq": (lambda a, b, rcond: jnp.linalg.lstsq(a, b, rcond=rcond)[0], ("a", "b", ("rcond", None))),
+    # segments
+    **{f"segment_{kind}": (functools.partial(_segments, getattr(jax.ops, f"segment_{kind}"), f"segment_{kind}"),
+                           ("data", "segment_ids", ("num_segments", None), ("sorted", False)))
+       for kind in ("sum", "max", "min", "prod")},
 })
 for _name, (_function, _parameters) in _OPERATIONS.items():
     globals()[_name] = _operation(_name, _function, *_parameters)
@@ -354,35 +366,7 @@ def matrix_rank(x, tol=None):
     return jnp.linalg.matrix_rank(x, tol=tol).astype(jnp.int32)
 
 
-# --- segments, scatter, top k ------------------------------------------------------------
-
-
-def _segments(reduce, name, data, segment_ids, num_segments, sorted):
-    """`data`'s rows reduced by `reduce` (a ``jax.ops.segment_*``) per segment id."""
-    if num_segments is None:
-        raise ValueError(f"ops.{name} needs num_segments (the number of segments): compiled programs need every "
-                         "array's size before they run.")
-    return reduce(data, segment_ids, num_segments, indices_are_sorted=sorted)
-
-
-@_on_arrays
-def segment_sum(data, segment_ids, num_segments=None, sorted=False):
-    return _segments(jax.ops.segment_sum, "segment_sum", data, segment_ids, num_segments, sorted)
-
-
-@_on_arrays
-def segment_max(data, segment_ids, num_segments=None, sorted=False):
-    return _segments(jax.ops.segment_max, "segment_max", data, segment_ids, num_segments, sorted)
-
-
-@_on_arrays
-def segment_min(data, segment_ids, num_segments=None, sorted=False):
-    return _segments(jax.ops.segment_min, "segment_min", data, segment_ids, num_segments, sorted)
-
-
-@_on_arrays
-def segment_prod(data, segment_ids, num_segments=None, sorted=False):
-    return _segments(jax.ops.segment_prod, "segment_prod", data, segment_ids, num_segments, sorted)
+# --- scatter, top k ------------------------------------------------------------
 
 
 @_on_arrays

@@ -225,3 +225,11 @@ def test_unknown_operations_and_unsupported_arguments_are_refused():
         ops.pad(A, 1, mode="reflect", constant_values=1.0)
     with pytest.raises(ValueError, match="x1 and x2"):
         ops.where(A > 0, A)
+    with pytest.raises(ValueError, match="segment_sum needs num_segments"):
+        ops.segment_sum(A, np.array([0, 0, 1]))
+    with pytest.raises(ValueError, match="reduction must be None, 'add'"):
+        ops.scatter_update(A, np.array([[0, 1]]), np.array([1.0]), reduction="mean")
+    with pytest.raises(ValueError, match="pair \\(real part, imaginary part\\)"):
+        ops.fft(A)
+    with pytest.raises(ValueError, match="mode must be 'reduced' or 'complete'"):
+        ops.qr(A, mode="r")
