@@ -41,7 +41,8 @@ _MODULES = {
            "hard_sigmoid", "elu", "selu", "gelu", "softmax", "log_softmax", "one_hot", "normalize",
            "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "moments",
            "celu", "glu", "hard_silu", "hard_swish", "hard_tanh", "hard_shrink", "soft_shrink", "tanh_shrink",
-           "squareplus", "sparse_plus", "sparse_sigmoid", "threshold"),
+           "squareplus", "sparse_plus", "sparse_sigmoid", "threshold", "max_pool", "average_pool", "conv",
+           "depthwise_conv", "separable_conv", "batch_normalization", "psnr", "depth_to_space", "space_to_depth"),
     "core": ("cast", "convert_to_tensor", "stop_gradient", "slice", "unstack"),
     "math": ("logsumexp", "top_k", "erf", "rsqrt", "erfinv", "segment_sum", "segment_max", "segment_min",
              "segment_prod", "in_top_k", "logdet", "fft", "fft2", "ifft2", "rfft", "irfft"),
@@ -615,6 +616,129 @@ def normalize(x, axis=-1, order=2, epsilon=None):
     if order == 2:
         return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(jnp.square(x), axis=axis, keepdims=True), epsilon))
     return x / jnp.maximum(jnp.linalg.norm(x, ord=order, axis=axis, keepdims=True), epsilon)
+
+
+def _channels_last(data_format, name):
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"ops.{name}: scanfit's images are 'channels_last', got data_format={data_format!r}.")
+
+
+def _padding(padding, name):
+    if padding not in ("same", "valid"):
+        raise ValueError(f"ops.{name}: padding must be 'same' or 'valid', got {padding!r}.")
+    return padding.upper()
+
+
+def _per_axis(value, count):
+    """An int or a sequence as one value per spatial axis."""
+    return (value,) * count if isinstance(value, int) else tuple(value)
+
+
+def _pooled(inputs, start, reduce, pool_size, strides, padding, name):
+    """`reduce` over windows of `pool_size` (`strides` apart, default: the windows side by side) of each spatial
+    axis of channels-last `inputs`."""
+    count = inputs.ndim - 2
+    window = (1,) + _per_axis(pool_size, count) + (1,)
+    step = window if strides is None else (1,) + _per_axis(strides, count) + (1,)
+    return jax.lax.reduce_window(inputs, start, reduce, window, step, _padding(padding, name)), window, step
+
+
+@_on_arrays
+def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    _channels_last(data_format, "max_pool")
+    return _pooled(inputs, -jnp.inf, jax.lax.max, pool_size, strides, padding, "max_pool")[0]
+
+
+@_on_arrays
+def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    """Window means; with 'same' padding a window at the border averages its real entries only, as in Keras."""
+    _channels_last(data_format, "average_pool")
+    total, window, step = _pooled(inputs, 0.0, jax.lax.add, pool_size, strides, padding, "average_pool")
+    if padding == "valid":
+        return total / np.prod(window)
+    ones = jnp.ones([size if side != 1 else 1 for size, side in zip(inputs.shape, window)], inputs.dtype)
+    return total / jax.lax.reduce_window(ones, 0.0, jax.lax.add, window, step, "SAME")
+
+
+def _convolved(inputs, kernel, strides, padding, dilation_rate, groups, name):
+    """`inputs` (channels last) convolved with `kernel` (spatial axes, input channels, output channels)."""
+    count = inputs.ndim - 2
+    inputs_spec = (0, count + 1) + tuple(range(1, count + 1))
+    numbers = jax.lax.ConvDimensionNumbers(lhs_spec=inputs_spec, rhs_spec=(count + 1, count) + tuple(range(count)),
+                                           out_spec=inputs_spec)
+    return jax.lax.conv_general_dilated(jnp.asarray(inputs, kernel.dtype), kernel, _per_axis(strides, count),
+                                        _padding(padding, name), rhs_dilation=_per_axis(dilation_rate, count),
+                                        dimension_numbers=numbers, feature_group_count=groups)
+
+
+@_on_arrays
+def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """A convolution (grouped when the inputs have a multiple of the kernel's input channels)."""
+    _channels_last(data_format, "conv")
+    kernel = jnp.asarray(kernel)
+    if inputs.shape[-1] % kernel.shape[-2]:
+        raise ValueError(f"ops.conv: the inputs' {inputs.shape[-1]} channels are not a multiple of the kernel's "
+                         f"{kernel.shape[-2]} input channels.")
+    return _convolved(inputs, kernel, strides, padding, dilation_rate, inputs.shape[-1] // kernel.shape[-2], "conv")
+
+
+@_on_arrays
+def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """Each input channel convolved with its own filters (`kernel`: spatial axes, channels, multiplier)."""
+    _channels_last(data_format, "depthwise_conv")
+    kernel = jnp.asarray(kernel)
+    channels = inputs.shape[-1]
+    kernel = jnp.reshape(kernel, kernel.shape[:-2] + (1, channels * kernel.shape[-1]))
+    return _convolved(inputs, kernel, strides, padding, dilation_rate, channels, "depthwise_conv")
+
+
+@_on_arrays
+def separable_conv(inputs, depthwise_kernel, pointwise_kernel, strides=1, padding="valid", data_format=None,
+                   dilation_rate=1):
+    """`depthwise_conv`, then a 1 x 1 `conv` with `pointwise_kernel`."""
+    _channels_last(data_format, "separable_conv")
+    depthwise = depthwise_conv(inputs, depthwise_kernel, strides, padding, data_format, dilation_rate)
+    return conv(depthwise, pointwise_kernel, 1, "valid", data_format, dilation_rate)
+
+
+@_on_arrays
+def batch_normalization(x, mean, variance, axis, offset=None, scale=None, epsilon=0.001):
+    """`x` normalized with the given statistics along `axis`, then scaled and offset (Keras's arithmetic)."""
+    shape = [1] * x.ndim
+    shape[axis] = mean.shape[0]
+    inverse = jax.lax.rsqrt(jnp.reshape(variance, shape) + epsilon)
+    if scale is not None:
+        inverse = inverse * jnp.reshape(scale, shape)
+    shift = -jnp.reshape(mean, shape) * inverse
+    if offset is not None:
+        shift = shift + jnp.reshape(offset, shape)
+    return x * inverse + shift
+
+
+@_on_arrays
+def psnr(x1, x2, max_val):
+    """The peak signal-to-noise ratio of `x2` against `x1`, in decibels, for values up to `max_val`."""
+    if x1.shape != x2.shape:
+        raise ValueError(f"ops.psnr: the shapes {x1.shape} and {x2.shape} differ.")
+    return 20 * jnp.log10(jnp.asarray(max_val, x2.dtype)) - 10 * jnp.log10(jnp.mean(jnp.square(x1 - x2)))
+
+
+@_on_arrays
+def depth_to_space(x, block_size, data_format="channels_last"):
+    """Channels moved into `block_size` x `block_size` blocks of pixels (a pixel shuffle)."""
+    _channels_last(data_format, "depth_to_space")
+    n, h, w, c = x.shape
+    x = jnp.reshape(x, (n, h, w, block_size, block_size, c // block_size**2))
+    return jnp.reshape(jnp.transpose(x, (0, 1, 3, 2, 4, 5)), (n, h * block_size, w * block_size, c // block_size**2))
+
+
+@_on_arrays
+def space_to_depth(x, block_size, data_format="channels_last"):
+    """Blocks of `block_size` x `block_size` pixels moved into the channels (`depth_to_space` undone)."""
+    _channels_last(data_format, "space_to_depth")
+    n, h, w, c = x.shape
+    x = jnp.reshape(x, (n, h // block_size, block_size, w // block_size, block_size, c))
+    return jnp.reshape(jnp.transpose(x, (0, 1, 3, 2, 4, 5)), (n, h // block_size, w // block_size, c * block_size**2))
 
 
 def _probabilities(output, from_logits, axis):

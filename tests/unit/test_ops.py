@@ -21,6 +21,9 @@ SPD = (SQUARE @ SQUARE.T + 4 * np.eye(4)).astype("float32")  # symmetric positiv
 NANS = np.where(A > 1.0, np.nan, A).astype("float32")
 SPECIAL = np.array([1.5, np.inf, -np.inf, np.nan, -2.0], "float32")
 INTS, INTS_2 = np.array([12, 7, 5, 9]), np.array([8, 21, 3, 6])
+IMAGE = RNG.normal(size=(2, 6, 8, 4)).astype("float32")  # (batch, height, width, channels)
+KERNEL = RNG.normal(size=(3, 3, 4, 3)).astype("float32")
+POINTWISE = RNG.normal(size=(1, 1, 8, 2)).astype("float32")
 
 ELEMENTWISE = ["abs", "absolute", "ceil", "cos", "erf", "exp", "floor", "hard_sigmoid", "isfinite", "isinf", "isnan",
                "log_sigmoid", "logical_not", "negative", "reciprocal", "relu", "relu6", "selu", "sigmoid", "sign",
@@ -125,6 +128,23 @@ CASES = (
         ("geomspace", (1.0, 100.0, 3), {}), ("meshgrid", (A[0], B[0, :3]), {}),
         ("meshgrid", (A[0], B[0, :3]), {"indexing": "ij"}),
     ]
+    + [(name, (IMAGE, pool), kwargs) for name in ("max_pool", "average_pool")
+       for pool, kwargs in ((2, {"strides": 2}), ((3, 2), {"strides": 2, "padding": "same"}), (3, {"strides": (1, 2)}))]
+    + [
+        ("max_pool", (IMAGE[:, :, 0], 2), {"strides": 2, "padding": "same"}),
+        ("average_pool", (IMAGE[:, :, 0], 3), {"strides": 1}),
+        ("conv", (IMAGE, KERNEL), {}), ("conv", (IMAGE, KERNEL), {"strides": 2, "padding": "same"}),
+        ("conv", (IMAGE, KERNEL), {"dilation_rate": 2}), ("conv", (IMAGE, KERNEL[:, :, :2, :2]), {}),  # grouped
+        ("conv", (IMAGE[:, :, 0], KERNEL[0]), {"padding": "same"}),
+        ("depthwise_conv", (IMAGE, KERNEL[:, :, :, :2]), {}),
+        ("depthwise_conv", (IMAGE, KERNEL[:, :, :, :1]), {"strides": (2, 1), "padding": "same"}),
+        ("separable_conv", (IMAGE, KERNEL[:, :, :, :2], POINTWISE), {}),
+        ("batch_normalization", (IMAGE, A[0], np.abs(B[0]) + 0.1, -1), {}),
+        ("batch_normalization", (IMAGE, A[0, :2], np.abs(B[0, :2]) + 0.1, 0), {"offset": B[1, :2], "scale": A[1, :2],
+                                                                               "epsilon": 0.01}),
+        ("psnr", (P, np.clip(P + 0.05, 0.0, 1.0), 1.0), {}),
+        ("depth_to_space", (IMAGE, 2), {}), ("space_to_depth", (IMAGE, 2), {}),
+    ]
     + [
         ("dot", (A, M), {}), ("matmul", (A, M), {}), ("tensordot", (A, M), {"axes": 1}),
         ("einsum", ("ij,jk->ik", A, M), {}),
@@ -176,6 +196,14 @@ def test_operation_equals_keras(name, args, kwargs):
     for g, w in zip(got, want):
         assert g.shape == w.shape and g.dtype == w.dtype, (g.shape, g.dtype, w.shape, w.dtype)
         np.testing.assert_allclose(g, w, rtol=2e-6, atol=1e-6)
+
+
+def test_pooling_windows_default_to_side_by_side():
+    """Keras's documented default (strides = pool_size); Keras 3.15 on JAX itself fails on strides=None."""
+    for name in ("max_pool", "average_pool"):
+        np.testing.assert_array_equal(getattr(ops, name)(IMAGE, (2, 3)), getattr(ops, name)(IMAGE, (2, 3), (2, 3)))
+    np.testing.assert_allclose(ops.max_pool(IMAGE, 2)[0, 0, 0], IMAGE[0, :2, :2].max(axis=(0, 1)))
+    np.testing.assert_allclose(ops.average_pool(IMAGE, 2)[1, 2, 3], IMAGE[1, 4:6, 6:8].mean(axis=(0, 1)), rtol=1e-6)
 
 
 def test_every_operation_is_checked_and_has_keras_arguments():
@@ -233,3 +261,9 @@ def test_unknown_operations_and_unsupported_arguments_are_refused():
         ops.fft(A)
     with pytest.raises(ValueError, match="mode must be 'reduced' or 'complete'"):
         ops.qr(A, mode="r")
+    with pytest.raises(ValueError, match="'channels_last', got data_format='channels_first'"):
+        ops.conv(IMAGE, KERNEL, data_format="channels_first")
+    with pytest.raises(ValueError, match="padding must be 'same' or 'valid'"):
+        ops.max_pool(IMAGE, 2, padding="full")
+    with pytest.raises(ValueError, match="not a multiple of the kernel's 3 input channels"):
+        ops.conv(IMAGE, KERNEL[:, :, :3])
