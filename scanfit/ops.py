@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scanfit import backend
+from scanfit import image_ops as image  # noqa: F401 - keras.ops.image
 from scanfit.layers import symbolic
 from scanfit.layers.base import Variable
 from scanfit.layers.operation import Operation, class_name

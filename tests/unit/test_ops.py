@@ -198,6 +198,25 @@ def test_operation_equals_keras(name, args, kwargs):
         np.testing.assert_allclose(g, w, rtol=2e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"interpolation": "nearest"}, {"interpolation": "bicubic"},
+                                    {"antialias": True}, {"crop_to_aspect_ratio": True},
+                                    {"pad_to_aspect_ratio": True, "fill_value": 3.0}])
+def test_image_resize_and_grayscale_equal_keras(kwargs):
+    images = RNG.uniform(0, 255, (2, 9, 13, 3)).astype("float32")
+    for x in (images, images[0]):  # a batch, one image
+        got, want = np.asarray(ops.image.resize(x, (6, 5), **kwargs)), np.asarray(keras.ops.image.resize(x, (6, 5),
+                                                                                                         **kwargs))
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-4)
+    for x in (images, images[0], images.astype("uint8"), images[..., :1]):
+        got, want = np.asarray(ops.image.rgb_to_grayscale(x)), np.asarray(keras.ops.image.rgb_to_grayscale(x))
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_allclose(got.astype(float), want.astype(float), rtol=1e-6)
+    for name in ("resize", "rgb_to_grayscale"):
+        assert list(inspect.signature(getattr(ops.image, name)).parameters) == list(
+            inspect.signature(getattr(keras.ops.image, name)).parameters)
+
+
 def test_pooling_windows_default_to_side_by_side():
     """Keras's documented default (strides = pool_size); Keras 3.15 on JAX itself fails on strides=None."""
     for name in ("max_pool", "average_pool"):
@@ -265,5 +284,11 @@ def test_unknown_operations_and_unsupported_arguments_are_refused():
         ops.conv(IMAGE, KERNEL, data_format="channels_first")
     with pytest.raises(ValueError, match="padding must be 'same' or 'valid'"):
         ops.max_pool(IMAGE, 2, padding="full")
+    with pytest.raises(AttributeError):
+        ops.image.affine_transform  # noqa: B018 (not provided: no guess)
+    with pytest.raises(ValueError, match="cannot both be true"):
+        ops.image.resize(IMAGE, (2, 2), crop_to_aspect_ratio=True, pad_to_aspect_ratio=True)
+    with pytest.raises(ValueError, match="takes 3 \\(RGB\\) or 1 channels"):
+        ops.image.rgb_to_grayscale(IMAGE)
     with pytest.raises(ValueError, match="not a multiple of the kernel's 3 input channels"):
         ops.conv(IMAGE, KERNEL[:, :, :3])
