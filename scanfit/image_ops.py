@@ -3,7 +3,7 @@
 AttributeError, never a guess."""
 import jax.numpy as jnp
 
-from scanfit.layers.resizing import INTERPOLATIONS
+from scanfit.layers.resizing import check_resize_options
 from scanfit.layers.resizing import resize as _resize_batch
 
 
@@ -23,12 +23,7 @@ def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspe
     """`images` resized to `size` (height, width), first cropped (centred) or padded with `fill_value` to its aspect
     ratio when asked, as Keras resizes them."""
     images = _checked(images, data_format, "resize")
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"ops.image.resize: interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}.")
-    if fill_mode != "constant":
-        raise ValueError(f"ops.image.resize: fill_mode must be 'constant' (as in Keras), got {fill_mode!r}.")
-    if crop_to_aspect_ratio and pad_to_aspect_ratio:
-        raise ValueError("ops.image.resize: crop_to_aspect_ratio and pad_to_aspect_ratio cannot both be true.")
+    check_resize_options(interpolation, fill_mode, crop_to_aspect_ratio, pad_to_aspect_ratio, "ops.image.resize:")
     if len(size) != 2:
         raise ValueError(f"ops.image.resize: size must be (height, width), got {size!r}.")
     single = images.ndim == 3

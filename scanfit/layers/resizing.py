@@ -37,6 +37,16 @@ def resize(images, height, width, interpolation="bilinear", crop_to_aspect_ratio
                             antialias=antialias).astype(images.dtype)
 
 
+def check_resize_options(interpolation, fill_mode, crop_to_aspect_ratio, pad_to_aspect_ratio, what):
+    """Keras's checks of `resize`'s options (`what` names the caller in the error)."""
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"{what} interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}.")
+    if fill_mode != "constant":
+        raise ValueError(f"{what} fill_mode must be 'constant' (as in Keras 3), got {fill_mode!r}.")
+    if crop_to_aspect_ratio and pad_to_aspect_ratio:
+        raise ValueError(f"{what} takes crop_to_aspect_ratio or pad_to_aspect_ratio, not both.")
+
+
 class _ImageSizeLayer(Layer):
     """A layer that makes images `height` x `width`, on (batch, h, w, c) images or one image."""
 
@@ -69,12 +79,7 @@ class Resizing(_ImageSizeLayer):
     def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False, pad_to_aspect_ratio=False,
                  fill_mode="constant", fill_value=0.0, antialias=False, data_format=None, **kwargs):
         super().__init__(height, width, data_format, **kwargs)
-        if interpolation not in INTERPOLATIONS:
-            raise ValueError(f"Resizing interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}.")
-        if fill_mode != "constant":
-            raise ValueError(f"Resizing fill_mode must be 'constant' (as in Keras 3), got {fill_mode!r}.")
-        if crop_to_aspect_ratio and pad_to_aspect_ratio:
-            raise ValueError("Resizing takes crop_to_aspect_ratio or pad_to_aspect_ratio, not both.")
+        check_resize_options(interpolation, fill_mode, crop_to_aspect_ratio, pad_to_aspect_ratio, "Resizing")
         self.interpolation, self.antialias = interpolation, bool(antialias)
         self.crop_to_aspect_ratio, self.pad_to_aspect_ratio = bool(crop_to_aspect_ratio), bool(pad_to_aspect_ratio)
         self.fill_mode, self.fill_value = fill_mode, float(fill_value)
