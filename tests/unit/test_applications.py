@@ -16,7 +16,8 @@ from scanfit.applications import imagenet_utils, mobilenet_v2, resnet, vgg
 SHAPE = (32, 32, 3)
 RNG = np.random.default_rng(8)
 IMAGES = RNG.uniform(0, 255, size=(2,) + SHAPE).astype("float32")
-MODULES = {"VGG16": "vgg16", "VGG19": "vgg19", "ResNet50": "resnet50", "Xception": "xception"}
+MODULES = {"VGG16": "vgg16", "VGG19": "vgg19", "ResNet50": "resnet50", "Xception": "xception",
+           "InceptionV3": "inception_v3"}
 
 
 def _theirs(kind, shape=SHAPE, **arguments):
@@ -34,9 +35,10 @@ def _theirs(kind, shape=SHAPE, **arguments):
     ("VGG16", {"include_top": False}), ("VGG19", {"include_top": False, "pooling": "avg"}),
     ("VGG16", {"include_top": True, "classes": 7, "classifier_activation": None}),
     ("ResNet50", {"include_top": True, "classes": 5}), ("Xception", {"include_top": False, "pooling": "max"}),
+    ("InceptionV3", {"include_top": True, "classes": 3}),
 ])
 def test_the_models_are_keras_s(kind, arguments):
-    shape = (71, 71, 3) if kind == "Xception" else SHAPE  # Xception's smallest input
+    shape = {"Xception": (71, 71, 3), "InceptionV3": (75, 75, 3)}.get(kind, SHAPE)  # their smallest inputs
     theirs = _theirs(kind, shape, **arguments)
     scanfit.utils.clear_session()
     ours = getattr(scanfit.applications, kind)(weights=None, input_shape=shape, **arguments)
