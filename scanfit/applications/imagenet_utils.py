@@ -12,8 +12,9 @@ import json
 
 import numpy as np
 
-from scanfit import activations, ops
+from scanfit import activations, layers, ops
 from scanfit.layers import Input, symbolic
+from scanfit.models import Model
 from scanfit.utils.file_cache import get_file
 
 CLASS_INDEX_FILE = ("imagenet_class_index.json",
@@ -61,6 +62,12 @@ def _preprocess_array(x, mode):
     bgr = x[..., ::-1]  # a view: as in Keras, the means are taken off `x` itself, and the BGR view returned
     bgr -= np.asarray(CAFFE_MEANS, x.dtype)
     return bgr
+
+
+def preprocess_tf(x, data_format=None):
+    """Images (RGB, 0-255) as the models trained in TensorFlow's way take them (Xception, InceptionV3,
+    MobileNetV2): scaled to [-1, 1], 'tf' mode of `preprocess_input`."""
+    return preprocess_input(x, data_format=data_format, mode="tf")
 
 
 def decode_predictions(preds, top=5):
@@ -119,6 +126,20 @@ def image_input(input_tensor, input_shape, include_top, weights, pooling, defaul
     return input_tensor
 
 
+def classifier_top(x, include_top, pooling, classes, classifier_activation, top_pool_name="avg_pool",
+                   pool_names=(None, None)):
+    """The end of a convolutional ImageNet model: with the top, global average pooling (named `top_pool_name`) and
+    the `classes`-way classifier; without, `pooling` None, 'avg' or 'max' (named as `pool_names` say)."""
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name=top_pool_name)(x)
+        return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name=pool_names[0])(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name=pool_names[1])(x)
+    return x
+
+
 def check_weights_argument(weights, include_top, classes, classifier_activation):
     """Keras's checks of an ImageNet model's `weights` ('imagenet', None, or a weights file) and its classifier."""
     if not (weights in ("imagenet", None) or isinstance(weights, str)):
@@ -131,12 +152,14 @@ def check_weights_argument(weights, include_top, classes, classifier_activation)
                          f"got {classifier_activation!r}.")
 
 
-def load_pretrained(model, weights, weight_file):
-    """Load `weights` into `model`: ImageNet's (`weight_file`: (file name, URL, MD5) of Keras's file,
-    downloaded once into ``~/.keras/models``), or those of the file at the path `weights`."""
+def pretrained_model(inputs, outputs, name, weights, weight_file):
+    """The functional model from `inputs` to `outputs`, named `name`, with `weights` loaded: ImageNet's
+    (`weight_file`: (file name, URL, MD5 or None) of Keras's file, downloaded once into ``~/.keras/models``), none
+    (None), or those of the file at the path `weights`."""
+    model = Model(inputs, outputs, name=name)
     if weights == "imagenet":
-        name, url, file_hash = weight_file
-        weights = get_file(name, url, cache_subdir="models", file_hash=file_hash)
+        file_name, url, file_hash = weight_file
+        weights = get_file(file_name, url, cache_subdir="models", file_hash=file_hash)
     if weights is not None:
         model.load_weights(weights)
     return model

@@ -5,7 +5,6 @@ which Chollet's DeepDream reads) and weights, so that Keras's ImageNet weights l
 from scanfit import layers
 from scanfit.applications import imagenet_utils
 from scanfit.applications.imagenet_utils import decode_predictions
-from scanfit.models import Model
 
 _BASE = "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
 # (file name, URL, MD5) of Keras's ImageNet weights: with the top layers, without.
@@ -43,21 +42,11 @@ def InceptionV3(include_top=True, weights="imagenet", input_tensor=None, input_s
                        [(192, 1, 1), (192, 1, 7), (192, 7, 1), (192, 3, 3, (2, 2), "valid")]], "mixed8")
     for block in (9, 10):  # 8 x 8
         x = _block_8(x, f"mixed{block}", f"mixed9_{block - 9}")
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D()(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D()(x)
-    model = Model(inputs, x, name=name)
-    return imagenet_utils.load_pretrained(model, weights, WEIGHT_FILES[0 if include_top else 1])
+    x = imagenet_utils.classifier_top(x, include_top, pooling, classes, classifier_activation)
+    return imagenet_utils.pretrained_model(inputs, x, name, weights, WEIGHT_FILES[0 if include_top else 1])
 
 
-def preprocess_input(x, data_format=None):
-    """Images (RGB, 0-255) as InceptionV3 takes them: scaled to [-1, 1] ('tf' mode of
-    `imagenet_utils.preprocess_input`)."""
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
+preprocess_input = imagenet_utils.preprocess_tf
 
 
 def _conv_bn(x, filters, rows, columns, strides=(1, 1), padding="same"):

@@ -7,7 +7,6 @@ import warnings
 from scanfit import layers
 from scanfit.applications import imagenet_utils
 from scanfit.applications.imagenet_utils import decode_predictions
-from scanfit.models import Model
 
 WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
 ALPHAS = (0.35, 0.50, 0.75, 1.0, 1.3, 1.4)  # the widths ImageNet's weights exist for
@@ -47,23 +46,14 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights="imagenet
                       name="Conv_1")(x)
     x = layers.BatchNormalization(axis=-1, epsilon=1e-3, momentum=0.999, name="Conv_1_bn")(x)
     x = layers.ReLU(6.0, name="out_relu")(x)
-    if include_top:
-        x = layers.GlobalAveragePooling2D()(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D()(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D()(x)
-    model = Model(inputs, x, name=name or f"mobilenetv2_{alpha:0.2f}_{rows}")
+    x = imagenet_utils.classifier_top(x, include_top, pooling, classes, classifier_activation, top_pool_name=None)
     file_name = (f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}"
                  f"{'' if include_top else '_no_top'}.h5")
-    return imagenet_utils.load_pretrained(model, weights, (file_name, WEIGHTS_URL + file_name, None))  # no hash: as Keras
+    return imagenet_utils.pretrained_model(inputs, x, name or f"mobilenetv2_{alpha:0.2f}_{rows}", weights,
+                                           (file_name, WEIGHTS_URL + file_name, None))  # Keras has no hash of it
 
 
-def preprocess_input(x, data_format=None):
-    """Images (RGB, 0-255) as MobileNetV2 takes them: scaled to [-1, 1] ('tf' mode of
-    `imagenet_utils.preprocess_input`)."""
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
+preprocess_input = imagenet_utils.preprocess_tf
 
 
 def _divisible(value, divisor=8):

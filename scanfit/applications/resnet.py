@@ -7,7 +7,6 @@ MD5; their inputs are prepared by `preprocess_input` ('caffe' mode, as for VGG).
 from scanfit import layers
 from scanfit.applications import imagenet_utils
 from scanfit.applications.imagenet_utils import decode_predictions
-from scanfit.models import Model
 
 WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 # MD5 of Keras's ImageNet weight files: (with the top layers, without).
@@ -67,18 +66,12 @@ def build_resnet(kind, include_top=True, weights="imagenet", input_tensor=None, 
             first = block == 1
             x = _bottleneck(x, filters, stride=(1 if stage == 2 else 2) if first else 1, shortcut_conv=first,
                             name=f"conv{stage}_block{block}")
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
-    model = Model(inputs, x, name=name or kind)
+    x = imagenet_utils.classifier_top(x, include_top, pooling, classes, classifier_activation,
+                                      pool_names=("avg_pool", "max_pool"))
     top, no_top = WEIGHT_HASHES[kind]
     file_name = f"{kind}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
-    return imagenet_utils.load_pretrained(model, weights, (file_name, WEIGHTS_URL + file_name,
-                                                           top if include_top else no_top))
+    return imagenet_utils.pretrained_model(inputs, x, name or kind, weights,
+                                           (file_name, WEIGHTS_URL + file_name, top if include_top else no_top))
 
 
 def _bottleneck(x, filters, stride, shortcut_conv, name):

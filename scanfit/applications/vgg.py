@@ -6,7 +6,6 @@ MD5 (``keras.utils.get_file``); their inputs are prepared by `preprocess_input` 
 """
 from scanfit import layers
 from scanfit.applications import imagenet_utils
-from scanfit.models import Model
 
 _BASE = "https://storage.googleapis.com/tensorflow/keras-applications/"
 # (file name, URL, MD5) of Keras's ImageNet weights: with the top layers, without.
@@ -66,6 +65,5 @@ def build_vgg(kind, include_top=True, weights="imagenet", input_tensor=None, inp
         x = layers.GlobalAveragePooling2D()(x)
     elif pooling == "max":
         x = layers.GlobalMaxPooling2D()(x)
-    model = Model(inputs, x, name=name or kind)
     with_top, without_top = WEIGHT_FILES[kind]
-    return imagenet_utils.load_pretrained(model, weights, with_top if include_top else without_top)
+    return imagenet_utils.pretrained_model(inputs, x, name or kind, weights, with_top if include_top else without_top)

@@ -5,7 +5,6 @@ weights load into it (Hands-on ML's transfer learning on flowers). Its inputs ar
 from scanfit import layers
 from scanfit.applications import imagenet_utils
 from scanfit.applications.imagenet_utils import decode_predictions
-from scanfit.models import Model
 
 _BASE = "https://storage.googleapis.com/tensorflow/keras-applications/xception/"
 # (file name, URL, MD5) of Keras's ImageNet weights: with the top layers, without.
@@ -40,21 +39,11 @@ def Xception(include_top=True, weights="imagenet", input_tensor=None, input_shap
     for conv, filters in ((1, 1536), (2, 2048)):
         x = _separable_bn(x, filters, f"block14_sepconv{conv}")
         x = layers.Activation("relu", name=f"block14_sepconv{conv}_act")(x)
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D()(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D()(x)
-    model = Model(inputs, x, name=name)
-    return imagenet_utils.load_pretrained(model, weights, WEIGHT_FILES[0 if include_top else 1])
+    x = imagenet_utils.classifier_top(x, include_top, pooling, classes, classifier_activation)
+    return imagenet_utils.pretrained_model(inputs, x, name, weights, WEIGHT_FILES[0 if include_top else 1])
 
 
-def preprocess_input(x, data_format=None):
-    """Images (RGB, 0-255) as Xception takes them: scaled to [-1, 1] ('tf' mode of
-    `imagenet_utils.preprocess_input`)."""
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
+preprocess_input = imagenet_utils.preprocess_tf
 
 
 def _conv_bn_relu(x, filters, name, strides=(1, 1)):
