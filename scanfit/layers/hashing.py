@@ -21,11 +21,18 @@ OUTPUT_MODES = ("int", "one_hot", "multi_hot", "count")
 class Hashing(HostLayer):
     """Hashes each value into ``[0, num_bins)``: Fingerprint64 (SipHash-2-4 keyed by `salt`, one int or two)
     modulo `num_bins`. With a `mask_value`, that value maps to 0 and the others to ``1 + hash % (num_bins - 1)``.
-    `output_mode` 'int' gives the bins (int32), 'one_hot', 'multi_hot' and 'count' encode them as
-    `CategoryEncoding` does (float32)."""
+    `output_mode` 'int' gives the bins (int32, also for Keras's dtype='int64': JAX runs without 64-bit integers),
+    'one_hot', 'multi_hot' and 'count' encode them as `CategoryEncoding` does (float32)."""
 
-    def __init__(self, num_bins, mask_value=None, salt=None, output_mode="int", sparse=False, **kwargs):
+    def __init__(self, num_bins, mask_value=None, salt=None, output_mode="int", sparse=False, dtype=None, **kwargs):
+        allowed = ("int32", "int64") if output_mode == "int" else ("float32",)
+        if isinstance(dtype, dict):  # a dtype policy's config, as Keras 3 writes it
+            dtype = dtype.get("config", {}).get("name")
+        if dtype is not None and str(dtype) not in allowed:
+            raise ValueError(f"Hashing with output_mode={output_mode!r} gives {allowed[0]} arrays; dtype={dtype!r} is "
+                             f"not supported (leave it out, or pass one of {allowed}).")
         super().__init__(**kwargs)
+        self.output_dtype_name = allowed[0] if dtype is None or str(dtype) == "int64" else str(dtype)
         self.num_bins = checks.int_at_least("Hashing num_bins", num_bins, 1, allow_none=False)
         if output_mode not in OUTPUT_MODES:
             raise ValueError(f"Hashing output_mode must be one of {OUTPUT_MODES}, got {output_mode!r}.")
@@ -54,8 +61,10 @@ class Hashing(HostLayer):
         return encode(indices, self.num_bins, self.output_mode, jnp.float32)
 
     def get_config(self):
-        return {**super().get_config(), "num_bins": self.num_bins, "salt": self.salt, "mask_value": self.mask_value,
-                "output_mode": self.output_mode, "sparse": False}
+        config = {**super().get_config(), "num_bins": self.num_bins, "salt": self.salt, "mask_value": self.mask_value,
+                  "output_mode": self.output_mode, "sparse": False}
+        config["dtype"] = self.output_dtype_name
+        return config
 
 
 def _as_values(inputs):

@@ -82,6 +82,11 @@ def test_hashing_config_and_errors():
         keras.layers.Hashing(num_bins=3, output_mode="count", sparse=True)
     with pytest.raises(ValueError, match="salt must be an int or a pair"):
         keras.layers.Hashing(num_bins=3, salt=[1, 2, 3])
+    assert keras.layers.Hashing(num_bins=3, dtype="int64")(["a"]).dtype == np.int32  # no 64-bit integers in JAX
+    assert keras.layers.Hashing.from_config({"num_bins": 3, "dtype": {"module": "keras", "class_name": "DTypePolicy",
+                                                                      "config": {"name": "int64"}}}).num_bins == 3
+    with pytest.raises(ValueError, match="dtype='float16' is not supported"):
+        keras.layers.Hashing(num_bins=3, output_mode="count", dtype="float16")
     with pytest.raises(ValueError, match="at most 2 axes"):
         keras.layers.Hashing(num_bins=3, output_mode="count")(np.array([[["a"]]]))
     with pytest.raises(ValueError, match="cannot be part of a compiled model"):
