@@ -140,6 +140,26 @@ def classifier_top(x, include_top, pooling, classes, classifier_activation, top_
     return x
 
 
+def weight_file(base_url, kind, include_top, hashes):
+    """(file name, URL, MD5) of Keras's ImageNet weights of model `kind`, named as Keras names them
+    (``<kind>_weights_tf_dim_ordering_tf_kernels[_notop].h5`` under `base_url`); `hashes`: (with top, without)."""
+    file_name = f"{kind}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
+    return file_name, base_url + file_name, hashes[0 if include_top else 1]
+
+
+def variant(build, kind, public_name, summary):
+    """Keras's function for one variant of a family of models (``ResNet50`` of the ResNets, say): Keras's
+    arguments, the model named `kind` by default, built by ``build(kind, ...)``."""
+    def application(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+                    classes=1000, classifier_activation="softmax", name=kind):
+        return build(kind, include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation,
+                     name)
+
+    application.__name__ = application.__qualname__ = public_name
+    application.__doc__ = f"Keras's {public_name} ({summary}); the arguments are `{build.__name__}`'s."
+    return application
+
+
 def check_weights_argument(weights, include_top, classes, classifier_activation):
     """Keras's checks of an ImageNet model's `weights` ('imagenet', None, or a weights file) and its classifier."""
     if not (weights in ("imagenet", None) or isinstance(weights, str)):

@@ -19,27 +19,6 @@ STACKS = {"resnet50": (3, 4, 6, 3), "resnet101": (3, 4, 23, 3), "resnet152": (3,
 EPSILON = 1.001e-5  # Keras's BatchNormalization epsilon in these models
 
 
-def ResNet50(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,  # noqa: N802
-             classes=1000, classifier_activation="softmax", name="resnet50"):
-    """Keras's ResNet50 (3, 4, 6 and 3 bottleneck blocks); the arguments are `build_resnet`'s."""
-    return build_resnet("resnet50", include_top, weights, input_tensor, input_shape, pooling, classes,
-                        classifier_activation, name)
-
-
-def ResNet101(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,  # noqa: N802
-              classes=1000, classifier_activation="softmax", name="resnet101"):
-    """Keras's ResNet101 (3, 4, 23 and 3 bottleneck blocks); the arguments are `build_resnet`'s."""
-    return build_resnet("resnet101", include_top, weights, input_tensor, input_shape, pooling, classes,
-                        classifier_activation, name)
-
-
-def ResNet152(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,  # noqa: N802
-              classes=1000, classifier_activation="softmax", name="resnet152"):
-    """Keras's ResNet152 (3, 8, 36 and 3 bottleneck blocks); the arguments are `build_resnet`'s."""
-    return build_resnet("resnet152", include_top, weights, input_tensor, input_shape, pooling, classes,
-                        classifier_activation, name)
-
-
 def preprocess_input(x, data_format=None):
     """Images (RGB, 0-255) as the ResNets take them: BGR, centred on ImageNet's channel means ('caffe' mode of
     `imagenet_utils.preprocess_input`)."""
@@ -68,10 +47,8 @@ def build_resnet(kind, include_top=True, weights="imagenet", input_tensor=None, 
                             name=f"conv{stage}_block{block}")
     x = imagenet_utils.classifier_top(x, include_top, pooling, classes, classifier_activation,
                                       pool_names=("avg_pool", "max_pool"))
-    top, no_top = WEIGHT_HASHES[kind]
-    file_name = f"{kind}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
-    return imagenet_utils.pretrained_model(inputs, x, name or kind, weights,
-                                           (file_name, WEIGHTS_URL + file_name, top if include_top else no_top))
+    file = imagenet_utils.weight_file(WEIGHTS_URL, kind, include_top, WEIGHT_HASHES[kind])
+    return imagenet_utils.pretrained_model(inputs, x, name or kind, weights, file)
 
 
 def _bottleneck(x, filters, stride, shortcut_conv, name):
@@ -92,5 +69,9 @@ def _bottleneck(x, filters, stride, shortcut_conv, name):
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     return layers.Activation("relu", name=f"{name}_out")(x)
 
+
+ResNet50 = imagenet_utils.variant(build_resnet, "resnet50", "ResNet50", "3, 4, 6 and 3 bottleneck blocks")
+ResNet101 = imagenet_utils.variant(build_resnet, "resnet101", "ResNet101", "3, 4, 23 and 3 bottleneck blocks")
+ResNet152 = imagenet_utils.variant(build_resnet, "resnet152", "ResNet152", "3, 8, 36 and 3 bottleneck blocks")
 
 __all__ = ["ResNet101", "ResNet152", "ResNet50", "decode_predictions", "preprocess_input"]

@@ -23,20 +23,6 @@ BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}  # convolutions pe
 FILTERS = (64, 128, 256, 512, 512)
 
 
-def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,  # noqa: N802
-          classifier_activation="softmax", name="vgg16"):
-    """Keras's VGG16 (13 convolutions in five blocks); the arguments are `build_vgg`'s."""
-    return build_vgg("vgg16", include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation,
-                     name)
-
-
-def VGG19(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,  # noqa: N802
-          classifier_activation="softmax", name="vgg19"):
-    """Keras's VGG19 (16 convolutions in five blocks); the arguments are `build_vgg`'s."""
-    return build_vgg("vgg19", include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation,
-                     name)
-
-
 def preprocess_input(x, data_format=None):
     """Images (RGB, 0-255) as the VGG models take them: BGR, centred on ImageNet's channel means ('caffe' mode of
     `imagenet_utils.preprocess_input`)."""
@@ -67,3 +53,7 @@ def build_vgg(kind, include_top=True, weights="imagenet", input_tensor=None, inp
         x = layers.GlobalMaxPooling2D()(x)
     with_top, without_top = WEIGHT_FILES[kind]
     return imagenet_utils.pretrained_model(inputs, x, name or kind, weights, with_top if include_top else without_top)
+
+
+VGG16 = imagenet_utils.variant(build_vgg, "vgg16", "VGG16", "13 convolutions in five blocks")
+VGG19 = imagenet_utils.variant(build_vgg, "vgg19", "VGG19", "16 convolutions in five blocks")

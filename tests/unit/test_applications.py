@@ -17,7 +17,7 @@ SHAPE = (32, 32, 3)
 RNG = np.random.default_rng(8)
 IMAGES = RNG.uniform(0, 255, size=(2,) + SHAPE).astype("float32")
 MODULES = {"VGG16": "vgg16", "VGG19": "vgg19", "ResNet50": "resnet50", "Xception": "xception",
-           "InceptionV3": "inception_v3"}
+           "InceptionV3": "inception_v3", "DenseNet121": "densenet"}
 
 
 def _theirs(kind, shape=SHAPE, **arguments):
@@ -35,7 +35,7 @@ def _theirs(kind, shape=SHAPE, **arguments):
     ("VGG16", {"include_top": False}), ("VGG19", {"include_top": False, "pooling": "avg"}),
     ("VGG16", {"include_top": True, "classes": 7, "classifier_activation": None}),
     ("ResNet50", {"include_top": True, "classes": 5}), ("Xception", {"include_top": False, "pooling": "max"}),
-    ("InceptionV3", {"include_top": True, "classes": 3}),
+    ("InceptionV3", {"include_top": True, "classes": 3}), ("DenseNet121", {"include_top": False, "pooling": "avg"}),
 ])
 def test_the_models_are_keras_s(kind, arguments):
     shape = {"Xception": (71, 71, 3), "InceptionV3": (75, 75, 3)}.get(kind, SHAPE)  # their smallest inputs
@@ -88,12 +88,14 @@ def test_mobilenet_v2_fetches_keras_s_file_for_its_width_and_size(monkeypatch):
         scanfit.applications.MobileNetV2(alpha=0.6)
 
 
-@pytest.mark.parametrize("kind, pooling", [("ResNet101", "max"), ("ResNet152", "avg")])
-def test_the_deeper_resnets_have_keras_s_layers(kind, pooling):
-    keras.utils.set_random_seed(0)
+@pytest.mark.parametrize("kind, pooling", [("ResNet101", "max"), ("ResNet152", "avg"), ("DenseNet169", "avg"),
+                                           ("DenseNet201", "max")])
+def test_the_deeper_models_have_keras_s_layers(kind, pooling):
+    keras.utils.clear_session()
     theirs = getattr(keras.applications, kind)(weights=None, include_top=False, pooling=pooling)
-    ours = getattr(scanfit.applications.resnet, kind)(weights=None, include_top=False, pooling=pooling)
-    assert [layer.name for layer in ours.layers[1:]] == [layer.name for layer in theirs.layers[1:]]
+    scanfit.utils.clear_session()
+    ours = getattr(scanfit.applications, kind)(weights=None, include_top=False, pooling=pooling)
+    assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers]
     assert [v.path for v in ours.weights] == [v.path for v in theirs.weights]
     assert ours.output_shape == theirs.output_shape and ours.count_params() == theirs.count_params()
 
