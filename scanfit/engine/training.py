@@ -470,7 +470,7 @@ class Trainer:
             parts = ((part, {"segments": epoch_segments(data_size(part), batch_size)})
                      for part in (jax.tree.map(lambda array: array[start:start + batch_size], data)
                                   for start in range(0, data_size(data), batch_size)))
-        sums, batch = self.programs.empty_sums(), 0
+        sums, batch = None if whole else self.programs.empty_sums(), 0  # (the whole-data program makes its own)
         for part, arguments in parts:
             if before_batch:
                 before_batch(batch)
@@ -1083,6 +1083,7 @@ def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, 
     callback_list.on_predict_begin()
     bar = Progbar(steps, verbose=verbose, live=False)
     values = model.weight_values()
+    carries_state = carries_layer_state(model)
     hooked = callback_list.wants(PREDICT_BATCH_HOOKS)  # then one program per batch, so each hook sees its outputs
     if source is not None or isinstance(x, HostArrays):
         source, convert = (source, convert) if source is not None else (ArraySource(x, batch_size), unchanged)
@@ -1098,7 +1099,7 @@ def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, 
             if hooked:
                 callback_list.on_predict_batch_begin(batch)
             outputs = predict_function(values, part, segments=segments, rng=inference_key(model))
-            if carries_layer_state(model):  # the states the batches left, for the next part and the model
+            if carries_state:  # the states the batches left, for the next part and the model
                 outputs, values = outputs
                 write_back(model, values)
             parts.append(jax.tree.map(np.asarray, outputs))
