@@ -289,6 +289,33 @@ class Metric:
         with binding({id(v): value for v, value in zip(self.variables, state)}):
             return float(np.asarray(self.result()))
 
+    # --- Keras 3's stateless forms, for a custom train_step or a training loop written with JAX ---------
+    def stateless_update_state(self, metric_variables, *args, **kwargs):
+        """The values of `variables` after ``update_state(*args, **kwargs)`` from `metric_variables` (their
+        values, in order), as a new list; the variables themselves keep theirs."""
+        with binding(self._bound(metric_variables, "stateless_update_state")) as values:
+            self.update_state(*args, **kwargs)
+        return [values[id(v)] for v in self.variables]
+
+    def stateless_result(self, metric_variables):
+        """``result()`` computed from `metric_variables` (the values of `variables`, in order)."""
+        with binding(self._bound(metric_variables, "stateless_result")):
+            return self.result()
+
+    def stateless_reset_state(self):
+        """The values of `variables` after `reset_state`, as a new list; the variables keep theirs."""
+        with binding({id(v): v.value for v in self.variables}) as values:
+            self.reset_state()
+        return [values[id(v)] for v in self.variables]
+
+    def _bound(self, metric_variables, method):
+        metric_variables = list(metric_variables)
+        if len(metric_variables) != len(self.variables):
+            raise ValueError(f"{method} of metric {self.name!r} needs the values of its {len(self.variables)} "
+                             f"variable(s) (metric.variables, in order), got {len(metric_variables)}.")
+        return {id(v): value.value if isinstance(value, Variable) else value
+                for v, value in zip(self.variables, metric_variables)}
+
     def __call__(self, *args, **kwargs):
         """Update the state with one batch and return the result so far."""
         self.update_state(*args, **kwargs)
@@ -305,33 +332,29 @@ class Metric:
         return f"<{type(self).__name__} name={self.name}>"
 
 
-def _zero():
-    """A float32 zero on the device, put there from NumPy: an eager ``jnp.zeros`` compiles a program
-    (0.04 s on the first fit of a process, which resolves its metrics before compiling the epoch)."""
-    return jax.device_put(np.zeros((), np.float32))
-
-
 class Mean(Metric):
     """The (weighted) mean of the values passed to ``update_state(values, sample_weight=None)``."""
 
     def __init__(self, name="mean", dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.reset_state()
+        self.total = self.add_variable((), "zeros", dtype="float32", name="total")
+        self.count = self.add_variable((), "zeros", dtype="float32", name="count")
 
     def update_state(self, values, sample_weight=None):
         total, count = weighted_totals(values, sample_weight)
-        self.total = self.total + total
-        self.count = self.count + count
+        self.total.assign_add(total)
+        self.count.assign_add(count)
 
-    def reset_state(self):
-        self.total = self.count = _zero()
+    @property
+    def is_stateful(self):
+        return False  # its state is the sums of a weighted mean, which fit computes from ``per_sample``
 
     def result_from_mean(self, mean):
         """The reported value for a weighted mean of ``per_sample`` values."""
         return mean
 
     def result(self):
-        return self.result_from_mean(divide_no_nan(self.total, self.count)).astype(self.dtype)
+        return self.result_from_mean(divide_no_nan(jnp.asarray(self.total), jnp.asarray(self.count))).astype(self.dtype)
 
 
 class Sum(Metric):
@@ -339,16 +362,13 @@ class Sum(Metric):
 
     def __init__(self, name="sum", dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.reset_state()
+        self.total = self.add_variable((), "zeros", dtype="float32", name="total")
 
     def update_state(self, values, sample_weight=None):
-        self.total = self.total + weighted_totals(values, sample_weight, reduce=jnp.sum)[0]
-
-    def reset_state(self):
-        self.total = _zero()
+        self.total.assign_add(weighted_totals(values, sample_weight, reduce=jnp.sum)[0])
 
     def result(self):
-        return self.total.astype(self.dtype)
+        return jnp.asarray(self.total).astype(self.dtype)
 
 
 class MeanMetricWrapper(Mean):

@@ -478,6 +478,70 @@ class Optimizer:
             "optimizers are built from optax transforms, not Keras's update_step."
         )
 
+    # --- Keras 3's stateless API: a custom train_step, a training loop written with JAX ---------------
+    def build(self, var_list):
+        """Create the optimizer's state for `var_list` (``model.trainable_variables``) as `variables`, which
+        `stateless_apply` takes and returns as values (in Keras 3 they are also built by the first fit)."""
+        from scanfit.layers.base import Variable  # here: the layers' modules import this one
+
+        var_list = list(var_list)
+        self.built_for = var_list
+        self.stateless_transform = self.build_transform()
+        state = jax.jit(self.stateless_transform.init)([jnp.asarray(v) for v in var_list])
+        leaves, self.state_structure = jax.tree.flatten(state)
+        self.state_variables = [Variable(leaf, f"{self.name}/state_{index}", trainable=False)
+                                for index, leaf in enumerate(leaves)]
+        self.jitted_apply = jax.jit(self.stateless_apply)
+
+    @property
+    def variables(self):
+        """The optimizer state's arrays as variables, once `build` made them (Keras 3's ``optimizer.variables``:
+        its iteration count, learning rate and slots; scanfit's are the leaves of its optax state)."""
+        return list(getattr(self, "state_variables", []))
+
+    def stateless_apply(self, optimizer_variables, grads, trainable_variables):
+        """``(new trainable values, new optimizer values)`` after one update with `grads`, from the values of
+        `variables` and of the variables `build` was given (a None gradient leaves its variable as it is);
+        their constraints apply to the new values, as in Keras 3."""
+        if not hasattr(self, "state_variables"):
+            raise ValueError(f"Optimizer {self.name!r} is not built: call optimizer.build(model.trainable_variables) "
+                             "before stateless_apply (fit does it for a model's optimizer).")
+        given = {"optimizer_variables": (list(optimizer_variables), len(self.state_variables)),
+                 "grads": (list(grads), len(self.built_for)),
+                 "trainable_variables": (list(trainable_variables), len(self.built_for))}
+        for what, (values, count) in given.items():
+            if len(values) != count:
+                raise ValueError(f"stateless_apply of {self.name!r} takes {count} {what}, got {len(values)} (the "
+                                 "optimizer was built for the variables it was given, in that order).")
+        params = [jnp.asarray(value) for value in given["trainable_variables"][0]]  # a Variable gives its value
+        grads = [jnp.zeros_like(p) if g is None else jnp.asarray(g) for g, p in zip(given["grads"][0], params)]
+        state = jax.tree.unflatten(self.state_structure, [jnp.asarray(v) for v in given["optimizer_variables"][0]])
+        updates, state = self.stateless_transform.update(grads, state, params)
+        new = optax.apply_updates(params, updates)
+        new = [v.constraint(value) if v.constraint is not None else value for v, value in zip(self.built_for, new)]
+        return new, jax.tree.leaves(state)
+
+    def apply(self, grads, trainable_variables=None):
+        """Update `trainable_variables` (those `build` was given, by default; a new list builds the optimizer
+        for it) with `grads`, in place, as Keras 3's ``optimizer.apply`` does."""
+        variables = self.built_for if trainable_variables is None and hasattr(self, "built_for") else trainable_variables
+        if variables is None:
+            raise ValueError(f"Optimizer {self.name!r} does not know which variables to update: pass "
+                             "trainable_variables, or call build(model.trainable_variables) first.")
+        variables = list(variables)
+        if [id(v) for v in variables] != [id(v) for v in getattr(self, "built_for", [])]:
+            self.build(variables)
+        new, state = self.jitted_apply([v.value for v in self.state_variables], list(grads),
+                                       [v.value for v in variables])
+        for variable, value in zip(variables + self.state_variables, new + state):
+            variable.assign(value)
+        self.iterations += 1
+
+    def apply_gradients(self, grads_and_vars):
+        """tf.keras's spelling of `apply`: ``optimizer.apply_gradients(zip(grads, model.trainable_variables))``."""
+        pairs = list(grads_and_vars)
+        self.apply([g for g, _ in pairs], [v for _, v in pairs])
+
     def applied_updates(self, state):
         """How many updates `state` has applied, for optimizers that may skip a step (None: every step applies).
         Read before a training program is given `state`, which it consumes."""

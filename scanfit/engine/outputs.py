@@ -7,7 +7,10 @@ total, ``<output>_loss`` for each output's own loss (before its weight) and
 may each be one value for every output (metrics: not for several outputs,
 as Keras), a list in the order of the outputs, or a dict by output name.
 """
+import numpy as np
+
 from scanfit import losses, metrics as metrics_module
+from scanfit.engine.programs import pick
 
 
 def output_names_and_shapes(model):
@@ -37,6 +40,27 @@ def per_output(spec, names, what, default=None):
     return [spec] * len(names)
 
 
+def flat_outputs(model, value):
+    """Targets or outputs as the engine orders them: the value itself for one output, else a tuple in the
+    order of the model's outputs (from a list, a tuple, or a dict by output name)."""
+    names = model.output_names
+    if len(names) == 1:
+        return value[names[0]] if isinstance(value, dict) else value
+    if isinstance(value, dict):
+        missing = [name for name in names if name not in value]
+        if missing:
+            raise ValueError(f"Model {model.name!r} has outputs {names}; the dict has no entry for {missing}.")
+        return tuple(value[name] for name in names)
+    return tuple(value)
+
+
+def target_shapes(model, y):
+    """The batch-free shapes of targets `y`, as `CompiledOutputs` takes them."""
+    flat = flat_outputs(model, y)
+    shape = lambda a: (None,) + tuple(np.shape(a)[1:])
+    return [shape(a) for a in flat] if isinstance(flat, tuple) else shape(flat)
+
+
 def _is_config(value):
     return isinstance(value, dict) and "class_name" in value
 
@@ -44,13 +68,13 @@ def _is_config(value):
 class CompiledOutputs:
     """The losses and metrics of a compiled model, resolved against its output and target shapes."""
 
-    def __init__(self, model, y_shapes):
+    def __init__(self, model, y_shapes, loss_required=True, with_metrics=True):
         names, shapes = output_names_and_shapes(model)
         y_shapes = y_shapes if len(names) > 1 else [y_shapes]
         if len(y_shapes) != len(names):
             raise ValueError(f"The model has {len(names)} outputs but {len(y_shapes)} targets were given.")
         loss_ids = per_output(model.compile_settings.loss, names, "loss")
-        if all(loss is None for loss in loss_ids):
+        if loss_required and all(loss is None for loss in loss_ids):
             raise ValueError("No loss to optimize: pass loss= to model.compile(), "
                              "e.g. loss='sparse_categorical_crossentropy'.")
         weights = per_output(model.compile_settings.loss_weights, names, "loss_weights", default=1.0)
@@ -71,7 +95,7 @@ class CompiledOutputs:
             self.losses.append((output, name, loss, float(weight), loss_id))
         self.metrics = []  # (output, Metric, weighted)
         settings = model.compile_settings
-        for weighted, spec in ((False, settings.metrics), (True, settings.weighted_metrics)):
+        for weighted, spec in ((False, settings.metrics), (True, settings.weighted_metrics)) if with_metrics else ():
             for index, (name, ids) in enumerate(zip(names, self._metric_lists(spec, names))):
                 loss_id = loss_ids[index]
                 for identifier in ids:
@@ -145,12 +169,54 @@ class CompiledOutputs:
                 values.append(0.0 if mean is None else float(metric.result_from_mean(mean)))
         return values
 
+    def metric_log_names(self):
+        """The log names of the metrics alone, in order."""
+        return self.log_names()[len(self.log_names()) - len(self.metrics):]
+
     def loss_for(self, output):
         """The resolved Loss of output `output` (None for a model of one output), or None."""
         for index, _, loss, _, _ in self.losses:
             if index == output:
                 return loss
         return None
+
+
+class CompileMetrics(metrics_module.Metric):
+    """``compile()``'s metrics and weighted metrics as one metric named ``compile_metrics``, as Keras 3's
+    ``model.metrics`` holds them for a custom ``train_step``: its variables are those of every metric, its
+    result a dict by log name. It has no variables until `build_for` resolves the metrics against the
+    targets' shapes (fit and evaluate do, before their first step)."""
+
+    def __init__(self, model):
+        super().__init__(name="compile_metrics")
+        self.model = model
+        self.outputs = None
+
+    def build_for(self, y_shapes):
+        if self.outputs is None:
+            self.outputs = CompiledOutputs(self.model, y_shapes, loss_required=False)
+
+    @property
+    def variables(self):
+        return [] if self.outputs is None else [v for _, metric, _ in self.outputs.metrics for v in metric.variables]
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if self.outputs is None:
+            raise ValueError("compile_metrics is not built yet: fit or evaluate builds it for the targets' shapes.")
+        for output, metric, weighted in self.outputs.metrics:
+            metric.update_state(pick(flat_outputs(self.model, y_true), output),
+                                pick(flat_outputs(self.model, y_pred), output),
+                                sample_weight=sample_weight if weighted else None)
+
+    def result(self):
+        if self.outputs is None:
+            return {}
+        return {name: metric.result() for name, (_, metric, _) in zip(self.outputs.metric_log_names(),
+                                                                     self.outputs.metrics)}
+
+    def reset_state(self):
+        for _, metric, _ in [] if self.outputs is None else self.outputs.metrics:
+            metric.reset_state()
 
 
 def _as_list(spec):

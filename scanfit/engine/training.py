@@ -7,6 +7,7 @@ model's variables, and runs the callbacks with Keras's `logs`.
 """
 import contextlib
 import functools
+import inspect
 import math
 import sys
 import warnings
@@ -118,13 +119,14 @@ def check_compile_options(run_eagerly, steps_per_execution, jit_compile, auto_sc
         raise TypeError(f"auto_scale_loss must be True or False, got {auto_scale_loss!r}")
 
 
-# Keras's hooks for customizing fit, evaluate and predict, which scanfit's compiled programs do not call.
-STEP_HOOKS = ("train_step", "test_step", "predict_step", "compute_loss", "compute_metrics", "make_train_function",
-              "make_test_function", "make_predict_function")
+# Keras's hooks for customizing fit, evaluate and predict that scanfit does not call (train_step, test_step
+# and compute_loss are: see scanfit.engine.custom_steps).
+STEP_HOOKS = ("predict_step", "compute_metrics", "make_train_function", "make_test_function", "make_predict_function")
 
 
 def refuse_step_overrides(model, base):
-    """Refuse a model class that overrides one of Keras's `STEP_HOOKS`: fit would silently leave it uncalled.
+    """Refuse a model class that overrides one of `STEP_HOOKS` (fit would silently leave it uncalled), or
+    writes train_step or test_step in tf.keras 2's form, ``(self, data)`` with a GradientTape.
     `base` is scanfit's Model class (its own `make_predict_function` is not an override)."""
     for cls in type(model).__mro__:
         if cls is base:
@@ -133,9 +135,16 @@ def refuse_step_overrides(model, base):
         if overridden:
             raise NotImplementedError(
                 f"{cls.__name__} overrides {', '.join(overridden)}, which scanfit does not call: fit, evaluate and "
-                "predict run whole epochs as compiled programs built from compile()'s loss, metrics and "
-                "optimizer. Remove the override; put extra loss terms in a layer's add_loss(), and give "
-                "compile() the loss and metrics (a custom loss function or Loss, a Metric subclass).")
+                "predict run whole epochs as compiled programs. Remove the override; customize training with "
+                "Keras 3's JAX forms of train_step(self, state, data), test_step(self, state, data) or "
+                "compute_loss, or put extra loss terms in a layer's add_loss().")
+        for name in ("train_step", "test_step"):
+            if name in vars(cls) and len(inspect.signature(vars(cls)[name]).parameters) == 2:
+                raise NotImplementedError(
+                    f"{cls.__name__}.{name}(self, data) is tf.keras 2's form (a GradientTape and self.optimizer "
+                    f"applying gradients), which needs TensorFlow. scanfit runs Keras 3's JAX form: "
+                    f"{name}(self, state, data) returning (logs, state), with self.stateless_call, "
+                    "jax.value_and_grad, self.optimizer.stateless_apply and metric.stateless_update_state.")
 
 
 def _is_per_output_dict(value):

@@ -52,9 +52,11 @@ class Execution:
             self.training, self.training_given = saved
 
     def next_rng(self):
-        """A key for the next layer call (None at inference without a key)."""
+        """A key for the next layer call (None at inference without a key; a `MissingKey` passed on as is)."""
         index, self.calls = self.calls, self.calls + 1
-        return None if self.rng is None else threefry.fold_in(self.rng, index)
+        if self.rng is None or isinstance(self.rng, MissingKey):
+            return self.rng
+        return threefry.fold_in(self.rng, index)
 
     def values_for(self, layer, x, arguments=None):
         """`layer`'s values in this pass. A layer without weights made inside a subclass's call() (such as
@@ -192,3 +194,40 @@ def executing(execution):
         yield execution
     finally:
         _stack.pop()
+
+
+class MissingKey:
+    """The key of a forward pass that has none to give: a layer that draws random numbers with it raises
+    `message` (a layer that draws nothing never looks at its key)."""
+
+    def __init__(self, message):
+        self.message = message
+
+    def __jax_array__(self):
+        raise ValueError(self.message)
+
+    def __array__(self, dtype=None, copy=None):
+        raise ValueError(self.message)
+
+
+_step_keys = []
+
+
+@contextlib.contextmanager
+def step_keys(key):
+    """While open, `next_step_key` derives keys from `key`: the random key of one step of a training loop
+    that calls `Model.stateless_call` (a custom ``train_step`` run by `fit`)."""
+    _step_keys.append([key, 0])
+    try:
+        yield
+    finally:
+        _step_keys.pop()
+
+
+def next_step_key():
+    """A new key for a forward pass in the open `step_keys` (one per call, in call order), or None."""
+    if not _step_keys:
+        return None
+    entry = _step_keys[-1]
+    index, entry[1] = entry[1], entry[1] + 1
+    return threefry.fold_in(entry[0], index)

@@ -24,13 +24,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scanfit import optimizers
+from scanfit import metrics as metrics_module, optimizers
 from scanfit import seeding as scanfit_random
-from scanfit.engine import programs, training
+from scanfit.engine import custom_steps, programs, training
+from scanfit.engine.outputs import CompileMetrics
 from scanfit.engine.staging import StagingCache
 from scanfit.layers import execution, symbolic
 from scanfit.layers.base import Layer, assign_all, attribute_layers, constructor_config
 from scanfit.models.functional_config import functional_config, functional_from_config
+from scanfit.models import stateless
 from scanfit.models.graph import Graph
 from scanfit.naming import snake_case, unique_name
 from scanfit.saving import api as saving_api
@@ -436,9 +438,60 @@ class Model(Layer):
         self.loss = loss
         self.compiled = True
         self.trainer = None
+        self.step_programs = {}  # custom_steps' compiled steps, by "train" / "test"
+        self.compiled_loss_tracker = metrics_module.Mean(name="loss")
+        self.compile_metrics = None if metrics is None and weighted_metrics is None else CompileMetrics(self)
         if auto_scale_loss and self.dtype_policy.name == "mixed_float16" and not isinstance(
                 self.optimizer, optimizers.LossScaleOptimizer):
             self.optimizer = optimizers.LossScaleOptimizer(self.optimizer, name="loss_scale_optimizer")
+
+    # --- Keras 3's stateless API and its steps (see scanfit.models.stateless) ------------------------------
+    def stateless_call(self, trainable_variables, non_trainable_variables, *args, return_losses=False, **kwargs):
+        """The model's outputs for the inputs in `args`, computed with the given values of its variables (in
+        the order of `trainable_variables` and `non_trainable_variables`), and the new non-trainable values;
+        with ``return_losses=True`` also the penalties and add_loss terms. Nothing stored changes."""
+        outputs, new_values, losses = stateless.stateless_call(self, trainable_variables, non_trainable_variables,
+                                                               args, dict(kwargs))
+        self.stateless_losses = losses  # compute_loss adds them, as Keras adds the call's losses
+        return (outputs, new_values, losses) if return_losses else (outputs, new_values)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The loss compile() was given on (y, y_pred), plus the weight penalties and add_loss terms of the
+        last `stateless_call`: what the default train_step differentiates. Override it to change the loss."""
+        terms = list(getattr(self, "stateless_losses", []))
+        loss = stateless.compiled_loss(self, y, y_pred, sample_weight)
+        if loss is None and not terms:
+            raise ValueError(f"Model {self.name!r} has no loss to compute: pass loss= to compile(), or compute "
+                             "the loss in your own train_step.")
+        return sum(terms, jnp.zeros((), jnp.float32) if loss is None else loss)
+
+    def train_step(self, state, data):
+        """Keras 3's training step on one batch (JAX form): ``(logs, new state)``; see `scanfit.engine.custom_steps`."""
+        return stateless.default_train_step(self, state, data)
+
+    def test_step(self, state, data):
+        """Keras 3's evaluation step on one batch (JAX form): ``(logs, new state)``."""
+        return stateless.default_test_step(self, state, data)
+
+    @property
+    def metrics(self):
+        """Keras 3's ``model.metrics``: once compiled, the loss tracker (``loss``) and compile()'s metrics as
+        one ``compile_metrics`` metric (when it was given any); then the metrics the model holds as
+        attributes, in the order they were set."""
+        found = []
+        if getattr(self, "compiled", False):
+            found.append(self.compiled_loss_tracker)
+            if self.compile_metrics is not None:
+                found.append(self.compile_metrics)
+        own = (self.__dict__.get("compiled_loss_tracker"), self.__dict__.get("compile_metrics"))
+        found += [value for value in self.__dict__.values()
+                  if isinstance(value, metrics_module.Metric) and all(value is not o for o in own)]
+        return found
+
+    def reset_metrics(self):
+        """Reset every metric of `metrics` (Keras does so at the start of each epoch)."""
+        for metric in self.metrics:
+            metric.reset_state()
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
@@ -448,7 +501,8 @@ class Model(Layer):
 
         Inputs holding NaN or inf are refused unless `allow_nonfinite=True`.
         """
-        return training.fit(
+        run = custom_steps.fit if custom_steps.uses_custom_steps(self, Model) else training.fit
+        return run(
             self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
             validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
             class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch,
@@ -459,7 +513,8 @@ class Model(Layer):
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, allow_nonfinite=False):
         """Loss and metrics on (x, y): a scalar, a list, or a dict with return_dict=True."""
-        return training.evaluate(self, x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
+        run = custom_steps.evaluate if custom_steps.uses_custom_steps(self, Model) else training.evaluate
+        return run(self, x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
                                  callbacks=callbacks, return_dict=return_dict, allow_nonfinite=allow_nonfinite,
                                  steps=steps)
 

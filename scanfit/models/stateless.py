@@ -1,0 +1,169 @@
+"""Keras 3's stateless API for models, as its JAX backend has it: the pieces of a custom ``train_step``.
+
+`Model.stateless_call` runs the forward pass on values given as lists (in the order of
+``model.trainable_variables`` and ``model.non_trainable_variables``) and returns the new non-trainable
+values (BatchNormalization's moving statistics) instead of storing them; `Model.compute_loss` is the loss
+``compile()`` was given, plus the weight penalties and ``add_loss`` terms of the last stateless call;
+`Model.metrics` the loss tracker, ``compile()``'s metrics as one ``compile_metrics`` metric, and the metrics
+the model holds as attributes. `default_train_step` and `default_test_step` are Keras's own steps written
+with them: a model that overrides only ``compute_loss`` (or only one of the steps) gets them for the rest.
+"""
+import jax
+import jax.numpy as jnp
+
+from scanfit import mixed_precision
+from scanfit import seeding as scanfit_random
+from scanfit.engine.outputs import CompiledOutputs, flat_outputs, target_shapes
+from scanfit.engine.programs import float_inputs, pick, reduce_loss
+from scanfit.layers import execution
+from scanfit.layers.base import Variable
+
+
+def values_of(given, variables, what, model):
+    """`given` (arrays or Variables, one per variable of `variables`) as a list of arrays, checked."""
+    given = list(given)
+    if len(given) != len(variables):
+        raise ValueError(f"Model {model.name!r} has {len(variables)} {what}, but {len(given)} values were given: "
+                         f"pass one value per variable, in the order of model.{what}.")
+    arrays = []
+    for variable, value in zip(variables, given):
+        value = value.value if isinstance(value, Variable) else value
+        if tuple(jnp.shape(value)) != variable.shape:
+            raise ValueError(f"The value given for {variable.path} has shape {tuple(jnp.shape(value))}, but the "
+                             f"variable has shape {variable.shape} ({what} are taken in the model's order).")
+        arrays.append(value)
+    return arrays
+
+
+def forward_key(model, training, arrays):
+    """The random key of a stateless forward pass: one from the running step of `fit` (a custom train_step),
+    a fresh one for an eager call, and, inside a function the user compiles, a `MissingKey` that only a
+    layer drawing random numbers (Dropout, noise, augmentation) trips over."""
+    if not (training or model.draws_at_inference()):
+        return None
+    key = execution.next_step_key()
+    if key is not None:
+        return key
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(arrays)):
+        return execution.MissingKey(
+            f"Model {model.name!r} draws random numbers (Dropout, noise or augmentation layers) in a "
+            "stateless_call(training=True) inside a function compiled outside fit, where scanfit has no random "
+            "key to give it (Keras keeps one in a seed variable; scanfit does not). Run the step through "
+            "model.fit() with a train_step override, which gives every step a key of its own, or call "
+            "stateless_call eagerly.")
+    return scanfit_random.next_key()
+
+
+def stateless_call(model, trainable_variables, non_trainable_variables, args, kwargs):
+    """``(outputs, new non-trainable values, losses)`` of `Model.stateless_call`; `losses` are the penalties
+    of the trainable weights (as Keras 3 counts them), then the activity penalties and add_loss terms of the
+    call, as scalars."""
+    if len(args) != 1:
+        raise TypeError(f"stateless_call takes the model's inputs as one argument after the variables (a list or "
+                        f"dict for several inputs), got {len(args)} arguments.")
+    training = kwargs.pop("training", None)
+    if kwargs:
+        raise TypeError(f"stateless_call of model {model.name!r} got unexpected argument(s) {sorted(kwargs)}; "
+                        "it takes the inputs and training=.")
+    if any(layer.state_variables for layer in model.weight_layers):
+        raise NotImplementedError(f"Model {model.name!r} has stateful recurrent layers, whose states "
+                                  "stateless_call does not carry; use stateful=False, or fit without a "
+                                  "train_step override.")
+    x = float_inputs(jax.tree.map(jnp.asarray, args[0]))  # as the engine's programs give a model its batches
+    model.ensure_built(jax.tree.map(lambda a: tuple(a.shape), x))
+    trainable, fixed = model.trainable_variables, model.non_trainable_variables
+    trainable_values = values_of(trainable_variables, trainable, "trainable_variables", model)
+    fixed_values = values_of(non_trainable_variables, fixed, "non_trainable_variables", model)
+    by_id = {id(v): value for v, value in zip(trainable + fixed, trainable_values + fixed_values)}
+    layers = model.weight_layers
+    values = [{v.short_name: by_id[id(v)] for v in layer.own_weights} for layer in layers]
+    flat = x
+    if model.is_functional:
+        parts = model.flatten_inputs(x)
+        flat = parts[0] if len(parts) == 1 else tuple(parts)
+    y, updates, extra_loss, _ = model.apply(values, flat, training=training,
+                                            rng=forward_key(model, training, (x, trainable_values)))
+    index = {id(layer): position for position, layer in enumerate(layers)}
+    new_fixed = [updates[index[id(v.layer)]].get(v.short_name, value) for v, value in zip(fixed, fixed_values)]
+    losses = [v.regularizer(by_id[id(v)]) for v in trainable if v.regularizer is not None]
+    return model.structure_outputs(y), new_fixed, losses + [extra_loss]
+
+
+def compiled_loss(model, y, y_pred, sample_weight):
+    """The loss ``compile()`` was given, on one batch (None when it was given none)."""
+    if y is None or not jax.tree.leaves(model.compile_settings.loss):
+        return None
+    outputs = CompiledOutputs(model, target_shapes(model, y), with_metrics=False)
+    y, y_pred = flat_outputs(model, y), mixed_precision.to_float32(flat_outputs(model, y_pred))
+    batch = jax.tree.leaves(y)[0].shape[0]
+    w = jnp.ones((batch,), jnp.float32) if sample_weight is None else jnp.asarray(sample_weight, jnp.float32)
+    total = jnp.zeros((), jnp.float32)
+    for output, _, loss, weight, _ in outputs.losses:
+        per_sample = jnp.asarray(loss.per_sample(pick(y, output), pick(y_pred, output)), jnp.float32)
+        per_sample = jnp.broadcast_to(per_sample, (batch, 1)) if per_sample.ndim == 0 else per_sample
+        total = total + weight * reduce_loss(per_sample.reshape(batch, -1), w.reshape(batch), None, loss.reduction)
+    return total
+
+
+def unpack_x_y_sample_weight(data):
+    """``(x, y, sample_weight)`` from a batch: ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``."""
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        return data, None, None
+    if not 1 <= len(data) <= 3:
+        raise ValueError(f"A batch is x, (x,), (x, y) or (x, y, sample_weight); got a tuple of {len(data)}.")
+    return data + (None,) * (3 - len(data))
+
+
+def pack_x_y_sample_weight(x, y=None, sample_weight=None):
+    """The batch `unpack_x_y_sample_weight` takes apart: ``x`` alone (as a 1-tuple when it is a tuple or a
+    list), ``(x, y)`` or ``(x, y, sample_weight)``."""
+    if y is None:
+        return (x,) if isinstance(x, (list, tuple)) else x
+    return (x, y) if sample_weight is None else (x, y, sample_weight)
+
+
+def update_metrics(model, metrics_variables, loss, x, y, y_pred, sample_weight):
+    """``(new metrics_variables, logs)``: the loss tracker takes `loss` weighted by the batch size, every
+    other metric of `model.metrics` ``(y, y_pred, sample_weight)``, as Keras's default steps do."""
+    new, logs, start = [], {}, 0
+    batch = jax.tree.leaves(x)[0].shape[0]
+    for metric in model.metrics:
+        count = len(metric.variables)
+        state = metrics_variables[start:start + count]
+        start += count
+        if metric is model.compiled_loss_tracker:
+            state = metric.stateless_update_state(state, loss, sample_weight=batch)
+        elif y is not None:
+            state = metric.stateless_update_state(state, y, y_pred, sample_weight=sample_weight)
+        result = metric.stateless_result(state)
+        logs.update(result if isinstance(result, dict) else {metric.name: result})
+        new += state
+    return new, logs
+
+
+def default_train_step(model, state, data):
+    """Keras's training step: the loss from `Model.compute_loss`, its gradient, the optimizer's update,
+    and the metrics. Returns ``(logs, state)``."""
+    trainable, fixed, optimizer_variables, metrics_variables = state
+    x, y, sample_weight = unpack_x_y_sample_weight(data)
+
+    def loss_and_updates(trainable):
+        y_pred, new_fixed = model.stateless_call(trainable, fixed, x, training=True)
+        return model.compute_loss(x, y, y_pred, sample_weight, training=True), (y_pred, new_fixed)
+
+    (loss, (y_pred, fixed)), grads = jax.value_and_grad(loss_and_updates, has_aux=True)(trainable)
+    trainable, optimizer_variables = model.optimizer.stateless_apply(optimizer_variables, grads, trainable)
+    metrics_variables, logs = update_metrics(model, metrics_variables, loss, x, y, y_pred, sample_weight)
+    return logs, (trainable, fixed, optimizer_variables, metrics_variables)
+
+
+def default_test_step(model, state, data):
+    """Keras's evaluation step: the loss and the metrics of one batch. Returns ``(logs, state)``."""
+    trainable, fixed, metrics_variables = state
+    x, y, sample_weight = unpack_x_y_sample_weight(data)
+    y_pred, fixed = model.stateless_call(trainable, fixed, x, training=False)
+    loss = model.compute_loss(x, y, y_pred, sample_weight, training=False)
+    metrics_variables, logs = update_metrics(model, metrics_variables, loss, x, y, y_pred, sample_weight)
+    return logs, (trainable, fixed, metrics_variables)
