@@ -145,7 +145,7 @@ def prepare(model, x, y):
     if model.compile_metrics is not None and y is not None:
         model.compile_metrics.build_for(target_shapes(model, y))
     optimizer = model.optimizer
-    if [id(v) for v in getattr(optimizer, "built_for", [])] != [id(v) for v in model.trainable_variables]:
+    if not optimizer.variables or [id(v) for v in optimizer.built_for] != [id(v) for v in model.trainable_variables]:
         optimizer.build(model.trainable_variables)
 
 

@@ -309,14 +309,18 @@ class Model(Layer):
         values per weight layer; the activity penalties and `add_loss` terms;
         each output's mask (None for most), which the loss and metrics use.
         """
+        y, masks, running = self.run_pass(values, x, training=training, rng=rng)
+        return y, [running.updates.get(id(layer), {}) for layer in self.weight_layers], running.extra_loss, masks
+
+    def run_pass(self, values, x, *, training=False, rng=None):
+        """`apply`'s outputs and masks, and the finished `execution.Execution` (its updates and loss terms)."""
         layers = self.weight_layers
         running = execution.Execution({id(layer): v for layer, v in zip(layers, values)}, training, rng)
         with execution.executing(running):
             y, masks = self.run_with_masks(running, x)
         flat = symbolic.flatten(y)
         y = flat[0] if len(flat) == 1 else tuple(flat)
-        masks = tuple(masks) if masks is not None else (None,) * len(flat)
-        return y, [running.updates.get(id(layer), {}) for layer in layers], running.extra_loss, masks
+        return y, tuple(masks) if masks is not None else (None,) * len(flat), running
 
     def run_in(self, running, x, mask=None, training=None):
         """The model's outputs for `x` inside the open forward pass `running` (also when nested in another

@@ -81,12 +81,16 @@ def stateless_call(model, trainable_variables, non_trainable_variables, args, kw
     if model.is_functional:
         parts = model.flatten_inputs(x)
         flat = parts[0] if len(parts) == 1 else tuple(parts)
-    y, updates, extra_loss, _ = model.apply(values, flat, training=training,
-                                            rng=forward_key(model, training, (x, trainable_values)))
-    index = {id(layer): position for position, layer in enumerate(layers)}
-    new_fixed = [updates[index[id(v.layer)]].get(v.short_name, value) for v, value in zip(fixed, fixed_values)]
+    rng = forward_key(model, training, (x, trainable_values))
+    try:
+        y, _, running = model.run_pass(values, flat, training=training, rng=rng)
+    except ValueError as error:  # JAX refuses the stand-in key before its own __jax_array__ can say why
+        if isinstance(rng, execution.MissingKey) and "__jax_array__" in str(error):
+            raise ValueError(rng.message) from None
+        raise
+    new_fixed = [running.updates.get(id(v.layer), {}).get(v.short_name, value) for v, value in zip(fixed, fixed_values)]
     losses = [v.regularizer(by_id[id(v)]) for v in trainable if v.regularizer is not None]
-    return model.structure_outputs(y), new_fixed, losses + [extra_loss]
+    return model.structure_outputs(y), new_fixed, losses + ([running.extra_loss] if running.loss_count else [])
 
 
 def compiled_loss(model, y, y_pred, sample_weight):
@@ -125,8 +129,9 @@ def pack_x_y_sample_weight(x, y=None, sample_weight=None):
 
 
 def update_metrics(model, metrics_variables, loss, x, y, y_pred, sample_weight):
-    """``(new metrics_variables, logs)``: the loss tracker takes `loss` weighted by the batch size, every
-    other metric of `model.metrics` ``(y, y_pred, sample_weight)``, as Keras's default steps do."""
+    """``(new metrics_variables, logs)``: the loss tracker takes `loss` weighted by the batch size and
+    ``compile_metrics`` ``(y, y_pred, sample_weight)``, as Keras's default steps do; the logs hold the results
+    of every metric of `model.metrics` (the model's own ones unchanged)."""
     new, logs, start = [], {}, 0
     batch = jax.tree.leaves(x)[0].shape[0]
     for metric in model.metrics:
@@ -135,7 +140,7 @@ def update_metrics(model, metrics_variables, loss, x, y, y_pred, sample_weight):
         start += count
         if metric is model.compiled_loss_tracker:
             state = metric.stateless_update_state(state, loss, sample_weight=batch)
-        elif y is not None:
+        elif metric is model.compile_metrics and y is not None:
             state = metric.stateless_update_state(state, y, y_pred, sample_weight=sample_weight)
         result = metric.stateless_result(state)
         logs.update(result if isinstance(result, dict) else {metric.name: result})

@@ -365,11 +365,10 @@ def test_the_global_custom_objects_and_registered_names(tmp_path, monkeypatch):
         del scanfit.utils.get_custom_objects()["tests>Tripling"]
 
 
-@pytest.mark.parametrize("hook", ["train_step", "test_step", "compute_loss", "compute_metrics", "predict_step",
-                                  "make_predict_function"])
+@pytest.mark.parametrize("hook", ["compute_metrics", "predict_step", "make_predict_function"])
 def test_overriding_a_keras_step_hook_is_refused_at_compile(hook):
-    """Keras's hooks for customizing fit are never called by scanfit's compiled epochs: overriding one is a
-    clear error, not a fit that silently trains without it (as it did)."""
+    """Keras's hooks that scanfit's compiled programs never call: overriding one is a clear error, not a fit
+    that silently runs without it (train_step, test_step and compute_loss are called: test_custom_steps)."""
 
     def hook_body(self, *args, **kwargs):
         raise AssertionError("never called")
