@@ -1,4 +1,4 @@
-"""Small array helpers of tutorials: one-hot labels, normalizing, train/test splits."""
+"""Small array helpers of tutorials: one-hot labels, normalizing, train/test splits, packing a batch."""
 import math
 import numbers
 
@@ -115,3 +115,22 @@ def _common_length(arrays, caller):
     if len(set(lengths)) != 1:
         raise ValueError(f"{caller} needs arrays of the same length, got lengths {lengths}.")
     return lengths[0]
+
+
+def unpack_x_y_sample_weight(data):
+    """``(x, y, sample_weight)`` from a batch: ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``."""
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        return data, None, None
+    if not 1 <= len(data) <= 3:
+        raise ValueError(f"A batch is x, (x,), (x, y) or (x, y, sample_weight); got a tuple of {len(data)}.")
+    return data + (None,) * (3 - len(data))
+
+
+def pack_x_y_sample_weight(x, y=None, sample_weight=None):
+    """The batch `unpack_x_y_sample_weight` takes apart: ``x`` alone (as a 1-tuple when it is a tuple or a
+    list), ``(x, y)`` or ``(x, y, sample_weight)``."""
+    if y is None:
+        return (x,) if isinstance(x, (list, tuple)) else x
+    return (x, y) if sample_weight is None else (x, y, sample_weight)

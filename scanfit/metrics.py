@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scanfit import config, initializers, losses as losses_module, serialization
-from scanfit.layers.base import Variable
+from scanfit.variables import Variable
 from scanfit.layers.execution import binding
 from scanfit.losses import (  # noqa: F401 (the focal cross-entropies: keras.metrics exports them too)
     binary_crossentropy,

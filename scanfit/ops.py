@@ -27,7 +27,7 @@ import numpy as np
 from scanfit import backend
 from scanfit import image_ops as image  # noqa: F401 - keras.ops.image
 from scanfit.layers import symbolic
-from scanfit.layers.base import Variable
+from scanfit.variables import Variable
 from scanfit.layers.operation import Operation, class_name
 from scanfit.losses import divide_no_nan as _divide_no_nan
 from scanfit.serialization import register_built_in

@@ -34,6 +34,7 @@ import optax
 
 from scanfit import schedules
 from scanfit.checks import in_range
+from scanfit.variables import Variable
 from scanfit.serialization import lookup, to_config_dict
 
 sys.modules[__name__ + ".schedules"] = schedules
@@ -482,8 +483,6 @@ class Optimizer:
     def build(self, var_list):
         """Create the optimizer's state for `var_list` (``model.trainable_variables``) as `variables`, which
         `stateless_apply` takes and returns as values (in Keras 3 they are also built by the first fit)."""
-        from scanfit.layers.base import Variable  # here: the layers' modules import this one
-
         var_list = list(var_list)
         self.built_for = var_list
         self.stateless_transform = self.build_transform()

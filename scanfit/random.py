@@ -6,9 +6,11 @@
 - None and a `SeedGenerator` draw new numbers every call. Inside a model's
   compiled forward pass they take the key of the running layer call, so a
   custom layer draws fresh noise at every step (and, at inference, at every
-  `predict`), reproducibly after `keras.utils.set_random_seed`; outside one,
-  None takes the next key of scanfit's global stream and a generator the next
-  key of its own.
+  `predict`), reproducibly after `keras.utils.set_random_seed`; in a custom
+  ``train_step`` that `fit` runs, outside any forward pass, they take keys of
+  the running step; elsewhere None takes the next key of scanfit's global
+  stream and a generator the next key of its own (inside a function you
+  compile yourself, that key is fixed when it is traced: pass the key in).
 
     class Sampling(keras.layers.Layer):               # a variational autoencoder's sampling layer
         def __init__(self, **kwargs):
@@ -65,6 +67,9 @@ def _key(seed, what):
                 "layer at inference, or a layer of scanfit's own): draw inside a custom layer's call(), or give "
                 "an int seed for fixed numbers."
             )
+        return key
+    key = execution.next_step_key()  # a custom train_step's own draws (a GAN's latent vectors), run by fit
+    if key is not None:
         return key
     return seed.next() if isinstance(seed, SeedGenerator) else seeding.next_key()
 

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scanfit import distribution, optimizers, threefry
+from scanfit.data_utils import pack_x_y_sample_weight
 from scanfit import seeding as scanfit_random
 from scanfit.callbacks.base import TEST_BATCH_HOOKS, TRAIN_BATCH_HOOKS, CallbackList
 from scanfit.engine.data import as_batch_size, check_epochs, check_inputs, data_size, training_data
@@ -35,7 +36,6 @@ from scanfit.engine.training import (
     validation_schedule,
 )
 from scanfit.layers import execution
-from scanfit.models.stateless import pack_x_y_sample_weight
 
 CUSTOM_STEPS = ("train_step", "test_step", "compute_loss")
 

@@ -1027,13 +1027,15 @@ def as_results(logs, return_dict):
     return values[0] if len(values) == 1 else values
 
 
-def train_on_batch(model, x, y, *, sample_weight, class_weight, return_dict, reset_metrics):
+def train_on_batch(model, x, y, *, sample_weight, class_weight, return_dict, reset_metrics, fit_function=None):
     """Keras's `train_on_batch`: one training step on all of `x` as one batch (a `fit` of one epoch of one batch,
-    unshuffled, its keys going on as a fit call's do), and that batch's logs; `model.history` is left alone."""
+    unshuffled, its keys going on as a fit call's do), and that batch's logs; `model.history` is left alone.
+    `fit_function` is the fit that runs it (this module's, by default)."""
     history = model.history
-    logs = fit(model, x, y, batch_size=batch_samples(x, "train_on_batch", reset_metrics), epochs=1, verbose=0,
+    logs = (fit_function or fit)(model, x, y, batch_size=batch_samples(x, "train_on_batch", reset_metrics), epochs=1, verbose=0,
                callbacks=None, validation_split=0.0, validation_data=None, shuffle=False, class_weight=class_weight,
-               sample_weight=sample_weight, initial_epoch=0, validation_batch_size=None, validation_freq=1).history
+               sample_weight=sample_weight, initial_epoch=0, validation_batch_size=None, validation_freq=1,
+               allow_nonfinite=False, steps_per_epoch=None, validation_steps=None).history
     model.history = history
     return as_results({name: values[-1] for name, values in logs.items()}, return_dict)
 

@@ -10,7 +10,8 @@ from scanfit.layers.augmentation import (
     RandomTranslation,
     RandomZoom,
 )
-from scanfit.layers.base import Layer, Variable
+from scanfit.layers.base import Layer
+from scanfit.variables import Variable
 from scanfit.layers.category_encoding import CategoryEncoding
 from scanfit.layers.convolution import (
     Conv1D,

@@ -26,7 +26,8 @@ import jax
 import jax.numpy as jnp
 
 from scanfit import activations, constraints, initializers, regularizers, threefry
-from scanfit.layers.base import Layer, Variable
+from scanfit.layers.base import Layer
+from scanfit.variables import Variable
 from scanfit.layers.core import _positive_int
 from scanfit.native import recurrent as native_recurrent
 

@@ -525,8 +525,10 @@ class Model(Layer):
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False, reset_metrics=True):
         """One training step on all of (x, y) as one batch; that batch's loss and metrics, as `evaluate` returns
         them. tf.keras 2's ``reset_metrics=True`` is accepted (Keras 3 always resets)."""
-        return training.train_on_batch(self, x, y, sample_weight=sample_weight, class_weight=class_weight,
-                                       return_dict=return_dict, reset_metrics=reset_metrics)
+        return training.train_on_batch(
+            self, x, y, sample_weight=sample_weight, class_weight=class_weight, return_dict=return_dict,
+            reset_metrics=reset_metrics,
+            fit_function=custom_steps.fit if custom_steps.uses_custom_steps(self, Model) else training.fit)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False, reset_metrics=True):
         """Loss and metrics of all of (x, y) as one batch, as `evaluate` returns them."""

@@ -12,11 +12,12 @@ import jax
 import jax.numpy as jnp
 
 from scanfit import mixed_precision
+from scanfit.data_utils import unpack_x_y_sample_weight
 from scanfit import seeding as scanfit_random
 from scanfit.engine.outputs import CompiledOutputs, flat_outputs, target_shapes
 from scanfit.engine.programs import float_inputs, pick, reduce_loss
 from scanfit.layers import execution
-from scanfit.layers.base import Variable
+from scanfit.variables import Variable
 
 
 def values_of(given, variables, what, model):
@@ -107,25 +108,6 @@ def compiled_loss(model, y, y_pred, sample_weight):
         per_sample = jnp.broadcast_to(per_sample, (batch, 1)) if per_sample.ndim == 0 else per_sample
         total = total + weight * reduce_loss(per_sample.reshape(batch, -1), w.reshape(batch), None, loss.reduction)
     return total
-
-
-def unpack_x_y_sample_weight(data):
-    """``(x, y, sample_weight)`` from a batch: ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``."""
-    if isinstance(data, list):
-        data = tuple(data)
-    if not isinstance(data, tuple):
-        return data, None, None
-    if not 1 <= len(data) <= 3:
-        raise ValueError(f"A batch is x, (x,), (x, y) or (x, y, sample_weight); got a tuple of {len(data)}.")
-    return data + (None,) * (3 - len(data))
-
-
-def pack_x_y_sample_weight(x, y=None, sample_weight=None):
-    """The batch `unpack_x_y_sample_weight` takes apart: ``x`` alone (as a 1-tuple when it is a tuple or a
-    list), ``(x, y)`` or ``(x, y, sample_weight)``."""
-    if y is None:
-        return (x,) if isinstance(x, (list, tuple)) else x
-    return (x, y) if sample_weight is None else (x, y, sample_weight)
 
 
 def update_metrics(model, metrics_variables, loss, x, y, y_pred, sample_weight):

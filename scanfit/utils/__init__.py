@@ -1,7 +1,9 @@
 """`keras.utils`: data helpers (`pad_sequences`, `image_dataset_from_directory`, `text_dataset_from_directory`,
 `load_img` among them), `get_file`, the global random seed, `clear_session` and model plots."""
 from scanfit.backend import clear_session
-from scanfit.data_utils import normalize, split_validation, to_categorical, train_test_split
+from scanfit.data_utils import (
+    normalize, pack_x_y_sample_weight, split_validation, to_categorical, train_test_split, unpack_x_y_sample_weight,
+)
 from scanfit.seeding import set_seed as set_random_seed
 from scanfit.serialization import (
     CustomObjectScope,
@@ -23,7 +25,7 @@ from scanfit.utils.timeseries import timeseries_dataset_from_array
 __all__ = [
     "CustomObjectScope", "PyDataset", "Sequence", "array_to_img", "clear_session", "custom_object_scope",
     "get_custom_objects", "get_file", "get_registered_name", "get_registered_object", "image_dataset_from_directory",
-    "img_to_array", "load_img", "model_to_dot", "normalize", "pad_sequences", "plot_model",
+    "img_to_array", "load_img", "model_to_dot", "normalize", "pack_x_y_sample_weight", "pad_sequences", "plot_model",
     "register_keras_serializable", "save_img", "set_random_seed", "split_validation", "text_dataset_from_directory",
-    "timeseries_dataset_from_array", "to_categorical", "train_test_split",
+    "timeseries_dataset_from_array", "to_categorical", "train_test_split", "unpack_x_y_sample_weight",
 ]

@@ -183,7 +183,7 @@ def test_call_gets_training_and_jax_operations_see_arrays():
     model.compile("sgd", "mse")
     loss = model.evaluate(X[:5], np.zeros((5, 2)), verbose=0)
     np.testing.assert_allclose(loss, np.mean(expected ** 2), rtol=1e-6)  # evaluate runs with training=False
-    assert isinstance(layer.w, scanfit.layers.base.Variable)  # the attributes hold the variables again
+    assert isinstance(layer.w, scanfit.layers.Variable)  # the attributes hold the variables again
 
 
 def test_mc_dropout_subclass_draws_in_predict_evaluate_and_calls():

@@ -277,13 +277,19 @@ def test_apply_gradients_as_tf_keras_loops_write_it():
 
 def test_each_step_draws_its_own_dropout_mask():
     """Dropout inside a train_step run by fit: every batch of every epoch gets another mask (a step key of
-    its own), about half the units dropped; at inference (predict) nothing is dropped."""
+    its own), about half the units dropped, and keras.random draws in the step itself differ from step to
+    step; at inference (predict) nothing is dropped."""
 
     class Probe(scanfit.Model):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.seed_generator = scanfit.random.SeedGenerator(1)
+
         def train_step(self, state, data):
             trainable, non_trainable, optimizer_variables, metrics_variables = state
             y_pred, _ = self.stateless_call(trainable, non_trainable, data[0], training=True)
-            return {"kept": jnp.mean(y_pred != 0), "first": y_pred[0, 0]}, state
+            noise = scanfit.random.normal((), seed=self.seed_generator)  # a GAN draws its latent vectors so
+            return {"kept": jnp.mean(y_pred != 0), "noise": noise}, state
 
     inputs = scanfit.Input(shape=(200,))
     model = Probe(inputs, scanfit.layers.Dropout(0.5)(inputs))
@@ -292,7 +298,7 @@ def test_each_step_draws_its_own_dropout_mask():
 
     class Record(scanfit.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
-            seen.append((logs["kept"], logs["first"]))
+            seen.append((logs["kept"], logs["noise"]))
 
     ones = np.ones((64, 200), "float32")
     model.fit(ones, ones, batch_size=16, epochs=3, shuffle=False, verbose=0, callbacks=[Record()])
@@ -300,6 +306,7 @@ def test_each_step_draws_its_own_dropout_mask():
     kept = np.array([k for k, _ in seen])
     assert np.all(np.abs(kept - 0.5) < 0.05), kept
     assert len({round(k, 6) for k in kept}) > 8  # the masks differ from batch to batch
+    assert len({n for _, n in seen}) == 12  # and so do the step's own draws
     np.testing.assert_array_equal(model.predict(ones[:4], verbose=0), ones[:4])
 
 
@@ -366,3 +373,91 @@ def test_what_custom_steps_refuse_with_clear_errors():
         model.fit(X, Y, verbose=0)
     with pytest.raises(ValueError, match="is not built"):
         scanfit.optimizers.Adam().stateless_apply([], [], [])
+
+
+def test_a_variational_autoencoder_trained_by_its_own_step():
+    """Chollet's VAE in Keras 3's JAX form: a Sampling layer drawing with keras.random.normal and a
+    SeedGenerator, a model of three outputs, a train_step adding the KL term to the reconstruction loss, three
+    trackers. The trackers are means of the same batches, so total = reconstruction + KL every epoch; the
+    loss falls; the sampled codes differ at every step (two epochs of the same data give other losses than
+    one epoch twice would without fresh noise)."""
+
+    class Sampling(scanfit.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.seed_generator = scanfit.random.SeedGenerator(1337)
+
+        def call(self, inputs):
+            mean, log_var = inputs
+            noise = scanfit.random.normal(scanfit.ops.shape(mean), seed=self.seed_generator)
+            return mean + scanfit.ops.exp(0.5 * log_var) * noise
+
+    class VAE(scanfit.Model):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.total_tracker = scanfit.metrics.Mean(name="total_loss")
+            self.reconstruction_tracker = scanfit.metrics.Mean(name="reconstruction_loss")
+            self.kl_tracker = scanfit.metrics.Mean(name="kl_loss")
+
+        @property
+        def metrics(self):
+            return [self.total_tracker, self.reconstruction_tracker, self.kl_tracker]
+
+        def losses_of(self, trainable, non_trainable, x):
+            (reconstruction, z_mean, z_log_var), non_trainable = self.stateless_call(trainable, non_trainable, x,
+                                                                                       training=True)
+            reconstruction_loss = jnp.mean(jnp.sum(jnp.square(x - reconstruction), axis=1))
+            kl = -0.5 * jnp.mean(jnp.sum(1 + z_log_var - jnp.square(z_mean) - jnp.exp(z_log_var), axis=1))
+            return reconstruction_loss + kl, (reconstruction_loss, kl, non_trainable)
+
+        def train_step(self, state, data):
+            trainable, non_trainable, optimizer_variables, metrics_variables = state
+            (total, (reconstruction_loss, kl, non_trainable)), grads = jax.value_and_grad(
+                self.losses_of, has_aux=True)(trainable, non_trainable, data)
+            trainable, optimizer_variables = self.optimizer.stateless_apply(optimizer_variables, grads, trainable)
+            new, logs = [], {}
+            for metric, value in zip(self.metrics, (total, reconstruction_loss, kl)):
+                this = metric.stateless_update_state(metrics_variables[len(new):len(new) + 2], value)
+                logs[metric.name] = metric.stateless_result(this)
+                new += this
+            return logs, (trainable, non_trainable, optimizer_variables, new)
+
+    inputs = scanfit.Input(shape=(8,))
+    hidden = scanfit.layers.Dense(16, activation="relu")(inputs)
+    z_mean, z_log_var = scanfit.layers.Dense(2)(hidden), scanfit.layers.Dense(2)(hidden)
+    z = Sampling()([z_mean, z_log_var])
+    decoded = scanfit.layers.Dense(8)(scanfit.layers.Dense(16, activation="relu")(z))
+    vae = VAE(inputs, [decoded, z_mean, z_log_var])
+    vae.compile(optimizer=scanfit.optimizers.Adam(0.01))
+    history = vae.fit(X, epochs=8, batch_size=20, verbose=0).history
+    assert sorted(history) == ["kl_loss", "reconstruction_loss", "total_loss"]
+    np.testing.assert_allclose(history["total_loss"], np.add(history["reconstruction_loss"], history["kl_loss"]),
+                               rtol=1e-5)
+    assert history["total_loss"][-1] < 0.7 * history["total_loss"][0]
+    assert min(history["kl_loss"]) > 0
+
+
+def test_train_on_batch_and_test_on_batch_run_the_model_own_steps():
+    """(Keras's train_on_batch hands the step (x, y, None), which the guide's ``x, y = data`` cannot take:
+    this step unpacks with keras.utils.unpack_x_y_sample_weight.)"""
+
+    def make(library):
+        class Unpacking(library.Model):
+            def train_step(self, state, data):
+                x, y, sample_weight = library.utils.unpack_x_y_sample_weight(data)
+                return super().train_step(state, (x, y) if sample_weight is None else (x, y, sample_weight))
+
+        return _functional(library, Unpacking, with_batch_norm=False)
+
+    runs = []
+    for library in (keras, scanfit):
+        model = make(library)
+        model.compile(optimizer=library.optimizers.SGD(0.1), loss="mse", metrics=["mae"])
+        first = model.train_on_batch(X[:40], Y[:40], return_dict=True)
+        second = model.train_on_batch(X[40:80], Y[40:80], return_dict=True)
+        runs.append((model, first, second, model.test_on_batch(XV, YV, return_dict=True)))
+    for expected, got in zip(runs[0][1:], runs[1][1:]):
+        assert sorted(got) == sorted(expected)
+        for name in got:
+            np.testing.assert_allclose(got[name], expected[name], rtol=1e-5)
+    _same_weights(runs[0][0], runs[1][0])
