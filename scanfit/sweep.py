@@ -164,6 +164,10 @@ class Sweep:
                 raise ValueError(f"build(**{params!r}) returned a model of several inputs or outputs; a Sweep "
                                  "trains models of one input and one output. Fit that model with model.fit().")
             model.ensure_built(x_shape)
+            if model.has_own_steps():
+                raise ValueError(f"build(**{params!r}) returned a model whose class defines its own train_step, "
+                                 "test_step or compute_loss, which a Sweep does not run; fit that model with "
+                                 "model.fit().")
             if carries_layer_state(model):
                 raise ValueError(f"build(**{params!r}) returned a model with stateful layers, whose states a Sweep "
                                  "does not carry; fit that model with model.fit().")

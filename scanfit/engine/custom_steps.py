@@ -23,9 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from scanfit import distribution, optimizers, threefry
-from scanfit.data_utils import pack_x_y_sample_weight
 from scanfit import seeding as scanfit_random
 from scanfit.callbacks.base import TEST_BATCH_HOOKS, TRAIN_BATCH_HOOKS, CallbackList
+from scanfit.data_utils import pack_x_y_sample_weight
 from scanfit.engine.data import as_batch_size, check_epochs, check_inputs, data_size, training_data
 from scanfit.engine.fit_loop import EpochDriver, FitRun, run_epochs
 from scanfit.engine.outputs import target_shapes
@@ -36,13 +36,6 @@ from scanfit.engine.training import (
     validation_schedule,
 )
 from scanfit.layers import execution
-
-CUSTOM_STEPS = ("train_step", "test_step", "compute_loss")
-
-
-def uses_custom_steps(model, base):
-    """Whether `model`'s class (below scanfit's Model class `base`) overrides one of `CUSTOM_STEPS`."""
-    return any(getattr(type(model), name) is not getattr(base, name) for name in CUSTOM_STEPS)
 
 
 def refuse_unsupported(model, what, **given):
@@ -135,6 +128,7 @@ def metric_values(model):
 
 
 def write_back(variables, values):
+    """Store `values` in `variables`, in order."""
     for variable, value in zip(variables, values):
         variable.assign(value)
 

@@ -477,6 +477,11 @@ class Model(Layer):
         """Keras 3's evaluation step on one batch (JAX form): ``(logs, new state)``."""
         return stateless.default_test_step(self, state, data)
 
+    def has_own_steps(self):
+        """Whether the model's class overrides train_step, test_step or compute_loss (run by custom_steps)."""
+        return any(getattr(type(self), name) is not getattr(Model, name)
+                   for name in ("train_step", "test_step", "compute_loss"))
+
     @property
     def metrics(self):
         """Keras 3's ``model.metrics``: once compiled, the loss tracker (``loss``) and compile()'s metrics as
@@ -505,7 +510,7 @@ class Model(Layer):
 
         Inputs holding NaN or inf are refused unless `allow_nonfinite=True`.
         """
-        run = custom_steps.fit if custom_steps.uses_custom_steps(self, Model) else training.fit
+        run = custom_steps.fit if self.has_own_steps() else training.fit
         return run(
             self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
             validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
@@ -517,7 +522,7 @@ class Model(Layer):
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, allow_nonfinite=False):
         """Loss and metrics on (x, y): a scalar, a list, or a dict with return_dict=True."""
-        run = custom_steps.evaluate if custom_steps.uses_custom_steps(self, Model) else training.evaluate
+        run = custom_steps.evaluate if self.has_own_steps() else training.evaluate
         return run(self, x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
                                  callbacks=callbacks, return_dict=return_dict, allow_nonfinite=allow_nonfinite,
                                  steps=steps)
@@ -528,7 +533,7 @@ class Model(Layer):
         return training.train_on_batch(
             self, x, y, sample_weight=sample_weight, class_weight=class_weight, return_dict=return_dict,
             reset_metrics=reset_metrics,
-            fit_function=custom_steps.fit if custom_steps.uses_custom_steps(self, Model) else training.fit)
+            fit_function=custom_steps.fit if self.has_own_steps() else training.fit)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False, reset_metrics=True):
         """Loss and metrics of all of (x, y) as one batch, as `evaluate` returns them."""
@@ -585,9 +590,10 @@ class Model(Layer):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        """A model from `get_config()` output: a functional `Model` from a functional config, else ``cls(**config)``."""
+        """A model from `get_config()` output: a functional model of this class from a functional config (a
+        subclass of a functional model keeps its own steps and methods, as in Keras 3), else ``cls(**config)``."""
         if "layers" in config and "input_layers" in config:
-            return cls.from_functional_config(config, custom_objects)
+            return functional_from_config(cls, config, custom_objects)
         return cls(**config)
 
     @staticmethod

@@ -48,9 +48,9 @@ def guide_model(library, with_batch_norm=True):
     return _functional(library, CustomModel, with_batch_norm)
 
 
-def _functional(library, cls, with_batch_norm=True, dropout=0.0):
+def _functional(library, cls, with_batch_norm=True, dropout=0.0, regularizer=None):
     inputs = library.Input(shape=(8,))
-    hidden = library.layers.Dense(16, activation="relu")(inputs)
+    hidden = library.layers.Dense(16, activation="relu", kernel_regularizer=regularizer)(inputs)
     if with_batch_norm:
         hidden = library.layers.BatchNormalization()(hidden)
     if dropout:
@@ -92,6 +92,11 @@ def test_the_keras_guide_train_step_trains_as_in_keras():
     assert model.optimizer.iterations == 12
     assert [m.name for m in model.metrics] == ["loss", "compile_metrics"]
     np.testing.assert_allclose(model.predict(XV, verbose=0), keras_model.predict(XV, verbose=0), atol=1e-5)
+    # scanfit validates it through Keras's default test_step (which Keras's own fit cannot, see above)
+    validated = model.fit(X, Y, epochs=1, batch_size=32, shuffle=False, verbose=0, validation_data=(XV, YV))
+    results = model.evaluate(XV, YV, verbose=0, return_dict=True)
+    assert validated.history["val_loss"] == [pytest.approx(results["loss"], rel=1e-6)]
+    assert validated.history["val_mae"] == [pytest.approx(results["mae"], rel=1e-6)]
 
 
 def test_the_guide_lower_level_version_with_its_own_metrics():
@@ -141,9 +146,10 @@ def test_the_guide_lower_level_version_with_its_own_metrics():
     assert [m.name for m in model.metrics] == ["loss", "mae"]
 
 
-def test_overriding_compute_loss_alone_uses_keras_default_train_step():
+def test_overriding_compute_loss_alone_uses_keras_default_train_step(tmp_path):
     """Keras's default steps call compute_loss(x, y, y_pred, sample_weight, training): an extra term on the
-    predictions trains and logs as in Keras, with sample weights and a validation split."""
+    predictions trains and logs as in Keras, with a kernel regularizer (its penalty from the step's own
+    weights), sample weights and a validation split."""
 
     def make(library):
         class Penalized(library.Model):
@@ -151,7 +157,7 @@ def test_overriding_compute_loss_alone_uses_keras_default_train_step():
                 loss = super().compute_loss(x, y, y_pred, sample_weight, training=training)
                 return loss + 0.1 * jnp.mean(jnp.square(y_pred))
 
-        return _functional(library, Penalized)
+        return _functional(library, Penalized, regularizer=library.regularizers.L2(0.01))
 
     weights = np.linspace(0.5, 1.5, 100).astype("float32")
     runs = []
@@ -168,6 +174,14 @@ def test_overriding_compute_loss_alone_uses_keras_default_train_step():
     assert sorted(results) == sorted(keras_results)
     for name in results:
         np.testing.assert_allclose(results[name], keras_results[name], rtol=1e-5)
+    # Saved and loaded, the model is of its class again (with its compute_loss), as in Keras 3
+    path = tmp_path / "penalized.keras"
+    model.save(path)
+    loaded = scanfit.models.load_model(path, custom_objects={"Penalized": type(model)})
+    assert type(loaded) is type(model)
+    reloaded = loaded.evaluate(XV, YV, return_dict=True, verbose=0)
+    for name in results:
+        np.testing.assert_allclose(reloaded[name], results[name], rtol=1e-6)
 
 
 def test_a_test_step_override_in_evaluate_and_validation():
@@ -345,6 +359,14 @@ def test_what_custom_steps_refuse_with_clear_errors():
         model.fit(X, Y, verbose=0, callbacks=[scanfit.callbacks.BackupAndRestore("/nonexistent/backup")])
     with pytest.raises(NotImplementedError, match="steps_per_epoch"):
         model.fit(X, Y, verbose=0, steps_per_epoch=2)
+
+    def build(seed):
+        model = _functional(scanfit, BadState, with_batch_norm=False)
+        model.compile(optimizer="sgd", loss="mse")
+        return model
+
+    with pytest.raises(ValueError, match="defines its own train_step, test_step or compute_loss, which a Sweep"):
+        scanfit.Sweep(build, [{"seed": 0}]).fit(X, Y, verbose=0)
 
     plain = _functional(scanfit, scanfit.Model, with_batch_norm=False, dropout=0.5)
     with pytest.raises(ValueError, match="trainable_variables, but 1 values were given"):
