@@ -26,6 +26,7 @@ from scanfit import distribution, optimizers, threefry
 from scanfit import seeding as scanfit_random
 from scanfit.callbacks.base import TEST_BATCH_HOOKS, TRAIN_BATCH_HOOKS, CallbackList
 from scanfit.data_utils import pack_x_y_sample_weight
+from scanfit.engine.compiling import is_short_run, jit_long, jit_once, run_length
 from scanfit.engine.data import as_batch_size, check_epochs, check_inputs, data_size, training_data
 from scanfit.engine.fit_loop import EpochDriver, FitRun, run_epochs
 from scanfit.engine.outputs import target_shapes
@@ -62,13 +63,16 @@ class StepPrograms:
     def __init__(self, model, training):
         self.model = model
         self.training = training
-        self.compiled = {}  # (steps, batch_size) -> jitted run
+        self.compiled = {}  # (steps, batch_size, short run) -> jitted run
 
     def run(self, state, data, order, key, start, steps, batch_size):
-        if (steps, batch_size) not in self.compiled:
-            self.compiled[(steps, batch_size)] = jax.jit(
+        """Compiled, as scanfit's own programs are, for the `compiling.run_length` of the call."""
+        signature = (steps, batch_size, is_short_run())
+        if signature not in self.compiled:
+            jit = jit_once if is_short_run() else jit_long
+            self.compiled[signature] = jit(
                 lambda state, data, order, key, start: self._run(state, data, order, key, start, steps, batch_size))
-        return self.compiled[(steps, batch_size)](state, data, order, key, start)
+        return self.compiled[signature](state, data, order, key, start)
 
     def _run(self, state, data, order, key, start, steps, batch_size):
         step_function = self.model.train_step if self.training else self.model.test_step
@@ -198,7 +202,8 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     run = FitRun(model, callbacks, {"verbose": verbose, "epochs": epochs, "steps": steps})
     driver = CustomStepEpochs(run, model, data, num_samples, batch_size, shuffle, verbose, epochs, steps,
                               val_data, val_batch_size)
-    return run_epochs([run], driver, initial_epoch, epochs, should_validate)[0]
+    with run_length(num_samples * max(epochs - initial_epoch, 1)):
+        return run_epochs([run], driver, initial_epoch, epochs, should_validate)[0]
 
 
 class CustomStepEpochs(EpochDriver):
@@ -299,7 +304,8 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, retu
         weights = training_data(model, x, y, sample_weight, None, 0.0, None, allow_nonfinite)[2]
     callback_list = CallbackList(callback_sequence(callbacks), model,
                                  {"verbose": verbose, "epochs": 1, "steps": math.ceil(num_samples / batch_size)})
-    logs = evaluate_arrays(model, device_arrays(x, y, weights), num_samples, batch_size, callback_list)
+    with run_length(num_samples):
+        logs = evaluate_arrays(model, device_arrays(x, y, weights), num_samples, batch_size, callback_list)
     Progbar(math.ceil(num_samples / batch_size), verbose=verbose, live=False).update(
         math.ceil(num_samples / batch_size), list(logs.items()), finalize=True)
     return as_results(logs, return_dict)
