@@ -17,6 +17,7 @@ the end of every epoch, before ``on_epoch_end``.
 """
 import math
 import sys
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -27,14 +28,17 @@ from scanfit import seeding as scanfit_random
 from scanfit.callbacks.base import TEST_BATCH_HOOKS, TRAIN_BATCH_HOOKS, CallbackList
 from scanfit.data_utils import pack_x_y_sample_weight
 from scanfit.engine.compiling import is_short_run, jit_long, jit_once, run_length
-from scanfit.engine.data import as_batch_size, check_epochs, check_inputs, data_size, training_data
+from scanfit.engine.batches import BatchSource, groups, is_batch_source, unpack_batch
+from scanfit.engine.data import (
+    as_batch_size, check_epochs, check_inputs, data_size, training_data, unpack_validation_data,
+)
 from scanfit.engine.fit_loop import EpochDriver, FitRun, run_epochs
 from scanfit.engine.outputs import target_shapes
 from scanfit.engine.programs import chunk_plan
 from scanfit.engine.progbar import Progbar, is_live, print_epoch_header
 from scanfit.engine.training import (
-    LIVE_UPDATES_PER_EPOCH, _verbosity, as_results, callback_sequence, optional_steps, require_compiled,
-    validation_schedule,
+    LIVE_UPDATES_PER_EPOCH, UNKNOWN_STEPS, _verbosity, as_results, callback_sequence, optional_steps,
+    refuse_with_source, require_compiled, validation_schedule,
 )
 from scanfit.layers import execution
 
@@ -57,31 +61,34 @@ def refuse_unsupported(model, what, **given):
 
 
 class StepPrograms:
-    """The compiled runs of a model's own step: ``run(state, data, order, key, start)`` applies the step to
-    consecutive batches of `order` from sample `start`, and returns ``(state, logs of the last batch)``."""
+    """The compiled runs of a model's own step: ``run(state, data, order, key, start, epoch_offset, steps,
+    batch_size)`` applies the step to `steps` consecutive batches of `order` from its place `start`, and returns
+    ``(state, logs of the last batch)``; a batch's keys come from `key` and its first sample's place in the
+    epoch (`epoch_offset` for the first batch)."""
 
     def __init__(self, model, training):
         self.model = model
         self.training = training
         self.compiled = {}  # (steps, batch_size, short run) -> jitted run
 
-    def run(self, state, data, order, key, start, steps, batch_size):
+    def run(self, state, data, order, key, start, epoch_offset, steps, batch_size):
         """Compiled, as scanfit's own programs are, for the `compiling.run_length` of the call."""
         signature = (steps, batch_size, is_short_run())
         if signature not in self.compiled:
             jit = jit_once if is_short_run() else jit_long
             self.compiled[signature] = jit(
-                lambda state, data, order, key, start: self._run(state, data, order, key, start, steps, batch_size))
-        return self.compiled[signature](state, data, order, key, start)
+                lambda state, data, order, key, start, epoch_offset: self._run(
+                    state, data, order, key, start, epoch_offset, steps, batch_size))
+        return self.compiled[signature](state, data, order, key, start, epoch_offset)
 
-    def _run(self, state, data, order, key, start, steps, batch_size):
+    def _run(self, state, data, order, key, start, epoch_offset, steps, batch_size):
         step_function = self.model.train_step if self.training else self.model.test_step
 
         def one_step(state, index):
             first = start + index * batch_size
             rows = jax.lax.dynamic_slice_in_dim(order, first, batch_size)
             x, y, sample_weight = jax.tree.map(lambda array: jnp.take(array, rows, axis=0), data)
-            with execution.step_keys(threefry.fold_in(key, first)):
+            with execution.step_keys(threefry.fold_in(key, epoch_offset + index * batch_size)):
                 logs, new_state = step_function(state, pack_x_y_sample_weight(x, y, sample_weight))
             return as_state(new_state, state, self.training), logs
 
@@ -153,30 +160,80 @@ def device_arrays(x, y, sample_weight):
     return jax.tree.map(put, (x, y, sample_weight))
 
 
-def run_batches(programs, state, data, num_samples, batch_size, order, key, steps_per_chunk=None,
-                before=None, after=None):
-    """Run the step over every batch of `data` in `order` (the last one shorter when it does not divide);
-    `before(step)` / `after(steps_done, logs)` around each chunk of `steps_per_chunk` steps. Returns
-    ``(state, logs of the last batch)``."""
-    logs = {}
-    for start, segments in chunk_plan(num_samples, batch_size, steps_per_chunk or math.ceil(num_samples / batch_size)):
+class ArrayBatches:
+    """Arrays on the device, cut into batches of `batch_size` (the last one shorter when it does not divide)."""
+
+    def __init__(self, x, y, sample_weight, batch_size):
+        self.data = device_arrays(x, y, sample_weight)
+        self.num_samples, self.batch_size = data_size(x), batch_size
+        self.steps = math.ceil(self.num_samples / batch_size)
+
+    def chunks(self, epoch_key, shuffle, steps_per_chunk):
+        """``(data, order, start, segments)`` for each chunk of `steps_per_chunk` steps (all of them when None),
+        in an order shuffled by `epoch_key` when `shuffle`."""
+        order = np.arange(self.num_samples, dtype=np.int32)
+        if shuffle:
+            order = np.random.default_rng(np.asarray(epoch_key)).permutation(self.num_samples).astype(np.int32)
+        order = jax.device_put(order)
+        for start, segments in chunk_plan(self.num_samples, self.batch_size, steps_per_chunk or self.steps):
+            yield self.data, order, start, segments
+
+
+class SourceBatches:
+    """The batches of a generator, an iterable of batches or a PyDataset, read a group at a time (see
+    `batches.groups`); each batch handed to the step as the source gave it: x, (x, y) or (x, y, sample_weight)."""
+
+    def __init__(self, model, source, allow_nonfinite):
+        self.model, self.source, self.allow_nonfinite = model, source, allow_nonfinite
+        self.steps = source.batches_per_pass()
+
+    def convert(self, index, batch):
+        given_weights = unpack_batch(batch)[2]
+        x, y, weights = self.source.convert(self.model, index, batch, False, None, self.allow_nonfinite)
+        if y is None:
+            if given_weights is not None:
+                raise ValueError(f"{self.source.what}: batch {index} has sample weights but no targets.")
+            return (x,)
+        return (x, y) if given_weights is None else (x, y, weights)
+
+    def first_arrays(self):
+        """``(x, y)`` of the first batch, to build the model from."""
+        return (self.convert(0, self.source.first_batch()) + (None,))[:2]
+
+    def chunks(self, epoch_key, shuffle, steps_per_chunk):
+        """As `ArrayBatches.chunks`, one chunk per group of batches read (in the source's order)."""
+        self.source.on_epoch_begin()
+        for data, segments, _ in groups(self.source, None, self.convert, steps_per_chunk):
+            samples = sum(count * size for count, size in segments)
+            yield tuple(data) + (None,) * (3 - len(data)), jax.device_put(np.arange(samples, dtype=np.int32)), 0, \
+                segments
+        self.source.on_epoch_end()
+
+
+def run_chunks(programs, state, chunks, key, before=None, after=None):
+    """Run the step over the batches of `chunks` (from a `chunks` method); `before(step)` / `after(steps_done,
+    logs)` around each program call. A batch's keys come from `key` and its first sample's place in the epoch.
+    Returns ``(state, logs of the last batch, steps run)``."""
+    logs, steps_done, samples_done = {}, 0, 0
+    for data, order, start, segments in chunks:
         for count, size in segments:
             if before is not None:
-                before(start // batch_size)
-            state, logs = programs.run(state, data, order, key, jnp.asarray(start, jnp.int32), count, size)
+                before(steps_done)
+            state, logs = programs.run(state, data, order, key, np.int32(start), np.int32(samples_done), count, size)
+            steps_done, start, samples_done = steps_done + count, start + count * size, samples_done + count * size
             if after is not None:
-                after(start // batch_size + count, logs)
-    return state, logs
+                after(steps_done, logs)
+    return state, logs, steps_done
 
 
 def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
         class_weight, sample_weight, initial_epoch, validation_batch_size, validation_freq, steps_per_epoch,
         validation_steps, allow_nonfinite):
-    """Keras's `fit` for a model with its own steps: arrays in, a `History` out."""
+    """Keras's `fit` for a model with its own steps: arrays or a batch source in, a `History` out."""
     require_compiled(model)
     refuse_unsupported(model, "fit", steps_per_epoch=steps_per_epoch, validation_steps=validation_steps)
     verbose = _verbosity(verbose)
-    batch_size = as_batch_size(batch_size)
+    batch_size_given, batch_size = batch_size, as_batch_size(batch_size)
     val_batch_size = batch_size if validation_batch_size is None else as_batch_size(
         validation_batch_size, name="validation_batch_size")
     check_epochs(epochs, initial_epoch)
@@ -186,58 +243,60 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
         raise NotImplementedError("BackupAndRestore cannot resume a model with its own train_step yet: drop it.")
     if not isinstance(shuffle, (bool, np.bool_)):
         raise ValueError(f"shuffle must be True or False, got {shuffle!r}.")
-    weighted = sample_weight is not None or class_weight is not None
-    x, y, weights, validation = training_data(model, x, y, sample_weight, class_weight, validation_split,
-                                              validation_data, allow_nonfinite)
-    prepare(model, x, y)
-    data = device_arrays(x, y, weights if weighted else None)
-    val_data = None
-    if validation is not None:
-        val_x, val_y, val_weights = validation
-        given_weights = validation_data is not None and len(validation_data) == 3
-        val_data = (device_arrays(val_x, val_y, val_weights if given_weights or (weighted and validation_split)
-                                  else None), data_size(val_x))
-    num_samples = data_size(x)
-    steps = math.ceil(num_samples / batch_size)
-    run = FitRun(model, callbacks, {"verbose": verbose, "epochs": epochs, "steps": steps})
-    driver = CustomStepEpochs(run, model, data, num_samples, batch_size, shuffle, verbose, epochs, steps,
-                              val_data, val_batch_size)
-    with run_length(num_samples * max(epochs - initial_epoch, 1)):
+    if validation_split and validation_data is not None:
+        raise ValueError("Give either validation_data or validation_split, not both.")
+    validation = None
+    if is_batch_source(x):
+        refuse_with_source("fit", batch_size=batch_size_given, y=y, sample_weight=sample_weight,
+                           validation_split=validation_split, class_weight=class_weight)
+        batches = SourceBatches(model, BatchSource(x, "x"), allow_nonfinite)
+        prepare(model, *batches.first_arrays())
+    else:
+        weighted = sample_weight is not None or class_weight is not None
+        x, y, weights, split = training_data(model, x, y, sample_weight, class_weight, validation_split, None,
+                                             allow_nonfinite)
+        prepare(model, x, y)
+        batches = ArrayBatches(x, y, weights if weighted else None, batch_size)
+        if split is not None:
+            validation = ArrayBatches(*split[:2], split[2] if weighted else None, val_batch_size)
+    if is_batch_source(validation_data):
+        validation = SourceBatches(model, BatchSource(validation_data, "validation_data"), allow_nonfinite)
+    elif validation_data is not None:
+        val_x, val_y, val_weights = unpack_validation_data(model, validation_data, allow_nonfinite)
+        validation = ArrayBatches(val_x, val_y, val_weights if len(validation_data) == 3 else None, val_batch_size)
+    run = FitRun(model, callbacks, {"verbose": verbose, "epochs": epochs, "steps": batches.steps})
+    driver = CustomStepEpochs(run, model, batches, shuffle, verbose, epochs, validation)
+    samples = getattr(batches, "num_samples", None)
+    with run_length(None if samples is None else samples * max(epochs - initial_epoch, 1)):
         return run_epochs([run], driver, initial_epoch, epochs, should_validate)[0]
 
 
 class CustomStepEpochs(EpochDriver):
     """The epochs of a model with its own steps, for `fit_loop.run_epochs`."""
 
-    def __init__(self, run, model, data, num_samples, batch_size, shuffle, verbose, epochs, steps, val_data,
-                 val_batch_size):
-        self.run, self.model, self.data = run, model, data
-        self.num_samples, self.batch_size, self.shuffle = num_samples, batch_size, shuffle
-        self.verbose, self.epochs, self.steps = verbose, epochs, steps
-        self.val_data, self.val_batch_size = val_data, val_batch_size
+    def __init__(self, run, model, batches, shuffle, verbose, epochs, validation):
+        self.run, self.model, self.batches, self.validation = run, model, batches, validation
+        self.shuffle, self.verbose, self.epochs = shuffle, verbose, epochs
         self.programs = step_programs(model, training=True)
         self.stream = sys.stdout
         self.live = verbose == 1 and is_live(self.stream)
         self.batch_hooks = run.callbacks.wants(TRAIN_BATCH_HOOKS)
         self.steps_per_chunk = 1 if self.batch_hooks else (
-            max(1, math.ceil(steps / LIVE_UPDATES_PER_EPOCH)) if self.live else None)
+            max(1, math.ceil((batches.steps or UNKNOWN_STEPS) / LIVE_UPDATES_PER_EPOCH)) if self.live else None)
         self.base_key = scanfit_random.next_key()
-        self.bar = None
+        self.bar, self.steps_run = None, batches.steps
 
     def train(self, epoch, runs):
         model, callbacks = self.model, self.run.callbacks
         optimizer = model.optimizer
         if self.verbose:
             print_epoch_header(epoch, self.epochs, self.stream)
-        self.bar = bar = Progbar(self.steps, verbose=self.verbose, stream=self.stream, live=self.live)
+        self.bar = bar = Progbar(self.batches.steps, verbose=self.verbose, stream=self.stream, live=self.live)
         optimizer_state = jax.tree.unflatten(optimizer.state_structure, [v.value for v in optimizer.variables])
         optimizer_state = optimizer.with_learning_rate(optimizer_state, optimizer.learning_rate)
         state = ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables],
                  jax.tree.leaves(optimizer_state), metric_values(model))
-        order = np.arange(self.num_samples, dtype=np.int32)
         epoch_key = scanfit_random.fold_in(self.base_key, epoch)
-        if self.shuffle:
-            order = np.random.default_rng(np.asarray(epoch_key)).permutation(self.num_samples).astype(np.int32)
 
         def before(step):
             if self.batch_hooks:
@@ -249,41 +308,43 @@ class CustomStepEpochs(EpochDriver):
                 callbacks.on_train_batch_end(steps_done - 1, dict(logs))
             bar.update(steps_done, list(logs.items()), finalize=False)
 
-        state, logs = run_batches(self.programs, state, self.data, self.num_samples, self.batch_size,
-                                  jax.device_put(order), epoch_key, self.steps_per_chunk, before, after)
+        chunks = self.batches.chunks(epoch_key, self.shuffle, self.steps_per_chunk)
+        state, logs, self.steps_run = run_chunks(self.programs, state, chunks, epoch_key, before, after)
+        if self.steps_run == 0:
+            warnings.warn(f"Epoch {epoch + 1}: x ran out of data, so training stops (as in Keras). Give a PyDataset "
+                          "or an iterable that can be read again, such as a list of batches.", UserWarning,
+                          stacklevel=5)
+            return False
         trainable, fixed, optimizer_values, metrics_values = state
         write_back(model.trainable_variables, trainable)
         write_back(model.non_trainable_variables, fixed)
         write_back(optimizer.variables, optimizer_values)
         write_back([v for metric in model.metrics for v in metric.variables], metrics_values)
-        optimizer.iterations += self.steps
+        optimizer.iterations += self.steps_run
         self.run.logs = flat_logs(logs)
         return True
 
     def validate(self, epoch, runs):
-        if self.val_data is not None:
-            (data, num_samples) = self.val_data
-            logs = evaluate_arrays(self.model, data, num_samples, self.val_batch_size, self.run.callbacks)
+        if self.validation is not None:
+            logs = evaluate_batches(self.model, self.validation, self.run.callbacks)
             self.run.logs.update({"val_" + name: value for name, value in logs.items()})
 
     def report(self, epoch, runs):
-        self.bar.update(self.steps, list(self.run.logs.items()), finalize=True)
+        self.bar.update(self.steps_run, list(self.run.logs.items()), finalize=True)
 
 
-def evaluate_arrays(model, data, num_samples, batch_size, callback_list):
-    """The logs of the test step over `data` (device arrays), with Keras's test hooks; the metrics' variables
-    hold their final values afterwards."""
+def evaluate_batches(model, batches, callback_list):
+    """The logs of the test step over `batches`, with Keras's test hooks; the metrics' variables hold their
+    final values afterwards."""
     callback_list.on_test_begin()
     wants_hooks = callback_list.wants(TEST_BATCH_HOOKS)
     state = ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables],
              metric_values(model))
-    programs = step_programs(model, training=False)
-    state, logs = run_batches(
-        programs, state, data, num_samples, batch_size, jax.device_put(np.arange(num_samples, dtype=np.int32)),
-        scanfit_random.next_key(), 1 if wants_hooks else None,
-        callback_list.on_test_batch_begin if wants_hooks else None,
-        (lambda steps_done, logs: callback_list.on_test_batch_end(steps_done - 1, flat_logs(logs)))
-        if wants_hooks else None)
+    after = (lambda steps_done, logs: callback_list.on_test_batch_end(steps_done - 1, flat_logs(logs)))
+    state, logs, _ = run_chunks(step_programs(model, training=False), state,
+                                batches.chunks(None, False, 1 if wants_hooks else None), scanfit_random.next_key(),
+                                callback_list.on_test_batch_begin if wants_hooks else None,
+                                after if wants_hooks else None)
     write_back([v for metric in model.metrics for v in metric.variables], state[2])
     logs = flat_logs(logs)
     callback_list.on_test_end(logs)
@@ -295,17 +356,21 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, retu
     require_compiled(model)
     refuse_unsupported(model, "evaluate", steps=optional_steps(steps, "steps"))
     verbose = _verbosity(verbose)
-    batch_size = as_batch_size(batch_size)
-    x, y = check_inputs(model, x, y, allow_nonfinite)
-    prepare(model, x, y)
-    num_samples = data_size(x)
-    weights = None
-    if sample_weight is not None:
-        weights = training_data(model, x, y, sample_weight, None, 0.0, None, allow_nonfinite)[2]
+    batch_size_given, batch_size = batch_size, as_batch_size(batch_size)
+    if is_batch_source(x):
+        refuse_with_source("evaluate", batch_size=batch_size_given, y=y, sample_weight=sample_weight)
+        batches = SourceBatches(model, BatchSource(x, "x"), allow_nonfinite)
+        prepare(model, *batches.first_arrays())
+    else:
+        x, y = check_inputs(model, x, y, allow_nonfinite)
+        prepare(model, x, y)
+        weights = None
+        if sample_weight is not None:
+            weights = training_data(model, x, y, sample_weight, None, 0.0, None, allow_nonfinite)[2]
+        batches = ArrayBatches(x, y, weights, batch_size)
     callback_list = CallbackList(callback_sequence(callbacks), model,
-                                 {"verbose": verbose, "epochs": 1, "steps": math.ceil(num_samples / batch_size)})
-    with run_length(num_samples):
-        logs = evaluate_arrays(model, device_arrays(x, y, weights), num_samples, batch_size, callback_list)
-    Progbar(math.ceil(num_samples / batch_size), verbose=verbose, live=False).update(
-        math.ceil(num_samples / batch_size), list(logs.items()), finalize=True)
+                                 {"verbose": verbose, "epochs": 1, "steps": batches.steps})
+    with run_length(getattr(batches, "num_samples", None)):
+        logs = evaluate_batches(model, batches, callback_list)
+    Progbar(batches.steps, verbose=verbose, live=False).update(batches.steps or 0, list(logs.items()), finalize=True)
     return as_results(logs, return_dict)

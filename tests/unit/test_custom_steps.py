@@ -483,3 +483,53 @@ def test_train_on_batch_and_test_on_batch_run_the_model_own_steps():
         for name in got:
             np.testing.assert_allclose(got[name], expected[name], rtol=1e-5)
     _same_weights(runs[0][0], runs[1][0])
+
+
+def test_batch_sources_feed_the_model_own_steps():
+    """PyDatasets (with sample weights) for fit and validation, a generator for evaluate: the steps get the batches as the source gives them, and train as Keras does from the same
+    PyDataset; the x-only batches of a VAE-style source reach the step as x alone."""
+
+    def make(library):
+        class Penalized(library.Model):
+            def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+                return super().compute_loss(x, y, y_pred, sample_weight, training) + 0.1 * jnp.mean(y_pred ** 2)
+
+        return _functional(library, Penalized, with_batch_norm=False)
+
+    weights = np.linspace(0.5, 1.5, 100).astype("float32")
+
+    def dataset(library, x, y, w=None, size=30):
+        class Batches(library.utils.PyDataset):
+            def __len__(self):
+                return -(-len(x) // size)
+
+            def __getitem__(self, index):
+                rows = slice(index * size, (index + 1) * size)
+                return (x[rows], y[rows]) if w is None else (x[rows], y[rows], w[rows])
+
+        return Batches()
+
+    validation = [(XV[:16], YV[:16]), (XV[16:], YV[16:])]
+    runs = []
+    for library in (keras, scanfit):
+        model = make(library)
+        model.compile(optimizer=library.optimizers.SGD(0.1), loss="mse", metrics=["mae"])
+        history = model.fit(dataset(library, X, Y, weights), epochs=2, verbose=0, shuffle=False,
+                            validation_data=dataset(library, XV, YV, size=16))
+        runs.append((model, history, model.evaluate((batch for batch in validation), verbose=0, return_dict=True)))
+    (keras_model, keras_history, keras_results), (model, history, results) = runs
+    _same_history(keras_history, history)
+    _same_weights(keras_model, model)
+    for name in results:
+        np.testing.assert_allclose(results[name], keras_results[name], rtol=1e-5)
+
+    class Seen(scanfit.Model):
+        def train_step(self, state, data):
+            assert not isinstance(data, tuple)  # x alone, as Keras packs a batch without targets
+            return {"mean": jnp.mean(data)}, state
+
+    inputs = scanfit.Input(shape=(8,))
+    seen = Seen(inputs, scanfit.layers.Dense(1)(inputs))
+    seen.compile(optimizer="sgd")
+    logs = seen.fit((part for part in (X[:50], X[50:])), epochs=1, verbose=0).history
+    assert logs["mean"] == [pytest.approx(float(X[50:].mean()), rel=1e-6)]
