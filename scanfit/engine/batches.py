@@ -112,6 +112,8 @@ class BatchSource:
             source.check_options()
         self._pass = None  # the iterator of the running pass (not for a PyDataset)
         self._index = 0  # the next batch of the running pass
+        self._shuffle_key = None  # a PyDataset's passes read their batches in an order drawn from it (shuffle_by)
+        self._order = None  # the running pass's order of batch indices, once drawn
         self._peeked = None
         self._sample_shapes = None
         self._first_batch_samples = None  # the first batch's number of samples, once samples_in read it
@@ -179,21 +181,36 @@ class BatchSource:
                              "for validation_data, steps for evaluate/predict).")
         end = self._index + steps if total is None else min(total, self._index + (steps or total))
         indices = range(self._index, end)
+        order = range(total or end)
+        if self._shuffle_key is not None and total is not None:
+            if self._order is None:
+                self._order = np.random.default_rng(np.asarray(self._shuffle_key)).permutation(total)
+            order = self._order
         self._index = 0 if total is not None and end >= total else end
+        if self._index == 0:
+            self._order = None  # the next pass draws its own
         if dataset.workers == 1:
             for index in indices:
-                yield index, dataset[index]
+                yield index, dataset[int(order[index])]
             return
         with concurrent.futures.ThreadPoolExecutor(dataset.workers) as pool:
             pending = collections.deque()
             for index in indices:
-                pending.append((index, pool.submit(dataset.__getitem__, index)))
+                pending.append((index, pool.submit(dataset.__getitem__, int(order[index]))))
                 if len(pending) >= dataset.max_queue_size:
                     done_index, future = pending.popleft()
                     yield done_index, future.result()
             while pending:
                 done_index, future = pending.popleft()
                 yield done_index, future.result()
+
+    def shuffle_by(self, key):
+        """Read the batches of a `PyDataset` of known length in an order drawn from `key` (a raw key) in each pass
+        that starts from now on, or that has not read a batch yet, as Keras's ``fit(shuffle=True)`` reorders a
+        PyDataset's batches; a resumed pass (`skip_to`) draws the order its key gave it before. The datasets that
+        stand in for Keras's tf.data ones (``keeps_batch_order``: folder and time-series datasets) keep theirs."""
+        if self.is_dataset and not self.source.keeps_batch_order:
+            self._shuffle_key = key
 
     def skip_to(self, index):
         """Go on from batch `index` of a `PyDataset`'s pass (a BackupAndRestore resume inside an epoch)."""

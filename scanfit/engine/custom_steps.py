@@ -201,8 +201,11 @@ class SourceBatches:
         return (self.convert(0, self.source.first_batch()) + (None,))[:2]
 
     def chunks(self, epoch_key, shuffle, steps_per_chunk):
-        """As `ArrayBatches.chunks`, one chunk per group of batches read (in the source's order)."""
+        """As `ArrayBatches.chunks`, one chunk per group of batches read (a PyDataset's in an order drawn from
+        `epoch_key` when `shuffle`, as Keras reorders them)."""
         self.source.on_epoch_begin()
+        if shuffle:
+            self.source.shuffle_by(scanfit_random.fold_in(epoch_key, 2))
         for data, segments, _ in groups(self.source, None, self.convert, steps_per_chunk):
             samples = sum(count * size for count, size in segments)
             yield tuple(data) + (None,) * (3 - len(data)), jax.device_put(np.arange(samples, dtype=np.int32)), 0, \

@@ -888,6 +888,8 @@ class ModelEpochs(EpochDriver):
             resume, trainer.resume = trainer.resume, None
             start = None
             source.on_epoch_begin()
+            if self.shuffle:  # a PyDataset's batch order, drawn when a pass starts, as Keras shuffles it
+                source.shuffle_by(scanfit_random.fold_in(trainer.epoch_key(epoch), 2))
             if resume is not None and resume.epoch == epoch:  # BackupAndRestore: on from the saved batch
                 source.skip_to(resume.step)
                 start = (resume.step, resume.samples, resume.rng, resume.sums)

@@ -21,6 +21,8 @@ AUTOTUNE = -1  # tf.data.AUTOTUNE: scanfit's defaults
 class Pipeline(PyDataset):
     """A `PyDataset` with tf.data's `map`, `cache`, `prefetch` and `take`."""
 
+    keeps_batch_order = True  # a tf.data.Dataset in Keras, whose batches fit(shuffle=True) leaves in order
+
     def map(self, map_func, num_parallel_calls=None, deterministic=None, name=None):
         """The dataset of `map_func` applied to each batch, run on `num_parallel_calls` threads in `fit`."""
         if not callable(map_func):

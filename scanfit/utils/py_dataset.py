@@ -5,7 +5,9 @@ as ``(x, y)`` or ``(x, y, sample_weight)`` (or ``x`` alone for `predict`),
 and ``__len__``, the number of batches per epoch. `fit`, `evaluate` and
 `predict` take it in place of arrays; it sets the batch size, so leave
 `batch_size` out. `on_epoch_begin` / `on_epoch_end` run around each epoch
-(shuffle there, as Keras's examples do).
+(shuffle there, as Keras's examples do). `fit` with ``shuffle=True`` (its
+default) also reads the batches of a dataset of known length in a new order
+each epoch, as Keras 3 does (``shuffle=False`` keeps index order).
 
 ``workers`` threads call ``__getitem__`` ahead of the training, at most
 ``max_queue_size`` batches ahead; ``use_multiprocessing=True`` is refused,
@@ -23,6 +25,7 @@ class PyDataset:
     workers = 1
     use_multiprocessing = False
     max_queue_size = 10
+    keeps_batch_order = False  # True where Keras gives a tf.data.Dataset, whose batches fit does not reorder
 
     def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):
         self.workers, self.use_multiprocessing, self.max_queue_size = workers, use_multiprocessing, max_queue_size

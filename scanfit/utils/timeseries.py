@@ -18,6 +18,8 @@ from scanfit.utils.py_dataset import PyDataset
 class TimeseriesDataset(PyDataset):
     """Batches ``(windows, targets)`` (or ``windows`` alone) of a series: see the module docstring."""
 
+    keeps_batch_order = True  # a tf.data.Dataset in Keras, whose batches fit(shuffle=True) leaves in order
+
     def __init__(self, data, targets, starts, sequence_length, sampling_rate, batch_size):
         super().__init__()
         self.data, self.targets, self.starts = data, targets, starts

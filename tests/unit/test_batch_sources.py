@@ -70,7 +70,7 @@ def test_a_pydataset_trains_exactly_as_the_same_arrays():
                           verbose=0).history
     dataset = Batches(x, y)
     model = _model()
-    history = model.fit(dataset, epochs=3, validation_data=Batches(val_x, val_y), verbose=0).history
+    history = model.fit(dataset, epochs=3, validation_data=Batches(val_x, val_y), shuffle=False, verbose=0).history
     _assert_same_weights(model, arrays)
     assert history["loss"] == expected["loss"] and history["accuracy"] == expected["accuracy"]
     _assert_close_history(history, expected)  # validation sums are added per group: last-digit differences
@@ -87,9 +87,37 @@ def test_sample_weights_and_class_weights_from_batches():
     expected = arrays.fit(x, y, sample_weight=weights, class_weight=class_weight, batch_size=BATCH, epochs=2,
                           shuffle=False, verbose=0).history
     model = _model()
-    history = model.fit(Batches(x, y, weights), class_weight=class_weight, epochs=2, verbose=0).history
+    history = model.fit(Batches(x, y, weights), class_weight=class_weight, epochs=2, shuffle=False, verbose=0).history
     _assert_same_weights(model, arrays)
     assert history == expected
+
+
+def test_shuffle_reorders_a_pydataset_batches_each_epoch_as_keras_does():
+    """fit(shuffle=True), the default, reads a PyDataset's batches in a new order each epoch (Keras 3 does the
+    same; scanfit read them in order before): every batch once per epoch, orders drawn from the run's keys,
+    so set_random_seed repeats them; validation reads in order."""
+    x, y = _data()
+
+    class Recorded(Batches):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.read = []
+
+        def __getitem__(self, index):
+            self.read.append(index)
+            return super().__getitem__(index)
+
+    orders = []
+    for _ in range(2):
+        keras.utils.set_random_seed(4)
+        dataset, validation = Recorded(x, y), Recorded(x[:24], y[:24])
+        _model().fit(dataset, epochs=3, validation_data=validation, verbose=0)
+        epochs = [dataset.read[-18:][i * 6:(i + 1) * 6] for i in range(3)]  # after the first batch, read to build
+        assert all(sorted(order) == list(range(6)) for order in epochs)
+        assert len({tuple(order) for order in epochs}) == 3
+        assert validation.read[-6:] == [0, 1] * 3
+        orders.append(epochs)
+    assert orders[0] == orders[1]
 
 
 def test_worker_threads_keep_the_batch_order():
