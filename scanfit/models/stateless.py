@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 
 from scanfit import mixed_precision
-from scanfit.data_utils import unpack_x_y_sample_weight
 from scanfit import seeding as scanfit_random
+from scanfit.data_utils import unpack_x_y_sample_weight
 from scanfit.engine.outputs import CompiledOutputs, flat_outputs, target_shapes
 from scanfit.engine.programs import float_inputs, pick, reduce_loss
 from scanfit.layers import execution

@@ -17,13 +17,14 @@ from scanfit.utils.file_cache import get_file
 from scanfit.utils.image_dataset import image_dataset_from_directory
 from scanfit.utils.image_files import array_to_img, img_to_array, load_img, save_img
 from scanfit.utils.model_plot import model_to_dot, plot_model
+from scanfit.utils.progress import Progbar
 from scanfit.utils.py_dataset import PyDataset, Sequence
 from scanfit.utils.sequence import pad_sequences
 from scanfit.utils.text_dataset import text_dataset_from_directory
 from scanfit.utils.timeseries import timeseries_dataset_from_array
 
 __all__ = [
-    "CustomObjectScope", "PyDataset", "Sequence", "array_to_img", "clear_session", "custom_object_scope",
+    "CustomObjectScope", "Progbar", "PyDataset", "Sequence", "array_to_img", "clear_session", "custom_object_scope",
     "get_custom_objects", "get_file", "get_registered_name", "get_registered_object", "image_dataset_from_directory",
     "img_to_array", "load_img", "model_to_dot", "normalize", "pack_x_y_sample_weight", "pad_sequences", "plot_model",
     "register_keras_serializable", "save_img", "set_random_seed", "split_validation", "text_dataset_from_directory",

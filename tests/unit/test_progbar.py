@@ -198,3 +198,36 @@ def test_unknown_target():
     clock.t = 1.0
     bar.update(7, finalize=True)
     assert out.getvalue() == "      7/Unknown - 1s 143ms/step\n"
+
+
+@pytest.mark.parametrize("names, acc", [({"stateful_metrics": ["acc"]}, "0.7000"),
+                                        ({"stateless_metrics": ["loss"]}, "0.7000"), ({}, "0.5667")])
+def test_keras_utils_progbar_averages_values_as_keras_does(capsys, names, acc):
+    """keras.utils.Progbar for a loop written by hand: a value is the mean over the steps reported so far, each
+    update weighing it by the steps it advanced, unless it is stateful; the values Keras 3 shows, read from the
+    last line each prints."""
+    import re
+
+    import keras
+
+    import scanfit
+
+    shown = []
+    for library in (keras, scanfit):
+        bar = library.utils.Progbar(10, verbose=2, **names)
+        bar.update(4, [("loss", 1.0), ("acc", 0.5)])
+        bar.update(6, [("loss", 4.0), ("acc", 0.7)])
+        bar.add(2, [("loss", 0.5)])
+        bar.update(8, finalize=True)
+        shown.append(re.findall(r"(\w+): ([\d.]+)", capsys.readouterr().out.splitlines()[-1]))
+    assert shown[1] == shown[0]
+    assert dict(shown[1]) == {"loss": "1.6250", "acc": acc}  # (4 x 1 + 2 x 4 + 2 x 0.5) / 8; acc averaged or last
+
+
+def test_keras_utils_progbar_refuses_bad_arguments():
+    import scanfit
+
+    with pytest.raises(ValueError, match="either stateful_metrics"):
+        scanfit.utils.Progbar(3, stateful_metrics=["a"], stateless_metrics=["b"])
+    with pytest.raises(ValueError, match="target must be"):
+        scanfit.utils.Progbar(-1)
