@@ -484,9 +484,17 @@ class Optimizer:
         """Create the optimizer's state for `var_list` (``model.trainable_variables``) as `variables`, which
         `stateless_apply` takes and returns as values (in Keras 3 they are also built by the first fit)."""
         var_list = list(var_list)
+        groups, self.param_places = {}, []
+        for variable in var_list:
+            group = groups.setdefault(id(variable.layer if variable.layer is not None else variable), len(groups))
+            place = (group, variable.name if variable.layer is not None else variable.path)
+            if place in self.param_places:
+                raise ValueError(f"build() was given two variables named {variable.path!r} of one layer.")
+            self.param_places.append(place)
+        self.param_groups = len(groups)
         self.built_for = var_list
         self.stateless_transform = self.build_transform()
-        state = jax.jit(self.stateless_transform.init)([jnp.asarray(v) for v in var_list])
+        state = jax.jit(self.stateless_transform.init)(self._as_params([jnp.asarray(v) for v in var_list]))
         leaves, self.state_structure = jax.tree.flatten(state)
         self.state_variables = [Variable(leaf, f"{self.name}/state_{index}", trainable=False)
                                 for index, leaf in enumerate(leaves)]
@@ -515,10 +523,23 @@ class Optimizer:
         params = [jnp.asarray(value) for value in given["trainable_variables"][0]]  # a Variable gives its value
         grads = [jnp.zeros_like(p) if g is None else jnp.asarray(g) for g, p in zip(given["grads"][0], params)]
         state = jax.tree.unflatten(self.state_structure, [jnp.asarray(v) for v in given["optimizer_variables"][0]])
-        updates, state = self.stateless_transform.update(grads, state, params)
-        new = optax.apply_updates(params, updates)
+        params = self._as_params(params)
+        updates, state = self.stateless_transform.update(self._as_params(grads), state, params)
+        new = self._as_list(optax.apply_updates(params, updates))
         new = [v.constraint(value) if v.constraint is not None else value for v, value in zip(self.built_for, new)]
         return new, jax.tree.leaves(state)
+
+    def _as_params(self, values):
+        """Values in the order `build` was given as the optax state's parameters: one ``{name: value}`` dict per
+        layer (layers in order of first appearance), so that the state's leaves are in the order of the state
+        `fit` keeps for a model (a dict per weight layer of ``model.weight_layers``)."""
+        params = [{} for _ in range(self.param_groups)]
+        for (group, name), value in zip(self.param_places, values):
+            params[group][name] = value
+        return params
+
+    def _as_list(self, params):
+        return [params[group][name] for group, name in self.param_places]
 
     def apply(self, grads, trainable_variables=None):
         """Update `trainable_variables` (those `build` was given, by default; a new list builds the optimizer

@@ -34,13 +34,14 @@ from scanfit.engine.data import (
 )
 from scanfit.engine.fit_loop import EpochDriver, FitRun, run_epochs
 from scanfit.engine.outputs import target_shapes
-from scanfit.engine.programs import chunk_plan
+from scanfit.engine.programs import chunk_plan, split_values
 from scanfit.engine.progbar import Progbar, is_live, print_epoch_header
 from scanfit.engine.training import (
     LIVE_UPDATES_PER_EPOCH, UNKNOWN_STEPS, _verbosity, as_results, callback_sequence, optional_steps,
     refuse_with_source, require_compiled, validation_schedule,
 )
 from scanfit.layers import execution
+from scanfit.utils.py_dataset import PyDataset
 
 
 def refuse_unsupported(model, what, **given):
@@ -113,6 +114,64 @@ def as_state(new_state, old_state, training):
                  for new, old in zip(new_state, old_state))
 
 
+class StepTrainer:
+    """``model.trainer`` of a model with its own steps, as callbacks and saving read it: the optimizer state (kept
+    in ``model.optimizer.variables``, seen here in the layout of fit's own trainer), the run's keys, and
+    compile()'s resolved metrics. `BackupAndRestore` saves and restores it after each epoch."""
+
+    record_epoch_start = False  # TerminateOnNaN asks for the epoch's first state, which these epochs do not keep
+    epoch_start = None
+    resume = None  # a backup resumes at the start of an epoch (save_freq="epoch")
+
+    def __init__(self, model):
+        self.model = model
+        self.base_key = scanfit_random.next_key()
+        self.key_offset = 0  # added to an epoch's number to pick its key, as fit's trainer does (see begin_fit)
+        self.keys_used = 0
+        self.resumed_epoch = None  # set by BackupAndRestore
+
+    @property
+    def metrics(self):
+        """compile()'s metrics, once resolved (EarlyStopping's ``mode='auto'`` reads their direction)."""
+        compiled = self.model.compile_metrics
+        return [] if compiled is None or compiled.outputs is None else [m for _, m, _ in compiled.outputs.metrics]
+
+    @property
+    def metric_names(self):
+        return [metric.name for metric in self.model.metrics]
+
+    def begin_fit(self, initial_epoch):
+        """As fit's trainer: a later fit's epochs draw keys after those the earlier ones drew."""
+        self.key_offset = max(self.keys_used - initial_epoch, 0)
+
+    def epoch_key(self, epoch):
+        index = epoch + self.key_offset
+        self.keys_used = max(self.keys_used, index + 1)
+        return scanfit_random.fold_in(self.base_key, index)
+
+    def optimizer_state(self):
+        """The optimizer's state as fit's own trainer would hold it for this model (the same leaves)."""
+        model = self.model
+        trainable, _ = split_values(model.weight_values(), model.trainable_mask())
+        structure = jax.tree.structure(jax.eval_shape(model.optimizer.build_transform().init, trainable))
+        return jax.tree.unflatten(structure, [v.value for v in model.optimizer.variables])
+
+    @property
+    def opt_state(self):
+        return self.optimizer_state()
+
+    @opt_state.setter
+    def opt_state(self, state):
+        write_back(self.model.optimizer.variables, jax.tree.leaves(state))
+
+
+def trainer_of(model):
+    """The model's `StepTrainer`, made at its first fit or evaluate since it was compiled."""
+    if not isinstance(model.trainer, StepTrainer):
+        model.trainer = StepTrainer(model)
+    return model.trainer
+
+
 def step_programs(model, training):
     """The model's `StepPrograms` for training or evaluation, kept until it is compiled again."""
     key = "train" if training else "test"
@@ -152,6 +211,9 @@ def prepare(model, x, y):
     optimizer = model.optimizer
     if not optimizer.variables or [id(v) for v in optimizer.built_for] != [id(v) for v in model.trainable_variables]:
         optimizer.build(model.trainable_variables)
+    restored, optimizer.restored_state = getattr(optimizer, "restored_state", None), None
+    if restored is not None:  # a state read from a saved model, in the layout of fit's own trainer
+        write_back(optimizer.variables, jax.tree.leaves(restored))
 
 
 def device_arrays(x, y, sample_weight):
@@ -242,8 +304,13 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     check_epochs(epochs, initial_epoch)
     should_validate = validation_schedule(validation_freq)
     callbacks = callback_sequence(callbacks)
-    if any(type(c).__name__ == "BackupAndRestore" for c in callbacks):
-        raise NotImplementedError("BackupAndRestore cannot resume a model with its own train_step yet: drop it.")
+    backups = [c for c in callbacks if type(c).__name__ == "BackupAndRestore"]
+    if any(backup.save_freq != "epoch" for backup in backups):
+        raise NotImplementedError("BackupAndRestore resumes a model with its own train_step from the start of an "
+                                  "epoch: give it save_freq='epoch'.")
+    if backups and is_batch_source(x) and not isinstance(x, PyDataset):
+        raise ValueError("BackupAndRestore cannot resume a fit whose x is a generator or an iterable (they cannot "
+                         "go back to a batch): give a keras.utils.PyDataset or arrays, or drop BackupAndRestore.")
     if not isinstance(shuffle, (bool, np.bool_)):
         raise ValueError(f"shuffle must be True or False, got {shuffle!r}.")
     if validation_split and validation_data is not None:
@@ -268,6 +335,7 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
         val_x, val_y, val_weights = unpack_validation_data(model, validation_data, allow_nonfinite)
         validation = ArrayBatches(val_x, val_y, val_weights if len(validation_data) == 3 else None, val_batch_size)
     run = FitRun(model, callbacks, {"verbose": verbose, "epochs": epochs, "steps": batches.steps})
+    trainer_of(model).begin_fit(initial_epoch)
     driver = CustomStepEpochs(run, model, batches, shuffle, verbose, epochs, validation)
     samples = getattr(batches, "num_samples", None)
     with run_length(None if samples is None else samples * max(epochs - initial_epoch, 1)):
@@ -286,8 +354,16 @@ class CustomStepEpochs(EpochDriver):
         self.batch_hooks = run.callbacks.wants(TRAIN_BATCH_HOOKS)
         self.steps_per_chunk = 1 if self.batch_hooks else (
             max(1, math.ceil((batches.steps or UNKNOWN_STEPS) / LIVE_UPDATES_PER_EPOCH)) if self.live else None)
-        self.base_key = scanfit_random.next_key()
+        self.trainer = trainer_of(model)
         self.bar, self.steps_run = None, batches.steps
+
+    def first_epoch(self, initial_epoch):
+        resumed_epoch, self.trainer.resumed_epoch = self.trainer.resumed_epoch, None  # set by BackupAndRestore
+        if resumed_epoch is None:
+            return initial_epoch
+        if isinstance(self.batches, SourceBatches):
+            self.batches.source.replay_epochs(resumed_epoch)
+        return resumed_epoch
 
     def train(self, epoch, runs):
         model, callbacks = self.model, self.run.callbacks
@@ -299,7 +375,7 @@ class CustomStepEpochs(EpochDriver):
         optimizer_state = optimizer.with_learning_rate(optimizer_state, optimizer.learning_rate)
         state = ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables],
                  jax.tree.leaves(optimizer_state), metric_values(model))
-        epoch_key = scanfit_random.fold_in(self.base_key, epoch)
+        epoch_key = self.trainer.epoch_key(epoch)
 
         def before(step):
             if self.batch_hooks:

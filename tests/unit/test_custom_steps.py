@@ -355,8 +355,6 @@ def test_what_custom_steps_refuse_with_clear_errors():
     model.compile(optimizer="sgd", loss="mse")
     with pytest.raises(ValueError, match=r"must return \(logs, state\) with state"):
         model.fit(X, Y, verbose=0)
-    with pytest.raises(NotImplementedError, match="BackupAndRestore"):
-        model.fit(X, Y, verbose=0, callbacks=[scanfit.callbacks.BackupAndRestore("/nonexistent/backup")])
     with pytest.raises(NotImplementedError, match="steps_per_epoch"):
         model.fit(X, Y, verbose=0, steps_per_epoch=2)
 
@@ -532,3 +530,61 @@ def test_batch_sources_feed_the_model_own_steps():
     seen.compile(optimizer="sgd")
     logs = seen.fit((part for part in (X[:50], X[50:])), epochs=1, verbose=0).history
     assert logs["mean"] == [pytest.approx(float(X[50:].mean()), rel=1e-6)]
+
+
+def test_the_optimizer_state_saves_and_resumes_as_keras_does(tmp_path):
+    """After a fit by the guide's train_step, the optimizer variables scanfit writes to a .keras file are
+    Keras's after the same fit; a model loaded from that file trains on exactly as the saved one does."""
+    from scanfit.saving.optimizer_state import optimizer_variables
+
+    runs = []
+    for library in (keras, scanfit):
+        model = guide_model(library, with_batch_norm=False)
+        model.compile(optimizer=library.optimizers.Adam(0.01), loss="mse", metrics=["mae"])
+        model.fit(X, Y, epochs=2, batch_size=32, shuffle=False, verbose=0)
+        runs.append(model)
+    keras_model, model = runs
+    saved = optimizer_variables(model)
+    assert [name.split("/")[1] for name, _ in saved][:2] == ["iteration", "learning_rate"]
+    assert len(saved) == len(keras_model.optimizer.variables)
+    for (name, value), expected in zip(saved, keras_model.optimizer.variables):
+        np.testing.assert_allclose(value, np.asarray(expected), rtol=1e-4, atol=1e-7, err_msg=name)
+
+    path = tmp_path / "guide.keras"
+    model.save(path)
+    loaded = scanfit.models.load_model(path, custom_objects={"CustomModel": type(model)})
+    for trained in (model, loaded):
+        trained.fit(X, Y, epochs=1, batch_size=32, shuffle=False, verbose=0)
+    _same_weights(model, loaded, atol=0)
+
+
+def test_backup_and_restore_resumes_a_model_own_steps_exactly(tmp_path):
+    """A fit of the guide's model (shuffled, with Dropout drawing in the step) killed at the start of its third
+    epoch and run again with the same BackupAndRestore ends with the weights and History of a run never
+    interrupted; a backup inside an epoch is refused."""
+
+    class Crash(Exception):
+        pass
+
+    class CrashAt(scanfit.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise Crash()
+
+    def train(folder, extra=()):
+        scanfit.utils.set_random_seed(5)
+        model = _functional(scanfit, type(guide_model(scanfit)), with_batch_norm=False, dropout=0.3)
+        model.compile(optimizer=scanfit.optimizers.Adam(0.01), loss="mse", metrics=["mae"])
+        backup = scanfit.callbacks.BackupAndRestore(str(tmp_path / folder))
+        history = model.fit(X, Y, epochs=4, batch_size=16, verbose=0, callbacks=[*extra, backup])
+        return model, history.history
+
+    reference, expected = train("reference")
+    with pytest.raises(Crash):
+        train("backup", [CrashAt()])
+    resumed, history = train("backup")
+    assert history == expected
+    _same_weights(reference, resumed, atol=0)
+    assert resumed.optimizer.iterations == reference.optimizer.iterations == 28
+    with pytest.raises(NotImplementedError, match="save_freq='epoch'"):
+        resumed.fit(X, Y, verbose=0, callbacks=[scanfit.callbacks.BackupAndRestore(str(tmp_path / "b"), save_freq=2)])
