@@ -17,6 +17,7 @@ On `keras.Input` tensors an operation is recorded in the functional graph
 (see `scanfit.layers.operation`), as Keras 3 does, and so are Python's
 operators on them (``x + residual``, ``x[:, 0]``).
 """
+import builtins
 import functools
 import inspect
 
@@ -27,15 +28,16 @@ import numpy as np
 from scanfit import backend
 from scanfit import image_ops as image  # noqa: F401 - keras.ops.image
 from scanfit.layers import symbolic
-from scanfit.variables import Variable
 from scanfit.layers.operation import Operation, class_name
 from scanfit.losses import divide_no_nan as _divide_no_nan
 from scanfit.serialization import register_built_in
+from scanfit.variables import Variable
 
 # The parameters that Keras's operations take when called (tensors, or constants in their places); their
 # other parameters (axis, keepdims, ...) are the operation's config.
 _CALL_PARAMETERS = ("x", "x1", "x2", "xs", "condition", "inputs", "indices", "weights", "variable", "key", "a", "y",
-                    "array", "sorted_sequence", "values", "bins")
+                    "array", "sorted_sequence", "values", "bins", "abs_", "angle", "query", "value", "bias", "mask",
+                    "gamma", "beta", "scale")
 # Keras's modules of the operations that are not in keras.src.ops.numpy.
 _MODULES = {
     "nn": ("relu", "relu6", "sigmoid", "softplus", "softsign", "silu", "swish", "log_sigmoid", "leaky_relu",
@@ -43,10 +45,12 @@ _MODULES = {
            "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "moments",
            "celu", "glu", "hard_silu", "hard_swish", "hard_tanh", "hard_shrink", "soft_shrink", "tanh_shrink",
            "squareplus", "sparse_plus", "sparse_sigmoid", "threshold", "max_pool", "average_pool", "conv",
-           "depthwise_conv", "separable_conv", "batch_normalization", "psnr", "depth_to_space", "space_to_depth"),
-    "core": ("cast", "convert_to_tensor", "stop_gradient", "slice", "unstack"),
+           "depthwise_conv", "separable_conv", "batch_normalization", "psnr", "depth_to_space", "space_to_depth",
+           "polar", "multi_hot", "layer_normalization", "rms_normalization", "sparsemax", "dot_product_attention"),
+    "core": ("cast", "convert_to_tensor", "stop_gradient", "slice", "unstack", "saturate_cast"),
     "math": ("logsumexp", "top_k", "erf", "rsqrt", "erfinv", "segment_sum", "segment_max", "segment_min",
-             "segment_prod", "in_top_k", "logdet", "fft", "fft2", "ifft2", "rfft", "irfft"),
+             "segment_prod", "in_top_k", "logdet", "fft", "fft2", "ifft2", "rfft", "irfft", "cdist",
+             "extract_sequences", "view_as_real", "view_as_complex"),
     "linalg": ("inv", "det", "cholesky", "cholesky_inverse", "solve", "solve_triangular", "eigh", "qr", "svd",
                "lstsq"),
 }
@@ -117,6 +121,13 @@ def _operation(name, jax_function, *parameters):
     operation.__signature__ = signature
     operation.__doc__ = f"Keras's ``ops.{name}{signature}``."
     return _on_arrays(operation)
+
+
+def _histogram(x, bins, value_range):
+    """``(counts, bin edges)`` of a 1-D `x`, as Keras's ``ops.histogram``."""
+    if jnp.ndim(x) != 1:
+        raise ValueError(f"ops.histogram takes a 1-D array, got shape {jnp.shape(x)}.")
+    return jnp.histogram(x, bins=bins, range=value_range)
 
 
 def _segments(reduce, name, data, segment_ids, num_segments=None, sorted=False):
@@ -267,6 +278,13 @@ _OPERATIONS.update({
     **{f"segment_{kind}": (functools.partial(_segments, getattr(jax.ops, f"segment_{kind}"), f"segment_{kind}"),
                            ("data", "segment_ids", ("num_segments", None), ("sorted", False)))
        for kind in ("sum", "max", "min", "prod")},
+})
+_OPERATIONS.update({
+    "angle": (jnp.angle, _X), "i0": (jnp.i0, _X), "ldexp": (jnp.ldexp, _BINARY),
+    "polar": (lambda abs_, angle: abs_ * jnp.exp(1j * angle), ("abs_", "angle")),
+    "argpartition": (jnp.argpartition, ("x", "kth", ("axis", -1))),
+    "histogram": (lambda x, bins, range: _histogram(x, bins, range),  # noqa: A006 - Keras's name
+                  ("x", ("bins", 10), ("range", None))),
 })
 for _name, (_function, _parameters) in _OPERATIONS.items():
     globals()[_name] = _operation(_name, _function, *_parameters)
@@ -772,6 +790,210 @@ def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
     """Cross-entropy along `axis` between integer class `target` and `output`."""
     target = jax.nn.one_hot(jnp.asarray(target, jnp.int32), output.shape[axis], axis=axis, dtype=output.dtype)
     return categorical_crossentropy(target, output, from_logits=from_logits, axis=axis)
+
+
+@_on_arrays
+def cdist(x, y):
+    """The Euclidean distance between every row vector of `x` and of `y`: shape ``(..., n, m)`` for ``(..., n,
+    d)`` and ``(..., m, d)``."""
+    if jnp.ndim(x) < 2 or jnp.ndim(y) < 2 or jnp.shape(x)[-1] != jnp.shape(y)[-1]:
+        raise ValueError(f"ops.cdist takes two arrays of vectors, (..., n, d) and (..., m, d), got shapes "
+                         f"{jnp.shape(x)} and {jnp.shape(y)}.")
+    difference = x[..., :, None, :] - y[..., None, :, :]
+    return jnp.sqrt(jnp.sum(jnp.square(difference), axis=-1))
+
+
+@_on_arrays
+def extract_sequences(x, sequence_length, sequence_stride):
+    """Frames of `sequence_length` samples every `sequence_stride` along the last axis: ``(..., frames,
+    sequence_length)``."""
+    length = jnp.shape(x)[-1]
+    starts = jnp.arange(0, length - sequence_length + 1, sequence_stride)
+    return jnp.take(x, starts[:, None] + jnp.arange(sequence_length)[None, :], axis=-1)
+
+
+@_on_arrays
+def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, **kwargs):
+    """`x` normalized to mean 0 and variance 1 over `axis`, then scaled by `gamma` and shifted by `beta`
+    (``rms_scaling=True``: divided by the root of the variance only, and scaled); in float32 at least."""
+    rms_scaling = kwargs.pop("rms_scaling", False)
+    if kwargs:
+        raise TypeError(f"ops.layer_normalization got unexpected argument(s) {sorted(kwargs)}.")
+    epsilon = backend.epsilon() if epsilon is None else epsilon
+    dtype = x.dtype
+    x = jnp.asarray(x, jnp.result_type(x.dtype, jnp.float32))
+    axes = tuple(sorted([axis] if isinstance(axis, int) else axis))
+    shape = [x.shape[d] if d in axes or d - x.ndim in axes else 1 for d in range(x.ndim)]
+    along = lambda v: v if v is None or axes == (x.ndim - 1,) or axes == (-1,) else jnp.reshape(v, shape)
+    variance = jnp.var(x, axis=axes, keepdims=True)
+    if rms_scaling:
+        out = x * jax.lax.rsqrt(variance + epsilon)
+        out = out if gamma is None else out * along(jnp.asarray(gamma, x.dtype))
+    else:
+        out = (x - jnp.mean(x, axis=axes, keepdims=True)) * jax.lax.rsqrt(variance + epsilon)
+        out = out if gamma is None else out * along(jnp.asarray(gamma, x.dtype))
+        out = out if beta is None else out + along(jnp.asarray(beta, x.dtype))
+    return out.astype(dtype)
+
+
+@_on_arrays
+def rms_normalization(x, scale=None, axis=-1, epsilon=None):
+    """`x` divided by its root mean square over `axis` (plus `epsilon`), times `scale`; in float32 at least."""
+    epsilon = backend.epsilon() if epsilon is None else epsilon
+    dtype = x.dtype
+    x = jnp.asarray(x, jnp.result_type(x.dtype, jnp.float32))
+    axes = tuple(sorted(axis)) if isinstance(axis, (tuple, list)) else axis
+    out = x * jax.lax.rsqrt(jnp.mean(jnp.square(x), axis=axes, keepdims=True) + epsilon)
+    return (out if scale is None else out * jnp.asarray(scale, x.dtype)).astype(dtype)
+
+
+@_on_arrays
+def sparsemax(x, axis=-1):
+    """Sparsemax along `axis`: the Euclidean projection of `x` onto the probability simplex (many exact zeros)."""
+    ranked = -jnp.sort(-x, axis=axis)
+    sizes = jnp.arange(1, x.shape[axis] + 1, dtype=x.dtype)
+    sizes = jnp.reshape(sizes, [-1 if d == axis % x.ndim else 1 for d in range(x.ndim)])
+    totals = jnp.cumsum(ranked, axis=axis)
+    in_support = 1 + sizes * ranked > totals
+    count = jnp.sum(in_support, axis=axis, keepdims=True)
+    threshold = (jnp.sum(jnp.where(in_support, ranked, 0), axis=axis, keepdims=True) - 1) / count
+    return jnp.maximum(x - threshold, 0)
+
+
+@_on_arrays
+def multi_hot(inputs, num_classes=None, axis=-1, dtype=None, sparse=False, **kwargs):
+    """One row of `num_classes` per sample, 1 at each class index the sample lists (its last axis);
+    tf.keras 2's ``num_tokens=`` names `num_classes`."""
+    num_classes = kwargs.pop("num_tokens", num_classes)
+    if kwargs:
+        raise TypeError(f"ops.multi_hot got unexpected argument(s) {sorted(kwargs)}.")
+    if sparse:
+        raise ValueError("ops.multi_hot(sparse=True) is not supported: scanfit computes with dense arrays.")
+    if num_classes is None:
+        raise ValueError("ops.multi_hot needs num_classes.")
+    inputs = jnp.asarray(inputs)
+    hot = jax.nn.one_hot(inputs, num_classes, axis=axis, dtype=_dtype(dtype, backend.floatx()))
+    return jnp.max(hot, axis=1 if inputs.ndim > 1 else 0)
+
+
+def _dtype_limits(dtype):
+    """The least and the greatest value of `dtype`, as floats."""
+    if dtype == jnp.bool_:
+        return 0.0, 1.0
+    info = jnp.iinfo(dtype) if jnp.issubdtype(dtype, jnp.integer) else jnp.finfo(dtype)
+    return float(info.min), float(info.max)
+
+
+@_on_arrays
+def saturate_cast(x, dtype):
+    """`x` cast to `dtype`, values beyond its range clipped to its limits first (no wrap-around). A limit that
+    `x`'s own dtype cannot hold exactly is moved toward zero to the next value it holds, as Keras does."""
+    x, target = jnp.asarray(x), jnp.dtype(_dtype(dtype))
+    (in_low, in_high), (out_low, out_high) = _dtype_limits(x.dtype), _dtype_limits(target)
+    low, high = (np.asarray(value).astype(x.dtype)
+                 for value in (builtins.max(in_low, out_low), builtins.min(in_high, out_high)))
+    if float(low) < out_low:
+        low = jnp.nextafter(low, jnp.zeros((), x.dtype))
+    if float(high) > out_high:
+        high = jnp.nextafter(high, jnp.zeros((), x.dtype))
+    return jnp.clip(x, low, high).astype(target)
+
+
+@_on_arrays
+def bincount(x, weights=None, minlength=0, sparse=False):
+    """How often each value 0, 1, ... occurs in `x` (summing `weights` instead, when given); a row of counts
+    per row for a 2-D `x`. The length is the largest value + 1 (at least `minlength`), known only from
+    concrete values: inside compiled code give `minlength` and values below it."""
+    if sparse:
+        raise ValueError("ops.bincount(sparse=True) is not supported: scanfit computes with dense arrays.")
+    x = jnp.asarray(x)
+    try:
+        length = builtins.max(int(minlength), int(jnp.max(x)) + 1 if x.size else 0)
+    except jax.errors.ConcretizationTypeError:
+        if not minlength:
+            raise ValueError("ops.bincount inside compiled code needs minlength (the number of bins): its size "
+                             "must be known before the program runs.") from None
+        length = int(minlength)
+    count = lambda row, w: jnp.bincount(row, weights=w, minlength=length, length=length)
+    if x.ndim == 2:
+        return jax.vmap(count)(x, weights) if weights is not None else jax.vmap(lambda row: count(row, None))(x)
+    return count(x, weights)
+
+
+@_on_arrays
+def nonzero(x):
+    """The indices of `x`'s nonzero entries, one array per axis (concrete arrays only: the count sets sizes)."""
+    return jnp.nonzero(x)
+
+
+@_on_arrays
+def unique(x, sorted=True, return_index=False, return_inverse=False, return_counts=False, axis=None, size=None,
+           fill_value=None):
+    """The distinct values of `x`, sorted (with numpy's optional outputs); inside compiled code give `size`."""
+    if not sorted:
+        raise ValueError("ops.unique(sorted=False) is not supported: the values come back sorted.")
+    return jnp.unique(x, return_index=return_index, return_inverse=return_inverse, return_counts=return_counts,
+                      axis=axis, size=size, fill_value=fill_value)
+
+
+@_on_arrays
+def view_as_real(x):
+    """A complex array as real numbers: a last axis of 2 (real, imaginary)."""
+    return jnp.stack([jnp.real(x), jnp.imag(x)], axis=-1)
+
+
+@_on_arrays
+def view_as_complex(x):
+    """The inverse of `view_as_real`: a last axis of 2 as complex numbers."""
+    if jnp.shape(x)[-1] != 2:
+        raise ValueError(f"ops.view_as_complex takes a last axis of 2 (real, imaginary), got shape {jnp.shape(x)}.")
+    return jax.lax.complex(x[..., 0], x[..., 1])
+
+
+@_on_arrays
+def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, is_causal=False,
+                          flash_attention=None, attn_logits_soft_cap=None):
+    """Scaled dot-product attention on ``(batch, steps, heads, head_dim)`` arrays (JAX's XLA form)."""
+    if flash_attention:
+        raise ValueError("ops.dot_product_attention(flash_attention=True) is not supported; leave it None.")
+    if attn_logits_soft_cap is not None:
+        raise ValueError("ops.dot_product_attention(attn_logits_soft_cap=...) is not supported; leave it None.")
+    return jax.nn.dot_product_attention(query, key, value, bias=bias, mask=mask, scale=scale, is_causal=is_causal)
+
+
+def is_tensor(x):
+    """Whether `x` is an array of the backend (a JAX array)."""
+    return isinstance(x, jax.Array)
+
+
+def dtype(x):
+    """The dtype of `x` as Keras names it (``'float32'``, ``'int32'``, ...)."""
+    return jnp.dtype(jnp.asarray(x).dtype).name
+
+
+def jvp(fun, primals, tangents, has_aux=False):
+    """``(fun(*primals), the Jacobian of fun times tangents)`` (and `fun`'s aux output with `has_aux`)."""
+    return jax.jvp(fun, tuple(primals), tuple(tangents), has_aux=has_aux)
+
+
+def vectorize(pyfunc, *, excluded=None, signature=None):
+    """`pyfunc` mapped over its arguments' leading axes, numpy.vectorize's way (under `jax.vmap`)."""
+    return jnp.vectorize(pyfunc, excluded=excluded or frozenset(), signature=signature)
+
+
+def custom_gradient(f):
+    """A function with a gradient of its own: `f` returns ``(y, grad)``, where ``grad(upstream)`` (also called
+    as ``grad(upstream=...)``) gives the gradient for each of `f`'s inputs."""
+    def forward(*args):
+        y, grad = f(*args)
+
+        def backward(upstream):
+            grads = grad(upstream)
+            return tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
+
+        return y, backward
+
+    return jax.custom_gradient(forward)
 
 
 def _operation_from_config(name, config):

@@ -138,6 +138,7 @@ class StepTrainer:
 
     @property
     def metric_names(self):
+        """Keras 3's ``model.metrics_names``: the names of ``model.metrics``."""
         return [metric.name for metric in self.model.metrics]
 
     def begin_fit(self, initial_epoch):
@@ -145,6 +146,7 @@ class StepTrainer:
         self.key_offset = max(self.keys_used - initial_epoch, 0)
 
     def epoch_key(self, epoch):
+        """Epoch `epoch`'s random key (its shuffle and its steps' keys derive from it)."""
         index = epoch + self.key_offset
         self.keys_used = max(self.keys_used, index + 1)
         return scanfit_random.fold_in(self.base_key, index)
@@ -166,7 +168,7 @@ class StepTrainer:
 
 
 def trainer_of(model):
-    """The model's `StepTrainer`, made at its first fit or evaluate since it was compiled."""
+    """The model's `StepTrainer`, made at its first fit since it was compiled."""
     if not isinstance(model.trainer, StepTrainer):
         model.trainer = StepTrainer(model)
     return model.trainer

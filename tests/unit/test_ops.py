@@ -2,6 +2,7 @@
 on arrays and on a layer's variables inside a compiled forward pass."""
 import inspect
 
+import jax.numpy as jnp
 import keras
 import numpy as np
 import pytest
@@ -177,6 +178,29 @@ CASES = (
         ("sparse_categorical_crossentropy", (I, P[:, :3]), {}),
         ("sparse_categorical_crossentropy", (I, A), {"from_logits": True}),
     ]
+    + [  # added 2026-12-07
+        ("angle", (A,), {}), ("angle", (A + 1j * B,), {}), ("i0", (A,), {}), ("ldexp", (A, INTS[:4]), {}),
+        ("polar", (np.abs(A), B), {}), ("argpartition", (A, 1), {}), ("argpartition", (A, 2), {"axis": 0}),
+        ("histogram", (A.ravel(),), {}), ("histogram", (A.ravel(), 4), {"range": (-1.0, 1.0)}), ("cdist", (A, B), {}),
+        ("cdist", (IMAGE[0], IMAGE[1]), {}), ("extract_sequences", (A, 2, 1), {}),
+        ("extract_sequences", (IMAGE[0], 3, 2), {}),
+        ("layer_normalization", (A,), {}), ("layer_normalization", (IMAGE, A[0], B[0]), {"epsilon": 0.01}),
+        ("layer_normalization", (IMAGE, IMAGE[0, :, 0, :]), {"axis": (1, 3)}),
+        ("layer_normalization", (IMAGE, A[0]), {"rms_scaling": True}),
+        ("rms_normalization", (A,), {}), ("rms_normalization", (IMAGE, A[0]), {"axis": -1, "epsilon": 0.1}),
+        ("multi_hot", (np.array([[0, 2], [1, 1], [3, 0]]), 4), {}), ("multi_hot", (I, 3), {"dtype": "int32"}),
+        ("saturate_cast", (A * 300, "int8"), {}), ("saturate_cast", (A * 300, "uint8"), {}),
+        ("saturate_cast", (INTS * 1000, "int8"), {}),
+        ("bincount", (INTS[:3] % 5,), {}), ("bincount", (INTS % 4,), {"weights": A[0], "minlength": 6}),
+        ("bincount", (np.array([[0, 1, 1], [2, 2, 0]]),), {"minlength": 4}),
+        ("nonzero", (T,), {}), ("unique", (np.array([3, 1, 3, 2, 1]),), {}),
+        ("unique", (np.array([3, 1, 3, 2, 1]),), {"return_counts": True, "return_inverse": True}),
+        ("view_as_real", (A + 1j * B,), {}), ("view_as_complex", (np.stack([A, B], axis=-1),), {}),
+        ("dot_product_attention", (IMAGE[:, :, :2], IMAGE[:, :, 2:4], IMAGE[:, :, 4:6]), {}),
+        ("dot_product_attention", (IMAGE[:, :, :2], IMAGE[:, :, 2:4], IMAGE[:, :, 4:6]),
+         {"is_causal": True, "scale": 0.3}),
+        ("is_tensor", (A,), {}), ("is_tensor", (ops.convert_to_tensor(A),), {}), ("jvp", (jnp.sin, (A,), (B,)), {}),
+    ]
 )
 
 
@@ -225,10 +249,57 @@ def test_pooling_windows_default_to_side_by_side():
     np.testing.assert_allclose(ops.average_pool(IMAGE, 2)[1, 2, 3], IMAGE[1, 4:6, 6:8].mean(axis=(0, 1)), rtol=1e-6)
 
 
+def test_vectorize_and_custom_gradient_equal_keras():
+    """The two operations that return functions: what those functions compute, and a custom gradient's."""
+    import jax
+
+    def log1pexp(library):
+        @library.ops.custom_gradient
+        def function(x):
+            e = library.ops.exp(x)
+
+            def grad(*args, upstream=None):
+                if upstream is None:
+                    (upstream,) = args
+                return library.ops.multiply(upstream, 1.0 - 1.0 / library.ops.add(1, e))
+
+            return library.ops.log(1 + e), grad
+
+        return function
+
+    for library in (keras, scanfit):
+        np.testing.assert_allclose(jax.grad(lambda x: log1pexp(library)(x).sum())(A), 1 / (1 + np.exp(-A)), rtol=1e-6)
+    got = ops.vectorize(lambda a, b: a @ b, signature="(n),(n,k)->(k)")(A, np.stack([M] * 3))
+    want = keras.ops.vectorize(lambda a, b: a @ b, signature="(n),(n,k)->(k)")(A, np.stack([M] * 3))
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_sparsemax_projects_onto_the_simplex():
+    """Sparsemax (Martins and Astudillo, 2016): the closest point of the probability simplex, computed here by
+    its definition. Keras 3.15 on JAX is not the oracle: its threshold sums the running sums instead of the
+    kept values, so [1.0, 0.8, 0.1] gives it [0.1, 0, 0] (summing to 0.1) where the projection is [0.6, 0.4, 0]."""
+    def reference(row):
+        ranked = np.sort(row)[::-1]
+        kept = max(k for k in range(1, len(row) + 1) if 1 + k * ranked[k - 1] > ranked[:k].sum())
+        return np.maximum(row - (ranked[:kept].sum() - 1) / kept, 0)
+
+    np.testing.assert_allclose(ops.sparsemax(np.array([1.0, 0.8, 0.1], "float32")), [0.6, 0.4, 0.0], rtol=1e-6)
+    for x, axis in ((A, -1), (A * 3, -1), (A * 0.2, -1), (A * 3, 0)):
+        got = np.asarray(ops.sparsemax(x, axis=axis))
+        want = np.apply_along_axis(reference, axis, x)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got.sum(axis=axis), 1.0, rtol=1e-6)
+
+
+def test_dtype_names_the_dtype_as_keras_does():
+    for x in (A, INTS.astype("int32"), A > 0, ops.cast(A, "bfloat16")):
+        assert ops.dtype(x) == keras.ops.dtype(x)
+
+
 def test_every_operation_is_checked_and_has_keras_arguments():
     public = {name for name, value in vars(ops).items()
               if not name.startswith("_") and getattr(value, "__module__", None) == ops.__name__}
-    assert public == {case[0] for case in CASES}
+    assert public == {case[0] for case in CASES} | {"vectorize", "custom_gradient", "sparsemax", "dtype"}
     for name in public:
         assert list(inspect.signature(getattr(ops, name)).parameters) == list(
             inspect.signature(getattr(keras.ops, name)).parameters), name
@@ -286,6 +357,17 @@ def test_unknown_operations_and_unsupported_arguments_are_refused():
         ops.max_pool(IMAGE, 2, padding="full")
     with pytest.raises(AttributeError):
         ops.image.affine_transform  # noqa: B018 (not provided: no guess)
+    import jax
+
+    with pytest.raises(ValueError, match="bincount inside compiled code needs minlength"):
+        jax.jit(ops.bincount)(INTS % 3)
+    np.testing.assert_array_equal(jax.jit(lambda x: ops.bincount(x, minlength=3))(INTS % 3), [2, 1, 1])  # 12, 7, 5, 9 % 3
+    with pytest.raises(ValueError, match="histogram takes a 1-D array"):
+        ops.histogram(A)
+    with pytest.raises(ValueError, match="sparse=True"):
+        ops.multi_hot(I, 3, sparse=True)
+    with pytest.raises(ValueError, match="flash_attention"):
+        ops.dot_product_attention(IMAGE, IMAGE, IMAGE, flash_attention=True)
     with pytest.raises(ValueError, match="ops.image.resize: takes crop_to_aspect_ratio or pad_to_aspect_ratio, not"):
         ops.image.resize(IMAGE, (2, 2), crop_to_aspect_ratio=True, pad_to_aspect_ratio=True)
     with pytest.raises(ValueError, match="takes 3 \\(RGB\\) or 1 channels"):
