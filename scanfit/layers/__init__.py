@@ -70,7 +70,7 @@ from scanfit.layers.regularization import (
     SpatialDropout1D,
     SpatialDropout2D,
 )
-from scanfit.layers.resizing import CenterCrop, Resizing
+from scanfit.layers.resizing import CenterCrop, RandomCrop, Resizing
 from scanfit.layers.reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from scanfit.layers.simple import (
     ActivityRegularization,
@@ -102,7 +102,7 @@ LAYER_CLASSES = {
         RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells,
         Identity, Rescaling, RepeatVector, Permute, ActivityRegularization, UnitNormalization,
         RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast, RandomBrightness, Resizing,
-        CenterCrop,
+        CenterCrop, RandomCrop,
         Attention, AdditiveAttention, MultiHeadAttention, CategoryEncoding, Discretization,
     )
 }

@@ -1,4 +1,4 @@
-"""Image size layers: Resizing and CenterCrop (Keras 3's arguments and results).
+"""Image size layers: Resizing, CenterCrop and RandomCrop (Keras 3's arguments and results).
 
 Both work on (batch, height, width, channels) images (channels first with
 ``data_format='channels_first'``) or on one image without the batch axis.
@@ -6,6 +6,7 @@ Both work on (batch, height, width, channels) images (channels first with
 import jax
 import jax.numpy as jnp
 
+from scanfit import threefry
 from scanfit.layers.base import Layer
 from scanfit.layers.convolution import data_format_of, from_channels_last, to_channels_last
 
@@ -104,3 +105,32 @@ class CenterCrop(_ImageSizeLayer):
             top, left = (in_height - self.height) // 2, (in_width - self.width) // 2
             return images[:, top:top + self.height, left:left + self.width]
         return resize(images, self.height, self.width, crop_to_aspect_ratio=True)
+
+
+class RandomCrop(_ImageSizeLayer):
+    """While training, crops a `height` x `width` block at a random place, one place per batch (as Keras 3
+    draws it). At inference, and while training on images not larger than the target both ways, it makes the
+    largest centred block of the target's aspect ratio and resizes it to `height` x `width` (bilinear), as
+    Keras documents (Keras 3.15 on JAX returns the images unchanged at inference, shaped unlike its own
+    ``compute_output_shape``; scanfit keeps to the documented result)."""
+
+    def __init__(self, height, width, seed=None, data_format=None, name=None, **kwargs):
+        super().__init__(height, width, data_format, name=name, **kwargs)
+        self.seed = seed
+
+    def pure_call(self, weights, x, *, training=False, rng=None):
+        single = x.ndim == 3
+        images = to_channels_last(x[None] if single else x, self.data_format)
+        batch, in_height, in_width, channels = images.shape
+        if training and rng is not None and in_height > self.height and in_width > self.width:
+            top_key, left_key = threefry.split(rng)
+            top = jnp.floor(threefry.uniform(top_key, (), 0.0, in_height - self.height + 1)).astype(jnp.int32)
+            left = jnp.floor(threefry.uniform(left_key, (), 0.0, in_width - self.width + 1)).astype(jnp.int32)
+            images = jax.lax.dynamic_slice(images, (0, top, left, 0), (batch, self.height, self.width, channels))
+        else:
+            images = resize(images, self.height, self.width, crop_to_aspect_ratio=True)
+        images = from_channels_last(images, self.data_format)
+        return (images[0] if single else images), {}
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}

@@ -72,6 +72,8 @@ def test_brightness_equals_keras_for_its_deltas(factor, value_range):
     lambda L: L.RandomContrast(0.5),
     lambda L: L.RandomContrast((0.1, 0.4), value_range=(0, 1), seed=2),
     lambda L: L.RandomFlip("vertical"),
+    lambda L: L.RandomCrop(4, 5, seed=3),
+    lambda L: L.RandomCrop(6, 6, seed=1, data_format="channels_first"),  # (seed=None: Keras writes a drawn one)
 ])
 def test_configs_equal_keras(make):
     k_config, s_config = make(keras.layers).get_config(), make(scanfit.layers).get_config()
@@ -172,3 +174,42 @@ def test_brightness_files_load_in_both_libraries(tmp_path):
             assert tuple(loaded.layers[0].get_config()["factor"]) == (-0.2, 0.4)
             np.testing.assert_allclose(loaded.predict(IMAGES, verbose=0), model.predict(IMAGES, verbose=0),
                                        rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_random_crop_crops_one_random_block_per_batch_while_training(data_format):
+    """Training: a height x width block of the input at one place for the whole batch (Keras 3 draws one per
+    batch), the places spread over the calls. Inference, and training on images not larger than the target:
+    the documented result, Resizing(crop_to_aspect_ratio=True), checked against Keras's Resizing (Keras 3.15's
+    own RandomCrop returns the input unchanged at inference)."""
+    images = RNG.uniform(0, 255, size=(3, 9, 11, 2)).astype("float32")
+    first = data_format == "channels_first"
+    given = images.transpose(0, 3, 1, 2) if first else images
+    crop = scanfit.layers.RandomCrop(5, 4, data_format=data_format)
+    places = set()
+    for _ in range(40):
+        out = np.asarray(crop(given, training=True))
+        out = out.transpose(0, 2, 3, 1) if first else out
+        assert out.shape == (3, 5, 4, 2)
+        found = [(top, left) for top in range(5) for left in range(8)
+                 if np.array_equal(out, images[:, top:top + 5, left:left + 4])]
+        assert len(found) == 1
+        places.add(found[0])
+    assert len(places) > 15
+    expected = np.asarray(keras.layers.Resizing(5, 4, crop_to_aspect_ratio=True, data_format=data_format)(given))
+    np.testing.assert_allclose(crop(given), expected, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(crop(given[0]), expected[0], rtol=1e-5, atol=1e-3)
+    small = scanfit.layers.RandomCrop(12, 10, data_format=data_format)
+    expected = np.asarray(keras.layers.Resizing(12, 10, crop_to_aspect_ratio=True, data_format=data_format)(given))
+    np.testing.assert_allclose(small(given, training=True), expected, rtol=1e-5, atol=1e-3)
+    assert crop.compute_output_shape((None,) + given.shape[1:]) == ((None, 2, 5, 4) if first else (None, 5, 4, 2))
+
+
+def test_a_model_with_random_crop_trains_on_crops_and_predicts_on_the_centre():
+    model = scanfit.Sequential([scanfit.Input((10, 10, 1)), scanfit.layers.RandomCrop(8, 8),
+                                scanfit.layers.Flatten(), scanfit.layers.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    images = RNG.uniform(0, 1, size=(32, 10, 10, 1)).astype("float32")
+    history = model.fit(images, RNG.integers(0, 2, size=32), epochs=2, batch_size=8, verbose=0).history
+    assert np.all(np.isfinite(history["loss"])) and model.output_shape == (None, 2)
+    np.testing.assert_array_equal(model.predict(images, verbose=0), model.predict(images, verbose=0))

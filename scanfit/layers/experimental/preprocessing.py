@@ -13,12 +13,12 @@ from scanfit.layers.discretization import Discretization
 from scanfit.layers.hashing import Hashing
 from scanfit.layers.index_lookup import IntegerLookup, StringLookup
 from scanfit.layers.normalization import Normalization
-from scanfit.layers.resizing import CenterCrop, Resizing
+from scanfit.layers.resizing import CenterCrop, RandomCrop, Resizing
 from scanfit.layers.simple import Rescaling
 from scanfit.layers.text_vectorization import TextVectorization
 
 __all__ = [
     "CategoryEncoding", "CenterCrop", "Discretization", "Hashing", "IntegerLookup", "Normalization", "RandomBrightness",
-    "RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "Rescaling", "Resizing",
+    "RandomContrast", "RandomCrop", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "Rescaling", "Resizing",
     "StringLookup", "TextVectorization",
 ]
