@@ -396,10 +396,10 @@ class Model(Layer):
             parts = self.flatten_inputs(x)
             flat = parts[0] if len(parts) == 1 else tuple(parts)
         rng = scanfit_random.next_key() if training or self.draws_at_inference() else None
-        y, updates, extra_loss, _ = self.apply(self.weight_values(), flat, training=training, rng=rng)
-        for layer, layer_updates in zip(self.weight_layers, updates):
-            layer.assign_state(layer_updates)  # at inference, only from layers called with training=True
-        self.call_losses = [extra_loss] if float(extra_loss) != 0 else []
+        y, _, running = self.run_pass(self.weight_values(), flat, training=training, rng=rng)
+        for layer in self.weight_layers:  # at inference, only from layers called with training=True
+            layer.assign_state(running.updates.get(id(layer), {}))
+        self.call_losses = [running.extra_loss] if running.loss_count else []  # (also on traced inputs: jax.grad)
         return self.structure_outputs(y)
 
     def structure_outputs(self, y):

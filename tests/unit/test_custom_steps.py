@@ -588,3 +588,28 @@ def test_backup_and_restore_resumes_a_model_own_steps_exactly(tmp_path):
     assert resumed.optimizer.iterations == reference.optimizer.iterations == 28
     with pytest.raises(NotImplementedError, match="save_freq='epoch'"):
         resumed.fit(X, Y, verbose=0, callbacks=[scanfit.callbacks.BackupAndRestore(str(tmp_path / "b"), save_freq=2)])
+
+
+def test_jax_gradients_through_model_calls_as_in_deep_learning_with_python():
+    """Chollet's filter visualization and Grad-CAM on JAX: jax.grad (and jax.jit of it) of a function that
+    calls a feature-extraction model on the image; the gradients equal Keras's for the same weights (a model
+    call under a JAX transformation used to fail reading its loss terms as a float)."""
+    results = []
+    for library in (keras, scanfit):
+        inputs = library.Input(shape=(8, 8, 1))
+        conv = library.layers.Conv2D(3, 3, activation="tanh", name="last_conv")(inputs)
+        outputs = library.layers.Dense(2)(library.layers.GlobalAveragePooling2D()(conv))
+        model = library.Model(inputs, outputs)
+        model.set_weights([np.random.default_rng(3).normal(size=w.shape).astype("float32") for w in model.get_weights()])
+        extractor = library.Model(model.inputs, model.get_layer("last_conv").output)
+
+        def filter_activation(image):
+            return jnp.mean(extractor(image)[..., 1])
+
+        image = np.random.default_rng(4).uniform(size=(1, 8, 8, 1)).astype("float32")
+        results.append((np.asarray(jax.grad(filter_activation)(image)),
+                        np.asarray(jax.jit(jax.grad(filter_activation))(image)),
+                        np.asarray(jax.grad(lambda x: model(x)[0, 1])(image))))
+    for expected, got in zip(*results):
+        assert np.abs(expected).sum() > 0
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
