@@ -25,6 +25,7 @@ from scanfit.layers.convolution import (
 )
 from scanfit.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from scanfit.layers.discretization import Discretization
+from scanfit.layers.einsum_dense import EinsumDense
 from scanfit.layers.embedding import Embedding
 from scanfit.layers.hashing import Hashing
 from scanfit.layers.index_lookup import IntegerLookup, StringLookup
@@ -102,7 +103,7 @@ LAYER_CLASSES = {
         RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells,
         Identity, Rescaling, RepeatVector, Permute, ActivityRegularization, UnitNormalization,
         RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast, RandomBrightness, Resizing,
-        CenterCrop, RandomCrop,
+        CenterCrop, RandomCrop, EinsumDense,
         Attention, AdditiveAttention, MultiHeadAttention, CategoryEncoding, Discretization,
     )
 }

@@ -74,6 +74,7 @@ def every_layer_model(lib):
         L.AlphaDropout(0.1),
         L.GaussianDropout(0.1),
         L.Reshape((2, 4)),
+        L.EinsumDense("abc,cd->abd", output_shape=(None, 4), bias_axes="d", activation="tanh"),  # (2, 4)
         L.GlobalMaxPooling1D(),
         L.Dense(12),
         L.Reshape((2, 2, 3)),
