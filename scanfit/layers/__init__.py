@@ -29,6 +29,7 @@ from scanfit.layers.einsum_dense import EinsumDense
 from scanfit.layers.embedding import Embedding
 from scanfit.layers.hashing import Hashing
 from scanfit.layers.index_lookup import IntegerLookup, StringLookup
+from scanfit.layers.jax_layer import JaxLayer
 from scanfit.layers.lambda_layer import Lambda
 from scanfit.layers.merging import (
     Add,
