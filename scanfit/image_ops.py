@@ -1,8 +1,12 @@
 """`keras.ops.image`: image operations with Keras 3's names, arguments and results, on 'channels_last' images
-(one image (height, width, channels) or a batch of them): `resize` and `rgb_to_grayscale`. Other names are an
-AttributeError, never a guess."""
+(one image (height, width, channels) or a batch of them): `resize`, `rgb_to_grayscale`, `rgb_to_hsv`,
+`hsv_to_rgb`, `pad_images`, `crop_images`, `affine_transform`, `extract_patches`, `gaussian_blur`,
+`sobel_edges` and `map_coordinates`. Other names are an AttributeError, never a guess."""
+import jax
 import jax.numpy as jnp
 
+from scanfit.layers.augmentation import FILL_MODES
+from scanfit.layers.augmentation import affine_transform as _affine_batch
 from scanfit.layers.resizing import check_resize_options
 from scanfit.layers.resizing import resize as _resize_batch
 
@@ -42,3 +46,161 @@ def rgb_to_grayscale(images, data_format=None):
     floats = images.astype(jnp.result_type(images.dtype, float))
     grey = jnp.tensordot(floats, jnp.asarray([0.2989, 0.5870, 0.1140], floats.dtype), axes=(-1, -1))
     return grey[..., None].astype(images.dtype)
+
+
+def _batched(function, images):
+    """`function` of a batch applied to `images`, one image or a batch."""
+    return function(images[None])[0] if images.ndim == 3 else function(images)
+
+
+def rgb_to_hsv(images, data_format=None):
+    """RGB images (floats in [0, 1]) as hue, saturation and value, each in [0, 1]."""
+    images = _checked(images, data_format, "rgb_to_hsv")
+    if not jnp.issubdtype(images.dtype, jnp.floating):
+        raise ValueError(f"ops.image.rgb_to_hsv takes float images, got dtype {images.dtype}.")
+    red, green, blue = images[..., 0], images[..., 1], images[..., 2]
+    value = jnp.max(images, axis=-1)
+    spread = value - jnp.min(images, axis=-1)
+    safe = jnp.where(spread > 0, spread, 1)
+    saturation = jnp.where(value > 0, spread / jnp.where(value > 0, value, 1), 0)
+    hue = jnp.where(value == red, (green - blue) / safe,
+                    jnp.where(value == green, (blue - red) / safe + 2, (red - green) / safe + 4))
+    hue = jnp.where(spread > 0, jnp.mod(hue / 6, 1.0), 0)
+    return jnp.stack([hue, saturation, value], axis=-1).astype(images.dtype)
+
+
+def hsv_to_rgb(images, data_format=None):
+    """Hue, saturation and value images (each in [0, 1]) as RGB."""
+    images = _checked(images, data_format, "hsv_to_rgb")
+    if not jnp.issubdtype(images.dtype, jnp.floating):
+        raise ValueError(f"ops.image.hsv_to_rgb takes float images, got dtype {images.dtype}.")
+    hue, saturation, value = images[..., 0], images[..., 1], images[..., 2]
+    sector = jnp.mod(hue, 1.0) * 6  # the hue's position among the six sectors of the colour wheel
+    channels = [jnp.clip(jnp.abs(jnp.mod(sector + shift, 6) - 3) - 1, 0, 1) for shift in (0.0, 4.0, 2.0)]
+    return jnp.stack([value * (1 - saturation + saturation * c) for c in channels], axis=-1).astype(images.dtype)
+
+
+def _margins(before, after, target, size, what):
+    """``(before, after)`` from two of before, after and the target size."""
+    if sum(v is not None for v in (before, after, target)) != 2:
+        raise ValueError(f"ops.image.{what}: give two of the {what.split('_')[0]} before, after and the target size "
+                         f"on each axis, got {before!r}, {after!r} and target {target!r}.")
+    before = target - after - size if before is None else before
+    after = target - before - size if after is None else after
+    if before < 0 or after < 0:
+        raise ValueError(f"ops.image.{what}: the amounts must be >= 0, got {before} and {after} for an axis of size "
+                         f"{size} and target {target}.")
+    return int(before), int(after)
+
+
+def pad_images(images, top_padding=None, left_padding=None, bottom_padding=None, right_padding=None,
+               target_height=None, target_width=None, data_format=None):
+    """`images` padded with zeros; on each axis give two of the padding before, after and the target size."""
+    images = _checked(images, data_format, "pad_images")
+    height, width = images.shape[-3:-1]
+    top, bottom = _margins(top_padding, bottom_padding, target_height, height, "pad_images")
+    left, right = _margins(left_padding, right_padding, target_width, width, "pad_images")
+    widths = [(top, bottom), (left, right), (0, 0)]
+    return jnp.pad(images, ([(0, 0)] if images.ndim == 4 else []) + widths)
+
+
+def crop_images(images, top_cropping=None, left_cropping=None, bottom_cropping=None, right_cropping=None,
+                target_height=None, target_width=None, data_format=None):
+    """`images` cropped; on each axis give two of the cropping before, after and the target size."""
+    images = _checked(images, data_format, "crop_images")
+    height, width = images.shape[-3:-1]
+    top, bottom = _margins(top_cropping, bottom_cropping, None if target_height is None else -target_height, -height,
+                           "crop_images")
+    left, right = _margins(left_cropping, right_cropping, None if target_width is None else -target_width, -width,
+                           "crop_images")
+    return images[..., top:height - bottom, left:width - right, :]
+
+
+def affine_transform(images, transform, interpolation="bilinear", fill_mode="constant", fill_value=0,
+                     data_format=None):
+    """`images` mapped by `transform`, ``(a0, a1, a2, b0, b1, b2, c0, c1)`` (one, or one per image): the output
+    pixel at column x, row y takes the input at column ``a0 x + a1 y + a2``, row ``b0 x + b1 y + b2`` (the
+    projective terms c0, c1 must be 0); points outside follow `fill_mode`."""
+    images = _checked(images, data_format, "affine_transform")
+    if interpolation not in ("nearest", "bilinear"):
+        raise ValueError(f"ops.image.affine_transform interpolation must be 'nearest' or 'bilinear', "
+                         f"got {interpolation!r}.")
+    if fill_mode not in FILL_MODES:
+        raise ValueError(f"ops.image.affine_transform fill_mode must be one of {FILL_MODES}, got {fill_mode!r}.")
+    transform = jnp.asarray(transform, jnp.float32)
+    single = images.ndim == 3
+    batch = images[None] if single else images
+    transform = jnp.broadcast_to(transform.reshape(-1, 8), (batch.shape[0], 8))
+    out = _affine_batch(batch, transform, interpolation, fill_mode, float(fill_value))
+    return out[0] if single else out
+
+
+def extract_patches(images, size, strides=None, dilation_rate=1, padding="valid", data_format=None):
+    """The `size` patches of `images`, each flattened into the channel axis: (..., rows, columns, h * w * c)."""
+    images = _checked(images, data_format, "extract_patches")
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    strides = size if strides is None else (strides, strides) if isinstance(strides, int) else tuple(strides)
+    dilation = (dilation_rate, dilation_rate) if isinstance(dilation_rate, int) else tuple(dilation_rate)
+    if padding.lower() not in ("valid", "same"):
+        raise ValueError(f"ops.image.extract_patches padding must be 'valid' or 'same', got {padding!r}.")
+
+    def patches(batch):
+        out = jax.lax.conv_general_dilated_patches(batch, size, strides, padding.upper(), rhs_dilation=dilation,
+                                                   dimension_numbers=("NHWC", "OIHW", "NHWC"))
+        channels = batch.shape[-1]  # (c, h, w) order of the patch's values, to (h, w, c) as Keras gives them
+        out = out.reshape(out.shape[:3] + (channels, size[0] * size[1]))
+        return jnp.swapaxes(out, -1, -2).reshape(out.shape[:3] + (-1,))
+
+    return _batched(patches, images)
+
+
+def gaussian_blur(images, kernel_size=(3, 3), sigma=(1.0, 1.0), data_format=None):
+    """`images` blurred by a Gaussian of `sigma` (rows, columns) over a `kernel_size` window, channel by channel,
+    the borders padded with zeros."""
+    images = _checked(images, data_format, "gaussian_blur")
+    kernel_size = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+    sigma = (sigma, sigma) if isinstance(sigma, (int, float)) else tuple(sigma)
+
+    def weights(length, spread):
+        offsets = jnp.arange(length, dtype=jnp.float32) - (length - 1) / 2
+        values = jnp.exp(-0.5 * jnp.square(offsets / spread))
+        return values / jnp.sum(values)
+
+    kernel = weights(kernel_size[0], sigma[0])[:, None] * weights(kernel_size[1], sigma[1])[None, :]
+
+    def blur(batch):
+        channels = batch.shape[-1]
+        filters = jnp.tile(kernel[:, :, None, None], (1, 1, 1, channels)).astype(batch.dtype)
+        return jax.lax.conv_general_dilated(batch, filters, (1, 1), "SAME", feature_group_count=channels,
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    return _batched(blur, images)
+
+
+def sobel_edges(images, data_format=None):
+    """The Sobel gradients of each channel: (..., channels, 2), vertical (dy) then horizontal (dx), the borders
+    padded with zeros (as Keras 3 on JAX computes them)."""
+    images = _checked(images, data_format, "sobel_edges")
+    dy = jnp.asarray([[-1, -2, -1], [0, 0, 0], [1, 2, 1]], jnp.float32)
+
+    def edges(batch):
+        channels = batch.shape[-1]
+        out = []
+        for kernel in (dy, dy.T):
+            filters = jnp.tile(kernel[:, :, None, None], (1, 1, 1, channels)).astype(batch.dtype)
+            out.append(jax.lax.conv_general_dilated(batch, filters, (1, 1), "SAME", feature_group_count=channels,
+                                                    dimension_numbers=("NHWC", "HWIO", "NHWC")))
+        return jnp.stack(out, axis=-1)
+
+    return _batched(edges, images)
+
+
+def map_coordinates(inputs, coordinates, order, fill_mode="constant", fill_value=0):
+    """`inputs` sampled at `coordinates` (one array per axis) with spline `order` 0 or 1 (SciPy's)."""
+    if order not in (0, 1):
+        raise ValueError(f"ops.image.map_coordinates order must be 0 or 1, got {order!r}.")
+    if fill_mode not in FILL_MODES + ("mirror",):
+        raise ValueError(f"ops.image.map_coordinates fill_mode must be one of {FILL_MODES + ('mirror',)}, "
+                         f"got {fill_mode!r}.")
+    return jax.scipy.ndimage.map_coordinates(jnp.asarray(inputs), [jnp.asarray(c) for c in coordinates], order=order,
+                                             mode=fill_mode, cval=fill_value)
