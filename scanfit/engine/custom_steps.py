@@ -206,10 +206,13 @@ def write_back(variables, values):
 
 
 def prepare(model, x, y):
-    """Build what the state holds before the first step: the model, ``compile_metrics`` and the optimizer."""
+    """Build what the state holds before the first step: the model, ``compile_metrics``, the outputs' loss
+    trackers and the optimizer."""
     model.ensure_built(jax.tree.map(lambda a: tuple(a.shape), x))
-    if model.compile_metrics is not None and y is not None:
-        model.compile_metrics.build_for(target_shapes(model, y))
+    if y is not None:
+        model.track_output_losses(target_shapes(model, y))
+        if model.compile_metrics is not None:
+            model.compile_metrics.build_for(target_shapes(model, y))
     optimizer = model.optimizer
     if not optimizer.variables or [id(v) for v in optimizer.built_for] != [id(v) for v in model.trainable_variables]:
         optimizer.build(model.trainable_variables)

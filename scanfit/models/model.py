@@ -27,7 +27,7 @@ import numpy as np
 from scanfit import metrics as metrics_module, optimizers
 from scanfit import seeding as scanfit_random
 from scanfit.engine import custom_steps, programs, training
-from scanfit.engine.outputs import CompileMetrics
+from scanfit.engine.outputs import CompiledOutputs, CompileMetrics
 from scanfit.engine.staging import StagingCache
 from scanfit.layers import execution, symbolic
 from scanfit.layers.base import Layer, assign_all, attribute_layers, constructor_config
@@ -445,6 +445,8 @@ class Model(Layer):
         self.step_programs = {}  # custom_steps' compiled steps, by "train" / "test"
         self.compiled_loss_tracker = metrics_module.Mean(name="loss")
         self.compile_metrics = None if metrics is None and weighted_metrics is None else CompileMetrics(self)
+        self.output_loss_trackers = []  # with several losses, one Mean per output's loss (track_output_losses)
+        self.output_losses = []  # each output's loss in the last compute_loss (before its weight)
         if auto_scale_loss and self.dtype_policy.name == "mixed_float16" and not isinstance(
                 self.optimizer, optimizers.LossScaleOptimizer):
             self.optimizer = optimizers.LossScaleOptimizer(self.optimizer, name="loss_scale_optimizer")
@@ -463,7 +465,7 @@ class Model(Layer):
         """The loss compile() was given on (y, y_pred), plus the weight penalties and add_loss terms of the
         last `stateless_call`: what the default train_step differentiates. Override it to change the loss."""
         terms = list(getattr(self, "stateless_losses", []))
-        loss = stateless.compiled_loss(self, y, y_pred, sample_weight)
+        loss, self.output_losses = stateless.compiled_loss(self, y, y_pred, sample_weight)
         if loss is None and not terms:
             raise ValueError(f"Model {self.name!r} has no loss to compute: pass loss= to compile(), or compute "
                              "the loss in your own train_step.")
@@ -477,6 +479,15 @@ class Model(Layer):
         """Keras 3's evaluation step on one batch (JAX form): ``(logs, new state)``."""
         return stateless.default_test_step(self, state, data)
 
+    def track_output_losses(self, y_shapes):
+        """With several losses, make the ``<output>_loss`` trackers that Keras 3's ``model.metrics`` ends with
+        (the default steps give them each output's loss before its weight)."""
+        if not self.output_loss_trackers:
+            outputs = CompiledOutputs(self, y_shapes, loss_required=False, with_metrics=False)
+            if len(outputs.losses) > 1:
+                self.output_loss_trackers = [metrics_module.Mean(name=name)
+                                             for name in outputs.log_names()[:len(outputs.losses)]]
+
     def has_own_steps(self):
         """Whether the model's class overrides train_step, test_step or compute_loss (run by custom_steps)."""
         return any(getattr(type(self), name) is not getattr(Model, name)
@@ -484,14 +495,16 @@ class Model(Layer):
 
     @property
     def metrics(self):
-        """Keras 3's ``model.metrics``: once compiled, the loss tracker (``loss``) and compile()'s metrics as
-        one ``compile_metrics`` metric (when it was given any); then the metrics the model holds as
-        attributes, in the order they were set."""
+        """Keras 3's ``model.metrics``: once compiled, the loss tracker (``loss``), compile()'s metrics as
+        one ``compile_metrics`` metric (when it was given any) and, with several losses, each output's loss
+        tracker (once a custom-step fit made them); then the metrics the model holds as attributes, in the
+        order they were set."""
         found = []
         if getattr(self, "compiled", False):
             found.append(self.compiled_loss_tracker)
             if self.compile_metrics is not None:
                 found.append(self.compile_metrics)
+            found += self.output_loss_trackers
         own = (self.__dict__.get("compiled_loss_tracker"), self.__dict__.get("compile_metrics"))
         found += [value for value in self.__dict__.values()
                   if isinstance(value, metrics_module.Metric) and all(value is not o for o in own)]

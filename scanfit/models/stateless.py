@@ -95,25 +95,28 @@ def stateless_call(model, trainable_variables, non_trainable_variables, args, kw
 
 
 def compiled_loss(model, y, y_pred, sample_weight):
-    """The loss ``compile()`` was given, on one batch (None when it was given none)."""
+    """``(the loss compile() was given, each output's loss before its weight)`` on one batch (``(None, [])``
+    when it was given none)."""
     if y is None or not jax.tree.leaves(model.compile_settings.loss):
-        return None
+        return None, []
     outputs = CompiledOutputs(model, target_shapes(model, y), with_metrics=False)
     y, y_pred = flat_outputs(model, y), mixed_precision.to_float32(flat_outputs(model, y_pred))
     batch = jax.tree.leaves(y)[0].shape[0]
     w = jnp.ones((batch,), jnp.float32) if sample_weight is None else jnp.asarray(sample_weight, jnp.float32)
-    total = jnp.zeros((), jnp.float32)
+    total, each = jnp.zeros((), jnp.float32), []
     for output, _, loss, weight, _ in outputs.losses:
         per_sample = jnp.asarray(loss.per_sample(pick(y, output), pick(y_pred, output)), jnp.float32)
         per_sample = jnp.broadcast_to(per_sample, (batch, 1)) if per_sample.ndim == 0 else per_sample
-        total = total + weight * reduce_loss(per_sample.reshape(batch, -1), w.reshape(batch), None, loss.reduction)
-    return total
+        each.append(reduce_loss(per_sample.reshape(batch, -1), w.reshape(batch), None, loss.reduction))
+        total = total + weight * each[-1]
+    return total, each
 
 
-def update_metrics(model, metrics_variables, loss, x, y, y_pred, sample_weight):
-    """``(new metrics_variables, logs)``: the loss tracker takes `loss` weighted by the batch size and
-    ``compile_metrics`` ``(y, y_pred, sample_weight)``, as Keras's default steps do; the logs hold the results
-    of every metric of `model.metrics` (the model's own ones unchanged)."""
+def update_metrics(model, metrics_variables, loss, output_losses, x, y, y_pred, sample_weight):
+    """``(new metrics_variables, logs)``: the loss tracker takes `loss` and each output's loss tracker that
+    output's loss (`output_losses`, from `Model.compute_loss`), weighted by the batch size, and ``compile_metrics``
+    ``(y, y_pred, sample_weight)``, as Keras's default steps do; the logs hold the results of every metric of
+    `model.metrics` (the model's own ones unchanged)."""
     new, logs, start = [], {}, 0
     batch = jax.tree.leaves(x)[0].shape[0]
     for metric in model.metrics:
@@ -122,6 +125,10 @@ def update_metrics(model, metrics_variables, loss, x, y, y_pred, sample_weight):
         start += count
         if metric is model.compiled_loss_tracker:
             state = metric.stateless_update_state(state, loss, sample_weight=batch)
+        elif any(metric is tracker for tracker in model.output_loss_trackers):
+            index = [id(t) for t in model.output_loss_trackers].index(id(metric))
+            if index < len(output_losses):  # (a compute_loss of the user's own may not compute them)
+                state = metric.stateless_update_state(state, output_losses[index], sample_weight=batch)
         elif metric is model.compile_metrics and y is not None:
             state = metric.stateless_update_state(state, y, y_pred, sample_weight=sample_weight)
         result = metric.stateless_result(state)
@@ -138,11 +145,13 @@ def default_train_step(model, state, data):
 
     def loss_and_updates(trainable):
         y_pred, new_fixed = model.stateless_call(trainable, fixed, x, training=True)
-        return model.compute_loss(x, y, y_pred, sample_weight, training=True), (y_pred, new_fixed)
+        loss = model.compute_loss(x, y, y_pred, sample_weight, training=True)
+        return loss, (y_pred, new_fixed, model.output_losses)
 
-    (loss, (y_pred, fixed)), grads = jax.value_and_grad(loss_and_updates, has_aux=True)(trainable)
+    (loss, (y_pred, fixed, output_losses)), grads = jax.value_and_grad(loss_and_updates, has_aux=True)(trainable)
     trainable, optimizer_variables = model.optimizer.stateless_apply(optimizer_variables, grads, trainable)
-    metrics_variables, logs = update_metrics(model, metrics_variables, loss, x, y, y_pred, sample_weight)
+    metrics_variables, logs = update_metrics(model, metrics_variables, loss, output_losses, x, y, y_pred,
+                                             sample_weight)
     return logs, (trainable, fixed, optimizer_variables, metrics_variables)
 
 
@@ -152,5 +161,6 @@ def default_test_step(model, state, data):
     x, y, sample_weight = unpack_x_y_sample_weight(data)
     y_pred, fixed = model.stateless_call(trainable, fixed, x, training=False)
     loss = model.compute_loss(x, y, y_pred, sample_weight, training=False)
-    metrics_variables, logs = update_metrics(model, metrics_variables, loss, x, y, y_pred, sample_weight)
+    metrics_variables, logs = update_metrics(model, metrics_variables, loss, model.output_losses, x, y, y_pred,
+                                             sample_weight)
     return logs, (trainable, fixed, metrics_variables)

@@ -613,3 +613,32 @@ def test_jax_gradients_through_model_calls_as_in_deep_learning_with_python():
     for expected, got in zip(*results):
         assert np.abs(expected).sum() > 0
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_a_model_of_two_outputs_logs_each_output_loss_as_keras_does():
+    """Keras's default train_step on a model of two outputs (losses, loss weights and metrics by output name):
+    model.metrics ends with each output's loss tracker, logged before its weight, as in Keras."""
+    x = RNG.normal(size=(40, 8)).astype("float32")
+    targets = {"reg": Y[:40], "cls": (X[:40, 0] > 0.5).astype("int32")}
+    runs = []
+    for library in (keras, scanfit):
+        class Custom(library.Model):
+            def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+                return super().compute_loss(x, y, y_pred, sample_weight, training)
+
+        inputs = library.Input(shape=(8,))
+        hidden = library.layers.Dense(8, activation="relu")(inputs)
+        model = Custom(inputs, [library.layers.Dense(1, name="reg")(hidden),
+                                library.layers.Dense(2, activation="softmax", name="cls")(hidden)])
+        if runs:
+            model.set_weights(runs[0][0].get_weights())
+        model.compile("sgd", loss={"reg": "mse", "cls": "sparse_categorical_crossentropy"},
+                      loss_weights={"reg": 1.0, "cls": 0.5}, metrics={"cls": ["accuracy"]})
+        runs.append((model, None))
+    histories = [model.fit(x, targets, epochs=2, batch_size=8, shuffle=False, verbose=0).history
+                 for model, _ in runs]
+    assert sorted(histories[1]) == sorted(histories[0]) == ["cls_accuracy", "cls_loss", "loss", "reg_loss"]
+    for name in histories[0]:
+        np.testing.assert_allclose(histories[1][name], histories[0][name], rtol=1e-5)
+    _same_weights(runs[0][0], runs[1][0])
+    assert [m.name for m in runs[1][0].metrics] == [m.name for m in runs[0][0].metrics]
