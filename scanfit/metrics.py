@@ -16,7 +16,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from scanfit import config, initializers, losses as losses_module, serialization
-from scanfit.variables import Variable
 from scanfit.layers.execution import binding
 from scanfit.losses import (  # noqa: F401 (the focal cross-entropies: keras.metrics exports them too)
     binary_crossentropy,
@@ -41,6 +40,7 @@ from scanfit.losses import (  # noqa: F401 (the focal cross-entropies: keras.met
     sparse_categorical_crossentropy,
     squared_hinge,
 )
+from scanfit.variables import Variable
 
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error

@@ -95,7 +95,8 @@ class CompiledOutputs:
             self.losses.append((output, name, loss, float(weight), loss_id))
         self.metrics = []  # (output, Metric, weighted)
         settings = model.compile_settings
-        for weighted, spec in ((False, settings.metrics), (True, settings.weighted_metrics)) if with_metrics else ():
+        specs = ((False, settings.metrics), (True, settings.weighted_metrics)) if with_metrics else ()
+        for weighted, spec in specs:
             for index, (name, ids) in enumerate(zip(names, self._metric_lists(spec, names))):
                 loss_id = loss_ids[index]
                 for identifier in ids:

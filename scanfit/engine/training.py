@@ -1034,10 +1034,11 @@ def train_on_batch(model, x, y, *, sample_weight, class_weight, return_dict, res
     unshuffled, its keys going on as a fit call's do), and that batch's logs; `model.history` is left alone.
     `fit_function` is the fit that runs it (this module's, by default)."""
     history = model.history
-    logs = (fit_function or fit)(model, x, y, batch_size=batch_samples(x, "train_on_batch", reset_metrics), epochs=1, verbose=0,
-               callbacks=None, validation_split=0.0, validation_data=None, shuffle=False, class_weight=class_weight,
-               sample_weight=sample_weight, initial_epoch=0, validation_batch_size=None, validation_freq=1,
-               allow_nonfinite=False, steps_per_epoch=None, validation_steps=None).history
+    logs = (fit_function or fit)(
+        model, x, y, batch_size=batch_samples(x, "train_on_batch", reset_metrics), epochs=1, verbose=0,
+        callbacks=None, validation_split=0.0, validation_data=None, shuffle=False, class_weight=class_weight,
+        sample_weight=sample_weight, initial_epoch=0, validation_batch_size=None, validation_freq=1,
+        allow_nonfinite=False, steps_per_epoch=None, validation_steps=None).history
     model.history = history
     return as_results({name: values[-1] for name, values in logs.items()}, return_dict)
 

@@ -19,6 +19,6 @@ from scanfit.layers.text_vectorization import TextVectorization
 
 __all__ = [
     "CategoryEncoding", "CenterCrop", "Discretization", "Hashing", "IntegerLookup", "Normalization", "RandomBrightness",
-    "RandomContrast", "RandomCrop", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "Rescaling", "Resizing",
-    "StringLookup", "TextVectorization",
+    "RandomContrast", "RandomCrop", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "Rescaling",
+    "Resizing", "StringLookup", "TextVectorization",
 ]
