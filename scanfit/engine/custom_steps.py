@@ -37,8 +37,8 @@ from scanfit.engine.outputs import target_shapes
 from scanfit.engine.programs import chunk_plan, split_values
 from scanfit.engine.progbar import Progbar, is_live, print_epoch_header
 from scanfit.engine.training import (
-    LIVE_UPDATES_PER_EPOCH, UNKNOWN_STEPS, _verbosity, as_results, callback_sequence, optional_steps,
-    refuse_with_source, require_compiled, validation_schedule,
+    LIVE_UPDATES_PER_EPOCH, UNKNOWN_STEPS, EpochKeys, _verbosity, as_results, callback_sequence, device_data,
+    optional_steps, refuse_with_source, require_compiled, validation_schedule,
 )
 from scanfit.layers import execution
 from scanfit.utils.py_dataset import PyDataset
@@ -114,20 +114,19 @@ def as_state(new_state, old_state, training):
                  for new, old in zip(new_state, old_state))
 
 
-class StepTrainer:
+class StepTrainer(EpochKeys):
     """``model.trainer`` of a model with its own steps, as callbacks and saving read it: the optimizer state (kept
-    in ``model.optimizer.variables``, seen here in the layout of fit's own trainer), the run's keys, and
-    compile()'s resolved metrics. `BackupAndRestore` saves and restores it after each epoch."""
+    in ``model.optimizer.variables``, seen here in the layout of fit's own trainer), the epochs' keys (as fit's
+    own trainer draws them), and compile()'s resolved metrics. `BackupAndRestore` saves and restores it after
+    each epoch."""
 
     record_epoch_start = False  # TerminateOnNaN asks for the epoch's first state, which these epochs do not keep
     epoch_start = None
     resume = None  # a backup resumes at the start of an epoch (save_freq="epoch")
 
     def __init__(self, model):
+        super().__init__()
         self.model = model
-        self.base_key = scanfit_random.next_key()
-        self.key_offset = 0  # added to an epoch's number to pick its key, as fit's trainer does (see begin_fit)
-        self.keys_used = 0
         self.resumed_epoch = None  # set by BackupAndRestore
 
     @property
@@ -140,16 +139,6 @@ class StepTrainer:
     def metric_names(self):
         """Keras 3's ``model.metrics_names``: the names of ``model.metrics``."""
         return [metric.name for metric in self.model.metrics]
-
-    def begin_fit(self, initial_epoch):
-        """As fit's trainer: a later fit's epochs draw keys after those the earlier ones drew."""
-        self.key_offset = max(self.keys_used - initial_epoch, 0)
-
-    def epoch_key(self, epoch):
-        """Epoch `epoch`'s random key (its shuffle and its steps' keys derive from it)."""
-        index = epoch + self.key_offset
-        self.keys_used = max(self.keys_used, index + 1)
-        return scanfit_random.fold_in(self.base_key, index)
 
     def optimizer_state(self):
         """The optimizer's state as fit's own trainer would hold it for this model (the same leaves)."""
@@ -221,17 +210,11 @@ def prepare(model, x, y):
         write_back(optimizer.variables, jax.tree.leaves(restored))
 
 
-def device_arrays(x, y, sample_weight):
-    """The data on the device: floats as float32, other types as they are; None stays None."""
-    put = lambda a: jax.device_put(np.asarray(a, np.float32) if np.asarray(a).dtype.kind == "f" else np.asarray(a))
-    return jax.tree.map(put, (x, y, sample_weight))
-
-
 class ArrayBatches:
     """Arrays on the device, cut into batches of `batch_size` (the last one shorter when it does not divide)."""
 
     def __init__(self, x, y, sample_weight, batch_size):
-        self.data = device_arrays(x, y, sample_weight)
+        self.data = device_data(x, y, sample_weight)  # checked arrays: floats are float32 already
         self.num_samples, self.batch_size = data_size(x), batch_size
         self.steps = math.ceil(self.num_samples / batch_size)
 

@@ -172,7 +172,8 @@ class CompiledOutputs:
 
     def metric_log_names(self):
         """The log names of the metrics alone, in order."""
-        return self.log_names()[len(self.log_names()) - len(self.metrics):]
+        names = self.log_names()
+        return names[len(names) - len(self.metrics):]
 
     def loss_for(self, output):
         """The resolved Loss of output `output` (None for a model of one output), or None."""

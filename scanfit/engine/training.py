@@ -180,7 +180,31 @@ def _same_arrays(tree, other):
     return len(leaves) == len(other_leaves) and all(a is b for a, b in zip(leaves, other_leaves))
 
 
-class Trainer:
+class EpochKeys:
+    """The random keys of a model's epochs: each derives from one base key and the epoch's number, counted on
+    across `fit` calls (`begin_fit`). BackupAndRestore saves and restores `base_key` and `key_offset`."""
+
+    def __init__(self):
+        self.base_key = scanfit_random.next_key()
+        self.key_offset = 0  # added to an epoch's number to pick its key (see begin_fit)
+        self.keys_used = 0  # one past the highest key index an epoch has drawn
+
+    def begin_fit(self, initial_epoch):
+        """Start a `fit` call at `initial_epoch`: its epochs draw keys after those the epochs before drew, as
+        Keras's seed state goes on from call to call. A loop of ``fit(epochs=1)`` calls shuffles and drops out
+        anew each call; ``fit(epochs=2)`` equals two such calls, and ``fit(epochs=1)`` then
+        ``fit(epochs=2, initial_epoch=1)``. A first call keeps each epoch's own key (epoch k draws key k)."""
+        self.key_offset = max(self.keys_used - initial_epoch, 0)
+
+    def epoch_key(self, epoch):
+        """Epoch `epoch`'s random key (raw, on the host), from which `epoch_seeds` derives its shuffle and dropout;
+        the key is counted in `keys_used`, so that the next `fit` call goes on after it."""
+        index = epoch + self.key_offset
+        self.keys_used = max(self.keys_used, index + 1)
+        return scanfit_random.fold_in(self.base_key, index)
+
+
+class Trainer(EpochKeys):
     """Per-compile state: resolved metrics, trainable mask, optimizer state, programs."""
 
     def __init__(self, model, y_shape):
@@ -216,10 +240,8 @@ class Trainer:
         self.opt_state = getattr(model.optimizer, "restored_state", None)
         self.opt_state_ahead = None  # (weights, Future of the optimizer state): create_optimizer_state_ahead
         model.optimizer.restored_state = None
-        self.base_key = scanfit_random.next_key()
+        EpochKeys.__init__(self)
         self.epochs_compiled = set()  # the signatures compile_epoch compiled for
-        self.key_offset = 0  # added to an epoch's number to pick its key (see begin_fit)
-        self.keys_used = 0  # one past the highest key index an epoch has drawn
         self.resumed_epoch = None  # the epoch a restored backup goes on from (set by BackupAndRestore)
         self.resume = None  # an EpochPosition inside that epoch to continue from (set by BackupAndRestore)
         self.position = None  # where the running epoch is, after each chunk
@@ -323,20 +345,6 @@ class Trainer:
         trainable, fixed = split_values(self.model.weight_values(), self.mask)
         opt_state = self.with_current_learning_rate(self.optimizer_state())
         return trainable, fixed, opt_state, self.epoch_key(epoch)
-
-    def begin_fit(self, initial_epoch):
-        """Start a `fit` call at `initial_epoch`: its epochs draw keys after those the epochs before drew, as
-        Keras's seed state goes on from call to call. A loop of ``fit(epochs=1)`` calls shuffles and drops out
-        anew each call; ``fit(epochs=2)`` equals two such calls, and ``fit(epochs=1)`` then
-        ``fit(epochs=2, initial_epoch=1)``. A first call keeps each epoch's own key (epoch k draws key k)."""
-        self.key_offset = max(self.keys_used - initial_epoch, 0)
-
-    def epoch_key(self, epoch):
-        """Epoch `epoch`'s random key (raw, on the host), from which `epoch_seeds` derives its shuffle and dropout;
-        the key is counted in `keys_used`, so that the next `fit` call goes on after it."""
-        index = epoch + self.key_offset
-        self.keys_used = max(self.keys_used, index + 1)
-        return scanfit_random.fold_in(self.base_key, index)
 
     def with_current_learning_rate(self, opt_state):
         """`opt_state` holding the optimizer's learning rate as it is now (callbacks may have changed it)."""
