@@ -8,18 +8,69 @@
 `floatx`, `epsilon` and `image_data_format` (and their setters) are those of
 `scanfit.config`.
 """
+import functools
 import gc
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from scanfit import optimizers, seeding
-from scanfit.config import epsilon, floatx, image_data_format, set_epsilon, set_floatx, set_image_data_format
+from scanfit.config import backend, epsilon, floatx, image_data_format, set_epsilon, set_floatx, set_image_data_format
 from scanfit import naming
+from scanfit.layers.symbolic import is_keras_tensor
 
 __all__ = [
-    "clear_session", "epsilon", "floatx", "get_value", "image_data_format", "int_shape", "set_epsilon",
-    "set_floatx", "set_image_data_format", "set_value",
+    "backend", "clear_session", "epsilon", "floatx", "get_uid", "get_value", "image_data_format", "int_shape",
+    "is_float_dtype", "is_int_dtype", "is_keras_tensor", "result_type", "set_epsilon", "set_floatx",
+    "set_image_data_format", "set_value", "standardize_dtype",
 ]
+_PYTHON_TYPES = {bool: "bool", int: "int32", float: "float32"}
+
+
+def get_uid(prefix=""):
+    """1, 2, ... for each call with `prefix`, counted with the automatic layer names (as in Keras)."""
+    return naming.next_uid(prefix)
+
+
+def standardize_dtype(dtype=None):
+    """A dtype's Keras name: None is `floatx()`, Python's int and float are ``int32`` and ``float32``, NumPy and
+    JAX dtypes their names (``"string"`` stays)."""
+    if dtype is None:
+        return floatx()
+    if isinstance(dtype, type) and dtype in _PYTHON_TYPES:
+        return _PYTHON_TYPES[dtype]
+    if dtype == "int":
+        return "int32"
+    if dtype == "string":
+        return dtype
+    if dtype == "float":
+        raise ValueError("Invalid dtype: 'float' (name the width: 'float32').")
+    try:
+        return jnp.dtype(dtype).name
+    except TypeError:
+        raise ValueError(f"Invalid dtype: {dtype!r}") from None
+
+
+def is_float_dtype(dtype):
+    return jnp.issubdtype(standardize_dtype(dtype), jnp.floating)
+
+
+def is_int_dtype(dtype):
+    return jnp.issubdtype(standardize_dtype(dtype), jnp.integer)
+
+
+def result_type(*dtypes):
+    """The dtype an operation on `dtypes` gives, by JAX's promotion rules as Keras applies them: Python's
+    int and float are weak (they keep an array's dtype of their kind), 64-bit types become 32-bit ones as
+    JAX computes them, no dtype is `floatx()`."""
+    strong = [standardize_dtype(d) for d in dtypes if d is not int and d is not float]
+    found = jax.dtypes.canonicalize_dtype(functools.reduce(jnp.promote_types, strong)).name if strong else None
+    if float in dtypes and (found is None or not is_float_dtype(found)):
+        found = floatx()
+    if int in dtypes and (found is None or found == "bool"):
+        found = "int32"
+    return found or floatx()
 
 
 def clear_session(free_memory=True):

@@ -10,11 +10,17 @@ losses, regularizers and constraints read when they are traced, as Keras's
 import numbers
 
 from scanfit import mixed_precision
+from scanfit.serialization import enable_unsafe_deserialization  # noqa: F401 (keras.config's)
 
 _FLOAT_TYPES = ("bfloat16", "float16", "float32", "float64")
 _DATA_FORMATS = ("channels_first", "channels_last")
 _epsilon = 1e-7
 _device_data_limit = None
+
+
+def backend():
+    """The backend's name: scanfit computes with JAX."""
+    return "jax"
 
 
 def floatx():

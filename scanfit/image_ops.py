@@ -1,7 +1,8 @@
 """`keras.ops.image`: image operations with Keras 3's names, arguments and results, on 'channels_last' images
 (one image (height, width, channels) or a batch of them): `resize`, `rgb_to_grayscale`, `rgb_to_hsv`,
 `hsv_to_rgb`, `pad_images`, `crop_images`, `affine_transform`, `extract_patches`, `gaussian_blur`,
-`sobel_edges` and `map_coordinates`. Other names are an AttributeError, never a guess."""
+`sobel_edges`, `map_coordinates`, `ssim` and `scale_and_translate`; and `extract_patches_3d` of volumes. Other
+names are an AttributeError, never a guess."""
 import jax
 import jax.numpy as jnp
 
@@ -204,3 +205,147 @@ def map_coordinates(inputs, coordinates, order, fill_mode="constant", fill_value
                          f"got {fill_mode!r}.")
     return jax.scipy.ndimage.map_coordinates(jnp.asarray(inputs), [jnp.asarray(c) for c in coordinates], order=order,
                                              mode=fill_mode, cval=fill_value)
+
+
+def extract_patches_3d(volumes, size, strides=None, dilation_rate=1, padding="valid", data_format=None):
+    """The `size` (depth, height, width) patches of 'channels_last' volumes (one (depth, height, width, channels)
+    or a batch of them), each flattened into the last axis: (..., patches along each axis, d * h * w * c)."""
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"ops.image.extract_patches_3d: scanfit's volumes are 'channels_last', got "
+                         f"data_format={data_format!r}.")
+    volumes = jnp.asarray(volumes)
+    if volumes.ndim not in (4, 5):
+        raise ValueError(f"ops.image.extract_patches_3d takes one volume (depth, height, width, channels) or a batch "
+                         f"of them; got shape {volumes.shape}.")
+    triple = lambda value: (value,) * 3 if isinstance(value, int) else tuple(value)
+    size = triple(size)
+    strides = size if strides is None else triple(strides)
+    if padding.lower() not in ("valid", "same"):
+        raise ValueError(f"ops.image.extract_patches_3d padding must be 'valid' or 'same', got {padding!r}.")
+
+    def patches(batch):
+        out = jax.lax.conv_general_dilated_patches(batch, size, strides, padding.upper(),
+                                                   rhs_dilation=triple(dilation_rate),
+                                                   dimension_numbers=("NDHWC", "OIDHW", "NDHWC"),
+                                                   precision=jax.lax.Precision.HIGHEST)
+        channels = batch.shape[-1]  # (c, d, h, w) order of the patch's values, to (d, h, w, c) as Keras gives them
+        out = out.reshape(out.shape[:4] + (channels, size[0] * size[1] * size[2]))
+        return jnp.swapaxes(out, -1, -2).reshape(out.shape[:4] + (-1,))
+
+    return patches(volumes[None])[0] if volumes.ndim == 4 else patches(volumes)
+
+
+def scale_and_translate(images, output_shape, scale, translation, spatial_dims, method, antialias=True):
+    """`images` resampled to `output_shape`: along each axis of `spatial_dims`, input coordinate x goes to
+    ``x * scale + translation`` (JAX's ``jax.image.scale_and_translate``, as Keras uses it)."""
+    methods = ("linear", "bilinear", "trilinear", "cubic", "bicubic", "tricubic", "lanczos3", "lanczos5")
+    if method not in methods:
+        raise ValueError(f"ops.image.scale_and_translate method must be one of {methods}, got {method!r}.")
+    return jax.image.scale_and_translate(jnp.asarray(images), output_shape, spatial_dims, jnp.asarray(scale),
+                                         jnp.asarray(translation), method, antialias)
+
+
+def ssim(image1, image2, max_val=1.0, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03, data_format=None):
+    """The structural similarity of two float images (or batches of them, one value per image): local means,
+    variances and covariance under a `filter_size` Gaussian window of `filter_sigma` (no padding), the SSIM map
+    averaged over positions and channels."""
+    image1, image2 = _checked(image1, data_format, "ssim"), _checked(image2, data_format, "ssim")
+    if image1.shape != image2.shape or not jnp.issubdtype(image1.dtype, jnp.floating):
+        raise ValueError(f"ops.image.ssim takes two float images of one shape, got {image1.shape} {image1.dtype} "
+                         f"and {image2.shape} {image2.dtype}.")
+    dtype = image1.dtype
+    image2 = image2.astype(dtype)
+    offsets = jnp.arange(filter_size, dtype=dtype) - (filter_size - 1) / 2.0
+    weights = jnp.exp(-jnp.square(offsets) / (2.0 * filter_sigma**2))
+    weights = weights / jnp.sum(weights)
+    kernel = jnp.outer(weights, weights)[:, :, None, None]
+
+    def local_mean(batch):  # each channel on its own, over the window's valid positions
+        channels = batch.shape[-1]
+        return jax.lax.conv_general_dilated(batch, jnp.tile(kernel, (1, 1, 1, channels)), (1, 1), "VALID",
+                                            feature_group_count=channels, dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                            precision=jax.lax.Precision.HIGHEST)
+
+    def similarity(first, second):
+        mean1, mean2 = local_mean(first), local_mean(second)
+        variance1 = local_mean(first * first) - mean1 * mean1
+        variance2 = local_mean(second * second) - mean2 * mean2
+        covariance = local_mean(first * second) - mean1 * mean2
+        c1, c2 = (k1 * max_val) ** 2, (k2 * max_val) ** 2
+        values = ((2.0 * mean1 * mean2 + c1) * (2.0 * covariance + c2)
+                  / ((mean1 * mean1 + mean2 * mean2 + c1) * (variance1 + variance2 + c2)))
+        return jnp.mean(values, axis=(1, 2, 3))
+
+    return similarity(image1[None], image2[None])[0] if image1.ndim == 3 else similarity(image1, image2)
+
+
+def _sample(images, rows, columns, order, fill_mode, fill_value):
+    """Each image of a batch (and each channel) sampled at its own (height, width) grids of `rows` and `columns`
+    (spline `order` 0 or 1, SciPy's `fill_mode` outside)."""
+    def one(image, rows, columns):
+        return jax.vmap(lambda channel: jax.scipy.ndimage.map_coordinates(
+            channel, [rows, columns], order=order, mode=fill_mode, cval=fill_value), in_axes=-1, out_axes=-1)(image)
+
+    return jax.vmap(one)(images, rows, columns)
+
+
+def _order(interpolation, name):
+    if interpolation not in ("nearest", "bilinear"):
+        raise ValueError(f"ops.image.{name} interpolation must be 'nearest' or 'bilinear', got {interpolation!r}.")
+    return 0 if interpolation == "nearest" else 1
+
+
+def perspective_transform(images, start_points, end_points, interpolation="bilinear", fill_value=0,
+                          data_format=None):
+    """`images` warped so that the four `start_points` (x, y) go to the `end_points` ((4, 2), or (batch, 4, 2)):
+    each output pixel takes the input at its image under the homography from the end points to the start
+    points; points outside the image are `fill_value`."""
+    images = _checked(images, data_format, "perspective_transform")
+    order = _order(interpolation, "perspective_transform")
+    start_points, end_points = jnp.asarray(start_points, jnp.float32), jnp.asarray(end_points, jnp.float32)
+    if start_points.shape != end_points.shape or start_points.shape[-2:] != (4, 2) or start_points.ndim not in (2, 3):
+        raise ValueError(f"ops.image.perspective_transform takes start_points and end_points of one shape, (4, 2) or "
+                         f"(batch, 4, 2); got {start_points.shape} and {end_points.shape}.")
+    batch = images[None] if images.ndim == 3 else images
+    height, width = batch.shape[1:3]
+    start_points = jnp.broadcast_to(start_points.reshape(-1, 4, 2), (batch.shape[0], 4, 2))
+    end_points = jnp.broadcast_to(end_points.reshape(-1, 4, 2), (batch.shape[0], 4, 2))
+
+    def homography(start, end):  # h: (x, y) -> (h0 x + h1 y + h2, h3 x + h4 y + h5) / (h6 x + h7 y + 1)
+        x, y, u, v = end[:, 0], end[:, 1], start[:, 0], start[:, 1]
+        zero, one = jnp.zeros(4), jnp.ones(4)
+        system = jnp.concatenate([jnp.stack([x, y, one, zero, zero, zero, -u * x, -u * y], axis=1),
+                                  jnp.stack([zero, zero, zero, x, y, one, -v * x, -v * y], axis=1)])
+        return jnp.linalg.solve(system, jnp.concatenate([u, v]))
+
+    h = jax.vmap(homography)(start_points, end_points)[:, :, None, None]
+    columns, rows = jnp.meshgrid(jnp.arange(width, dtype=jnp.float32), jnp.arange(height, dtype=jnp.float32))
+    scale = h[:, 6] * columns + h[:, 7] * rows + 1.0
+    source_columns = (h[:, 0] * columns + h[:, 1] * rows + h[:, 2]) / scale
+    source_rows = (h[:, 3] * columns + h[:, 4] * rows + h[:, 5]) / scale
+    out = _sample(batch, source_rows, source_columns, order, "constant", fill_value)
+    return out[0] if images.ndim == 3 else out
+
+
+def elastic_transform(images, alpha=20.0, sigma=5.0, interpolation="bilinear", fill_mode="reflect", fill_value=0.0,
+                      seed=None, data_format=None):
+    """`images` distorted by a random smooth displacement field: per image, two fields (rows, columns) of
+    normal noise times `sigma`, blurred by a Gaussian of `sigma` (window ``int(6 sigma) | 1``), times `alpha`;
+    each pixel samples the input that far away (`fill_mode` outside). `seed`: as in `keras.random`."""
+    from scanfit import random
+
+    images = _checked(images, data_format, "elastic_transform")
+    order = _order(interpolation, "elastic_transform")
+    if fill_mode not in FILL_MODES + ("mirror",):
+        raise ValueError(f"ops.image.elastic_transform fill_mode must be one of {FILL_MODES + ('mirror',)}, "
+                         f"got {fill_mode!r}.")
+    batch = images[None] if images.ndim == 3 else images
+    count, height, width = batch.shape[:3]
+    dtype = jnp.result_type(batch.dtype, jnp.float32)
+    noise = random.normal((2 * count, height, width, 1), stddev=sigma, dtype=dtype, seed=seed)
+    window = int(6 * sigma) | 1
+    shifts = alpha * gaussian_blur(noise, (window, window), (sigma, sigma))[..., 0]
+    columns, rows = jnp.meshgrid(jnp.arange(width, dtype=dtype), jnp.arange(height, dtype=dtype))
+    out = _sample(batch.astype(dtype), rows + shifts[:count], columns + shifts[count:], order, fill_mode, fill_value)
+    out = out.astype(batch.dtype)
+    return out[0] if images.ndim == 3 else out

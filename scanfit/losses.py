@@ -13,7 +13,7 @@ import warnings
 import jax
 import jax.numpy as jnp
 
-from scanfit import config, serialization
+from scanfit import config, ctc as _ctc, serialization
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 
@@ -252,6 +252,17 @@ def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
     return 1 - intersection / (intersection + missed * alpha + false_alarms * beta + config.epsilon())
 
 
+def ctc(y_true, y_pred):
+    """The CTC loss of each row of integer labels `y_true` (batch, labels; 0 is the blank and pads the rows)
+    under the logits `y_pred` (batch, steps, classes), all steps used."""
+    if jnp.ndim(y_true) != 2 or jnp.ndim(y_pred) != 3:
+        raise ValueError(f"ctc takes labels y_true (batch, labels) and logits y_pred (batch, steps, classes), got "
+                         f"shapes {jnp.shape(y_true)} and {jnp.shape(y_pred)}.")
+    y_true = jnp.asarray(y_true, jnp.int32)
+    batch, steps = jnp.shape(y_pred)[:2]
+    return _ctc.ctc_loss(y_true, y_pred, jnp.sum(y_true != 0, axis=-1), jnp.full((batch,), steps), 0)
+
+
 def mean_squared_error(y_true, y_pred):
     """``mean(square(y_true - y_pred), axis=-1)``."""
     y_true, y_pred = match_ranks(*_true_and_pred(y_true, y_pred))
@@ -289,6 +300,18 @@ def huber(y_true, y_pred, delta=1.0):
     half = jnp.asarray(0.5, abs_error.dtype)
     elementwise = jnp.where(abs_error <= delta, half * jnp.square(error), delta * abs_error - half * jnp.square(delta))
     return jnp.mean(elementwise, axis=-1)
+
+
+def categorical_generalized_cross_entropy(y_true, y_pred, q):
+    """Generalized cross-entropy ``(1 - p**q) / q`` of the probability ``p`` given to the true class (integer
+    labels, shape ``(batch,)`` or ``(batch, 1)``): cross-entropy as ``q`` nears 0, the mean absolute error at 1,
+    robust to noisy labels in between."""
+    y_pred = jnp.asarray(y_pred)
+    labels = jnp.asarray(y_true).astype(jnp.int32)
+    if labels.ndim == y_pred.ndim:
+        labels = labels[..., 0]
+    p = jnp.sum(y_pred * jax.nn.one_hot(labels, y_pred.shape[-1], dtype=y_pred.dtype), axis=-1)
+    return (1.0 - jnp.power(p, q)) / q
 
 
 def log_cosh(y_true, y_pred):
@@ -637,6 +660,24 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         return _sparse_crossentropy_and_mask(y_true, y_pred, self.from_logits, self.ignore_class, self.axis)
 
 
+class CategoricalGeneralizedCrossEntropy(LossFunctionWrapper):
+    """Generalized cross-entropy for noisy labels (see `categorical_generalized_cross_entropy`); `q` in (0, 1)."""
+
+    def __init__(self, q=0.5, reduction="sum_over_batch_size", name="categorical_generalized_cross_entropy",
+                 dtype=None):
+        if not 0 < q < 1:
+            raise ValueError(f"CategoricalGeneralizedCrossEntropy needs q in (0, 1), got q={q!r}.")
+        super().__init__(categorical_generalized_cross_entropy, reduction=reduction, name=name, dtype=dtype, q=q)
+        self.q = q
+
+
+class CTC(LossFunctionWrapper):
+    """The CTC loss (see `ctc`)."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="ctc", dtype=None):
+        super().__init__(ctc, reduction=reduction, name=name, dtype=dtype)
+
+
 # ---------------------------------------------------------------------------
 # Look-up and serialization
 # ---------------------------------------------------------------------------
@@ -647,7 +688,8 @@ FUNCTIONS = {
         sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy, mean_squared_error,
         mean_absolute_error, mean_absolute_percentage_error, mean_squared_logarithmic_error, huber, log_cosh,
         hinge, squared_hinge, categorical_hinge, kl_divergence, poisson, cosine_similarity,
-        binary_focal_crossentropy, categorical_focal_crossentropy, dice, tversky,
+        binary_focal_crossentropy, categorical_focal_crossentropy, dice, tversky, ctc,
+        categorical_generalized_cross_entropy,
     )
 }
 ALIASES = {
@@ -664,7 +706,8 @@ CLASSES = {
         Loss, LossFunctionWrapper, MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
         MeanSquaredLogarithmicError, CosineSimilarity, Huber, LogCosh, Hinge, SquaredHinge, CategoricalHinge,
         KLDivergence, Poisson, BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
-        BinaryFocalCrossentropy, CategoricalFocalCrossentropy, Dice, Tversky,
+        BinaryFocalCrossentropy, CategoricalFocalCrossentropy, Dice, Tversky, CTC,
+        CategoricalGeneralizedCrossEntropy,
     )
 }
 REGISTRY = {**FUNCTIONS, **ALIASES, **CLASSES}

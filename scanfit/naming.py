@@ -11,6 +11,13 @@ def unique_name(base):
     return base if count == 0 else f"{base}_{count}"
 
 
+def next_uid(prefix=""):
+    """Keras's ``backend.get_uid``: 1, 2, ... per prefix, counted with the automatic names (after two
+    ``get_uid("dense")`` the next Dense is ``dense_2``)."""
+    _name_counts[prefix] = _name_counts.get(prefix, 0) + 1
+    return _name_counts[prefix]
+
+
 def reset_names():
     """Restart the automatic names (the next Dense is ``dense`` again), as `keras.backend.clear_session` does."""
     _name_counts.clear()

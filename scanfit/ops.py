@@ -20,14 +20,19 @@ operators on them (``x + residual``, ``x[:, 0]``).
 import builtins
 import functools
 import inspect
+import math
+import re
+import sys
+import types
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scanfit import backend
+from scanfit import backend, ctc
 from scanfit import image_ops as image  # noqa: F401 - keras.ops.image
-from scanfit.layers import symbolic
+from scanfit.layers import lowering, symbolic
+from scanfit.layers.adaptive_pooling import adaptive_pool as _adaptive_pool
 from scanfit.layers.operation import Operation, class_name
 from scanfit.losses import divide_no_nan as _divide_no_nan
 from scanfit.serialization import register_built_in
@@ -37,7 +42,7 @@ from scanfit.variables import Variable
 # other parameters (axis, keepdims, ...) are the operation's config.
 _CALL_PARAMETERS = ("x", "x1", "x2", "xs", "condition", "inputs", "indices", "weights", "variable", "key", "a", "y",
                     "array", "sorted_sequence", "values", "bins", "abs_", "angle", "query", "value", "bias", "mask",
-                    "gamma", "beta", "scale")
+                    "gamma", "beta", "scale", "target", "output", "target_length", "output_length", "sequence_lengths")
 # Keras's modules of the operations that are not in keras.src.ops.numpy.
 _MODULES = {
     "nn": ("relu", "relu6", "sigmoid", "softplus", "softsign", "silu", "swish", "log_sigmoid", "leaky_relu",
@@ -46,13 +51,15 @@ _MODULES = {
            "celu", "glu", "hard_silu", "hard_swish", "hard_tanh", "hard_shrink", "soft_shrink", "tanh_shrink",
            "squareplus", "sparse_plus", "sparse_sigmoid", "threshold", "max_pool", "average_pool", "conv",
            "depthwise_conv", "separable_conv", "batch_normalization", "psnr", "depth_to_space", "space_to_depth",
-           "polar", "multi_hot", "layer_normalization", "rms_normalization", "sparsemax", "dot_product_attention"),
+           "polar", "multi_hot", "layer_normalization", "rms_normalization", "sparsemax", "dot_product_attention",
+           "fold", "unfold", "ctc_loss", "ctc_decode", "conv_transpose", "adaptive_average_pool",
+           "adaptive_max_pool"),
     "core": ("cast", "convert_to_tensor", "stop_gradient", "slice", "unstack", "saturate_cast"),
     "math": ("logsumexp", "top_k", "erf", "rsqrt", "erfinv", "segment_sum", "segment_max", "segment_min",
              "segment_prod", "in_top_k", "logdet", "fft", "fft2", "ifft2", "rfft", "irfft", "cdist",
-             "extract_sequences", "view_as_real", "view_as_complex"),
+             "extract_sequences", "view_as_real", "view_as_complex", "stft", "istft", "erfc"),
     "linalg": ("inv", "det", "cholesky", "cholesky_inverse", "solve", "solve_triangular", "eigh", "qr", "svd",
-               "lstsq"),
+               "lstsq", "eig", "lu_factor"),
 }
 _MODULE_OF = {name: module for module, names in _MODULES.items() for name in names}
 
@@ -721,6 +728,38 @@ def separable_conv(inputs, depthwise_kernel, pointwise_kernel, strides=1, paddin
 
 
 @_on_arrays
+def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=None, data_format=None,
+                   dilation_rate=1):
+    """The transposed convolution of the `Conv*DTranspose` layers (`kernel`: spatial axes, output channels, input
+    channels); `output_padding` (None: inferred) sets the output length as there."""
+    _channels_last(data_format, "conv_transpose")
+    inputs, kernel = jnp.asarray(inputs), jnp.asarray(kernel)
+    count = inputs.ndim - 2
+    strides, dilation = _per_axis(strides, count), _per_axis(dilation_rate, count)
+    extra = (None,) * count if output_padding is None else _per_axis(output_padding, count)
+    padding = _padding(padding, "conv_transpose").lower()
+    pads = [lowering.transpose_padding(size, k, s, d, padding, p)
+            for size, k, s, d, p in zip(inputs.shape[1:-1], kernel.shape[:count], strides, dilation, extra)]
+    return lowering.conv_transpose(jnp.asarray(inputs, kernel.dtype), kernel, strides, pads, dilation, "xla")
+
+
+@_on_arrays
+def adaptive_average_pool(inputs, output_size, data_format=None):
+    """Means over the windows that pool each spatial axis to `output_size` (an int: every axis), Keras's windows."""
+    _channels_last(data_format, "adaptive_average_pool")
+    inputs = jnp.asarray(inputs)
+    return _adaptive_pool(inputs, "average", _per_axis(output_size, inputs.ndim - 2))
+
+
+@_on_arrays
+def adaptive_max_pool(inputs, output_size, data_format=None):
+    """Maxima over the windows that pool each spatial axis to `output_size` (an int: every axis), Keras's windows."""
+    _channels_last(data_format, "adaptive_max_pool")
+    inputs = jnp.asarray(inputs)
+    return _adaptive_pool(inputs, "max", _per_axis(output_size, inputs.ndim - 2))
+
+
+@_on_arrays
 def batch_normalization(x, mean, variance, axis, offset=None, scale=None, epsilon=0.001):
     """`x` normalized with the given statistics along `axis`, then scaled and offset (Keras's arithmetic)."""
     shape = [1] * x.ndim
@@ -961,6 +1000,213 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
     return jax.nn.dot_product_attention(query, key, value, bias=bias, mask=mask, scale=scale, is_causal=is_causal)
 
 
+# --- spectrograms, sliding blocks, einops patterns, bit views, factorizations, CTC --------------------------
+
+
+def _stft_window(window, sequence_length, fft_length, dtype):
+    """The analysis window of `sequence_length` samples centred in `fft_length` zeros ("hann" and "hamming": the
+    periodic ones, as SciPy's `get_window` gives them); None: ones over the whole `fft_length`, as in Keras."""
+    if window is None:
+        return jnp.ones(fft_length, dtype)
+    if isinstance(window, str):
+        if window not in ("hann", "hamming"):
+            raise ValueError(f"A window named by a string must be 'hann' or 'hamming', got {window!r}; pass any "
+                             "other window as an array of sequence_length values.")
+        even = 0.5 if window == "hann" else 0.54
+        values = even - (1 - even) * np.cos(2 * np.pi * np.arange(sequence_length) / sequence_length)
+    else:
+        values = window
+    values = jnp.asarray(values, dtype)
+    if values.shape != (sequence_length,):
+        raise ValueError(f"The window must have shape (sequence_length,) = ({sequence_length},), got "
+                         f"{values.shape}.")
+    before = (fft_length - sequence_length) // 2
+    return jnp.pad(values, (before, fft_length - sequence_length - before))
+
+
+@_on_arrays
+def stft(x, sequence_length, sequence_stride, fft_length, window="hann", center=True):
+    """The short-time Fourier transform along the last axis of real `x`: (real, imaginary) parts of shape (...,
+    frames, fft_length // 2 + 1), a frame every `sequence_stride` samples, windowed by `window`; with `center`
+    the signal is first padded by fft_length // 2 on each side with its reflection."""
+    x = jnp.asarray(x)
+    if x.dtype not in (jnp.float32, jnp.float64):
+        raise TypeError(f"ops.stft takes float32 or float64 signals, got {x.dtype}.")
+    if fft_length < sequence_length:
+        raise ValueError(f"ops.stft: fft_length ({fft_length}) must be at least sequence_length "
+                         f"({sequence_length}).")
+    window = _stft_window(window, sequence_length, fft_length, x.dtype)
+    if center:
+        x = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(fft_length // 2, fft_length // 2)], mode="reflect")
+    starts = jnp.arange(0, x.shape[-1] - fft_length + 1, sequence_stride)
+    frames = jnp.take(x, starts[:, None] + jnp.arange(fft_length)[None, :], axis=-1)
+    return _pair(jnp.fft.rfft(frames * window, n=fft_length))
+
+
+@_on_arrays
+def istft(x, sequence_length, sequence_stride, fft_length, length=None, window="hann", center=True):
+    """The inverse of `stft`: the signal whose short-time Fourier transform is the (real, imaginary) pair `x`,
+    frames overlapped and added, divided by the overlapping windows' squares; `length` samples (after the
+    `center` padding) when given."""
+    spectrum = _complex(x)
+    if spectrum.ndim < 2:
+        raise ValueError(f"ops.istft takes (..., frames, bins) spectra, got shape {spectrum.shape}.")
+    window_values = _stft_window(window, sequence_length, fft_length, jnp.real(spectrum).dtype)
+    frames = jnp.fft.irfft(spectrum, n=fft_length, axis=-1) * window_values
+    starts = jnp.arange(frames.shape[-2]) * sequence_stride
+    positions = starts[:, None] + jnp.arange(fft_length)[None, :]
+    total = fft_length + sequence_stride * (frames.shape[-2] - 1)
+    signal = jnp.zeros(frames.shape[:-2] + (total,), frames.dtype).at[..., positions].add(frames)
+    overlap = jnp.zeros(total, frames.dtype).at[positions].add(jnp.broadcast_to(window_values**2, positions.shape))
+    signal = signal / jnp.where(overlap > 1e-10, overlap, 1.0)
+    start = fft_length // 2 if center else 0
+    end = start + length if length is not None else total - start
+    return signal[..., start:end]
+
+
+def _two(value):
+    """An int or a pair as a (height, width) pair."""
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+@_on_arrays
+def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
+    """The sliding `kernel_size` blocks of channels-first images `x` (batch, channels, height, width), zero-padded
+    by `padding` on each side first: (batch, channels * kernel height * kernel width, blocks), each block's values
+    channel by channel, the blocks row by row (PyTorch's ``unfold``, as Keras gives it)."""
+    x = jnp.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(f"ops.unfold takes (batch, channels, height, width) images, got shape {x.shape}.")
+    pad_height, pad_width = _two(padding)
+    x = jnp.pad(x, ((0, 0), (0, 0), (pad_height, pad_height), (pad_width, pad_width)))
+    blocks = jax.lax.conv_general_dilated_patches(x, _two(kernel_size), _two(stride), "VALID",
+                                                  rhs_dilation=_two(dilation),
+                                                  dimension_numbers=("NCHW", "OIHW", "NCHW"),
+                                                  precision=jax.lax.Precision.HIGHEST)
+    return jnp.reshape(blocks, blocks.shape[:2] + (-1,))
+
+
+@_on_arrays
+def fold(x, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """`unfold`'s blocks (batch, channels * kernel height * kernel width, blocks) put back into (batch, channels,
+    *output_size) images, the values where blocks overlap summed: the transpose of `unfold`."""
+    x = jnp.asarray(x)
+    kernel_height, kernel_width = _two(kernel_size)
+    if x.ndim != 3 or x.shape[1] % (kernel_height * kernel_width):
+        raise ValueError(f"ops.fold takes (batch, channels * {kernel_height} * {kernel_width}, blocks) blocks, got "
+                         f"shape {x.shape}.")
+    images = jax.ShapeDtypeStruct((x.shape[0], x.shape[1] // (kernel_height * kernel_width)) + _two(output_size),
+                                  x.dtype)
+    blocks_of = functools.partial(unfold, kernel_size=kernel_size, dilation=dilation, padding=padding, stride=stride)
+    expected = jax.eval_shape(blocks_of, images).shape
+    if expected != x.shape:
+        raise ValueError(f"ops.fold: images of size {_two(output_size)} have {expected[-1]} blocks of this "
+                         f"kernel_size, dilation, padding and stride, but x has {x.shape[-1]}.")
+    return jax.linear_transpose(blocks_of, images)(x)[0]
+
+
+def _axis_groups(side, pattern):
+    """The axes of one side of an einops pattern: a list of groups, each a list of axis names."""
+    groups = []
+    for match in re.finditer(r"\(([^()]*)\)|([^\s()]+)", side):
+        names = match.group(1).split() if match.group(1) is not None else [match.group(2)]
+        if not names or not builtins.all(name.isidentifier() for name in names):
+            raise ValueError(f"ops.rearrange supports named axes and parenthesized groups of them (as Keras "
+                             f"does), not {match.group(0)!r} in {pattern!r}.")
+        groups.append(names)
+    if re.sub(r"\(([^()]*)\)|([^\s()]+)", "", side).strip():
+        raise ValueError(f"ops.rearrange: unbalanced parentheses in {pattern!r}.")
+    return groups
+
+
+@_on_arrays
+def rearrange(tensor, pattern, **axes_lengths):
+    """`tensor`'s axes rearranged by an einops pattern such as ``"b (h h1) w c -> b h (w h1) c"``: each input axis
+    named (a group in parentheses splits one, with `axes_lengths` giving all its sizes but one), the output
+    the same names transposed and grouped (a group merges axes)."""
+    tensor = jnp.asarray(tensor)
+    if pattern.count("->") != 1:
+        raise ValueError(f"ops.rearrange's pattern must be 'input axes -> output axes', got {pattern!r}.")
+    left, right = pattern.split("->")
+    inputs, outputs = _axis_groups(left, pattern), _axis_groups(right, pattern)
+    names = [name for group in inputs for name in group]
+    order = [name for group in outputs for name in group]
+    if len(set(names)) != len(names) or sorted(names) != sorted(order):
+        raise ValueError(f"ops.rearrange: each axis must appear once on each side of {pattern!r}.")
+    if len(inputs) != tensor.ndim:
+        raise ValueError(f"ops.rearrange: {pattern!r} names {len(inputs)} axes, the tensor has shape {tensor.shape}.")
+    unknown = set(axes_lengths) - set(names)
+    if unknown:
+        raise ValueError(f"ops.rearrange: {sorted(unknown)} are not axes of {pattern!r}.")
+    sizes = dict(axes_lengths)
+    for group, size in zip(inputs, tensor.shape):
+        missing = [name for name in group if name not in sizes]
+        if len(missing) > 1:
+            raise ValueError(f"ops.rearrange: give the lengths of all axes but one of ({' '.join(group)}) in "
+                             f"{pattern!r}, as keyword arguments.")
+        known = math.prod(sizes[name] for name in group if name not in missing)
+        if missing and size % known == 0:
+            sizes[missing[0]] = size // known
+        elif missing or known != size:
+            raise ValueError(f"ops.rearrange: an axis of size {size} cannot be ({' '.join(group)}) with lengths "
+                             f"{ {name: sizes[name] for name in group if name in sizes} }.")
+    tensor = jnp.transpose(jnp.reshape(tensor, [sizes[name] for name in names]), [names.index(n) for n in order])
+    return jnp.reshape(tensor, [math.prod(sizes[name] for name in group) for group in outputs])
+
+
+@_on_arrays
+def view(x, dtype=None):
+    """`x`'s bits read as `dtype` (a wider dtype takes several entries of the last axis, a narrower one splits
+    each); None: `x` as it is."""
+    x = jnp.asarray(x)
+    return x if dtype is None else x.view(jnp.dtype(dtype))
+
+
+@_on_arrays
+def eig(x):
+    """The eigenvalues and right eigenvectors (columns) of a general square matrix, complex."""
+    return tuple(jnp.linalg.eig(x))
+
+
+@_on_arrays
+def lu_factor(x):
+    """The LU factorization of a square matrix (or a batch of them) with partial pivoting, as SciPy's
+    ``lu_factor`` gives it: (L and U in one matrix, the row swapped with each row in turn)."""
+    if jnp.ndim(x) < 2:
+        raise ValueError(f"ops.lu_factor takes a matrix (or a batch of them), got shape {jnp.shape(x)}.")
+    return tuple(jax.lax.linalg.lu(x)[:2])
+
+
+@_on_arrays
+def ctc_loss(target, output, target_length, output_length, mask_index=0):
+    """The CTC loss of each row of labels `target` (batch, labels) under the logits `output` (batch, steps,
+    classes), using each row's first `target_length` labels and `output_length` steps; `mask_index`: the blank."""
+    return ctc.ctc_loss(target, output, target_length, output_length, mask_index)
+
+
+@_on_arrays
+def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_paths=1, merge_repeated=True,
+               mask_index=0):
+    """The label sequences of (batch, steps, classes) scores: ``(labels, scores)``, labels (top_paths, batch,
+    steps) padded with -1. "greedy": each step's best class (scores: minus the sum of the chosen inputs);
+    "beam_search": a prefix beam search over the log-softmax (scores: the paths' log-probabilities; concrete
+    arrays only). `mask_index` (None: the last class) is the blank."""
+    inputs = jnp.asarray(inputs)
+    inputs = inputs.astype(jnp.result_type(inputs.dtype, jnp.float32))
+    mask_index = inputs.shape[-1] - 1 if mask_index is None else mask_index
+    if strategy == "greedy":
+        if top_paths != 1 or beam_width != 100:
+            raise ValueError("ops.ctc_decode(strategy='greedy') finds one path: top_paths and beam_width are for "
+                             "strategy='beam_search'.")
+        return ctc.greedy_decode(inputs, sequence_lengths, merge_repeated, mask_index)
+    if strategy == "beam_search":
+        if not merge_repeated:
+            raise ValueError("ops.ctc_decode(strategy='beam_search') always merges repeated labels (CTC's rule); "
+                             "merge_repeated=False is for strategy='greedy'.")
+        return ctc.beam_search_decode(inputs, sequence_lengths, beam_width, top_paths, mask_index)
+    raise ValueError(f"ops.ctc_decode: strategy must be 'greedy' or 'beam_search', got {strategy!r}.")
+
+
 def is_tensor(x):
     """Whether `x` is an array of the backend (a JAX array)."""
     return isinstance(x, jax.Array)
@@ -1008,3 +1254,23 @@ def _operation_from_config(name, config):
 register_built_in("operation", {class_name(name): functools.partial(_operation_from_config, name)
                                 for name in _RECORDABLE})
 symbolic.use_operations(_RECORDABLE)
+
+
+def _namespace(name, names):
+    """The module ``scanfit.ops.<name>`` holding the operations `names`, as Keras's ``keras.ops.<name>``."""
+    module = types.ModuleType(f"{__name__}.{name}", f"`keras.ops.{name}`: these operations of `scanfit.ops`.")
+    module.__dict__.update({n: globals()[n] for n in names})
+    sys.modules[module.__name__] = module
+    return module
+
+
+# Keras's operations outside keras.ops.numpy that _MODULES leaves there: its core ones, rearrange, and the ones
+# keras.ops.linalg holds although their operations are numpy's or core's (matrix_rank, norm, pinv, jvp)
+_NOT_NUMPY = {"associative_scan", "cond", "convert_to_numpy", "custom_gradient", "dtype", "fori_loop", "is_tensor",
+              "map", "scan", "scatter", "scatter_update", "shape", "slice_update", "switch", "vectorized_map",
+              "while_loop", "rearrange", "matrix_rank", "norm", "pinv", "jvp"}
+nn = _namespace("nn", _MODULES["nn"])
+linalg = _namespace("linalg", _MODULES["linalg"] + ("matrix_rank", "norm", "pinv", "jvp"))
+numpy = _namespace("numpy", [n for n, value in list(globals().items())
+                             if not n.startswith("_") and getattr(value, "__module__", None) == __name__
+                             and n not in _MODULE_OF and n not in _NOT_NUMPY])

@@ -323,6 +323,58 @@ def keras_ftrl(learning_rate, power, initial_accumulator_value, l1, l2, l2_shrin
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+class KerasAdafactorState(NamedTuple):
+    """Keras Adafactor's slots: the factored second moments ``r`` (rows) and ``c`` (columns) of each weight of
+    two or more axes (a scalar placeholder for the others) and ``velocity``."""
+
+    count: jax.Array
+    r: Any
+    c: Any
+    velocity: Any
+
+
+def _rms(x):
+    return jnp.sqrt(jnp.mean(jnp.square(x)))
+
+
+def keras_adafactor(learning_rate, beta_2_decay, epsilon_1, epsilon_2, clip_threshold, weight_decay):
+    """Adafactor's whole update as Keras 3 computes it: a step of ``min(lr, 1/sqrt(t))`` times the weight's
+    RMS (at least `epsilon_2`) along the gradient over the square root of a second moment factored over the
+    last two axes (kept whole for weights of fewer axes), clipped to RMS `clip_threshold`."""
+
+    def init_fn(params):
+        def factors(p, drop_axis):
+            return jnp.zeros(np.delete(p.shape, drop_axis) if p.ndim >= 2 else (), p.dtype)
+        return KerasAdafactorState(jnp.zeros([], jnp.int32), jax.tree.map(lambda p: factors(p, -1), params),
+                                   jax.tree.map(lambda p: factors(p, -2), params), optax.tree.zeros_like(params))
+
+    def update_fn(grads, state, params=None):
+        count = optax.safe_increment(state.count)
+        step = count.astype(jnp.float32)
+        relative_rate = jnp.minimum(learning_rate, 1.0 / jnp.sqrt(step))
+        beta_2 = 1.0 - step ** beta_2_decay
+
+        def update(p, w, g, r, c, v):
+            squared = jnp.square(g) + epsilon_1
+            if p.ndim >= 2:
+                r = beta_2 * r + (1.0 - beta_2) * jnp.mean(squared, axis=-1)
+                c = beta_2 * c + (1.0 - beta_2) * jnp.mean(squared, axis=-2)
+                v = (r / jnp.mean(r, axis=-1, keepdims=True))[..., None] * c[..., None, :]
+            else:
+                v = beta_2 * v + (1.0 - beta_2) * squared
+            direction = g / jnp.sqrt(v)
+            direction = direction / jnp.maximum(1.0, _rms(direction) / clip_threshold)
+            return w - p - jnp.maximum(epsilon_2, _rms(w)) * relative_rate * direction, r, c, v
+
+        decayed = _decayed(params, learning_rate, weight_decay)
+        steps = jax.tree.map(update, params, decayed, grads, state.r, state.c, state.velocity)
+        treedef = jax.tree.structure(params)
+        updates, r, c, velocity = (treedef.unflatten(parts) for parts in zip(*treedef.flatten_up_to(steps)))
+        return updates, KerasAdafactorState(count, r, c, velocity)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
 def clip_by_norm_per_variable(clipnorm):
     """Keras's ``clipnorm``: rescale each gradient array on its own to L2 norm at most ``clipnorm``."""
 
@@ -836,6 +888,29 @@ class Ftrl(Optimizer):
             self.weight_decay))
 
 
+class Adafactor(Optimizer):
+    """Adafactor with Keras 3's arguments and update (see `keras_adafactor`): memory-light second moments for
+    large matrices. As in Keras, the step size is ``min(learning_rate, 1/sqrt(step))`` whether or not
+    `relative_step` is set (Keras keeps the flag in the config only). Slots: ``update[0]`` holds ``r``, ``c``
+    and ``velocity``."""
+
+    hyperparameter_names = ("beta_2_decay", "epsilon_1", "epsilon_2", "clip_threshold", "relative_step")
+    update_decays_weights = True
+
+    def __init__(self, learning_rate=None, beta_2_decay=-0.8, epsilon_1=1e-30, epsilon_2=1e-3, clip_threshold=1.0,
+                 relative_step=True, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_2_decay = beta_2_decay
+        self.epsilon_1 = in_range("epsilon_1", epsilon_1, 0)
+        self.epsilon_2 = in_range("epsilon_2", epsilon_2, 0)
+        self.clip_threshold = in_range("clip_threshold", clip_threshold, 0, low_open=True)
+        self.relative_step = relative_step
+
+    def _update_transform(self, learning_rate):
+        return optax.chain(keras_adafactor(learning_rate, self.beta_2_decay, self.epsilon_1, self.epsilon_2,
+                                           self.clip_threshold, self.weight_decay))
+
+
 class OptaxOptimizer(Optimizer):
     """A ready-made `optax.GradientTransformation` used as a Keras optimizer.
 
@@ -1025,7 +1100,8 @@ class LossScaleOptimizer(Optimizer):
 
 ALL_OPTIMIZERS = {
     cls.__name__.lower(): cls
-    for cls in (SGD, RMSprop, Adagrad, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, Lamb, Ftrl, LossScaleOptimizer)
+    for cls in (SGD, RMSprop, Adagrad, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, Lamb, Ftrl, Adafactor,
+                LossScaleOptimizer)
 }
 
 

@@ -121,3 +121,28 @@ def categorical(logits, num_samples, dtype="int32", seed=None):
     draws = jax.random.categorical(_key(seed, "categorical"), logits[:, None, :], axis=-1,
                                    shape=(logits.shape[0], num_samples))
     return draws.astype(jnp.dtype(dtype))
+
+
+def _float_only(dtype, what):
+    """`dtype` (None: floatx), which must be a float dtype."""
+    dtype = _float(dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(f"keras.random.{what} draws floats: dtype must be a float dtype, got {dtype}.")
+    return dtype
+
+
+def gamma(shape, alpha, dtype=None, seed=None):
+    """Draws from the gamma distribution of shape `alpha` (scale 1)."""
+    return jax.random.gamma(_key(seed, "gamma"), jnp.asarray(alpha), tuple(shape), _float_only(dtype, "gamma"))
+
+
+def beta(shape, alpha, beta, dtype=None, seed=None):
+    """Draws from the beta distribution of parameters `alpha` and `beta`."""
+    return jax.random.beta(_key(seed, "beta"), jnp.asarray(alpha), jnp.asarray(beta), tuple(shape),
+                           _float_only(dtype, "beta"))
+
+
+def binomial(shape, counts, probabilities, dtype=None, seed=None):
+    """The numbers of successes in `counts` trials of success probability `probabilities`, as floats."""
+    return jax.random.binomial(_key(seed, "binomial"), jnp.asarray(counts), jnp.asarray(probabilities), tuple(shape),
+                               _float_only(dtype, "binomial"))

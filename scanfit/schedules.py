@@ -178,9 +178,40 @@ class CosineDecay(_Decay):
         )
 
 
+class CosineDecayRestarts(LearningRateSchedule):
+    """Cosine decay with warm restarts (SGDR): a cosine from ``initial_learning_rate`` down to ``alpha`` times
+    it over ``first_decay_steps``, then again over a period ``t_mul`` times longer, from a peak ``m_mul``
+    times lower, and so on."""
+
+    def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0, alpha=0.0,
+                 name="SGDRDecay"):
+        if first_decay_steps <= 0:
+            raise ValueError(f"Argument `first_decay_steps` must be > 0, got {first_decay_steps!r}.")
+        self.initial_learning_rate, self.first_decay_steps = initial_learning_rate, first_decay_steps
+        self.t_mul, self.m_mul, self.alpha, self.name = t_mul, m_mul, alpha, name
+
+    def __call__(self, step):
+        periods = _step_as_float(step) / self.first_decay_steps  # in units of the first period
+        if self.t_mul == 1.0:
+            restarts = jnp.floor(periods)
+            fraction = periods - restarts
+        else:  # the periods grow geometrically: find the restart whose span holds `periods`
+            t_mul = jnp.float32(self.t_mul)
+            restarts = jnp.floor(jnp.log(1.0 - periods * (1.0 - t_mul)) / jnp.log(t_mul))
+            before = (1.0 - t_mul ** restarts) / (1.0 - t_mul)
+            fraction = (periods - before) / t_mul ** restarts
+        cosine = 0.5 * jnp.float32(self.m_mul) ** restarts * (1.0 + jnp.cos(math.pi * fraction))
+        return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "first_decay_steps": self.first_decay_steps,
+                "t_mul": self.t_mul, "m_mul": self.m_mul, "alpha": self.alpha, "name": self.name}
+
+
 ALL_SCHEDULES = {
     cls.__name__: cls
-    for cls in (ExponentialDecay, PiecewiseConstantDecay, PolynomialDecay, InverseTimeDecay, CosineDecay)
+    for cls in (ExponentialDecay, PiecewiseConstantDecay, PolynomialDecay, InverseTimeDecay, CosineDecay,
+                CosineDecayRestarts)
 }
 
 

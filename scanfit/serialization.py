@@ -82,6 +82,13 @@ class SafeModeScope:
         return False
 
 
+def enable_unsafe_deserialization():
+    """Keras's ``config.enable_unsafe_deserialization``: from now on (in this thread), configs read outside
+    `load_model` (``model_from_json``, ``from_config``, ``deserialize_keras_object``) rebuild Lambda layers from
+    their stored code; `load_model` still asks for its own ``safe_mode=False``. Only for configs you trust."""
+    _SAFE_MODE.set(False)
+
+
 def in_safe_mode():
     """True unless an enclosing `SafeModeScope(False)` turned safe mode off."""
     return _SAFE_MODE.get()
@@ -221,6 +228,13 @@ def serialize_object(kind, obj, base, module, registry):
     )
 
 
+def config_name(config, custom_objects=None):
+    """The name to look a config dict's class up by: its ``registered_name`` (``"package>Name"``) when a class
+    was registered or supplied under it, else its ``class_name``."""
+    registered = config.get("registered_name")
+    return registered if is_custom_object(registered, custom_objects) else config["class_name"]
+
+
 def lookup(kind, registry, name, custom_objects=None):
     """The object the caller supplied under `name`, else ``registry[name]``, else a clear ValueError.
 
@@ -259,7 +273,7 @@ def resolve(kind, registry, identifier, custom_objects=None):
             raise ValueError(f"A {kind} config must have a 'class_name' key, got {identifier!r}")
         if identifier["class_name"] == "function" and isinstance(identifier.get("config"), str):
             return lookup(kind, registry, identifier["config"], custom_objects)  # a function saved by its name
-        cls = lookup(kind, registry, identifier["class_name"], custom_objects)
+        cls = lookup(kind, registry, config_name(identifier, custom_objects), custom_objects)
         config = identifier.get("config") or {}
         if not isinstance(config, dict):
             if isinstance(config, str) and not isinstance(cls, type):

@@ -360,7 +360,7 @@ def _is_elementwise_builtin(loss_object):
     """Whether the loss is one of Keras's that compare targets and outputs element by element (mse, mae, ...)."""
     function = getattr(loss_object, "fn", None)
     function = getattr(function, "func", function)
-    return function in set(losses.FUNCTIONS.values()) - {losses.sparse_categorical_crossentropy}
+    return function in set(losses.FUNCTIONS.values()) - {losses.sparse_categorical_crossentropy, losses.ctc}
 
 
 def check_targets(loss_object, y, y_pred_shape):

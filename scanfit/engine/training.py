@@ -209,6 +209,7 @@ class Trainer(EpochKeys):
 
     def __init__(self, model, y_shape):
         self.model = model
+        self.y_shape = y_shape
         self.outputs = CompiledOutputs(model, y_shape)
         self.loss = self.outputs.losses[0][2]  # the first (for one output, the only) resolved loss
         self.metrics = [metric for _, metric, _ in self.outputs.metrics]
@@ -253,12 +254,32 @@ class Trainer(EpochKeys):
         return ["loss"] + self.outputs.log_names()
 
     def logs_from_sums(self, sums, prefix=""):
+        """The logs of a run's `sums`; the model's metric objects (`model.metrics`) take that state too, as
+        Keras's hold the last run's (a fit's validation, an evaluate, a train_on_batch)."""
         sums = jax.device_get(sums)
         loss_total, count, totals, weights = (np.asarray(s, dtype=np.float64) for s in sums[:4])
         logs = {prefix + "loss": float(loss_total / count)}
         for name, value in zip(self.outputs.log_names(), self.outputs.results(totals, weights, sums[4])):
             logs[prefix + name] = value
+        self.publish_metrics(sums)
         return logs
+
+    def publish_metrics(self, sums):
+        """Write the state of `sums` into ``model.compiled_loss_tracker`` (its total and count) and the metrics
+        of ``model.compile_metrics`` (a mean's total and weight, a stateful metric's variables)."""
+        model = self.model
+        model.compiled_loss_tracker.total.assign(np.float32(sums[0]))
+        model.compiled_loss_tracker.count.assign(np.float32(sums[1]))
+        if model.compile_metrics is None:
+            return
+        model.compile_metrics.build_for(self.y_shape)
+        logged = len(self.outputs.losses) if len(self.outputs.losses) > 1 else 0
+        means = iter(zip(sums[2][logged:], sums[3][logged:]))
+        states = iter(sums[4])
+        for (_, ours, _), (_, theirs, _) in zip(self.outputs.metrics, model.compile_metrics.outputs.metrics):
+            values = next(states) if ours.is_stateful else next(means)
+            for variable, value in zip(theirs.variables, values):
+                variable.assign(np.asarray(value, variable.dtype).reshape(variable.shape))
 
     def optimizer_state(self):
         """The optimizer state, created from the model's trainable weights on first use."""

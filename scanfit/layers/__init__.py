@@ -1,6 +1,14 @@
 """Keras layers (`keras.layers`)."""
 from scanfit.layers import experimental
 from scanfit.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from scanfit.layers.adaptive_pooling import (
+    AdaptiveAveragePooling1D,
+    AdaptiveAveragePooling2D,
+    AdaptiveAveragePooling3D,
+    AdaptiveMaxPooling1D,
+    AdaptiveMaxPooling2D,
+    AdaptiveMaxPooling3D,
+)
 from scanfit.layers.attention import AdditiveAttention, Attention
 from scanfit.layers.augmentation import (
     RandomBrightness,
@@ -13,11 +21,26 @@ from scanfit.layers.augmentation import (
 from scanfit.layers.base import Layer
 from scanfit.variables import Variable
 from scanfit.layers.category_encoding import CategoryEncoding
+from scanfit.layers.color_augmentation import (
+    AutoContrast,
+    Equalization,
+    RandomColorDegeneration,
+    RandomColorJitter,
+    RandomGrayscale,
+    RandomHue,
+    RandomInvert,
+    RandomPosterization,
+    RandomSaturation,
+    RandomSharpness,
+    Solarization,
+)
 from scanfit.layers.convolution import (
     Conv1D,
     Conv1DTranspose,
     Conv2D,
     Conv2DTranspose,
+    Conv3D,
+    Conv3DTranspose,
     DepthwiseConv1D,
     DepthwiseConv2D,
     SeparableConv1D,
@@ -25,10 +48,12 @@ from scanfit.layers.convolution import (
 )
 from scanfit.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from scanfit.layers.discretization import Discretization
+from scanfit.layers.distortion_augmentation import RandomErasing, RandomGaussianBlur, RandomPerspective, RandomShear
 from scanfit.layers.einsum_dense import EinsumDense
 from scanfit.layers.embedding import Embedding
 from scanfit.layers.hashing import Hashing
 from scanfit.layers.index_lookup import IntegerLookup, StringLookup
+from scanfit.layers.input_spec import InputSpec
 from scanfit.layers.jax_layer import JaxLayer
 from scanfit.layers.lambda_layer import Lambda
 from scanfit.layers.merging import (
@@ -50,19 +75,25 @@ from scanfit.layers.merging import (
     subtract,
 )
 from scanfit.layers.multi_head_attention import MultiHeadAttention
+from scanfit.layers.pipeline import Pipeline
 from scanfit.layers.rnn import GRUCell, LSTMCell, RNN, SimpleRNNCell, StackedRNNCells
 from scanfit.layers.masking import Masking
+from scanfit.layers.mix_augmentation import CutMix, MixUp
 from scanfit.layers.normalization import (BatchNormalization, GroupNormalization, LayerNormalization, Normalization,
                                           RMSNormalization)
 from scanfit.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
+    AveragePooling3D,
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
+    GlobalAveragePooling3D,
     GlobalMaxPooling1D,
     GlobalMaxPooling2D,
+    GlobalMaxPooling3D,
     MaxPooling1D,
     MaxPooling2D,
+    MaxPooling3D,
 )
 from scanfit.layers.recurrent import GRU, LSTM, SimpleRNN
 from scanfit.layers.regularization import (
@@ -71,9 +102,20 @@ from scanfit.layers.regularization import (
     GaussianNoise,
     SpatialDropout1D,
     SpatialDropout2D,
+    SpatialDropout3D,
 )
 from scanfit.layers.resizing import CenterCrop, RandomCrop, Resizing
-from scanfit.layers.reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
+from scanfit.layers.reshaping import (
+    Cropping1D,
+    Cropping2D,
+    Cropping3D,
+    UpSampling1D,
+    UpSampling2D,
+    UpSampling3D,
+    ZeroPadding1D,
+    ZeroPadding2D,
+    ZeroPadding3D,
+)
 from scanfit.layers.simple import (
     ActivityRegularization,
     Identity,
@@ -84,7 +126,8 @@ from scanfit.layers.simple import (
 )
 from scanfit.layers.text_vectorization import TextVectorization
 from scanfit.layers.symbolic import KerasTensor
-from scanfit.layers.wrappers import Bidirectional, TimeDistributed
+from scanfit.layers.wrappers import Bidirectional, TimeDistributed, Wrapper
+from scanfit.saving.objects import deserialize_keras_object, serialize_keras_object
 from scanfit.serialization import register_built_in
 
 LAYER_CLASSES = {
@@ -105,7 +148,14 @@ LAYER_CLASSES = {
         Identity, Rescaling, RepeatVector, Permute, ActivityRegularization, UnitNormalization,
         RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast, RandomBrightness, Resizing,
         CenterCrop, RandomCrop, EinsumDense,
-        Attention, AdditiveAttention, MultiHeadAttention, CategoryEncoding, Discretization,
+        Solarization, AutoContrast, Equalization, RandomInvert, RandomGrayscale, RandomPosterization,
+        RandomColorDegeneration, RandomSaturation, RandomHue, RandomSharpness, RandomColorJitter, MixUp, CutMix,
+        RandomErasing, RandomGaussianBlur, RandomShear, RandomPerspective,
+        Attention, AdditiveAttention, MultiHeadAttention, CategoryEncoding, Discretization, Pipeline,
+        Conv3D, Conv3DTranspose, MaxPooling3D, AveragePooling3D, GlobalMaxPooling3D, GlobalAveragePooling3D,
+        UpSampling3D, ZeroPadding3D, Cropping3D, SpatialDropout3D,
+        AdaptiveAveragePooling1D, AdaptiveAveragePooling2D, AdaptiveAveragePooling3D,
+        AdaptiveMaxPooling1D, AdaptiveMaxPooling2D, AdaptiveMaxPooling3D,
     )
 }
 register_built_in("layer", LAYER_CLASSES)
@@ -117,3 +167,16 @@ SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2
 MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
+Convolution3D, Convolution3DTranspose = Conv3D, Conv3DTranspose
+MaxPool3D, AvgPool3D = MaxPooling3D, AveragePooling3D
+GlobalMaxPool3D, GlobalAvgPool3D = GlobalMaxPooling3D, GlobalAveragePooling3D
+
+
+def serialize(layer):
+    """Keras's ``layers.serialize``: the layer's config dict as a ``.keras`` file holds it."""
+    return serialize_keras_object(layer)
+
+
+def deserialize(config, custom_objects=None):
+    """Keras's ``layers.deserialize``: a layer (or model) rebuilt from `serialize`'s dict."""
+    return deserialize_keras_object(config, custom_objects=custom_objects)

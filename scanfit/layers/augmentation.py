@@ -79,7 +79,10 @@ def factor_range(factor, name, lowest=-1.0):
 
 
 class _RandomImageLayer(Layer):
-    """An augmentation layer: `augment` while training with a key, the identity otherwise."""
+    """An augmentation layer: `augment` while training with a key, the identity otherwise. Called on arrays
+    with no `training` (and no model's mode around it), it augments, as Keras's do."""
+
+    default_training = True
 
     def __init__(self, seed=None, data_format=None, **kwargs):
         super().__init__(**kwargs)

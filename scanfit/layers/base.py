@@ -15,6 +15,7 @@ layer's attributes that hold its variables hold that pass's arrays instead, so
 any JAX or NumPy-style operation works on them. ``super().call(inputs, ...)``
 runs the parent layer's own computation (Hands-on ML's ``MCDropout``).
 """
+import functools
 import inspect
 
 import jax
@@ -24,12 +25,16 @@ import numpy as np
 from scanfit import constraints, initializers, mixed_precision, regularizers
 from scanfit import seeding as scanfit_random
 from scanfit.layers import execution, symbolic
+from scanfit.layers.input_spec import check_inputs
 from scanfit.naming import snake_case, unique_name
 from scanfit.variables import Variable
 
 def dtype_policy_config(dtype="float32"):
     """The dtype entry of a Keras 3 layer config."""
     return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": dtype}, "registered_name": None}
+
+
+NOT_GIVEN = object()  # a call's `training` left out (not the same as an explicit None)
 
 
 class Layer:
@@ -52,14 +57,21 @@ class Layer:
     is_model = False  # True for models (their layers hold the weights)
     calls_keras_style = True  # computes with a Keras-style `call` (False for a class that defines `pure_call`)
     state_variables = ()  # what a stateful layer carries from call to call (not weights: never saved)
+    input_spec = None  # a user's layer may set an InputSpec (or a list of them): checked on each call and build
+    default_training = False  # the mode of a call that nothing sets (Keras: the default of call's `training`)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if "build" in vars(cls) and not cls.is_model:
+            cls.build = _marking_built(cls.build)
         if "pure_call" in vars(cls):
             cls.calls_keras_style = False
         elif "call" in vars(cls):
             cls.calls_keras_style = True
-            cls.accepts_mask = "mask" in _call_parameters(cls)
+            parameters = _call_parameters(cls)
+            cls.accepts_mask = "mask" in parameters
+            if "training" in parameters and parameters["training"].default is not inspect.Parameter.empty:
+                cls.default_training = bool(parameters["training"].default)
 
     def __new__(cls, *args, **kwargs):
         layer = super().__new__(cls)
@@ -115,6 +127,7 @@ class Layer:
         shape. `arguments`: the call's further arguments (see `call_arguments`), which a Keras-style
         layer's traced output shape takes into account."""
         input_shape = _as_shape_or_shapes(input_shape)
+        check_inputs(self.input_spec, input_shape, self.name)
         if not self.built:
             self.build(input_shape)
             self.built = True
@@ -232,7 +245,7 @@ class Layer:
         """
         running = execution.current()
         if running is None:
-            return self(inputs, training=training)
+            return self(inputs, training=NOT_GIVEN if training is None else training)
         return running.run_pure(self, inputs, training, mask)
 
     def add_loss(self, loss):
@@ -281,22 +294,27 @@ class Layer:
         `state_variables` (a stateful recurrent layer's states, carried from batch to batch)."""
         return self.own_weights + list(self.state_variables)
 
-    def __call__(self, x, *args, training=None, **kwargs):
+    def __call__(self, x, *args, training=NOT_GIVEN, **kwargs):
         """Call the layer: on `keras.Input` tensors it records a graph node and returns symbolic outputs;
         inside a model's forward pass it runs on that pass's weights; on arrays it runs eagerly
         (``training=True`` applies Dropout with fresh randomness and updates BatchNormalization's statistics).
+        Without `training`, the mode is the model's around it, else the layer's own default (augmentation
+        layers augment); an explicit ``training=None`` means inference, as Keras passes it on to `call`.
 
         Arguments after the input (MultiHeadAttention's ``value``, a Keras-style `call`'s own parameters)
         are passed on by name; they may be tensors too.
         """
         arguments = self.call_arguments(args, kwargs)
+        check_inputs(self.input_spec, x, self.name)
         if symbolic.is_symbolic(x) or symbolic.is_symbolic(list(arguments.values())):
             shape = self.build_for(symbolic.shapes_of(x), arguments)
+            training = None if training is NOT_GIVEN else training
             return symbolic.record_call(self, x, shape, self.output_dtype, training, arguments)
+        training = None if training is NOT_GIVEN else bool(training)
         running = execution.current()
         if running is not None:
             return running.run_call(self, x, training, arguments)
-        return self._call_eagerly(x, bool(training), arguments)
+        return self._call_eagerly(x, training, arguments)
 
     def call_arguments(self, args, kwargs):
         """The call's arguments after the input, by name (``{}`` for none); a TypeError names any this layer
@@ -327,8 +345,9 @@ class Layer:
     def _call_eagerly(self, x, training, arguments=None):
         x = jax.tree.map(lambda a: jnp.asarray(a, self.dtype) if not hasattr(a, "dtype") else jnp.asarray(a), x)
         self.build_for(jax.tree.map(lambda a: tuple(a.shape), x, is_leaf=lambda a: hasattr(a, "shape")), arguments)
-        rng = scanfit_random.next_key() if training else None
         layers = self.weight_layers  # this layer and the layers it holds
+        drawing = training or training is None and any(layer.default_training for layer in layers)
+        rng = scanfit_random.next_key() if drawing else None
         values = {id(layer): layer.weight_values() for layer in layers}
         with execution.executing(execution.Execution(values, training, rng)) as run:
             y = run.run(self, x, arguments=arguments)
@@ -480,6 +499,22 @@ def assign_all(variables, values, owner):
             )
     for variable, array in zip(variables, arrays):
         variable.assign(array)
+
+
+def _marking_built(build):
+    """`build`, marking the layer built for that shape when it returns (as Keras does): a layer built by
+    hand is not built again, with a second set of weights, when it is first called."""
+    if getattr(build, "marks_built", False):
+        return build
+
+    @functools.wraps(build)
+    def build_and_mark(self, input_shape):
+        build(self, input_shape)
+        if not self.built:
+            self.built = True
+            self.input_shape = _as_shape_or_shapes(input_shape)
+    build_and_mark.marks_built = True
+    return build_and_mark
 
 
 def _as_shape_or_shapes(shape):

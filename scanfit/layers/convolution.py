@@ -1,4 +1,4 @@
-"""Convolution layers: Conv1D/2D and their transposed, depthwise and separable forms.
+"""Convolution layers: Conv1D/2D/3D, their transposed forms (1D/2D/3D) and depthwise and separable forms (1D/2D).
 
 Kernels have Keras's shapes (``(*kernel_size, input_channels // groups,
 filters)`` for Conv2D, ``(*kernel_size, filters, input_channels)`` for
@@ -212,6 +212,12 @@ class Conv2D(Conv):
     """2-D convolution over (batch, rows, cols, channels) images."""
 
     rank = 2
+
+
+class Conv3D(Conv):
+    """3-D convolution over (batch, depth, rows, cols, channels) volumes."""
+
+    rank = 3
 
 
 class ConvTranspose(Conv):
@@ -459,6 +465,24 @@ class Conv2DTranspose(ConvTranspose):
     """Transposed 2-D convolution over images."""
 
     rank = 2
+
+
+class Conv3DTranspose(ConvTranspose):
+    """Transposed 3-D convolution over volumes; Keras 3 takes `data_format` before `output_padding` here."""
+
+    rank = 3
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, output_padding=None,
+                 dilation_rate=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(
+            filters, kernel_size, strides=strides, padding=padding, output_padding=output_padding,
+            data_format=data_format, dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
+            kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint, **kwargs)
 
 
 class DepthwiseConv1D(DepthwiseConv):

@@ -51,6 +51,14 @@ class Execution:
         finally:
             self.training, self.training_given = saved
 
+    def mode_of(self, layer, training=None):
+        """Whether `layer` runs in training mode: its call's explicit `training`, else the pass's when given,
+        else the layer's own default (as in Keras 3: an augmentation layer called on arrays augments, a Dropout
+        does not)."""
+        if training is not None:
+            return bool(training)
+        return self.training if self.training_given else layer.default_training
+
     def next_rng(self):
         """A key for the next layer call (None at inference without a key; a `MissingKey` passed on as is)."""
         index, self.calls = self.calls, self.calls + 1
@@ -109,7 +117,7 @@ class Execution:
         """`layer` on `x` (and the call's further `arguments`, by name) with this pass's values (its
         Keras-style `call`, or its `pure_call`); records its updates and activity penalty. An explicit
         ``mask`` among the arguments is the mask."""
-        training = self.training if training is None else bool(training)
+        training = self.mode_of(layer, training)
         if arguments and "mask" in arguments:
             arguments = dict(arguments)
             mask = arguments.pop("mask")
@@ -132,7 +140,7 @@ class Execution:
     def run_pure(self, layer, x, training=None, mask=None, arguments=None):
         """`layer`'s `pure_call` on `x` (and `arguments`, by name) with this pass's values and a key of its
         own; records its updates."""
-        training = self.training if training is None else bool(training)
+        training = self.mode_of(layer, training)
         kwargs = {"mask": mask} if getattr(layer, "accepts_mask", False) else {}
         x, values = layer.in_compute_dtype(x, self.values_for(layer, x, arguments))
         y, updates = layer.pure_call(values, x, training=training, rng=self.next_rng(), **kwargs, **(arguments or {}))

@@ -1,4 +1,4 @@
-"""Pooling layers: Max/AveragePooling1D/2D and their global forms.
+"""Pooling layers: Max/AveragePooling1D/2D/3D and their global forms.
 
 `strides` defaults to `pool_size`. How the pooling runs is chosen in
 `scanfit.layers.lowering`: non-overlapping windows (the usual
@@ -92,6 +92,18 @@ class AveragePooling2D(Pooling):
     rank, mode = 2, "average"
 
 
+class MaxPooling3D(Pooling):
+    """Maximum over windows of (batch, depth, rows, cols, channels) volumes."""
+
+    rank, mode = 3, "max"
+
+
+class AveragePooling3D(Pooling):
+    """Mean over windows of (batch, depth, rows, cols, channels) volumes ('same' windows average their real values)."""
+
+    rank, mode = 3, "average"
+
+
 class GlobalPooling(Layer):
     """Max or mean over all spatial axes; ``keepdims=True`` keeps them with length 1."""
 
@@ -159,3 +171,15 @@ class GlobalAveragePooling2D(GlobalPooling):
     """Mean over the rows and columns of (batch, rows, cols, channels) images."""
 
     rank, mode = 2, "average"
+
+
+class GlobalMaxPooling3D(GlobalPooling):
+    """Maximum over the three spatial axes of (batch, depth, rows, cols, channels) volumes."""
+
+    rank, mode = 3, "max"
+
+
+class GlobalAveragePooling3D(GlobalPooling):
+    """Mean over the three spatial axes of (batch, depth, rows, cols, channels) volumes."""
+
+    rank, mode = 3, "average"

@@ -1,4 +1,4 @@
-"""Noise and dropout layers beyond `Dropout`: AlphaDropout, GaussianNoise, GaussianDropout, SpatialDropout1D/2D.
+"""Noise and dropout layers beyond `Dropout`: AlphaDropout, GaussianNoise, GaussianDropout, SpatialDropout1D/2D/3D.
 
 Each is the identity at inference (and when no random key is given); while
 training it draws only from the `rng` key that `call` receives.
@@ -90,7 +90,7 @@ class SpatialDropout(Layer):
 
     rank = None
 
-    def __init__(self, rate, seed=None, data_format=None, **kwargs):
+    def __init__(self, rate, data_format=None, seed=None, **kwargs):  # Keras 3's order (SpatialDropout2D/3D)
         super().__init__(**kwargs)
         self.rate = rate_of(type(self).__name__, rate)
         self.seed = seed
@@ -132,6 +132,15 @@ class SpatialDropout2D(SpatialDropout):
     """SpatialDropout over images: drops whole feature maps (channels_last or channels_first)."""
 
     rank = 2
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+class SpatialDropout3D(SpatialDropout):
+    """SpatialDropout over volumes: drops whole feature maps (channels_last or channels_first)."""
+
+    rank = 3
 
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format}

@@ -1,4 +1,4 @@
-"""Spatial reshaping layers: ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D."""
+"""Spatial reshaping layers: ZeroPadding1D/2D/3D, Cropping1D/2D/3D, UpSampling1D/2D/3D."""
 import jax
 import jax.numpy as jnp
 
@@ -17,18 +17,21 @@ from scanfit.layers.convolution import (
 _INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5")
 
 
-def amounts_2d(value, name):
-    """An int, 2 ints (symmetric per axis) or 2 pairs ``((top, bottom), (left, right))``, all >= 0."""
+def amounts_per_axis(value, rank, name):
+    """An int, `rank` ints (symmetric per axis) or `rank` pairs ``((before, after), ...)``, all >= 0."""
     if hasattr(value, "__index__") and not isinstance(value, bool):
         pair = int_tuple(value, 2, name, minimum=0)
-        return (pair, pair)
+        return (pair,) * rank
     try:
-        rows, cols = value
-    except (TypeError, ValueError):
+        axes = tuple(value)
+    except TypeError:
+        axes = ()
+    if len(axes) != rank:
         raise ValueError(
-            f"{name} must be an int, a tuple of 2 ints or a tuple of 2 (before, after) pairs, got {name}={value!r}"
-        ) from None
-    return int_tuple(rows, 2, f"{name}[0]", minimum=0), int_tuple(cols, 2, f"{name}[1]", minimum=0)
+            f"{name} must be an int, a tuple of {rank} ints or a tuple of {rank} (before, after) pairs, "
+            f"got {name}={value!r}"
+        )
+    return tuple(int_tuple(axis, 2, f"{name}[{i}]", minimum=0) for i, axis in enumerate(axes))
 
 
 class _Spatial(Layer):
@@ -84,7 +87,21 @@ class ZeroPadding2D(_ZeroPadding):
 
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.padding = amounts_2d(padding, "padding")
+        self.padding = amounts_per_axis(padding, 2, "padding")
+        self.data_format = data_format_of(data_format)
+
+    def _pairs(self):
+        return self.padding
+
+
+class ZeroPadding3D(_ZeroPadding):
+    """`padding`: an int, ``(depth, rows, cols)`` (symmetric) or three ``(before, after)`` pairs."""
+
+    rank = 3
+
+    def __init__(self, padding=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = amounts_per_axis(padding, 3, "padding")
         self.data_format = data_format_of(data_format)
 
     def _pairs(self):
@@ -118,7 +135,7 @@ class Cropping2D(_Spatial):
 
     def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.cropping = amounts_2d(cropping, "cropping")
+        self.cropping = amounts_per_axis(cropping, 2, "cropping")
         self.data_format = data_format_of(data_format)
 
     def _length(self, axis, n):
@@ -127,6 +144,27 @@ class Cropping2D(_Spatial):
     def _apply(self, x):
         (top, bottom), (left, right) = self.cropping
         return x[:, top:x.shape[1] - bottom, left:x.shape[2] - right]
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": self.cropping, "data_format": self.data_format}
+
+
+class Cropping3D(_Spatial):
+    """Removes three ``(before, after)`` pairs from depth, rows and columns (or an int, or 3 ints, symmetric)."""
+
+    rank = 3
+
+    def __init__(self, cropping=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.cropping = amounts_per_axis(cropping, 3, "cropping")
+        self.data_format = data_format_of(data_format)
+
+    def _length(self, axis, n):
+        return _cropped(self, n, self.cropping[axis])
+
+    def _apply(self, x):
+        kept = tuple(slice(before, n - after) for (before, after), n in zip(self.cropping, x.shape[1:-1]))
+        return x[(slice(None),) + kept]
 
     def get_config(self):
         return {**super().get_config(), "cropping": self.cropping, "data_format": self.data_format}
@@ -189,3 +227,26 @@ class UpSampling2D(_Spatial):
     def get_config(self):
         return {**super().get_config(), "size": self.size, "data_format": self.data_format,
                 "interpolation": self.interpolation}
+
+
+class UpSampling3D(_Spatial):
+    """Scales volumes by ``size = (depth, rows, cols)``, repeating each value (Keras 3 has no other interpolation
+    here)."""
+
+    rank = 3
+
+    def __init__(self, size=(2, 2, 2), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.size = int_tuple(size, 3, "size")
+        self.data_format = data_format_of(data_format)
+
+    def _length(self, axis, n):
+        return n * self.size[axis]
+
+    def _apply(self, x):
+        for axis, repeats in enumerate(self.size, start=1):
+            x = jnp.repeat(x, repeats, axis=axis)
+        return x
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "data_format": self.data_format}

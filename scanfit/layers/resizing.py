@@ -114,6 +114,8 @@ class RandomCrop(_ImageSizeLayer):
     Keras documents (Keras 3.15 on JAX returns the images unchanged at inference, shaped unlike its own
     ``compute_output_shape``; scanfit keeps to the documented result)."""
 
+    default_training = True  # (Keras's call takes training=True)
+
     def __init__(self, height, width, seed=None, data_format=None, name=None, **kwargs):
         super().__init__(height, width, data_format, name=name, **kwargs)
         self.seed = seed

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from scanfit.layers import execution, symbolic
-from scanfit.layers.base import Layer
+from scanfit.layers.base import NOT_GIVEN, Layer
 from scanfit.layers.recurrent import GRU, LSTM, SimpleRNN, _masked_matmul
 from scanfit.naming import snake_case
 from scanfit.saving.config import deserialize_layer, serialize_layer
@@ -50,7 +50,7 @@ class _Cell:
     def output_size(self):
         return self.units
 
-    def __call__(self, x, *args, training=None, **kwargs):
+    def __call__(self, x, *args, training=NOT_GIVEN, **kwargs):
         if symbolic.is_symbolic(x):
             raise TypeError(f"{type(self).__name__} computes one timestep on arrays; to run it over a sequence, "
                             f"wrap it: keras.layers.RNN({type(self).__name__}(...)).")

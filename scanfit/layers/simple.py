@@ -16,20 +16,31 @@ class Identity(Layer):
 
 
 class Rescaling(Layer):
-    """``x * scale + offset`` (``Rescaling(1. / 255)`` turns pixel values into [0, 1])."""
+    """``x * scale + offset`` (``Rescaling(1. / 255)`` turns pixel values into [0, 1]); `scale` and `offset` are
+    numbers, or lists of numbers, one per channel (the last axis), as EfficientNet's ImageNet stem uses."""
 
     def __init__(self, scale, offset=0.0, **kwargs):
         super().__init__(**kwargs)
-        for name, value in (("scale", scale), ("offset", offset)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"Rescaling {name} must be a number, got {name}={value!r}.")
-        self.scale, self.offset = float(scale), float(offset)
+        self.scale, self.offset = _scale_argument("scale", scale), _scale_argument("offset", offset)
 
     def pure_call(self, weights, x, *, training=False, rng=None):
         return x * jnp.asarray(self.scale, x.dtype) + jnp.asarray(self.offset, x.dtype), {}
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale, "offset": self.offset}
+
+
+def _scale_argument(name, value):
+    """Rescaling's `scale` or `offset`: a float, or a list of floats (one per channel)."""
+    def number(item):
+        return not isinstance(item, bool) and isinstance(item, (int, float))
+
+    if number(value):
+        return float(value)
+    if isinstance(value, (list, tuple)) and value and all(number(item) for item in value):
+        return [float(item) for item in value]
+    raise TypeError(f"Rescaling {name} must be a number or a list of numbers (one per channel), got "
+                    f"{name}={value!r}.")
 
 
 class RepeatVector(Layer):

@@ -107,6 +107,28 @@ class Node:
         return getattr(self.layer, "is_input_layer", False)
 
 
+def is_keras_tensor(x):
+    """Whether `x` is a symbolic tensor (made by `keras.Input` or a layer called on one)."""
+    return isinstance(x, KerasTensor)
+
+
+def get_source_inputs(tensor):
+    """The `keras.Input` tensors that `tensor` is computed from, in the order the graph reads them."""
+    if not isinstance(tensor, KerasTensor):
+        raise TypeError(f"get_source_inputs takes a symbolic tensor (keras.Input or a layer's output), got "
+                        f"{type(tensor).__name__}.")
+    if tensor.history is None:
+        return [tensor]
+    node = tensor.history.layer.inbound_nodes[tensor.history.node_index]
+    if node.is_input or not node.input_tensors:
+        return [tensor]
+    found = []
+    for source in (s for t in node.input_tensors for s in get_source_inputs(t)):
+        if all(source is not f for f in found):
+            found.append(source)
+    return found
+
+
 def flatten(structure):
     """The KerasTensors (or arrays) of a tensor, list, tuple or dict, in order."""
     return jax.tree.leaves(structure, is_leaf=lambda value: isinstance(value, KerasTensor))

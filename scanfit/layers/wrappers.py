@@ -1,10 +1,12 @@
-"""Layer wrappers: Bidirectional (a recurrent layer both ways) and TimeDistributed (a layer per timestep)."""
+"""Layer wrappers: Bidirectional (a recurrent layer both ways), TimeDistributed (a layer per timestep) and the
+`Wrapper` base class for your own."""
 import jax.numpy as jnp
 
 from scanfit import threefry
 from scanfit.layers.base import Layer
 from scanfit.layers.recurrent import Recurrent
 from scanfit.saving.config import deserialize_layer, serialize_layer
+from scanfit.saving.objects import deserialize_keras_object, serialize_keras_object
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -189,3 +191,28 @@ def _copy(layer, name, **changes):
 
 def _unbuilt_config(config):
     return {key: value for key, value in config.items() if key != "build_config"}
+
+
+class Wrapper(Layer):
+    """Keras's base class for a layer that wraps another (`self.layer`): subclass it and write `call`
+    (``return self.layer(x) * 2``). The wrapped layer is built with the wrapper, trains and saves with it;
+    its config is saved inside the wrapper's (``"layer"``), as Keras writes it."""
+
+    def __init__(self, layer, **kwargs):
+        if not isinstance(layer, Layer):
+            raise ValueError(f"Wrapper needs a Keras layer to wrap, got {layer!r} (a {type(layer).__name__}).")
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    def build(self, input_shape=None):
+        if not self.layer.built:
+            self.layer.build_for(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "layer": serialize_keras_object(self.layer)}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        layer = deserialize_keras_object(config.pop("layer"), custom_objects=custom_objects)
+        return cls(layer, **config)

@@ -336,7 +336,7 @@ class Model(Layer):
             kwargs = {}
             parameters = inspect.signature(self.call).parameters
             if "training" in parameters:
-                kwargs["training"] = running.training
+                kwargs["training"] = running.training if running.training_given else None
             return self.call(x, **kwargs), None
 
     def call(self, inputs, training=None, mask=None):
@@ -395,7 +395,8 @@ class Model(Layer):
         if self._graph is not None:
             parts = self.flatten_inputs(x)
             flat = parts[0] if len(parts) == 1 else tuple(parts)
-        rng = scanfit_random.next_key() if training or self.draws_at_inference() else None
+        drawing = training is None and any(layer.default_training for layer in self.weight_layers)
+        rng = scanfit_random.next_key() if training or drawing or self.draws_at_inference() else None
         y, _, running = self.run_pass(self.weight_values(), flat, training=training, rng=rng)
         for layer in self.weight_layers:  # at inference, only from layers called with training=True
             layer.assign_state(running.updates.get(id(layer), {}))
@@ -509,6 +510,15 @@ class Model(Layer):
         found += [value for value in self.__dict__.values()
                   if isinstance(value, metrics_module.Metric) and all(value is not o for o in own)]
         return found
+
+    def get_metrics_result(self):
+        """Keras's ``get_metrics_result``: ``{name: value}`` of every metric in `metrics` (compile_metrics by
+        each of its metrics), the last fit's validation, evaluate or train_on_batch results after those ran."""
+        results = {}
+        for metric in self.metrics:
+            value = metric.result()
+            results.update(value if isinstance(value, dict) else {metric.name: value})
+        return {name: float(value) if np.ndim(value) == 0 else np.asarray(value) for name, value in results.items()}
 
     def reset_metrics(self):
         """Reset every metric of `metrics` (Keras does so at the start of each epoch)."""

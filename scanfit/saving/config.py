@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 
 from scanfit import initializers, losses, metrics as metrics_module, optimizers
-from scanfit.serialization import CustomObjectScope, built_in, in_safe_mode, is_custom_object, lookup, object_config
+from scanfit.serialization import (CustomObjectScope, built_in, config_name, in_safe_mode, is_custom_object, lookup,
+                                   object_config)
 
 # Keys Keras 3 writes for features scanfit lacks, with the value that means "not used".
 _UNUSED_FEATURES = {"quantization_config": None, "lora_rank": None, "optional": False, "renorm": False}
@@ -91,7 +92,7 @@ def _deserialize_layer(config, custom_objects):
     operations = built_in("operation")
     if class_name in operations and str(config.get("module") or "").startswith("keras.src.ops"):
         return operations[class_name](config.get("config") or {})
-    cls = lookup("layer", built_in("layer"), class_name, custom_objects)
+    cls = lookup("layer", built_in("layer"), config_name(config, custom_objects), custom_objects)
     layer_config = config.get("config") or {}
     if not isinstance(layer_config, dict):
         raise ValueError(f"The config of layer {class_name!r} must be a dict, got {layer_config!r:.200}")
@@ -146,7 +147,7 @@ def _read_model(config, custom_objects, input_shape, max_weight_bytes, max_layer
     if isinstance(config, dict) and "class_name" in config:
         class_name = config["class_name"]
         if class_name not in MODEL_CLASSES:  # a subclassed model: only a class the caller supplies
-            cls = lookup("model", {}, config.get("registered_name") or class_name, custom_objects)
+            cls = lookup("model", {}, config_name(config, custom_objects), custom_objects)
             model = cls.from_config(config.get("config") or {})
             if not model.built and input_shape is not None:
                 model.build(_as_shapes(input_shape))

@@ -9,7 +9,7 @@ scanfit's optax state (see `scanfit.optimizers`) holds the same numbers in
 trees keyed like the trainable weights; `KERAS_SLOTS` says where each Keras
 slot lives in the ``"update"`` step of that state, and with which sign.
 """
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -21,12 +21,20 @@ from scanfit.engine.programs import split_values
 
 
 class Slot(NamedTuple):
-    """A Keras slot: its name, the chain position and state field holding it, and its sign there."""
+    """A Keras slot: its name, the chain position and state field holding it, and its sign there; `shape_of`
+    gives its shape from the weight's, when it is not the weight's."""
 
     name: str
     index: int
     field: str
     sign: float = 1.0
+    shape_of: Any = None
+
+
+def _factor(drop_axis):
+    """Adafactor's ``r`` / ``c``: the weight's shape without one of its last two axes (a scalar placeholder for
+    a weight of fewer axes, which Keras saves too)."""
+    return lambda shape: tuple(np.delete(shape, drop_axis)) if len(shape) >= 2 else ()
 
 
 def _sgd(o):
@@ -66,6 +74,11 @@ KERAS_SLOTS = {
     optimizers.Lion: lambda o: ([(Slot("momentum", 0, "momentum"),)], []),
     optimizers.Lamb: lambda o: ([(Slot("momentum", 0, "momentum"), Slot("velocity", 0, "velocity"))], []),
     optimizers.Ftrl: lambda o: ([(Slot("accumulator", 0, "accumulator"), Slot("linear", 0, "linear"))], []),
+    optimizers.Adafactor: lambda o: (
+        [(Slot("r", 0, "r", shape_of=_factor(-1)), Slot("c", 0, "c", shape_of=_factor(-2)),
+          Slot("velocity", 0, "velocity"))],
+        [],
+    ),
 }
 
 _COUNT = GetAttrKey("count")
@@ -143,8 +156,9 @@ def _layout(model, state, mask):
     for group in groups:
         for layer_index, variable in weights:
             for slot in group:
+                shape = variable.shape if slot.shape_of is None else slot.shape_of(variable.shape)
                 entries.append(Entry(
-                    f"{prefix}/{model.name}_{variable.path.replace('/', '_')}_{slot.name}", "slot", variable.shape,
+                    f"{prefix}/{model.name}_{variable.path.replace('/', '_')}_{slot.name}", "slot", shape,
                     weight=variable.path, slot=slot.name,
                     path=_path(slot, layer_index, variable.short_name, path_prefix),
                     sign=slot.sign,

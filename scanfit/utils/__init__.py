@@ -4,6 +4,8 @@ from scanfit.backend import clear_session
 from scanfit.data_utils import (
     normalize, pack_x_y_sample_weight, split_validation, to_categorical, train_test_split, unpack_x_y_sample_weight,
 )
+from scanfit.layers.symbolic import get_source_inputs, is_keras_tensor
+from scanfit.saving.objects import deserialize_keras_object, serialize_keras_object
 from scanfit.seeding import set_seed as set_random_seed
 from scanfit.serialization import (
     CustomObjectScope,
@@ -24,9 +26,11 @@ from scanfit.utils.text_dataset import text_dataset_from_directory
 from scanfit.utils.timeseries import timeseries_dataset_from_array
 
 __all__ = [
-    "CustomObjectScope", "Progbar", "PyDataset", "Sequence", "array_to_img", "clear_session", "custom_object_scope",
-    "get_custom_objects", "get_file", "get_registered_name", "get_registered_object", "image_dataset_from_directory",
-    "img_to_array", "load_img", "model_to_dot", "normalize", "pack_x_y_sample_weight", "pad_sequences", "plot_model",
-    "register_keras_serializable", "save_img", "set_random_seed", "split_validation", "text_dataset_from_directory",
-    "timeseries_dataset_from_array", "to_categorical", "train_test_split", "unpack_x_y_sample_weight",
+    "array_to_img", "clear_session", "custom_object_scope", "CustomObjectScope", "deserialize_keras_object",
+    "get_custom_objects", "get_file", "get_registered_name", "get_registered_object", "get_source_inputs",
+    "image_dataset_from_directory", "img_to_array", "is_keras_tensor", "load_img", "model_to_dot", "normalize",
+    "pack_x_y_sample_weight", "pad_sequences", "plot_model", "Progbar", "PyDataset",
+    "register_keras_serializable", "save_img", "Sequence", "serialize_keras_object", "set_random_seed",
+    "split_validation", "text_dataset_from_directory", "timeseries_dataset_from_array", "to_categorical",
+    "train_test_split", "unpack_x_y_sample_weight",
 ]

@@ -54,7 +54,7 @@ def test_brightness_equals_keras_for_its_deltas(factor, value_range):
     got = augmentation.adjust_brightness(IMAGES, np.asarray(t["rgb_delta"]).reshape(-1), sorted(value_range))
     np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-6, atol=1e-4)
     ours = scanfit.layers.RandomBrightness(factor, value_range=value_range)
-    np.testing.assert_array_equal(np.asarray(ours(IMAGES)), IMAGES)  # the identity at inference
+    np.testing.assert_array_equal(np.asarray(ours(IMAGES, training=False)), IMAGES)  # the identity at inference
     shifted = np.asarray(ours(IMAGES, training=True)) - IMAGES
     width = abs(value_range[1] - value_range[0])
     unclipped = (np.asarray(ours(IMAGES, training=True)) > min(value_range)) & (IMAGES > min(value_range))
@@ -88,7 +88,7 @@ def test_layers_draw_within_their_ranges_while_training_only():
     images = np.zeros((200, 5, 5, 1), "float32")
     images[:, 2, 3, 0] = 1.0  # one bright pixel right of the centre
     rotate = scanfit.layers.RandomRotation((0.25, 0.25), interpolation="nearest", fill_mode="constant")
-    np.testing.assert_array_equal(np.asarray(rotate(images)), images)
+    np.testing.assert_array_equal(np.asarray(rotate(images, training=False)), images)
     turned = np.asarray(rotate(images, training=True))
     assert np.all(turned[:, 1, 2, 0] == 1.0)  # a quarter turn counterclockwise on screen moves it up
     shift = scanfit.layers.RandomTranslation((0.2, 0.2), (-0.2, -0.2), interpolation="nearest",
@@ -197,8 +197,8 @@ def test_random_crop_crops_one_random_block_per_batch_while_training(data_format
         places.add(found[0])
     assert len(places) > 15
     expected = np.asarray(keras.layers.Resizing(5, 4, crop_to_aspect_ratio=True, data_format=data_format)(given))
-    np.testing.assert_allclose(crop(given), expected, rtol=1e-5, atol=1e-3)
-    np.testing.assert_allclose(crop(given[0]), expected[0], rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(crop(given, training=False), expected, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(crop(given[0], training=False), expected[0], rtol=1e-5, atol=1e-3)
     small = scanfit.layers.RandomCrop(12, 10, data_format=data_format)
     expected = np.asarray(keras.layers.Resizing(12, 10, crop_to_aspect_ratio=True, data_format=data_format)(given))
     np.testing.assert_allclose(small(given, training=True), expected, rtol=1e-5, atol=1e-3)

@@ -51,6 +51,7 @@ import scanfit
     lambda L: L.Identity(),
     lambda L: L.Rescaling(1.0 / 255),
     lambda L: L.Rescaling(2.0, offset=-1.0),
+    lambda L: L.Rescaling([0.5, 2.0, 1.5]),
     lambda L: L.RepeatVector(3),
     lambda L: L.Permute((2, 1)),
     lambda L: L.ActivityRegularization(l1=0.01, l2=0.1),

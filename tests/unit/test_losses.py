@@ -122,6 +122,8 @@ FUNCTION_CASES = [
     ("dice", {"axis": -1}, "multilabel"),
     ("tversky", {}, "multilabel"),
     ("tversky", {"alpha": 0.8, "beta": 0.2, "axis": 1}, "multilabel"),
+    ("categorical_generalized_cross_entropy", {"q": 0.5}, "sparse"),
+    ("categorical_generalized_cross_entropy", {"q": 0.2}, "sparse"),
 ]
 
 
@@ -192,7 +194,21 @@ CLASS_CASES = [
     ("Dice", {}, "multilabel"),
     ("Dice", {"axis": -1}, "multilabel"),
     ("Tversky", {"alpha": 0.3, "beta": 0.7}, "multilabel"),
+    ("CategoricalGeneralizedCrossEntropy", {}, "sparse"),
+    ("CategoricalGeneralizedCrossEntropy", {"q": 0.8}, "sparse"),
 ]
+
+
+def test_generalized_cross_entropy_takes_column_labels_as_documented():
+    """Keras 3.15 documents labels of shape (batch,) or (batch, 1), but broadcasts the second against the
+    predictions into a (batch, batch) matrix; scanfit reads them as the same labels."""
+    y_true, y_pred = make_data("sparse_column")
+    expected = keras.losses.categorical_generalized_cross_entropy(y_true[:, 0], y_pred, q=0.3)
+    close(losses.categorical_generalized_cross_entropy(y_true, y_pred, q=0.3), expected)
+    p = y_pred[np.arange(N), y_true[:, 0].astype(int)]
+    close(losses.CategoricalGeneralizedCrossEntropy(q=0.3)(y_true, y_pred), np.mean((1 - p ** 0.3) / 0.3))
+    with pytest.raises(ValueError, match=r"q in \(0, 1\)"):
+        losses.CategoricalGeneralizedCrossEntropy(q=1.5)
 REDUCTIONS = ["sum_over_batch_size", "sum", "mean_with_sample_weight", None]
 
 

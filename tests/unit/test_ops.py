@@ -25,6 +25,9 @@ INTS, INTS_2 = np.array([12, 7, 5, 9]), np.array([8, 21, 3, 6])
 IMAGE = RNG.normal(size=(2, 6, 8, 4)).astype("float32")  # (batch, height, width, channels)
 KERNEL = RNG.normal(size=(3, 3, 4, 3)).astype("float32")
 POINTWISE = RNG.normal(size=(1, 1, 8, 2)).astype("float32")
+SIGNAL = RNG.normal(size=(2, 40)).astype("float32")
+CHANNELS_FIRST = RNG.normal(size=(2, 3, 7, 6)).astype("float32")  # (batch, channels, height, width)
+LABELS, LOGITS = np.array([[1, 2, 2, 0], [3, 1, 0, 0], [4, 4, 4, 1]]), RNG.normal(size=(3, 7, 5)).astype("float32")
 
 ELEMENTWISE = ["abs", "absolute", "ceil", "cos", "erf", "exp", "floor", "hard_sigmoid", "isfinite", "isinf", "isnan",
                "log_sigmoid", "logical_not", "negative", "reciprocal", "relu", "relu6", "selu", "sigmoid", "sign",
@@ -140,6 +143,12 @@ CASES = (
         ("depthwise_conv", (IMAGE, KERNEL[:, :, :, :2]), {}),
         ("depthwise_conv", (IMAGE, KERNEL[:, :, :, :1]), {"strides": (2, 1), "padding": "same"}),
         ("separable_conv", (IMAGE, KERNEL[:, :, :, :2], POINTWISE), {}),
+        ("conv_transpose", (IMAGE, KERNEL.swapaxes(2, 3)), {}),
+        ("conv_transpose", (IMAGE, KERNEL.swapaxes(2, 3)), {"strides": 2, "padding": "same"}),
+        ("conv_transpose", (IMAGE, KERNEL.swapaxes(2, 3)), {"strides": (2, 3), "output_padding": 1}),
+        ("conv_transpose", (IMAGE[:, :, 0], KERNEL[0].swapaxes(1, 2)), {"dilation_rate": 2, "padding": "same"}),
+        ("adaptive_average_pool", (IMAGE, (4, 3)), {}), ("adaptive_average_pool", (IMAGE[:, :, 0], 5), {}),
+        ("adaptive_max_pool", (IMAGE, (4, 3)), {}), ("adaptive_max_pool", (IMAGE[:, :, 0], 5), {}),
         ("batch_normalization", (IMAGE, A[0], np.abs(B[0]) + 0.1, -1), {}),
         ("batch_normalization", (IMAGE, A[0, :2], np.abs(B[0, :2]) + 0.1, 0), {"offset": B[1, :2], "scale": A[1, :2],
                                                                                "epsilon": 0.01}),
@@ -201,6 +210,32 @@ CASES = (
          {"is_causal": True, "scale": 0.3}),
         ("is_tensor", (A,), {}), ("is_tensor", (ops.convert_to_tensor(A),), {}), ("jvp", (jnp.sin, (A,), (B,)), {}),
     ]
+    + [
+        ("stft", (SIGNAL, 8, 4, 8), {}), ("stft", (SIGNAL, 6, 3, 10), {"window": "hamming", "center": False}),
+        ("stft", (SIGNAL, 5, 2, 8), {"window": None}), ("stft", (SIGNAL, 5, 2, 8), {"window": np.arange(5.0)}),
+        ("istft", (keras.ops.stft(SIGNAL, 8, 4, 8), 8, 4, 8), {}),
+        ("istft", (keras.ops.stft(SIGNAL, 8, 4, 8), 8, 4, 8), {"length": 30}),
+        ("istft", (keras.ops.stft(SIGNAL, 6, 3, 10, "hamming", False), 6, 3, 10), {"window": "hamming",
+                                                                                 "center": False}),
+        ("istft", (keras.ops.stft(SIGNAL, 5, 2, 8, np.arange(1.0, 6.0)), 5, 2, 8), {"window": np.arange(1.0, 6.0)}),
+        ("unfold", (CHANNELS_FIRST, 3), {}),
+        ("unfold", (CHANNELS_FIRST, (2, 3)), {"dilation": (2, 1), "padding": 1, "stride": 2}),
+        ("fold", (keras.ops.unfold(CHANNELS_FIRST, 3), (7, 6), 3), {}),
+        ("fold", (keras.ops.unfold(CHANNELS_FIRST, (2, 3), 2, 1, (1, 2)), (7, 6), (2, 3)),
+         {"dilation": 2, "padding": 1, "stride": (1, 2)}),
+        ("rearrange", (IMAGE, "b h w c -> b c h w"), {}), ("rearrange", (IMAGE, "b h w c -> (b h) w c"), {}),
+        ("rearrange", (IMAGE, "b (h1 h) (w1 w) c -> (b h1 w1) h w c"), {"h1": 2, "w1": 4}),
+        ("rearrange", (IMAGE, "b (h h1) (w w1) c -> b h w (c h1 w1)"), {"h1": 3, "w1": 2}),
+        ("view", (A, "int32"), {}), ("view", (A, "int16"), {}), ("view", (A,), {}),
+        ("view", (np.arange(8, dtype="int8").reshape(2, 4), "int32"), {}),
+        ("eig", (SQUARE,), {}), ("lu_factor", (SQUARE,), {}), ("lu_factor", (np.stack([SQUARE, SPD]),), {}),
+        ("ctc_loss", (LABELS, LOGITS, np.array([3, 2, 4]), np.array([7, 5, 6])), {}),
+        ("ctc_loss", (LABELS, LOGITS, np.array([3, 2, 4]), np.array([7, 7, 6])), {"mask_index": 2}),
+        ("ctc_decode", (LOGITS, np.array([7, 5, 6])), {}),
+        ("ctc_decode", (LOGITS, np.array([7, 5, 1])), {"merge_repeated": False, "mask_index": None}),
+        ("ctc_decode", (LOGITS, np.array([7, 5, 6])), {"strategy": "beam_search", "beam_width": 4, "top_paths": 2}),
+        ("ctc_decode", (LOGITS, np.array([6, 7, 2])), {"strategy": "beam_search", "mask_index": 4}),
+    ]
 )
 
 
@@ -242,6 +277,9 @@ def test_image_resize_and_grayscale_equal_keras(kwargs):
 
 
 UNIT_IMAGES = RNG.uniform(0, 1, (2, 7, 9, 3)).astype("float32")
+VOLUMES = RNG.normal(size=(2, 6, 5, 4, 2)).astype("float32")  # (batch, depth, height, width, channels)
+CORNERS, MOVED = np.array([[0, 0], [8, 0], [0, 6], [8, 6]], "float32"), np.array([[1, 1], [7, 0], [0, 5], [8, 6.5]],
+                                                                                 "float32")
 ROTATE = np.array([0.9, -0.3, 1.5, 0.3, 0.9, -0.5, 0.0, 0.0], "float32")
 IMAGE_CASES = [
     ("rgb_to_hsv", (UNIT_IMAGES,), {}), ("rgb_to_hsv", (UNIT_IMAGES[0],), {}),
@@ -269,6 +307,18 @@ IMAGE_CASES = [
                                                                        indexing="ij")), 1), {}),
     ("map_coordinates", (UNIT_IMAGES[0, :, :, 0], [np.array([0.4, 3.6, 8.0]), np.array([1.2, -0.7, 2.5])], 0),
      {"fill_mode": "nearest"}),
+    ("ssim", (UNIT_IMAGES, np.clip(UNIT_IMAGES[::-1] * 0.3 + UNIT_IMAGES * 0.7, 0, 1)), {"filter_size": 5}),
+    ("ssim", (UNIT_IMAGES[0], UNIT_IMAGES[1]), {"max_val": 2.0, "filter_size": 3, "filter_sigma": 1.0, "k1": 0.02,
+                                               "k2": 0.05}),
+    ("scale_and_translate", (UNIT_IMAGES, (2, 4, 12, 3), np.array([0.5, 1.3]), np.array([0.5, -1.0]), (1, 2),
+                             "bilinear"), {}),
+    ("scale_and_translate", (UNIT_IMAGES[0], (9, 5, 3), np.array([1.2, 0.6]), np.array([0.0, 0.3]), (0, 1),
+                             "lanczos3"), {"antialias": False}),
+    ("extract_patches_3d", (VOLUMES, 2), {}), ("extract_patches_3d", (VOLUMES[0], (2, 3, 2)), {"strides": 1}),
+    ("extract_patches_3d", (VOLUMES, 3), {"strides": (1, 2, 1), "padding": "same"}),
+    ("extract_patches_3d", (VOLUMES, 2), {"strides": 1, "dilation_rate": 2}),
+    ("perspective_transform", (UNIT_IMAGES, np.stack([CORNERS, MOVED]), np.stack([MOVED, CORNERS])), {}),
+    ("perspective_transform", (UNIT_IMAGES[0], CORNERS, MOVED), {"interpolation": "nearest", "fill_value": 0.5}),
 ]
 
 
@@ -393,7 +443,7 @@ def test_keras_3_layer_written_with_ops_trains_like_keras():
 
 def test_unknown_operations_and_unsupported_arguments_are_refused():
     with pytest.raises(AttributeError):
-        ops.stft  # noqa: B018 (not provided: no guess)
+        ops.not_an_operation  # noqa: B018 (not provided: no guess)
     with pytest.raises(ValueError, match="sparse"):
         ops.one_hot(I, 3, sparse=True)
     with pytest.raises(ValueError, match="constant_values"):
@@ -413,7 +463,7 @@ def test_unknown_operations_and_unsupported_arguments_are_refused():
     with pytest.raises(ValueError, match="padding must be 'same' or 'valid'"):
         ops.max_pool(IMAGE, 2, padding="full")
     with pytest.raises(AttributeError):
-        ops.image.elastic_transform  # noqa: B018 (not provided: no guess)
+        ops.image.not_an_operation  # noqa: B018 (not provided: no guess)
     import jax
 
     with pytest.raises(ValueError, match="bincount inside compiled code needs minlength"):

@@ -92,6 +92,9 @@ UPDATE_CASES = [
     ("Ftrl", {"learning_rate": 0.1, "learning_rate_power": -0.7, "l1_regularization_strength": 0.01,
               "l2_regularization_strength": 0.02, "l2_shrinkage_regularization_strength": 0.01, "beta": 0.1}),
     ("Ftrl", {"learning_rate": 0.1, "weight_decay": 0.05, "initial_accumulator_value": 0.5}),
+    ("Adafactor", {}),
+    ("Adafactor", {"learning_rate": 0.5, "beta_2_decay": -0.5, "epsilon_2": 0.01, "clip_threshold": 0.5,
+                   "relative_step": False, "weight_decay": 0.05, "clipnorm": 1.0}),
 ]
 
 
@@ -141,6 +144,9 @@ SCHEDULE_CASES = [
     ("CosineDecay", dict(initial_learning_rate=0.0, decay_steps=20, warmup_target=0.2, warmup_steps=5)),
     ("PolynomialDecay", dict(initial_learning_rate=0.1, decay_steps=10, end_learning_rate=0.01, power=2.0)),
     ("PolynomialDecay", dict(initial_learning_rate=0.1, decay_steps=10, cycle=True)),
+    ("CosineDecayRestarts", dict(initial_learning_rate=0.1, first_decay_steps=4)),
+    ("CosineDecayRestarts", dict(initial_learning_rate=0.1, first_decay_steps=5, t_mul=1.0, m_mul=0.5, alpha=0.1)),
+    ("CosineDecayRestarts", dict(initial_learning_rate=0.1, first_decay_steps=3, t_mul=1.5, m_mul=0.8)),
 ]
 
 

@@ -1,5 +1,7 @@
 """`keras.random`: Keras 3's draws with a fixed seed, the global stream or a `SeedGenerator`, eagerly and inside
 a custom layer's call (Hands-on ML's and the Keras guide's variational autoencoder sampling layer)."""
+import inspect
+
 import numpy as np
 import pytest
 
@@ -79,3 +81,39 @@ def test_draws_without_a_key_inside_a_pass_are_refused():
                                 scanfit.layers.Lambda(lambda x: x + scanfit.random.normal(ops.shape(x)))])
     with pytest.raises(RuntimeError, match="no random key"):
         model.predict(np.zeros((4, 2), "float32"), verbose=0)
+
+
+def test_gamma_beta_and_binomial_have_the_distributions_moments():
+    """(Keras 3's draws for an int seed use another key than scanfit's, as for normal and uniform: moments, not
+    values, are compared.)"""
+    scanfit.utils.set_random_seed(1)
+    alpha = np.array([0.5, 2.5, 7.0], "float32")
+    gamma = np.asarray(scanfit.random.gamma((20000, 3), alpha))
+    assert gamma.shape == (20000, 3) and gamma.dtype == np.float32 and gamma.min() > 0
+    np.testing.assert_allclose(gamma.mean(axis=0), alpha, rtol=0.03)  # shape alpha, scale 1: mean = var = alpha
+    np.testing.assert_allclose(gamma.var(axis=0), alpha, rtol=0.06)
+    beta = np.asarray(scanfit.random.beta((20000,), 2.0, 5.0, dtype="float16"))
+    assert beta.dtype == np.float16 and beta.min() >= 0 and beta.max() <= 1
+    assert abs(beta.astype("float32").mean() - 2 / 7) < 0.005 and abs(beta.astype("float32").var() - 10 / 392) < 0.002
+    counts, p = np.array([5.0, 10.0, 40.0]), np.array([0.5, 0.1, 0.9])
+    binomial = np.asarray(scanfit.random.binomial((20000, 3), counts, p))
+    assert binomial.dtype == np.float32 and np.array_equal(binomial, np.round(binomial))
+    assert (binomial >= 0).all() and (binomial <= counts).all()
+    np.testing.assert_allclose(binomial.mean(axis=0), counts * p, rtol=0.02)
+    np.testing.assert_allclose(binomial.var(axis=0), counts * p * (1 - p), rtol=0.06)
+    with pytest.raises(ValueError, match="binomial draws floats: dtype must be a float dtype, got int32"):
+        scanfit.random.binomial((4,), 3, 0.5, dtype="int32")  # (as Keras 3.15 documents; on JAX it fails too)
+
+
+def test_gamma_beta_and_binomial_repeat_for_a_seed():
+    for draw in (lambda seed: scanfit.random.gamma((6,), 1.5, seed=seed),
+                 lambda seed: scanfit.random.beta((6,), 1.5, 0.5, seed=seed),
+                 lambda seed: scanfit.random.binomial((6,), 20, 0.4, seed=seed)):
+        assert np.array_equal(draw(3), draw(3)) and not np.array_equal(draw(3), draw(4))
+        generator = scanfit.random.SeedGenerator(9)
+        assert not np.array_equal(draw(generator), draw(generator))
+    import keras
+
+    for name in ("gamma", "beta", "binomial"):
+        assert list(inspect.signature(getattr(scanfit.random, name)).parameters) == list(
+            inspect.signature(getattr(keras.random, name)).parameters)

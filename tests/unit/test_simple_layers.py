@@ -14,6 +14,7 @@ RNG = np.random.default_rng(21)
     (lambda L: L.Identity(), (4, 3, 2)),
     (lambda L: L.Rescaling(1.0 / 255), (4, 5, 5, 3)),
     (lambda L: L.Rescaling(2.0, offset=-1.0), (4, 6)),
+    (lambda L: L.Rescaling([0.5, 2.0, -1.0], offset=[0.1, 0.0, -0.2]), (4, 5, 5, 3)),  # one per channel
     (lambda L: L.RepeatVector(3), (4, 5)),
     (lambda L: L.Permute((2, 1)), (4, 3, 5)),
     (lambda L: L.Permute((3, 1, 2)), (2, 3, 4, 5)),
