@@ -8,6 +8,8 @@ losses, regularizers and constraints read when they are traced, as Keras's
 ``backend.epsilon()``.
 """
 import numbers
+import os
+import warnings
 
 from scanfit import mixed_precision
 from scanfit.serialization import enable_unsafe_deserialization  # noqa: F401 (keras.config's)
@@ -16,6 +18,10 @@ _FLOAT_TYPES = ("bfloat16", "float16", "float32", "float64")
 _DATA_FORMATS = ("channels_first", "channels_last")
 _epsilon = 1e-7
 _device_data_limit = None
+# Caps on every fit's epochs and every pass's steps, for quick debugging runs (Keras's environment variables).
+_max_epochs = int(os.environ["KERAS_MAX_EPOCHS"]) if "KERAS_MAX_EPOCHS" in os.environ else None
+_max_steps_per_epoch = (int(os.environ["KERAS_MAX_STEPS_PER_EPOCH"]) if "KERAS_MAX_STEPS_PER_EPOCH" in os.environ
+                        else None)
 
 
 def backend():
@@ -117,3 +123,50 @@ def dtype_policy():
 def set_dtype_policy(policy):
     """Set the global dtype policy: ``'mixed_bfloat16'``, ``'mixed_float16'``, ``'float32'`` or a `DTypePolicy`."""
     mixed_precision.set_global_policy(policy)
+
+
+def _cap(value, what):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+        raise ValueError(f"{what} takes a positive int or None, got {value!r}.")
+    return None if value is None else int(value)
+
+
+def max_epochs():
+    """The cap on every `fit`'s epochs (None: none), from `set_max_epochs` or ``KERAS_MAX_EPOCHS``."""
+    return _max_epochs
+
+
+def set_max_epochs(max_epochs):
+    """Cap every `fit` at `max_epochs` epochs (None: no cap), to run a script quickly while debugging it."""
+    global _max_epochs
+    _max_epochs = _cap(max_epochs, "set_max_epochs")
+
+
+def max_steps_per_epoch():
+    """The cap on the steps of every fit epoch, evaluation and prediction (None: none), from
+    `set_max_steps_per_epoch` or ``KERAS_MAX_STEPS_PER_EPOCH``."""
+    return _max_steps_per_epoch
+
+
+def set_max_steps_per_epoch(max_steps_per_epoch):
+    """Cap every fit epoch, validation, `evaluate` and `predict` at `max_steps_per_epoch` batches (None: no
+    cap), to run a script quickly while debugging it."""
+    global _max_steps_per_epoch
+    _max_steps_per_epoch = _cap(max_steps_per_epoch, "set_max_steps_per_epoch")
+
+
+def capped_epochs(epochs):
+    """`epochs`, limited by `max_epochs()` with a warning, as Keras limits them."""
+    if _max_epochs and _max_epochs < epochs:
+        warnings.warn(f"Limiting epochs to {_max_epochs}", stacklevel=3)
+        return _max_epochs
+    return epochs
+
+
+def capped_steps(steps):
+    """`steps` (None: a whole pass), limited by `max_steps_per_epoch()` with a warning, as Keras limits them."""
+    if _max_steps_per_epoch and (not steps or _max_steps_per_epoch < steps):
+        warnings.warn(f"Limiting steps_per_epoch to {_max_steps_per_epoch}", stacklevel=3)
+        return _max_steps_per_epoch
+    return steps
+

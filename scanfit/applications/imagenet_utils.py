@@ -183,3 +183,13 @@ def pretrained_model(inputs, outputs, name, weights, weight_file):
     if weights is not None:
         model.load_weights(weights)
     return model
+
+
+def correct_pad(x, kernel_size):
+    """Keras's zero padding before a strided `kernel_size` convolution of the image tensor `x` ('valid'), so that
+    it sees the pixels TensorFlow's 'same' would: k // 2 after each side, one less before where the side is even
+    (or the height unknown)."""
+    sizes = x.shape[1:3]
+    kernels = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+    even = (1, 1) if sizes[0] is None else tuple(1 - (side or 0) % 2 for side in sizes)
+    return tuple((k // 2 - shift, k // 2) for k, shift in zip(kernels, even))

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scanfit import metrics as metrics_module, optimizers
+from scanfit import config, metrics as metrics_module, optimizers
 from scanfit import seeding as scanfit_random
 from scanfit.engine import custom_steps, programs, training
 from scanfit.engine.outputs import CompiledOutputs, CompileMetrics
@@ -534,6 +534,9 @@ class Model(Layer):
         Inputs holding NaN or inf are refused unless `allow_nonfinite=True`.
         """
         run = custom_steps.fit if self.has_own_steps() else training.fit
+        epochs, steps_per_epoch = config.capped_epochs(epochs), config.capped_steps(steps_per_epoch)
+        if validation_data is not None or validation_split:
+            validation_steps = config.capped_steps(validation_steps)
         return run(
             self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
             validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
@@ -547,8 +550,8 @@ class Model(Layer):
         """Loss and metrics on (x, y): a scalar, a list, or a dict with return_dict=True."""
         run = custom_steps.evaluate if self.has_own_steps() else training.evaluate
         return run(self, x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
-                                 callbacks=callbacks, return_dict=return_dict, allow_nonfinite=allow_nonfinite,
-                                 steps=steps)
+                   callbacks=callbacks, return_dict=return_dict, allow_nonfinite=allow_nonfinite,
+                   steps=config.capped_steps(steps))
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False, reset_metrics=True):
         """One training step on all of (x, y) as one batch; that batch's loss and metrics, as `evaluate` returns
@@ -566,7 +569,7 @@ class Model(Layer):
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, allow_nonfinite=False):
         """Model outputs for `x` as NumPy (a list or dict of arrays for several outputs)."""
         return training.predict(self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks,
-                                allow_nonfinite=allow_nonfinite, steps=steps)
+                                allow_nonfinite=allow_nonfinite, steps=config.capped_steps(steps))
 
     def reset_states(self):
         """Set the states of every stateful layer (``stateful=True``) back to zeros (tf.keras 2's method; Keras 3
