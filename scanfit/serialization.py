@@ -121,7 +121,7 @@ _NAMES = {}  # class -> "package>Name"
 
 
 def register_keras_serializable(package="Custom", name=None):
-    """Class decorator: save the class as ``"package>Name"`` and find it by that name when loading.
+    """Class (or function) decorator: save it as ``"package>Name"`` and find it by that name when loading.
 
     Only classes registered this way (in the loading process) or passed in
     ``custom_objects`` are ever rebuilt from a file.
@@ -195,10 +195,16 @@ def object_config(module, obj, registry, config):
     (``keras.regularizers``). Any other class is the user's: as Keras writes
     custom objects, it gets its own module and a ``registered_name`` (its
     class name), which is what Keras looks up in ``custom_objects``. Readers
-    here only ever use the ``class_name``.
+    here only ever use the ``class_name``. A built-in class that Keras keeps outside its public API names
+    Keras's module in its ``keras_module`` attribute, and is written there under its class name, as Keras
+    writes it (``keras.src.applications.convnext``'s ``LayerScale``).
     """
     cls = type(obj)
     if registry.get(cls.__name__) is cls:
+        keras_module = getattr(cls, "keras_module", None)
+        if keras_module is not None:
+            return {"module": keras_module, "class_name": cls.__name__, "config": config,
+                    "registered_name": cls.__name__}
         return to_config_dict(module, cls.__name__, config)
     return {
         "module": None if cls.__module__ == "__main__" else cls.__module__,
@@ -209,8 +215,10 @@ def object_config(module, obj, registry, config):
 
 
 def function_config(fn):
-    """How Keras 3 serializes a plain function: by its name (loading finds it in ``custom_objects``)."""
-    return {"module": "builtins", "class_name": "function", "config": fn.__name__, "registered_name": "function"}
+    """How Keras 3 serializes a plain function: by its name, or the ``"package>name"`` it was registered under
+    (loading finds it there, or in ``custom_objects``)."""
+    return {"module": "builtins", "class_name": "function", "config": _NAMES.get(fn, fn.__name__),
+            "registered_name": "function"}
 
 
 def serialize_object(kind, obj, base, module, registry):

@@ -146,8 +146,9 @@ def check_input_layers(model, x):
     readers = []
     if getattr(model, "is_functional", False):
         inputs = {id(tensor): index for index, tensor in enumerate(model.inputs)}
+        # (not a ReversibleEmbedding's reverse call: it reads vectors, not indices)
         readers = [(inputs[id(node.inputs)], node.layer) for node in model.graph_nodes
-                   if not node.is_input and id(node.inputs) in inputs]
+                   if not node.is_input and id(node.inputs) in inputs and not node.arguments.get("reverse")]
     elif type(model).__name__ == "Sequential" and model.layers:
         readers = [(0, model.layers[0])]
     for index, layer in readers:
@@ -201,7 +202,7 @@ def _targets(model, y, allow_nonfinite, count):
 def _output_names(model):
     shapes = model.output_shape if model is not None and model.built else None
     if isinstance(shapes, list) and len(shapes) > 1:
-        return list(model.output_names)
+        return list(model.output_keys)
     return ["y"]
 
 

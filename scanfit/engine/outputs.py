@@ -19,7 +19,7 @@ def output_names_and_shapes(model):
     shapes = list(shapes) if isinstance(shapes, list) else [shapes]
     if len(shapes) == 1:
         return [None], shapes
-    return list(model.output_names), shapes
+    return list(model.output_keys), shapes
 
 
 def per_output(spec, names, what, default=None):
@@ -43,7 +43,7 @@ def per_output(spec, names, what, default=None):
 def flat_outputs(model, value):
     """Targets or outputs as the engine orders them: the value itself for one output, else a tuple in the
     order of the model's outputs (from a list, a tuple, or a dict by output name)."""
-    names = model.output_names
+    names = model.output_keys
     if len(names) == 1:
         return value[names[0]] if isinstance(value, dict) else value
     if isinstance(value, dict):

@@ -268,8 +268,8 @@ class Trainer(EpochKeys):
         """Write the state of `sums` into ``model.compiled_loss_tracker`` (its total and count) and the metrics
         of ``model.compile_metrics`` (a mean's total and weight, a stateful metric's variables)."""
         model = self.model
-        model.compiled_loss_tracker.total.assign(np.float32(sums[0]))
-        model.compiled_loss_tracker.count.assign(np.float32(sums[1]))
+        model.compiled_loss_tracker.total.assign(np.asarray(sums[0], np.float32))  # (arrays: no eager compile)
+        model.compiled_loss_tracker.count.assign(np.asarray(sums[1], np.float32))
         if model.compile_metrics is None:
             return
         model.compile_metrics.build_for(self.y_shape)
@@ -631,7 +631,7 @@ def uses_activity_regularizers(model):
         nested = models.pop()
         layers.append(nested)
         models.extend(layer for layer in nested.layers if layer.is_model)
-    return any(getattr(layer, "activity_regularizer", None) is not None for layer in layers)
+    return any(layer.penalizes_activity for layer in layers)
 
 
 def check_stateful_batches(model, what, batch_size, num_samples):

@@ -75,6 +75,8 @@ from scanfit.layers.merging import (
     subtract,
 )
 from scanfit.layers.multi_head_attention import MultiHeadAttention
+from scanfit.layers.group_query_attention import GroupQueryAttention
+from scanfit.layers.reversible_embedding import ReversibleEmbedding
 from scanfit.layers.pipeline import Pipeline
 from scanfit.layers.rnn import GRUCell, LSTMCell, RNN, SimpleRNNCell, StackedRNNCells
 from scanfit.layers.masking import Masking
@@ -152,6 +154,7 @@ LAYER_CLASSES = {
         RandomColorDegeneration, RandomSaturation, RandomHue, RandomSharpness, RandomColorJitter, MixUp, CutMix,
         RandomErasing, RandomGaussianBlur, RandomShear, RandomPerspective,
         Attention, AdditiveAttention, MultiHeadAttention, CategoryEncoding, Discretization, Pipeline,
+        GroupQueryAttention, ReversibleEmbedding,
         Conv3D, Conv3DTranspose, MaxPooling3D, AveragePooling3D, GlobalMaxPooling3D, GlobalAveragePooling3D,
         UpSampling3D, ZeroPadding3D, Cropping3D, SpatialDropout3D,
         AdaptiveAveragePooling1D, AdaptiveAveragePooling2D, AdaptiveAveragePooling3D,

@@ -40,7 +40,7 @@ class Attention(Layer):
         query, value = input_shape[0], input_shape[1]
         return tuple(query[:-1]) + (value[-1],)
 
-    def compute_mask(self, x, mask):
+    def compute_mask(self, x, mask=None):
         return mask[0] if isinstance(mask, list) else None
 
     def scores(self, weights, query, key):

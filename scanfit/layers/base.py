@@ -107,7 +107,7 @@ class Layer:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string, got {name!r}")
         self.name = name or unique_name(snake_case(type(self).__name__))
-        self.trainable = bool(trainable)
+        self._trainable = bool(trainable)
         self._dtype_policy = mixed_precision.get(dtype, f"{type(self).__name__} {self.name!r}: dtype")
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self.built = False
@@ -276,13 +276,24 @@ class Layer:
                 saved[name], attributes[name] = value, swapped
         try:
             return self.call(x, **{**kwargs, **(arguments or {})})
+        except AttributeError as error:
+            if "attribute 'assign" not in str(error):
+                raise
+            raise NotImplementedError(
+                f"Layer {self.name!r} assigns to one of its variables inside call() ({error}); scanfit does not "
+                "support that yet. Keep the running value in a metric, or compute it outside the model.") from None
         finally:
             attributes.update(saved)
 
-    def compute_mask(self, x, mask):
+    def compute_mask(self, x, mask=None):
         """The mask of this layer's output for input `x` carrying `mask` (or None; a list of them for a list
         of inputs, which a layer of several inputs combines by overriding this)."""
         return mask if self.supports_masking and not isinstance(mask, list) else None
+
+    def compute_mask_of_call(self, x, mask, arguments):
+        """The output mask of a call with further `arguments` (by name): `compute_mask`'s, unless an argument
+        changes it (ReversibleEmbedding's ``reverse=True`` gives none)."""
+        return self.compute_mask(x, mask)
 
     def weight_values(self):
         """The current values as the dict that `call` takes: the weights, and a stateful layer's states."""
@@ -346,7 +357,8 @@ class Layer:
         x = jax.tree.map(lambda a: jnp.asarray(a, self.dtype) if not hasattr(a, "dtype") else jnp.asarray(a), x)
         self.build_for(jax.tree.map(lambda a: tuple(a.shape), x, is_leaf=lambda a: hasattr(a, "shape")), arguments)
         layers = self.weight_layers  # this layer and the layers it holds
-        drawing = training or training is None and any(layer.default_training for layer in layers)
+        drawing = (training or any(layer.calls_keras_style for layer in layers)  # (its call may draw: keras.random)
+                   or training is None and any(layer.default_training for layer in layers))
         rng = scanfit_random.next_key() if drawing else None
         values = {id(layer): layer.weight_values() for layer in layers}
         with execution.executing(execution.Execution(values, training, rng)) as run:
@@ -403,6 +415,23 @@ class Layer:
         for sublayer in self.sublayers:
             found.extend(layer for layer in sublayer.weight_layers if all(layer is not f for f in found))
         return found
+
+    @property
+    def penalizes_activity(self):
+        """Whether a call adds activity penalties (they see the whole batch, so evaluation must not pad it)."""
+        return self.activity_regularizer is not None
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        """Freeze (or unfreeze) this layer and every layer it holds, as Keras sets them all (a frozen model's
+        inner layers report ``trainable=False`` too)."""
+        self._trainable = bool(value)
+        for layer in self.layers if self.is_model else attribute_layers(self):
+            layer.trainable = value
 
     def trainable_flags(self, outer=True):
         """``{id(layer): bool}`` over `weight_layers`: trainable only when it and every layer around it is."""
@@ -508,8 +537,8 @@ def _marking_built(build):
         return build
 
     @functools.wraps(build)
-    def build_and_mark(self, input_shape):
-        build(self, input_shape)
+    def build_and_mark(self, input_shape, *more_shapes, **named_shapes):  # attention's value_shape, key_shape
+        build(self, input_shape, *more_shapes, **named_shapes)
         if not self.built:
             self.built = True
             self.input_shape = _as_shape_or_shapes(input_shape)

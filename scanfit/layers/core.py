@@ -5,6 +5,7 @@ import jax.numpy as jnp
 
 from scanfit import activations, constraints, initializers, regularizers, threefry
 from scanfit.layers.base import Layer
+from scanfit.layers.input_spec import InputSpec
 from scanfit.layers.symbolic import History, KerasTensor, Node
 
 
@@ -99,6 +100,7 @@ class Dense(Layer):
         if self.use_bias:
             self.add_weight(name="bias", shape=(self.units,), initializer=self.bias_initializer,
                             regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+        self.input_spec = InputSpec(min_ndim=2, axes={-1: input_shape[-1]})  # later inputs must fit the kernel
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

@@ -38,7 +38,7 @@ class Embedding(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)
 
-    def compute_mask(self, x, mask):
+    def compute_mask(self, x, mask=None):
         return jnp.not_equal(x, 0) if self.mask_zero else None
 
     def pure_call(self, weights, x, *, training=False, rng=None):

@@ -110,7 +110,7 @@ class Execution:
         arguments = with_argument_masks(layer, arguments, carried)
         y = self.run(layer, x, training, mask, arguments)
         if not isinstance(y, (list, tuple)):
-            self.carry_mask(y, layer.compute_mask(x, mask))
+            self.carry_mask(y, layer.compute_mask_of_call(x, mask, arguments))
         return y
 
     def run(self, layer, x, training=None, mask=None, arguments=None):

@@ -15,7 +15,7 @@ class Masking(Layer):
             raise TypeError(f"Masking mask_value must be a number, got {mask_value!r}")
         self.mask_value = mask_value
 
-    def compute_mask(self, x, mask):
+    def compute_mask(self, x, mask=None):
         return jnp.any(jnp.not_equal(x, self.mask_value), axis=-1)
 
     def pure_call(self, weights, x, *, training=False, rng=None):

@@ -30,7 +30,7 @@ class _Merge(Layer):
             result = _broadcast(result, tuple(shape[1:]), self.name, input_shape)
         return (_batch_size(input_shape),) + result
 
-    def compute_mask(self, x, mask):
+    def compute_mask(self, x, mask=None):
         """Keras 3's: a step is kept where any input that has a mask keeps it."""
         if mask is None or all(m is None for m in mask):
             return None
@@ -137,7 +137,7 @@ class Concatenate(_Merge):
     def pure_call(self, weights, x, *, training=False, rng=None):
         return jnp.concatenate(x, axis=self.axis), {}
 
-    def compute_mask(self, x, mask):
+    def compute_mask(self, x, mask=None):
         """Keras 3's: each input's mask (all steps when it has none) over its values, joined along `axis`;
         a step is kept where any of its joined values is."""
         if mask is None or all(m is None for m in mask):
@@ -184,7 +184,7 @@ class Dot(_Merge):
         shape = [d for i, d in enumerate(s0) if i != a0] + [d for i, d in enumerate(s1) if i not in (0, a1)]
         return tuple(shape) if len(shape) > 1 else (shape[0], 1)
 
-    def compute_mask(self, x, mask):
+    def compute_mask(self, x, mask=None):
         return None  # as Keras 3: the dot products have no steps left to mask
 
     def pure_call(self, weights, x, *, training=False, rng=None):

@@ -182,7 +182,7 @@ class MultiHeadAttention(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.output_shape_argument or (input_shape[-1],))
 
-    def compute_mask(self, x, mask):
+    def compute_mask(self, x, mask=None):
         return mask
 
     def build_config(self):
@@ -198,12 +198,19 @@ class MultiHeadAttention(Layer):
         return groups
 
     # --- computation ---------------------------------------------------------------
-    def _project(self, weights, name, x, contracted):
-        """``x`` through projection `name`, contracting its last `contracted` axes with the kernel's first."""
+    @property
+    def penalizes_activity(self):
+        return self.projection_regularizer is not None
+
+    def _project(self, weights, name, x, contracted, activation=None):
+        """``x`` through projection `name` (then `activation`), contracting its last `contracted` axes with the
+        kernel's first; the activity penalty sees the activated values, as Keras's projection layers give it."""
         kernel = weights[f"{name}_kernel"]
         y = jnp.tensordot(x, kernel, axes=contracted)
         if self.use_bias:
             y = y + weights[f"{name}_bias"]
+        if activation is not None:
+            y = activation(y)
         if self.projection_regularizer is not None:
             execution.current().add_loss(self.projection_regularizer(y) / y.shape[0])
         return y
@@ -218,9 +225,9 @@ class MultiHeadAttention(Layer):
         causal_only = (use_causal_mask and query_mask is None and value_mask is None and key_mask is None
                        and attention_mask is None and self.sliding_window is None)
         if not causal_only:
-            attention_mask = self._combined_mask(query, value, query_mask, value_mask, key_mask, attention_mask,
-                                                 use_causal_mask)
-        gate = jax.nn.sigmoid(self._project(weights, _GATE, query, 1)) if self.use_gate else None
+            attention_mask = _combined_mask(query, value, query_mask, value_mask, key_mask, attention_mask,
+                                            use_causal_mask, self.sliding_window)
+        gate = self._project(weights, _GATE, query, 1, jax.nn.sigmoid) if self.use_gate else None
         query = self._project(weights, _QUERY, query, 1)
         key = self._project(weights, _KEY, key, 1)
         value = self._project(weights, _VALUE, value, 1)
@@ -246,30 +253,6 @@ class MultiHeadAttention(Layer):
             output = output * gate
         output = self._project(weights, _OUTPUT, output, 2)
         return ((output, scores) if return_attention_scores else output), {}
-
-    def _combined_mask(self, query, value, query_mask, value_mask, key_mask, attention_mask, use_causal_mask):
-        """Keras 3's attention mask (batch, query steps, value steps): the given one and the masks of the
-        query (rows), value and key (columns), the causal and the sliding-window ones, all combined."""
-        parts = []
-        if query_mask is not None:
-            parts.append(jnp.asarray(query_mask, bool)[..., None])
-        for column_mask in (value_mask, key_mask):
-            if column_mask is not None:
-                parts.append(jnp.asarray(column_mask, bool)[..., None, :])
-        if use_causal_mask:
-            parts.append(_causal_mask(query.shape[1], value.shape[1]))
-        if self.sliding_window is not None:
-            rows = jnp.arange(query.shape[1])[:, None]
-            columns = jnp.arange(value.shape[1])[None, :]
-            parts.append((jnp.abs(rows - columns) < self.sliding_window)[None])
-        if attention_mask is not None:
-            parts.append(jnp.asarray(attention_mask) != 0)
-        if not parts:
-            return None
-        combined = parts[0]
-        for part in parts[1:]:
-            combined = combined & part
-        return combined
 
     # --- configuration -------------------------------------------------------------
     def get_config(self):
@@ -298,6 +281,32 @@ class MultiHeadAttention(Layer):
 def _causal_mask(query_steps, value_steps):
     """(1, query steps, value steps): step i attends to steps up to i."""
     return (jnp.arange(query_steps)[:, None] >= jnp.arange(value_steps)[None, :])[None]
+
+
+def _combined_mask(query, value, query_mask, value_mask, key_mask, attention_mask, use_causal_mask,
+                   sliding_window):
+    """Keras 3's attention mask (batch, query steps, value steps): the given one and the masks of the
+    query (rows), value and key (columns), the causal and the sliding-window ones, all combined."""
+    parts = []
+    if query_mask is not None:
+        parts.append(jnp.asarray(query_mask, bool)[..., None])
+    for column_mask in (value_mask, key_mask):
+        if column_mask is not None:
+            parts.append(jnp.asarray(column_mask, bool)[..., None, :])
+    if use_causal_mask:
+        parts.append(_causal_mask(query.shape[1], value.shape[1]))
+    if sliding_window is not None:
+        rows = jnp.arange(query.shape[1])[:, None]
+        columns = jnp.arange(value.shape[1])[None, :]
+        parts.append((jnp.abs(rows - columns) < sliding_window)[None])
+    if attention_mask is not None:
+        parts.append(jnp.asarray(attention_mask) != 0)
+    if not parts:
+        return None
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = combined & part
+    return combined
 
 
 def _equations(rank, batch_axes, attention):

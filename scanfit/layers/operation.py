@@ -76,7 +76,7 @@ class Operation(Layer):
     def build_for(self, input_shape, arguments=None):
         return self.output_shape
 
-    def compute_mask(self, x, mask):
+    def compute_mask(self, x, mask=None):
         return None  # Keras's operations drop masks
 
     def pure_call(self, weights, x, *, training=False, rng=None, **arguments):

@@ -21,11 +21,21 @@ With ``stateful=True`` the layer starts each call from the states its last
 call ended with (zeros after `reset_state`), held in `state_variables` for
 a fixed batch size: they travel with the weights through the programs (see
 `Layer.carried_variables`) without being weights themselves.
+
+``layer(x, initial_state=[h, c])`` starts from the given states (one
+(batch, units) array or tensor per state: LSTM's h and c, one for GRU and
+SimpleRNN, which also take it unlisted), as in Keras's encoder-decoders; a
+stateful layer uses them for that call and carries on from where it ends.
+Such a call runs the XLA scan (the native loops start from zeros). As in
+Keras 3, a call on symbolic tensors with symbolic initial states gets no
+implicit mask from its input (only an explicit ``mask=``); its output still
+carries the input's mask (see `without_implicit_mask`).
 """
 import jax
 import jax.numpy as jnp
 
 from scanfit import activations, constraints, initializers, regularizers, threefry
+from scanfit.layers import symbolic
 from scanfit.layers.base import Layer
 from scanfit.variables import Variable
 from scanfit.layers.core import _positive_int
@@ -36,6 +46,17 @@ def _rate(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
         raise ValueError(f"{what} must be a number in [0, 1), got {value!r}")
     return float(value)
+
+
+def without_implicit_mask(arguments):
+    """`arguments` of a recurrent layer's call, with ``mask=None`` where Keras 3 passes the layer no mask.
+
+    Keras 3 gives a call with several tensor arguments only the masks named after them (``value_mask``), so a
+    functional call with initial-state tensors does not see its input's mask unless it is given explicitly.
+    """
+    if symbolic.is_symbolic(arguments.get("initial_state")) and "mask" not in arguments:
+        return {**arguments, "mask": None}
+    return arguments
 
 
 def _dropout_mask(key, rate, shape):
@@ -109,6 +130,7 @@ class Recurrent(Layer):
     state_count = 1
     cell_name = None
     accepts_mask = True
+    argument_names = ("initial_state",)
 
     def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
                  recurrent_initializer="orthogonal", bias_initializer="zeros", kernel_regularizer=None,
@@ -207,7 +229,7 @@ class Recurrent(Layer):
             return (output,) + ((batch, self.units),) * self.state_count
         return output
 
-    def compute_mask(self, x, mask):
+    def compute_mask(self, x, mask=None):
         return mask if self.return_sequences else None
 
     def weights_in_file(self):
@@ -241,12 +263,13 @@ class Recurrent(Layer):
             recurrent = _dropout_mask(recurrent_key, self.recurrent_dropout, (count, batch, self.units)).astype(dtype)
         return inputs, recurrent
 
-    def _native_cell(self, weights, x, recurrent_masks):
+    def _native_cell(self, weights, x, recurrent_masks, initial_state):
         """The native cell to run this call with, or None for the XLA scan (unrolled, recurrent dropout, stateful
-        (the native loops start from zeros), no timesteps, or a setting `native_recurrent.usable` refuses: wide
-        layers, GPU, other dtypes)."""
+        or an `initial_state` (the native loops start from zeros), no timesteps, or a setting
+        `native_recurrent.usable` refuses: wide layers, GPU, other dtypes)."""
         cell = self.native_cell()
-        if cell is None or recurrent_masks is not None or self.unroll or self.stateful or x.shape[1] == 0:
+        if (cell is None or recurrent_masks is not None or self.unroll or self.stateful or initial_state is not None
+                or x.shape[1] == 0):
             return None
         if any(w.dtype != x.dtype for w in weights.values()):
             return None
@@ -263,20 +286,48 @@ class Recurrent(Layer):
         states = tuple(history[-1, i] for i in range(self.state_count))
         return states, (history[:, 0] if self.return_sequences else None)
 
-    def _initial_states(self, weights, batch, dtype):
-        """Zeros, or a stateful layer's carried states."""
+    def call_arguments(self, args, kwargs):
+        """As `Layer.call_arguments`; a given ``initial_state`` is checked now (count and widths), also on
+        symbolic tensors, and may cancel the implicit mask (`without_implicit_mask`)."""
+        arguments = super().call_arguments(args, kwargs)
+        if arguments.get("initial_state") is not None:
+            self._state_list(arguments["initial_state"], None)
+        return without_implicit_mask(arguments)
+
+    def _state_list(self, initial_state, batch):
+        """`initial_state` (one (batch, units) array per state; a single one unlisted for one state) as a
+        list; a ValueError says what is wrong with it (`batch` None: any batch size)."""
+        states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        kind = type(self).__name__
+        if len(states) != self.state_count:
+            names = "[h, c]" if self.state_count == 2 else "[h] (or h)"
+            raise ValueError(f"{kind} {self.name!r} takes {self.state_count} initial state(s) {names}, each of "
+                             f"shape (batch, {self.units}); got {len(states)}.")
+        for state in states:
+            shape = tuple(getattr(state, "shape", None) or jnp.shape(state))
+            if len(shape) != 2 or shape[1] != self.units or (None not in (batch, shape[0]) and shape[0] != batch):
+                raise ValueError(f"{kind} {self.name!r}: each initial state must have shape ({batch or 'batch'}, "
+                                 f"{self.units}), got one of shape {shape}.")
+        return states
+
+    def _initial_states(self, weights, batch, dtype, initial_state=None):
+        """The given `initial_state`, else zeros, or a stateful layer's carried states."""
+        if self.stateful:
+            expected = weights[self.state_names()[0]].shape[0]
+            if batch != expected:
+                raise ValueError(f"{type(self).__name__} {self.name!r} is stateful with batch size {expected}, but "
+                                 f"got a batch of {batch}: use batch_size={expected} and a number of samples it "
+                                 "divides.")
+        if initial_state is not None:
+            return tuple(jnp.asarray(state).astype(dtype) for state in self._state_list(initial_state, batch))
         if not self.stateful:
             return tuple(jnp.zeros((batch, self.units), dtype) for _ in range(self.state_count))
-        expected = weights[self.state_names()[0]].shape[0]
-        if batch != expected:
-            raise ValueError(f"{type(self).__name__} {self.name!r} is stateful with batch size {expected}, but got a "
-                             f"batch of {batch}: use batch_size={expected} and a number of samples it divides.")
         return tuple(weights[name].astype(dtype) for name in self.state_names())
 
-    def _scan(self, weights, xs, keep, training, recurrent_masks, zero_output):
-        """The time loop in XLA: the final states and, for return_sequences, the (time-major) outputs."""
-        steps, batch, _ = xs.shape
-        dtype = xs.dtype
+    def _scan(self, weights, xs, keep, training, recurrent_masks, zero_output, states):
+        """The time loop in XLA from `states`: the final states and, for return_sequences, the (time-major)
+        outputs."""
+        steps = xs.shape[0]
         if not training and self.gates > 1:
             # XLA on CPU compiles an elementwise step that takes several column blocks of the one array
             # it reads at this timestep into a scalar loop, and vectorizes one that reads a separate array
@@ -292,20 +343,24 @@ class Recurrent(Layer):
                 new_states = tuple(jnp.where(keep_t, n, s) for n, s in zip(new_states, states))
             return new_states, (output if self.return_sequences else None)
 
-        states = self._initial_states(weights, batch, dtype)
         if self.unroll:
-            outputs = []
+            outputs, started = [], False
             for t in range(steps):
                 x_t = jax.tree.map(lambda a: a[t], xs)
                 states, output = scan_step(states, (x_t, None if keep is None else keep[t]))
+                if keep is not None and output is not None:
+                    # Keras's unrolled loop outputs zeros (not the initial h) until a row reads its first step
+                    started = started | keep[t]
+                    output = jnp.where(started, output, 0.0)
                 outputs.append(output)
             sequence = jnp.stack(outputs) if self.return_sequences else None
         else:
             states, sequence = jax.lax.scan(scan_step, states, (xs, keep))
         return states, sequence
 
-    def pure_call(self, weights, x, *, training=False, rng=None, mask=None):
+    def pure_call(self, weights, x, *, training=False, rng=None, mask=None, initial_state=None):
         batch, _, features = x.shape
+        states = self._initial_states(weights, batch, x.dtype, initial_state)
         input_masks, recurrent_masks = self._dropout_masks(training, rng, batch, features, x.dtype)
         keep = None if mask is None else jnp.swapaxes(jnp.asarray(mask, bool), 0, 1)[..., None]
         if self.go_backwards and keep is not None:
@@ -315,7 +370,7 @@ class Recurrent(Layer):
         bias = self.input_bias(weights)
         if bias is not None:
             projected = projected + bias
-        native_cell = self._native_cell(weights, x, recurrent_masks)
+        native_cell = self._native_cell(weights, x, recurrent_masks, initial_state)
         if native_cell is not None:
             states, sequence = self._native_loop(native_cell, weights, projected, keep)
             if sequence is not None and zero_output and keep is not None:
@@ -324,11 +379,13 @@ class Recurrent(Layer):
             xs = jnp.swapaxes(projected, 0, 1)
             if self.go_backwards:
                 xs = xs[::-1]
-            states, sequence = self._scan(weights, xs, keep, training, recurrent_masks, zero_output)
+            states, sequence = self._scan(weights, xs, keep, training, recurrent_masks, zero_output, states)
         if self.return_sequences:
             output = jnp.swapaxes(sequence, 0, 1)
         elif zero_output and keep is not None:
             output = jnp.where(keep[-1], states[0], 0.0)
+        elif self.unroll and keep is not None:  # Keras's unrolled loop: zeros for a row that reads no step
+            output = jnp.where(keep.any(axis=0), states[0], 0.0)
         else:
             output = states[0]
         updates = {name: state.astype(weights[name].dtype) for name, state in zip(self.state_names(), states)

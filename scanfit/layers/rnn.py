@@ -19,7 +19,7 @@ import jax.numpy as jnp
 
 from scanfit.layers import execution, symbolic
 from scanfit.layers.base import NOT_GIVEN, Layer
-from scanfit.layers.recurrent import GRU, LSTM, SimpleRNN, _masked_matmul
+from scanfit.layers.recurrent import GRU, LSTM, SimpleRNN, _masked_matmul, without_implicit_mask
 from scanfit.naming import snake_case
 from scanfit.saving.config import deserialize_layer, serialize_layer
 
@@ -59,7 +59,7 @@ class _Cell:
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.units)
 
-    def compute_mask(self, x, mask):
+    def compute_mask(self, x, mask=None):
         return None
 
     def weights_in_file(self):
@@ -156,7 +156,8 @@ class RNN(Layer):
     nests them) or from zeros. A masked timestep keeps the states and outputs
     the previous output (zeros with `zero_output_for_mask`). With
     `go_backwards` the sequence is read from its end and the returned sequence
-    is in that order, as in Keras. ``stateful=True`` is refused (SimpleRNN, LSTM and GRU take it).
+    is in that order, as in Keras. ``stateful=True`` is refused (SimpleRNN, LSTM and GRU take it). A graph
+    call with initial-state tensors gets no implicit mask, as in Keras 3 (see `without_implicit_mask`).
     """
 
     def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
@@ -179,6 +180,11 @@ class RNN(Layer):
     @property
     def state_size(self):
         return self.cell.state_size
+
+    def call_arguments(self, args, kwargs):
+        """As `Layer.call_arguments`; initial-state tensors cancel the implicit mask, as in Keras 3
+        (`without_implicit_mask`)."""
+        return without_implicit_mask(super().call_arguments(args, kwargs))
 
     def call(self, sequences, initial_state=None, mask=None, training=None):
         running = execution.current()
@@ -224,7 +230,7 @@ class RNN(Layer):
             return [output] + jax.tree.leaves(states)
         return output
 
-    def compute_mask(self, x, mask):
+    def compute_mask(self, x, mask=None):
         if isinstance(mask, list):
             mask = mask[0]
         output_mask = mask if self.return_sequences else None

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 
 from scanfit import threefry
 from scanfit.layers.base import Layer
-from scanfit.layers.recurrent import Recurrent
+from scanfit.layers.recurrent import Recurrent, without_implicit_mask
 from scanfit.saving.config import deserialize_layer, serialize_layer
 from scanfit.saving.objects import deserialize_keras_object, serialize_keras_object
 
@@ -34,10 +34,12 @@ class Bidirectional(Layer):
     back in time order before the merge (`merge_mode`: 'concat', 'sum',
     'mul', 'ave', or None for the pair). Weights: forward ones, then backward
     ones, as in Keras; their short names carry a ``forward_``/``backward_`` prefix.
+    ``initial_state``: a list of the forward layer's states, then the backward layer's (half each, as in Keras).
     """
 
     supports_masking = True
     accepts_mask = True
+    argument_names = ("initial_state",)
 
     def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):
         if not isinstance(layer, Recurrent):
@@ -83,7 +85,7 @@ class Bidirectional(Layer):
             return outputs + states + states
         return shape
 
-    def compute_mask(self, x, mask):
+    def compute_mask(self, x, mask=None):
         return mask if self.return_sequences else None
 
     def weights_in_file(self):
@@ -91,12 +93,35 @@ class Bidirectional(Layer):
         return ([("vars", self.name, [])] + _nested_groups("forward_layer", self.forward_layer)
                 + _nested_groups("backward_layer", self.backward_layer))
 
-    def pure_call(self, weights, x, *, training=False, rng=None, mask=None):
+    def call_arguments(self, args, kwargs):
+        """As `Layer.call_arguments`; a given ``initial_state`` is split and checked now (see `_split_states`), and
+        may cancel the implicit mask (`without_implicit_mask`)."""
+        arguments = super().call_arguments(args, kwargs)
+        if arguments.get("initial_state") is not None:
+            for layer, states in zip((self.forward_layer, self.backward_layer),
+                                     self._split_states(arguments["initial_state"])):
+                layer.call_arguments((), {"initial_state": states})
+        return without_implicit_mask(arguments)
+
+    def _split_states(self, initial_state):
+        """The forward layer's initial states and the backward layer's: the two halves of the list."""
+        expected = self.forward_layer.state_count + self.backward_layer.state_count
+        if not isinstance(initial_state, (list, tuple)) or len(initial_state) != expected:
+            raise ValueError(f"Bidirectional {self.name!r} takes initial_state as a list of {expected} states: the "
+                             f"forward layer's {self.forward_layer.state_count}, then the backward layer's "
+                             f"{self.backward_layer.state_count}; got {initial_state!r:.200}.")
+        half = self.forward_layer.state_count
+        return list(initial_state[:half]), list(initial_state[half:])
+
+    def pure_call(self, weights, x, *, training=False, rng=None, mask=None, initial_state=None):
         forward = {k.removeprefix("forward_"): v for k, v in weights.items() if k.startswith("forward_")}
         backward = {k.removeprefix("backward_"): v for k, v in weights.items() if k.startswith("backward_")}
         keys = (None, None) if rng is None else threefry.split(rng)
-        y, _ = self.forward_layer.pure_call(forward, x, training=training, rng=keys[0], mask=mask)
-        y_rev, _ = self.backward_layer.pure_call(backward, x, training=training, rng=keys[1], mask=mask)
+        states = (None, None) if initial_state is None else self._split_states(initial_state)
+        y, _ = self.forward_layer.pure_call(forward, x, training=training, rng=keys[0], mask=mask,
+                                            initial_state=states[0])
+        y_rev, _ = self.backward_layer.pure_call(backward, x, training=training, rng=keys[1], mask=mask,
+                                                 initial_state=states[1])
         states = ()
         if self.return_state:
             states = tuple(y[1:]) + tuple(y_rev[1:])

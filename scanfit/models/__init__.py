@@ -2,21 +2,44 @@
 from scanfit.models.model import Model
 from scanfit.models.sequential import Sequential
 from scanfit.saving.api import load_model, save_model
-from scanfit.saving.config import model_from_config
+from scanfit.layers.core import Input
+from scanfit.saving.config import deserialize_layer, model_from_config
 from scanfit.serialization import register_built_in
 
 register_built_in("model", {"Sequential": Sequential, "Functional": Model})
 
 
-def clone_model(model):
+def clone_model(model, input_tensors=None, clone_function=None, call_function=None, recursive=False, **kwargs):
     """A new model with the same architecture and fresh weights (no layer is shared).
 
-    Sequential and functional models are rebuilt from their configs; a
-    subclassed model from ``type(model).from_config(model.get_config())``.
+    Sequential and functional models are rebuilt from their configs; a subclassed model from
+    ``type(model).from_config(model.get_config())``. `clone_function(layer)` gives the new layer for each
+    layer of a Sequential or functional model (not its inputs), as in Keras (``layer.__class__.from_config(
+    layer.get_config())`` by default). `input_tensors`, `call_function` and `recursive` are not supported yet.
     """
-    if type(model) not in (Model, Sequential):
-        return type(model).from_config(model.get_config())
-    return model_from_config(model.get_config())
+    unsupported = {"input_tensors": input_tensors, "call_function": call_function, "recursive": recursive or None,
+                   **kwargs}
+    given = sorted(name for name, value in unsupported.items() if value is not None)
+    if given:
+        raise NotImplementedError(f"clone_model does not support {given} yet; pass the model and, if you need "
+                                  "it, clone_function.")
+    if clone_function is None:
+        if type(model) not in (Model, Sequential):
+            return type(model).from_config(model.get_config())
+        return model_from_config(model.get_config())
+    if type(model) is Sequential:
+        layers = [clone_function(layer) for layer in model.layers]
+        head = [Input(batch_shape=model.input_shape)] if model.built else []
+        return Sequential(head + layers, name=model.name)
+    if type(model) is not Model:
+        raise ValueError("clone_model(clone_function=...) takes Sequential and functional models; a subclassed "
+                         "model is cloned with its own from_config (leave clone_function out).")
+    config = model.get_config()
+    originals = {layer.name: layer for layer in model.layers}
+    layers = [clone_function(originals[entry["name"]])
+              if entry["name"] in originals and not getattr(originals[entry["name"]], "is_input_layer", False)
+              else deserialize_layer(entry) for entry in config["layers"]]
+    return Model.from_functional_config(config, layers=layers)
 
 
 def model_from_json(json_string, custom_objects=None):

@@ -94,7 +94,7 @@ class Graph:
             result = node.layer.run_in(running, args, mask=None if listed and not node.layer.accepts_mask else mask,
                                        training=training, **({"arguments": arguments} if arguments else {}))
             results = result if len(node.outputs) > 1 else [result]
-            out_mask = node.layer.compute_mask(args, mask) if len(node.outputs) == 1 else None
+            out_mask = node.layer.compute_mask_of_call(args, mask, arguments) if len(node.outputs) == 1 else None
             for tensor, value in zip(node.outputs, results):
                 values[id(tensor)] = value
                 if out_mask is not None:

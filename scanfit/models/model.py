@@ -228,6 +228,16 @@ class Model(Layer):
             return [f"output_{index}" for index in range(1, count + 1)]
         return output_names(self._graph.outputs)
 
+    @property
+    def output_keys(self):
+        """The names that `compile`'s dicts and `fit`'s target dicts give the outputs, in their order: a model
+        whose outputs are a dict is addressed by its keys, as in Keras 3 (``{"priority": ..., "department":
+        ...}``); any other by `output_names`."""
+        structure = getattr(self, "_output_structure", None)
+        if isinstance(structure, dict) and all(isinstance(v, symbolic.KerasTensor) for v in structure.values()):
+            return sorted(structure)  # the order the outputs are flattened in
+        return self.output_names
+
     # --- building -------------------------------------------------------------
     def build(self, input_shape=None):
         """Build a subclassed model for `input_shape` by tracing one call (nothing is computed)."""
@@ -472,6 +482,15 @@ class Model(Layer):
                              "the loss in your own train_step.")
         return sum(terms, jnp.zeros((), jnp.float32) if loss is None else loss)
 
+    def stateless_compute_loss(self, trainable_variables, non_trainable_variables, metrics_variables, x=None,
+                               y=None, y_pred=None, sample_weight=None, training=True):
+        """Keras 3's ``stateless_compute_loss``: `compute_loss` (an override of it too) for the given values,
+        ``(loss, (trainable_variables, non_trainable_variables, metrics_variables))``. The weight penalties are
+        those of the last `stateless_call` (made with these trainable values in Keras's guide); the variables
+        come back unchanged, as scanfit's `compute_loss` updates none of them."""
+        loss = stateless.model_loss(self, x, y, y_pred, sample_weight, training)
+        return loss, (trainable_variables, non_trainable_variables, metrics_variables)
+
     def train_step(self, state, data):
         """Keras 3's training step on one batch (JAX form): ``(logs, new state)``; see `scanfit.engine.custom_steps`."""
         return stateless.default_train_step(self, state, data)
@@ -490,9 +509,13 @@ class Model(Layer):
                                              for name in outputs.log_names()[:len(outputs.losses)]]
 
     def has_own_steps(self):
-        """Whether the model's class overrides train_step, test_step or compute_loss (run by custom_steps)."""
-        return any(getattr(type(self), name) is not getattr(Model, name)
-                   for name in ("train_step", "test_step", "compute_loss"))
+        """Whether the model runs Keras's train_step and test_step (`custom_steps`): its class overrides
+        train_step, test_step or compute_loss, or it was compiled without a loss (its `add_loss` terms are the
+        loss, and targets are optional, as in Keras)."""
+        overridden = any(getattr(type(self), name) is not getattr(Model, name)
+                         for name in ("train_step", "test_step", "compute_loss"))
+        settings = self.compile_settings
+        return overridden or settings is not None and settings.loss is None
 
     @property
     def metrics(self):
@@ -535,7 +558,7 @@ class Model(Layer):
         """
         run = custom_steps.fit if self.has_own_steps() else training.fit
         epochs, steps_per_epoch = config.capped_epochs(epochs), config.capped_steps(steps_per_epoch)
-        if validation_data is not None or validation_split:
+        if validation_data is not None or isinstance(validation_split, float) and validation_split > 0:
             validation_steps = config.capped_steps(validation_steps)
         return run(
             self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
@@ -686,6 +709,7 @@ def _restructure(structure, flat):
     """`flat` values arranged like `structure` (a tensor, a list/tuple, or a dict of tensors)."""
     if isinstance(structure, symbolic.KerasTensor):
         return flat[0]
-    if isinstance(structure, dict):
-        return dict(zip(structure, flat))
+    if isinstance(structure, dict):  # `flat` is in the order dicts flatten in (sorted keys), as the outputs are
+        by_key = dict(zip(sorted(structure), flat))
+        return {key: by_key[key] for key in structure}
     return list(flat)

@@ -4,7 +4,7 @@ from scanfit.layers.base import Layer
 from scanfit.layers.core import Input, InputLayer
 from scanfit.models.model import NOT_BUILT, Model
 from scanfit.naming import unique_name
-from scanfit.saving.config import serialize_layer
+from scanfit.saving.config import model_from_config, serialize_layer
 
 
 class Sequential(Model):
@@ -25,6 +25,11 @@ class Sequential(Model):
             if isinstance(layers, (Layer, symbolic.KerasTensor)):
                 layers = [layers]
             self._extend(layers)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """A Sequential model (fresh weights) from `get_config()` output, Keras's or scanfit's."""
+        return model_from_config({"class_name": "Sequential", "config": config}, custom_objects)
 
     # --- structure ----------------------------------------------------
     def add(self, layer):
@@ -69,8 +74,10 @@ class Sequential(Model):
                 raise ValueError(
                     f"All layers in a model must have unique names; {layer.name!r} is already used in {self.name!r}."
                 )
-            if not self._layers and not new and declared is None and layer._input_shape_arg is not None:
+            if not self._layers and not new and declared is None:
                 declared = layer._input_shape_arg
+                if declared is None and layer.is_model and layer.built and _is_one_shape(layer.input_shape):
+                    declared = tuple(layer.input_shape)  # a built model first (a pretrained base): its input
             names.add(layer.name)
             seen.add(id(layer))
             new.append(layer)
@@ -149,6 +156,9 @@ class Sequential(Model):
         if expected is not None:
             want = tuple(expected[1:])
             if len(want) != len(sample_shape) or any(w is not None and w != s for w, s in zip(want, sample_shape)):
+                if self._input_batch_shape is None and len(want) == len(sample_shape):
+                    self.build((None,) + sample_shape)  # built from data, as Keras's: other lengths of the same rank
+                    return
                 raise ValueError(
                     f"Model {self.name!r} expects samples of shape {want} (input shape {tuple(expected)}), "
                     f"but the data has samples of shape {sample_shape} (array shape {tuple(data_shape)})."
@@ -182,6 +192,10 @@ class Sequential(Model):
 
     def __repr__(self):
         return f"<Sequential name={self.name!r} layers={len(self._layers)} built={self.built}>"
+
+
+def _is_one_shape(shape):
+    return isinstance(shape, tuple) and all(d is None or isinstance(d, int) for d in shape)
 
 
 def _build_chain(layers, shape, tensor):

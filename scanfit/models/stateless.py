@@ -8,6 +8,8 @@ values (BatchNormalization's moving statistics) instead of storing them; `Model.
 the model holds as attributes. `default_train_step` and `default_test_step` are Keras's own steps written
 with them: a model that overrides only ``compute_loss`` (or only one of the steps) gets them for the rest.
 """
+import inspect
+
 import jax
 import jax.numpy as jnp
 
@@ -112,6 +114,13 @@ def compiled_loss(model, y, y_pred, sample_weight):
     return total, each
 
 
+def model_loss(model, x, y, y_pred, sample_weight, training):
+    """`Model.compute_loss`, also an override written before Keras 3.3 gave it `training` (as Keras calls it)."""
+    if "training" in inspect.signature(model.compute_loss).parameters:
+        return model.compute_loss(x, y, y_pred, sample_weight, training=training)
+    return model.compute_loss(x, y, y_pred, sample_weight)
+
+
 def update_metrics(model, metrics_variables, loss, output_losses, x, y, y_pred, sample_weight):
     """``(new metrics_variables, logs)``: the loss tracker takes `loss` and each output's loss tracker that
     output's loss (`output_losses`, from `Model.compute_loss`), weighted by the batch size, and ``compile_metrics``
@@ -145,7 +154,7 @@ def default_train_step(model, state, data):
 
     def loss_and_updates(trainable):
         y_pred, new_fixed = model.stateless_call(trainable, fixed, x, training=True)
-        loss = model.compute_loss(x, y, y_pred, sample_weight, training=True)
+        loss = model_loss(model, x, y, y_pred, sample_weight, training=True)
         return loss, (y_pred, new_fixed, model.output_losses)
 
     (loss, (y_pred, fixed, output_losses)), grads = jax.value_and_grad(loss_and_updates, has_aux=True)(trainable)
@@ -160,7 +169,7 @@ def default_test_step(model, state, data):
     trainable, fixed, metrics_variables = state
     x, y, sample_weight = unpack_x_y_sample_weight(data)
     y_pred, fixed = model.stateless_call(trainable, fixed, x, training=False)
-    loss = model.compute_loss(x, y, y_pred, sample_weight, training=False)
+    loss = model_loss(model, x, y, y_pred, sample_weight, training=False)
     metrics_variables, logs = update_metrics(model, metrics_variables, loss, model.output_losses, x, y, y_pred,
                                              sample_weight)
     return logs, (trainable, fixed, metrics_variables)

@@ -41,7 +41,7 @@ def layer_paths(model, prefix="layers"):
     counts = collections.Counter()
     paths = []
     for layer in model.layers:
-        base = snake_case(type(layer).__name__)
+        base = snake_case(getattr(layer, "keras_python_class", type(layer).__name__))  # Keras names by its class
         path = f"{prefix}/{base}" if counts[base] == 0 else f"{prefix}/{base}_{counts[base]}"
         counts[base] += 1
         paths.append((layer, path))

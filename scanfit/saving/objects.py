@@ -12,7 +12,6 @@ import numpy as np
 
 from scanfit import (activations, constraints, initializers, losses, metrics, mixed_precision, optimizers,
                      regularizers, schedules)
-from scanfit.layers.base import Layer
 from scanfit.saving.config import deserialize_layer, serialize_layer
 from scanfit.serialization import (CustomObjectScope, SafeModeScope, function_config, get_registered_object,
                                    in_safe_mode, is_custom_object, object_config, to_config_dict)
@@ -50,8 +49,9 @@ def serialize_keras_object(obj):
         return {"class_name": "__numpy__", "config": {"value": obj.tolist(), "dtype": str(obj.dtype)}}
     if isinstance(obj, jax.Array):
         return {"class_name": "__tensor__", "config": {"value": np.asarray(obj).tolist(), "dtype": str(obj.dtype)}}
-    if isinstance(obj, Layer):
-        return serialize_layer(obj)
+    if _is_layer(obj):
+        config = serialize_layer(obj)
+        return {**config, "config": serialize_keras_object(config["config"])}  # (objects a get_config returned)
     if isinstance(obj, mixed_precision.DTypePolicy):
         return to_config_dict("keras", "DTypePolicy", obj.get_config())
     for base, _, serialize, _ in _KINDS:
@@ -123,7 +123,7 @@ def _function(name, custom_objects):
 
 
 def _custom(cls, config, custom_objects):
-    if isinstance(cls, type) and issubclass(cls, Layer):
+    if isinstance(cls, type) and _is_layer(cls):
         return _built(deserialize_layer({**config, "class_name": cls.__name__},
                                         {**(custom_objects or {}), cls.__name__: cls}), config)
     if not isinstance(cls, type):
@@ -132,6 +132,11 @@ def _custom(cls, config, custom_objects):
     if hasattr(cls, "from_config"):
         return cls.from_config(inner)
     return cls(**inner)
+
+
+def _is_layer(obj):
+    """Whether `obj` is a layer or model (or such a class): saving knows layers by what they do, not by import."""
+    return callable(getattr(obj, "build_for", None)) and hasattr(obj, "weight_layers")
 
 
 def _built(layer, config):

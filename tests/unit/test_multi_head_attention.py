@@ -307,3 +307,20 @@ def test_activity_regularizer_applies_to_each_projection_as_in_keras():
     s_layer(QUERY, VALUE)
     assert len(k_layer.losses) == 4  # query, key, value and output projections
     np.testing.assert_allclose(sum(float(v) for v in s_layer.losses), sum(float(v) for v in k_layer.losses), rtol=1e-5)
+
+
+@pytest.mark.parametrize("use_gate", [False, True])
+def test_an_activity_regularized_model_evaluates_as_keras_does(use_gate):
+    """The penalties see the real batch (evaluation does not pad it) and the gate's after its sigmoid."""
+    rng = np.random.default_rng(4)
+    x, results = rng.normal(size=(2, 3, 4)).astype("float32"), []
+    weights = None
+    for lib in (keras, scanfit):
+        inputs = lib.Input((3, 4))
+        layer = lib.layers.MultiHeadAttention(2, 3, use_gate=use_gate, activity_regularizer=lib.regularizers.L2(0.1))
+        model = lib.Model(inputs, layer(inputs, inputs))
+        weights = weights or [rng.normal(size=w.shape).astype("float32") * 0.3 for w in model.get_weights()]
+        model.set_weights(weights)
+        model.compile(optimizer="sgd", loss="mse")
+        results.append(model.evaluate(x, np.zeros_like(x), verbose=0))
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-5)

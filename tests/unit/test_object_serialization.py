@@ -13,7 +13,8 @@ import scanfit
 OBJECTS = [
     lambda L: None, lambda L: 3, lambda L: "relu", lambda L: (1, (2, 3)), lambda L: {"a": [1.5, None]},
     lambda L: np.arange(3), lambda L: b"bytes", lambda L: jnp.ones(2),
-    lambda L: L.optimizers.Adam(0.01), lambda L: L.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+    lambda L: L.optimizers.Adam(0.01, name="adam"), lambda L: L.optimizers.SGD(0.1, momentum=0.9, nesterov=True,
+                                                                            name="sgd"),
     lambda L: L.losses.MeanSquaredError(), lambda L: L.metrics.AUC(), lambda L: L.metrics.Accuracy(),
     lambda L: L.initializers.HeNormal(seed=3), lambda L: L.regularizers.L2(0.1), lambda L: L.constraints.MaxNorm(2),
     lambda L: L.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9), lambda L: L.activations.relu,

@@ -169,13 +169,14 @@ def assert_same_optimizer_values(scanfit_model, keras_values):
 
 def test_the_interchange_model_uses_every_scanfit_layer():
     used = {type(layer).__name__ for layer in every_layer_model(scanfit).layers}
-    # Lambda files need safe_mode=False (test_lambda_layer.py), Embedding is in test_recurrent's interchange test,
+    # Lambda files need safe_mode=False (test_lambda_layer.py), Embedding is in test_recurrent's interchange test
+    # (ReversibleEmbedding in test_reversible_embedding's),
     # and the merge and attention layers take several inputs, so test_functional's shared-layer model and
-    # test_attention's and test_multi_head_attention's files carry them; test_rnn_cells' files carry RNN and
-    # its cells, test_category_encoding's CategoryEncoding (it takes integer indices) and test_discretization's
-    # Discretization (it gives them).
+    # test_attention's, test_multi_head_attention's and test_group_query_attention's files carry them;
+    # test_rnn_cells' files carry RNN and its cells, test_category_encoding's CategoryEncoding (it takes integer
+    # indices) and test_discretization's Discretization (it gives them).
     merging = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot", "Attention",
-               "AdditiveAttention", "MultiHeadAttention"}
+               "AdditiveAttention", "MultiHeadAttention", "GroupQueryAttention"}
     cells = {"RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "CategoryEncoding", "Discretization",
              "RandomBrightness"}  # Keras 3.15 cannot write RandomBrightness to a legacy .h5 file (test_augmentation)
     # The 3D layers need 5-axis inputs; they and the adaptive pooling layers interchange in
@@ -190,8 +191,8 @@ def test_the_interchange_model_uses_every_scanfit_layer():
     colour = {"Solarization", "Equalization", "RandomGrayscale", "RandomPosterization", "RandomColorDegeneration",
               "RandomSaturation", "RandomHue", "RandomSharpness",
               "RandomShear"}  # Keras 3.15 cannot load RandomShear(f)'s files (test_distortion_augmentation)
-    missing = (set(LAYER_CLASSES) - used - {"InputLayer", "Lambda", "Embedding"} - merging - cells - volumetric
-               - colour)
+    missing = (set(LAYER_CLASSES) - used - {"InputLayer", "Lambda", "Embedding", "ReversibleEmbedding"} - merging
+               - cells - volumetric - colour)
     assert not missing, f"add {sorted(missing)} to every_layer_model"
 
 

@@ -1,0 +1,181 @@
+"""Snippets of Keras 3's developer guides (functional API, Sequential, subclassing, training, serialization,
+transfer learning, masking) that scanfit got wrong, each run in both libraries."""
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import scanfit
+
+LIBS = pytest.mark.parametrize("lib", [keras, scanfit], ids=["keras", "scanfit"])
+
+
+@LIBS
+def test_a_sequential_starting_with_a_built_model_is_built(lib):
+    base = lib.Sequential([lib.Input((8,)), lib.layers.Dense(4), lib.layers.Dense(4)])
+    model = lib.Sequential([base, lib.layers.Dense(3)])
+    assert model.built and tuple(model.output_shape) == (None, 3)
+    assert len(model.trainable_weights) == 6
+    base.trainable = False
+    assert len(model.trainable_weights) == 2
+
+
+@LIBS
+def test_freezing_a_model_freezes_the_models_and_layers_inside(lib):
+    inner = lib.Sequential([lib.Input((3,)), lib.layers.Dense(2), lib.layers.Dense(2)])
+    inputs = lib.Input((3,))
+    outer = lib.Model(inputs, lib.layers.Dense(1)(inner(inputs)))
+    outer.trainable = False
+    assert inner.trainable is False and inner.layers[0].trainable is False
+    assert len(inner.trainable_weights) == len(outer.trainable_weights) == 0
+    outer.trainable = True
+    assert inner.layers[1].trainable is True and len(outer.trainable_weights) == 6
+
+
+@LIBS
+def test_compute_mask_takes_the_inputs_alone(lib):
+    mask = lib.layers.Embedding(10, 3, mask_zero=True).compute_mask(np.array([[1, 0, 2]]))
+    np.testing.assert_array_equal(np.asarray(mask), [[True, False, True]])
+
+
+def test_sequential_from_config():
+    for config in (keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")], name="s").get_config(),
+                   scanfit.Sequential([scanfit.Input((3,)), scanfit.layers.Dense(2, name="d")], name="s").get_config()):
+        model = scanfit.Sequential.from_config(config)
+        assert type(model) is scanfit.Sequential and model.name == "s" and model.built
+        assert [layer.name for layer in model.layers] == ["d"] and model.output_shape == (None, 2)
+
+
+def test_a_registered_function_is_saved_by_its_registered_name(tmp_path):
+    configs = []
+    for lib in (keras, scanfit):
+        @lib.saving.register_keras_serializable(package="guide_package", name="doubled")
+        def doubled(x):
+            return 2.0 * x
+        model = lib.Sequential([lib.Input((3,)), lib.layers.Dense(2, activation=doubled)])
+        configs.append(model.layers[0].get_config()["activation"])
+    assert configs[0] == configs[1] == {"module": "builtins", "class_name": "function",
+                                        "config": "guide_package>doubled", "registered_name": "function"}
+    model.save(tmp_path / "m.keras")
+    loaded = scanfit.models.load_model(tmp_path / "m.keras")  # found without custom_objects, as in Keras
+    assert loaded.layers[0].activation is doubled
+
+
+def test_a_nested_layer_in_a_config_is_serialized():
+    for lib in (keras, scanfit):
+        class Holder(lib.layers.Layer):
+            def __init__(self, inner=None, **kwargs):
+                super().__init__(**kwargs)
+                self.inner = inner or lib.layers.Dense(2, name="inner")
+
+            def call(self, x):
+                return self.inner(x)
+
+            def get_config(self):
+                return {**super().get_config(), "inner": self.inner}
+        config = lib.layers.serialize(Holder(name="holder"))
+        json.dumps(config)
+        assert config["config"]["inner"]["class_name"] == "Dense"
+        assert config["config"]["inner"]["config"]["name"] == "inner"
+
+
+@LIBS
+def test_a_custom_layer_drawing_with_a_seed_generator_runs_on_arrays(lib):
+    class MyDropout(lib.layers.Layer):  # the subclassing guide's
+        def __init__(self, rate, **kwargs):
+            super().__init__(**kwargs)
+            self.rate = rate
+            self.seed_generator = lib.random.SeedGenerator(1337)
+
+        def call(self, inputs):
+            return lib.random.dropout(inputs, self.rate, seed=self.seed_generator)
+    layer = MyDropout(0.5)
+    first, second = np.asarray(layer(lib.ops.ones((4, 50)))), np.asarray(layer(lib.ops.ones((4, 50))))
+    assert set(np.unique(first)) == {0.0, 2.0} and 0.3 < np.mean(first == 0) < 0.7
+    assert not np.array_equal(first, second)
+
+
+def logistic_endpoint_model(lib):
+    """The training guide's LogisticEndpoint: the loss comes from add_loss; compile names no loss."""
+    class LogisticEndpoint(lib.layers.Layer):
+        def __init__(self, name=None):
+            super().__init__(name=name)
+            self.loss_fn = lib.losses.BinaryCrossentropy(from_logits=True)
+
+        def call(self, targets, logits, sample_weights=None):
+            self.add_loss(self.loss_fn(targets, logits, sample_weights))
+            return lib.ops.softmax(logits)
+    inputs, targets = lib.Input((3,), name="inputs"), lib.Input((10,), name="targets")
+    logits = lib.layers.Dense(10, name="dense")(inputs)
+    model = lib.Model([inputs, targets], LogisticEndpoint(name="predictions")(targets, logits))
+    model.set_weights([np.full((3, 10), 0.1, "float32"), np.zeros(10, "float32")])
+    model.compile(optimizer=lib.optimizers.SGD(0.1))
+    return model
+
+
+def test_a_model_compiled_without_a_loss_trains_on_its_add_loss_terms():
+    data = {"inputs": np.linspace(0, 1, 60, dtype="float32").reshape(20, 3),
+            "targets": (np.arange(200).reshape(20, 10) % 3 == 0).astype("float32")}
+    histories = [logistic_endpoint_model(lib).fit(data, epochs=2, batch_size=5, verbose=0, shuffle=False).history
+                 for lib in (keras, scanfit)]
+    np.testing.assert_allclose(histories[1]["loss"], histories[0]["loss"], rtol=1e-5)
+
+
+def test_a_sequential_built_from_data_takes_other_lengths():
+    """The masking guide's Sequential([Embedding(mask_zero=True), LSTM]) without an Input, called on
+    sequences of several lengths; a Dense after Flatten still refuses another size, with Keras's message."""
+    for lib in (keras, scanfit):
+        model = lib.Sequential([lib.layers.Embedding(50, 4, mask_zero=True), lib.layers.LSTM(3), lib.layers.Dense(1)])
+        assert np.asarray(model(np.ones((2, 5), "int32"))).shape == np.asarray(model(np.ones((2, 7), "int32"))).shape
+        flat = lib.Sequential([lib.layers.Flatten(), lib.layers.Dense(2)])
+        flat(np.ones((1, 4, 3), "float32"))
+        with pytest.raises(ValueError, match="expected axis -1 of input shape to have value 12"):
+            flat(np.ones((1, 5, 3), "float32"))
+
+
+@pytest.mark.parametrize("hook", ["get_build_config", "build_from_config", "save_assets", "load_own_variables"])
+def test_the_saving_hooks_scanfit_does_not_call_are_refused(tmp_path, hook):
+    """customizing_saving_and_serialization's hooks: refused before anything is written (never ignored)."""
+    layer_class = type("Hooked", (scanfit.layers.Layer,), {"call": lambda self, x: x, hook: lambda self, *a: None})
+    model = scanfit.Sequential([scanfit.Input((2,)), layer_class()])
+    with pytest.raises(NotImplementedError, match=hook):
+        model.save(tmp_path / "m.keras")
+    assert not (tmp_path / "m.keras").exists()
+
+
+def test_assigning_a_variable_inside_call_is_a_clear_error():
+    class ComputeSum(scanfit.layers.Layer):  # the subclassing guide's (Keras runs it; scanfit refuses it clearly)
+        def __init__(self, input_dim):
+            super().__init__()
+            self.total = self.add_weight(initializer="zeros", shape=(input_dim,), trainable=False)
+
+        def call(self, inputs):
+            self.total.assign_add(scanfit.ops.sum(inputs, axis=0))
+            return self.total
+    with pytest.raises(NotImplementedError, match="assigns to one of its variables"):
+        ComputeSum(2)(np.ones((2, 2), "float32"))
+
+
+def test_clone_model_with_a_clone_function_as_keras():
+    results = []
+    for lib in (keras, scanfit):
+        seen = []
+
+        def relu_everywhere(layer):
+            seen.append(layer.name)
+            config = layer.get_config()
+            if "activation" in config:
+                config["activation"] = "relu"
+            return layer.__class__.from_config(config)
+        inputs = lib.Input((4,), name="x")
+        hidden = lib.layers.Dense(3, activation="tanh", name="h")(inputs)
+        model = lib.Model(inputs, lib.layers.Dense(2, name="o")(hidden))
+        sequential = lib.Sequential([lib.Input((4,)), lib.layers.Dense(3, activation="tanh", name="sh")])
+        clones = [lib.models.clone_model(m, clone_function=relu_everywhere) for m in (model, sequential)]
+        assert clones[0].layers[1] is not model.layers[1] and clones[1].built
+        results.append((seen, [[layer.get_config().get("activation") for layer in c.layers] for c in clones],
+                        [tuple(c.output_shape) for c in clones]))
+    assert results[0] == results[1]
+    with pytest.raises(NotImplementedError, match="input_tensors"):
+        scanfit.models.clone_model(model, input_tensors=[scanfit.Input((4,))])
