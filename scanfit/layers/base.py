@@ -354,6 +354,7 @@ class Layer:
         return arguments
 
     def _call_eagerly(self, x, training, arguments=None):
+        mask = None if arguments and "mask" in arguments else _carried_mask(x)
         x = jax.tree.map(lambda a: jnp.asarray(a, self.dtype) if not hasattr(a, "dtype") else jnp.asarray(a), x)
         self.build_for(jax.tree.map(lambda a: tuple(a.shape), x, is_leaf=lambda a: hasattr(a, "shape")), arguments)
         layers = self.weight_layers  # this layer and the layers it holds
@@ -362,10 +363,12 @@ class Layer:
         rng = scanfit_random.next_key() if drawing else None
         values = {id(layer): layer.weight_values() for layer in layers}
         with execution.executing(execution.Execution(values, training, rng)) as run:
-            y = run.run(self, x, arguments=arguments)
+            y = run.run(self, x, mask=mask, arguments=arguments)
         for layer in layers:
             layer.assign_state(run.updates.get(id(layer), {}))
         self.call_losses = [run.extra_loss] if run.loss_count else []
+        if isinstance(y, jax.Array):  # the output carries its mask to the next layer called on it, as in Keras
+            y._keras_mask = self.compute_mask(x, mask)
         return y
 
     def assign_state(self, updates):
@@ -530,6 +533,15 @@ def assign_all(variables, values, owner):
         variable.assign(array)
 
 
+def _carried_mask(x):
+    """The Keras mask an array given to an eager call carries (``_keras_mask``, set on a layer's output), or
+    for a list of arrays their masks (None when none carries one)."""
+    if isinstance(x, (list, tuple)):
+        masks = [getattr(item, "_keras_mask", None) for item in x]
+        return None if all(m is None for m in masks) else masks
+    return getattr(x, "_keras_mask", None)
+
+
 def _marking_built(build):
     """`build`, marking the layer built for that shape when it returns (as Keras does): a layer built by
     hand is not built again, with a second set of weights, when it is first called."""
@@ -614,7 +626,7 @@ def _traced_output_shape(layer, input_shape, arguments=None):
     leaves, structure = jax.tree.flatten(arguments or {})
     is_array = [hasattr(leaf, "shape") for leaf in leaves]
 
-    def output_shapes(size):
+    def output_shapes(size, masked):
         def spec_of(shape, dtype=jnp.float32):
             return jax.ShapeDtypeStruct(tuple(size if d is None else d for d in shape), dtype)
 
@@ -627,8 +639,9 @@ def _traced_output_shape(layer, input_shape, arguments=None):
         def forward(x, arrays):
             given = iter(arrays)
             values = [next(given) if array else leaf for leaf, array in zip(leaves, is_array)]
+            mask = jnp.ones(x.shape[:-1], bool) if masked else None
             with execution.executing(running):
-                return running.run(layer, x, arguments=jax.tree.unflatten(structure, values))
+                return running.run(layer, x, mask=mask, arguments=jax.tree.unflatten(structure, values))
 
         return jax.eval_shape(forward, spec, arrays)
 
@@ -637,7 +650,12 @@ def _traced_output_shape(layer, input_shape, arguments=None):
             return [merged(x, y) for x, y in zip(a, b)]
         return (None,) + tuple(x if x == y else None for x, y in zip(a.shape[1:], b.shape[1:]))
 
-    return merged(output_shapes(2), output_shapes(3))
+    try:
+        return merged(output_shapes(2, False), output_shapes(3, False))
+    except Exception:  # a call that needs its mask (the masking guide's `assert mask is not None`): trace with one
+        if not (layer.accepts_mask and isinstance(input_shape, tuple) and len(input_shape) >= 2):
+            raise
+        return merged(output_shapes(2, True), output_shapes(3, True))
 
 
 def constructor_config(layer, base):

@@ -22,8 +22,8 @@ import jax.numpy as jnp
 
 from scanfit import constraints, initializers, mixed_precision, regularizers, threefry
 from scanfit.layers import execution
-from scanfit.layers.base import Layer
-from scanfit.layers.multi_head_attention import _causal_mask, _combined_mask, _fused_attention, _masked_softmax
+from scanfit.layers.multi_head_attention import (QueryValueAttention, causal_mask, combined_mask, fused_attention,
+                                                  masked_softmax)
 from scanfit.naming import snake_case, unique_name
 
 # The projections in Keras's weight order, with their groups in a .weights.h5 file.
@@ -37,7 +37,7 @@ def _positive(value, what):
     return value
 
 
-class GroupQueryAttention(Layer):
+class GroupQueryAttention(QueryValueAttention):
     """Attention of `num_query_heads` query heads sharing `num_key_value_heads` key/value heads, each of size
     `head_dim`; `dropout` on the attention weights while training."""
 
@@ -81,34 +81,9 @@ class GroupQueryAttention(Layer):
         self.shapes = None  # {"query_shape": ..., "value_shape": ..., "key_shape": ...} once built
 
     # --- calls and building ------------------------------------------------------
-    def call_arguments(self, args, kwargs):
-        arguments = super().call_arguments(args, kwargs)
-        if arguments.get("value") is None:
-            raise TypeError(f"GroupQueryAttention {self.name!r} needs a value: call it as layer(query, value) or "
-                            "layer(query, value, key); for self-attention pass the same tensor twice.")
-        for flag in ("return_attention_scores", "use_causal_mask"):
-            if not isinstance(arguments.get(flag, False), bool):
-                raise TypeError(f"GroupQueryAttention {flag} must be True or False, got {arguments[flag]!r}.")
-        return arguments
-
-    def build_for(self, input_shape, arguments=None):
-        if not arguments or arguments.get("value") is None:
-            raise TypeError(f"GroupQueryAttention {self.name!r} needs a value: call it as layer(query, value).")
-        query_shape = tuple(input_shape)
-        value_shape = tuple(arguments["value"].shape)
-        key = arguments.get("key")
-        key_shape = value_shape if key is None else tuple(key.shape)
-        if not self.built:
-            self.build(query_shape, value_shape, key_shape)
-            self.built = True
-            self.input_shape = query_shape
-            self.shapes = {"query_shape": query_shape, "value_shape": value_shape}
-            if key is not None:
-                self.shapes["key_shape"] = key_shape
-        self.output_shape = query_shape
-        if arguments.get("return_attention_scores"):
-            return [query_shape, (query_shape[0], self.num_query_heads, query_shape[1], value_shape[1])]
-        return query_shape
+    def scores_shape(self, query_shape, value_shape):
+        """The shape of the attention scores that ``return_attention_scores=True`` returns."""
+        return (query_shape[0], self.num_query_heads, query_shape[1], value_shape[1])
 
     def build(self, query_shape, value_shape=None, key_shape=None):
         """Create the projections' weights (`value_shape` is required; `key_shape` defaults to it)."""
@@ -184,7 +159,7 @@ class GroupQueryAttention(Layer):
         causal_only = (use_causal_mask and query_mask is None and value_mask is None and key_mask is None
                        and attention_mask is None and self.sliding_window is None)
         if not causal_only:
-            attention_mask = _combined_mask(query, value, query_mask, value_mask, key_mask, attention_mask,
+            attention_mask = combined_mask(query, value, query_mask, value_mask, key_mask, attention_mask,
                                             use_causal_mask, self.sliding_window)
         gate = self._project(weights, "gate", query, activation=jax.nn.sigmoid) if self.use_gate else None
         query = self._project(weights, "query", query)
@@ -194,12 +169,12 @@ class GroupQueryAttention(Layer):
         scale = 1.0 / math.sqrt(float(self.head_dim))
         scores = None
         if self.dropout == 0 and not return_attention_scores:
-            output = _fused_attention(query, key, value, attention_mask, causal_only, scale)
+            output = fused_attention(query, key, value, attention_mask, causal_only, scale)
         else:
             if causal_only:
-                attention_mask = _causal_mask(query.shape[1], value.shape[1])
+                attention_mask = causal_mask(query.shape[1], value.shape[1])
             scores = jnp.einsum("bkuh,bquh->buqk", key, query * jnp.asarray(scale, query.dtype))
-            scores = _masked_softmax(scores, attention_mask, 1)
+            scores = masked_softmax(scores, attention_mask, 1)
             weights_used = scores
             if training and self.dropout > 0 and rng is not None:
                 keep = threefry.bernoulli(rng, 1.0 - self.dropout, scores.shape)

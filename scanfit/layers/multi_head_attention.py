@@ -40,7 +40,44 @@ def _positive(value, what):
     return value
 
 
-class MultiHeadAttention(Layer):
+class QueryValueAttention(Layer):
+    """What MultiHeadAttention and GroupQueryAttention share: a call ``layer(query, value, key=None, ...)`` whose
+    further arguments are checked, and building from the three shapes (kept for the ``build_config``); a subclass
+    gives `build(query_shape, value_shape, key_shape)`, `compute_output_shape` and `scores_shape`."""
+
+    def call_arguments(self, args, kwargs):
+        arguments = super().call_arguments(args, kwargs)
+        kind = type(self).__name__
+        if arguments.get("value") is None:
+            raise TypeError(f"{kind} {self.name!r} needs a value: call it as layer(query, value) or "
+                            "layer(query, value, key); for self-attention pass the same tensor twice.")
+        for flag in ("return_attention_scores", "use_causal_mask"):
+            if not isinstance(arguments.get(flag, False), bool):
+                raise TypeError(f"{kind} {flag} must be True or False, got {arguments[flag]!r}.")
+        return arguments
+
+    def build_for(self, input_shape, arguments=None):
+        if not arguments or arguments.get("value") is None:
+            raise TypeError(f"{type(self).__name__} {self.name!r} needs a value: call it as layer(query, value).")
+        query_shape = tuple(input_shape)
+        value_shape = tuple(arguments["value"].shape)
+        key = arguments.get("key")
+        key_shape = value_shape if key is None else tuple(key.shape)
+        if not self.built:
+            self.build(query_shape, value_shape, key_shape)
+            self.built = True
+            self.input_shape = query_shape
+            self.shapes = {"query_shape": query_shape, "value_shape": value_shape}
+            if key is not None:
+                self.shapes["key_shape"] = key_shape
+        output_shape = self.compute_output_shape(query_shape)
+        self.output_shape = output_shape
+        if arguments.get("return_attention_scores"):
+            return [output_shape, self.scores_shape(query_shape, value_shape)]
+        return output_shape
+
+
+class MultiHeadAttention(QueryValueAttention):
     """Attention of `num_heads` heads with query and key size `key_dim` and value size `value_dim`
     (default `key_dim`); `dropout` on the attention weights while training."""
 
@@ -93,40 +130,13 @@ class MultiHeadAttention(Layer):
         self.shapes = None  # {"query_shape": ..., "value_shape": ..., "key_shape": ...} once built
 
     # --- calls and building ------------------------------------------------------
-    def call_arguments(self, args, kwargs):
-        arguments = super().call_arguments(args, kwargs)
-        if arguments.get("value") is None:
-            raise TypeError(f"MultiHeadAttention {self.name!r} needs a value: call it as layer(query, value) or "
-                            "layer(query, value, key); for self-attention pass the same tensor twice.")
-        for flag in ("return_attention_scores", "use_causal_mask"):
-            if not isinstance(arguments.get(flag, False), bool):
-                raise TypeError(f"MultiHeadAttention {flag} must be True or False, got {arguments[flag]!r}.")
-        return arguments
-
-    def build_for(self, input_shape, arguments=None):
-        if not arguments or arguments.get("value") is None:
-            raise TypeError(f"MultiHeadAttention {self.name!r} needs a value: call it as layer(query, value).")
-        query_shape = tuple(input_shape)
-        value_shape = tuple(arguments["value"].shape)
-        key = arguments.get("key")
-        key_shape = value_shape if key is None else tuple(key.shape)
-        if not self.built:
-            self.build(query_shape, value_shape, key_shape)
-            self.built = True
-            self.input_shape = query_shape
-            self.shapes = {"query_shape": query_shape, "value_shape": value_shape}
-            if key is not None:
-                self.shapes["key_shape"] = key_shape
-        output_shape = self.compute_output_shape(query_shape)
-        self.output_shape = output_shape
-        if arguments.get("return_attention_scores"):
-            batch_axes, query_axes = self._axes(len(query_shape))
-            projected = query_shape[:-1] + (self.num_heads,)
-            keys = (None,) + tuple(value_shape[1:-1]) + (self.num_heads,)
-            scores = (tuple(projected[a] for a in batch_axes) + tuple(projected[a] for a in query_axes)
-                      + tuple(keys[a] for a in query_axes))
-            return [output_shape, scores]
-        return output_shape
+    def scores_shape(self, query_shape, value_shape):
+        """The shape of the attention scores that ``return_attention_scores=True`` returns."""
+        batch_axes, query_axes = self._axes(len(query_shape))
+        projected = tuple(query_shape[:-1]) + (self.num_heads,)
+        keys = (None,) + tuple(value_shape[1:-1]) + (self.num_heads,)
+        return (tuple(projected[a] for a in batch_axes) + tuple(projected[a] for a in query_axes)
+                + tuple(keys[a] for a in query_axes))
 
     def build(self, query_shape, value_shape=None, key_shape=None):
         """Create the projections' weights (`value_shape` is required; `key_shape` defaults to it)."""
@@ -225,7 +235,7 @@ class MultiHeadAttention(Layer):
         causal_only = (use_causal_mask and query_mask is None and value_mask is None and key_mask is None
                        and attention_mask is None and self.sliding_window is None)
         if not causal_only:
-            attention_mask = _combined_mask(query, value, query_mask, value_mask, key_mask, attention_mask,
+            attention_mask = combined_mask(query, value, query_mask, value_mask, key_mask, attention_mask,
                                             use_causal_mask, self.sliding_window)
         gate = self._project(weights, _GATE, query, 1, jax.nn.sigmoid) if self.use_gate else None
         query = self._project(weights, _QUERY, query, 1)
@@ -237,13 +247,13 @@ class MultiHeadAttention(Layer):
         scale = 1.0 / math.sqrt(float(self.key_dim))
         scores = None
         if self.dropout == 0 and not return_attention_scores and rank == 4:
-            output = _fused_attention(query, key, value, attention_mask, causal_only, scale)
+            output = fused_attention(query, key, value, attention_mask, causal_only, scale)
         else:
             if causal_only:
-                attention_mask = _causal_mask(query.shape[1], value.shape[1])
+                attention_mask = causal_mask(query.shape[1], value.shape[1])
             score_equation, combine_equation = _equations(rank, batch_axes, attention)
             scores = jnp.einsum(score_equation, key, query * jnp.asarray(scale, query.dtype))
-            scores = _masked_softmax(scores, attention_mask, len(attention))
+            scores = masked_softmax(scores, attention_mask, len(attention))
             weights_used = scores
             if dropping:
                 keep = threefry.bernoulli(rng, 1.0 - self.dropout, scores.shape)
@@ -278,12 +288,12 @@ class MultiHeadAttention(Layer):
         }
 
 
-def _causal_mask(query_steps, value_steps):
+def causal_mask(query_steps, value_steps):
     """(1, query steps, value steps): step i attends to steps up to i."""
     return (jnp.arange(query_steps)[:, None] >= jnp.arange(value_steps)[None, :])[None]
 
 
-def _combined_mask(query, value, query_mask, value_mask, key_mask, attention_mask, use_causal_mask,
+def combined_mask(query, value, query_mask, value_mask, key_mask, attention_mask, use_causal_mask,
                    sliding_window):
     """Keras 3's attention mask (batch, query steps, value steps): the given one and the masks of the
     query (rows), value and key (columns), the causal and the sliding-window ones, all combined."""
@@ -294,7 +304,7 @@ def _combined_mask(query, value, query_mask, value_mask, key_mask, attention_mas
         if column_mask is not None:
             parts.append(jnp.asarray(column_mask, bool)[..., None, :])
     if use_causal_mask:
-        parts.append(_causal_mask(query.shape[1], value.shape[1]))
+        parts.append(causal_mask(query.shape[1], value.shape[1]))
     if sliding_window is not None:
         rows = jnp.arange(query.shape[1])[:, None]
         columns = jnp.arange(value.shape[1])[None, :]
@@ -320,7 +330,7 @@ def _equations(rank, batch_axes, attention):
     return f"{source},{target}->{product}", f"{product},{source}->{target}"
 
 
-def _masked_softmax(scores, mask, attention_count):
+def masked_softmax(scores, mask, attention_count):
     """Softmax over the last `attention_count` axes where `mask` (expanded to the scores' rank) keeps a score;
     masked scores get -1e9 (-3e4 in float16) before and 0 after, as Keras's Softmax layer with a mask."""
     if mask is not None:
@@ -334,7 +344,7 @@ def _masked_softmax(scores, mask, attention_count):
     return result if mask is None else jnp.where(mask, result, 0.0)
 
 
-def _fused_attention(query, key, value, mask, causal, scale):
+def fused_attention(query, key, value, mask, causal, scale):
     """Keras 3's ``dot_product_attention`` on (batch, steps, heads, dim) tensors: scaled scores, masked ones at
     -0.7 times the dtype's largest value (so a fully masked row averages the values), softmax in float32."""
     logits_dtype = jnp.promote_types(query.dtype, jnp.float32)
@@ -346,7 +356,7 @@ def _fused_attention(query, key, value, mask, causal, scale):
         while keep.ndim < 4:
             keep = jnp.expand_dims(keep, -3)
     if causal:
-        tril = _causal_mask(logits.shape[2], logits.shape[3])[None]
+        tril = causal_mask(logits.shape[2], logits.shape[3])[None]
         keep = tril if keep is None else keep & tril
     if keep is not None:
         logits = jnp.where(keep, logits, jnp.asarray(-0.7 * jnp.finfo(logits.dtype).max, logits.dtype))

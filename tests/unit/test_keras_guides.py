@@ -179,3 +179,35 @@ def test_clone_model_with_a_clone_function_as_keras():
     assert results[0] == results[1]
     with pytest.raises(NotImplementedError, match="input_tensors"):
         scanfit.models.clone_model(model, input_tensors=[scanfit.Input((4,))])
+
+
+@LIBS
+def test_masks_travel_between_layers_called_one_by_one(lib):
+    """The masking guide, eagerly: Embedding(mask_zero=True) and Masking outputs carry ``_keras_mask``, and an
+    LSTM called on such an output skips the padding."""
+    padded = lib.utils.pad_sequences([[711, 632, 71], [73, 8, 3215, 55, 927]], padding="post")
+    embedded = lib.layers.Embedding(5000, 16, mask_zero=True)(padded)
+    np.testing.assert_array_equal(np.asarray(embedded._keras_mask), [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    masked = lib.layers.Masking()(np.repeat(padded[..., None], 3, axis=-1).astype("float32"))
+    np.testing.assert_array_equal(np.asarray(masked._keras_mask), [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    embedding, lstm = lib.layers.Embedding(50, 4, mask_zero=True), lib.layers.LSTM(3)
+    np.testing.assert_allclose(np.asarray(lstm(embedding(np.array([[5, 6, 0, 0]])))),
+                               np.asarray(lstm(embedding(np.array([[5, 6]])))), rtol=1e-6)
+
+
+@LIBS
+def test_a_layer_that_needs_its_mask_builds_in_a_functional_model(lib):
+    """The masking guide's TemporalSoftmax asserts that its call gets a mask; building the model traces it."""
+    class TemporalSoftmax(lib.layers.Layer):
+        def call(self, inputs, mask=None):
+            assert mask is not None
+            kept = lib.ops.expand_dims(lib.ops.cast(mask, "float32"), -1)
+            exp = lib.ops.exp(inputs) * kept
+            return exp / lib.ops.sum(exp, axis=1, keepdims=True)
+    inputs = lib.Input(shape=(None,), dtype="int32")
+    hidden = lib.layers.Dense(2)(lib.layers.Embedding(10, 4, mask_zero=True)(inputs))
+    model = lib.Model(inputs, TemporalSoftmax()(hidden))
+    assert tuple(model.output_shape) == (None, None, 2)
+    y = np.asarray(model(np.array([[1, 2, 0], [3, 0, 0]])))
+    np.testing.assert_allclose(y.sum(axis=1), np.ones((2, 2)), rtol=1e-5)
+    assert y[1, 1:].max() == 0.0

@@ -15,11 +15,13 @@ OBJECTS = [
     lambda L: np.arange(3), lambda L: b"bytes", lambda L: jnp.ones(2),
     lambda L: L.optimizers.Adam(0.01, name="adam"), lambda L: L.optimizers.SGD(0.1, momentum=0.9, nesterov=True,
                                                                             name="sgd"),
-    lambda L: L.losses.MeanSquaredError(), lambda L: L.metrics.AUC(), lambda L: L.metrics.Accuracy(),
+    lambda L: L.losses.MeanSquaredError(), lambda L: L.metrics.AUC(name="auc"),
+    lambda L: L.metrics.Accuracy(name="accuracy"),
     lambda L: L.initializers.HeNormal(seed=3), lambda L: L.regularizers.L2(0.1), lambda L: L.constraints.MaxNorm(2),
     lambda L: L.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9), lambda L: L.activations.relu,
     lambda L: L.losses.mean_squared_error, lambda L: L.mixed_precision.DTypePolicy("mixed_float16"),
-    lambda L: L.layers.LSTM(4, return_sequences=True), lambda L: L.layers.Bidirectional(L.layers.GRU(2)),
+    lambda L: L.layers.LSTM(4, return_sequences=True, name="lstm"),
+    lambda L: L.layers.Bidirectional(L.layers.GRU(2, name="gru"), name="bidirectional"),
 ]
 
 
