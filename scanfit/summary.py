@@ -1,4 +1,5 @@
 """`model.summary()`: the layer table in tf.keras 2's format, as the seeds show it."""
+import re
 
 
 def _format_shape(shape):
@@ -28,14 +29,19 @@ def _connections(sources, width):
     return ["[" + items[0] + ","] + [" " + item + "," for item in items[1:-1]] + [" " + items[-1] + "]"]
 
 
-def summary_lines(model, line_length=None, positions=None):
+def summary_lines(model, line_length=None, positions=None, show_trainable=False, layer_range=None):
     """The summary as a list of lines: 65 characters wide by default, or 98 with a functional model's
-    ``Connected to`` column (tf.keras 2's layouts)."""
+    ``Connected to`` column (tf.keras 2's layouts); `show_trainable` adds tf.keras 2's ``Trainable`` column
+    (Y or N); `layer_range` (two names or regular expressions) lists only the layers from the first match of
+    one to the first match of the other after it."""
     functional = getattr(model, "is_functional", False)
     line_length = line_length or (98 if functional else 65)
     positions = positions or ([0.33, 0.55, 0.67, 1.0] if functional else [0.45, 0.85, 1.0])
     if positions[-1] <= 1:
         positions = [int(line_length * p) for p in positions]
+    if show_trainable:
+        line_length += 11
+        positions = list(positions) + [line_length]
     widths = [positions[0] - 1] + [b - a for a, b in zip(positions, positions[1:])]
 
     def row(fields):
@@ -48,15 +54,19 @@ def summary_lines(model, line_length=None, positions=None):
         return lines
 
     lines = [f'Model: "{model.name}"', "_" * line_length]
-    lines += row(["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if functional else []))
+    lines += row(["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if functional else [])
+                 + (["Trainable"] if show_trainable else []))
     lines.append("=" * line_length)
-    for layer in (model.graph_layers if functional else model.layers):  # a graph's operations too, as Keras
+    layers = model.graph_layers if functional else model.layers  # a graph's operations too, as Keras
+    for layer in _in_range(layers, layer_range):
         kind = layer.keras_class()[1] if getattr(layer, "is_operation", False) else type(layer).__name__
         fields = [f"{layer.name} ({kind})", _format_shapes(layer.output_shape), layer.count_params()]
         if functional:
             sources = [f"{t.history.layer.name}[{t.history.node_index}][{t.history.tensor_index}]"
                        for t in model.layer_inputs(layer)]
-            fields.append(_connections(sources, widths[-1]))
+            fields.append(_connections(sources, widths[-2 if show_trainable else -1]))
+        if show_trainable:
+            fields.append("Y" if layer.trainable else "N")
         lines += row(fields)
         lines.append(" " * line_length)
     total = sum(int(_size(v.shape)) for v in model.weights)
@@ -69,6 +79,23 @@ def summary_lines(model, line_length=None, positions=None):
     return lines
 
 
+def _in_range(layers, layer_range):
+    """`layers` from the first whose name matches ``layer_range[0]`` to the first after it matching
+    ``layer_range[1]`` (both kept); all of them without a range."""
+    if layer_range is None:
+        return list(layers)
+    if not isinstance(layer_range, (list, tuple)) or len(layer_range) != 2 or not all(
+            isinstance(p, str) for p in layer_range):
+        raise ValueError(f"layer_range must be two layer names (or regular expressions), got {layer_range!r}.")
+    names = [layer.name for layer in layers]
+    first = next((i for i, name in enumerate(names) if re.match(layer_range[0], name)), None)
+    last = next((i for i, name in enumerate(names) if first is not None and i >= first
+                 and re.match(layer_range[1], name)), None)
+    if first is None or last is None:
+        raise ValueError(f"layer_range {list(layer_range)} matches no range of the model's layers {names}.")
+    return list(layers)[first:last + 1]
+
+
 def _size(shape):
     size = 1
     for d in shape:
@@ -76,7 +103,7 @@ def _size(shape):
     return size
 
 
-def print_summary(model, line_length=None, positions=None, print_fn=None):
+def print_summary(model, line_length=None, positions=None, print_fn=None, show_trainable=False, layer_range=None):
     print_fn = print_fn or print
-    for line in summary_lines(model, line_length, positions):
+    for line in summary_lines(model, line_length, positions, show_trainable, layer_range):
         print_fn(line)

@@ -428,11 +428,17 @@ class Model(Layer):
             raise ValueError(NOT_BUILT)
         return super().count_params()
 
-    def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):
-        """Print the tf.keras-style table of layers, output shapes and parameter counts."""
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
+                layer_range=None):
+        """Print the tf.keras-style table of layers, output shapes and parameter counts (`show_trainable`: a
+        Trainable column; `layer_range`: two names or patterns bounding the rows). `expand_nested` is refused."""
+        if expand_nested:
+            raise NotImplementedError("summary(expand_nested=True) is not supported yet: call summary() on the "
+                                      "nested model itself.")
         if not self.built:
             raise ValueError(NOT_BUILT)
-        print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn)
+        print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
+                      show_trainable=show_trainable, layer_range=layer_range)
 
     # --- training API --------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,

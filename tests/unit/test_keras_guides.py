@@ -211,3 +211,28 @@ def test_a_layer_that_needs_its_mask_builds_in_a_functional_model(lib):
     y = np.asarray(model(np.array([[1, 2, 0], [3, 0, 0]])))
     np.testing.assert_allclose(y.sum(axis=1), np.ones((2, 2)), rtol=1e-5)
     assert y[1, 1:].max() == 0.0
+
+
+def test_summary_shows_trainable_and_a_layer_range_as_keras():
+    """The transfer guide's ``model.summary(show_trainable=True)`` and Keras's `layer_range`; the rest of
+    summary's arguments are honoured or refused, never ignored."""
+    printed = {}
+    for lib in (keras, scanfit):
+        model = lib.Sequential([lib.Input((4,)), lib.layers.Dense(3, name="frozen"), lib.layers.Dense(2, name="top"),
+                                lib.layers.Dense(1, name="out")], name="stack")
+        model.layers[0].trainable = False
+        lines = []
+        model.summary(show_trainable=True, print_fn=lambda line, *args, **kwargs: lines.append(line))
+        text = "\n".join(lines)
+        rows = [line for line in text.splitlines() if any(name in line for name in ("frozen", "top", "out"))]
+        printed[lib] = [("N" if " N " in f"{row} " else "Y") for row in rows]
+        lines = []
+        model.summary(layer_range=["top", "out"], print_fn=lambda line, *args, **kwargs: lines.append(line))
+        assert "frozen" not in "\n".join(lines) and "top" in "\n".join(lines)
+    assert printed[scanfit] == printed[keras] == ["N", "Y", "Y"]
+    with pytest.raises(NotImplementedError, match="expand_nested"):
+        model.summary(expand_nested=True)
+    with pytest.raises(TypeError, match="show_dtype"):
+        model.summary(show_dtype=True)
+    with pytest.raises(ValueError, match="matches no range"):
+        model.summary(layer_range=["nothing", "out"])
