@@ -291,7 +291,7 @@ class Sweep:
         data = device_data(x, y, as_sample_weights(y, sample_weight, None, len(x)))
         states = self._programs.stack([run.trainer.epoch_start_state(0)[:3] for run in self._layout])
         per_run = self._programs.evaluate_runs(states, data, as_batch_size(batch_size), inference_keys(self._layout))
-        logs = {run.index: run.trainer.logs_from_sums(sums) for run, sums in zip(self._layout, per_run)}
+        logs = {run.index: run.trainer.run_logs(sums) for run, sums in zip(self._layout, per_run)}
         return [logs[index] for index in range(len(self._runs))]
 
     # --- results -----------------------------------------------------------------------
@@ -359,7 +359,7 @@ class _SweepEpochs(EpochDriver):
         self.carries = self._train_stacked(epoch)
         for run, sums in zip(self.layout, self.programs.sums(self.carries)):
             if run.active:
-                run.fit.logs = run.trainer.logs_from_sums(sums)
+                run.fit.logs = run.trainer.run_logs(sums)
         self.write_back([run for run in self.runs if run.active and run.watched])
         return True
 
@@ -445,7 +445,7 @@ class _SweepEpochs(EpochDriver):
                 val_logs = run_evaluation(run.trainer, val_data, batch_size, run.callbacks)
             else:
                 run.callbacks.on_test_begin()
-                val_logs = run.trainer.logs_from_sums(run_sums)
+                val_logs = run.trainer.run_logs(run_sums)
                 run.callbacks.on_test_end(val_logs)
             run.fit.logs.update({"val_" + name: value for name, value in val_logs.items()})
 

@@ -94,15 +94,9 @@ def build_efficientnet_v2(kind, include_top=True, weights="imagenet", input_tens
                       use_bias=False, name="top_conv")(x)
     x = layers.BatchNormalization(axis=3, momentum=BN_MOMENTUM, name="top_bn")(x)
     x = layers.Activation("swish", name="top_activation")(x)
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dropout(TOP_DROPOUT_RATE, name="top_dropout")(x)
-        x = layers.Dense(classes, activation=classifier_activation, kernel_initializer=DENSE_INITIALIZER,
-                         bias_initializer="zeros", name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    x = imagenet_utils.classifier_top(x, include_top, pooling, classes, classifier_activation,
+                                      pool_names=("avg_pool", "max_pool"), dropout=TOP_DROPOUT_RATE,
+                                      kernel_initializer=DENSE_INITIALIZER)
     file_name = f"{kind}{'' if include_top else '_notop'}.h5"
     return imagenet_utils.pretrained_model(inputs, x, name or kind, weights,
                                            (file_name, WEIGHTS_URL + file_name, hashes[0 if include_top else 1]))

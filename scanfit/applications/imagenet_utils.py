@@ -127,12 +127,16 @@ def image_input(input_tensor, input_shape, include_top, weights, pooling, defaul
 
 
 def classifier_top(x, include_top, pooling, classes, classifier_activation, top_pool_name="avg_pool",
-                   pool_names=(None, None)):
-    """The end of a convolutional ImageNet model: with the top, global average pooling (named `top_pool_name`) and
-    the `classes`-way classifier; without, `pooling` None, 'avg' or 'max' (named as `pool_names` say)."""
+                   pool_names=(None, None), dropout=None, kernel_initializer="glorot_uniform"):
+    """The end of a convolutional ImageNet model: with the top, global average pooling (named `top_pool_name`),
+    `dropout` when given (``top_dropout``) and the `classes`-way classifier; without, `pooling` None, 'avg' or
+    'max' (named as `pool_names` say)."""
     if include_top:
         x = layers.GlobalAveragePooling2D(name=top_pool_name)(x)
-        return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+        if dropout is not None:
+            x = layers.Dropout(dropout, name="top_dropout")(x)
+        return layers.Dense(classes, activation=classifier_activation, kernel_initializer=kernel_initializer,
+                            name="predictions")(x)
     if pooling == "avg":
         return layers.GlobalAveragePooling2D(name=pool_names[0])(x)
     if pooling == "max":

@@ -254,15 +254,20 @@ class Trainer(EpochKeys):
         return ["loss"] + self.outputs.log_names()
 
     def logs_from_sums(self, sums, prefix=""):
-        """The logs of a run's `sums`; the model's metric objects (`model.metrics`) take that state too, as
-        Keras's hold the last run's (a fit's validation, an evaluate, a train_on_batch)."""
         sums = jax.device_get(sums)
         loss_total, count, totals, weights = (np.asarray(s, dtype=np.float64) for s in sums[:4])
         logs = {prefix + "loss": float(loss_total / count)}
         for name, value in zip(self.outputs.log_names(), self.outputs.results(totals, weights, sums[4])):
             logs[prefix + name] = value
-        self.publish_metrics(sums)
         return logs
+
+    def run_logs(self, sums):
+        """The logs of a finished run (a training epoch, an evaluation); the model's metric objects
+        (`model.metrics`) take its state too, as Keras's hold the last run's (a fit's validation, an evaluate,
+        a train_on_batch). The running logs of batch hooks use `logs_from_sums` alone."""
+        sums = jax.device_get(sums)
+        self.publish_metrics(sums)
+        return self.logs_from_sums(sums)
 
     def publish_metrics(self, sums):
         """Write the state of `sums` into ``model.compiled_loss_tracker`` (its total and count) and the metrics
@@ -950,7 +955,7 @@ class ModelEpochs(EpochDriver):
                 self.data_pass, self.pass_step = self.data_pass + 1, 0
         else:
             sums = trainer.train_epoch(epoch, data, self.batch_size, self.shuffle, *chunking)
-        self.run.logs = trainer.logs_from_sums(sums)
+        self.run.logs = trainer.run_logs(sums)
         return True
 
     def validate(self, epoch, runs):
@@ -1004,7 +1009,7 @@ def run_evaluation(trainer, data, batch_size, callback_list):
                                 lambda batch, sums: callback_list.on_test_batch_end(batch, trainer.logs_from_sums(sums)))
     else:
         sums = trainer.evaluate(data, batch_size)
-    logs = trainer.logs_from_sums(sums)
+    logs = trainer.run_logs(sums)
     callback_list.on_test_end(logs)
     return logs
 

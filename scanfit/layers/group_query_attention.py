@@ -20,10 +20,8 @@ import math
 import jax
 import jax.numpy as jnp
 
-from scanfit import constraints, initializers, mixed_precision, regularizers, threefry
-from scanfit.layers import execution
-from scanfit.layers.multi_head_attention import (QueryValueAttention, causal_mask, combined_mask, fused_attention,
-                                                  masked_softmax)
+from scanfit import constraints, initializers, regularizers
+from scanfit.layers.multi_head_attention import QueryValueAttention, causal_mask, fused_attention, masked_softmax
 from scanfit.naming import snake_case, unique_name
 
 # The projections in Keras's weight order, with their groups in a .weights.h5 file.
@@ -137,30 +135,13 @@ class GroupQueryAttention(QueryValueAttention):
         return groups
 
     # --- computation ---------------------------------------------------------------
-    def _project(self, weights, name, x, contracted=1, activation=None):
-        """``x`` through projection `name` (then `activation`), contracting its last `contracted` axes with the
-        kernel's first; the activity penalty, as Keras's EinsumDense takes it, on the result."""
-        y = jnp.tensordot(x, weights[f"{name}_kernel"], axes=contracted)
-        if self.use_bias:
-            y = y + weights[f"{name}_bias"]
-        if activation is not None:
-            y = activation(y)
-        if self.activity_regularizer is not None:
-            execution.current().add_loss(self.activity_regularizer(y) / y.shape[0])
-        return y
-
     def pure_call(self, weights, x, *, training=False, rng=None, mask=None, value=None, key=None, query_mask=None,
                   value_mask=None, key_mask=None, attention_mask=None, return_attention_scores=False,
                   use_causal_mask=False):
         query = x
-        value = mixed_precision.cast_floating(jnp.asarray(value), query.dtype)
-        key = value if key is None else mixed_precision.cast_floating(jnp.asarray(key), query.dtype)
-        query_mask = mask if query_mask is None else query_mask
-        causal_only = (use_causal_mask and query_mask is None and value_mask is None and key_mask is None
-                       and attention_mask is None and self.sliding_window is None)
-        if not causal_only:
-            attention_mask = combined_mask(query, value, query_mask, value_mask, key_mask, attention_mask,
-                                            use_causal_mask, self.sliding_window)
+        value, key, attention_mask, causal_only = self._value_key_and_mask(
+            query, value, key, mask if query_mask is None else query_mask, value_mask, key_mask, attention_mask,
+            use_causal_mask)
         gate = self._project(weights, "gate", query, activation=jax.nn.sigmoid) if self.use_gate else None
         query = self._project(weights, "query", query)
         repeats = self.num_query_heads // self.num_key_value_heads  # key/value head i serves query heads i*r..
@@ -175,11 +156,7 @@ class GroupQueryAttention(QueryValueAttention):
                 attention_mask = causal_mask(query.shape[1], value.shape[1])
             scores = jnp.einsum("bkuh,bquh->buqk", key, query * jnp.asarray(scale, query.dtype))
             scores = masked_softmax(scores, attention_mask, 1)
-            weights_used = scores
-            if training and self.dropout > 0 and rng is not None:
-                keep = threefry.bernoulli(rng, 1.0 - self.dropout, scores.shape)
-                weights_used = jnp.where(keep, scores / (1.0 - self.dropout), 0.0)
-            output = jnp.einsum("buqk,bkuh->bquh", weights_used, value)
+            output = jnp.einsum("buqk,bkuh->bquh", self._dropped(scores, training, rng), value)
         if gate is not None:
             output = output * gate
         output = self._project(weights, "attention_output", output, 2)

@@ -42,8 +42,10 @@ def _positive(value, what):
 
 class QueryValueAttention(Layer):
     """What MultiHeadAttention and GroupQueryAttention share: a call ``layer(query, value, key=None, ...)`` whose
-    further arguments are checked, and building from the three shapes (kept for the ``build_config``); a subclass
-    gives `build(query_shape, value_shape, key_shape)`, `compute_output_shape` and `scores_shape`."""
+    further arguments are checked, building from the three shapes (kept for the ``build_config``), the
+    projections with their activity penalty, the call's masks and the dropout of the attention weights; a subclass
+    gives `build(query_shape, value_shape, key_shape)`, `compute_output_shape` and `scores_shape`, and has
+    `use_bias`, `dropout` and `sliding_window`."""
 
     def call_arguments(self, args, kwargs):
         arguments = super().call_arguments(args, kwargs)
@@ -75,6 +77,44 @@ class QueryValueAttention(Layer):
         if arguments.get("return_attention_scores"):
             return [output_shape, self.scores_shape(query_shape, value_shape)]
         return output_shape
+
+    @property
+    def projection_penalty(self):
+        """The activity regularizer each projection's output gets (Keras gives it to its projection layers)."""
+        return self.activity_regularizer
+
+    def _project(self, weights, name, x, contracted=1, activation=None):
+        """``x`` through projection `name` (then `activation`), contracting its last `contracted` axes with the
+        kernel's first; the activity penalty sees the activated values, as Keras's projection layers give it."""
+        y = jnp.tensordot(x, weights[f"{name}_kernel"], axes=contracted)
+        if self.use_bias:
+            y = y + weights[f"{name}_bias"]
+        if activation is not None:
+            y = activation(y)
+        if self.projection_penalty is not None:
+            execution.current().add_loss(self.projection_penalty(y) / y.shape[0])
+        return y
+
+    def _value_key_and_mask(self, query, value, key, query_mask, value_mask, key_mask, attention_mask,
+                            use_causal_mask):
+        """``(value, key, attention_mask, causal_only)`` of a call: value and key in the query's dtype (key: the
+        value when not given) and the masks combined, unless the causal mask alone applies (`causal_only`: the
+        fused attention makes it itself)."""
+        value = mixed_precision.cast_floating(jnp.asarray(value), query.dtype)
+        key = value if key is None else mixed_precision.cast_floating(jnp.asarray(key), query.dtype)
+        causal_only = (use_causal_mask and query_mask is None and value_mask is None and key_mask is None
+                       and attention_mask is None and self.sliding_window is None)
+        if not causal_only:
+            attention_mask = combined_mask(query, value, query_mask, value_mask, key_mask, attention_mask,
+                                           use_causal_mask, self.sliding_window)
+        return value, key, attention_mask, causal_only
+
+    def _dropped(self, scores, training, rng):
+        """The attention weights: `scores` with dropout while training with a key."""
+        if not (training and self.dropout > 0 and rng is not None):
+            return scores
+        keep = threefry.bernoulli(rng, 1.0 - self.dropout, scores.shape)
+        return jnp.where(keep, scores / (1.0 - self.dropout), 0.0)
 
 
 class MultiHeadAttention(QueryValueAttention):
@@ -212,38 +252,23 @@ class MultiHeadAttention(QueryValueAttention):
     def penalizes_activity(self):
         return self.projection_regularizer is not None
 
-    def _project(self, weights, name, x, contracted, activation=None):
-        """``x`` through projection `name` (then `activation`), contracting its last `contracted` axes with the
-        kernel's first; the activity penalty sees the activated values, as Keras's projection layers give it."""
-        kernel = weights[f"{name}_kernel"]
-        y = jnp.tensordot(x, kernel, axes=contracted)
-        if self.use_bias:
-            y = y + weights[f"{name}_bias"]
-        if activation is not None:
-            y = activation(y)
-        if self.projection_regularizer is not None:
-            execution.current().add_loss(self.projection_regularizer(y) / y.shape[0])
-        return y
+    @property
+    def projection_penalty(self):
+        return self.projection_regularizer
 
     def pure_call(self, weights, x, *, training=False, rng=None, mask=None, value=None, key=None, query_mask=None,
                   value_mask=None, key_mask=None, attention_mask=None, return_attention_scores=False,
                   use_causal_mask=False):
         query = x
-        value = mixed_precision.cast_floating(jnp.asarray(value), query.dtype)
-        key = value if key is None else mixed_precision.cast_floating(jnp.asarray(key), query.dtype)
-        query_mask = mask if query_mask is None else query_mask
-        causal_only = (use_causal_mask and query_mask is None and value_mask is None and key_mask is None
-                       and attention_mask is None and self.sliding_window is None)
-        if not causal_only:
-            attention_mask = combined_mask(query, value, query_mask, value_mask, key_mask, attention_mask,
-                                            use_causal_mask, self.sliding_window)
+        value, key, attention_mask, causal_only = self._value_key_and_mask(
+            query, value, key, mask if query_mask is None else query_mask, value_mask, key_mask, attention_mask,
+            use_causal_mask)
         gate = self._project(weights, _GATE, query, 1, jax.nn.sigmoid) if self.use_gate else None
         query = self._project(weights, _QUERY, query, 1)
         key = self._project(weights, _KEY, key, 1)
         value = self._project(weights, _VALUE, value, 1)
         rank = query.ndim
         batch_axes, attention = self._axes(rank - 1)
-        dropping = training and self.dropout > 0 and rng is not None
         scale = 1.0 / math.sqrt(float(self.key_dim))
         scores = None
         if self.dropout == 0 and not return_attention_scores and rank == 4:
@@ -254,11 +279,7 @@ class MultiHeadAttention(QueryValueAttention):
             score_equation, combine_equation = _equations(rank, batch_axes, attention)
             scores = jnp.einsum(score_equation, key, query * jnp.asarray(scale, query.dtype))
             scores = masked_softmax(scores, attention_mask, len(attention))
-            weights_used = scores
-            if dropping:
-                keep = threefry.bernoulli(rng, 1.0 - self.dropout, scores.shape)
-                weights_used = jnp.where(keep, scores / (1.0 - self.dropout), 0.0)
-            output = jnp.einsum(combine_equation, weights_used, value)
+            output = jnp.einsum(combine_equation, self._dropped(scores, training, rng), value)
         if gate is not None:
             output = output * gate
         output = self._project(weights, _OUTPUT, output, 2)

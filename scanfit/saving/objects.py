@@ -13,8 +13,9 @@ import numpy as np
 from scanfit import (activations, constraints, initializers, losses, metrics, mixed_precision, optimizers,
                      regularizers, schedules)
 from scanfit.saving.config import deserialize_layer, serialize_layer
-from scanfit.serialization import (CustomObjectScope, SafeModeScope, function_config, get_registered_object,
-                                   in_safe_mode, is_custom_object, object_config, to_config_dict)
+from scanfit.serialization import (CustomObjectScope, SafeModeScope, config_name, function_config,
+                                   get_registered_object, in_safe_mode, is_custom_object, object_config,
+                                   to_config_dict)
 
 # (base class, Keras module, serialize, deserialize) for each kind of object; layers and models come first.
 _KINDS = (
@@ -98,10 +99,9 @@ def _deserialize(config, custom_objects):
     if class_name == "function":
         return _function(inner, custom_objects)
     module = config.get("module")
-    registered = config.get("registered_name")
-    if is_custom_object(registered or class_name, custom_objects):
-        cls = get_registered_object(registered or class_name, custom_objects)
-        return _custom(cls, config, custom_objects)
+    name = config_name(config, custom_objects)
+    if is_custom_object(name, custom_objects):
+        return _custom(get_registered_object(name, custom_objects), config, custom_objects)
     if module == "keras" and class_name == "DTypePolicy":
         return mixed_precision.DTypePolicy.from_config(inner)
     for _, kind_module, _, deserialize in _KINDS:
@@ -123,15 +123,15 @@ def _function(name, custom_objects):
 
 
 def _custom(cls, config, custom_objects):
-    if isinstance(cls, type) and _is_layer(cls):
-        return _built(deserialize_layer({**config, "class_name": cls.__name__},
-                                        {**(custom_objects or {}), cls.__name__: cls}), config)
+    """The caller's (or a registered) object for `config`: a function as it is, a layer as the layer loader
+    builds it (it finds the class by the same name), any other class from its config."""
     if not isinstance(cls, type):
-        return cls  # a function registered or passed by name
-    inner = config["config"]
+        return cls
+    if _is_layer(cls):
+        return _built(deserialize_layer(config, custom_objects), config)
     if hasattr(cls, "from_config"):
-        return cls.from_config(inner)
-    return cls(**inner)
+        return cls.from_config(config["config"])
+    return cls(**config["config"])
 
 
 def _is_layer(obj):
