@@ -22,13 +22,21 @@ from scanfit import (
     preprocessing,
     random,
     regularizers,
+    tree,
     utils,
 )
 from scanfit.engine import compilation_cache
-from scanfit.layers import Input
+from scanfit.initializers import Initializer
+from scanfit.layers import Input, InputSpec, KerasTensor, Layer
+from scanfit.layers.operation import Operation
+from scanfit.losses import Loss
+from scanfit.metrics import Metric
 from scanfit.mixed_precision import DTypePolicy
 from scanfit.models import Model, Sequential
+from scanfit.optimizers import Optimizer
+from scanfit.regularizers import Regularizer
 from scanfit.sweep import Sweep
+from scanfit.variables import Variable
 from scanfit.version import __version__
 
 compilation_cache.enable()
@@ -44,7 +52,8 @@ def __getattr__(name):
 
 
 __all__ = [
-    "DTypePolicy", "Input", "Model", "Sequential", "activations", "backend", "callbacks", "config", "constraints", "datasets",
-    "distribution", "initializers", "layers", "losses", "metrics", "mixed_precision", "models", "optimizers", "preprocessing",
-    "regularizers", "utils",
+    "DTypePolicy", "Initializer", "Input", "InputSpec", "KerasTensor", "Layer", "Loss", "Metric", "Model",
+    "Operation", "Optimizer", "Regularizer", "Sequential", "Sweep", "Variable", "activations", "backend", "callbacks",
+    "config", "constraints", "datasets", "distribution", "initializers", "layers", "losses", "metrics",
+    "mixed_precision", "models", "optimizers", "preprocessing", "regularizers", "tree", "utils",
 ]

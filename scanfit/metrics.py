@@ -237,7 +237,7 @@ class Metric:
         dtype = jnp.dtype(dtype or self.dtype)
         value = initializers.get(initializer)(tuple(int(d) for d in shape), dtype=dtype)
         name = name or f"variable_{len(self._variables)}"
-        variable = Variable(value, f"{self.name}/{name}", trainable=False)
+        variable = Variable(value, path=f"{self.name}/{name}", trainable=False)
         self._variables.append(variable)
         return variable
 

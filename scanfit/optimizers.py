@@ -548,7 +548,7 @@ class Optimizer:
         self.stateless_transform = self.build_transform()
         state = jax.jit(self.stateless_transform.init)(self._as_params([jnp.asarray(v) for v in var_list]))
         leaves, self.state_structure = jax.tree.flatten(state)
-        self.state_variables = [Variable(leaf, f"{self.name}/state_{index}", trainable=False)
+        self.state_variables = [Variable(leaf, path=f"{self.name}/state_{index}", trainable=False)
                                 for index, leaf in enumerate(leaves)]
         self.jitted_apply = jax.jit(self.stateless_apply)
 

@@ -6,17 +6,25 @@ Inside a model's forward pass it reads that pass's value, inside an open `execut
 import jax.numpy as jnp
 import numpy as np
 
+from scanfit import initializers, naming
 from scanfit.layers import execution
+
+FLOATX = "float32"  # scanfit's floatx is always float32 (see scanfit.config)
 
 
 class Variable:
-    """A named weight of a layer.
+    """A variable: a named, assignable array, as ``keras.Variable``; also what a layer's `add_weight` makes.
+
+    ``Variable(initializer, shape=None, dtype=None, trainable=True, autocast=True, name=None)`` takes Keras 3's
+    arguments: `initializer` an array or number (its dtype, a float64 one as floatx), or an initializer (or its
+    name) called with `shape` and `dtype` (default floatx). `name` defaults to ``variable``, ``variable_1``, ...
+    Assigned to an attribute of a layer, a variable becomes one of the layer's weights (see `Layer.__setattr__`).
 
     ``path`` is the layer-qualified name (``'dense/kernel'``) and ``name`` its last part (``'kernel'``), as
     in Keras 3; ``trainable``
     says whether an optimizer may change it (while its layer is trainable);
     ``autocast`` whether its layer's call sees it in the layer's compute dtype;
-    ``layer`` the layer that made it.
+    ``layer`` the layer that owns it (None for a standalone variable).
 
     In arithmetic (``x @ variable``, ``variable.T``, ``variable[0]``) and in
     ``jnp.asarray(variable)`` it is an array: inside a forward pass, that pass's
@@ -24,14 +32,26 @@ class Variable:
     do), elsewhere its stored `value`.
     """
 
-    def __init__(self, value, path, trainable=True, regularizer=None, constraint=None, autocast=True, layer=None):
-        self.value = jnp.asarray(value)
+    def __init__(self, initializer, shape=None, dtype=None, trainable=True, autocast=True, aggregation="none",
+                 synchronization="auto", name=None, layout=None, *, path=None, regularizer=None, constraint=None,
+                 layer=None):
+        _check_distribution_arguments(aggregation, synchronization, layout)
+        if path is None:
+            path = naming.unique_name("variable") if name is None else name
+            if not isinstance(path, str) or "/" in path:
+                raise ValueError(f"A variable's name must be a string without '/'; got name={name!r}.")
+        self.value = _initial_value(initializer, shape, dtype)
         self.path = path
-        self.trainable = trainable
-        self.autocast = autocast
+        self.trainable = bool(trainable)
+        self.autocast = bool(autocast)
         self.regularizer = regularizer
         self.constraint = constraint
         self.layer = layer
+
+    def adopt(self, layer, taken):
+        """Make this standalone variable a weight of `layer`, named after its own name (with a ``_1`` suffix
+        if one of `taken`, the names the layer's variables already have)."""
+        self.path, self.layer = f"{layer.name}/{free_name(self.name, taken)}", layer
 
     def current_value(self):
         """The array a running forward pass (or an open `execution.binding`) uses for this variable, or the
@@ -128,3 +148,43 @@ def _array_operator(name):
 for _name in ("add", "radd", "sub", "rsub", "mul", "rmul", "truediv", "rtruediv", "floordiv", "rfloordiv", "pow",
               "rpow", "matmul", "rmatmul", "neg", "pos", "abs", "getitem", "lt", "le", "gt", "ge"):
     setattr(Variable, f"__{_name}__", _array_operator(f"__{_name}__"))
+
+
+def free_name(base, taken):
+    """`base`, or ``base_1``, ``base_2``, ... whichever is first not among `taken` (a layer's variable names)."""
+    name, count = base, 1
+    while name.rsplit("/", 1)[-1] in taken:
+        name, count = f"{base}_{count}", count + 1
+    return name
+
+
+def _initial_value(initializer, shape, dtype):
+    """A new variable's array: `initializer` called with `shape` and `dtype`, or `initializer` itself as an array
+    (a float64 or Python float one in floatx, as Keras 3 makes it)."""
+    if isinstance(initializer, str) or callable(initializer) and not isinstance(initializer, Variable):
+        if shape is None:
+            raise ValueError(f"A variable made from the initializer {initializer!r} needs its shape: pass shape=.")
+        return jnp.asarray(initializers.get(initializer)(tuple(int(d) for d in shape),
+                                                         dtype=jnp.dtype(dtype or FLOATX)))
+    value = np.asarray(_as_array(initializer))
+    if dtype is None and value.dtype == np.float64:
+        dtype = FLOATX
+    elif dtype is None and value.dtype == np.int64:
+        dtype = "int32"
+    value = jnp.asarray(value, dtype=dtype)
+    if shape is not None and tuple(shape) != value.shape:
+        raise ValueError(f"A variable's initial value has shape {value.shape}, but shape={tuple(shape)} was given.")
+    return value
+
+
+def _check_distribution_arguments(aggregation, synchronization, layout):
+    """Refuse the distribution arguments scanfit does not honour (its replicas always average gradients)."""
+    if aggregation not in ("none", None):
+        raise ValueError(f"Variable(aggregation={aggregation!r}) is not supported by scanfit (its replicas always "
+                         "average gradients); leave aggregation at 'none'.")
+    if synchronization not in ("auto", "none", "on_write", None):
+        raise ValueError(f"Variable(synchronization={synchronization!r}) is not supported by scanfit; leave it at "
+                         "'auto' (variables are written on every update).")
+    if layout is not None:
+        raise ValueError("Variable(layout=...) is not supported: scanfit lays out a model's variables with "
+                         "scanfit.distribution (see the README's section on devices).")

@@ -27,7 +27,7 @@ from scanfit import seeding as scanfit_random
 from scanfit.layers import execution, symbolic
 from scanfit.layers.input_spec import check_inputs
 from scanfit.naming import snake_case, unique_name
-from scanfit.variables import Variable
+from scanfit.variables import Variable, free_name
 
 def dtype_policy_config(dtype="float32"):
     """The dtype entry of a Keras 3 layer config."""
@@ -85,6 +85,19 @@ class Layer:
             if variable.short_name == name:
                 return variable
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name, value):
+        """A standalone `Variable` (``keras.Variable(...)``) assigned to an attribute, alone or in a list, tuple
+        or dict, becomes one of this layer's weights, as in Keras."""
+        standalone = [v for v in _variables_in(value) if v.layer is None]
+        if standalone:
+            if "_variables" not in self.__dict__:
+                raise RuntimeError(f"{type(self).__name__}: call super().__init__(...) before assigning variables "
+                                   f"to attributes (self.{name}).")
+            for variable in standalone:
+                variable.adopt(self, {v.short_name for v in self._variables})
+                self._variables.append(variable)
+        super().__setattr__(name, value)
 
     def __init__(
         self,
@@ -210,14 +223,10 @@ class Layer:
             initializer = "glorot_uniform" if jnp.issubdtype(dtype, jnp.floating) else "zeros"
         init = initializers.get(initializer)
         value = init(tuple(int(d) for d in (() if shape is None else shape)), dtype=dtype)
-        taken = {v.short_name for v in self._variables}
-        base = name = "variable" if name is None else str(name)
-        count = 1
-        while name.rsplit("/", 1)[-1] in taken:
-            name, count = f"{base}_{count}", count + 1
+        name = free_name("variable" if name is None else str(name), {v.short_name for v in self._variables})
         variable = Variable(
             value,
-            f"{self.name}/{name}",
+            path=f"{self.name}/{name}",
             trainable=True if trainable is None else bool(trainable),
             regularizer=regularizers.get(regularizer),
             constraint=constraints.get(constraint),
@@ -604,6 +613,17 @@ def attribute_layers(owner, skip=()):
 def _call_parameters(cls):
     """The parameter names of a class's Keras-style `call`."""
     return inspect.signature(cls.call).parameters
+
+
+def _variables_in(value):
+    """The `Variable` objects `value` is or holds in its lists, tuples and dicts."""
+    if isinstance(value, Variable):
+        return [value]
+    if type(value) in (list, tuple):
+        return [v for item in value for v in _variables_in(item)]
+    if type(value) is dict:
+        return [v for item in value.values() for v in _variables_in(item)]
+    return []
 
 
 def _as_arrays(value, arrays):

@@ -203,7 +203,7 @@ class Recurrent(Layer):
                 "input a batch size, e.g. keras.Input(batch_shape=(32, None, 8)) or, as in tf.keras 2, the first "
                 "layer's batch_input_shape=[32, None, 8]; then fit, evaluate and predict with that batch_size.")
         dtype = jnp.dtype(self.dtype)
-        self.state_variables = [Variable(jnp.zeros((batch, self.units), dtype), f"{self.name}/{name}", trainable=False,
+        self.state_variables = [Variable(jnp.zeros((batch, self.units), dtype), path=f"{self.name}/{name}", trainable=False,
                                          autocast=False, layer=self) for name in self.state_names()]
 
     def state_names(self):
