@@ -3,6 +3,8 @@
 Inside a model's forward pass it reads that pass's value, inside an open `execution.binding` the bound one
 (see `scanfit.layers.execution`); elsewhere its stored `value`.
 """
+import jax
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -116,6 +118,12 @@ class Variable:
         if running is not None and self.layer is not None and id(self.layer) in running.values_by_layer:
             raise RuntimeError(f"Variable {self.name!r} was assigned inside a layer's call(), which scanfit does "
                                "not support: return the new value from the layer, or keep the state in a metric.")
+        if isinstance(value, jax.core.Tracer):  # stored, it would leak out of the trace that made it
+            raise RuntimeError(
+                f"Variable {self.path!r} was assigned a value traced inside a compiled function: a metric updated "
+                "inside a layer's call() (Keras's endpoint-layer pattern), or an assign inside a function you "
+                "compiled. scanfit does not carry such updates out: update metrics in train_step/test_step, or "
+                "return the value from the compiled function and assign it afterwards.")
         self.value = value
 
     def assign_add(self, value):
@@ -166,11 +174,11 @@ def _initial_value(initializer, shape, dtype):
             raise ValueError(f"A variable made from the initializer {initializer!r} needs its shape: pass shape=.")
         return jnp.asarray(initializers.get(initializer)(tuple(int(d) for d in shape),
                                                          dtype=jnp.dtype(dtype or FLOATX)))
-    value = np.asarray(_as_array(initializer))
-    if dtype is None and value.dtype == np.float64:
-        dtype = FLOATX
-    elif dtype is None and value.dtype == np.int64:
-        dtype = "int32"
+    value = _as_array(initializer)
+    if not isinstance(value, jax.Array):  # a JAX array (traced too, as a model's loader sizes it) keeps its dtype
+        value = np.asarray(value)
+        if dtype is None and value.dtype in (np.float64, np.int64):
+            dtype = FLOATX if value.dtype == np.float64 else "int32"
     value = jnp.asarray(value, dtype=dtype)
     if shape is not None and tuple(shape) != value.shape:
         raise ValueError(f"A variable's initial value has shape {value.shape}, but shape={tuple(shape)} was given.")

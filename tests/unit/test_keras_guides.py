@@ -182,6 +182,29 @@ def test_clone_model_with_a_clone_function_as_keras():
 
 
 @LIBS
+def test_a_clone_of_a_compiled_model_comes_back_compiled_with_its_settings(lib):
+    """Keras 3 compiles the clone of a compiled Sequential or functional model from its compile config: a new
+    optimizer with the same settings, the same loss and metrics; the weights are new."""
+    x = np.linspace(-1, 1, 24, dtype="float32").reshape(8, 3)
+    y = x.sum(axis=1, keepdims=True)
+    inputs = lib.Input((3,))
+    functional = lib.Model(inputs, lib.layers.Dense(1)(inputs))
+    sequential = lib.Sequential([lib.Input((3,)), lib.layers.Dense(1)])
+    for model in (functional, sequential):
+        model.compile(lib.optimizers.SGD(0.05, momentum=0.5), "mae", metrics=["mse"])
+        clone = lib.models.clone_model(model)
+        assert clone.compiled and clone.optimizer is not model.optimizer
+        assert float(clone.optimizer.learning_rate) == pytest.approx(0.05) and clone.optimizer.momentum == 0.5
+        clone.set_weights([np.full((3, 1), 0.1, "float32"), np.zeros(1, "float32")])
+        history = clone.fit(x, y, batch_size=8, epochs=2, verbose=0)
+        # Hand-computed first loss: the prediction 0.1 * sum(x) misses sum(x) by 0.9 * |sum(x)|.
+        assert sorted(history.history) == ["loss", "mse"]
+        assert history.history["loss"][0] == pytest.approx(0.9 * np.abs(y).mean(), rel=1e-5)
+    uncompiled = lib.models.clone_model(lib.Sequential([lib.Input((3,)), lib.layers.Dense(1)]))
+    assert not uncompiled.compiled
+
+
+@LIBS
 def test_masks_travel_between_layers_called_one_by_one(lib):
     """The masking guide, eagerly: Embedding(mask_zero=True) and Masking outputs carry ``_keras_mask``, and an
     LSTM called on such an output skips the padding."""
