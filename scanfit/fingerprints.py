@@ -211,3 +211,14 @@ def siphash24(key0, key1, data):
     v2 ^= 0xFF
     v0, v1, v2, v3 = _sip_rounds(v0, v1, v2, v3, 4)
     return v0 ^ v1 ^ v2 ^ v3
+
+
+def fingerprint_cat64(first, second):
+    """TensorFlow's FingerprintCat64: two 64-bit fingerprints combined into one (order matters), as
+    ``tf.sparse.cross_hashed`` chains the hashes of crossed features."""
+    mul = 0xC6A4A7935BD1E995
+    result = first ^ mul
+    result ^= (_shift_mix((second * mul) & _MASK) * mul) & _MASK
+    result = (result * mul) & _MASK
+    result = (_shift_mix(result) * mul) & _MASK
+    return _shift_mix(result)

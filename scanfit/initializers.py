@@ -453,6 +453,59 @@ class Orthogonal(RandomInitializer):
         return {**super().get_config(), "gain": self.gain}
 
 
+class STFT(Initializer):
+    """Convolution kernels of a short-time Fourier transform, shape (frame_length, 1, bins): the `side` ('real':
+    cosines, 'imag': minus sines) of ``exp(-2 pi i t f / fft_length)`` with ``fft_length = 2 * (bins - 1)``,
+    times `window` ('hann', 'hamming', an array of frame_length values, or None; `periodic` as SciPy's
+    ``get_window(..., fftbins=periodic)``), divided by the window's L2 norm (`scaling` 'density') or its sum
+    ('spectrum'), or not (None). `STFTSpectrogram`'s kernels."""
+
+    def __init__(self, side="real", window="hann", scaling="density", periodic=False):
+        if side not in ("real", "imag"):
+            raise ValueError(f"STFT side must be 'real' or 'imag', got {side!r}.")
+        if isinstance(window, str) and window not in WINDOWS:
+            raise ValueError(f"STFT window must be one of {WINDOWS} (scanfit has no SciPy windows), an array of "
+                             f"frame_length values, or None; got {window!r}.")
+        if scaling not in (None, "density", "spectrum"):
+            raise ValueError(f"STFT scaling must be None, 'density' or 'spectrum', got {scaling!r}.")
+        self.side, self.window, self.scaling, self.periodic = side, window, scaling, periodic
+
+    def __call__(self, shape, dtype="float32", key=None):
+        frame_length, _, bins = _as_shape(shape)
+        dtype = np.dtype(_as_float_dtype(dtype, self))
+        time = np.arange(frame_length, dtype=dtype).reshape(frame_length, 1, 1)
+        frequency = np.arange(bins, dtype=dtype).reshape(1, 1, bins) / dtype.type((bins - 1) * 2)
+        angle = -2 * time * frequency * dtype.type(np.pi)
+        kernel = np.cos(angle) if self.side == "real" else np.sin(angle)
+        if self.window is not None:
+            window = (named_window(self.window, frame_length, self.periodic) if isinstance(self.window, str)
+                      else np.asarray(self.window)).astype(dtype)
+            if window.shape != (frame_length,):
+                raise ValueError(f"STFT window must have shape (frame_length,) = ({frame_length},), got "
+                                 f"{window.shape}.")
+            window = window.reshape(frame_length, 1, 1)
+            scale = {"density": np.sqrt(np.sum(np.square(window))), "spectrum": np.sum(np.abs(window)),
+                     None: dtype.type(1)}[self.scaling]
+            kernel = kernel * window / scale
+        return _to_jax(kernel, dtype)
+
+    def get_config(self):
+        return {"side": self.side, "window": self.window, "periodic": self.periodic, "scaling": self.scaling}
+
+
+WINDOWS = ("hann", "hamming")
+
+
+def named_window(name, length, periodic=False):
+    """The 'hann' or 'hamming' window of `length` samples (float64), symmetric or `periodic`, as SciPy's
+    ``get_window(name, length, fftbins=periodic)`` gives it."""
+    if length == 1:
+        return np.ones(1)
+    even = 0.5 if name == "hann" else 0.54
+    period = length if periodic else length - 1
+    return even - (1 - even) * np.cos(2 * np.pi * np.arange(length) / period)
+
+
 # Lower-case names, as `keras.initializers` also exports them.
 zeros = Zeros
 ones = Ones
@@ -469,10 +522,11 @@ he_uniform = HeUniform
 lecun_normal = LecunNormal
 lecun_uniform = LecunUniform
 orthogonal = OrthogonalInitializer = Orthogonal
+stft = STFTInitializer = STFT
 
 _CLASSES = (
     Zeros, Ones, Constant, Identity, RandomNormal, TruncatedNormal, RandomUniform, VarianceScaling,
-    GlorotUniform, GlorotNormal, HeNormal, HeUniform, LecunNormal, LecunUniform, Orthogonal,
+    GlorotUniform, GlorotNormal, HeNormal, HeUniform, LecunNormal, LecunUniform, Orthogonal, STFT,
 )
 _REGISTRY = {
     **{cls.__name__: cls for cls in _CLASSES},
@@ -486,6 +540,7 @@ _REGISTRY = {
     "he_normal": HeNormal, "he_uniform": HeUniform,
     "lecun_normal": LecunNormal, "lecun_uniform": LecunUniform,
     "orthogonal": Orthogonal, "OrthogonalInitializer": Orthogonal,
+    "stft": STFT, "STFTInitializer": STFT,
 }
 
 

@@ -52,6 +52,7 @@ from scanfit.layers.distortion_augmentation import RandomErasing, RandomGaussian
 from scanfit.layers.einsum_dense import EinsumDense
 from scanfit.layers.embedding import Embedding
 from scanfit.layers.hashing import Hashing
+from scanfit.layers.hashed_crossing import HashedCrossing
 from scanfit.layers.index_lookup import IntegerLookup, StringLookup
 from scanfit.layers.input_spec import InputSpec
 from scanfit.layers.jax_layer import JaxLayer
@@ -77,6 +78,8 @@ from scanfit.layers.merging import (
 from scanfit.layers.multi_head_attention import MultiHeadAttention
 from scanfit.layers.group_query_attention import GroupQueryAttention
 from scanfit.layers.reversible_embedding import ReversibleEmbedding
+from scanfit.layers.spectral_normalization import SpectralNormalization
+from scanfit.layers.spectrogram import MelSpectrogram, STFTSpectrogram
 from scanfit.layers.pipeline import Pipeline
 from scanfit.layers.rnn import GRUCell, LSTMCell, RNN, SimpleRNNCell, StackedRNNCells
 from scanfit.layers.masking import Masking
@@ -98,6 +101,7 @@ from scanfit.layers.pooling import (
     MaxPooling3D,
 )
 from scanfit.layers.recurrent import GRU, LSTM, SimpleRNN
+from scanfit.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from scanfit.layers.regularization import (
     AlphaDropout,
     GaussianDropout,
@@ -146,7 +150,7 @@ LAYER_CLASSES = {
         ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D, UpSampling2D,
         Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot,
         Embedding, Masking, SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed,
-        RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells,
+        RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells, ConvLSTM1D, ConvLSTM2D, ConvLSTM3D,
         Identity, Rescaling, RepeatVector, Permute, ActivityRegularization, UnitNormalization,
         RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast, RandomBrightness, Resizing,
         CenterCrop, RandomCrop, EinsumDense,
@@ -159,6 +163,7 @@ LAYER_CLASSES = {
         UpSampling3D, ZeroPadding3D, Cropping3D, SpatialDropout3D,
         AdaptiveAveragePooling1D, AdaptiveAveragePooling2D, AdaptiveAveragePooling3D,
         AdaptiveMaxPooling1D, AdaptiveMaxPooling2D, AdaptiveMaxPooling3D,
+        SpectralNormalization, STFTSpectrogram, MelSpectrogram,
     )
 }
 register_built_in("layer", LAYER_CLASSES)

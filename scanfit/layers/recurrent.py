@@ -67,12 +67,12 @@ def _dropout_mask(key, rate, shape):
 
 def _masked_matmul(h, kernel, masks, product=jnp.matmul):
     """``product(h, kernel)`` (``h @ kernel``) with dropout `masks`: None, one mask, or one per block of
-    `kernel`'s columns."""
+    `kernel`'s last axis (its columns; a convolution kernel's output channels)."""
     if masks is None:
         return product(h, kernel)
     if len(masks) == 1:
         return product(h * masks[0], kernel)
-    blocks = jnp.split(kernel, len(masks), axis=1)
+    blocks = jnp.split(kernel, len(masks), axis=-1)
     return jnp.concatenate([product(h * m, k) for m, k in zip(masks, blocks)], axis=-1)
 
 
@@ -124,6 +124,10 @@ class Recurrent(Layer):
     A subclass sets `gates` (blocks of the kernels), `cell_name` (Keras's
     cell name, the middle of each weight's path), `state_count`, and defines
     `step(weights, x_t, states, recurrent_masks) -> (output, states)`.
+
+    A layer whose states are not (batch, units) vectors (ConvLSTM's feature maps) sets `state_shape`,
+    `input_product` and `recurrent_product` (convolutions in place of matmuls) and may compute in another layout
+    than its callers see (`inner_layout`, `outer_layout`: ConvLSTM's channels_first inputs and states).
     """
 
     gates = 1
@@ -203,8 +207,28 @@ class Recurrent(Layer):
                 "input a batch size, e.g. keras.Input(batch_shape=(32, None, 8)) or, as in tf.keras 2, the first "
                 "layer's batch_input_shape=[32, None, 8]; then fit, evaluate and predict with that batch_size.")
         dtype = jnp.dtype(self.dtype)
-        self.state_variables = [Variable(jnp.zeros((batch, self.units), dtype), path=f"{self.name}/{name}", trainable=False,
-                                         autocast=False, layer=self) for name in self.state_names()]
+        self.state_variables = [Variable(jnp.zeros(self.state_shape(batch), dtype), path=f"{self.name}/{name}",
+                                         trainable=False, autocast=False, layer=self) for name in self.state_names()]
+
+    def state_shape(self, batch):
+        """The shape of each state as callers give and get it (`batch` may be None)."""
+        return (batch, self.units)
+
+    def inner_layout(self, value):
+        """An input or state (batch first) in the layout the layer computes in (`outer_layout` undoes it)."""
+        return value
+
+    def outer_layout(self, value):
+        """An output or state (batch first) in the layout callers see."""
+        return value
+
+    def input_product(self, x, kernel):
+        """The input projection of all timesteps: (batch, timesteps, ...) inputs times `kernel`."""
+        return _project(x, kernel)
+
+    def recurrent_product(self, h, kernel):
+        """A state times the recurrent kernel, in the step."""
+        return h @ kernel
 
     def state_names(self):
         """The short names of the carried states in this layer's values."""
@@ -251,16 +275,20 @@ class Recurrent(Layer):
         """The bias added to the recurrent product inside the step (GRU's reset_after form), or None."""
         return None
 
-    def _dropout_masks(self, training, rng, batch, features, dtype):
+    def _dropout_masks(self, training, rng, step_shape, state_shape, dtype):
+        """Input masks (count, batch, 1, *features) for inputs of one timestep of `step_shape`
+        (batch, *features), and recurrent masks (count, *state_shape); either None."""
         if not training or rng is None or (self.dropout == 0 and self.recurrent_dropout == 0):
             return None, None
         count = self.gates if self.per_gate_dropout else 1
         input_key, recurrent_key = threefry.split(rng)
         inputs = recurrent = None
         if self.dropout > 0:
-            inputs = _dropout_mask(input_key, self.dropout, (count, batch, 1, features)).astype(dtype)
+            shape = (count, step_shape[0], 1) + tuple(step_shape[1:])
+            inputs = _dropout_mask(input_key, self.dropout, shape).astype(dtype)
         if self.recurrent_dropout > 0:
-            recurrent = _dropout_mask(recurrent_key, self.recurrent_dropout, (count, batch, self.units)).astype(dtype)
+            shape = (count,) + tuple(state_shape)
+            recurrent = _dropout_mask(recurrent_key, self.recurrent_dropout, shape).astype(dtype)
         return inputs, recurrent
 
     def _native_cell(self, weights, x, recurrent_masks, initial_state):
@@ -295,23 +323,25 @@ class Recurrent(Layer):
         return without_implicit_mask(arguments)
 
     def _state_list(self, initial_state, batch):
-        """`initial_state` (one (batch, units) array per state; a single one unlisted for one state) as a
+        """`initial_state` (one array per state, of `state_shape`; a single one unlisted for one state) as a
         list; a ValueError says what is wrong with it (`batch` None: any batch size)."""
         states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
         kind = type(self).__name__
+        expected = self.state_shape(batch)
+        described = "(" + ", ".join("batch" if n is None else str(n) for n in expected) + ")"
         if len(states) != self.state_count:
             names = "[h, c]" if self.state_count == 2 else "[h] (or h)"
             raise ValueError(f"{kind} {self.name!r} takes {self.state_count} initial state(s) {names}, each of "
-                             f"shape (batch, {self.units}); got {len(states)}.")
+                             f"shape {described}; got {len(states)}.")
         for state in states:
             shape = tuple(getattr(state, "shape", None) or jnp.shape(state))
-            if len(shape) != 2 or shape[1] != self.units or (None not in (batch, shape[0]) and shape[0] != batch):
-                raise ValueError(f"{kind} {self.name!r}: each initial state must have shape ({batch or 'batch'}, "
-                                 f"{self.units}), got one of shape {shape}.")
+            if len(shape) != len(expected) or any(None not in (n, m) and n != m for n, m in zip(shape, expected)):
+                raise ValueError(f"{kind} {self.name!r}: each initial state must have shape {described}, got one "
+                                 f"of shape {shape}.")
         return states
 
     def _initial_states(self, weights, batch, dtype, initial_state=None):
-        """The given `initial_state`, else zeros, or a stateful layer's carried states."""
+        """The given `initial_state`, else zeros, or a stateful layer's carried states, in `inner_layout`."""
         if self.stateful:
             expected = weights[self.state_names()[0]].shape[0]
             if batch != expected:
@@ -319,10 +349,12 @@ class Recurrent(Layer):
                                  f"got a batch of {batch}: use batch_size={expected} and a number of samples it "
                                  "divides.")
         if initial_state is not None:
-            return tuple(jnp.asarray(state).astype(dtype) for state in self._state_list(initial_state, batch))
-        if not self.stateful:
-            return tuple(jnp.zeros((batch, self.units), dtype) for _ in range(self.state_count))
-        return tuple(weights[name].astype(dtype) for name in self.state_names())
+            states = [jnp.asarray(state).astype(dtype) for state in self._state_list(initial_state, batch)]
+        elif not self.stateful:
+            states = [jnp.zeros(self.state_shape(batch), dtype) for _ in range(self.state_count)]
+        else:
+            states = [weights[name].astype(dtype) for name in self.state_names()]
+        return tuple(self.inner_layout(state) for state in states)
 
     def _scan(self, weights, xs, keep, training, recurrent_masks, zero_output, states):
         """The time loop in XLA from `states`: the final states and, for return_sequences, the (time-major)
@@ -359,14 +391,19 @@ class Recurrent(Layer):
         return states, sequence
 
     def pure_call(self, weights, x, *, training=False, rng=None, mask=None, initial_state=None):
-        batch, _, features = x.shape
+        x = self.inner_layout(x)
+        batch = x.shape[0]
         states = self._initial_states(weights, batch, x.dtype, initial_state)
-        input_masks, recurrent_masks = self._dropout_masks(training, rng, batch, features, x.dtype)
-        keep = None if mask is None else jnp.swapaxes(jnp.asarray(mask, bool), 0, 1)[..., None]
+        input_masks, recurrent_masks = self._dropout_masks(training, rng, x.shape[:1] + x.shape[2:],
+                                                           states[0].shape, x.dtype)
+        keep = None
+        if mask is not None:  # (timesteps, batch, 1, ...): broadcast over a state
+            keep = jnp.swapaxes(jnp.asarray(mask, bool), 0, 1)
+            keep = keep.reshape(keep.shape + (1,) * (states[0].ndim - 1))
         if self.go_backwards and keep is not None:
             keep = keep[::-1]
         zero_output = self.zero_output_for_mask and not self.unroll  # Keras's unrolled loop ignores it
-        projected = _masked_matmul(x, weights["kernel"], input_masks, _project)
+        projected = _masked_matmul(x, weights["kernel"], input_masks, self.input_product)
         bias = self.input_bias(weights)
         if bias is not None:
             projected = projected + bias
@@ -388,6 +425,7 @@ class Recurrent(Layer):
             output = jnp.where(keep.any(axis=0), states[0], 0.0)
         else:
             output = states[0]
+        output, states = self.outer_layout(output), tuple(self.outer_layout(state) for state in states)
         updates = {name: state.astype(weights[name].dtype) for name, state in zip(self.state_names(), states)
                    } if self.stateful else {}
         if self.return_state:
@@ -476,7 +514,8 @@ class LSTM(_Gated):
 
     def step(self, weights, x_t, states, recurrent_masks):
         h, c = states
-        recurrent = jnp.split(_masked_matmul(h, weights["recurrent_kernel"], recurrent_masks), 4, axis=-1)
+        recurrent = _masked_matmul(h, weights["recurrent_kernel"], recurrent_masks, self.recurrent_product)
+        recurrent = jnp.split(recurrent, 4, axis=-1)
         z_i, z_f, z_c, z_o = (x + r for x, r in zip(_blocks(x_t, 4), recurrent))
         gate = self.recurrent_activation
         c = gate(z_f) * c + gate(z_i) * self.activation(z_c)

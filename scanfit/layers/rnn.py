@@ -72,7 +72,7 @@ class _Cell:
         states = tuple(states) if listed else (states,)
         if len(states) != self.state_count:
             raise ValueError(f"{type(self).__name__} takes {self.state_count} state(s), got {len(states)}.")
-        input_masks, recurrent_masks = self._dropout_masks(training, rng, x.shape[0], x.shape[-1], x.dtype)
+        input_masks, recurrent_masks = self._dropout_masks(training, rng, x.shape, jnp.shape(states[0]), x.dtype)
         projected = _masked_matmul(x, weights["kernel"], None if input_masks is None else input_masks[:, :, 0, :])
         bias = self.input_bias(weights)
         if bias is not None:

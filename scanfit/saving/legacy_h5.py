@@ -67,10 +67,16 @@ def write_weights(group, model):
     group.attrs["keras_version"] = KERAS_FORMAT_VERSION
     for layer in model.layers:
         layer_group = group.create_group(layer.name)
-        names = [f"{variable.path}:0" for variable in layer.weights]
+        names = [f"{variable.path}:0" for variable in legacy_order(layer)]
         _write_names(layer_group, "weight_names", names)
-        for name, variable in zip(names, layer.weights):
+        for name, variable in zip(names, legacy_order(layer)):
             layer_group.create_dataset(name, data=variable.numpy())
+
+
+def legacy_order(layer):
+    """A layer's weights in the order of Keras's ``.h5`` files: the trainable ones, then the others (for a nested
+    model or a SpectralNormalization wrapper not the order of `layer.weights`)."""
+    return layer.trainable_weights + layer.non_trainable_weights
 
 
 def _write_names(node, name, strings):
@@ -151,7 +157,7 @@ def read_weights(model, group, path, skip_mismatch=False, by_name=False):
         pairs = [(layer, entry) for layer, (_, *entry) in zip(with_weights, stored)]
     assignments = []
     for layer, (layer_group, weight_names) in pairs:
-        variables = layer.weights
+        variables = legacy_order(layer)
         try:
             if len(weight_names) != len(variables):
                 raise files.ShapeMismatch(

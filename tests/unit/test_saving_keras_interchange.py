@@ -191,8 +191,14 @@ def test_the_interchange_model_uses_every_scanfit_layer():
     colour = {"Solarization", "Equalization", "RandomGrayscale", "RandomPosterization", "RandomColorDegeneration",
               "RandomSaturation", "RandomHue", "RandomSharpness",
               "RandomShear"}  # Keras 3.15 cannot load RandomShear(f)'s files (test_distortion_augmentation)
+    # The ConvLSTMs take sequences of feature maps; their files interchange in
+    # test_conv_lstm.py::test_keras_files_interchange_both_ways.
+    conv_lstm = {"ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
+    # SpectralNormalization's files interchange in test_spectral_normalization.py, and the spectrograms (they take
+    # signals) in test_audio_layers.py, both ::test_files_move_between_the_libraries.
+    own_files = {"SpectralNormalization", "STFTSpectrogram", "MelSpectrogram"}
     missing = (set(LAYER_CLASSES) - used - {"InputLayer", "Lambda", "Embedding", "ReversibleEmbedding"} - merging
-               - cells - volumetric - colour)
+               - cells - volumetric - colour - conv_lstm - own_files)
     assert not missing, f"add {sorted(missing)} to every_layer_model"
 
 
@@ -374,3 +380,28 @@ def test_custom_objects_inside_layers_interchange_with_keras(tmp_path, writer, n
     if reader is scanfit:
         with pytest.raises(ValueError, match=rf"{name}: Unknown activation 'scaled_tanh'.*Pass custom_objects="):
             scanfit.models.load_model(tmp_path / name)
+
+
+@pytest.mark.parametrize("name", ["m.h5", "w.weights.h5"])
+@pytest.mark.parametrize("writer", ["keras", "scanfit"])
+def test_a_nested_model_interchanges_in_legacy_h5_files(tmp_path, writer, name):
+    """A legacy .h5 file lists a nested model's weights trainable first (its BatchNormalization's moving
+    statistics last), not in the order of model.weights."""
+    def nested(lib):
+        inner = lib.Sequential([lib.Input((4,)), lib.layers.Dense(3), lib.layers.BatchNormalization(),
+                                lib.layers.Dense(2)])
+        return lib.Sequential([lib.Input((4,)), inner, lib.layers.Dense(1)])
+
+    libraries = {"keras": keras, "scanfit": scanfit}
+    reader = libraries["scanfit" if writer == "keras" else "keras"]
+    original = nested(libraries[writer])
+    original.set_weights(random_weights(original, 5))
+    if name == "m.h5":
+        original.save(tmp_path / name)
+        loaded = reader.models.load_model(tmp_path / name)
+    else:
+        original.save_weights(tmp_path / name)
+        loaded = nested(reader)
+        loaded.load_weights(tmp_path / name)
+    x = RNG.normal(size=(3, 4)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), original.predict(x, verbose=0), rtol=1e-5, atol=1e-6)

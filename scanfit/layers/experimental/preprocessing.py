@@ -10,6 +10,7 @@ from scanfit.layers.augmentation import (
 )
 from scanfit.layers.category_encoding import CategoryEncoding
 from scanfit.layers.discretization import Discretization
+from scanfit.layers.hashed_crossing import HashedCrossing
 from scanfit.layers.hashing import Hashing
 from scanfit.layers.index_lookup import IntegerLookup, StringLookup
 from scanfit.layers.normalization import Normalization
@@ -18,7 +19,8 @@ from scanfit.layers.simple import Rescaling
 from scanfit.layers.text_vectorization import TextVectorization
 
 __all__ = [
-    "CategoryEncoding", "CenterCrop", "Discretization", "Hashing", "IntegerLookup", "Normalization", "RandomBrightness",
+    "CategoryEncoding", "CenterCrop", "Discretization", "HashedCrossing", "Hashing", "IntegerLookup", "Normalization",
+    "RandomBrightness",
     "RandomContrast", "RandomCrop", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "Rescaling",
     "Resizing", "StringLookup", "TextVectorization",
 ]
