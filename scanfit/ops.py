@@ -74,15 +74,41 @@ def _on_arrays(function):
     def is_variable(value):
         return isinstance(value, Variable)
 
+    signature = inspect.signature(function)
+    tensors = [p for p in signature.parameters if p in _CALL_PARAMETERS and p != "key"]  # (get_item's key: an index)
+
     @functools.wraps(function)
     def operation(*args, **kwargs):
         if symbolic.is_symbolic([list(args), kwargs]):
             return _record(operation, args, kwargs)
         args, kwargs = jax.tree.map(as_array, (args, kwargs), is_leaf=is_variable)
+        if tensors and builtins.any(isinstance(value, (list, tuple)) for value in (*args, *kwargs.values())):
+            args, kwargs = _numbers_as_arrays(signature, tensors, args, kwargs)
         return function(*args, **kwargs)
 
     _RECORDABLE[function.__name__] = operation
     return operation
+
+
+def _numbers_as_arrays(signature, tensors, args, kwargs):
+    """The arguments with each Python list (or tuple) of numbers given for a tensor parameter made an array, as
+    Keras converts them (``ops.greater_equal([0.3, 0.5], 0.5)``); in ``xs`` (concatenate, stack), each entry."""
+    bound = signature.bind(*args, **kwargs)
+    for name in tensors:
+        value = bound.arguments.get(name)
+        if name == "xs" and isinstance(value, (list, tuple)):
+            bound.arguments[name] = type(value)(jnp.asarray(item) if _is_numbers(item) else item for item in value)
+        elif _is_numbers(value):
+            bound.arguments[name] = jnp.asarray(value)
+    return bound.args, bound.kwargs
+
+
+def _is_numbers(value):
+    """Whether `value` is a (nested) list or tuple of Python or NumPy numbers."""
+    if not isinstance(value, (list, tuple)) or not value:
+        return False
+    return builtins.all(_is_numbers(item) if isinstance(item, (list, tuple)) else
+               isinstance(item, (bool, int, float, complex, np.number, np.bool_)) for item in value)
 
 
 _RECORDABLE = {}  # name -> operation: those a graph can record (and a file can name)

@@ -35,8 +35,9 @@ def summary_lines(model, line_length=None, positions=None, show_trainable=False,
     (Y or N); `layer_range` (two names or regular expressions) lists only the layers from the first match of
     one to the first match of the other after it."""
     functional = getattr(model, "is_functional", False)
-    line_length = line_length or (98 if functional else 65)
-    positions = positions or ([0.33, 0.55, 0.67, 1.0] if functional else [0.45, 0.85, 1.0])
+    connected = functional and not _sequential_like(model)
+    line_length = line_length or (98 if connected else 65)
+    positions = positions or ([0.33, 0.55, 0.67, 1.0] if connected else [0.45, 0.85, 1.0])
     if positions[-1] <= 1:
         positions = [int(line_length * p) for p in positions]
     if show_trainable:
@@ -54,14 +55,14 @@ def summary_lines(model, line_length=None, positions=None, show_trainable=False,
         return lines
 
     lines = [f'Model: "{model.name}"', "_" * line_length]
-    lines += row(["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if functional else [])
+    lines += row(["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if connected else [])
                  + (["Trainable"] if show_trainable else []))
     lines.append("=" * line_length)
     layers = model.graph_layers if functional else model.layers  # a graph's operations too, as Keras
     for layer in _in_range(layers, layer_range):
         kind = layer.keras_class()[1] if getattr(layer, "is_operation", False) else type(layer).__name__
         fields = [f"{layer.name} ({kind})", _format_shapes(layer.output_shape), layer.count_params()]
-        if functional:
+        if connected:
             sources = [f"{t.history.layer.name}[{t.history.node_index}][{t.history.tensor_index}]"
                        for t in model.layer_inputs(layer)]
             fields.append(_connections(sources, widths[-2 if show_trainable else -1]))
@@ -77,6 +78,17 @@ def summary_lines(model, line_length=None, positions=None, show_trainable=False,
     lines.append(f"Non-trainable params: {total - trainable:,}")
     lines.append("_" * line_length)
     return lines
+
+
+def _sequential_like(model):
+    """Whether a functional model is a plain chain (one input, each call reading one tensor that no other call
+    reads, no layer called twice), which Keras (3 and tf.keras 2) summarizes without a ``Connected to``
+    column."""
+    nodes = model.graph_nodes
+    reads = [id(t) for node in nodes if not node.is_input for t in node.input_tensors]
+    calls = [node for node in nodes if not node.is_input]
+    return (sum(node.is_input for node in nodes) == 1 and len(reads) == len(calls) == len(set(reads))
+            and len({id(node.layer) for node in calls}) == len(calls))
 
 
 def _in_range(layers, layer_range):

@@ -4,7 +4,6 @@ Inside a model's forward pass it reads that pass's value, inside an open `execut
 (see `scanfit.layers.execution`); elsewhere its stored `value`.
 """
 import jax
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -154,7 +153,8 @@ def _array_operator(name):
 
 
 for _name in ("add", "radd", "sub", "rsub", "mul", "rmul", "truediv", "rtruediv", "floordiv", "rfloordiv", "pow",
-              "rpow", "matmul", "rmatmul", "neg", "pos", "abs", "getitem", "lt", "le", "gt", "ge"):
+              "rpow", "matmul", "rmatmul", "neg", "pos", "abs", "getitem", "lt", "le", "gt", "ge", "mod", "rmod",
+              "and", "rand", "or", "ror", "xor", "rxor", "invert", "float", "int", "bool", "round"):
     setattr(Variable, f"__{_name}__", _array_operator(f"__{_name}__"))
 
 

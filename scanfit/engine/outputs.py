@@ -113,10 +113,10 @@ class CompiledOutputs:
             if isinstance(spec, (list, tuple)) and len(spec) == 1 and isinstance(spec[0], (list, tuple)):
                 spec = spec[0]  # tf.keras 2 saved one list per output
             return [_as_list(spec)]
-        if isinstance(spec, (list, tuple)) and not all(isinstance(item, (list, tuple)) or item is None for item in spec):
-            raise ValueError(
-                f"For a model with several outputs {names}, metrics must be a list with one list of metrics per "
-                f"output, or a dict by output name, as in Keras; got {spec!r}."
+        if isinstance(spec, (list, tuple)) and len(spec) != len(names):  # Keras 3: one entry (a metric or a
+            raise ValueError(                                              # list of them) per output
+                f"For a model with several outputs {names}, metrics must be a list with one entry (a metric or a "
+                f"list of metrics) per output, or a dict by output name, as in Keras; got {spec!r}."
             )
         return [_as_list(item) for item in per_output(spec, names, "metrics")]
 

@@ -17,6 +17,7 @@ runs the parent layer's own computation (Hands-on ML's ``MCDropout``).
 """
 import functools
 import inspect
+import itertools
 
 import jax
 import jax.numpy as jnp
@@ -59,6 +60,7 @@ class Layer:
     state_variables = ()  # what a stateful layer carries from call to call (not weights: never saved)
     input_spec = None  # a user's layer may set an InputSpec (or a list of them): checked on each call and build
     default_training = False  # the mode of a call that nothing sets (Keras: the default of call's `training`)
+    stored_weight_names = None  # what `save_own_variables` stores: None for all the layer's own weights
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -76,6 +78,7 @@ class Layer:
     def __new__(cls, *args, **kwargs):
         layer = super().__new__(cls)
         layer._constructor_arguments = (args, kwargs)  # for the config of a user's layer without get_config
+        layer._made_at = next(_TICKS)  # when it was made, for `attribute_layers`
         return layer
 
     def __getattr__(self, name):
@@ -97,6 +100,7 @@ class Layer:
             for variable in standalone:
                 variable.adopt(self, {v.short_name for v in self._variables})
                 self._variables.append(variable)
+        self.__dict__.setdefault("_assigned_at", {})[name] = next(_TICKS)  # for `attribute_layers`
         super().__setattr__(name, value)
 
     def __init__(
@@ -153,10 +157,51 @@ class Layer:
         self.output_shape = output_shape
         return output_shape
 
-    def build_config(self):
-        """What Keras 3 writes as the layer's ``build_config``: the shape it was built for."""
+    def get_build_config(self):
+        """Keras's saving hook: what a file keeps as the layer's ``build_config`` (the shape it was built for)."""
         shape = self.input_shape
         return {"input_shape": [list(s) for s in shape] if isinstance(shape, list) else list(shape)}
+
+    def build_from_config(self, config):
+        """Keras's saving hook: build as a `get_build_config` result says (for its ``input_shape``)."""
+        shape = config.get("input_shape")
+        if shape is not None and not self.built:
+            self.build_for(tuple(shape) if shape and not isinstance(shape[0], (list, tuple)) else
+                           [tuple(s) for s in shape])
+
+    def save_own_variables(self, store):
+        """Keras's saving hook: this layer's own weights into `store` (a dict) as ``'0'``, ``'1'``, ..."""
+        for index, variable in enumerate(self.stored_own_weights()):
+            store[str(index)] = variable.numpy()
+
+    def load_own_variables(self, store):
+        """Keras's saving hook: this layer's own weights from `store` (``'0'``, ``'1'``, ...), counts and shapes
+        checked first."""
+        variables = self.stored_own_weights()
+        if len(store) != len(variables):
+            raise ValueError(f"Layer {self.name!r} has {len(variables)} weights ({[v.name for v in variables]}), "
+                             f"but {len(store)} were stored for it.")
+        for index, variable in enumerate(variables):
+            if tuple(np.shape(store[str(index)])) != variable.shape:
+                raise ValueError(f"Layer {self.name!r}: weight {variable.name!r} has shape {variable.shape}, but "
+                                 f"the value stored for it has shape {tuple(np.shape(store[str(index)]))}.")
+        for index, variable in enumerate(variables):
+            variable.assign(store[str(index)])
+
+    def stored_own_weights(self):
+        """The weights the saving hooks store: the layer's own, or those named in `stored_weight_names` (Keras's
+        Dense, convolutions, Embedding and EinsumDense store only the weights their class makes)."""
+        names = self.stored_weight_names
+        return self.own_weights if names is None else [v for v in self.own_weights if v.short_name in names]
+
+    @classmethod
+    def customizes(cls, hook):
+        """Whether the class (a user's) defines Keras's method `hook` (a saving hook, say) itself rather than
+        inheriting scanfit's."""
+        for klass in cls.__mro__:
+            if hook in vars(klass):
+                return not klass.__module__.startswith("scanfit.")
+        return False
 
     def compute_output_shape(self, input_shape):
         """The output shape for `input_shape`; a Keras-style layer's comes from tracing its `call` (no computing)."""
@@ -266,7 +311,7 @@ class Layer:
             raise RuntimeError(f"{type(self).__name__}.add_loss works inside call() while a model runs (fit, "
                                "evaluate, predict or a call on data); for a penalty on weights, give the layer a "
                                "regularizer instead.")
-        running.add_loss(loss)
+        running.add_loss(loss, self)
 
     def call_on(self, weights, x, training, mask=None, arguments=None):
         """Run the Keras-style `call` on `x` while the attributes holding this layer's variables (directly,
@@ -314,7 +359,7 @@ class Layer:
         `state_variables` (a stateful recurrent layer's states, carried from batch to batch)."""
         return self.own_weights + list(self.state_variables)
 
-    def __call__(self, x, *args, training=NOT_GIVEN, **kwargs):
+    def __call__(self, *args, training=NOT_GIVEN, **kwargs):
         """Call the layer: on `keras.Input` tensors it records a graph node and returns symbolic outputs;
         inside a model's forward pass it runs on that pass's weights; on arrays it runs eagerly
         (``training=True`` applies Dropout with fresh randomness and updates BatchNormalization's statistics).
@@ -324,6 +369,7 @@ class Layer:
         Arguments after the input (MultiHeadAttention's ``value``, a Keras-style `call`'s own parameters)
         are passed on by name; they may be tensors too.
         """
+        x, args = self.split_input(args, kwargs)
         arguments = self.call_arguments(args, kwargs)
         check_inputs(self.input_spec, x, self.name)
         if symbolic.is_symbolic(x) or symbolic.is_symbolic(list(arguments.values())):
@@ -335,6 +381,18 @@ class Layer:
         if running is not None:
             return running.run_call(self, x, training, arguments)
         return self._call_eagerly(x, training, arguments)
+
+    def split_input(self, args, kwargs):
+        """The call's input and its further positional arguments: the first positional argument or, as Keras
+        allows, the input by the name of `call`'s first parameter (``layer(logits=x)`` for ``call(self, logits)``;
+        ``inputs=`` for scanfit's own layers), taken out of `kwargs`."""
+        if args:
+            return args[0], args[1:]
+        name = list(_call_parameters(type(self)))[1] if self.calls_keras_style else "inputs"
+        if name not in kwargs:
+            raise TypeError(f"{type(self).__name__} {self.name!r} was called without its input: pass it as the "
+                            f"first argument, or as {name}=.")
+        return kwargs.pop(name), ()
 
     def call_arguments(self, args, kwargs):
         """The call's arguments after the input, by name (``{}`` for none); a TypeError names any this layer
@@ -375,6 +433,7 @@ class Layer:
             y = run.run(self, x, mask=mask, arguments=arguments)
         for layer in layers:
             layer.assign_state(run.updates.get(id(layer), {}))
+            layer.call_losses = run.losses_within(layer.weight_layers)  # each layer's own and its layers' terms
         self.call_losses = [run.extra_loss] if run.loss_count else []
         if isinstance(y, jax.Array):  # the output carries its mask to the next layer called on it, as in Keras
             y._keras_mask = self.compute_mask(x, mask)
@@ -568,7 +627,9 @@ def _marking_built(build):
 
 
 def _as_shape_or_shapes(shape):
-    """A shape as a tuple, or a list of shapes as a list of tuples."""
+    """A shape as a tuple, or a list of shapes as a list of tuples (a dict of shapes, nested too, as a dict)."""
+    if isinstance(shape, dict):
+        return {key: None if value is None else _as_shape_or_shapes(value) for key, value in shape.items()}
     if symbolic.is_shape_list(shape):
         return [tuple(item) for item in shape]
     return tuple(shape)
@@ -587,27 +648,34 @@ def _batch_shape(input_shape, input_dim, batch_input_shape, batch_size):
     return None
 
 
-def attribute_layers(owner, skip=()):
-    """The layers `owner` holds as attributes (also inside lists, tuples and dicts), in assignment order, each
-    once; attributes named in `skip` are not searched."""
-    found, seen = [], set()
+_TICKS = itertools.count()  # one clock for when layers are made and when attributes are assigned
 
-    def collect(value):
+
+def attribute_layers(owner, skip=()):
+    """The layers `owner` holds as attributes (also inside lists, tuples and dicts), each once, in the order
+    Keras tracks them: when they reached the owner, i.e. when their attribute was assigned or, for a layer
+    appended to a list (or put in a dict) that was assigned before the layer was made, when it was made.
+    So layers appended to two lists in turn interleave, as in Keras's weights. Attributes named in `skip`
+    are not searched."""
+    found, seen = [], set()
+    assigned = vars(owner).get("_assigned_at", {})
+
+    def collect(value, assigned_at):
         if isinstance(value, Layer):
             if value is not owner and id(value) not in seen:
                 seen.add(id(value))
-                found.append(value)
+                found.append((max(assigned_at, value.__dict__.get("_made_at", 0)), len(found), value))
         elif isinstance(value, (list, tuple)):
             for item in value:
-                collect(item)
+                collect(item, assigned_at)
         elif isinstance(value, dict):
             for item in value.values():
-                collect(item)
+                collect(item, assigned_at)
 
     for name, value in vars(owner).items():
         if name not in skip and name != "inbound_nodes":
-            collect(value)
-    return found
+            collect(value, assigned.get(name, 0))
+    return [layer for _, _, layer in sorted(found, key=lambda entry: entry[:2])]
 
 
 def _call_parameters(cls):
@@ -651,8 +719,11 @@ def _traced_output_shape(layer, input_shape, arguments=None):
             return jax.ShapeDtypeStruct(tuple(size if d is None else d for d in shape), dtype)
 
         shapes = _as_shape_or_shapes(input_shape)
-        specs = [spec_of(s) for s in (shapes if isinstance(shapes, list) else [shapes])]
-        spec = specs if isinstance(shapes, list) else specs[0]
+        if isinstance(shapes, dict):  # a dict of inputs, nested too
+            spec = jax.tree.map(spec_of, shapes, is_leaf=lambda item: isinstance(item, tuple))
+        else:
+            specs = [spec_of(s) for s in (shapes if isinstance(shapes, list) else [shapes])]
+            spec = specs if isinstance(shapes, list) else specs[0]
         arrays = [spec_of(leaf.shape, leaf.dtype) for leaf, array in zip(leaves, is_array) if array]
         running = execution.Execution({id(layer): layer.weight_values()}, False, None, building=True)
 

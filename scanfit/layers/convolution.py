@@ -88,6 +88,8 @@ def with_spatial(input_shape, spatial, channels, data_format):
 class Conv(Layer):
     """N-d convolution over channels_last (or channels_first) inputs; subclasses fix the rank."""
 
+    stored_weight_names = ("kernel", "bias")  # as Keras's save_own_variables
+
     rank = None
     paddings = ("valid", "same")
 
@@ -171,10 +173,19 @@ class Conv(Layer):
             )
         return with_spatial(input_shape, out, self.filters, self.data_format)
 
-    def pure_call(self, weights, x, *, training=False, rng=None):
-        x = to_channels_last(x, self.data_format)
+    def convolution_op(self, inputs, kernel):
+        """Keras's hook: `inputs` (in the layer's data_format) convolved with `kernel` as this layer convolves,
+        without bias or activation. A subclass may override it (a standardized convolution, say), which the
+        layer's computation then uses, or call it from its own `call`."""
+        x = to_channels_last(inputs, self.data_format)
         pads = lowering.padding_pairs(x.shape[1:-1], self.kernel_size, self.strides, self.dilation_rate, self.padding)
-        y = lowering.conv(x, weights["kernel"], self.strides, pads, self.dilation_rate, self.groups)
+        y = lowering.conv(x, jnp.asarray(kernel), self.strides, pads, self.dilation_rate, self.groups)
+        return from_channels_last(y, self.data_format)
+
+    def pure_call(self, weights, x, *, training=False, rng=None):
+        # Keras's Conv1D convolves by itself, without convolution_op (an override of it there changes nothing)
+        convolve = Conv.convolution_op if self.rank == 1 else type(self).convolution_op
+        y = to_channels_last(convolve(self, x, weights["kernel"]), self.data_format)
         if self.use_bias:
             y = y + weights["bias"]
         return from_channels_last(self.activation(y), self.data_format), {}
@@ -231,6 +242,10 @@ class ConvTranspose(Conv):
     """
 
     paddings = ("valid", "same")
+
+    @property
+    def convolution_op(self):  # Keras's transposed convolutions have no convolution_op
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute 'convolution_op'")
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",

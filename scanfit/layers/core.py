@@ -25,6 +25,11 @@ class InputLayer(Layer):
         kwargs.pop("batch_input_shape", None)
         kwargs.pop("sparse", None)
         kwargs.pop("ragged", None)
+        if dtype is str or dtype in ("string", "str"):
+            raise ValueError(
+                f"Input dtype={dtype!r}: scanfit models compute on numeric arrays only, as Keras's do on JAX. Map "
+                "the strings to numbers before the model (TextVectorization, StringLookup or Hashing on the data) "
+                "and give the model an integer or float Input.")
         super().__init__(name=name, dtype=dtype, **kwargs)
         self.batch_shape = tuple(batch_shape)
         tensor = KerasTensor(self.batch_shape, self.dtype, History(self, 0, 0), name=self.name)
@@ -65,6 +70,7 @@ def _positive_int(value, what):
 class Dense(Layer):
     """Densely connected layer: ``activation(x @ kernel + bias)`` on the last axis."""
 
+    stored_weight_names = ("kernel", "bias")  # as Keras's save_own_variables
     supports_masking = True
 
     def __init__(

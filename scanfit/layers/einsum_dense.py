@@ -95,6 +95,8 @@ def einsum_shapes(equation, bias_axes, input_shape, output_shape):
 class EinsumDense(Layer):
     """``activation(einsum(equation, inputs, kernel) + bias)``; see the module docstring."""
 
+    stored_weight_names = ("kernel", "bias")  # as Keras's save_own_variables
+
     def __init__(self, equation, output_shape, activation=None, bias_axes=None, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
                  bias_constraint=None, lora_rank=None, lora_alpha=None, quantization_config=None, **kwargs):

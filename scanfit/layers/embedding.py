@@ -18,6 +18,8 @@ class Embedding(Layer):
     timesteps of the input shape.
     """
 
+    stored_weight_names = ("embeddings",)  # as Keras's save_own_variables
+
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
                  embeddings_constraint=None, mask_zero=False, input_length=None, activity_regularizer=None,
                  **kwargs):

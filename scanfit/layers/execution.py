@@ -38,6 +38,7 @@ class Execution:
         self.updates = {}  # id(layer) -> {short_name: new value}
         self.extra_loss = jnp.zeros((), jnp.float32)  # activity penalties and add_loss() terms
         self.loss_count = 0  # how many terms extra_loss sums
+        self.layer_losses = {}  # id(layer) -> the sum of the terms that layer added (its `losses` after the call)
         self.carried_masks = {}  # id(array) -> (array, mask): the Keras mask an array carries in this pass
 
     @contextlib.contextmanager
@@ -129,13 +130,22 @@ class Execution:
             y = self.run_pure(layer, x, training, mask, arguments)
         if layer.activity_regularizer is not None:
             for output in jax.tree.leaves(y):
-                self.add_loss(layer.activity_regularizer(output) / output.shape[0])
+                self.add_loss(layer.activity_regularizer(output) / output.shape[0], layer)
         return y
 
-    def add_loss(self, loss):
-        """Add `loss` (summed to a scalar, in float32) to this pass's total loss."""
-        self.extra_loss = self.extra_loss + jnp.sum(jnp.asarray(loss, jnp.float32))
+    def add_loss(self, loss, layer=None):
+        """Add `loss` (summed to a scalar, in float32) to this pass's total loss (and to `layer`'s terms)."""
+        term = jnp.sum(jnp.asarray(loss, jnp.float32))
+        self.extra_loss = self.extra_loss + term
         self.loss_count += 1
+        if layer is not None:
+            self.layer_losses[id(layer)] = self.layer_losses.get(id(layer), 0.0) + term
+
+    def losses_within(self, layers):
+        """The terms that `layers` added in this pass, summed, as a list of that one scalar (empty for none):
+        the `losses` of a layer holding them after an eager call, as Keras tracks each layer's."""
+        terms = [self.layer_losses[id(layer)] for layer in layers if id(layer) in self.layer_losses]
+        return [sum(terms[1:], terms[0])] if terms else []
 
     def run_pure(self, layer, x, training=None, mask=None, arguments=None):
         """`layer`'s `pure_call` on `x` (and `arguments`, by name) with this pass's values and a key of its

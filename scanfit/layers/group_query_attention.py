@@ -122,7 +122,7 @@ class GroupQueryAttention(QueryValueAttention):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def build_config(self):
+    def get_build_config(self):
         return {"shapes_dict": {name: list(shape) for name, shape in self.shapes.items()}}
 
     def weights_in_file(self):

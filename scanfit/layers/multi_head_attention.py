@@ -235,7 +235,7 @@ class MultiHeadAttention(QueryValueAttention):
     def compute_mask(self, x, mask=None):
         return mask
 
-    def build_config(self):
+    def get_build_config(self):
         return {"shapes_dict": {name: list(shape) for name, shape in self.shapes.items()}}
 
     def weights_in_file(self):

@@ -432,6 +432,25 @@ class Normalization(Layer):
             raise ValueError(f"Normalization {self.name!r}: mean of shape {self.input_mean.shape} does not "
                              f"broadcast to the kept axes of inputs of shape {tuple(input_shape)}.") from None
 
+    @property
+    def mean(self):
+        """Keras's ``layer.mean``: the mean in the inputs' broadcast shape, as an array (None before the layer
+        is built; after `adapt`, the adapted one)."""
+        return self._broadcast_statistic(0)
+
+    @property
+    def variance(self):
+        """Keras's ``layer.variance``, as `mean`."""
+        return self._broadcast_statistic(1)
+
+    def _broadcast_statistic(self, index):
+        if not self.built:
+            return None
+        if self.input_mean is not None:
+            return jnp.asarray(self._given[index], self.compute_dtype)
+        variable = self.adapt_mean if index == 0 else self.adapt_variance
+        return jnp.reshape(variable.value, self._broadcast_shape).astype(self.compute_dtype)
+
     def adapt(self, data):
         """Compute the mean and variance of `data` over the reduced axes and store them.
 

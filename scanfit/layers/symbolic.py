@@ -140,11 +140,14 @@ def is_symbolic(structure):
 
 
 def shapes_of(structure):
-    """The shapes of the KerasTensors in `structure`, in the same nesting (a tensor gives a tuple)."""
+    """The shapes of the KerasTensors in `structure`, in the same nesting (a tensor gives a tuple; a dict, nested
+    too, a dict of them, as a Keras-style layer called on a dict of inputs is built for)."""
     if isinstance(structure, KerasTensor):
         return structure.shape
     if isinstance(structure, (list, tuple)):
         return [shapes_of(item) for item in structure]
+    if isinstance(structure, dict):
+        return {key: None if value is None else shapes_of(value) for key, value in structure.items()}
     raise TypeError(f"A layer can be called on a KerasTensor or a list of them, got {structure!r}")
 
 

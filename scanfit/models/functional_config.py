@@ -36,6 +36,10 @@ def functional_config(model):
         entry["inbound_nodes"] = []
         for node in graph_nodes:
             if node.layer is layer and not node.is_input:
+                if isinstance(node.inputs, dict):
+                    raise NotImplementedError(
+                        f"Saving a functional model in which layer {layer.name!r} is called on a dict of tensors is "
+                        "not supported yet: call it on a tensor or a list of them, or save the weights only.")
                 args = tensor_config(node.inputs) if isinstance(node.inputs, symbolic.KerasTensor) else [
                     tensor_config(t) for t in node.inputs]
                 kwargs = {name: _map_tensors(value, tensor_config) for name, value in node.arguments.items()}

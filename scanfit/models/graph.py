@@ -86,8 +86,8 @@ class Graph:
                 continue
             args = _substitute(node.inputs, values)
             mask = _substitute(node.inputs, masks)
-            if not isinstance(node.inputs, KerasTensor) and all(m is None for m in mask):
-                mask = None
+            if isinstance(mask, dict) or not isinstance(node.inputs, KerasTensor) and all(m is None for m in mask):
+                mask = None  # (a dict of inputs carries no masks)
             listed = isinstance(mask, list)  # a list of masks goes only to a layer that takes them (Attention)
             training = None if running.training_given else node.training  # the caller's mode wins, as in Keras 3
             arguments = _call_arguments(node, values, masks)
@@ -147,7 +147,10 @@ def _substitute_nested(value, values):
 
 
 def _substitute(structure, values):
-    """`structure` (a KerasTensor or a list of them) with each tensor replaced by its value (or None)."""
+    """`structure` (a KerasTensor, a list of them, or a dict of them, nested too) with each tensor replaced by its
+    value (or None)."""
     if isinstance(structure, KerasTensor):
         return values.get(id(structure))
+    if isinstance(structure, dict):
+        return {key: None if value is None else _substitute(value, values) for key, value in structure.items()}
     return [values.get(id(tensor)) for tensor in structure]

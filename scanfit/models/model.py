@@ -36,6 +36,7 @@ from scanfit.models import stateless
 from scanfit.models.graph import Graph
 from scanfit.naming import snake_case, unique_name
 from scanfit.saving import api as saving_api
+from scanfit.saving import config as saving_config
 from scanfit.saving.config import serialize_model
 from scanfit.summary import print_summary
 
@@ -293,6 +294,8 @@ class Model(Layer):
         if not self.built:
             self.build(jax.tree.map(lambda s: (None,) + tuple(s[1:]), data_shape, is_leaf=_is_shape))
             return
+        if isinstance(data_shape, dict) and self._graph is not None:
+            data_shape = self.flatten_inputs(data_shape)  # by input name, in the order of `inputs`
         expected = self.input_shape
         shapes = [data_shape] if _is_shape(data_shape) else list(data_shape)
         wants = expected if isinstance(expected, list) else [expected]
@@ -398,6 +401,9 @@ class Model(Layer):
             return super().__call__(x, training=training)
         running = execution.current()
         if running is not None:
+            if not self.built:  # first called inside another model's call(): built there, as in Keras
+                with jax.ensure_compile_time_eval():  # real weights, even while the outer pass is traced
+                    self.ensure_built(jax.tree.map(lambda a: tuple(a.shape), x))
             return self.run_in(running, x, training=training)
         x = jax.tree.map(_as_input_array, x)
         self.ensure_built(jax.tree.map(lambda a: tuple(a.shape), x))
@@ -410,6 +416,7 @@ class Model(Layer):
         y, _, running = self.run_pass(self.weight_values(), flat, training=training, rng=rng)
         for layer in self.weight_layers:  # at inference, only from layers called with training=True
             layer.assign_state(running.updates.get(id(layer), {}))
+            layer.call_losses = running.losses_within(layer.weight_layers)
         self.call_losses = [running.extra_loss] if running.loss_count else []  # (also on traced inputs: jax.grad)
         return self.structure_outputs(y)
 
@@ -441,6 +448,32 @@ class Model(Layer):
                       show_trainable=show_trainable, layer_range=layer_range)
 
     # --- training API --------------------------------------------------------
+    @property
+    def jit_compile(self):
+        """Always True: scanfit compiles every step with XLA. Setting False is refused, as in `compile`."""
+        return True
+
+    @jit_compile.setter
+    def jit_compile(self, value):
+        training.check_compile_options(False, 1, value, True)
+
+    @property
+    def run_eagerly(self):
+        """Always False: scanfit never runs fit, evaluate or predict eagerly. Setting True is refused."""
+        return False
+
+    @run_eagerly.setter
+    def run_eagerly(self, value):
+        training.check_compile_options(value, 1, True, True)
+
+    def get_compile_config(self):
+        """Keras's saving hook: the compile settings a ``.keras`` file keeps (None before `compile`)."""
+        return saving_config.compile_config(self) if self.compiled else None
+
+    def compile_from_config(self, config):
+        """Keras's saving hook: `compile` with the settings of a `get_compile_config` result."""
+        saving_config.compile_from_config(self, config)
+
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
                 run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
         """Configure training: optimizer, loss(es) and metrics (names, functions or objects; per output too).
@@ -625,6 +658,13 @@ class Model(Layer):
     def save(self, filepath, overwrite=True, include_optimizer=True, save_format=None):
         """Save the whole model as ``.keras`` (Keras 3 zip) or ``.h5``/``.hdf5`` (legacy HDF5), atomically."""
         saving_api.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer, save_format=save_format)
+
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """Keras's export to a serving format (TF SavedModel, ONNX, OpenVINO), which scanfit cannot write."""
+        raise NotImplementedError(
+            f"model.export(format={format!r}) is not supported: scanfit has no TensorFlow, ONNX or OpenVINO "
+            "exporter. Save the model with model.save('name.keras'), load it in Keras "
+            "(keras.saving.load_model) and export it there.")
 
     def save_weights(self, filepath, overwrite=True):
         """Save the weights as ``.weights.h5`` (Keras 3, with optimizer state) or ``.h5`` (tf.keras 2 layout)."""

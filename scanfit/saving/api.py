@@ -17,7 +17,6 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True, save_for
     path = files.check_path(filepath, writing=True)
     kind = _whole_model_format(path, save_format)
     _check_overwrite(path, overwrite)
-    _refuse_saving_hooks(model)
     if kind == "keras":
         data = keras_format.keras_bytes(model, include_optimizer)
     else:
@@ -29,7 +28,6 @@ def save_weights(model, filepath, overwrite=True):
     """Save `model`'s weights (and optimizer state in the ``.weights.h5`` layout) to `filepath`, atomically."""
     path = files.check_path(filepath, writing=True)
     _check_overwrite(path, overwrite)
-    _refuse_saving_hooks(model, _WEIGHT_HOOKS)
     if path.endswith(".weights.h5"):
         state = keras_format.compile_state(model)
         data = keras_format.weights_h5_bytes(model, state[1] if state else None)
@@ -41,23 +39,6 @@ def save_weights(model, filepath, overwrite=True):
             "(tf.keras 2 layout). TensorFlow checkpoint files are not supported."
         )
     files.write_atomically(path, data)
-
-
-# Keras's hooks for customizing saving, which scanfit's files do not call (a class defining one is refused, so
-# that nothing it saves or restores is silently left out).
-_WEIGHT_HOOKS = ("save_own_variables", "load_own_variables")
-_SAVING_HOOKS = ("get_build_config", "build_from_config", "get_compile_config", "compile_from_config", "save_assets",
-                 "load_assets") + _WEIGHT_HOOKS
-
-
-def _refuse_saving_hooks(model, hooks=_SAVING_HOOKS):
-    for owner in [model] + list(model.weight_layers):
-        defined = [name for name in hooks if hasattr(type(owner), name)]
-        if defined:
-            raise NotImplementedError(
-                f"{type(owner).__name__} {owner.name!r} defines {defined}, Keras's hooks for customizing saving, "
-                "which scanfit does not call yet; nothing was written. Keep what they save in get_config, and the "
-                "weights in variables made with add_weight.")
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):

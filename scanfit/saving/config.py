@@ -57,8 +57,8 @@ def serialize_layer(layer):
         module, class_name = layer.keras_class()
         return {"module": module, "class_name": class_name, "config": layer.get_config(), "registered_name": class_name}
     config = object_config("keras.layers", layer, built_in("layer"), layer.get_config())
-    if layer.built and layer.input_shape is not None:
-        config["build_config"] = layer.build_config()
+    if layer.built and (layer.input_shape is not None or layer.customizes("get_build_config")):
+        config["build_config"] = layer.get_build_config()
     return config
 
 
@@ -96,7 +96,10 @@ def _deserialize_layer(config, custom_objects):
     layer_config = config.get("config") or {}
     if not isinstance(layer_config, dict):
         raise ValueError(f"The config of layer {class_name!r} must be a dict, got {layer_config!r:.200}")
-    return cls.from_config(_without_unused_features(class_name, layer_config))
+    layer = cls.from_config(_without_unused_features(class_name, layer_config))
+    if layer.customizes("build_from_config") and isinstance(config.get("build_config"), dict):
+        layer.build_from_config(config["build_config"])  # a user's build, which the graph could not call
+    return layer
 
 
 def _without_unused_features(class_name, config):

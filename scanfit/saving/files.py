@@ -202,6 +202,12 @@ def _depth(value):
 # --- zip archives (.keras) -------------------------------------------------------
 
 
+def zip_entry_names(path):
+    """The names of the entries of the zip archive at `path`."""
+    with reading(path), zipfile.ZipFile(path) as archive:
+        return archive.namelist()
+
+
 def read_zip_entries(path, names):
     """``{name: bytes}`` for the named entries of the zip archive at `path` (all required).
 

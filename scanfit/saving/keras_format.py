@@ -11,20 +11,25 @@ import collections
 import datetime
 import io
 import json
+import os
+import tempfile
 import warnings
 import zipfile
 
 import h5py
+import numpy as np
 
 from scanfit.naming import snake_case
 from scanfit.version import __version__
 from scanfit.saving import config as config_lib
 from scanfit.saving import files
+from scanfit.saving.objects import serialize_keras_object
 from scanfit.saving.optimizer_state import expected_variables, optimizer_variables, restore_optimizer_variables
 
 CONFIG_ENTRY = "config.json"
 METADATA_ENTRY = "metadata.json"
 WEIGHTS_ENTRY = "model.weights.h5"
+ASSETS_ENTRY = "assets"
 KERAS_FORMAT_VERSION = "3.0.0"
 MIN_WEIGHT_LIMIT_BYTES = 16 * 2**20
 # Loading takes time linear in the layers (a few ms each), so this bounds what a hostile config can cost to
@@ -72,6 +77,8 @@ def compile_state(model, include_optimizer=True):
     if not include_optimizer or not getattr(model, "compiled", False):
         return None
     try:
+        if model.customizes("get_compile_config"):  # a user's hook: its settings, serialized as Keras does
+            return serialize_keras_object(model.get_compile_config()), optimizer_variables(model)
         return config_lib.compile_config(model), optimizer_variables(model)
     except TypeError as error:
         warnings.warn(f"Saving {model.name!r} without its optimizer and compile settings: {error}", stacklevel=4)
@@ -79,7 +86,8 @@ def compile_state(model, include_optimizer=True):
 
 
 def weights_h5_bytes(model, optimizer_state=None):
-    """The bytes of a ``.weights.h5`` file for `model`, with `optimizer_state` ((name, array) pairs) if given."""
+    """The bytes of a ``.weights.h5`` file for `model`, with `optimizer_state` ((name, array) pairs) if given.
+    A layer whose class defines Keras's `save_own_variables` fills its ``vars`` group itself."""
 
     def write(h5):
         h5.create_group("layers")
@@ -87,8 +95,12 @@ def weights_h5_bytes(model, optimizer_state=None):
             for sub, name, variables in stored_groups(layer):
                 group = h5.create_group(f"{path}/{sub}")
                 group.attrs["name"] = name
-                for index, variable in enumerate(variables):
-                    group.create_dataset(str(index), data=variable.numpy())
+                store = {str(index): variable.numpy() for index, variable in enumerate(variables)}
+                if sub == "vars" and layer.customizes("save_own_variables"):
+                    store = {}
+                    layer.save_own_variables(store)
+                for key, value in store.items():
+                    group.create_dataset(str(key), data=np.asarray(value))
         if optimizer_state is not None:
             group = h5.create_group("optimizer/vars")
             group.attrs["name"] = model.optimizer.name
@@ -115,7 +127,26 @@ def keras_bytes(model, include_optimizer=True):
         archive.writestr(METADATA_ENTRY, json.dumps(metadata))
         archive.writestr(CONFIG_ENTRY, json.dumps(model_config))
         archive.writestr(WEIGHTS_ENTRY, weights_h5_bytes(model, None if state is None else state[1]))
+        for entry, data in assets(model):
+            archive.writestr(entry, data)
     return buffer.getvalue()
+
+
+def assets(model):
+    """``(zip entry, bytes)`` of the files each layer's `save_assets(folder)` writes (a user's hook), under
+    ``assets/<layer path>/`` as Keras stores them."""
+    entries = []
+    for layer, path in [(model, "")] + layer_paths(model):
+        if not callable(getattr(layer, "save_assets", None)):
+            continue
+        with tempfile.TemporaryDirectory() as folder:
+            layer.save_assets(folder)
+            for root, _, names in os.walk(folder):
+                for name in sorted(names):
+                    relative = os.path.relpath(os.path.join(root, name), folder).replace(os.sep, "/")
+                    with open(os.path.join(root, name), "rb") as file:
+                        entries.append(("/".join(p for p in (ASSETS_ENTRY, path, relative) if p), file.read()))
+    return entries
 
 
 def _saved_by():
@@ -133,10 +164,14 @@ def load_keras(path, custom_objects=None, compile=True):
     where = f"{path} ({WEIGHTS_ENTRY})"
     with files.open_h5(entries[WEIGHTS_ENTRY], where) as h5:
         read_layer_weights(model, h5, where)
+        load_assets(model, path)
         compile_settings = config.get("compile_config")
         if compile and compile_settings:  # Keras writes {} for a model never compiled
             try:
-                config_lib.compile_from_config(model, compile_settings, custom_objects)
+                if model.customizes("compile_from_config"):
+                    model.compile_from_config(compile_settings)
+                else:
+                    config_lib.compile_from_config(model, compile_settings, custom_objects)
             except (ValueError, TypeError, KeyError, AttributeError) as error:
                 raise ValueError(
                     f"Cannot restore the compile settings stored in {path}: {files.brief(error)}"
@@ -144,6 +179,25 @@ def load_keras(path, custom_objects=None, compile=True):
             if files.has_child(h5, "optimizer"):
                 restore_optimizer_variables(model, read_optimizer_values(model, h5, where), where)
     return model
+
+
+def load_assets(model, path):
+    """Give each layer that defines Keras's `load_assets(folder)` (a user's hook) a folder holding the files
+    stored under its ``assets/<layer path>/``."""
+    names = None
+    for layer, layer_path in [(model, "")] + layer_paths(model):
+        if not callable(getattr(layer, "load_assets", None)):
+            continue
+        names = files.zip_entry_names(path) if names is None else names
+        prefix = "/".join(p for p in (ASSETS_ENTRY, layer_path) if p) + "/"
+        own = [name for name in names if name.startswith(prefix) and not name.endswith("/")]
+        with tempfile.TemporaryDirectory() as folder:
+            for name, data in files.read_zip_entries(path, own).items():
+                target = os.path.join(folder, *name[len(prefix):].split("/"))
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with open(target, "wb") as file:
+                    file.write(data)
+            layer.load_assets(folder)
 
 
 def build_model(config, path, custom_objects, stored_bytes):
@@ -200,25 +254,43 @@ def read_layer_weights(model, h5, path, skip_mismatch=False):
             f"{path} holds weights for layers the model does not have ({files.listing(stored_with_weights)}). "
             f"The model's layers are {files.listing(sorted(expected))}."
         )
-    assignments = []
+    assignments, hooks = [], []
     for layer, layer_path in paths:
+        custom = layer.customizes("load_own_variables")
         try:
-            values = _read_layer(layers_group, layer, layer_path, path)
+            values = _read_layer(layers_group, layer, layer_path, path, skip_own=custom)
         except files.ShapeMismatch as error:
             if not skip_mismatch:
                 raise
             warnings.warn(f"{error} Skipped.", stacklevel=3)
             continue
-        assignments.extend(zip(own_weights(layer), values))
+        if custom:  # a user's hook reads the layer's own group, as a dict of its arrays
+            hooks.append((layer, _stored_arrays(layers_group, layer_path.split("/", 1)[1], path)))
+        assignments.extend((v, value) for v, value in zip(own_weights(layer), values) if value is not None)
     for variable, value in assignments:
         variable.assign(value)
+    for layer, store in hooks:
+        layer.load_own_variables(store)
 
 
-def _read_layer(layers_group, layer, layer_path, path):
-    """The arrays stored for `layer` (in `layer.weights` order), checked against its weights' count and shapes."""
+def _stored_arrays(layers_group, name, path):
+    """``{key: array}`` of every dataset in ``layers/<name>/vars`` (empty without that group)."""
+    group = files.child(layers_group, name, path, h5py.Group) if files.has_child(layers_group, name) else None
+    if group is None or not files.has_child(group, "vars"):
+        return {}
+    variables = files.child(group, "vars", path, h5py.Group)
+    return {key: files.read_array(variables, key, path) for key in variables}
+
+
+def _read_layer(layers_group, layer, layer_path, path, skip_own=False):
+    """The arrays stored for `layer` (in `layer.weights` order), checked against its weights' count and shapes;
+    with `skip_own`, None for the weights of its own ``vars`` group (which a user's hook reads)."""
     name = layer_path.split("/", 1)[1]
     by_variable = {}
     for sub, _, variables in stored_groups(layer):
+        if skip_own and sub == "vars":
+            by_variable.update((id(variable), None) for variable in variables)
+            continue
         where = f"{name}/{sub.removesuffix('/vars')}" if sub != "vars" else name
         group, count = _vars(layers_group, where, path) if files.has_child(layers_group, where) else (None, 0)
         if count != len(variables):

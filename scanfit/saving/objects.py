@@ -140,9 +140,7 @@ def _is_layer(obj):
 
 
 def _built(layer, config):
-    """`layer`, built for the shape in `config`'s ``build_config`` when it has one (as Keras does)."""
-    shape = (config.get("build_config") or {}).get("input_shape")
-    if shape is not None and not layer.built:
-        layer.build_for(tuple(shape) if shape and not isinstance(shape[0], (list, tuple)) else
-                        [tuple(s) for s in shape])
+    """`layer`, built by its `build_from_config` from `config`'s ``build_config`` when it has one (as Keras does)."""
+    if isinstance(config.get("build_config"), dict):
+        layer.build_from_config(config["build_config"])
     return layer

@@ -134,16 +134,6 @@ def test_a_sequential_built_from_data_takes_other_lengths():
             flat(np.ones((1, 5, 3), "float32"))
 
 
-@pytest.mark.parametrize("hook", ["get_build_config", "build_from_config", "save_assets", "load_own_variables"])
-def test_the_saving_hooks_scanfit_does_not_call_are_refused(tmp_path, hook):
-    """customizing_saving_and_serialization's hooks: refused before anything is written (never ignored)."""
-    layer_class = type("Hooked", (scanfit.layers.Layer,), {"call": lambda self, x: x, hook: lambda self, *a: None})
-    model = scanfit.Sequential([scanfit.Input((2,)), layer_class()])
-    with pytest.raises(NotImplementedError, match=hook):
-        model.save(tmp_path / "m.keras")
-    assert not (tmp_path / "m.keras").exists()
-
-
 def test_assigning_a_variable_inside_call_is_a_clear_error():
     class ComputeSum(scanfit.layers.Layer):  # the subclassing guide's (Keras runs it; scanfit refuses it clearly)
         def __init__(self, input_dim):
