@@ -61,6 +61,7 @@ class Layer:
     input_spec = None  # a user's layer may set an InputSpec (or a list of them): checked on each call and build
     default_training = False  # the mode of a call that nothing sets (Keras: the default of call's `training`)
     stored_weight_names = None  # what `save_own_variables` stores: None for all the layer's own weights
+    structure_skip = frozenset({"inbound_nodes"})  # attributes that never hold the layer's own layers
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -673,7 +674,7 @@ def attribute_layers(owner, skip=()):
                 collect(item, assigned_at)
 
     for name, value in vars(owner).items():
-        if name not in skip and name != "inbound_nodes":
+        if name not in skip and name not in owner.structure_skip:
             collect(value, assigned.get(name, 0))
     return [layer for _, _, layer in sorted(found, key=lambda entry: entry[:2])]
 

@@ -99,7 +99,7 @@ class Model(Layer):
         """The graph's layers and operations, in Keras's order (what its config lists), or a subclass's layers."""
         if self._graph is not None:
             return list(self._graph.layers)
-        return attribute_layers(self, skip=_NOT_STRUCTURE)
+        return attribute_layers(self)
 
     @property
     def weight_layers(self):
@@ -209,6 +209,11 @@ class Model(Layer):
     def is_subclassed(self):
         """Whether the model computes with a subclass's own `call` (not a functional graph or a Sequential chain)."""
         return self._graph is None
+
+    @property
+    def structure_skip(self):
+        """The attributes that never hold the model's own layers: its training machinery's."""
+        return _NOT_STRUCTURE | Layer.structure_skip
 
     @property
     def input_names(self):

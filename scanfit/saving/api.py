@@ -94,7 +94,7 @@ def load_weights(model, filepath, skip_mismatch=False, by_name=False):
     with files.open_h5(path, path) as h5:
         if legacy_h5.is_legacy_weights(h5):
             legacy_h5.load_weights(model, h5, path, skip_mismatch, by_name)
-        elif files.has_child(h5, "layers"):
+        elif files.has_child(h5, "layers") or files.has_child(h5, "vars"):  # (a subclassed model's may have no layers)
             keras_format.load_weights(model, h5, path, skip_mismatch)
         else:
             raise ValueError(f"{path} is an HDF5 file, but holds no model weights in a layout scanfit knows.")

@@ -37,32 +37,91 @@ MIN_WEIGHT_LIMIT_BYTES = 16 * 2**20
 MAX_LAYERS = 10_000
 
 
-def layer_paths(model, prefix="layers"):
-    """``(layer, 'layers/<name>')`` for each layer, named as Keras names them in the file.
+def layer_paths(model):
+    """``(layer, path)`` for each layer below `model` whose weights a file stores, at the path Keras 3 gives it.
 
-    A nested model appears with its own (empty) entry and its layers below
-    it, as ``layers/<model>/layers/<name>``.
+    As Keras walks a model: a Sequential's or functional model's ``layers`` first, as
+    ``layers/<class in snake case>`` (``_1``, ``_2``, ... for more of a class); below a user's layer or
+    subclassed model, each attribute that holds a layer as ``<attribute>``, and a list, tuple or dict of them
+    as ``<attribute>/<class in snake case>`` (a nested one as ``container``), the attributes in sorted order
+    with private ones last (a subclassed model's ``layers`` among them); each layer once, where first met.
+    scanfit's own layers keep their inner layers' groups themselves (`Layer.weights_in_file`).
     """
-    counts = collections.Counter()
-    paths = []
-    for layer in model.layers:
-        base = snake_case(getattr(layer, "keras_python_class", type(layer).__name__))  # Keras names by its class
-        path = f"{prefix}/{base}" if counts[base] == 0 else f"{prefix}/{base}_{counts[base]}"
-        counts[base] += 1
-        paths.append((layer, path))
-        if layer.is_model:
-            paths.extend(layer_paths(layer, f"{path}/layers"))
+    paths, visited, seen_containers = [], {id(model)}, set()
+
+    def visit(layer, path):
+        if id(layer) not in visited:
+            visited.add(id(layer))
+            paths.append((layer, path))
+            walk(layer, path)
+
+    def walk(owner, path):
+        for attribute, value in _children(owner):
+            child = f"{path}/{attribute}" if path else attribute
+            if _is_layer(value):
+                visit(value, child)
+            else:
+                container(value, child)
+
+    def container(items, path):
+        if id(items) in seen_containers:
+            return
+        seen_containers.add(id(items))
+        counts = collections.Counter()
+        for item in list(items.values()) if isinstance(items, dict) else items:
+            if not (_is_layer(item) or isinstance(item, (list, tuple, dict))):
+                continue
+            base = _class_name(item) if _is_layer(item) else "container"
+            name = base if counts[base] == 0 else f"{base}_{counts[base]}"
+            counts[base] += 1
+            (visit if _is_layer(item) else container)(item, f"{path}/{name}")
+
+    walk(model, "")
     return paths
 
 
+def _children(owner):
+    """``(attribute, value)`` pairs that Keras's saving walks below `owner` (see `layer_paths`)."""
+    children = [("layers", owner.layers)] if owner.is_model and not owner.is_subclassed else []
+    if walks_attributes(owner):
+        attributes = {name: value for name, value in vars(owner).items() if name not in owner.structure_skip}
+        if owner.is_model and owner.is_subclassed:
+            attributes["layers"] = owner.layers
+        children += [(name, attributes[name]) for name in sorted(attributes, key=lambda n: "~" + n if
+                     n.startswith("_") else n) if _is_layer(attributes[name]) or isinstance(attributes[name],
+                                                                                             (list, tuple, dict))]
+    return children
+
+
+def walks_attributes(layer):
+    """Whether the file keeps the layers held by `layer`'s attributes apart (a user's class, as Keras does)."""
+    return not type(layer).__module__.startswith("scanfit.")
+
+
+def _is_layer(value):
+    return callable(getattr(value, "weights_in_file", None))
+
+
+def _class_name(layer):
+    return snake_case(getattr(layer, "keras_python_class", type(layer).__name__))  # Keras names by its class
+
+
 def own_weights(layer):
-    """The weights stored under a layer's own path: none for a nested model (its layers hold them)."""
-    return [] if layer.is_model else layer.weights
+    """The weights stored under a layer's own path (in its groups); not those of the layers stored apart."""
+    return [variable for _, _, variables in stored_groups(layer) for variable in variables]
 
 
 def stored_groups(layer):
-    """``(group, name, variables)`` for each group of weights stored under `layer`'s path."""
-    return [("vars", layer.name, [])] if layer.is_model else layer.weights_in_file()
+    """``(group, name, variables)`` for each group of weights stored under `layer`'s path: for a model its own
+    ``vars`` (a subclass's own weights; its layers have paths of their own), for a layer its `weights_in_file`
+    (for a user's layer, only the weights it made itself)."""
+    if layer.is_model:
+        return [("vars", layer.name, layer.own_weights if walks_attributes(layer) else [])]
+    groups = layer.weights_in_file()
+    if not walks_attributes(layer):
+        return groups
+    own = {id(variable) for variable in layer.own_weights}
+    return [(group, name, [v for v in variables if id(v) in own]) for group, name, variables in groups]
 
 
 # --- writing ------------------------------------------------------------------------
@@ -90,10 +149,11 @@ def weights_h5_bytes(model, optimizer_state=None):
     A layer whose class defines Keras's `save_own_variables` fills its ``vars`` group itself."""
 
     def write(h5):
-        h5.create_group("layers")
-        for layer, path in layer_paths(model):
+        if not model.is_subclassed:
+            h5.create_group("layers")
+        for layer, path in [(model, "")] + layer_paths(model):
             for sub, name, variables in stored_groups(layer):
-                group = h5.create_group(f"{path}/{sub}")
+                group = h5.create_group(_vars_path(path, sub))
                 group.attrs["name"] = name
                 store = {str(index): variable.numpy() for index, variable in enumerate(variables)}
                 if sub == "vars" and layer.customizes("save_own_variables"):
@@ -106,7 +166,6 @@ def weights_h5_bytes(model, optimizer_state=None):
             group.attrs["name"] = model.optimizer.name
             for index, (_, value) in enumerate(optimizer_state):
                 group.create_dataset(str(index), data=value)
-        h5.create_group("vars").attrs["name"] = model.name
 
     return files.h5_bytes(write)
 
@@ -240,32 +299,31 @@ def load_weights(model, h5, path, skip_mismatch=False):
 
 
 def read_layer_weights(model, h5, path, skip_mismatch=False):
-    """Assign every layer's weights from ``layers/<name>/vars``, checking counts and shapes first."""
-    if not files.has_child(h5, "layers"):
+    """Assign every layer's weights from its groups (``layers/<name>/vars``, ...), checking counts and shapes
+    first."""
+    if not model.is_subclassed and not files.has_child(h5, "layers"):
         raise ValueError(f"{path} has no 'layers' group: it is not a Keras 3 weights file.")
-    layers_group = files.child(h5, "layers", path, h5py.Group)
     paths = layer_paths(model)
-    expected = {layer_path.split("/", 1)[1] for _, layer_path in paths}
-    stored_with_weights = sorted(
-        name for name in _stored_layers(layers_group, path) if name not in expected and _vars(layers_group, name, path)[1]
-    )
+    expected = {_vars_path(layer_path, sub) for layer, layer_path in paths for sub, _, _ in stored_groups(layer)}
+    stored_with_weights = sorted(name.removesuffix("/vars") for name in _stored_groups(h5, path)
+                                 if name not in expected)
     if stored_with_weights and not skip_mismatch:
         raise ValueError(
             f"{path} holds weights for layers the model does not have ({files.listing(stored_with_weights)}). "
-            f"The model's layers are {files.listing(sorted(expected))}."
+            f"The model's layers are {files.listing(sorted(layer_path for _, layer_path in paths))}."
         )
     assignments, hooks = [], []
-    for layer, layer_path in paths:
+    for layer, layer_path in ([(model, "")] if own_weights(model) else []) + paths:  # a subclass's own weights
         custom = layer.customizes("load_own_variables")
         try:
-            values = _read_layer(layers_group, layer, layer_path, path, skip_own=custom)
+            values = _read_layer(h5, layer, layer_path, path, skip_own=custom)
         except files.ShapeMismatch as error:
             if not skip_mismatch:
                 raise
             warnings.warn(f"{error} Skipped.", stacklevel=3)
             continue
         if custom:  # a user's hook reads the layer's own group, as a dict of its arrays
-            hooks.append((layer, _stored_arrays(layers_group, layer_path.split("/", 1)[1], path)))
+            hooks.append((layer, _stored_arrays(h5, layer_path, path)))
         assignments.extend((v, value) for v, value in zip(own_weights(layer), values) if value is not None)
     for variable, value in assignments:
         variable.assign(value)
@@ -273,26 +331,30 @@ def read_layer_weights(model, h5, path, skip_mismatch=False):
         layer.load_own_variables(store)
 
 
-def _stored_arrays(layers_group, name, path):
-    """``{key: array}`` of every dataset in ``layers/<name>/vars`` (empty without that group)."""
-    group = files.child(layers_group, name, path, h5py.Group) if files.has_child(layers_group, name) else None
-    if group is None or not files.has_child(group, "vars"):
+def _vars_path(layer_path, sub):
+    """The path of the group of arrays `sub` (``vars``, ``cell/vars``, ...) of the layer at `layer_path` (the
+    file's root for the model itself)."""
+    return f"{layer_path}/{sub}" if layer_path else sub
+
+
+def _stored_arrays(h5, layer_path, path):
+    """``{key: array}`` of every dataset in the layer's own ``vars`` group (empty without that group)."""
+    where = _vars_path(layer_path, "vars")
+    if not files.has_child(h5, where):
         return {}
-    variables = files.child(group, "vars", path, h5py.Group)
+    variables = files.child(h5, where, path, h5py.Group)
     return {key: files.read_array(variables, key, path) for key in variables}
 
 
-def _read_layer(layers_group, layer, layer_path, path, skip_own=False):
-    """The arrays stored for `layer` (in `layer.weights` order), checked against its weights' count and shapes;
+def _read_layer(h5, layer, layer_path, path, skip_own=False):
+    """The arrays stored for `layer` (in `own_weights` order), checked against its weights' count and shapes;
     with `skip_own`, None for the weights of its own ``vars`` group (which a user's hook reads)."""
-    name = layer_path.split("/", 1)[1]
     by_variable = {}
     for sub, _, variables in stored_groups(layer):
         if skip_own and sub == "vars":
             by_variable.update((id(variable), None) for variable in variables)
             continue
-        where = f"{name}/{sub.removesuffix('/vars')}" if sub != "vars" else name
-        group, count = _vars(layers_group, where, path) if files.has_child(layers_group, where) else (None, 0)
+        group, count = _vars(h5, _vars_path(layer_path, sub), path)
         if count != len(variables):
             raise files.ShapeMismatch(
                 f"{path}: layer {layer.name!r} ({type(layer).__name__}, stored as {layer_path!r}) has "
@@ -304,23 +366,24 @@ def _read_layer(layers_group, layer, layer_path, path, skip_own=False):
     return [by_variable[id(variable)] for variable in own_weights(layer)]
 
 
-def _stored_layers(layers_group, path, prefix=""):
-    """Every layer path below ``layers`` (nested models' ``<model>/layers/<name>`` too)."""
+def _stored_groups(h5, path):
+    """The path of every ``vars`` group below the file's root that holds arrays (the optimizer's aside)."""
     names = []
-    for name in layers_group:
-        names.append(prefix + name)
-        item = files.child(layers_group, name, path)
-        if isinstance(item, h5py.Group) and files.has_child(item, "layers"):
-            names.extend(_stored_layers(files.child(item, "layers", path, h5py.Group), path, f"{prefix}{name}/layers/"))
+
+    def visit(name, item):
+        if isinstance(item, h5py.Group) and name.endswith("/vars") and len(item) and not name.startswith("optimizer/"):
+            names.append(name)
+
+    with files.reading(path):
+        h5.visititems(visit)
     return names
 
 
-def _vars(layers_group, name, path):
-    """``(group, count)`` of the arrays in ``layers/<name>/vars``; ``(None, 0)`` when there is no such group."""
-    group = files.child(layers_group, name, path, h5py.Group)
-    if not files.has_child(group, "vars"):
+def _vars(h5, vars_path, path):
+    """``(group, count)`` of the arrays in the group at `vars_path`; ``(None, 0)`` when there is no such group."""
+    if not files.has_child(h5, vars_path):
         return None, 0
-    variables = files.child(group, "vars", path, h5py.Group)
+    variables = files.child(h5, vars_path, path, h5py.Group)
     names = set(variables)
     count = len(names)
     if names != {str(i) for i in range(count)}:
