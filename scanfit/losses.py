@@ -263,6 +263,30 @@ def ctc(y_true, y_pred):
     return _ctc.ctc_loss(y_true, y_pred, jnp.sum(y_true != 0, axis=-1), jnp.full((batch,), steps), 0)
 
 
+def circle(y_true, y_pred, ref_labels=None, ref_embeddings=None, remove_diagonal=True, gamma=80, margin=0.4):
+    """The Circle loss (Sun et al., 2020) of each embedding of `y_pred` (batch, dim; L2-normalized), labelled
+    by the integers `y_true`, against the reference embeddings and labels (by default the batch itself): the
+    softplus of the log-sum-exp of the weighted positive terms plus that of the negative terms, over cosine
+    distances ``max(1 - a . b, 0)``. With `remove_diagonal` an embedding is not its own positive; one with no
+    positive gets 0 (which `Circle` leaves out of its mean, as Keras does)."""
+    y_pred = jnp.asarray(y_pred)
+    y_true = jnp.reshape(jnp.asarray(y_true).astype(jnp.int32), (-1,))
+    references = y_pred if ref_embeddings is None else jnp.asarray(ref_embeddings)
+    ref_labels = y_true if ref_labels is None else jnp.reshape(jnp.asarray(ref_labels).astype(jnp.int32), (-1,))
+    distances = jnp.maximum(1 - jnp.matmul(y_pred, references.T), 0.0)
+    positive = y_true[:, None] == ref_labels[None, :]
+    negative = ~positive
+    if remove_diagonal:
+        positive = positive & ~jnp.eye(y_true.size, ref_labels.size, dtype=bool)
+    positive_weights = jnp.maximum((margin + distances) * positive.astype(distances.dtype), 0.0)
+    negative_weights = jnp.maximum((1 + margin - distances) * negative.astype(distances.dtype), 0.0)
+    positive_terms = -gamma * positive_weights * (margin - distances)
+    negative_terms = gamma * negative_weights * (1 - margin - distances)
+    positive_loss = jax.scipy.special.logsumexp(jnp.where(positive, positive_terms, -jnp.inf), axis=1)
+    negative_loss = jax.scipy.special.logsumexp(jnp.where(negative, negative_terms, -jnp.inf), axis=1)
+    return jax.nn.softplus(positive_loss + negative_loss)
+
+
 def mean_squared_error(y_true, y_pred):
     """``mean(square(y_true - y_pred), axis=-1)``."""
     y_true, y_pred = match_ranks(*_true_and_pred(y_true, y_pred))
@@ -454,9 +478,19 @@ class Loss:
         """``(per-sample losses, validity mask or None)``; losses that ignore entries override this."""
         return self.call(y_true, y_pred), None
 
+    masks_entries = False  # whether `call_with_mask` leaves entries out of the mean (then `fit` weighs them)
+
     def per_sample(self, y_true, y_pred):
-        """Per-sample losses after converting the inputs to this loss's dtype (pure, jit-safe)."""
-        return self.call(*self._as_arrays(y_true, y_pred))
+        """Per-sample losses after converting the inputs to this loss's dtype (pure, jit-safe). A loss that leaves
+        entries out (`masks_entries`) gives them 0 and, under a mean reduction, the kept ones ``count / kept``
+        times their value, so that the batch's mean is the mean over the kept ones, as Keras weighs them."""
+        if not self.masks_entries:
+            return self.call(*self._as_arrays(y_true, y_pred))
+        losses, mask = self.call_with_mask(*self._as_arrays(y_true, y_pred))
+        mask = jnp.asarray(mask, losses.dtype)
+        if self.reduction in ("sum_over_batch_size", "mean"):
+            mask = mask * (mask.size / (jnp.sum(mask) + config.epsilon()))
+        return losses * mask
 
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction}
@@ -655,6 +689,10 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
                          from_logits=from_logits, ignore_class=ignore_class, axis=axis)
         self.from_logits, self.ignore_class, self.axis = from_logits, ignore_class, axis
 
+    @property
+    def masks_entries(self):
+        return self.ignore_class is not None
+
     def call_with_mask(self, y_true, y_pred):
         y_true, y_pred = match_ranks(y_true, y_pred)
         return _sparse_crossentropy_and_mask(y_true, y_pred, self.from_logits, self.ignore_class, self.axis)
@@ -678,6 +716,23 @@ class CTC(LossFunctionWrapper):
         super().__init__(ctc, reduction=reduction, name=name, dtype=dtype)
 
 
+class Circle(LossFunctionWrapper):
+    """The Circle loss of integer labels and L2-normalized embeddings (see `circle`); as in Keras, the mean
+    leaves out the embeddings whose loss is 0 (those with no positive in the batch)."""
+
+    masks_entries = True
+
+    def __init__(self, gamma=80.0, margin=0.4, remove_diagonal=True, reduction="sum_over_batch_size", name="circle",
+                 dtype=None):
+        super().__init__(circle, reduction=reduction, name=name, dtype=dtype, gamma=gamma, margin=margin,
+                         remove_diagonal=remove_diagonal)
+        self.gamma, self.margin, self.remove_diagonal = gamma, margin, remove_diagonal
+
+    def call_with_mask(self, y_true, y_pred):
+        losses = self.call(y_true, y_pred)
+        return losses, losses > 0
+
+
 # ---------------------------------------------------------------------------
 # Look-up and serialization
 # ---------------------------------------------------------------------------
@@ -689,7 +744,7 @@ FUNCTIONS = {
         mean_absolute_error, mean_absolute_percentage_error, mean_squared_logarithmic_error, huber, log_cosh,
         hinge, squared_hinge, categorical_hinge, kl_divergence, poisson, cosine_similarity,
         binary_focal_crossentropy, categorical_focal_crossentropy, dice, tversky, ctc,
-        categorical_generalized_cross_entropy,
+        categorical_generalized_cross_entropy, circle,
     )
 }
 ALIASES = {
@@ -707,7 +762,7 @@ CLASSES = {
         MeanSquaredLogarithmicError, CosineSimilarity, Huber, LogCosh, Hinge, SquaredHinge, CategoricalHinge,
         KLDivergence, Poisson, BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
         BinaryFocalCrossentropy, CategoricalFocalCrossentropy, Dice, Tversky, CTC,
-        CategoricalGeneralizedCrossEntropy,
+        CategoricalGeneralizedCrossEntropy, Circle,
     )
 }
 REGISTRY = {**FUNCTIONS, **ALIASES, **CLASSES}

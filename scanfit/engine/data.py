@@ -361,7 +361,8 @@ def _is_elementwise_builtin(loss_object):
     """Whether the loss is one of Keras's that compare targets and outputs element by element (mse, mae, ...)."""
     function = getattr(loss_object, "fn", None)
     function = getattr(function, "func", function)
-    return function in set(losses.FUNCTIONS.values()) - {losses.sparse_categorical_crossentropy, losses.ctc}
+    return function in set(losses.FUNCTIONS.values()) - {losses.sparse_categorical_crossentropy, losses.ctc,
+                                                          losses.circle}
 
 
 def check_targets(loss_object, y, y_pred_shape):

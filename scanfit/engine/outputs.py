@@ -125,9 +125,11 @@ class CompiledOutputs:
         return [(loss.per_sample, weight, output, loss.reduction) for output, _, loss, weight, _ in self.losses]
 
     def reduce_by_batch_size(self):
-        """Whether every loss is a mean over the batch (Keras's default reduction): only then does a batch
-        padded with weight-0 samples give the batch's loss."""
-        return all(loss.reduction in ("sum_over_batch_size", "mean") for _, _, loss, _, _ in self.losses)
+        """Whether every loss is a mean over the batch (Keras's default reduction) of every entry (none left out,
+        as `ignore_class` leaves some): only then does a batch padded with weight-0 samples give the batch's
+        loss."""
+        return all(loss.reduction in ("sum_over_batch_size", "mean") and not loss.masks_entries
+                   for _, _, loss, _, _ in self.losses)
 
     def program_metrics(self):
         """``(per_sample_fn, weighted, output)`` for the programs, for the metrics that are weighted means."""

@@ -46,10 +46,13 @@ from scanfit.layers.convolution import (
     SeparableConv1D,
     SeparableConv2D,
 )
+from scanfit.layers.adaptive_equalization import ContrastLimitedAdaptiveHistogramEqualization
+from scanfit.layers.composite_augmentation import AugMix, RandAugment
 from scanfit.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from scanfit.layers.discretization import Discretization
 from scanfit.layers.distortion_augmentation import RandomErasing, RandomGaussianBlur, RandomPerspective, RandomShear
 from scanfit.layers.einsum_dense import EinsumDense
+from scanfit.layers.elastic_augmentation import RandomElasticTransform
 from scanfit.layers.embedding import Embedding
 from scanfit.layers.hashing import Hashing
 from scanfit.layers.hashed_crossing import HashedCrossing
@@ -156,7 +159,8 @@ LAYER_CLASSES = {
         CenterCrop, RandomCrop, EinsumDense,
         Solarization, AutoContrast, Equalization, RandomInvert, RandomGrayscale, RandomPosterization,
         RandomColorDegeneration, RandomSaturation, RandomHue, RandomSharpness, RandomColorJitter, MixUp, CutMix,
-        RandomErasing, RandomGaussianBlur, RandomShear, RandomPerspective,
+        RandomErasing, RandomGaussianBlur, RandomShear, RandomPerspective, RandomElasticTransform, RandAugment, AugMix,
+        ContrastLimitedAdaptiveHistogramEqualization,
         Attention, AdditiveAttention, MultiHeadAttention, CategoryEncoding, Discretization, Pipeline,
         GroupQueryAttention, ReversibleEmbedding,
         Conv3D, Conv3DTranspose, MaxPooling3D, AveragePooling3D, GlobalMaxPooling3D, GlobalAveragePooling3D,

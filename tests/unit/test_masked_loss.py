@@ -108,3 +108,23 @@ def test_confusion_metrics_of_a_masked_output_count_the_kept_steps():
     for key, metric in (("p", keras.metrics.Precision()), ("r", keras.metrics.Recall()), ("auc", keras.metrics.AUC())):
         metric.update_state(binary, predictions, sample_weight=kept)
         np.testing.assert_allclose(logs[key], float(metric.result()), rtol=1e-5, err_msg=key)
+
+
+@pytest.mark.parametrize("batch_size", [8, 5])
+def test_ignore_class_entries_are_left_out_of_fit_and_evaluate_as_in_keras(batch_size):
+    """SparseCategoricalCrossentropy(ignore_class=0): each batch's loss is the mean over its other entries, in
+    fit's history and evaluate (a short last batch too, with sample weights), as Keras computes it."""
+    x = RNG.normal(size=(13, 3)).astype("float32")
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 0, 2, 1, 0, 0, 0])
+    w = RNG.uniform(0.5, 2.0, size=13).astype("float32")
+    histories, evaluations = [], []
+    for lib in (keras, scanfit):
+        model = lib.Sequential([lib.Input((3,)), lib.layers.Dense(3, kernel_initializer="ones", name="d")])
+        model.compile(lib.optimizers.SGD(0.1), lib.losses.SparseCategoricalCrossentropy(from_logits=True,
+                                                                                         ignore_class=0))
+        model.layers[-1].kernel.assign(np.linspace(-1, 1, 9, dtype="float32").reshape(3, 3))
+        histories.append(model.fit(x, y, sample_weight=w, batch_size=batch_size, epochs=2, shuffle=False,
+                                   verbose=0).history["loss"])
+        evaluations.append(model.evaluate(x, y, batch_size=batch_size, verbose=0))
+    np.testing.assert_allclose(histories[1], histories[0], rtol=1e-5)
+    np.testing.assert_allclose(evaluations[1], evaluations[0], rtol=1e-5)

@@ -43,6 +43,8 @@ def every_layer_model(lib):
         L.RandomErasing(0.5, scale=(0.1, 0.3), value_range=(0, 1)),
         L.RandomGaussianBlur(kernel_size=(3, 5), sigma=(0.2, 0.8)),
         L.RandomPerspective(0.5, scale=0.3, interpolation="nearest"),
+        L.RandomElasticTransform(0.5, scale=0.4, fill_mode="constant", value_range=(0, 1)),
+        L.ContrastLimitedAdaptiveHistogramEqualization(value_range=(0, 1), clip_limit=2.0, tile_grid_size=(2, 3)),
         L.Pipeline([L.RandomFlip("vertical"), L.RandomBrightness(0.1, value_range=(0, 1))], name="augment"),
         L.Resizing(10, 10),
         L.CenterCrop(8, 8),
@@ -190,7 +192,8 @@ def test_the_interchange_model_uses_every_scanfit_layer():
     # (Equalization's config in test_configs_equal_keras).
     colour = {"Solarization", "Equalization", "RandomGrayscale", "RandomPosterization", "RandomColorDegeneration",
               "RandomSaturation", "RandomHue", "RandomSharpness",
-              "RandomShear"}  # Keras 3.15 cannot load RandomShear(f)'s files (test_distortion_augmentation)
+              "RandomShear",  # Keras 3.15 cannot load RandomShear(f)'s files (test_distortion_augmentation)
+              "RandAugment", "AugMix"}  # (RGB policies: test_composite_augmentation.py::test_keras_files_interchange)
     # The ConvLSTMs take sequences of feature maps; their files interchange in
     # test_conv_lstm.py::test_keras_files_interchange_both_ways.
     conv_lstm = {"ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
