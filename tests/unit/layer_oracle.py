@@ -73,3 +73,15 @@ def train_both_alike(models, x, y, rng):
         model.compile(optimizer="sgd", loss="binary_crossentropy")
     histories = [model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0).history["loss"] for model in models]
     np.testing.assert_allclose(histories[1], histories[0], rtol=1e-5)
+
+
+def assert_config_equals_keras(make):
+    """The layer that `make(layers_module)` builds has Keras's config (names aside), and scanfit rebuilds
+    Keras's config into a layer of that same config. Returns both configs (names removed)."""
+    k_config, s_config = make(keras.layers).get_config(), make(scanfit.layers).get_config()
+    k_config.pop("name"), s_config.pop("name")
+    assert s_config == k_config
+    rebuilt = type(make(scanfit.layers)).from_config(k_config).get_config()
+    rebuilt.pop("name")
+    assert rebuilt == s_config
+    return k_config, s_config
