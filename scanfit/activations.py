@@ -12,7 +12,7 @@ import types
 import jax
 import jax.numpy as jnp
 
-from scanfit.serialization import function_config, lookup, resolve
+from scanfit.serialization import built_in, function_config, lookup, object_config, resolve
 
 
 def _is_symbolic(x):
@@ -295,8 +295,11 @@ def serialize(activation):
         return _NAME_OF[activation]
     if isinstance(activation, types.FunctionType) and activation.__name__ != "<lambda>":
         return function_config(activation)
+    if not isinstance(activation, types.FunctionType) and callable(getattr(activation, "get_config", None)):
+        # a layer as the activation (Hands-on ML's Dense(activation=LeakyReLU(0.2))): its layer config
+        return object_config("keras.layers", activation, built_in("layer"), activation.get_config())
     raise ValueError(
-        f"Cannot serialize activation {activation!r}: expected a scanfit activation "
+        f"Cannot serialize activation {activation!r}: expected a scanfit activation, a layer "
         "or a named (non-lambda) function."
     )
 
@@ -308,6 +311,8 @@ def deserialize(config, custom_objects=None):
     if isinstance(config, dict):
         if isinstance(config.get("config"), str):
             return lookup("activation", _REGISTRY, config["config"], custom_objects)
+        if config.get("module") == "keras.layers":  # a layer saved as the activation
+            return resolve("activation", built_in("layer"), config, custom_objects)
         return resolve("activation", _REGISTRY, config, custom_objects)
     raise TypeError(
         f"deserialize expects an activation name or a config dict, "

@@ -40,6 +40,7 @@ from scanfit.losses import (  # noqa: F401 (the focal cross-entropies: keras.met
     sparse_categorical_crossentropy,
     squared_hinge,
 )
+from scanfit.naming import unique_name
 from scanfit.variables import Variable
 
 mse = MSE = mean_squared_error
@@ -221,7 +222,7 @@ class Metric:
     """
 
     def __init__(self, name=None, dtype=None):
-        self.name = name or snake_case(type(self).__name__)
+        self.name = name or unique_name(snake_case(type(self).__name__))  # precision, precision_1, ... as Keras
         self.dtype = jnp.dtype(dtype or "float32").name
         self._variables = []
 
@@ -345,10 +346,6 @@ class Mean(Metric):
         self.total.assign_add(total)
         self.count.assign_add(count)
 
-    @property
-    def is_stateful(self):
-        return False  # its state is the sums of a weighted mean, which fit computes from ``per_sample``
-
     def result_from_mean(self, mean):
         """The reported value for a weighted mean of ``per_sample`` values."""
         return mean
@@ -388,6 +385,12 @@ class MeanMetricWrapper(Mean):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         super().update_state(self._fn(y_true, y_pred, **self._fn_kwargs), sample_weight)
+
+    @property
+    def is_stateful(self):
+        """False: `fit` computes the weighted mean from ``per_sample``, unless a subclass overrides
+        ``update_state``, which fit then runs as written."""
+        return type(self).update_state is not MeanMetricWrapper.update_state
 
     def get_config(self):
         config = {**super().get_config(), **self._fn_kwargs}

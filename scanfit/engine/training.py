@@ -1052,15 +1052,30 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, retu
     with run_length(source.samples_in(steps) if source is not None else num_samples):
         logs = run_evaluation(trainer, data, batch_size, callback_list)
     bar.update(steps or source.steps_read, list(logs.items()), finalize=True)
-    return as_results(logs, return_dict)
+    return as_results(logs, return_dict, output_loss_names(trainer))
 
 
-def as_results(logs, return_dict):
-    """Logs as `evaluate` returns them: the dict with `return_dict`, else the loss alone or [loss, metrics...]."""
+def as_results(logs, return_dict, output_losses=()):
+    """Logs as `evaluate` returns them: the dict with `return_dict`, else the loss alone or [loss, metrics...].
+    With `output_losses` (the per-output loss names of a model of several outputs), the list is in Keras 3's
+    order: the loss, each output's loss, then the other values by name (``aux_mae`` before ``main_mae``)."""
     if return_dict:
         return logs
-    values = list(logs.values())
+    if output_losses:
+        first = [name for name in ["loss", *output_losses] if name in logs]
+        values = [logs[name] for name in first + sorted(set(logs) - set(first))]
+    else:
+        values = list(logs.values())
     return values[0] if len(values) == 1 else values
+
+
+def output_loss_names(trainer):
+    """The per-output loss names `as_results` puts first (none for a model of one loss, or whose own
+    train_step makes the logs)."""
+    outputs = getattr(trainer, "outputs", None)
+    if outputs is None or len(outputs.losses) < 2:
+        return []
+    return outputs.log_names()[:len(outputs.losses)]
 
 
 def train_on_batch(model, x, y, *, sample_weight, class_weight, return_dict, reset_metrics, fit_function=None):
@@ -1074,7 +1089,8 @@ def train_on_batch(model, x, y, *, sample_weight, class_weight, return_dict, res
         sample_weight=sample_weight, initial_epoch=0, validation_batch_size=None, validation_freq=1,
         allow_nonfinite=False, steps_per_epoch=None, validation_steps=None).history
     model.history = history
-    return as_results({name: values[-1] for name, values in logs.items()}, return_dict)
+    last = {name: values[-1] for name, values in logs.items()}
+    return as_results(last, return_dict, output_loss_names(model.trainer))
 
 
 def batch_samples(x, method, reset_metrics):

@@ -264,6 +264,9 @@ class Layer:
             raise ValueError(f"{type(self).__name__}.add_weight: aggregation={aggregation!r} and "
                              f"overwrite_with_gradient={overwrite_with_gradient!r} are not supported by scanfit "
                              "(its replicas always average gradients); leave them at their defaults.")
+        if self.built:  # Keras locks a built layer's state: a second build() would double its weights
+            raise ValueError(f"Layer {self.name!r} is already built, so it cannot add the weight {name!r}: create "
+                             "weights in __init__() or build(), and call build() once (check layer.built first).")
         dtype = jnp.dtype(self.dtype if dtype is None else dtype)
         if initializer is None:
             initializer = "glorot_uniform" if jnp.issubdtype(dtype, jnp.floating) else "zeros"
@@ -566,8 +569,6 @@ class Layer:
         """The layer's config. A user's layer whose ``__init__`` takes arguments and that defines no
         get_config gets them from its constructor call, when they are plain values (as in Keras 3)."""
         config = {"name": self.name, "trainable": self.trainable, "dtype": dtype_policy_config(self.dtype_policy.name)}
-        if self._input_shape_arg is not None:
-            config["batch_input_shape"] = list(self._input_shape_arg)
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         cls = type(self)
@@ -619,8 +620,13 @@ def _marking_built(build):
 
     @functools.wraps(build)
     def build_and_mark(self, input_shape, *more_shapes, **named_shapes):  # attention's value_shape, key_shape
-        build(self, input_shape, *more_shapes, **named_shapes)
-        if not self.built:
+        depth = self.__dict__.get("_build_depth", 0)  # a subclass's build may add weights after super().build()
+        self._build_depth = depth + 1
+        try:
+            build(self, input_shape, *more_shapes, **named_shapes)
+        finally:
+            self._build_depth = depth
+        if not self.built and depth == 0:
             self.built = True
             self.input_shape = _as_shape_or_shapes(input_shape)
     build_and_mark.marks_built = True

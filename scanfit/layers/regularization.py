@@ -113,10 +113,7 @@ class SpatialDropout(Layer):
 
     def get_config(self):
         # Keras 3 writes only these keys for the spatial dropout layers.
-        config = {"rate": self.rate, "seed": self.seed, "name": self.name, "dtype": self.dtype}
-        if self._input_shape_arg is not None:
-            config["batch_input_shape"] = list(self._input_shape_arg)
-        return config
+        return {"rate": self.rate, "seed": self.seed, "name": self.name, "dtype": self.dtype}
 
 
 class SpatialDropout1D(SpatialDropout):

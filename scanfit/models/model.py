@@ -426,8 +426,11 @@ class Model(Layer):
         return self.structure_outputs(y)
 
     def structure_outputs(self, y):
-        """Flat outputs (an array, or a tuple in the order of `outputs`) in the structure the model was built with."""
+        """Flat outputs (an array, or a tuple in the order of `outputs`) in the structure the model was built with;
+        the one array of ``outputs=[x]`` comes back alone, as Keras 3 unpacks a one-element list or tuple."""
         if self._graph is None or isinstance(self._output_structure, symbolic.KerasTensor):
+            return y
+        if isinstance(self._output_structure, (list, tuple)) and len(self._output_structure) == 1:
             return y
         return _restructure(self._output_structure, list(y) if isinstance(y, tuple) else [y])
 

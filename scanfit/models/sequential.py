@@ -68,9 +68,9 @@ class Sequential(Model):
                     f"Only scanfit layers can be added to a Sequential model, got {layer!r} "
                     f"(a {type(layer).__name__})."
                 )
-            if layer is self or id(layer) in seen:
-                raise ValueError(f"Layer {layer.name!r} is already in model {self.name!r}.")
-            if layer.name in names:
+            if layer is self:
+                raise ValueError(f"Model {self.name!r} cannot be a layer of itself.")
+            if layer.name in names and id(layer) not in seen:  # the same layer may come again (shared weights)
                 raise ValueError(
                     f"All layers in a model must have unique names; {layer.name!r} is already used in {self.name!r}."
                 )

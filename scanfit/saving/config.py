@@ -162,7 +162,8 @@ def _read_model(config, custom_objects, input_shape, max_weight_bytes, max_layer
         raise ValueError(f"A {class_name} config must be a dict with a 'layers' list.")
     if max_layers is not None and len(config["layers"]) > max_layers:
         raise ValueError(f"The model config lists {len(config['layers'])} layers, more than the {max_layers} allowed.")
-    layers = [_deserialize_layer(layer_config, custom_objects) for layer_config in config["layers"]]
+    layer_configs = config["layers"] if class_name != "Sequential" else _input_shape_on_first_layer(config["layers"])
+    layers = _deserialize_layers(layer_configs, custom_objects)
     if class_name != "Sequential":
         functional = models["Functional"]
         if max_weight_bytes is not None:
@@ -181,6 +182,37 @@ def _read_model(config, custom_objects, input_shape, max_weight_bytes, max_layer
     if max_weight_bytes is not None:
         _check_size(jax.eval_shape(lambda: _probe(build(_drawing_nothing(layers), "probe"))), max_weight_bytes)
     return build(layers, config.get("name"))
+
+
+def _input_shape_on_first_layer(configs):
+    """A Sequential's layer configs, the InputLayer's shape also given to the first layer as tf.keras 2 wrote it
+    (``batch_input_shape``; Keras 3 layer configs leave it out): the loaded layer keeps it, so that
+    ``Sequential(model_A.layers[:-1])`` of a loaded model is built at once, as in tf.keras 2 (seed 003)."""
+    if len(configs) < 2 or not all(isinstance(c, dict) and isinstance(c.get("config"), dict) for c in configs[:2]):
+        return configs
+    source, first = configs[0], configs[1]
+    shape = source["config"].get("batch_shape") or source["config"].get("batch_input_shape")
+    users = first.get("registered_name") is not None or first.get("class_name") not in built_in("layer")
+    if (source.get("class_name") != "InputLayer" or shape is None or users  # (a user's may not take the argument)
+            or "batch_input_shape" in first["config"]):
+        return configs
+    return [source, {**first, "config": {**first["config"], "batch_input_shape": shape}}, *configs[2:]]
+
+
+def _deserialize_layers(configs, custom_objects):
+    """The layers of a model's config; a name listed again (a Sequential that runs one layer several times, as
+    Hands-on ML's repeated ResidualBlock) is that same layer again, with the same weights."""
+    by_name, layers = {}, []
+    for layer_config in configs:
+        inner = layer_config.get("config") if isinstance(layer_config, dict) else None
+        name = inner.get("name") if isinstance(inner, dict) else None
+        if name is not None and name in by_name:
+            layers.append(by_name[name])
+            continue
+        layers.append(_deserialize_layer(layer_config, custom_objects))
+        if name is not None:
+            by_name[name] = layers[-1]
+    return layers
 
 
 def _as_shapes(shape):

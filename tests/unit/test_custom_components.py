@@ -179,7 +179,7 @@ def test_a_streaming_metric_in_a_sweep_and_with_batch_hooks():
 
     def build(units):
         model = scanfit.Sequential([scanfit.Input((8,)), scanfit.layers.Dense(units), scanfit.layers.Dense(1)])
-        model.compile("sgd", "mse", metrics=[huber_metric_class(scanfit)(2.0)])
+        model.compile("sgd", "mse", metrics=[huber_metric_class(scanfit)(2.0, name="huber_metric")])
         return model
 
     sweep = scanfit.Sweep(build, scanfit.Sweep.grid(units=[2, 3]))

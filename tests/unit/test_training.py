@@ -309,8 +309,9 @@ def test_a_bad_layer_in_a_list_is_refused_and_add_leaves_the_model_as_it_was():
     dense = scanfit.layers.Dense(2, name="same")
     with pytest.raises(ValueError, match="unique names; 'same' is already used"):
         scanfit.Sequential([scanfit.Input((3,)), dense, scanfit.layers.Dense(2, name="same")])
-    with pytest.raises(ValueError, match="already in model"):
-        scanfit.Sequential([dense, dense])
+    twice = scanfit.Sequential([dense, dense])  # one layer run twice, as Keras allows (Hands-on ML's ResidualBlock)
+    with pytest.raises(ValueError, match="cannot be a layer of itself"):
+        twice.add(twice)
     with pytest.raises(ValueError, match="only be the first element"):
         scanfit.Sequential([scanfit.layers.Dense(2), scanfit.Input((3,))])
     with pytest.raises(TypeError, match="Only scanfit layers"):
