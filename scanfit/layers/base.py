@@ -165,10 +165,8 @@ class Layer:
 
     def build_from_config(self, config):
         """Keras's saving hook: build as a `get_build_config` result says (for its ``input_shape``)."""
-        shape = config.get("input_shape")
-        if shape is not None and not self.built:
-            self.build_for(tuple(shape) if shape and not isinstance(shape[0], (list, tuple)) else
-                           [tuple(s) for s in shape])
+        if config.get("input_shape") is not None and not self.built:
+            self.build_for(config["input_shape"])
 
     def save_own_variables(self, store):
         """Keras's saving hook: this layer's own weights into `store` (a dict) as ``'0'``, ``'1'``, ..."""

@@ -87,10 +87,15 @@ def _children(owner):
         attributes = {name: value for name, value in vars(owner).items() if name not in owner.structure_skip}
         if owner.is_model and owner.is_subclassed:
             attributes["layers"] = owner.layers
-        children += [(name, attributes[name]) for name in sorted(attributes, key=lambda n: "~" + n if
-                     n.startswith("_") else n) if _is_layer(attributes[name]) or isinstance(attributes[name],
-                                                                                             (list, tuple, dict))]
+        for name in sorted(attributes, key=_private_last):
+            if _is_layer(attributes[name]) or isinstance(attributes[name], (list, tuple, dict)):
+                children.append((name, attributes[name]))
     return children
+
+
+def _private_last(name):
+    """Keras's order of attributes in a file: by name, the private ones (``_x``) after the others."""
+    return "~" + name if name.startswith("_") else name
 
 
 def walks_attributes(layer):
