@@ -11,6 +11,7 @@ from scanfit import (
     constraints,
     datasets,
     distribution,
+    dtype_policies,
     initializers,
     layers,
     losses,
@@ -25,6 +26,8 @@ from scanfit import (
     tree,
     utils,
 )
+from scanfit.device_scope import device
+from scanfit.dtype_policies import FloatDTypePolicy
 from scanfit.engine import compilation_cache
 from scanfit.initializers import Initializer
 from scanfit.layers import Input, InputSpec, KerasTensor, Layer
@@ -33,6 +36,7 @@ from scanfit.losses import Loss
 from scanfit.metrics import Metric
 from scanfit.mixed_precision import DTypePolicy
 from scanfit.models import Model, Sequential
+from scanfit.name_scopes import name_scope
 from scanfit.optimizers import Optimizer
 from scanfit.regularizers import Regularizer
 from scanfit.sweep import Sweep
@@ -52,8 +56,9 @@ def __getattr__(name):
 
 
 __all__ = [
-    "DTypePolicy", "Initializer", "Input", "InputSpec", "KerasTensor", "Layer", "Loss", "Metric", "Model",
-    "Operation", "Optimizer", "Regularizer", "Sequential", "Sweep", "Variable", "activations", "backend", "callbacks",
-    "config", "constraints", "datasets", "distribution", "initializers", "layers", "losses", "metrics",
-    "mixed_precision", "models", "optimizers", "preprocessing", "regularizers", "tree", "utils",
+    "DTypePolicy", "FloatDTypePolicy", "Initializer", "Input", "InputSpec", "KerasTensor", "Layer", "Loss", "Metric",
+    "Model", "Operation", "Optimizer", "Regularizer", "Sequential", "Sweep", "Variable", "activations", "backend",
+    "callbacks", "config", "constraints", "datasets", "device", "distribution", "dtype_policies", "initializers",
+    "layers", "losses", "metrics", "mixed_precision", "models", "name_scope", "optimizers", "preprocessing",
+    "regularizers", "tree", "utils",
 ]

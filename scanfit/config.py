@@ -11,12 +11,18 @@ import numbers
 import os
 import warnings
 
+import jax
+
 from scanfit import mixed_precision
+from scanfit.interactive_logging import (  # noqa: F401 (keras.config's)
+    disable_interactive_logging, enable_interactive_logging, is_interactive_logging_enabled,
+)
 from scanfit.serialization import enable_unsafe_deserialization  # noqa: F401 (keras.config's)
 
 _FLOAT_TYPES = ("bfloat16", "float16", "float32", "float64")
 _DATA_FORMATS = ("channels_first", "channels_last")
 _epsilon = 1e-7
+_flash_attention = None  # Keras's setting: None (use flash attention where the inputs allow) or False (never)
 _device_data_limit = None
 # Caps on every fit's epochs and every pass's steps, for quick debugging runs (Keras's environment variables).
 _max_epochs = int(os.environ["KERAS_MAX_EPOCHS"]) if "KERAS_MAX_EPOCHS" in os.environ else None
@@ -170,3 +176,43 @@ def capped_steps(steps):
         return _max_steps_per_epoch
     return steps
 
+
+def enable_traceback_filtering():
+    """Hide JAX's internal frames in the tracebacks of errors raised while tracing and compiling (the default):
+    JAX's ``jax_traceback_filtering`` option set back to ``'auto'``."""
+    jax.config.update("jax_traceback_filtering", "auto")
+
+
+def disable_traceback_filtering():
+    """Show every frame in tracebacks, JAX's internal ones too (JAX's ``jax_traceback_filtering='off'``)."""
+    jax.config.update("jax_traceback_filtering", "off")
+
+
+def is_traceback_filtering_enabled():
+    """Whether tracebacks leave out internal frames (JAX's ``jax_traceback_filtering`` is not ``'off'``)."""
+    return jax.config.jax_traceback_filtering != "off"
+
+
+def enable_flash_attention():
+    """Let attention use a flash-attention kernel where the inputs allow one, Keras's default. scanfit's
+    attention is XLA's on every platform, so this changes no result: `is_flash_attention_enabled()` is None again,
+    as in Keras ("decide from the inputs"; on CPU Keras falls back to XLA's attention too)."""
+    global _flash_attention
+    _flash_attention = None
+
+
+def disable_flash_attention():
+    """Never use flash attention (`is_flash_attention_enabled()` is False); scanfit's attention is XLA's anyway."""
+    global _flash_attention
+    _flash_attention = False
+
+
+def is_flash_attention_enabled():
+    """Keras's setting: None (the default, and after `enable_flash_attention`) or False (after
+    `disable_flash_attention`)."""
+    return _flash_attention
+
+
+def is_nnx_enabled():
+    """False: scanfit's layers are its own, not Flax NNX modules."""
+    return False

@@ -393,7 +393,7 @@ mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
 mape = MAPE = mean_absolute_percentage_error
 msle = MSLE = mean_squared_logarithmic_error
-kld = KLD = kl_divergence
+kld = KLD = kullback_leibler_divergence = kl_divergence  # the last is tf.keras 2's name (Hands-On ML, ch. 17)
 bce = BCE = binary_crossentropy
 
 

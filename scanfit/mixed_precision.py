@@ -137,6 +137,8 @@ def get(dtype, argument="dtype"):
             dtype = jnp.dtype(dtype).name
         except TypeError:
             raise TypeError(f"{argument}={dtype!r} is neither a dtype policy name nor a dtype.") from None
+    if dtype == "int":
+        dtype = "int32"  # Keras's name for the default integer (int32 on JAX), as `keras.Input(dtype="int")`
     try:
         return DTypePolicy(dtype)
     except ValueError as error:

@@ -18,6 +18,7 @@ On `keras.Input` tensors an operation is recorded in the functional graph
 operators on them (``x + residual``, ``x[:, 0]``).
 """
 import builtins
+import contextlib
 import functools
 import inspect
 import math
@@ -66,7 +67,9 @@ _MODULE_OF = {name: module for module, names in _MODULES.items() for name in nam
 
 def _on_arrays(function):
     """`function` with every `Variable` among its arguments (also in lists) replaced by its current value;
-    on symbolic tensors, the call is recorded in the graph instead."""
+    on symbolic tensors, the call is recorded in the graph instead. On host values only (Python numbers, lists,
+    NumPy arrays) it computes at once, also while a layer is traced: shape arithmetic on ``ops.shape``'s ints
+    stays concrete, as in Keras's eager calls (Hands-On ML's ``DepthPool`` reshapes by a concatenated shape)."""
 
     def as_array(value):
         return value.current_value() if isinstance(value, Variable) else value
@@ -82,9 +85,11 @@ def _on_arrays(function):
         if symbolic.is_symbolic([list(args), kwargs]):
             return _record(operation, args, kwargs)
         args, kwargs = jax.tree.map(as_array, (args, kwargs), is_leaf=is_variable)
-        if tensors and builtins.any(isinstance(value, (list, tuple)) for value in (*args, *kwargs.values())):
-            args, kwargs = _numbers_as_arrays(signature, tensors, args, kwargs)
-        return function(*args, **kwargs)
+        on_host = not builtins.any(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves((args, kwargs)))
+        with jax.ensure_compile_time_eval() if on_host else contextlib.nullcontext():
+            if tensors and builtins.any(isinstance(value, (list, tuple)) for value in (*args, *kwargs.values())):
+                args, kwargs = _numbers_as_arrays(signature, tensors, args, kwargs)
+            return function(*args, **kwargs)
 
     _RECORDABLE[function.__name__] = operation
     return operation
@@ -156,6 +161,13 @@ def _operation(name, jax_function, *parameters):
     return _on_arrays(operation)
 
 
+def _reshape(x, newshape):
+    """``jnp.reshape``, also to a shape computed as a concrete array (``ops.concatenate`` of ``ops.shape``'s ints)."""
+    if isinstance(newshape, (jax.Array, np.ndarray)) and not isinstance(newshape, jax.core.Tracer):
+        newshape = tuple(int(d) for d in np.asarray(newshape).reshape(-1))
+    return jnp.reshape(x, newshape)
+
+
 def _histogram(x, bins, value_range):
     """``(counts, bin edges)`` of a 1-D `x`, as Keras's ``ops.histogram``."""
     if jnp.ndim(x) != 1:
@@ -169,6 +181,11 @@ def _segments(reduce, name, data, segment_ids, num_segments=None, sorted=False):
         raise ValueError(f"ops.{name} needs num_segments (the number of segments): compiled programs need every "
                          "array's size before they run.")
     return reduce(data, segment_ids, num_segments, indices_are_sorted=sorted)
+
+
+def _int8_product(*operands):
+    """int32 where every operand is int8 (Keras's matmul and einsum accumulate int8 products in int32), else None."""
+    return jnp.int32 if builtins.all(jnp.asarray(x).dtype == jnp.int8 for x in operands) else None
 
 
 _X = ("x",)
@@ -195,7 +212,8 @@ _OPERATIONS = {
     "equal": (jnp.equal, _BINARY), "floor_divide": (jnp.floor_divide, _BINARY), "greater": (jnp.greater, _BINARY),
     "greater_equal": (jnp.greater_equal, _BINARY), "less": (jnp.less, _BINARY), "less_equal": (jnp.less_equal, _BINARY),
     "logical_and": (jnp.logical_and, _BINARY), "logical_or": (jnp.logical_or, _BINARY),
-    "matmul": (jnp.matmul, _BINARY), "maximum": (jnp.maximum, _BINARY), "minimum": (jnp.minimum, _BINARY),
+    "matmul": (lambda x1, x2: jnp.matmul(x1, x2, preferred_element_type=_int8_product(x1, x2)), _BINARY),
+    "maximum": (jnp.maximum, _BINARY), "minimum": (jnp.minimum, _BINARY),
     "mod": (jnp.mod, _BINARY), "multiply": (jnp.multiply, _BINARY), "not_equal": (jnp.not_equal, _BINARY),
     "power": (jnp.power, _BINARY), "subtract": (jnp.subtract, _BINARY), "true_divide": (jnp.true_divide, _BINARY),
     "tensordot": (jnp.tensordot, ("x1", "x2", ("axes", 2))),
@@ -210,7 +228,7 @@ _OPERATIONS = {
     "average": (jnp.average, ("x", ("axis", None), ("weights", None))),
     "norm": (jnp.linalg.norm, ("x", ("ord", None), ("axis", None), ("keepdims", False))),
     # shapes and arrangement
-    "reshape": (jnp.reshape, ("x", "newshape")), "transpose": (jnp.transpose, ("x", ("axes", None))),
+    "reshape": (_reshape, ("x", "newshape")), "transpose": (jnp.transpose, ("x", ("axes", None))),
     "expand_dims": (jnp.expand_dims, ("x", "axis")), "squeeze": (jnp.squeeze, ("x", ("axis", None))),
     "concatenate": (jnp.concatenate, ("xs", ("axis", 0))), "stack": (jnp.stack, ("x", ("axis", 0))),
     "split": (jnp.split, ("x", "indices_or_sections", ("axis", 0))), "tile": (jnp.tile, ("x", "repeats")),
@@ -375,7 +393,7 @@ def slice(inputs, start_indices, shape):
 
 @_on_arrays
 def einsum(subscripts, *operands, **kwargs):
-    return jnp.einsum(subscripts, *operands, **kwargs)
+    return jnp.einsum(subscripts, *operands, preferred_element_type=_int8_product(*operands), **kwargs)
 
 
 @_on_arrays
@@ -665,8 +683,8 @@ def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
 def normalize(x, axis=-1, order=2, epsilon=None):
     """`x` divided by its `order`-norm along `axis` (at least `epsilon`, by default `backend.epsilon()`)."""
     epsilon = backend.epsilon() if epsilon is None else epsilon
-    if order == 2:
-        return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(jnp.square(x), axis=axis, keepdims=True), epsilon))
+    if order == 2:  # the norm, not its square, is held at epsilon or more, as in Keras
+        return x * jnp.minimum(jax.lax.rsqrt(jnp.sum(jnp.square(x), axis=axis, keepdims=True)), 1.0 / epsilon)
     return x / jnp.maximum(jnp.linalg.norm(x, ord=order, axis=axis, keepdims=True), epsilon)
 
 

@@ -22,6 +22,7 @@ Keras keeps its slots as a flat list ordered by variable; these trees are keyed
 like the params instead.
 """
 import collections
+import math
 import numbers
 import re
 import sys
@@ -33,7 +34,7 @@ import numpy as np
 import optax
 
 from scanfit import schedules
-from scanfit.checks import in_range
+from scanfit.checks import in_range, int_at_least
 from scanfit.variables import Variable
 from scanfit.serialization import lookup, to_config_dict
 
@@ -375,6 +376,133 @@ def keras_adafactor(learning_rate, beta_2_decay, epsilon_1, epsilon_2, clip_thre
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+def key_path_name(key_path):
+    """A weight's place in a params tree as one string: its keys joined by "/" (``[0]["kernel"]`` -> "0/kernel")."""
+    return "/".join(str(getattr(key, "key", getattr(key, "idx", getattr(key, "name", key)))) for key in key_path)
+
+
+def _map_with_places(function, tree, *rest):
+    """``function(place, leaf, *leaves)`` over `tree`, `place` being the leaf's `key_path_name`; the per-leaf
+    tuples it returns come back as one tree per position."""
+    results = jax.tree_util.tree_map_with_path(lambda path, *leaves: function(key_path_name(path), *leaves),
+                                               tree, *rest)
+    treedef = jax.tree.structure(tree)
+    return tuple(treedef.unflatten(parts) for parts in zip(*treedef.flatten_up_to(results)))
+
+
+def newton_schulz_orthogonalize(x, steps, a, b, c):
+    """Keras Muon's approximate orthogonalization of a matrix: divided by its Frobenius norm (plus 1e-7), then
+    `steps` quintic Newton-Schulz iterations ``x <- a x + (b G + c G G) x`` with ``G = x x^T``, taken on the
+    wide orientation (a tall matrix is transposed there and back)."""
+    tall = x.shape[-2] > x.shape[-1]
+    if tall:
+        x = jnp.swapaxes(x, -1, -2)
+    x = x / (jnp.linalg.norm(x, axis=(-2, -1), keepdims=True) + 1e-7)
+    for _ in range(steps):
+        gram = x @ jnp.swapaxes(x, -1, -2)
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return jnp.swapaxes(x, -1, -2) if tall else x
+
+
+class KerasMuonState(NamedTuple):
+    """Keras Muon's slots: ``momentum`` for every weight, ``velocity`` for those taking the AdamW step (zeros,
+    unused, for the others, which have none in Keras)."""
+
+    count: jax.Array
+    momentum: Any
+    velocity: Any
+
+
+def keras_muon(learning_rate, uses_adamw, momentum, nesterov, ns_steps, muon_coefficients, rms_rate, adam_beta_1,
+               adam_beta_2, epsilon, adam_lr_ratio, weight_decay, adam_weight_decay):
+    """Muon's whole update as Keras 3.15 computes it, weight decay included.
+
+    A weight for which ``uses_adamw(place, shape)`` is false takes the Muon
+    step: momentum ``m = momentum * m + g``, its (Nesterov: ``g + momentum * m``)
+    direction orthogonalized (`newton_schulz_orthogonalize`), times the
+    learning rate and, with `rms_rate`, ``sqrt(max(rows, columns)) * rms_rate``;
+    it decays by `weight_decay`. The others take Keras's Adam step at
+    ``learning_rate * adam_lr_ratio`` and decay by `adam_weight_decay`. Both
+    decays use the plain learning rate (``p -= lr * decay * p``).
+    """
+
+    def init_fn(params):
+        zeros = optax.tree.zeros_like(params)
+        return KerasMuonState(jnp.zeros([], jnp.int32), zeros, zeros)
+
+    def update_fn(grads, state, params=None):
+        count = optax.safe_increment(state.count)
+
+        def update(place, p, g, m, v):
+            if uses_adamw(place, p.shape):
+                step = count.astype(p.dtype)
+                m = m + (g - m) * (1 - adam_beta_1)
+                v = v + (jnp.square(g) - v) * (1 - adam_beta_2)
+                alpha = learning_rate * adam_lr_ratio * jnp.sqrt(1 - adam_beta_2**step) / (1 - adam_beta_1**step)
+                change, decay = m * alpha / (jnp.sqrt(v) + epsilon), adam_weight_decay
+            else:
+                m = m + (g + m * (momentum - 1))
+                direction = g + momentum * m if nesterov else m
+                change = learning_rate * newton_schulz_orthogonalize(direction, ns_steps, *muon_coefficients)
+                if rms_rate is not None:
+                    change = change * math.sqrt(max(p.shape)) * rms_rate
+                decay = weight_decay
+            return _decayed(p, learning_rate, decay) - p - change, m, v
+
+        updates, momentum_, velocity = _map_with_places(update, params, grads, state.momentum, state.velocity)
+        return updates, KerasMuonState(count, momentum_, velocity)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+class KerasScheduleFreeState(NamedTuple):
+    """Keras ScheduleFreeAdamW's slots: ``momentum`` (the sequence z the steps move, starting at the weights)
+    and ``velocity``."""
+
+    count: jax.Array
+    momentum: Any
+    velocity: Any
+
+
+def keras_schedule_free_adamw(learning_rate, beta_1, beta_2, epsilon, warmup_steps, weight_decay):
+    """Schedule-free AdamW's whole update as Keras 3.15 computes it.
+
+    The weights are y; the state holds z (``momentum``) and Adam's
+    ``velocity``. Each step moves z by the gradient over ``sqrt(v / (1 -
+    beta_2**t)) + epsilon`` times the learning rate (ramped up linearly over
+    `warmup_steps`), recovers the average x from the weights as ``(y - (1 -
+    beta_1) z_old) / beta_1``, averages it with the new z by ``1/t``, and sets
+    the weights to ``(1 - beta_1) z + beta_1 x``. Weight decay (``y -= lr *
+    weight_decay * y``, unramped rate) comes first, as in Keras, and so enters
+    the recovered x. The model trains and evaluates with y (Keras swaps in no
+    other weights).
+    """
+
+    def init_fn(params):
+        return KerasScheduleFreeState(jnp.zeros([], jnp.int32), jax.tree.map(jnp.copy, params),
+                                      optax.tree.zeros_like(params))
+
+    def update_fn(grads, state, params=None):
+        count = optax.safe_increment(state.count)
+        decayed = _decayed(params, learning_rate, weight_decay)
+
+        def update(p, y, g, z, v):
+            step = count.astype(p.dtype)
+            rate = learning_rate * jnp.minimum(step / warmup_steps, 1.0) if warmup_steps > 0 else learning_rate
+            v = v + (jnp.square(g) - v) * (1 - beta_2)
+            new_z = z - rate * g / (jnp.sqrt(v / (1 - beta_2**step)) + epsilon)
+            weight = 1.0 / step
+            x = (1 - weight) * ((y - (1 - beta_1) * z) / beta_1) + weight * new_z
+            return (1 - beta_1) * new_z + beta_1 * x - p, new_z, v
+
+        steps = jax.tree.map(update, params, decayed, grads, state.momentum, state.velocity)
+        treedef = jax.tree.structure(params)
+        updates, momentum, velocity = (treedef.unflatten(parts) for parts in zip(*treedef.flatten_up_to(steps)))
+        return updates, KerasScheduleFreeState(count, momentum, velocity)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
 def clip_by_norm_per_variable(clipnorm):
     """Keras's ``clipnorm``: rescale each gradient array on its own to L2 norm at most ``clipnorm``."""
 
@@ -383,6 +511,46 @@ def clip_by_norm_per_variable(clipnorm):
         return grad * clipnorm / jnp.maximum(norm, clipnorm)
 
     return optax.stateless_with_tree_map(clip)
+
+
+class MovingAverageState(NamedTuple):
+    """``use_ema``'s state around the optimizer's own: `average` (Keras's ``average`` variables, shaped like
+    the weights) is the exponential moving average of the weights."""
+
+    inner_state: Any
+    average: Any
+
+
+def moving_average_of_weights(inner, momentum, overwrite_frequency):
+    """`inner` (an `inject_hyperparams` transform) keeping Keras's moving average of the weights it updates.
+
+    After each update the average moves towards the new weights (before any
+    constraint, as in Keras): ``average = momentum * average + (1 - momentum)
+    * weights``, with momentum 0 at iteration 0 (so the average starts as the
+    weights after the first step; no bias correction). With
+    `overwrite_frequency` N, every N-th update (iterations N, 2N, ... once
+    counted) sets the weights to the new average instead.
+    """
+
+    def init_fn(params):
+        return MovingAverageState(inner.init(params), optax.tree.zeros_like(params))
+
+    def update_fn(grads, state, params=None):
+        iteration = _learning_rate_holder(state.inner_state).count  # Keras's `iterations` before this step
+        updates, inner_state = inner.update(grads, state.inner_state, params)
+        new_params = optax.apply_updates(params, updates)
+
+        def move(average, weights):
+            rate = jnp.where(iteration == 0, 0.0, momentum).astype(weights.dtype)
+            return rate * average + (1 - rate) * weights
+
+        average = jax.tree.map(move, state.average, new_params)
+        if overwrite_frequency:
+            overwrite = (iteration + 1) % overwrite_frequency == 0
+            updates = jax.tree.map(lambda a, p, u: jnp.where(overwrite, a - p, u), average, params, updates)
+        return updates, MovingAverageState(inner_state, average)
+
+    return optax.GradientTransformation(init_fn, update_fn)
 
 
 class Optimizer:
@@ -395,11 +563,17 @@ class Optimizer:
 
     ``lr=`` is accepted as a legacy alias of ``learning_rate``; so is tf.keras
     2's ``decay=`` (the learning rate becomes ``lr / (1 + decay * iteration)``).
+
+    ``use_ema=True`` keeps Keras's moving average of the weights in the state
+    (see `moving_average_of_weights`); `fit` ends by setting the weights to
+    it, and ``keras.callbacks.SwapEMAWeights`` evaluates with it.
     """
 
     default_learning_rate = 0.001
     hyperparameter_names = ()
+    use_ema = False  # (an OptaxOptimizer keeps no moving average)
     update_decays_weights = False  # True where the update itself applies weight decay (it reads decayed weights)
+    reads_weight_paths = False  # True where the update depends on the weights' paths (Muon)
 
     def __init__(self, learning_rate=None, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None,
@@ -419,11 +593,10 @@ class Optimizer:
             learning_rate = alias
         if learning_rate is None:
             learning_rate = self.default_learning_rate
-        if use_ema:
-            raise NotImplementedError(
-                "use_ema=True (a moving average of the weights) is not supported by scanfit yet; "
-                "pass use_ema=False."
-            )
+        if use_ema:  # (checked only then, as in Keras)
+            in_range("ema_momentum", ema_momentum, 0, 1)
+            if ema_overwrite_frequency is not None:
+                int_at_least("ema_overwrite_frequency", ema_overwrite_frequency, 1)
         if loss_scale_factor is not None:
             raise NotImplementedError(
                 f"loss_scale_factor={loss_scale_factor!r} (a fixed loss scale) is not supported by scanfit; "
@@ -495,23 +668,39 @@ class Optimizer:
     def lr(self, value):
         self.learning_rate = value
 
-    def build_transform(self):
-        """The optax transform for these settings, learning rate injected into its state."""
+    def build_transform(self, weight_paths=None):
+        """The optax transform for these settings, learning rate injected into its state.
+
+        `weight_paths` maps a weight's place in the params tree (its keys joined by "/", see `key_path_name`)
+        to its Keras path (``"dense/kernel"``), for the optimizers whose update depends on it (Muon); a weight
+        missing from it goes by its place. With ``use_ema`` it is wrapped in `moving_average_of_weights`.
+        """
+        transform = self._injected_transform(weight_paths)
+        if self.use_ema:
+            return moving_average_of_weights(transform, self.ema_momentum, self.ema_overwrite_frequency)
+        return transform
+
+    def _injected_transform(self, weight_paths):
         if self.decay:
             decay = self.decay
-            factory = lambda learning_rate, decay_factor: self._transform_steps(learning_rate * decay_factor)
+            factory = lambda learning_rate, decay_factor: self._transform_steps(learning_rate * decay_factor,
+                                                                                weight_paths)
             return optax.inject_hyperparams(factory)(
                 learning_rate=self._learning_rate,
                 decay_factor=lambda step: 1.0 / (1.0 + decay * step),
             )
-        return optax.inject_hyperparams(self._transform_steps)(learning_rate=self._learning_rate)
+        steps = lambda learning_rate: self._transform_steps(learning_rate, weight_paths)
+        return optax.inject_hyperparams(steps)(learning_rate=self._learning_rate)
 
-    def _transform_steps(self, learning_rate):
+    def _transform_steps(self, learning_rate, weight_paths=None):
         steps = []
         clip = self._clip_transform()
         if clip is not None:
             steps.append(("clip", clip))
-        steps.append(("update", self._update_transform(learning_rate)))
+        if self.reads_weight_paths:
+            steps.append(("update", self._update_transform(learning_rate, weight_paths or {})))
+        else:
+            steps.append(("update", self._update_transform(learning_rate)))
         if self.weight_decay and not self.update_decays_weights:
             steps.append(("weight_decay", optax.add_decayed_weights(-learning_rate * self.weight_decay)))
         return optax.named_chain(*steps)
@@ -539,13 +728,14 @@ class Optimizer:
         groups, self.param_places = {}, []
         for variable in var_list:
             group = groups.setdefault(id(variable.layer if variable.layer is not None else variable), len(groups))
-            place = (group, variable.name if variable.layer is not None else variable.path)
+            place = (group, variable.short_name if variable.layer is not None else variable.path)
             if place in self.param_places:
                 raise ValueError(f"build() was given two variables named {variable.path!r} of one layer.")
             self.param_places.append(place)
         self.param_groups = len(groups)
         self.built_for = var_list
-        self.stateless_transform = self.build_transform()
+        self.stateless_transform = self.build_transform(
+            {f"{group}/{name}": variable.path for (group, name), variable in zip(self.param_places, var_list)})
         state = jax.jit(self.stateless_transform.init)(self._as_params([jnp.asarray(v) for v in var_list]))
         leaves, self.state_structure = jax.tree.flatten(state)
         self.state_variables = [Variable(leaf, path=f"{self.name}/state_{index}", trainable=False)
@@ -613,6 +803,35 @@ class Optimizer:
         """tf.keras's spelling of `apply`: ``optimizer.apply_gradients(zip(grads, model.trainable_variables))``."""
         pairs = list(grads_and_vars)
         self.apply([g for g, _ in pairs], [v for _, v in pairs])
+
+    def finalize_variable_values(self, var_list):
+        """Keras 3's last step of training with ``use_ema``: the variables `build` was given (`var_list`) take the
+        moving average's values; nothing without use_ema. `fit` does this itself when it ends."""
+        if not self.keeps_moving_average:
+            return
+        if not hasattr(self, "state_variables"):
+            raise ValueError(f"Optimizer {self.name!r} has no moving average to finalize: it was not built (a "
+                             "model's fit keeps its own state and sets the weights to the average as it ends).")
+        state = jax.tree.unflatten(self.state_structure, [v.value for v in self.state_variables])
+        average, var_list = self._as_list(self.moving_average(state)), list(var_list)
+        if len(var_list) != len(average):
+            raise ValueError(f"finalize_variable_values of {self.name!r} takes the {len(average)} variables it was "
+                             f"built for, got {len(var_list)}.")
+        for variable, value in zip(var_list, average):
+            variable.assign(value)
+
+    @property
+    def keeps_moving_average(self):
+        """Whether the state holds a moving average of the weights (``use_ema``)."""
+        return bool(self.use_ema)
+
+    def moving_average(self, state):
+        """The moving average of the weights in `state`, shaped like the weights (``use_ema`` only)."""
+        return state.average
+
+    def with_moving_average(self, state, average):
+        """A copy of `state` holding `average` (shaped like the weights) as its moving average."""
+        return state._replace(average=average)
 
     def applied_updates(self, state):
         """How many updates `state` has applied, for optimizers that may skip a step (None: every step applies).
@@ -911,6 +1130,83 @@ class Adafactor(Optimizer):
                                            self.clip_threshold, self.weight_decay))
 
 
+class Muon(Optimizer):
+    """Muon with Keras 3.15's arguments, defaults and update (see `keras_muon`): orthogonalized momentum steps
+    for 2-D weights, Keras's AdamW step for the rest (see `uses_adamw`). Keras advises leaving the embeddings
+    (`exclude_embeddings`) and the output layer (name it in `exclude_layers`) to AdamW. Slots: ``update[0]``
+    holds ``momentum`` and ``velocity``."""
+
+    hyperparameter_names = ("adam_beta_1", "adam_beta_2", "epsilon", "exclude_layers", "muon_a", "muon_b", "muon_c",
+                            "adam_lr_ratio", "momentum", "ns_steps", "nesterov", "exclude_embeddings",
+                            "adam_weight_decay", "rms_rate")
+    update_decays_weights = True
+    reads_weight_paths = True
+
+    def __init__(self, learning_rate=None, adam_beta_1=0.9, adam_beta_2=0.999, adam_weight_decay=0.004,
+                 epsilon=1e-7, weight_decay=0.004, exclude_layers=None, exclude_embeddings=True, muon_a=3.4445,
+                 muon_b=-4.7750, muon_c=2.0315, adam_lr_ratio=1, momentum=0.95, ns_steps=5, nesterov=True,
+                 rms_rate=0.2, **kwargs):
+        super().__init__(learning_rate, weight_decay=weight_decay, **kwargs)
+        self.adam_beta_1 = in_range("adam_beta_1", adam_beta_1, 0, 1, high_open=True)
+        self.adam_beta_2 = in_range("adam_beta_2", adam_beta_2, 0, 1, high_open=True)
+        self.epsilon = in_range("epsilon", epsilon, 0)
+        if adam_weight_decay is not None:
+            in_range("adam_weight_decay", adam_weight_decay, 0)
+        self.adam_weight_decay = adam_weight_decay
+        if isinstance(exclude_layers, str) or not all(isinstance(k, str) for k in exclude_layers or []):
+            raise ValueError(f"`exclude_layers` must be a list of strings (regular expressions searched for in "
+                             f"the weights' paths), got exclude_layers={exclude_layers!r}.")
+        for keyword in exclude_layers or []:
+            re.compile(keyword)
+        self.exclude_layers = exclude_layers or []
+        self.exclude_embeddings = exclude_embeddings
+        self.muon_a, self.muon_b, self.muon_c = (in_range(name, value) for name, value in (
+            ("muon_a", muon_a), ("muon_b", muon_b), ("muon_c", muon_c)))
+        self.adam_lr_ratio = in_range("adam_lr_ratio", adam_lr_ratio, 0)
+        self.momentum = in_range("momentum", momentum, 0, 1)
+        self.ns_steps = int_at_least("ns_steps", ns_steps, 0, allow_none=False)
+        self.nesterov = nesterov
+        if rms_rate is not None:
+            in_range("rms_rate", rms_rate, 0)
+        self.rms_rate = rms_rate
+
+    def uses_adamw(self, path, shape):
+        """Whether the weight at `path` (``"dense/kernel"``) of `shape` takes the AdamW step, as in Keras: any
+        weight not of exactly 2 axes, one whose path holds "embedding" (any case; with `exclude_embeddings`),
+        and one whose path an `exclude_layers` expression is found in."""
+        if len(shape) != 2 or (self.exclude_embeddings and "embedding" in path.lower()):
+            return True
+        return any(re.search(keyword, path) for keyword in self.exclude_layers)
+
+    def _update_transform(self, learning_rate, weight_paths):
+        return optax.chain(keras_muon(
+            learning_rate, lambda place, shape: self.uses_adamw(weight_paths.get(place, place), shape),
+            self.momentum, self.nesterov, self.ns_steps, (self.muon_a, self.muon_b, self.muon_c), self.rms_rate,
+            self.adam_beta_1, self.adam_beta_2, self.epsilon, self.adam_lr_ratio, self.weight_decay,
+            self.adam_weight_decay))
+
+
+class ScheduleFreeAdamW(Optimizer):
+    """Schedule-free AdamW with Keras 3.15's arguments, defaults (learning_rate 0.0025, epsilon 1e-8, no weight
+    decay) and update (see `keras_schedule_free_adamw`). Slots: ``update[0]`` holds ``momentum`` (z) and
+    ``velocity``."""
+
+    default_learning_rate = 0.0025
+    hyperparameter_names = ("beta_1", "beta_2", "epsilon", "warmup_steps")
+    update_decays_weights = True
+
+    def __init__(self, learning_rate=None, beta_1=0.9, beta_2=0.999, epsilon=1e-8, warmup_steps=0, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1 = in_range("beta_1", beta_1, 0, 1, low_open=True)  # (Keras divides by it)
+        self.beta_2 = in_range("beta_2", beta_2, 0, 1, high_open=True)
+        self.epsilon = in_range("epsilon", epsilon, 0)
+        self.warmup_steps = int_at_least("warmup_steps", warmup_steps, 0, allow_none=False)
+
+    def _update_transform(self, learning_rate):
+        return optax.chain(keras_schedule_free_adamw(learning_rate, self.beta_1, self.beta_2, self.epsilon,
+                                                     self.warmup_steps, self.weight_decay))
+
+
 class OptaxOptimizer(Optimizer):
     """A ready-made `optax.GradientTransformation` used as a Keras optimizer.
 
@@ -930,8 +1226,8 @@ class OptaxOptimizer(Optimizer):
         self.iterations = 0
         self._learning_rate = None
 
-    def build_transform(self):
-        return self.transform
+    def build_transform(self, weight_paths=None):
+        return self.transform  # (an optax transform sees the params tree only, not the weights' paths)
 
     def _injected_learning_rate(self):
         """The float learning rate the transform's initial state carries, or raise AttributeError."""
@@ -1066,9 +1362,19 @@ class LossScaleOptimizer(Optimizer):
     def iterations(self, value):
         self.inner_optimizer.iterations = value
 
-    def build_transform(self):
-        return dynamic_loss_scaling(self.inner_optimizer.build_transform(), self.initial_scale,
+    def build_transform(self, weight_paths=None):
+        return dynamic_loss_scaling(self.inner_optimizer.build_transform(weight_paths), self.initial_scale,
                                     self.dynamic_growth_steps)
+
+    @property
+    def keeps_moving_average(self):
+        return self.inner_optimizer.keeps_moving_average
+
+    def moving_average(self, state):
+        return self.inner_optimizer.moving_average(state.inner_state)
+
+    def with_moving_average(self, state, average):
+        return state._replace(inner_state=self.inner_optimizer.with_moving_average(state.inner_state, average))
 
     def applied_updates(self, state):
         return int(_learning_rate_holder(state.inner_state).count)
@@ -1100,8 +1406,8 @@ class LossScaleOptimizer(Optimizer):
 
 ALL_OPTIMIZERS = {
     cls.__name__.lower(): cls
-    for cls in (SGD, RMSprop, Adagrad, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, Lamb, Ftrl, Adafactor,
-                LossScaleOptimizer)
+    for cls in (SGD, RMSprop, Adagrad, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, Lamb, Ftrl, Adafactor, Muon,
+                ScheduleFreeAdamW, LossScaleOptimizer)
 }
 
 

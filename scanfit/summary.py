@@ -1,6 +1,8 @@
 """`model.summary()`: the layer table in tf.keras 2's format, as the seeds show it."""
 import re
 
+from scanfit.interactive_logging import print_msg
+
 
 def _format_shape(shape):
     if shape is None:
@@ -116,6 +118,6 @@ def _size(shape):
 
 
 def print_summary(model, line_length=None, positions=None, print_fn=None, show_trainable=False, layer_range=None):
-    print_fn = print_fn or print
+    print_fn = print_fn or print_msg
     for line in summary_lines(model, line_length, positions, show_trainable, layer_range):
         print_fn(line)

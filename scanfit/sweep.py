@@ -32,6 +32,7 @@ from scanfit import distribution, optimizers, plot
 from scanfit import seeding as scanfit_random
 from scanfit.callbacks.backup_and_restore import BackupAndRestore
 from scanfit.callbacks.base import TEST_BATCH_HOOKS, TRAIN_BATCH_HOOKS
+from scanfit.callbacks.swap_ema_weights import SwapEMAWeights
 from scanfit.engine.data import (
     as_batch_size,
     as_sample_weights,
@@ -170,7 +171,8 @@ class Sweep:
                                  "model.fit().")
             if carries_layer_state(model):
                 raise ValueError(f"build(**{params!r}) returned a model with stateful layers, whose states a Sweep "
-                                 "does not carry; fit that model with model.fit().")
+                                 "does not carry (recurrent layers with stateful=True, or a layer whose call() "
+                                 "assigns a variable outside training); fit that model with model.fit().")
             if any(model is run.model for run in runs):
                 raise ValueError(f"build(**{params!r}) returned a model it had returned before: "
                                  "each run needs a model of its own.")
@@ -277,6 +279,10 @@ class Sweep:
         for callback in made:
             if isinstance(callback, BackupAndRestore):
                 raise NotImplementedError("BackupAndRestore is not supported in a sweep; use it with Model.fit.")
+            if isinstance(callback, SwapEMAWeights):  # (a sweep validates every run at once, from its stacked state)
+                raise NotImplementedError("SwapEMAWeights is not supported in a sweep, whose validation cannot swap "
+                                          "in a run's moving average; use it with Model.fit (a sweep's runs with "
+                                          "use_ema=True do end with their weights set to the average).")
         return made
 
     def evaluate(self, x, y, batch_size=None, sample_weight=None, allow_nonfinite=False):

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scanfit import initializers, naming
+from scanfit import initializers, name_scopes, naming
 from scanfit.layers import execution
 
 FLOATX = "float32"  # scanfit's floatx is always float32 (see scanfit.config)
@@ -21,8 +21,10 @@ class Variable:
     name) called with `shape` and `dtype` (default floatx). `name` defaults to ``variable``, ``variable_1``, ...
     Assigned to an attribute of a layer, a variable becomes one of the layer's weights (see `Layer.__setattr__`).
 
-    ``path`` is the layer-qualified name (``'dense/kernel'``) and ``name`` its last part (``'kernel'``), as
-    in Keras 3; ``trainable``
+    ``path`` is the name under the name scopes open when it was made (``'sequential/dense/kernel'``: a layer's
+    weights are made in its scope, inside the scopes of the layers and models building it), and ``name`` its
+    last part (``'kernel'``), as in Keras 3; ``short_name`` the key of its layer's weight dicts (unique within
+    the layer: ``'kernel'``, or ``'query_kernel'`` where Keras nests sublayers); ``trainable``
     says whether an optimizer may change it (while its layer is trainable);
     ``autocast`` whether its layer's call sees it in the layer's compute dtype;
     ``layer`` the layer that owns it (None for a standalone variable).
@@ -42,7 +44,8 @@ class Variable:
             if not isinstance(path, str) or "/" in path:
                 raise ValueError(f"A variable's name must be a string without '/'; got name={name!r}.")
         self.value = _initial_value(initializer, shape, dtype)
-        self.path = path
+        self.path = name_scopes.scoped(path)  # under the open keras.name_scope()s
+        self.short_name = self.name  # the key of its layer's weight dicts (see `adopt`; wrappers prefix it)
         self.trainable = bool(trainable)
         self.autocast = bool(autocast)
         self.regularizer = regularizer
@@ -50,19 +53,41 @@ class Variable:
         self.layer = layer
 
     def adopt(self, layer, taken):
-        """Make this standalone variable a weight of `layer`, named after its own name (with a ``_1`` suffix
-        if one of `taken`, the names the layer's variables already have)."""
-        self.path, self.layer = f"{layer.name}/{free_name(self.name, taken)}", layer
+        """Make this standalone variable a weight of `layer`. Its path stays the one it was made with, as in
+        Keras (``'v'`` made in the layer's __init__, ``'layer/v'`` in its build); its `short_name` gets a
+        ``_1`` suffix if one of `taken`, the short names the layer's variables already have."""
+        self.short_name, self.layer = free_name(self.short_name, taken), layer
+
+    @property
+    def value(self):
+        """The variable's array: inside a forward pass that holds it, that pass's value (see `pass_value`), as
+        Keras's ``variable.value`` reads inside a layer's call(); elsewhere the stored one."""
+        value = self.pass_value()
+        return self.stored if value is None else value
+
+    @value.setter
+    def value(self, array):
+        self.stored = array
+
+    def pass_value(self):
+        """The running forward pass's value of this layer variable, or None outside a pass that holds it.
+        Read inside its own layer's call(), an autocast variable is in the layer's compute dtype, as the
+        layer's other weights are there (Keras's autocast scope)."""
+        running = execution.current()
+        if running is None or self.layer is None:
+            return None
+        value, in_own_call = running.value_of(self.layer, self.short_name)
+        if value is not None and in_own_call and self.autocast:
+            value = self.layer.weights_in_compute_dtype({self.short_name: value})[self.short_name]
+        return value
 
     def current_value(self):
         """The array a running forward pass (or an open `execution.binding`) uses for this variable, or the
-        stored `value` outside one."""
+        stored value outside one."""
         bound = execution.bound_values(self)
         if bound is not None:
             return bound[id(self)]
-        running = execution.current()
-        values = None if running is None or self.layer is None else running.values_by_layer.get(id(self.layer))
-        return values[self.short_name] if values is not None and self.short_name in values else self.value
+        return self.value
 
     def __jax_array__(self):
         return self.current_value()
@@ -73,55 +98,58 @@ class Variable:
 
     @property
     def ndim(self):
-        return self.value.ndim
+        return self.stored.ndim
 
     def __iter__(self):  # JAX clamps an index past the end, so iterating by __getitem__ would never stop
         return iter(self.current_value())
 
     def __len__(self):
-        return len(self.value)
+        return len(self.stored)
 
     @property
     def name(self):
         return self.path.rsplit("/", 1)[-1]
 
     @property
-    def short_name(self):
-        """The name a layer's weight dict keys the variable by (its `name`)."""
-        return self.name
-
-    @property
     def shape(self):
-        return tuple(self.value.shape)
+        return tuple(self.stored.shape)
 
     @property
     def dtype(self):
-        return self.value.dtype
+        return self.stored.dtype
 
     def numpy(self):
         return np.asarray(self.current_value())
 
     def assign(self, value):
-        """Set the variable to `value` (inside an open `execution.binding`, its value there)."""
-        value = jnp.asarray(_as_array(value), dtype=self.value.dtype)
-        if value.shape != self.value.shape:
+        """Set the variable to `value` (in its dtype). Inside an open `execution.binding`, its value there
+        changes; inside a forward pass that holds it (a layer's call()), the pass's value, which the pass
+        carries out as a state update (fit, evaluate, predict and calls store it), as Keras does for a
+        non-trainable variable; a trainable one is refused there."""
+        value = jnp.asarray(_as_array(value), dtype=self.stored.dtype)
+        if value.shape != self.shape:
             raise ValueError(
                 f"Cannot assign a value of shape {value.shape} to variable {self.name!r} "
-                f"of shape {self.value.shape}."
+                f"of shape {self.shape}."
             )
         bound = execution.bound_values(self)
         if bound is not None:
             bound[id(self)] = value
             return
-        running = execution.current()
-        if running is not None and self.layer is not None and id(self.layer) in running.values_by_layer:
-            raise RuntimeError(f"Variable {self.name!r} was assigned inside a layer's call(), which scanfit does "
-                               "not support: return the new value from the layer, or keep the state in a metric.")
+        if self.pass_value() is not None:
+            if self.trainable:
+                raise NotImplementedError(
+                    f"Variable {self.path!r} is trainable and was assigned inside a layer's call(). Only "
+                    "non-trainable variables (add_weight(..., trainable=False)) may be assigned there, as Keras's "
+                    "trainers keep only their updates; make the variable non-trainable.")
+            execution.current().assign(self.layer, self.short_name, value)
+            return
         if isinstance(value, jax.core.Tracer):  # stored, it would leak out of the trace that made it
             raise RuntimeError(
-                f"Variable {self.path!r} was assigned a value traced inside a compiled function: a metric updated "
-                "inside a layer's call() (Keras's endpoint-layer pattern), or an assign inside a function you "
-                "compiled. scanfit does not carry such updates out: update metrics in train_step/test_step, or "
+                f"Variable {self.path!r} was assigned a value traced inside a compiled function that does not carry "
+                "it out: an assign inside a function you compiled, or a metric updated inside a layer's call() "
+                "run by a train_step of your own (fit and evaluate, Keras's default steps among them, carry such "
+                "updates). Update such a metric in your train_step with metric.stateless_update_state instead, or "
                 "return the value from the compiled function and assign it afterwards.")
         self.value = value
 

@@ -24,12 +24,15 @@ from scanfit.callbacks.lambda_callback import LambdaCallback
 from scanfit.callbacks.learning_rate_scheduler import LearningRateScheduler
 from scanfit.callbacks.model_checkpoint import ModelCheckpoint
 from scanfit.callbacks.monitor import MonitorCallback
+from scanfit.callbacks.progbar_logger import ProgbarLogger
 from scanfit.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
+from scanfit.callbacks.swap_ema_weights import SwapEMAWeights
 from scanfit.callbacks.tensorboard import TensorBoard
 from scanfit.callbacks.terminate_on_nan import TerminateOnNaN
 
 __all__ = [
     "BackupAndRestore", "CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History", "LambdaCallback",
-    "LearningRateScheduler", "ModelCheckpoint", "MonitorCallback", "ReduceLROnPlateau", "TensorBoard",
+    "LearningRateScheduler", "ModelCheckpoint", "MonitorCallback", "ProgbarLogger", "ReduceLROnPlateau",
+    "SwapEMAWeights", "TensorBoard",
     "TerminateOnNaN",
 ]

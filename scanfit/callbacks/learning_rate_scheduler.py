@@ -2,6 +2,7 @@
 import numpy as np
 
 from scanfit.callbacks.base import Callback
+from scanfit.interactive_logging import print_msg
 
 
 class LearningRateScheduler(Callback):
@@ -28,7 +29,7 @@ class LearningRateScheduler(Callback):
             learning_rate = self.schedule(epoch)
         optimizer.learning_rate = _as_float(learning_rate)
         if self.verbose > 0:
-            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {learning_rate}.")
+            print_msg(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {learning_rate}.")
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:

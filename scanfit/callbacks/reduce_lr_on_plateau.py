@@ -4,6 +4,7 @@ import warnings
 import numpy as np
 
 from scanfit.callbacks.monitor import MonitorCallback
+from scanfit.interactive_logging import print_msg
 
 
 class ReduceLROnPlateau(MonitorCallback):
@@ -71,7 +72,7 @@ class ReduceLROnPlateau(MonitorCallback):
         new_lr = max(old_lr * self.factor, self.min_lr)
         optimizer.learning_rate = new_lr
         if self.verbose > 0:
-            print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
+            print_msg(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
         return True
 
     def in_cooldown(self):

@@ -105,7 +105,7 @@ class TensorBoard(Callback):
         if self.histogram_freq and epoch % self.histogram_freq == 0:
             writer = self._writer("train")
             for variable in self.model.weights:
-                tag = f"{self.model.name}/{variable.path}".replace(":", "_")
+                tag = variable.path.replace(":", "_")  # (Keras 3's: the path, "sequential/dense/kernel")
                 writer.add_histogram(f"{tag}/histogram", np.asarray(variable.value), epoch)
         for writer in self._writers.values():
             writer.flush()

@@ -2,6 +2,7 @@
 import numpy as np
 
 from scanfit.callbacks.base import Callback
+from scanfit.interactive_logging import print_msg
 
 
 class TerminateOnNaN(Callback):
@@ -48,5 +49,5 @@ class TerminateOnNaN(Callback):
         if self.raise_error:
             raise RuntimeError(f"NaN or Inf loss encountered at {where.lower()}. Loss value: {loss}. "
                                "Terminating training immediately.")
-        print(f"{where}: Invalid loss, terminating training")
+        print_msg(f"{where}: Invalid loss, terminating training")
         self.model.stop_training = True

@@ -12,10 +12,10 @@
 5. a download from `MIRROR_URL` into the cache, unless ``SCANFIT_OFFLINE=1``.
 
 ``<folder>`` is ``fashion-mnist``, ``mnist``, ``imdb``, ``cifar-10``, ``cifar-100``,
-``reuters`` or ``boston-housing``. IMDB (``imdb.npz``, ``imdb_word_index.json``), Reuters
-(``reuters.npz``, ``reuters_word_index.json``), Boston housing
-(``boston_housing.npz``), CIFAR-10 (``cifar-10-python.tar.gz``) and CIFAR-100
-(``cifar-100-python.tar.gz``) are single files that `fetch_file` finds in the
+``reuters``, ``boston-housing`` or ``california-housing``. IMDB (``imdb.npz``,
+``imdb_word_index.json``), Reuters (``reuters.npz``, ``reuters_word_index.json``), Boston housing
+(``boston_housing.npz``), California housing (``california_housing.npz``), CIFAR-10
+(``cifar-10-python.tar.gz``) and CIFAR-100 (``cifar-100-python.tar.gz``) are single files that `fetch_file` finds in the
 same order, each checked against its published SHA-256 or MD5 (`FILES`).
 For the image sets, a folder holds either the four
 IDX files (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
@@ -44,9 +44,11 @@ MIRROR_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 DEBIAN_DIRS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
 DEBIAN_PACKAGES = {"fashion_mnist": "dataset-fashion-mnist"}
 FOLDER_NAMES = {"fashion_mnist": "fashion-mnist", "mnist": "mnist", "imdb": "imdb", "cifar10": "cifar-10",
-                "cifar100": "cifar-100", "reuters": "reuters", "boston_housing": "boston-housing"}
+                "cifar100": "cifar-100", "reuters": "reuters", "boston_housing": "boston-housing",
+                "california_housing": "california-housing"}
 TITLES = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST", "imdb": "IMDB reviews", "cifar10": "CIFAR-10",
-          "cifar100": "CIFAR-100", "reuters": "Reuters newswires", "boston_housing": "Boston housing"}
+          "cifar100": "CIFAR-100", "reuters": "Reuters newswires", "boston_housing": "Boston housing",
+          "california_housing": "California housing"}
 # Datasets of single files (fetched one by one with `fetch_file`): file name -> (digest kind, digest).
 FILES = {
     "imdb": {
@@ -65,6 +67,9 @@ FILES = {
     },
     "boston_housing": {
         "boston_housing.npz": ("SHA-256", "f553886a1f8d56431e820c5b82552d9d95cfcb96d1e678153f8839538947dff5"),
+    },
+    "california_housing": {
+        "california_housing.npz": ("SHA-256", "1a2e3a52e0398de6463aebe6f4a8da34fb21fbb6b934cf88c3425e766f2a1a6f"),
     },
 }
 # Files not on `MIRROR_URL`: file name -> URL.
@@ -344,7 +349,7 @@ def _how_to_get(name, file_name=None):
     return "To get it: " + "; or ".join(ways) + "."
 
 
-# --- datasets of single files (IMDB, Reuters, Boston housing, CIFAR-10, CIFAR-100) ------------------
+# --- datasets of single files (IMDB, Reuters, Boston and California housing, CIFAR-10, CIFAR-100) ----
 
 
 def _url_of(file_name):

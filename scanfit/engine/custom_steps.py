@@ -16,7 +16,6 @@ The weights, non-trainable values, optimizer and metric variables are written ba
 the end of every epoch, before ``on_epoch_end``.
 """
 import math
-import sys
 import warnings
 
 import jax
@@ -38,8 +37,9 @@ from scanfit.engine.programs import chunk_plan, split_values
 from scanfit.engine.progbar import Progbar, is_live, print_epoch_header
 from scanfit.engine.training import (
     LIVE_UPDATES_PER_EPOCH, UNKNOWN_STEPS, EpochKeys, _verbosity, as_results, callback_sequence, device_data,
-    optional_steps, refuse_with_source, require_compiled, validation_schedule,
+    in_metrics_order, optional_steps, refuse_with_source, require_compiled, validation_schedule,
 )
+from scanfit.interactive_logging import console
 from scanfit.layers import execution
 from scanfit.utils.py_dataset import PyDataset
 
@@ -281,8 +281,9 @@ def run_chunks(programs, state, chunks, key, before=None, after=None):
 
 def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
         class_weight, sample_weight, initial_epoch, validation_batch_size, validation_freq, steps_per_epoch,
-        validation_steps, allow_nonfinite):
-    """Keras's `fit` for a model with its own steps: arrays or a batch source in, a `History` out."""
+        validation_steps, allow_nonfinite, finalize_weights=True):
+    """Keras's `fit` for a model with its own steps: arrays or a batch source in, a `History` out
+    (`finalize_weights`: see `fit_loop.run_epochs`)."""
     require_compiled(model)
     refuse_unsupported(model, "fit", steps_per_epoch=steps_per_epoch, validation_steps=validation_steps)
     verbose = _verbosity(verbose)
@@ -327,7 +328,7 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     driver = CustomStepEpochs(run, model, batches, shuffle, verbose, epochs, validation)
     samples = getattr(batches, "num_samples", None)
     with run_length(None if samples is None else samples * max(epochs - initial_epoch, 1)):
-        return run_epochs([run], driver, initial_epoch, epochs, should_validate)[0]
+        return run_epochs([run], driver, initial_epoch, epochs, should_validate, finalize_weights)[0]
 
 
 class CustomStepEpochs(EpochDriver):
@@ -337,7 +338,7 @@ class CustomStepEpochs(EpochDriver):
         self.run, self.model, self.batches, self.validation = run, model, batches, validation
         self.shuffle, self.verbose, self.epochs = shuffle, verbose, epochs
         self.programs = step_programs(model, training=True)
-        self.stream = sys.stdout
+        self.stream = console()
         self.live = verbose == 1 and is_live(self.stream)
         self.batch_hooks = run.callbacks.wants(TRAIN_BATCH_HOOKS)
         self.steps_per_chunk = 1 if self.batch_hooks else (
@@ -412,6 +413,7 @@ def evaluate_batches(model, batches, callback_list):
                                 batches.chunks(None, False, 1 if wants_hooks else None), scanfit_random.next_key(),
                                 callback_list.on_test_batch_begin if wants_hooks else None,
                                 after if wants_hooks else None)
+    write_back(model.non_trainable_variables, state[1])  # (what a layer's call() assigned, as Keras keeps it)
     write_back([v for metric in model.metrics for v in metric.variables], state[2])
     logs = flat_logs(logs)
     callback_list.on_test_end(logs)
@@ -440,4 +442,4 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, retu
     with run_length(getattr(batches, "num_samples", None)):
         logs = evaluate_batches(model, batches, callback_list)
     Progbar(batches.steps, verbose=verbose, live=False).update(batches.steps or 0, list(logs.items()), finalize=True)
-    return as_results(logs, return_dict)
+    return as_results(logs if return_dict else in_metrics_order(model, logs), return_dict)

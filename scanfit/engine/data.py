@@ -48,6 +48,8 @@ def check_inputs(model, x, y, allow_nonfinite=False):
     For a model of several inputs (outputs), x (y) is a list, tuple or dict by
     name and comes back as a tuple in the model's order; one array otherwise.
     """
+    if model is not None and model.is_subclassed and not model.built and isinstance(x, dict):
+        model.ensure_built({name: np.shape(part) for name, part in x.items()})  # its call() takes the dict
     x = _inputs(model, x, allow_nonfinite)
     if model is not None and model.is_subclassed and not model.built:
         model.ensure_built(data_shapes(x))  # its outputs, and so the targets it takes, come from its call()
@@ -225,22 +227,29 @@ def data_shapes(x):
 
 
 def as_sample_weights(y, sample_weight, class_weight, num_samples):
-    """Per-sample weights from `sample_weight` and/or `class_weight` (ones by default)."""
+    """Per-sample weights from `sample_weight` and/or `class_weight` (ones by default); a `sample_weight` of
+    more axes (``(samples, steps)``) weighs each value of the loss and the weighted metrics, as in Keras."""
     weights = np.ones(num_samples, np.float32)
     if isinstance(sample_weight, (list, tuple, dict)) and isinstance(y, tuple):
         raise ValueError("Per-output sample weights are not supported: give one sample_weight array of shape "
                          f"({num_samples},), which weighs every output's loss.")
     if sample_weight is not None:
         sample_weight = numeric_array(sample_weight, "sample_weight").astype(np.float32)
-        if sample_weight.shape != (num_samples,):
+        if sample_weight.shape[0] != num_samples:
             raise ValueError(
-                f"sample_weight must have one weight per sample, shape ({num_samples},), got {sample_weight.shape}."
+                f"sample_weight must have one weight per sample, shape ({num_samples},), or one per value of the "
+                f"loss ({num_samples}, steps, ...), got {sample_weight.shape}."
             )
+        if sample_weight.ndim > 1 and sample_weight[0].size == 1:
+            sample_weight = sample_weight.reshape(num_samples)  # (samples, 1): one per sample, as Keras squeezes it
+        if sample_weight.ndim > 1 and class_weight is not None:
+            raise ValueError("class_weight cannot be combined with a sample_weight of several weights per sample "
+                             f"(shape {sample_weight.shape}): fold the class weights into sample_weight.")
         if not np.all(np.isfinite(sample_weight)) or np.any(sample_weight < 0):
             bad = int(np.argmax(~np.isfinite(sample_weight) | (sample_weight < 0)))
             raise ValueError(f"sample_weight must hold finite weights >= 0; sample {bad} has weight "
                              f"{sample_weight[bad]}.")
-        weights = weights * sample_weight
+        weights = weights * sample_weight if sample_weight.ndim == 1 else sample_weight
     if class_weight is not None:
         if isinstance(y, tuple):
             raise ValueError("class_weight is not supported for a model of several outputs (as in Keras): "

@@ -11,6 +11,7 @@ import math
 import warnings
 
 from scanfit.callbacks.base import CallbackList, History
+from scanfit.engine import moving_average
 
 
 class FitRun:
@@ -51,16 +52,20 @@ class EpochDriver:
         """Bring the models up to date before their callbacks' ``on_train_end``."""
 
 
-def run_epochs(runs, driver, initial_epoch, epochs, should_validate):
+def run_epochs(runs, driver, initial_epoch, epochs, should_validate, finalize_weights=True):
     """Fit `runs` (`FitRun`s) from `initial_epoch` to `epochs` with `driver`; a run stops when its callbacks
-    set ``model.stop_training``, the others go on. Returns the runs' Histories."""
+    set ``model.stop_training``, the others go on. Returns the runs' Histories.
+
+    As a run ends, before its ``on_train_end``, an optimizer with ``use_ema`` sets its weights to their moving
+    average, as Keras's fit does when `epochs` > 0 (not with `finalize_weights` False: train_on_batch)."""
+    finalize = finalize_weights and epochs > 0
     for run in runs:
         run.model.history = run.history  # as in Keras, from the start of fit (BackupAndRestore refills it)
         run.model.stop_training = False
         run.callbacks.on_train_begin()
     for run in runs:
         if run.model.stop_training:  # restored by BackupAndRestore: the interrupted run had already stopped
-            _retire(run)
+            _retire(run, finalize)
     for epoch in range(driver.first_epoch(initial_epoch), epochs):
         active = [run for run in runs if run.active]
         if not active:
@@ -76,19 +81,21 @@ def run_epochs(runs, driver, initial_epoch, epochs, should_validate):
         for run in active:
             run.callbacks.on_epoch_end(epoch, run.logs)
             if run.model.stop_training:
-                _retire(run)
+                _retire(run, finalize)
             else:
                 _warn_nonfinite(run, epoch)
     driver.finish(runs)
     for run in runs:
         if run.active:
-            _retire(run)
+            _retire(run, finalize)
         run.model.history = run.history
     return [run.history for run in runs]
 
 
-def _retire(run):
+def _retire(run, finalize):
     run.active = False
+    if finalize:
+        moving_average.finalize(run.model)
     run.callbacks.on_train_end(run.logs)
 
 

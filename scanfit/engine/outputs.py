@@ -10,7 +10,7 @@ as Keras), a list in the order of the outputs, or a dict by output name.
 import numpy as np
 
 from scanfit import losses, metrics as metrics_module
-from scanfit.engine.programs import pick
+from scanfit.engine.programs import masked_weights, pick
 
 
 def output_names_and_shapes(model):
@@ -208,9 +208,10 @@ class CompileMetrics(metrics_module.Metric):
         if self.outputs is None:
             raise ValueError("compile_metrics is not built yet: fit or evaluate builds it for the targets' shapes.")
         for output, metric, weighted in self.outputs.metrics:
-            metric.update_state(pick(flat_outputs(self.model, y_true), output),
-                                pick(flat_outputs(self.model, y_pred), output),
-                                sample_weight=sample_weight if weighted else None)
+            prediction = pick(flat_outputs(self.model, y_pred), output)
+            mask = self.model.output_mask(prediction)  # as Keras's metrics take an output tensor's mask
+            metric.update_state(pick(flat_outputs(self.model, y_true), output), prediction,
+                                sample_weight=masked_weights(mask, sample_weight if weighted else None))
 
     def result(self):
         if self.outputs is None:

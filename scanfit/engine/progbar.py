@@ -20,6 +20,8 @@ carriage return in place, but at most every ``NOTEBOOK_INTERVAL`` seconds.
 import sys
 import time
 
+from scanfit.interactive_logging import console
+
 TERMINAL_INTERVAL = 0.05  # seconds between redraws on a terminal
 NOTEBOOK_INTERVAL = 0.25  # in a notebook, where each redraw is a message to the browser
 
@@ -41,15 +43,15 @@ def is_notebook_stream(stream):
 
 
 def is_live(stream=None):
-    """Whether a progress bar on ``stream`` (None: ``sys.stdout``) can redraw in place: a terminal or a notebook."""
-    out = sys.stdout if stream is None else stream
+    """Whether a progress bar on ``stream`` (None: `console()`) can redraw in place: a terminal or a notebook."""
+    out = console() if stream is None else stream
     isatty = getattr(out, "isatty", None)
     return bool(isatty and isatty()) or is_notebook_stream(out)
 
 
 def print_epoch_header(epoch_index, epochs, stream=None):
     """Print ``Epoch i/n`` for the zero-based ``epoch_index``."""
-    out = sys.stdout if stream is None else stream
+    out = console() if stream is None else stream
     out.write(f"Epoch {epoch_index + 1}/{epochs}\n")
     out.flush()
 
@@ -85,7 +87,8 @@ class Progbar:
     ``live=None`` means ``is_live(stream)``. A live display redraws one line
     with ``\\r`` at most every ``interval`` seconds (None: ``TERMINAL_INTERVAL``,
     or ``NOTEBOOK_INTERVAL`` on a notebook's stream); otherwise only the final
-    line is written. ``stream=None`` means ``sys.stdout`` at each write.
+    line is written. ``stream=None`` means `console()` at each write: ``sys.stdout``, or absl logging when
+    interactive logging is off.
     """
 
     def __init__(self, target, width=30, verbose=1, stream=None, interval=None,
@@ -131,7 +134,7 @@ class Progbar:
                 self._write(self._bar_line(current, now, per_step, True) + "\n")
 
     def _out(self):
-        return sys.stdout if self.stream is None else self.stream
+        return console() if self.stream is None else self.stream
 
     def _write(self, text):
         out = self._out()

@@ -32,6 +32,7 @@ from scanfit import backend, mixed_precision, optimizers, threefry
 from scanfit import seeding as scanfit_random
 from scanfit.engine.compiling import Program
 from scanfit.engine.state import TrainState
+from scanfit.layers.execution import binding
 from scanfit.losses import divide_no_nan
 
 
@@ -122,19 +123,23 @@ class Programs:
     for a sample depends on that sample alone, without activity regularizers,
     whose penalty depends on the whole batch). ``stateful_metrics`` (``(Metric,
     weighted, output)`` each) carry their variables' values in the sums.
+    ``held_metrics``, the metrics the model's layers hold (Keras's endpoint-layer
+    pattern updates them inside ``call``), carry theirs there too, after those:
+    the forward pass reads and updates them (see `forward`).
     ``carries_state`` (a model with stateful recurrent layers): evaluation
     carries the layers' states from batch to batch, as training does, and
     returns ``(sums, values)``, the values holding the states it ended with.
     """
 
     def __init__(self, apply, losses, metrics, transform, penalties, constraints, pad_evaluation=False,
-                 stateful_metrics=(), carries_state=False):
+                 stateful_metrics=(), carries_state=False, held_metrics=()):
         self.apply = apply
         self.pad_evaluation = pad_evaluation
         self.carries_state = carries_state
         self.losses = losses
         self.metrics = metrics
         self.stateful_metrics = list(stateful_metrics)
+        self.held_metrics = list(held_metrics)
         self.transform = transform
         self.penalties = penalties
         self.constraints = constraints
@@ -151,10 +156,11 @@ class Programs:
     # --- sums of loss and metrics ------------------------------------------
     def empty_sums(self):
         """(loss_total, sample_count, metric_totals, metric_weights) all zero, and each stateful metric's
-        starting state."""
+        starting state, then each held metric's."""
         m = self.logged_losses + len(self.metrics)  # NumPy zeros: eager jnp.zeros would compile a program
         # On the host, so that a training program consuming the sums leaves the metrics' own variables alone.
-        states = tuple(jax.device_get(metric.state_values()) for metric, _, _ in self.stateful_metrics)
+        metrics = [metric for metric, _, _ in self.stateful_metrics] + self.held_metrics
+        states = tuple(jax.device_get(metric.state_values()) for metric in metrics)
         return (np.zeros((), np.float32), np.zeros((), np.float32), np.zeros((m,), np.float32),
                 np.zeros((m,), np.float32), states)
 
@@ -165,7 +171,7 @@ class Programs:
         has weight 0): the sums are then those of the real samples alone, as if the batch had been that short;
         `penalty` is the weight penalty included in `loss`, which counts once per real sample.
         """
-        y_pred, output_losses, masks = outcome
+        y_pred, output_losses, masks, held_states = outcome
         loss_total, count, totals, weights, states = sums
         batch = w.shape[0]
         real = batch if valid is None else jnp.sum(valid.astype(jnp.float32))
@@ -186,29 +192,37 @@ class Programs:
             values = values.reshape(batch, -1)
             sample_w = w if weighted else (jnp.ones_like(w) if valid is None else valid.astype(w.dtype))
             mask = step_mask(masks, output, values)
-            if mask is None:
+            if mask is None and sample_w.ndim == 1:
                 new_totals.append(jnp.sum(values.mean(axis=1) * sample_w))
                 new_weights.append(jnp.sum(sample_w))
-            else:  # a mean over the kept steps, as Keras weighs a metric by the output's mask
-                new_totals.append(jnp.sum(values * mask * sample_w[:, None]))
-                new_weights.append(jnp.sum(mask * sample_w[:, None]))
+            else:  # a mean over the kept (weighted) steps, as Keras weighs a metric by the output's mask
+                step_w = jnp.broadcast_to(per_value_weights(sample_w, values), values.shape)
+                step_w = step_w if mask is None else step_w * mask
+                new_totals.append(jnp.sum(values * step_w))
+                new_weights.append(jnp.sum(step_w))
         if new_totals:
             totals = totals + jnp.stack(new_totals)
             weights = weights + jnp.stack(new_weights)
         states = tuple(
             metric.updated_state(state, pick(y, output), pick(y_pred, output),
-                                 _masked_weights(masks[output or 0], w if weighted else None))
-            for (metric, weighted, output), state in zip(self.stateful_metrics, states))
+                                 masked_weights(masks[output or 0], w if weighted else None))
+            for (metric, weighted, output), state in zip(self.stateful_metrics, states)) + held_states
         return loss_total + loss * batch - penalty * (batch - real), count + real, totals, weights, states
 
     # --- one step --------------------------------------------------------------
-    def total_loss(self, values, x, y, w, training, rng):
+    def held_states(self, sums):
+        """The held metrics' states in `sums`."""
+        return sums[4][len(self.stateful_metrics):]
+
+    def total_loss(self, values, x, y, w, training, rng, held_states=()):
         """The batch's loss (weighted per-output losses, weight penalties and activity penalties) and
-        ``(outcome, state_updates)``, where outcome is ``(y_pred, per-output losses, output masks)``.
+        ``(outcome, state_updates)``, where outcome is ``(y_pred, per-output losses, output masks, the held
+        metrics' states after the forward pass from `held_states`)``.
 
         An output that carries a mask (a masked sequence model's per-step output) has its loss averaged over
         the kept steps, as Keras 3 weighs it: each kept step by ``steps / kept``, the others by 0."""
-        y_pred, updates, extra_loss, masks, unreduced = self.unreduced_losses(values, x, y, training, rng)
+        (y_pred, updates, extra_loss, masks, unreduced), held_states = self.unreduced_losses(
+            values, x, y, training, rng, held_states)
         output_losses = []
         data_loss = jnp.zeros((), jnp.float32)
         for (_, loss_weight, output, reduction), per_sample in zip(self.losses, unreduced):
@@ -221,16 +235,28 @@ class Programs:
             value = reduce_loss(per_sample, w, mask, reduction)
             output_losses.append(value)
             data_loss = data_loss + value * loss_weight
-        outcome = (y_pred, tuple(output_losses), masks)
+        outcome = (y_pred, tuple(output_losses), masks, held_states)
         return data_loss + self.weight_penalty(values) + extra_loss, (outcome, updates)
 
-    def unreduced_losses(self, values, x, y, training, rng):
+    def unreduced_losses(self, values, x, y, training, rng, held_states=()):
         """The forward pass (``y_pred, updates, extra_loss, masks``) and each loss's values before any
-        reduction: one per sample or step, or one for the whole batch (a scalar)."""
-        y_pred, updates, extra_loss, masks = self.apply(values, float_inputs(x), training=training, rng=rng)
+        reduction: one per sample or step, or one for the whole batch (a scalar); and the held metrics' states
+        after the pass."""
+        (y_pred, updates, extra_loss, masks), held_states = self.forward(values, x, training, rng, held_states)
         y_pred = mixed_precision.to_float32(y_pred)  # losses and metrics compute in float32, as in Keras
         unreduced = [loss_fn(pick(y, output), pick(y_pred, output)) for loss_fn, _, output, _ in self.losses]
-        return y_pred, updates, extra_loss, masks, unreduced
+        return (y_pred, updates, extra_loss, masks, unreduced), held_states
+
+    def forward(self, values, x, training, rng, held_states):
+        """`apply`'s result, and the held metrics' states after it: a layer's ``update_state`` inside its call()
+        reads and updates `held_states` (one tuple of values per held metric) instead of the metric's variables."""
+        if not self.held_metrics:
+            return self.apply(values, float_inputs(x), training=training, rng=rng), ()
+        variables = [v for metric in self.held_metrics for v in metric.variables]
+        given = [value for state in held_states for value in state]
+        with binding({id(v): value for v, value in zip(variables, given)}) as bound:
+            result = self.apply(values, float_inputs(x), training=training, rng=rng)
+        return result, tuple(tuple(bound[id(v)] for v in metric.variables) for metric in self.held_metrics)
 
     def can_pad(self, values, data):
         """Whether evaluation may pad a short batch of `data` (``(x, y, w)`` arrays) with weight-0 samples: the
@@ -244,7 +270,7 @@ class Programs:
         key = tuple((spec.shape, spec.dtype) for spec in jax.tree.leaves(specs))
         if key not in self.per_sample_by_shapes:
             def unreduced(x, y):
-                y_pred, _, _, _, losses = self.unreduced_losses(values, x, y, False, None)
+                (y_pred, _, _, _, losses), _ = self.unreduced_losses(values, x, y, False, None)
                 return losses + [fn(pick(y, output), pick(y_pred, output)) for fn, _, output in self.metrics]
 
             self.per_sample_by_shapes[key] = all(shape.ndim > 0 for shape in jax.eval_shape(unreduced, *specs))
@@ -262,16 +288,18 @@ class Programs:
         """One batch: gradients, the optimizer update, constraints, and the batch added to the sums."""
         loss, outcome, grads, fixed = self.gradients(carry.trainable, carry.fixed, x, y, w,
                                                      batch_key(carry.rng, first_sample),
-                                                     optimizers.loss_scale_of(carry.opt_state))
+                                                     optimizers.loss_scale_of(carry.opt_state),
+                                                     self.held_states(carry.sums))
         trainable, opt_state = self.descend(carry.trainable, grads, carry.opt_state)
         return TrainState(self.constrain(trainable), fixed, opt_state, carry.rng,
                           self.add_to_sums(carry.sums, loss, y, outcome, w))
 
-    def gradients(self, trainable, fixed, x, y, w, rng, loss_scale=1.0):
-        """Loss, outcome (predictions, per-output losses) and gradients of one training batch, and the updated
-        non-trainable state. The gradients are those of ``loss * loss_scale`` (see `optimizers.LossScaleOptimizer`)."""
+    def gradients(self, trainable, fixed, x, y, w, rng, loss_scale=1.0, held_states=()):
+        """Loss, outcome (predictions, per-output losses, held metrics' states) and gradients of one training
+        batch, and the updated non-trainable state. The gradients are those of ``loss * loss_scale`` (see
+        `optimizers.LossScaleOptimizer`)."""
         def loss_of(params):
-            loss, aux = self.total_loss(merge_values(params, fixed), x, y, w, True, rng)
+            loss, aux = self.total_loss(merge_values(params, fixed), x, y, w, True, rng, held_states)
             return loss * loss_scale, (loss, aux)
 
         (_, (loss, (outcome, updates))), grads = jax.value_and_grad(loss_of, has_aux=True)(trainable)
@@ -357,7 +385,7 @@ class Programs:
         def step(carry, x, y, w, first_sample):
             sums, values_now = carry if self.carries_state else (carry, values)
             key = None if rng is None else batch_key(rng, first_sample)
-            loss, (outcome, updates) = self.total_loss(values_now, x, y, w, False, key)
+            loss, (outcome, updates) = self.total_loss(values_now, x, y, w, False, key, self.held_states(sums))
             if padded:
                 valid = first_sample + jnp.arange(w.shape[0]) < total
                 sums = self.add_to_sums(sums, loss, y, outcome, w, valid, self.weight_penalty(values_now))
@@ -422,14 +450,31 @@ def reduce_loss(per_sample, w, mask, reduction):
     """One batch's loss from its (batch, -1) values, sample weights `w` and output mask (or None), reduced as
     Keras 3 reduces a loss of that `reduction`: "sum_over_batch_size" ("mean") averages over the values (over the
     kept steps, with a mask), "sum" sums, "mean_with_sample_weight" divides the sum by the weights' sum."""
-    weighted = per_sample * w[:, None] if mask is None else per_sample * w[:, None] * mask
+    weights = per_value_weights(w, per_sample)
+    weighted = per_sample * weights if mask is None else per_sample * weights * mask
     if reduction == "sum":
         return jnp.sum(weighted)
     if reduction == "mean_with_sample_weight":  # a batch whose weights are all 0 gives 0, as in Keras
-        return divide_no_nan(jnp.sum(weighted), jnp.sum(w) if mask is None else jnp.sum(w[:, None] * mask))
+        if mask is None and w.ndim == 1:
+            return divide_no_nan(jnp.sum(weighted), jnp.sum(w))
+        return divide_no_nan(jnp.sum(weighted), jnp.sum(jnp.broadcast_to(weights, per_sample.shape)
+                                                        * (1.0 if mask is None else mask)))
     if mask is None:
         return jnp.sum(weighted) / per_sample.size
     return jnp.sum(weighted) / (jnp.sum(mask) + backend.epsilon())
+
+
+def per_value_weights(w, values):
+    """Sample weights `w` as weights of the (batch, -1) `values`: one per sample (``(batch,)``), or one per value
+    (``(batch, steps, ...)``: Keras's temporal sample weights, Deep Learning with Python's ``labels != 0``)."""
+    if w.ndim == 1:
+        return w[:, None]
+    w = w.reshape(w.shape[0], -1)
+    if w.shape[1] != values.shape[1]:
+        raise ValueError(f"sample_weight has {w.shape[1]} weights per sample, but a loss or metric gives "
+                         f"{values.shape[1]} values per sample: give one weight per sample, or one per value "
+                         "(per time step of a sequence output).")
+    return w
 
 
 def step_mask(masks, output, values):
@@ -441,12 +486,14 @@ def step_mask(masks, output, values):
     return mask.reshape(values.shape).astype(jnp.float32)
 
 
-def _masked_weights(mask, sample_weight):
+def masked_weights(mask, sample_weight):
     """A stateful metric's sample weights: the output's mask (as Keras passes it), times the sample weights."""
     if mask is None:
         return sample_weight
     mask = mask.astype(jnp.float32)
-    return mask if sample_weight is None else mask * sample_weight.reshape((-1,) + (1,) * (mask.ndim - 1))
+    if sample_weight is None:
+        return mask
+    return mask * sample_weight.reshape(sample_weight.shape + (1,) * (mask.ndim - sample_weight.ndim))
 
 
 def has_short_last_batch(segments):

@@ -44,8 +44,9 @@ class Group(NamedTuple):
 def step_signature(programs, trainable, fixed, rng, batch_spec):
     """A hashable fingerprint of one run's training step apart from its optimizer (see `signature`)."""
     def step(trainable, fixed, rng, x, y, w, sums):
-        loss, outcome, grads, new_fixed = programs.gradients(trainable, fixed, x, y, w, rng)
-        test_loss, _ = programs.total_loss(merge_values(trainable, fixed), x, y, w, False, None)
+        held = programs.held_states(sums)  # (the metrics a layer's call() updates)
+        loss, outcome, grads, new_fixed = programs.gradients(trainable, fixed, x, y, w, rng, held_states=held)
+        test_loss, _ = programs.total_loss(merge_values(trainable, fixed), x, y, w, False, None, held)
         return grads, new_fixed, programs.constrain(trainable), programs.add_to_sums(sums, loss, y, outcome, w), test_loss
 
     return signature(step, trainable, fixed, rng, *batch_spec, programs.empty_sums())
@@ -194,7 +195,8 @@ class StackedPrograms:
         trainable, fixed, opt_states, rng, sums = carry
         programs = group.programs
         step_rng = jax.vmap(batch_key, in_axes=(0, None))(rng, first_sample)
-        loss, outcome, grads, fixed = jax.vmap(programs.gradients)(trainable, fixed, x, y, w, step_rng)
+        loss, outcome, grads, fixed = jax.vmap(programs.gradients, in_axes=(0, 0, 0, 0, 0, 0, None, 0))(
+            trainable, fixed, x, y, w, step_rng, 1.0, programs.held_states(sums))
         pieces, new_states, lo = [], [], 0
         for updater, size, state in zip(group.updaters, group.sizes, opt_states):
             piece, state = jax.vmap(updater.descend)(part(trainable, lo, lo + size), part(grads, lo, lo + size), state)

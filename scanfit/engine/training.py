@@ -9,7 +9,6 @@ import contextlib
 import functools
 import inspect
 import math
-import sys
 import warnings
 
 import jax
@@ -54,6 +53,7 @@ from scanfit.engine.programs import (
     split_values,
 )
 from scanfit.engine.progbar import Progbar, is_live, print_epoch_header
+from scanfit.interactive_logging import console
 from scanfit.layers.base import Layer
 from scanfit.layers.masking import Masking
 from scanfit.serialization import built_in
@@ -213,6 +213,7 @@ class Trainer(EpochKeys):
         self.outputs = CompiledOutputs(model, y_shape)
         self.loss = self.outputs.losses[0][2]  # the first (for one output, the only) resolved loss
         self.metrics = [metric for _, metric, _ in self.outputs.metrics]
+        self.held_metrics = model.held_metrics()  # the metrics a layer's call() may update, logged after these
         self.mask = model.trainable_mask()
         by_layer = [{v.short_name: v for v in layer.own_weights} for layer in model.weight_layers]
         penalties = [
@@ -223,7 +224,9 @@ class Trainer(EpochKeys):
             {name: var.constraint for name, var in variables.items() if mask[name] and var.constraint is not None}
             for variables, mask in zip(by_layer, self.mask)
         ]
-        self.transform = model.optimizer.build_transform()
+        self.transform = model.optimizer.build_transform(weight_paths={  # (Muon picks each weight's step by path)
+            f"{index}/{name}": variable.path for index, variables in enumerate(by_layer)
+            for name, variable in variables.items()})
         self.programs = Programs(
             model.apply,
             self.outputs.program_losses(),
@@ -233,9 +236,11 @@ class Trainer(EpochKeys):
             constraints,
             pad_evaluation=(computes_per_sample(model) and not uses_activity_regularizers(model)
                             and self.outputs.reduce_by_batch_size()
-                            and not self.outputs.stateful_metrics() and not makes_masks(model)),
+                            and not self.outputs.stateful_metrics() and not makes_masks(model)
+                            and not self.held_metrics),
             stateful_metrics=self.outputs.stateful_metrics(),
             carries_state=carries_layer_state(model),
+            held_metrics=self.held_metrics,
         )
         # An optimizer state that scanfit.saving restored from a file is used once, by the next Trainer.
         self.opt_state = getattr(model.optimizer, "restored_state", None)
@@ -251,7 +256,7 @@ class Trainer(EpochKeys):
 
     @property
     def metric_names(self):
-        return ["loss"] + self.outputs.log_names()
+        return ["loss"] + self.outputs.log_names() + [metric.name for metric in self.held_metrics]
 
     def logs_from_sums(self, sums, prefix=""):
         sums = jax.device_get(sums)
@@ -259,6 +264,8 @@ class Trainer(EpochKeys):
         logs = {prefix + "loss": float(loss_total / count)}
         for name, value in zip(self.outputs.log_names(), self.outputs.results(totals, weights, sums[4])):
             logs[prefix + name] = value
+        for metric, state in zip(self.held_metrics, self.programs.held_states(sums)):
+            logs[prefix + metric.name] = metric.result_of(state)
         return logs
 
     def run_logs(self, sums):
@@ -271,10 +278,14 @@ class Trainer(EpochKeys):
 
     def publish_metrics(self, sums):
         """Write the state of `sums` into ``model.compiled_loss_tracker`` (its total and count) and the metrics
-        of ``model.compile_metrics`` (a mean's total and weight, a stateful metric's variables)."""
+        of ``model.compile_metrics`` (a mean's total and weight, a stateful metric's variables), and the held
+        metrics' states into their variables."""
         model = self.model
         model.compiled_loss_tracker.total.assign(np.asarray(sums[0], np.float32))  # (arrays: no eager compile)
         model.compiled_loss_tracker.count.assign(np.asarray(sums[1], np.float32))
+        for metric, state in zip(self.held_metrics, self.programs.held_states(sums)):
+            for variable, value in zip(metric.variables, state):
+                variable.assign(np.asarray(value, variable.dtype).reshape(variable.shape))
         if model.compile_metrics is None:
             return
         model.compile_metrics.build_for(self.y_shape)
@@ -491,7 +502,7 @@ class Trainer(EpochKeys):
             return np.concatenate([a, np.repeat(a[-1:], extra, axis=0)])
 
         padded = (jax.tree.map(repeat_last, x), jax.tree.map(repeat_last, y),
-                  np.concatenate([weights, np.zeros(extra, weights.dtype)]))
+                  np.concatenate([weights, np.zeros((extra,) + weights.shape[1:], weights.dtype)]))
         return device_data(*padded), {"segments": ((batches, batch_size),), "real_samples": np.int32(num_samples)}
 
     def evaluate(self, data, batch_size, before_batch=None, after_batch=None):
@@ -653,9 +664,10 @@ def check_stateful_batches(model, what, batch_size, num_samples):
 
 
 def carries_layer_state(model):
-    """Whether `model` has stateful layers (recurrent layers with ``stateful=True``), whose states every forward
-    pass reads and updates."""
-    return any(layer.state_variables for layer in model.weight_layers)
+    """Whether `model`'s forward pass at inference updates its state (`Model.updates_state_at_inference`: the
+    states of stateful recurrent layers, or non-trainable variables a layer's call() assigns), which evaluation
+    and prediction then carry from batch to batch and write back."""
+    return model.updates_state_at_inference()
 
 
 def write_back(model, values):
@@ -767,7 +779,7 @@ def _verbosity(verbose):
 
 def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
         class_weight, sample_weight, initial_epoch, validation_batch_size, validation_freq, allow_nonfinite=False,
-        steps_per_epoch=None, validation_steps=None):
+        steps_per_epoch=None, validation_steps=None, finalize_weights=True):
     """Keras's `fit` for any model.
 
     `steps_per_epoch` runs that many batches per epoch; as in Keras 3, the
@@ -775,7 +787,8 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     that reaches the end of the pass ends there (a new, reshuffled pass
     starts with the next epoch). `validation_steps` evaluates the first
     batches of the validation data; `validation_freq` (an int, or a list of
-    1-based epochs) says after which epochs validation runs.
+    1-based epochs) says after which epochs validation runs. `finalize_weights` (False for train_on_batch): see
+    `fit_loop.run_epochs`.
     """
     require_compiled(model)
     verbose = _verbosity(verbose)
@@ -850,7 +863,7 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
                              batch_size=batch_size, val_batch_size=val_batch_size, shuffle=shuffle, verbose=verbose,
                              epochs=epochs, steps=steps, steps_per_epoch=steps_per_epoch, batches=batches,
                              val_passes=val_passes)
-        return run_epochs([run], driver, initial_epoch, epochs, should_validate)[0]
+        return run_epochs([run], driver, initial_epoch, epochs, should_validate, finalize_weights)[0]
 
 
 def _times(samples, passes):
@@ -869,7 +882,7 @@ class ModelEpochs(EpochDriver):
         self.batch_size, self.val_batch_size, self.shuffle = batch_size, val_batch_size, shuffle
         self.verbose, self.epochs, self.steps = verbose, epochs, steps
         self.steps_per_epoch, self.batches = steps_per_epoch, batches
-        self.stream = sys.stdout
+        self.stream = console()
         self.live = verbose == 1 and is_live(self.stream)
         self.batch_hooks = run.callbacks.wants(TRAIN_BATCH_HOOKS)
         self.steps_per_chunk = 1 if self.batch_hooks else (
@@ -1069,6 +1082,17 @@ def as_results(logs, return_dict, output_losses=()):
     return values[0] if len(values) == 1 else values
 
 
+def in_metrics_order(model, logs):
+    """`logs` in the order of Keras's list of results: those of ``model.metrics`` in turn (``compile_metrics``'
+    each), then the others by name (a scan returns a model's own step's logs sorted by name)."""
+    names = []
+    for metric in model.metrics:
+        result = metric.result()
+        names += list(result) if isinstance(result, dict) else [metric.name]
+    ordered = [name for name in names if name in logs] + sorted(name for name in logs if name not in names)
+    return {name: logs[name] for name in ordered}
+
+
 def output_loss_names(trainer):
     """The per-output loss names `as_results` puts first (none for a model of one loss, or whose own
     train_step makes the logs)."""
@@ -1087,9 +1111,11 @@ def train_on_batch(model, x, y, *, sample_weight, class_weight, return_dict, res
         model, x, y, batch_size=batch_samples(x, "train_on_batch", reset_metrics), epochs=1, verbose=0,
         callbacks=None, validation_split=0.0, validation_data=None, shuffle=False, class_weight=class_weight,
         sample_weight=sample_weight, initial_epoch=0, validation_batch_size=None, validation_freq=1,
-        allow_nonfinite=False, steps_per_epoch=None, validation_steps=None).history
+        allow_nonfinite=False, steps_per_epoch=None, validation_steps=None, finalize_weights=False).history
     model.history = history
     last = {name: values[-1] for name, values in logs.items()}
+    if model.has_own_steps() and not return_dict:  # (its steps' logs come sorted by name)
+        last = in_metrics_order(model, last)
     return as_results(last, return_dict, output_loss_names(model.trainer))
 
 

@@ -11,8 +11,10 @@ runs.
 A user's layer is written as in Keras instead: `build` creates weights with
 `add_weight`, and ``call(self, inputs, training=None, mask=None)`` computes with
 them as ``self.kernel``. While such a `call` runs inside a forward pass, the
-layer's attributes that hold its variables hold that pass's arrays instead, so
-any JAX or NumPy-style operation works on them. ``super().call(inputs, ...)``
+layer's attributes that hold its trainable variables hold that pass's arrays
+instead, so any JAX or NumPy-style operation works on them; its non-trainable
+variables read the pass's values, and may be assigned (a counter, a moving
+average), which the pass carries out as state updates. ``super().call(inputs, ...)``
 runs the parent layer's own computation (Hands-on ML's ``MCDropout``).
 """
 import functools
@@ -23,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scanfit import constraints, initializers, mixed_precision, regularizers
+from scanfit import constraints, initializers, mixed_precision, name_scopes, regularizers
 from scanfit import seeding as scanfit_random
 from scanfit.layers import execution, symbolic
 from scanfit.layers.input_spec import check_inputs
@@ -65,8 +67,8 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if "build" in vars(cls) and not cls.is_model:
-            cls.build = _marking_built(cls.build)
+        if "build" in vars(cls):
+            cls.build = _in_name_scope(cls.build) if cls.is_model else _marking_built(cls.build)
         if "pure_call" in vars(cls):
             cls.calls_keras_style = False
         elif "call" in vars(cls):
@@ -124,6 +126,8 @@ class Layer:
             )
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string, got {name!r}")
+        if name is not None and "/" in name:  # (it names a scope of its weights' paths, as in Keras)
+            raise ValueError(f"A layer's name cannot contain '/', got name={name!r}; use another character.")
         self.name = name or unique_name(snake_case(type(self).__name__))
         self._trainable = bool(trainable)
         self._dtype_policy = mixed_precision.get(dtype, f"{type(self).__name__} {self.name!r}: dtype")
@@ -135,8 +139,25 @@ class Layer:
         self.inbound_nodes = []  # one symbolic.Node per call on KerasTensors
         self.call_losses = []  # the add_loss and activity terms of the last call on arrays (see `losses`)
         self._input_shape_arg = _batch_shape(input_shape, input_dim, batch_input_shape, batch_size)
+        self.parent_path = None  # the path of the name scopes open where the layer first opened its own
 
     # --- building -----------------------------------------------------
+    def name_scope(self, remember=True):
+        """The `keras.name_scope` the layer builds in (its weights' paths and those of the layers it builds), as
+        Keras's: the layer's name, under the scopes open where it was first built or called (it keeps that
+        place, `parent_path`, unless not `remember`: `add_weight` reads it only). Entered inside itself, it adds
+        no second level."""
+        if remember:
+            self.settle_name_scope()
+        return name_scopes.name_scope(self.name, caller=self, override_parent=self.parent_path)
+
+    def settle_name_scope(self):
+        """Make the name scopes open now the place of the layer's own (`parent_path`), unless it has one: where
+        the layer is first built or called, or where Keras would build it (a layer loaded from a config with a
+        ``build_config``, a built layer's copies in a Bidirectional wrapper)."""
+        if self.parent_path is None:
+            self.parent_path = name_scopes.current_path()
+
     def build(self, input_shape):
         """Create the layer's variables for inputs of `input_shape` (batch first)."""
 
@@ -146,14 +167,15 @@ class Layer:
         layer's traced output shape takes into account."""
         input_shape = _as_shape_or_shapes(input_shape)
         check_inputs(self.input_spec, input_shape, self.name)
-        if not self.built:
-            self.build(input_shape)
-            self.built = True
-            self.input_shape = input_shape
-        if arguments and self.calls_keras_style:
-            output_shape = _traced_output_shape(self, input_shape, arguments)
-        else:
-            output_shape = self.compute_output_shape(input_shape)
+        with self.name_scope():  # (tracing a Keras-style call builds the layers it calls: inside it)
+            if not self.built:
+                self.build(input_shape)
+                self.built = True
+                self.input_shape = input_shape
+            if arguments and self.calls_keras_style:
+                output_shape = _traced_output_shape(self, input_shape, arguments)
+            else:
+                output_shape = self.compute_output_shape(input_shape)
         output_shape = _as_shape_or_shapes(output_shape)
         self.output_shape = output_shape
         return output_shape
@@ -240,12 +262,16 @@ class Layer:
         """``(x, values)`` as `call` sees them: floating inputs and autocast weights in the compute dtype."""
         if not self.autocast:
             return x, values
+        return mixed_precision.cast_floating(x, self.compute_dtype), self.weights_in_compute_dtype(values)
+
+    def weights_in_compute_dtype(self, values):
+        """`values` ({short_name: array}) as `call` sees them: the floating autocast weights in the compute
+        dtype (under a mixed policy)."""
         dtype = self.compute_dtype
-        x = mixed_precision.cast_floating(x, dtype)
-        if dtype != self.variable_dtype:
-            kept = {v.short_name for v in self._variables if not v.autocast}
-            values = {k: (v if k in kept else mixed_precision.cast_floating(v, dtype)) for k, v in values.items()}
-        return x, values
+        if not self.autocast or dtype == self.variable_dtype:
+            return values
+        kept = {v.short_name for v in self._variables if not v.autocast}
+        return {k: (v if k in kept else mixed_precision.cast_floating(v, dtype)) for k, v in values.items()}
 
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True, regularizer=None,
                    constraint=None, aggregation="none", overwrite_with_gradient=False, name=None):
@@ -271,15 +297,16 @@ class Layer:
         init = initializers.get(initializer)
         value = init(tuple(int(d) for d in (() if shape is None else shape)), dtype=dtype)
         name = free_name("variable" if name is None else str(name), {v.short_name for v in self._variables})
-        variable = Variable(
-            value,
-            path=f"{self.name}/{name}",
-            trainable=True if trainable is None else bool(trainable),
-            regularizer=regularizers.get(regularizer),
-            constraint=constraints.get(constraint),
-            autocast=autocast,
-            layer=self,
-        )
+        with self.name_scope(remember=False):  # its path: "<the scopes around the layer>/<layer name>/<name>"
+            variable = Variable(
+                value,
+                path=name,
+                trainable=True if trainable is None else bool(trainable),
+                regularizer=regularizers.get(regularizer),
+                constraint=constraints.get(constraint),
+                autocast=autocast,
+                layer=self,
+            )
         self._variables.append(variable)
         return variable
 
@@ -316,14 +343,16 @@ class Layer:
         running.add_loss(loss, self)
 
     def call_on(self, weights, x, training, mask=None, arguments=None):
-        """Run the Keras-style `call` on `x` while the attributes holding this layer's variables (directly,
-        or in a list, tuple or dict) hold the arrays of `weights` ({short_name: array}); they are put back after.
+        """Run the Keras-style `call` on `x` while the attributes holding this layer's trainable variables
+        (directly, or in a list, tuple or dict) hold the arrays of `weights` ({short_name: array}); they are put
+        back after. The non-trainable variables stay: they read the pass's values, and their `assign` gives the
+        pass new ones (see `Variable.assign`); a variable `call` returns comes back as its value.
         `arguments`: the call's further arguments by name (an explicit ``mask=`` among them wins)."""
         parameters = _call_parameters(type(self))
         kwargs = {"training": training} if "training" in parameters else {}
         if "mask" in parameters:
             kwargs["mask"] = mask
-        arrays = {id(v): weights[v.short_name] for v in self._variables if v.short_name in weights}
+        arrays = {id(v): weights[v.short_name] for v in self._variables if v.trainable and v.short_name in weights}
         attributes = vars(self)
         saved = {}
         for name, value in list(attributes.items()):
@@ -331,13 +360,16 @@ class Layer:
             if swapped is not value:
                 saved[name], attributes[name] = value, swapped
         try:
-            return self.call(x, **{**kwargs, **(arguments or {})})
+            with self.name_scope():  # a layer it builds on its first call is built inside it, as in Keras
+                y = self.call(x, **{**kwargs, **(arguments or {})})
+            return jax.tree.map(lambda item: item.current_value() if isinstance(item, Variable) else item, y)
         except AttributeError as error:
             if "attribute 'assign" not in str(error):
                 raise
             raise NotImplementedError(
-                f"Layer {self.name!r} assigns to one of its variables inside call() ({error}); scanfit does not "
-                "support that yet. Keep the running value in a metric, or compute it outside the model.") from None
+                f"Layer {self.name!r} assigns to one of its trainable variables inside call() ({error}). Only "
+                f"non-trainable variables (add_weight(..., trainable=False)) may be assigned there, as Keras's "
+                "trainers keep only their updates; make the variable non-trainable.") from None
         finally:
             attributes.update(saved)
 
@@ -442,7 +474,14 @@ class Layer:
         return y
 
     def assign_state(self, updates):
-        """Store new values (``{short_name: array}``) for some of this layer's variables."""
+        """Store new values (``{short_name: array}``) for some of this layer's variables (from an eager call)."""
+        traced = sorted(name for name, value in updates.items() if isinstance(value, jax.core.Tracer))
+        if traced:  # stored, they would leak out of the trace that made them
+            raise RuntimeError(
+                f"Layer {self.name!r} updated its variables {traced} (assigned in its call(), or moving statistics) "
+                "in a call traced inside a function you compiled or differentiate (jax.jit, jax.grad), where scanfit "
+                "cannot store them. Use model.stateless_call, which returns the new non-trainable values, or call "
+                "the model outside that function.")
         for variable in self._variables + list(self.state_variables):
             if variable.short_name in updates:
                 variable.value = updates[variable.short_name]
@@ -559,6 +598,15 @@ class Layer:
         penalties = [v.regularizer(v.current_value()) for v in self.weights if v.regularizer is not None]
         return list(self.call_losses) + penalties
 
+    @property
+    def metrics(self):
+        """Keras's ``layer.metrics``: the metrics this layer and the layers it holds keep as attributes, each
+        once. A layer's call() may update them (Keras's endpoint-layer pattern); fit and evaluate log them."""
+        found = []
+        for layer in self.weight_layers:
+            found += [metric for metric in attribute_metrics(layer) if all(metric is not f for f in found)]
+        return found
+
     def count_params(self):
         return int(sum(np.prod(v.shape) for v in self.weights))
 
@@ -611,8 +659,8 @@ def _carried_mask(x):
 
 
 def _marking_built(build):
-    """`build`, marking the layer built for that shape when it returns (as Keras does): a layer built by
-    hand is not built again, with a second set of weights, when it is first called."""
+    """`build`, run inside the layer's name scope and marking the layer built for that shape when it returns (as
+    Keras does): a layer built by hand is not built again, with a second set of weights, when it is first called."""
     if getattr(build, "marks_built", False):
         return build
 
@@ -621,7 +669,8 @@ def _marking_built(build):
         depth = self.__dict__.get("_build_depth", 0)  # a subclass's build may add weights after super().build()
         self._build_depth = depth + 1
         try:
-            build(self, input_shape, *more_shapes, **named_shapes)
+            with self.name_scope():
+                build(self, input_shape, *more_shapes, **named_shapes)
         finally:
             self._build_depth = depth
         if not self.built and depth == 0:
@@ -629,6 +678,15 @@ def _marking_built(build):
             self.input_shape = _as_shape_or_shapes(input_shape)
     build_and_mark.marks_built = True
     return build_and_mark
+
+
+def _in_name_scope(build):
+    """A model's `build`, run inside the model's name scope (see `Layer.name_scope`), as Keras builds."""
+    @functools.wraps(build)
+    def build_in_scope(self, *args, **kwargs):
+        with self.name_scope():
+            return build(self, *args, **kwargs)
+    return build_in_scope
 
 
 def _as_shape_or_shapes(shape):
@@ -654,6 +712,35 @@ def _batch_shape(input_shape, input_dim, batch_input_shape, batch_size):
 
 
 _TICKS = itertools.count()  # one clock for when layers are made and when attributes are assigned
+
+
+def attribute_metrics(owner):
+    """The metrics `owner` holds as attributes (also inside lists, tuples and dicts), each once, in the order
+    their attributes were first set, as Keras tracks them."""
+    from scanfit.metrics import Metric  # (here: scanfit.metrics imports scanfit.layers, whose package loads this)
+    found = []
+
+    def collect(value):
+        if isinstance(value, Metric):
+            if all(value is not f for f in found):
+                found.append(value)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                collect(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                collect(item)
+
+    for name, value in vars(owner).items():
+        if name not in owner.structure_skip:
+            collect(value)
+    return found
+
+
+def scratch_metrics(metrics):
+    """A binding of `metrics`' variables to their values whose changes are dropped: a call() updating them in
+    a trace that finds shapes (or in predict) leaves them unchanged."""
+    return execution.binding({id(v): v.value for metric in metrics for v in metric.variables})
 
 
 def attribute_layers(owner, skip=()):
@@ -736,7 +823,7 @@ def _traced_output_shape(layer, input_shape, arguments=None):
             given = iter(arrays)
             values = [next(given) if array else leaf for leaf, array in zip(leaves, is_array)]
             mask = jnp.ones(x.shape[:-1], bool) if masked else None
-            with execution.executing(running):
+            with execution.executing(running), scratch_metrics(layer.metrics):
                 return running.run(layer, x, mask=mask, arguments=jax.tree.unflatten(structure, values))
 
         return jax.eval_shape(forward, spec, arrays)

@@ -5,9 +5,10 @@ array}`` dict per layer. While it is open, calling a layer (from a graph, a
 Sequential chain, or a subclassed model's ``call``) runs the layer's
 `pure_call` (or its Keras-style `call`) on those values instead of the
 layer's variables, takes a random key of its own (one per layer call, in call
-order), and records the layer's state updates, activity penalty and
-`add_loss` terms here. Inside a Keras-style layer's or a subclassed model's
-``call``, masks travel with the arrays as in Keras 3: a layer called on an
+order), and records the layer's state updates (also the values its `call`
+assigns to non-trainable variables), activity penalty and `add_loss` terms
+here. Inside a Keras-style layer's or a subclassed model's ``call``, masks
+travel with the arrays as in Keras 3: a layer called on an
 array that carries a mask gets it, and its output carries the mask the layer
 computes. Nothing global is changed: the execution is a stack
 entry for the length of one trace. A `binding` likewise lends a metric's
@@ -40,6 +41,7 @@ class Execution:
         self.loss_count = 0  # how many terms extra_loss sums
         self.layer_losses = {}  # id(layer) -> the sum of the terms that layer added (its `losses` after the call)
         self.carried_masks = {}  # id(array) -> (array, mask): the Keras mask an array carries in this pass
+        self.calling = []  # the layers whose Keras-style call() runs now, innermost last
 
     @contextlib.contextmanager
     def mode(self, training):
@@ -125,7 +127,11 @@ class Execution:
         if layer.calls_keras_style:
             x, values = layer.in_compute_dtype(x, self.values_for(layer, x, arguments))
             self.carry_mask(x, mask)
-            y = layer.call_on(values, x, training, mask, arguments)
+            self.calling.append(layer)
+            try:
+                y = layer.call_on(values, x, training, mask, arguments)
+            finally:
+                self.calling.pop()
         else:
             y = self.run_pure(layer, x, training, mask, arguments)
         if layer.activity_regularizer is not None:
@@ -146,6 +152,21 @@ class Execution:
         the `losses` of a layer holding them after an eager call, as Keras tracks each layer's."""
         terms = [self.layer_losses[id(layer)] for layer in layers if id(layer) in self.layer_losses]
         return [sum(terms[1:], terms[0])] if terms else []
+
+    def value_of(self, layer, name):
+        """The value of `layer`'s variable `name` in this pass (None when the pass does not hold it), and
+        whether `layer`'s own call() is the one running now."""
+        values = self.values_by_layer.get(id(layer))
+        if values is None or name not in values:
+            return None, False
+        return values[name], bool(self.calling) and self.calling[-1] is layer
+
+    def assign(self, layer, name, value):
+        """Give `layer`'s variable `name` the new `value` in this pass (a variable assigned inside a layer's
+        call()): later reads in the pass see it, and the pass's `updates` carry it out, as a layer's state
+        updates."""
+        self.updates.setdefault(id(layer), {})[name] = value
+        self.values_by_layer[id(layer)] = {**self.values_by_layer[id(layer)], name: value}  # (the dict given stays)
 
     def run_pure(self, layer, x, training=None, mask=None, arguments=None):
         """`layer`'s `pure_call` on `x` (and `arguments`, by name) with this pass's values and a key of its

@@ -113,11 +113,13 @@ class GroupQueryAttention(QueryValueAttention):
         def kernel_initializer(shape, dtype="float32"):
             return jnp.reshape(init((fan_in, fan_out), dtype=dtype), shape)
 
-        self.add_weight(shape=inputs + outputs, name=f"{name}_kernel", initializer=kernel_initializer,
-                        regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        kernel = self.add_weight(shape=inputs + outputs, name=f"{name}/kernel", initializer=kernel_initializer,
+                                 regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        kernel.short_name = f"{name}_kernel"  # the key of the weight dicts; the path is Keras's "gqa/query/kernel"
         if self.use_bias:
-            self.add_weight(shape=outputs, name=f"{name}_bias", initializer=self.bias_initializer,
-                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+            bias = self.add_weight(shape=outputs, name=f"{name}/bias", initializer=self.bias_initializer,
+                                   regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+            bias.short_name = f"{name}_bias"
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -10,8 +10,8 @@ A vocabulary learnt by `adapt` is ordered by count, ties by the tokens
 themselves from high to low, as Keras orders it. Indices come after the
 special tokens: the mask token (index 0, in ``'int'`` mode, when there is
 one), then the OOV tokens. Outputs are JAX arrays: int32 indices (Keras's
-int64 without 64-bit JAX), int32 one-hot, multi-hot and count vectors, float32
-TF-IDF vectors; ``invert=True`` gives StringLookup's tokens as a NumPy array of
+int64 without 64-bit JAX), float32 one-hot, multi-hot, count and TF-IDF
+vectors (Keras's floatx); ``invert=True`` gives StringLookup's tokens as a NumPy array of
 encoded bytes, as Keras gives them, and IntegerLookup's as int32.
 """
 import collections
@@ -302,8 +302,8 @@ class IndexLookup(HostLayer):
             counts = np.minimum(counts, 1)
         counts = counts[0] if single else counts
         if self.output_mode == "tf_idf":
-            return jnp.asarray(counts * self.idf_weights, dtype=jnp.float32)
-        return jnp.asarray(counts, dtype=jnp.int32)
+            counts = counts * self.idf_weights
+        return jnp.asarray(counts, dtype=jnp.float32)
 
     def tokens_at(self, indices):
         """The vocabulary's tokens at `indices` (the OOV token past its end, the mask token at 0 if any)."""

@@ -15,7 +15,7 @@ averages all values; elsewhere such a row gives zeros. scanfit follows both.
 
 The weights are Keras's, in its order (query, key, gate with ``use_gate``,
 value, output projections: kernel then bias); their short names join the
-projection and the weight (``query_kernel``), and a ``.weights.h5`` file
+projection and the weight (``query_kernel``; the paths are Keras's, ``mha/query/kernel``), and a ``.weights.h5`` file
 keeps them in Keras's groups, so files move between the two libraries.
 """
 import math
@@ -46,6 +46,13 @@ class QueryValueAttention(Layer):
     projections with their activity penalty, the call's masks and the dropout of the attention weights; a subclass
     gives `build(query_shape, value_shape, key_shape)`, `compute_output_shape` and `scores_shape`, and has
     `use_bias`, `dropout` and `sliding_window`."""
+
+    def split_input(self, args, kwargs):
+        """The query: the first positional argument or, as Keras names it, ``query=`` (``layer(query=x, value=x,
+        key=x)``, as Deep Learning with Python's Transformer calls it)."""
+        if not args and "query" in kwargs:
+            return kwargs.pop("query"), ()
+        return super().split_input(args, kwargs)
 
     def call_arguments(self, args, kwargs):
         arguments = super().call_arguments(args, kwargs)
@@ -209,12 +216,17 @@ class MultiHeadAttention(QueryValueAttention):
         inputs = (inputs,) if isinstance(inputs, int) else tuple(inputs)
         fan_in, fan_out = math.prod(inputs), math.prod(outputs)
         init = self.kernel_initializer
-        self.add_weight(shape=inputs + tuple(outputs), name=f"{name}_kernel",
-                        initializer=lambda shape, dtype="float32": jnp.reshape(init((fan_in, fan_out), dtype=dtype), shape),
-                        regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+
+        def kernel_initializer(shape, dtype="float32"):
+            return jnp.reshape(init((fan_in, fan_out), dtype=dtype), shape)
+
+        kernel = self.add_weight(shape=inputs + tuple(outputs), name=f"{name}/kernel", initializer=kernel_initializer,
+                                 regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        kernel.short_name = f"{name}_kernel"  # the key of the weight dicts; the path is Keras's "mha/query/kernel"
         if self.use_bias:
-            self.add_weight(shape=tuple(outputs), name=f"{name}_bias", initializer=self.bias_initializer,
-                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+            bias = self.add_weight(shape=tuple(outputs), name=f"{name}/bias", initializer=self.bias_initializer,
+                                   regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+            bias.short_name = f"{name}_bias"
 
     def _axes(self, rank):
         """The projected (query rank + 1) tensors' batch axes (heads included) and attention axes."""

@@ -207,8 +207,11 @@ class Recurrent(Layer):
                 "input a batch size, e.g. keras.Input(batch_shape=(32, None, 8)) or, as in tf.keras 2, the first "
                 "layer's batch_input_shape=[32, None, 8]; then fit, evaluate and predict with that batch_size.")
         dtype = jnp.dtype(self.dtype)
-        self.state_variables = [Variable(jnp.zeros(self.state_shape(batch), dtype), path=f"{self.name}/{name}",
-                                         trainable=False, autocast=False, layer=self) for name in self.state_names()]
+        with self.name_scope(remember=False):  # each state's path is Keras's, "<scopes>/<layer>/rnn_state"
+            self.state_variables = [Variable(jnp.zeros(self.state_shape(batch), dtype), path="rnn_state",
+                                             trainable=False, autocast=False, layer=self) for _ in self.state_names()]
+        for variable, name in zip(self.state_variables, self.state_names()):
+            variable.short_name = name  # (unique: the key of the layer's values)
 
     def state_shape(self, batch):
         """The shape of each state as callers give and get it (`batch` may be None)."""

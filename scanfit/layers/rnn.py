@@ -222,8 +222,8 @@ class RNN(Layer):
             carry, sequence = jax.lax.scan(step, carry, (xs, keep))
         if _state_of(running) != before:
             raise ValueError(f"RNN {self.name!r}: its cell changes layer state or adds losses (a BatchNormalization, "
-                             "add_loss or an activity regularizer inside the cell), which scanfit does not support "
-                             "inside the time loop.")
+                             "a variable assigned in call(), add_loss or an activity regularizer inside the cell), "
+                             "which scanfit does not support inside the time loop.")
         states, last = carry
         output = jnp.swapaxes(sequence, 0, 1) if self.return_sequences else last
         if self.return_state:

@@ -54,6 +54,7 @@ class KerasTensor:
     __neg__, __abs__, __invert__ = _operator("negative"), _operator("absolute"), _operator("logical_not")
     __lt__, __le__ = _operator("less"), _operator("less_equal")
     __gt__, __ge__ = _operator("greater"), _operator("greater_equal")
+    __ne__ = _operator("not_equal")  # as in Keras 3 (``source != 0``); ``==`` stays identity, keeping tensors hashable
     __and__, __rand__ = _operator("logical_and"), _operator("logical_and", reflected=True)
     __or__, __ror__ = _operator("logical_or"), _operator("logical_or", reflected=True)
     __getitem__ = _operator("get_item")

@@ -69,8 +69,8 @@ class Bidirectional(Layer):
     def build(self, input_shape):
         for prefix, sub in (("forward", self.forward_layer), ("backward", self.backward_layer)):
             sub.build_for(input_shape)
-            for variable in sub.weights:
-                variable.path = f"{self.name}/{prefix}_{variable.short_name}"
+            for variable in sub.weights:  # (paths as Keras's: "<bidirectional>/forward_<lstm>/lstm_cell/kernel")
+                variable.short_name = f"{prefix}_{variable.short_name}"
                 self._variables.append(variable)
 
     def compute_output_shape(self, input_shape):
@@ -144,8 +144,7 @@ class Bidirectional(Layer):
 
     def get_config(self):
         return {**super().get_config(), "merge_mode": self.merge_mode,
-                "layer": _unbuilt_config(serialize_layer(self.forward_layer)),
-                "backward_layer": _unbuilt_config(serialize_layer(self.backward_layer))}
+                "layer": serialize_layer(self.forward_layer), "backward_layer": serialize_layer(self.backward_layer)}
 
     @classmethod
     def from_config(cls, config):
@@ -195,7 +194,7 @@ class TimeDistributed(Layer):
         return y.reshape((batch, steps) + y.shape[1:]), updates
 
     def get_config(self):
-        return {**super().get_config(), "layer": _unbuilt_config(serialize_layer(self.layer))}
+        return {**super().get_config(), "layer": serialize_layer(self.layer)}
 
     @classmethod
     def from_config(cls, config):
@@ -209,13 +208,13 @@ def _nested_groups(prefix, layer):
 
 
 def _copy(layer, name, **changes):
-    """A fresh, unbuilt layer of the same class and config as `layer`."""
+    """A fresh, unbuilt layer of the same class and config as `layer`; Keras builds the copy of a built (or
+    loaded built) layer at once, so its name scope is placed here (see `Layer.settle_name_scope`)."""
     config = {**layer.get_config(), "name": name, **changes}
-    return type(layer).from_config(config)
-
-
-def _unbuilt_config(config):
-    return {key: value for key, value in config.items() if key != "build_config"}
+    copied = type(layer).from_config(config)
+    if layer.parent_path is not None:
+        copied.settle_name_scope()
+    return copied
 
 
 class Wrapper(Layer):

@@ -38,8 +38,11 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
 
 def _cloned_graph(model, clone_function):
     """A Sequential or functional model like `model`, its layers from `clone_function` (or their configs)."""
-    if clone_function is None:
-        return model_from_config(model.get_config())
+    if clone_function is None:  # each layer from its own config, as Keras's default clone_function makes it: not
+        config = model.get_config()  # built until the clone builds it (its weights' paths then under the clone's)
+        config["layers"] = [{key: value for key, value in entry.items() if key != "build_config"}
+                            for entry in config["layers"]]
+        return model_from_config(config)
     if type(model) is Sequential:
         layers = [clone_function(layer) for layer in model.layers]
         head = [Input(batch_shape=model.input_shape)] if model.built else []

@@ -30,7 +30,9 @@ from scanfit.engine import custom_steps, programs, training
 from scanfit.engine.outputs import CompiledOutputs, CompileMetrics
 from scanfit.engine.staging import StagingCache
 from scanfit.layers import execution, symbolic
-from scanfit.layers.base import Layer, assign_all, attribute_layers, constructor_config
+from scanfit.layers.base import (
+    Layer, assign_all, attribute_layers, attribute_metrics, constructor_config, scratch_metrics,
+)
 from scanfit.models.functional_config import functional_config, functional_from_config
 from scanfit.models import stateless
 from scanfit.models.graph import Graph
@@ -55,6 +57,7 @@ class Model(Layer):
     """
 
     is_model = True
+    loss = None  # compile()'s loss (None before, as in Keras)
 
     def __init__(self, *args, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
         if args:
@@ -113,6 +116,14 @@ class Model(Layer):
                     found.append(leaf)
         return found
 
+    def nested_models(self):
+        """The models among this model's layers and, in turn, theirs (each once)."""
+        found = []
+        for layer in self.layers:
+            if isinstance(layer, Model):
+                found.extend(m for m in (layer, *layer.nested_models()) if all(m is not f for f in found))
+        return found
+
     def draws_at_inference(self):
         """Whether a forward pass at inference may draw random numbers, so that predict and evaluate give it
         a key: a subclass's call, a Keras-style layer or a graph node may run a layer with training=True
@@ -123,6 +134,35 @@ class Model(Layer):
             return True
         return any(layer.draws_at_inference() if isinstance(layer, Model) else layer.calls_keras_style
                    for layer in self.layers)
+
+    def updates_state_at_inference(self):
+        """Whether a forward pass at inference (evaluate, predict) changes the model's state, which those must
+        then carry from batch to batch and store: a stateful recurrent layer's states, or a non-trainable
+        variable that a Keras-style layer's call() assigns (a counter of calls). Only a model that has such a
+        layer with non-trainable variables is traced (abstractly, once for its layers and input shape) to see
+        whether its pass at inference assigns any; one taking inputs of open sizes is taken to."""
+        layers = self.weight_layers
+        if any(layer.state_variables for layer in layers):
+            return True
+        if not any(layer.calls_keras_style and any(not v.trainable for v in layer.own_weights) for layer in layers):
+            return False
+        key = (tuple(id(layer) for layer in layers), repr(self.input_shape))
+        known = self.__dict__.get("_inference_updates")
+        if known is None or known[0] != key:
+            self._inference_updates = (key, self._assigns_at_inference())
+        return self._inference_updates[1]
+
+    def _assigns_at_inference(self):
+        """Whether the forward pass at inference, traced on a batch of 2 samples, gives any state update."""
+        shapes = self.input_shape
+        if any(d is None for shape in jax.tree.leaves(shapes, is_leaf=_is_shape) for d in shape[1:]):
+            return True
+        spec = jax.tree.map(lambda s: jax.ShapeDtypeStruct((2,) + tuple(s[1:]), jnp.float32), shapes, is_leaf=_is_shape)
+        spec = tuple(spec) if isinstance(spec, list) else spec
+        key = np.zeros(2, np.uint32)  # (a stand-in: nothing is computed)
+        with scratch_metrics(self.metrics):
+            updates = jax.eval_shape(lambda x: self.apply(self.weight_values(), x, training=False, rng=key)[1], spec)
+        return any(updates)
 
     def trainable_flags(self, outer=True):
         """``{id(layer): bool}`` for `weight_layers`: trainable only when it and every layer around it is."""
@@ -199,11 +239,11 @@ class Model(Layer):
 
     @property
     def input(self):
-        return _single(self.inputs, lambda t: t)
+        return _as_given(_single(self.inputs, lambda t: t), self.__dict__.get("_input_structure"))
 
     @property
     def output(self):
-        return _single(self.outputs, lambda t: t)
+        return _as_given(_single(self.outputs, lambda t: t), self.__dict__.get("_output_structure"))
 
     @property
     def is_subclassed(self):
@@ -220,6 +260,8 @@ class Model(Layer):
         """The inputs' names: their layers' for a functional model, ``input_1, ...`` for a subclass of several."""
         if self._graph is None and isinstance(self.input_shape, list):
             return [f"input_{index}" for index in range(1, len(self.input_shape) + 1)]
+        if self._graph is None and isinstance(self.input_shape, dict):
+            return sorted(self.input_shape)  # a subclass built on a dict: its keys, in Keras's (sorted) order
         return [t.history.layer.name for t in self.inputs]
 
     @property
@@ -260,7 +302,7 @@ class Model(Layer):
         building = execution.Execution({}, False, None, building=True)
 
         def trace(x):
-            with execution.executing(building):
+            with execution.executing(building), scratch_metrics(self.metrics):
                 return self.run_in(building, x)
 
         out = jax.eval_shape(trace, spec)
@@ -271,11 +313,18 @@ class Model(Layer):
             self.output_shape = jax.tree.map(lambda a: (None,) + tuple(a.shape[1:]), out)
         self.built = True
 
+    def build_completely(self, input_shape):
+        """`build` for `input_shape`, then, where a subclass's own build() made its layers without calling
+        ``super().build()``, the trace that builds them (Keras builds them on the model's first call)."""
+        self.build(input_shape)
+        if not self.built:
+            Model.build(self, input_shape)
+
     def build_for(self, input_shape, arguments=None):
         if arguments:
             raise TypeError(f"Model {self.name!r} takes no call arguments besides its inputs and training=.")
         if not self.built:
-            self.build(input_shape)
+            self.build_completely(input_shape)
         if self._graph is not None and _knows_more(input_shape, self.input_shape):
             return self.output_shape_for(input_shape)
         return self.output_shape
@@ -288,7 +337,8 @@ class Model(Layer):
             spec = jax.tree.map(lambda s: jax.ShapeDtypeStruct(tuple(size if d is None else d for d in s), jnp.float32),
                                 input_shape, is_leaf=_is_shape)
             spec = tuple(spec) if isinstance(spec, list) else spec
-            return jax.tree.leaves(jax.eval_shape(lambda x: self.apply(self.weight_values(), x)[0], spec))
+            with scratch_metrics(self.metrics):
+                return jax.tree.leaves(jax.eval_shape(lambda x: self.apply(self.weight_values(), x)[0], spec))
 
         shapes = [(None,) + tuple(a if a == b else None for a, b in zip(two.shape[1:], three.shape[1:]))
                   for two, three in zip(traced(2), traced(3))]
@@ -297,11 +347,13 @@ class Model(Layer):
     def ensure_built(self, data_shape):
         """Build from the shapes of real data when the model does not know its input shape yet."""
         if not self.built:
-            self.build(jax.tree.map(lambda s: (None,) + tuple(s[1:]), data_shape, is_leaf=_is_shape))
+            self.build_completely(jax.tree.map(lambda s: (None,) + tuple(s[1:]), data_shape, is_leaf=_is_shape))
             return
-        if isinstance(data_shape, dict) and self._graph is not None:
+        if isinstance(data_shape, dict) and (self._graph is not None or isinstance(self.input_shape, dict)):
             data_shape = self.flatten_inputs(data_shape)  # by input name, in the order of `inputs`
         expected = self.input_shape
+        if isinstance(expected, dict):
+            expected = [expected[name] for name in self.input_names]
         shapes = [data_shape] if _is_shape(data_shape) else list(data_shape)
         wants = expected if isinstance(expected, list) else [expected]
         if len(shapes) != len(wants):
@@ -355,6 +407,8 @@ class Model(Layer):
             parameters = inspect.signature(self.call).parameters
             if "training" in parameters:
                 kwargs["training"] = running.training if running.training_given else None
+            if isinstance(self.input_shape, dict) and not isinstance(x, dict):  # the engine's arrays, in the order
+                x = dict(zip(self.input_names, x if isinstance(x, (list, tuple)) else [x]))  # of `input_names`
             return self.call(x, **kwargs), None
 
     def call(self, inputs, training=None, mask=None):
@@ -368,12 +422,12 @@ class Model(Layer):
 
     def flatten_inputs(self, x):
         """`x` as a list in the order of the graph's inputs (from an array, a list/tuple, or a dict by name)."""
-        if self._graph is None:
+        if self._graph is None and not isinstance(self.__dict__.get("input_shape"), dict):
             if isinstance(x, dict):
-                raise ValueError(f"Model {self.name!r} is a subclassed model: give its inputs as a list or tuple "
-                                 "(its call() gets them as a tuple); a dict by name needs a functional model.")
+                raise ValueError(f"Model {self.name!r} was not built on a dict of inputs: give its inputs as an "
+                                 "array, or several as a list or tuple (a subclass's call() gets a tuple).")
             return list(x) if isinstance(x, (list, tuple)) else [x]
-        count = len(self._graph.inputs)
+        count = len(self.input_names)
         if isinstance(x, dict):
             names = self.input_names
             unknown = sorted(set(x) - set(names))
@@ -422,6 +476,8 @@ class Model(Layer):
         for layer in self.weight_layers:  # at inference, only from layers called with training=True
             layer.assign_state(running.updates.get(id(layer), {}))
             layer.call_losses = running.losses_within(layer.weight_layers)
+        for model in self.nested_models():  # an inner model's `losses` are its layers' (Hands-On ML's encoders)
+            model.call_losses = running.losses_within(model.weight_layers)
         self.call_losses = [running.extra_loss] if running.loss_count else []  # (also on traced inputs: jax.grad)
         return self.structure_outputs(y)
 
@@ -497,7 +553,8 @@ class Model(Layer):
         training.refuse_step_overrides(self, Model)
         self.optimizer, self.compile_settings = training.compile_model(self, optimizer, loss, metrics,
                                                                        weighted_metrics, loss_weights)
-        self.loss = loss
+        if loss is not None:  # as Keras, which leaves a `self.loss` the model set itself (DLWP's DiffusionModel)
+            self.loss = loss
         self.compiled = True
         self.trainer = None
         self.step_programs = {}  # custom_steps' compiled steps, by "train" / "test"
@@ -514,10 +571,18 @@ class Model(Layer):
         """The model's outputs for the inputs in `args`, computed with the given values of its variables (in
         the order of `trainable_variables` and `non_trainable_variables`), and the new non-trainable values;
         with ``return_losses=True`` also the penalties and add_loss terms. Nothing stored changes."""
-        outputs, new_values, losses = stateless.stateless_call(self, trainable_variables, non_trainable_variables,
-                                                               args, dict(kwargs))
+        outputs, new_values, losses, masks = stateless.stateless_call(self, trainable_variables,
+                                                                      non_trainable_variables, args, dict(kwargs))
         self.stateless_losses = losses  # compute_loss adds them, as Keras adds the call's losses
+        self.stateless_masks = masks  # {id(output array): (array, its Keras mask)}: see `output_mask`
         return (outputs, new_values, losses) if return_losses else (outputs, new_values)
+
+    def output_mask(self, output):
+        """The Keras mask that `output`, an output array of the last `stateless_call`, carries (an
+        ``Embedding(mask_zero=True)``'s), or None: the loss and metrics of the default steps take it, as
+        Keras's take the mask an output tensor carries."""
+        entry = getattr(self, "stateless_masks", {}).get(id(output))
+        return entry[1] if entry is not None and entry[0] is output else None
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The loss compile() was given on (y, y_pred), plus the weight penalties and add_loss terms of the
@@ -533,10 +598,10 @@ class Model(Layer):
                                y=None, y_pred=None, sample_weight=None, training=True):
         """Keras 3's ``stateless_compute_loss``: `compute_loss` (an override of it too) for the given values,
         ``(loss, (trainable_variables, non_trainable_variables, metrics_variables))``. The weight penalties are
-        those of the last `stateless_call` (made with these trainable values in Keras's guide); the variables
-        come back unchanged, as scanfit's `compute_loss` updates none of them."""
-        loss = stateless.model_loss(self, x, y, y_pred, sample_weight, training)
-        return loss, (trainable_variables, non_trainable_variables, metrics_variables)
+        those of the last `stateless_call` (made with these trainable values in Keras's guide); layers that an
+        override calls compute with the given values, and metrics it updates come back updated."""
+        return stateless.loss_in_pass(self, trainable_variables, non_trainable_variables, metrics_variables, x, y,
+                                      y_pred, sample_weight, training)
 
     def train_step(self, state, data):
         """Keras 3's training step on one batch (JAX form): ``(logs, new state)``; see `scanfit.engine.custom_steps`."""
@@ -569,16 +634,24 @@ class Model(Layer):
         """Keras 3's ``model.metrics``: once compiled, the loss tracker (``loss``), compile()'s metrics as
         one ``compile_metrics`` metric (when it was given any) and, with several losses, each output's loss
         tracker (once a custom-step fit made them); then the metrics the model holds as attributes, in the
-        order they were set."""
+        order they were set, and those its layers hold (`held_metrics`)."""
         found = []
         if getattr(self, "compiled", False):
             found.append(self.compiled_loss_tracker)
             if self.compile_metrics is not None:
                 found.append(self.compile_metrics)
             found += self.output_loss_trackers
-        own = (self.__dict__.get("compiled_loss_tracker"), self.__dict__.get("compile_metrics"))
-        found += [value for value in self.__dict__.values()
-                  if isinstance(value, metrics_module.Metric) and all(value is not o for o in own)]
+        return found + self.held_metrics()
+
+    def held_metrics(self):
+        """The metrics the model (not compile()'s) and its layers hold as attributes, each once: the model's
+        own, then each layer's, as Keras 3 lists them. A layer's call() may update them (Keras's endpoint-layer
+        pattern; Hands-On ML's ReconstructingRegressor); fit and evaluate carry their state and log them."""
+        own = [self.__dict__.get("compiled_loss_tracker"), self.__dict__.get("compile_metrics"),
+               *self.__dict__.get("output_loss_trackers", ())]
+        found = [metric for metric in attribute_metrics(self) if all(metric is not o for o in own)]
+        for layer in self.weight_layers:
+            found += [metric for metric in attribute_metrics(layer) if all(metric is not f for f in found)]
         return found
 
     def get_metrics_result(self):
@@ -651,7 +724,14 @@ class Model(Layer):
     def make_predict_function(self):
         """The compiled program `predict` runs (made on first use, kept until the layers change), as Keras names it."""
         if self.predict_function is None:
-            self.predict_function = programs.make_predict_program(self.apply, training.computes_per_sample(self),
+            held = self.held_metrics()
+
+            def leaving_metrics(values, x, **kwargs):  # a metric a layer's call() updates stays as it is, as
+                with scratch_metrics(held):           # Keras 3's predict on JAX leaves it
+                    return self.apply(values, x, **kwargs)
+
+            apply = leaving_metrics if held else self.apply
+            self.predict_function = programs.make_predict_program(apply, training.computes_per_sample(self),
                                                                   training.carries_layer_state(self))
         return self.predict_function
 
@@ -759,6 +839,11 @@ def _single(items, get):
     return get(items[0]) if len(items) == 1 else [get(item) for item in items]
 
 
+def _as_given(tensors, structure):
+    """Several tensors as a tuple where the model was given a tuple of them (as Keras's `input` and `output`)."""
+    return tuple(tensors) if isinstance(structure, tuple) and isinstance(tensors, list) else tensors
+
+
 def _restructure(structure, flat):
     """`flat` values arranged like `structure` (a tensor, a list/tuple, or a dict of tensors)."""
     if isinstance(structure, symbolic.KerasTensor):
@@ -766,4 +851,4 @@ def _restructure(structure, flat):
     if isinstance(structure, dict):  # `flat` is in the order dicts flatten in (sorted keys), as the outputs are
         by_key = dict(zip(sorted(structure), flat))
         return {key: by_key[key] for key in structure}
-    return list(flat)
+    return tuple(flat) if isinstance(structure, tuple) else list(flat)  # a tuple of outputs gives a tuple, as Keras

@@ -88,7 +88,8 @@ class Sequential(Model):
         if new:
             self._invalidate()
         if grows and new:
-            self.output_shape, output = _build_chain(new, previous_output, previous_chain[1])
+            with self.name_scope():  # (the new layers' weights under the model's name, as `build` makes them)
+                self.output_shape, output = _build_chain(new, previous_output, previous_chain[1])
             self.built = True
             self._chain = (previous_chain[0], output)
         elif not self.built:

@@ -17,7 +17,7 @@ from scanfit import mixed_precision
 from scanfit import seeding as scanfit_random
 from scanfit.data_utils import unpack_x_y_sample_weight
 from scanfit.engine.outputs import CompiledOutputs, flat_outputs, target_shapes
-from scanfit.engine.programs import float_inputs, pick, reduce_loss
+from scanfit.engine.programs import float_inputs, pick, reduce_loss, step_mask
 from scanfit.layers import execution
 from scanfit.variables import Variable
 
@@ -86,14 +86,17 @@ def stateless_call(model, trainable_variables, non_trainable_variables, args, kw
         flat = parts[0] if len(parts) == 1 else tuple(parts)
     rng = forward_key(model, training, (x, trainable_values))
     try:
-        y, _, running = model.run_pass(values, flat, training=training, rng=rng)
+        y, masks, running = model.run_pass(values, flat, training=training, rng=rng)
     except ValueError as error:  # JAX refuses the stand-in key before its own __jax_array__ can say why
         if isinstance(rng, execution.MissingKey) and "__jax_array__" in str(error):
             raise ValueError(rng.message) from None
         raise
     new_fixed = [running.updates.get(id(v.layer), {}).get(v.short_name, value) for v, value in zip(fixed, fixed_values)]
     losses = [v.regularizer(by_id[id(v)]) for v in trainable if v.regularizer is not None]
-    return model.structure_outputs(y), new_fixed, losses + ([running.extra_loss] if running.loss_count else [])
+    carried = {id(array): (array, mask) for array, mask in zip(y if isinstance(y, tuple) else (y,), masks)
+               if mask is not None}
+    return (model.structure_outputs(y), new_fixed, losses + ([running.extra_loss] if running.loss_count else []),
+            carried)
 
 
 def compiled_loss(model, y, y_pred, sample_weight):
@@ -102,14 +105,18 @@ def compiled_loss(model, y, y_pred, sample_weight):
     if y is None or not jax.tree.leaves(model.compile_settings.loss):
         return None, []
     outputs = CompiledOutputs(model, target_shapes(model, y), with_metrics=False)
-    y, y_pred = flat_outputs(model, y), mixed_precision.to_float32(flat_outputs(model, y_pred))
+    y, y_pred = flat_outputs(model, y), flat_outputs(model, y_pred)
+    masks = [model.output_mask(pick(y_pred, output)) for output, _, _, _, _ in outputs.losses]
+    y_pred = mixed_precision.to_float32(y_pred)
     batch = jax.tree.leaves(y)[0].shape[0]
     w = jnp.ones((batch,), jnp.float32) if sample_weight is None else jnp.asarray(sample_weight, jnp.float32)
     total, each = jnp.zeros((), jnp.float32), []
-    for output, _, loss, weight, _ in outputs.losses:
+    for (output, _, loss, weight, _), mask in zip(outputs.losses, masks):
         per_sample = jnp.asarray(loss.per_sample(pick(y, output), pick(y_pred, output)), jnp.float32)
         per_sample = jnp.broadcast_to(per_sample, (batch, 1)) if per_sample.ndim == 0 else per_sample
-        each.append(reduce_loss(per_sample.reshape(batch, -1), w.reshape(batch), None, loss.reduction))
+        per_sample = per_sample.reshape(batch, -1)
+        mask = step_mask([mask], None, per_sample)  # the output's Keras mask, as Keras's loss takes it
+        each.append(reduce_loss(per_sample, w.reshape(batch) if w.size == batch else w, mask, loss.reduction))
         total = total + weight * each[-1]
     return total, each
 
@@ -119,6 +126,29 @@ def model_loss(model, x, y, y_pred, sample_weight, training):
     if "training" in inspect.signature(model.compute_loss).parameters:
         return model.compute_loss(x, y, y_pred, sample_weight, training=training)
     return model.compute_loss(x, y, y_pred, sample_weight)
+
+
+def loss_in_pass(model, trainable_variables, non_trainable_variables, metrics_variables, x, y, y_pred,
+                 sample_weight, training):
+    """`model_loss` as Keras's JAX trainer runs it: the layers a `compute_loss` override calls (Deep Learning with
+    Python's VAE runs its decoder and sampler there) compute with the given values of the model's variables, and
+    the metrics it updates (its loss trackers) update their values in `metrics_variables` (in the order of
+    ``model.metrics``' variables). Returns ``(loss, (trainable_variables, new non-trainable values, new metrics
+    values))``, as Keras's ``stateless_compute_loss``."""
+    trainable, fixed = model.trainable_variables, model.non_trainable_variables
+    trainable_values = values_of(trainable_variables, trainable, "trainable_variables", model)
+    fixed_values = values_of(non_trainable_variables, fixed, "non_trainable_variables", model)
+    metric_variables = [v for metric in model.metrics for v in metric.variables]
+    metrics_values = values_of(metrics_variables, metric_variables, "metrics_variables", model)
+    by_id = {id(v): value for v, value in zip(trainable + fixed, trainable_values + fixed_values)}
+    layers = model.weight_layers
+    running = execution.Execution({id(layer): {v.short_name: by_id[id(v)] for v in layer.own_weights}
+                                   for layer in layers}, training, forward_key(model, training, (x, trainable_values)))
+    with execution.executing(running), \
+            execution.binding({id(v): value for v, value in zip(metric_variables, metrics_values)}) as bound:
+        loss = model_loss(model, x, y, y_pred, sample_weight, training)
+    new_fixed = [running.updates.get(id(v.layer), {}).get(v.short_name, value) for v, value in zip(fixed, fixed_values)]
+    return loss, (trainable_values, new_fixed, [bound[id(v)] for v in metric_variables])
 
 
 def update_metrics(model, metrics_variables, loss, output_losses, x, y, y_pred, sample_weight):
@@ -146,6 +176,16 @@ def update_metrics(model, metrics_variables, loss, output_losses, x, y, y_pred, 
     return new, logs
 
 
+def call_in_step(model, trainable, fixed, metrics_variables, x, training):
+    """`Model.stateless_call` in a step: a layer's call() that updates a metric of ``model.metrics`` (Keras's
+    endpoint-layer pattern) updates its values in `metrics_variables` (in the order of the metrics' variables).
+    Returns ``(y_pred, new non-trainable values, new metrics values)``."""
+    variables = [v for metric in model.metrics for v in metric.variables]
+    with execution.binding({id(v): value for v, value in zip(variables, metrics_variables)}) as bound:
+        y_pred, new_fixed = model.stateless_call(trainable, fixed, x, training=training)
+    return y_pred, new_fixed, [bound[id(v)] for v in variables]
+
+
 def default_train_step(model, state, data):
     """Keras's training step: the loss from `Model.compute_loss`, its gradient, the optimizer's update,
     and the metrics. Returns ``(logs, state)``."""
@@ -153,11 +193,13 @@ def default_train_step(model, state, data):
     x, y, sample_weight = unpack_x_y_sample_weight(data)
 
     def loss_and_updates(trainable):
-        y_pred, new_fixed = model.stateless_call(trainable, fixed, x, training=True)
-        loss = model_loss(model, x, y, y_pred, sample_weight, training=True)
-        return loss, (y_pred, new_fixed, model.output_losses)
+        y_pred, new_fixed, new_metrics = call_in_step(model, trainable, fixed, metrics_variables, x, training=True)
+        loss, (_, new_fixed, new_metrics) = loss_in_pass(model, trainable, new_fixed, new_metrics, x, y, y_pred,
+                                                         sample_weight, training=True)
+        return loss, (y_pred, new_fixed, new_metrics, model.output_losses)
 
-    (loss, (y_pred, fixed, output_losses)), grads = jax.value_and_grad(loss_and_updates, has_aux=True)(trainable)
+    (loss, (y_pred, fixed, metrics_variables, output_losses)), grads = jax.value_and_grad(
+        loss_and_updates, has_aux=True)(trainable)
     trainable, optimizer_variables = model.optimizer.stateless_apply(optimizer_variables, grads, trainable)
     metrics_variables, logs = update_metrics(model, metrics_variables, loss, output_losses, x, y, y_pred,
                                              sample_weight)
@@ -168,8 +210,9 @@ def default_test_step(model, state, data):
     """Keras's evaluation step: the loss and the metrics of one batch. Returns ``(logs, state)``."""
     trainable, fixed, metrics_variables = state
     x, y, sample_weight = unpack_x_y_sample_weight(data)
-    y_pred, fixed = model.stateless_call(trainable, fixed, x, training=False)
-    loss = model_loss(model, x, y, y_pred, sample_weight, training=False)
+    y_pred, fixed, metrics_variables = call_in_step(model, trainable, fixed, metrics_variables, x, training=False)
+    loss, (_, fixed, metrics_variables) = loss_in_pass(model, trainable, fixed, metrics_variables, x, y, y_pred,
+                                                       sample_weight, training=False)
     metrics_variables, logs = update_metrics(model, metrics_variables, loss, model.output_losses, x, y, y_pred,
                                              sample_weight)
     return logs, (trainable, fixed, metrics_variables)

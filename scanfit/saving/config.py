@@ -97,8 +97,10 @@ def _deserialize_layer(config, custom_objects):
     if not isinstance(layer_config, dict):
         raise ValueError(f"The config of layer {class_name!r} must be a dict, got {layer_config!r:.200}")
     layer = cls.from_config(_without_unused_features(class_name, layer_config))
-    if layer.customizes("build_from_config") and isinstance(config.get("build_config"), dict):
-        layer.build_from_config(config["build_config"])  # a user's build, which the graph could not call
+    if isinstance(config.get("build_config"), dict):
+        layer.settle_name_scope()  # Keras builds it here, outside the model's name scope: so are its weights' paths
+        if layer.customizes("build_from_config"):
+            layer.build_from_config(config["build_config"])  # a user's build, which the graph could not call
     return layer
 
 

@@ -67,10 +67,17 @@ def write_weights(group, model):
     group.attrs["keras_version"] = KERAS_FORMAT_VERSION
     for layer in model.layers:
         layer_group = group.create_group(layer.name)
-        names = [f"{variable.path}:0" for variable in legacy_order(layer)]
+        names = [legacy_weight_name(layer, variable) for variable in legacy_order(layer)]
         _write_names(layer_group, "weight_names", names)
         for name, variable in zip(names, legacy_order(layer)):
             layer_group.create_dataset(name, data=variable.numpy())
+
+
+def legacy_weight_name(layer, variable):
+    """tf.keras 2's name of `variable`, a weight of the model's layer `layer`: its path from the layer's own name
+    scope on (``dense/kernel:0``, where Keras 3's path is ``sequential/dense/kernel``)."""
+    prefix = f"{layer.parent_path}/" if layer.parent_path else ""
+    return f"{variable.path.removeprefix(prefix)}:0"
 
 
 def legacy_order(layer):
@@ -218,9 +225,12 @@ def _tf2_optimizer_values(model, group, names, path):
         elif len(parts) >= 4 and parts[-1] in slots:
             found[("slot", "/".join(parts[1:-1]), slots[parts[-1]])] = name
     layout = expected_variables(model, None)
+    tf2_names = {variable.path: legacy_weight_name(layer, variable)[:-len(":0")]  # 'dense/kernel'
+                 for layer in model.layers for variable in layer.weights}
     values = []
     for entry in layout:
-        key = (entry.kind,) if entry.kind in ("iteration", "learning_rate") else (entry.kind, entry.weight, entry.slot)
+        key = (entry.kind,) if entry.kind in ("iteration", "learning_rate") else (
+            entry.kind, tf2_names.get(entry.weight, entry.weight), entry.slot)
         if key in found:
             values.append(files.read_array(group, found[key], path, entry.shape, f"optimizer variable {found[key]!r}"))
         elif entry.kind == "learning_rate":

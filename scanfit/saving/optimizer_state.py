@@ -1,9 +1,10 @@
 """Optax optimizer state <-> Keras 3's flat list of optimizer variables.
 
 Keras 3 saves an optimizer as an ordered list: ``iteration``, ``learning_rate``
-(absent when the learning rate follows a schedule), the slots, then any
-scalars (Nadam's ``u_product``). Each optimizer class creates its slots in
-groups; within a group Keras interleaves the group's slots weight by weight
+(absent when the learning rate follows a schedule), with ``use_ema`` each
+weight's ``average``, the slots, then any scalars (Nadam's ``u_product``).
+Each optimizer class creates its slots in groups; within a group Keras
+interleaves the group's slots weight by weight
 (Adam: momentum and velocity of the first weight, then of the second, ...).
 scanfit's optax state (see `scanfit.optimizers`) holds the same numbers in
 trees keyed like the trainable weights; `KERAS_SLOTS` says where each Keras
@@ -22,13 +23,15 @@ from scanfit.engine.programs import split_values
 
 class Slot(NamedTuple):
     """A Keras slot: its name, the chain position and state field holding it, and its sign there; `shape_of`
-    gives its shape from the weight's, when it is not the weight's."""
+    gives its shape from the weight's, when it is not the weight's; `kept_for(variable)`, when given, says
+    which weights Keras keeps it for (the others have none)."""
 
     name: str
     index: int
     field: str
     sign: float = 1.0
     shape_of: Any = None
+    kept_for: Any = None
 
 
 def _factor(drop_axis):
@@ -79,6 +82,13 @@ KERAS_SLOTS = {
           Slot("velocity", 0, "velocity"))],
         [],
     ),
+    optimizers.Muon: lambda o: (  # a velocity only for the weights taking the AdamW step
+        [(Slot("momentum", 0, "momentum"),
+          Slot("velocity", 0, "velocity", kept_for=lambda v: o.uses_adamw(v.path, v.shape)))],
+        [],
+    ),
+    optimizers.ScheduleFreeAdamW: lambda o: (
+        [(Slot("momentum", 0, "momentum"), Slot("velocity", 0, "velocity"))], []),
 }
 
 _COUNT = GetAttrKey("count")
@@ -124,10 +134,14 @@ def _template(model, mask):
 
 
 def _inner(optimizer, state):
-    """``(optimizer, state, path prefix)`` of the optimizer doing the updates (inside a LossScaleOptimizer)."""
+    """``(optimizer, state, path prefix)`` of the optimizer doing the updates (inside a LossScaleOptimizer) and
+    of its `inject_hyperparams` state (inside the moving average of ``use_ema``)."""
+    prefix = ()
     if isinstance(optimizer, optimizers.LossScaleOptimizer):
-        return optimizer.inner_optimizer, state.inner_state, (GetAttrKey("inner_state"),)
-    return optimizer, state, ()
+        optimizer, state, prefix = optimizer.inner_optimizer, state.inner_state, (GetAttrKey("inner_state"),)
+    if isinstance(state, optimizers.MovingAverageState):
+        state, prefix = state.inner_state, prefix + (GetAttrKey("inner_state"),)
+    return optimizer, state, prefix
 
 
 def _layout(model, state, mask):
@@ -153,12 +167,20 @@ def _layout(model, state, mask):
     entries.append(Entry(f"{prefix}/iteration", "iteration", ()))
     if "learning_rate" not in state.hyperparams_states:
         entries.append(Entry(f"{prefix}/learning_rate", "learning_rate", ()))
+    if optimizer.use_ema:  # Keras's moving average of each weight, ahead of the slots
+        average_path = path_prefix[:-1] + (GetAttrKey("average"),)
+        entries += [Entry(f"{prefix}/{variable.path.replace('/', '_')}_average", "slot", variable.shape,
+                          weight=variable.path, slot="average",
+                          path=average_path + (SequenceKey(layer_index), DictKey(variable.short_name)))
+                    for layer_index, variable in weights]
     for group in groups:
         for layer_index, variable in weights:
             for slot in group:
+                if slot.kept_for is not None and not slot.kept_for(variable):
+                    continue
                 shape = variable.shape if slot.shape_of is None else slot.shape_of(variable.shape)
                 entries.append(Entry(
-                    f"{prefix}/{model.name}_{variable.path.replace('/', '_')}_{slot.name}", "slot", shape,
+                    f"{prefix}/{variable.path.replace('/', '_')}_{slot.name}", "slot", shape,
                     weight=variable.path, slot=slot.name,
                     path=_path(slot, layer_index, variable.short_name, path_prefix),
                     sign=slot.sign,

@@ -350,7 +350,8 @@ def test_variables_act_as_arrays_of_the_running_pass():
     doubled = {"kernel": 2 * kernel.value, "bias": layer.weights[1].value}
     running = scanfit.layers.execution.Execution({id(layer): doubled}, False, None)
     with scanfit.layers.execution.executing(running):
-        np.testing.assert_allclose(jax.jit(lambda x: x @ kernel)(x), x @ (2 * kernel.value))
+        np.testing.assert_allclose(jax.jit(lambda x: x @ kernel)(x), x @ doubled["kernel"])
+        np.testing.assert_allclose(kernel.value, doubled["kernel"])  # as Keras's variable.value in a stateless scope
 
 
 def test_weights_of_a_layer_holding_layers_go_through_every_file_format(tmp_path):
@@ -422,7 +423,7 @@ def test_hands_on_ml_residual_unit_with_batch_normalization_trains_like_keras():
                 self.main_layers = [
                     K.layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False),
                     K.layers.BatchNormalization(),
-                    K.layers.Activation(activation),
+                    self.activation,  # (a function among the layers, as the book holds it)
                     K.layers.Conv2D(filters, 3, strides=1, padding="same", use_bias=False),
                     K.layers.BatchNormalization()]
                 self.skip_layers = []

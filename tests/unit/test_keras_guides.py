@@ -134,19 +134,6 @@ def test_a_sequential_built_from_data_takes_other_lengths():
             flat(np.ones((1, 5, 3), "float32"))
 
 
-def test_assigning_a_variable_inside_call_is_a_clear_error():
-    class ComputeSum(scanfit.layers.Layer):  # the subclassing guide's (Keras runs it; scanfit refuses it clearly)
-        def __init__(self, input_dim):
-            super().__init__()
-            self.total = self.add_weight(initializer="zeros", shape=(input_dim,), trainable=False)
-
-        def call(self, inputs):
-            self.total.assign_add(scanfit.ops.sum(inputs, axis=0))
-            return self.total
-    with pytest.raises(NotImplementedError, match="assigns to one of its variables"):
-        ComputeSum(2)(np.ones((2, 2), "float32"))
-
-
 def test_clone_model_with_a_clone_function_as_keras():
     results = []
     for lib in (keras, scanfit):

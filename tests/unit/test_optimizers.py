@@ -234,8 +234,8 @@ def test_learning_rate_property_aliases_and_types():
         optimizers.Adam(clipnorm=1.0, clipvalue=1.0)
     with pytest.raises(ValueError, match="momentum"):
         optimizers.SGD(momentum=1.5)
-    with pytest.raises(NotImplementedError, match="use_ema"):
-        optimizers.Adam(use_ema=True)
+    with pytest.raises(ValueError, match="ema_momentum"):  # (use_ema itself: test_optimizer_ema.py)
+        optimizers.Adam(use_ema=True, ema_momentum=2.0)
     with pytest.raises(ValueError, match="weight_decay"):
         optimizers.AdamW(weight_decay=None)
     assert optimizers.Adam(epsilon=None).epsilon == 1e-7
@@ -253,6 +253,10 @@ CONFIG_CASES = [
     ("Lion", {"beta_2": 0.9}),
     ("Lamb", {"weight_decay": 0.01}),
     ("Ftrl", {"l1_regularization_strength": 0.01, "beta": 0.5}),
+    ("Muon", {}),
+    ("Muon", {"exclude_layers": ["out"], "rms_rate": None, "nesterov": False, "ns_steps": 3, "clipnorm": 1.0}),
+    ("ScheduleFreeAdamW", {}),
+    ("ScheduleFreeAdamW", {"warmup_steps": 10, "weight_decay": 0.01, "beta_1": 0.8}),
 ]
 
 
@@ -267,7 +271,9 @@ def test_config_matches_keras_and_round_trips(class_name, kwargs):
     assert (serialized["module"], serialized["class_name"]) == ("keras.optimizers", class_name)
     assert optimizers.deserialize(serialized).get_config() == ours.get_config()
     from_keras = optimizers.deserialize(keras.optimizers.serialize(theirs))
-    assert type(from_keras) is type(ours)
+    assert type(from_keras) is type(ours) and from_keras.get_config() == {**theirs.get_config(),
+                                                                         "name": from_keras.name}
+    assert type(optimizers.get(class_name.lower())) is type(ours)  # Keras's string names
 
 
 def test_schedule_in_config_round_trips_through_keras_format():

@@ -21,6 +21,8 @@ OPTIMIZER_ARGS = {
     "Lamb": dict(learning_rate=0.01),
     "Ftrl": dict(learning_rate=0.05, l1_regularization_strength=0.01),
     "Adafactor": dict(learning_rate=0.05),  # r and c: factored slots only for kernels, in Keras's per-weight order
+    "Muon": dict(learning_rate=0.01),  # velocity only for the weights on the AdamW step (not the Dense kernels)
+    "ScheduleFreeAdamW": dict(learning_rate=0.01, warmup_steps=3),
 }
 
 

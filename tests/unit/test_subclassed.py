@@ -107,7 +107,7 @@ def test_subclassed_model_of_two_inputs_and_two_outputs_trains_like_keras():
                                rtol=1e-5)
 
 
-def test_a_subclass_built_on_first_fit_takes_several_inputs_but_not_a_dict():
+def test_a_subclass_built_on_first_fit_takes_several_inputs():
     wide, deep, target = X[:, :5], X[:, 2:], X[:, :1]
     model = wide_and_deep_class(scanfit)()
     model.compile("adam", loss="mse")  # one loss for both outputs
@@ -115,8 +115,27 @@ def test_a_subclass_built_on_first_fit_takes_several_inputs_but_not_a_dict():
     assert model.built and sorted(history.history) == ["loss", "output_1_loss", "output_2_loss"]
     with pytest.raises(ValueError, match="takes 2 inputs, but the data has 1"):
         model.predict(wide, verbose=0)
-    with pytest.raises(ValueError, match="give its inputs as a list or tuple"):
-        wide_and_deep_class(scanfit)().predict({"wide": wide, "deep": deep}, verbose=0)
+
+
+def test_a_subclass_that_makes_its_layers_in_build_without_super_build_is_built_on_its_first_call():
+    """Keras builds such a model's layers on its first call; scanfit traces that call after the user's build()."""
+    def made_in_build(K):
+        class MadeInBuild(K.Model):
+            def build(self, input_shape):
+                self.dense = K.layers.Dense(2)
+
+            def call(self, x):
+                return self.dense(x)
+        return MadeInBuild()
+
+    ours, theirs = made_in_build(scanfit), made_in_build(keras)
+    assert ours(X[:3]).shape == tuple(theirs(X[:3]).shape) == (3, 2)
+    ours.set_weights(theirs.get_weights())
+    for model in (ours, theirs):
+        model.compile("sgd", "mse")
+    histories = [model.fit(X, X[:, :2], batch_size=16, shuffle=False, verbose=0).history["loss"]
+                 for model in (ours, theirs)]
+    np.testing.assert_allclose(histories[0], histories[1], rtol=1e-5)
 
 
 def test_several_input_arrays_for_a_model_of_one_input_get_a_clear_error():

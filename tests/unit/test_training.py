@@ -163,7 +163,8 @@ def test_learning_rate_changes_between_epochs_take_effect_without_recompiling():
     s_model.fit(X, Y, epochs=3, shuffle=False, verbose=0, callbacks=[Halve()])
     k_model.fit(X, Y, epochs=3, shuffle=False, verbose=0, callbacks=[KerasHalve()])
     assert s_model.optimizer.learning_rate == pytest.approx(0.0125)
-    assert s_model.trainer.programs.train_epoch._cache_size() == 1
+    programs = s_model.trainer.programs  # (a slow machine may run some epochs in chunks: each compiled once)
+    assert [programs.train_epoch._cache_size(), programs.train_chunk._cache_size()] in ([1, 0], [0, 1], [1, 1])
     for k_w, s_w in zip(k_model.get_weights(), s_model.get_weights()):
         np.testing.assert_allclose(s_w, k_w, rtol=1e-4, atol=2e-5)
 

@@ -116,17 +116,22 @@ def test_a_variable_assigned_before_the_layer_is_initialized_is_refused():
         Early()
 
 
-def test_variables_in_lists_and_same_names_get_unique_paths():
-    class Many(scanfit.layers.Layer):
-        def __init__(self):
-            super().__init__(name="many")
-            self.scales = [scanfit.Variable(1.0, name="s"), scanfit.Variable(2.0, name="s")]
+def test_variables_in_lists_keep_their_paths_and_get_unique_short_names():
+    def many(lib):
+        class Many(lib.layers.Layer):
+            def __init__(self):
+                super().__init__(name="many")
+                self.scales = [lib.Variable(1.0, name="s"), lib.Variable(2.0, name="s")]
 
-        def call(self, x):
-            return x * self.scales[0] * self.scales[1]
+            def call(self, x):
+                return x * self.scales[0] * self.scales[1]
 
-    layer = Many()
-    assert [v.path for v in layer.weights] == ["many/s", "many/s_1"]
+        return Many()
+
+    layer, k_layer = many(scanfit), many(keras)
+    # As in Keras, a variable made outside any name scope (in __init__) keeps its path when a layer adopts it.
+    assert [(v.path, v.name) for v in layer.weights] == [(v.path, v.name) for v in k_layer.weights] == [("s", "s")] * 2
+    assert [v.short_name for v in layer.weights] == ["s", "s_1"]  # the keys of the layer's weight dicts
     np.testing.assert_allclose(np.asarray(layer(np.ones((1, 2), "float32"))), [[2.0, 2.0]])
 
 
