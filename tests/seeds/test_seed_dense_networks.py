@@ -123,10 +123,11 @@ def test_seed_003_batch_normalization_model(seed003_data):
     model.summary(print_fn=lines.append)
     assert lines[-4:-1] == ["Total params: 271,346", "Trainable params: 268,978", "Non-trainable params: 2,368"]
     bn1 = model.layers[1]
-    # The seed (tf.keras 2) printed 'batch_normalization/gamma:0'; Keras 3's name is 'gamma' and its path the rest.
+    # The seed (tf.keras 2) printed 'batch_normalization/gamma:0'; Keras 3's name is 'gamma' and its path the
+    # rest, under the Sequential's name ('sequential/batch_normalization/gamma').
     assert [(var.name, var.trainable) for var in bn1.variables] == [
         ("gamma", True), ("beta", True), ("moving_mean", False), ("moving_variance", False)]
-    assert [var.path for var in bn1.variables] == [f"{bn1.name}/{name}" for name in
+    assert [var.path for var in bn1.variables] == [f"{model.name}/{bn1.name}/{name}" for name in
                                                    ("gamma", "beta", "moving_mean", "moving_variance")]
     model.compile(loss="sparse_categorical_crossentropy", optimizer=keras.optimizers.SGD(lr=1e-3), metrics=["accuracy"])
     history = model.fit(X_train, y_train, epochs=10, validation_data=(X_valid, y_valid), verbose=0)

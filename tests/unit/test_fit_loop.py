@@ -32,6 +32,8 @@ class Recorder(scanfit.callbacks.Callback):
 
 
 class FakeModel:
+    optimizer = None  # (a run ends by setting an EMA optimizer's averages as the weights; this one keeps none)
+
     def __init__(self):
         self.stop_training, self.history = False, None
 
