@@ -685,6 +685,19 @@ def require_compiled(model):
         )
 
 
+def warn_if_trainable_changed(model):
+    """Warn when a layer's `trainable` changed since `compile()`: training goes by the flags compile() saw, as in
+    tf.keras 2 (which warned too; Hands-On ML's GAN relies on it), where Keras 3 reads them at the first fit and
+    refuses a change after it. Python shows it once per calling line."""
+    now = model.trainable_flags()
+    changed = [layer.name for layer in model.weight_layers
+               if model.compile_settings.trainable.get(id(layer), now[id(layer)]) != now[id(layer)]]
+    if changed:
+        warnings.warn(f"Model {model.name!r}: the trainable flag of layer(s) {changed} changed since compile(); "
+                      "training goes by the flags compile() saw, as in tf.keras 2. Call compile() again for the "
+                      "change to take effect.", UserWarning, stacklevel=4)
+
+
 def trainer_for(model, y):
     if model.trainer is None:
         shapes = [(None,) + tuple(part.shape[1:]) for part in y] if isinstance(y, tuple) else (None,) + tuple(y.shape[1:])
@@ -791,6 +804,7 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     `fit_loop.run_epochs`.
     """
     require_compiled(model)
+    warn_if_trainable_changed(model)
     verbose = _verbosity(verbose)
     batch_size_given, batch_size = batch_size, distribution.check_batch_size(as_batch_size(batch_size))
     check_epochs(epochs, initial_epoch)
@@ -1032,6 +1046,7 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, retu
     """Keras's `evaluate`: the loss and metrics over (x, y), or over its first `steps` batches; x may be a
     batch source (a generator, an iterable of batches, a PyDataset)."""
     require_compiled(model)
+    warn_if_trainable_changed(model)
     verbose = _verbosity(verbose)
     batch_size_given, batch_size = batch_size, distribution.check_batch_size(as_batch_size(batch_size))
     limit = optional_steps(steps, "steps")

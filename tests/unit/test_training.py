@@ -1,5 +1,6 @@
 """Sequential models and the compiled training engine, with Keras 3 as the oracle."""
 import io
+import warnings
 
 import keras
 import numpy as np
@@ -389,3 +390,24 @@ def test_a_model_that_mixes_samples_keeps_its_short_last_batch():
     plain.compile(optimizer="sgd", loss="mse")
     plain.evaluate(x, x[:, :2], batch_size=16, verbose=0)
     assert plain.trainer.programs.pad_evaluation
+
+
+def test_a_trainable_flag_changed_after_compile_is_warned_about_and_takes_effect_at_the_next_compile():
+    """As in tf.keras 2 (Hands-On ML's GAN relies on it): training goes by the flags compile() saw, with a warning
+    naming the layer; compiling again applies the change. (Keras 3 instead reads the flags at the first fit and
+    refuses a change after it with an error about the optimizer's variables.)"""
+    model = scanfit.Sequential([scanfit.Input((12,)), scanfit.layers.Dense(4, name="first"), scanfit.layers.Dense(3)])
+    model.compile(optimizer=scanfit.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    model.fit(X, Y, epochs=1, verbose=0)
+    model.get_layer("first").trainable = False
+    before = model.get_layer("first").get_weights()[0]
+    with pytest.warns(UserWarning, match=r"Model 'sequential.*': the trainable flag of layer\(s\) \['first'\] "
+                                         r"changed since compile\(\)"):
+        model.fit(X, Y, epochs=1, verbose=0)
+    assert not np.allclose(model.get_layer("first").get_weights()[0], before)  # trained, as compile() saw it
+    model.compile(optimizer=scanfit.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    before = model.get_layer("first").get_weights()[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(X, Y, epochs=1, verbose=0)
+    np.testing.assert_array_equal(model.get_layer("first").get_weights()[0], before)
