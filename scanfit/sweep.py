@@ -22,7 +22,6 @@ building and fitting them one after another would.
 """
 import copy
 import itertools
-import sys
 import time
 
 import jax
@@ -55,6 +54,7 @@ from scanfit.engine.training import (
     validation_schedule,
     write_back,
 )
+from scanfit.interactive_logging import print_msg
 
 PATH_ATTRIBUTES = ("filepath", "filename", "log_dir")
 
@@ -459,11 +459,10 @@ class _SweepEpochs(EpochDriver):
         if not self.verbose:
             return
         active, seconds, epochs = [run for run in self.runs if run.active], time.perf_counter() - self.started, self.epochs
-        print(f"Epoch {epoch + 1}/{epochs} - {len(active)} run{'s' * (len(active) != 1)} - {seconds:.2f}s")
+        print_msg(f"Epoch {epoch + 1}/{epochs} - {len(active)} run{'s' * (len(active) != 1)} - {seconds:.2f}s")
         for run in active:
             logs = " - ".join(f"{name}: {value:.4f}" for name, value in run.fit.logs.items())
-            print(f"  [{run.index}] {_label(run.params)}: {logs}")
-        sys.stdout.flush()
+            print_msg(f"  [{run.index}] {_label(run.params)}: {logs}")
 
 
 def inference_keys(runs):

@@ -112,6 +112,23 @@ def test_with_interactive_logging_off_evaluate_predict_and_summary_log_instead_o
     assert "loss: " in capsys.readouterr().out and absl_records == []
 
 
+def test_with_interactive_logging_off_a_sweep_logs_its_epoch_lines(capsys, absl_records):
+    def build(units):
+        model = scanfit.Sequential([scanfit.Input((3,)), scanfit.layers.Dense(units), scanfit.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        return model
+
+    scanfit.config.disable_interactive_logging()
+    try:
+        capsys.readouterr()
+        scanfit.Sweep(build, [{"units": 2}, {"units": 3}]).fit(X, Y, epochs=1, verbose=1)
+        assert capsys.readouterr().out == ""
+    finally:
+        scanfit.config.enable_interactive_logging()
+    messages = [message for _, message in absl_records]
+    assert messages[0].startswith("Epoch 1/1 - 2 runs - ") and messages[1].startswith("  [0] units=2: loss: ")
+
+
 def test_traceback_filtering_switch_reads_as_in_keras_and_sets_jax_filtering():
     def frames_of_a_jax_error():
         try:
