@@ -495,9 +495,8 @@ def keras_schedule_free_adamw(learning_rate, beta_1, beta_2, epsilon, warmup_ste
             x = (1 - weight) * ((y - (1 - beta_1) * z) / beta_1) + weight * new_z
             return (1 - beta_1) * new_z + beta_1 * x - p, new_z, v
 
-        steps = jax.tree.map(update, params, decayed, grads, state.momentum, state.velocity)
-        treedef = jax.tree.structure(params)
-        updates, momentum, velocity = (treedef.unflatten(parts) for parts in zip(*treedef.flatten_up_to(steps)))
+        updates, momentum, velocity = _map_with_places(lambda _, *leaves: update(*leaves), params, decayed, grads,
+                                                       state.momentum, state.velocity)
         return updates, KerasScheduleFreeState(count, momentum, velocity)
 
     return optax.GradientTransformation(init_fn, update_fn)
