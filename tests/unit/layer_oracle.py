@@ -75,6 +75,13 @@ def train_both_alike(models, x, y, rng):
     np.testing.assert_allclose(histories[1], histories[0], rtol=1e-5)
 
 
+def tuples_as_lists(value):
+    """A config with its tuples as lists (as a .keras file's JSON holds them)."""
+    if isinstance(value, dict):
+        return {key: tuples_as_lists(item) for key, item in value.items()}
+    return [tuples_as_lists(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
 def assert_config_equals_keras(make):
     """The layer that `make(layers_module)` builds has Keras's config (names aside), and scanfit rebuilds
     Keras's config into a layer of that same config. Returns both configs (names removed)."""

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import scanfit
+from layer_oracle import assert_config_equals_keras
 from scanfit.layers import augmentation
 
 RNG = np.random.default_rng(30)
@@ -76,12 +77,7 @@ def test_brightness_equals_keras_for_its_deltas(factor, value_range):
     lambda L: L.RandomCrop(6, 6, seed=1, data_format="channels_first"),  # (seed=None: Keras writes a drawn one)
 ])
 def test_configs_equal_keras(make):
-    k_config, s_config = make(keras.layers).get_config(), make(scanfit.layers).get_config()
-    k_config.pop("name"), s_config.pop("name")
-    assert s_config == k_config
-    rebuilt = type(make(scanfit.layers)).from_config(s_config).get_config()
-    rebuilt.pop("name")
-    assert rebuilt == s_config
+    assert_config_equals_keras(make)
 
 
 def test_layers_draw_within_their_ranges_while_training_only():

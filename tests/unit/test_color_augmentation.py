@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import scanfit
+from layer_oracle import tuples_as_lists
 from scanfit.layers import color_augmentation as ca
 
 RNG = np.random.default_rng(41)
@@ -287,15 +288,8 @@ def test_keras_files_interchange(tmp_path, make):
             config = loaded.layers[0].get_config()
             reference = theirs.layers[0].get_config()
             config.pop("name"), reference.pop("name")
-            assert _lists(config) == _lists(reference)
+            assert tuples_as_lists(config) == tuples_as_lists(reference)
             close(loaded.predict(IMAGES, verbose=0), expected, 1e-4)
-
-
-def _lists(value):
-    """A config with its tuples as lists (as a .keras file's JSON holds them)."""
-    if isinstance(value, dict):
-        return {key: _lists(item) for key, item in value.items()}
-    return [_lists(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
 def test_a_model_with_colour_augmentation_and_mix_up_trains_and_predicts_deterministically():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import scanfit
-from layer_oracle import assert_config_equals_keras
+from layer_oracle import assert_config_equals_keras, tuples_as_lists
 from scanfit import threefry
 from scanfit.layers.composite_augmentation import RAND_AUGMENT_OPS
 
@@ -180,14 +180,8 @@ def test_keras_files_interchange(tmp_path, make):
         for loaded in (keras.models.load_model(path), scanfit.models.load_model(path)):
             config, reference = loaded.layers[0].get_config(), theirs.layers[0].get_config()
             config.pop("name"), reference.pop("name")
-            assert _lists(config) == _lists(reference)
+            assert tuples_as_lists(config) == tuples_as_lists(reference)
             close(loaded.predict(images, verbose=0), expected, 1e-4)
-
-
-def _lists(value):
-    if isinstance(value, dict):
-        return {key: _lists(item) for key, item in value.items()}
-    return [_lists(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
 def test_a_model_with_the_policies_trains_and_predicts_deterministically():
