@@ -8,7 +8,10 @@ a division: an optimizer's update) up to several times slower. So a *short run*,
 one whose program passes over at most `SHORT_RUN_SAMPLES` samples in all
 (samples x epochs), uses the faster-compiling variant, where compiling is
 most of the time; longer runs, and every run on a GPU, use XLA's defaults.
-`run_length` says how long the coming run is.
+So does a short run of a model that repeats its layers (`repeats_layers`): XLA's
+default emitters compile each distinct fusion once, so a ResNet's or an
+Inception's repeated blocks compile faster with them. `run_length` says how
+long the coming run is, and of which model.
 
 Every program on CPU, short run or long, keeps matrix products out of XLA:CPU's
 YNNPACK library fusions (`CPU_LIBRARY_FUSIONS`); see `cpu_options`.
@@ -40,6 +43,14 @@ from scanfit import distribution
 SHORT_RUN_SAMPLES = 4096
 SHORT_RUN_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
 
+# The share of distinct layers (by their weights' shapes) at or below which a model "repeats its layers". Measured
+# (2026-12-08, the first `predict` of 2 samples, XLA's compile, fresh processes, the older emitters' time over the
+# defaults'): the seed MLP and CNN (every layer distinct) 0.74x-0.79x, VGG16 (0.69 distinct) 0.87x; ResNet50 (0.25)
+# 1.03x, MobileNetV2 (0.39) 0.98x-1.10x, Xception (0.30) 1.10x-1.23x, DenseNet121 (0.27) 1.24x, InceptionV3 (0.29)
+# 2.27x; a fit of 64 samples of 8 equal Dense-BatchNormalization blocks (0.24) 1.18x, of 8 such blocks with widths
+# all different (1.0) 0.76x; 2 equal blocks (0.8) 0.91x.
+DISTINCT_LAYERS_SHARE = 0.5
+
 # XLA:CPU (jaxlib 0.10) hands matrix products, reductions and elementwise work to YNNPACK's library fusions by
 # default. Its products ran 1.0-2.7x slower than XLA's own dot on the shapes of the seeds' models (a batch of
 # 32 x 784 times 784 x 100: 41 us against 27-32 us per step; 32 x 3,136 times 3,136 x 64: 109 against 78 us),
@@ -49,22 +60,41 @@ SHORT_RUN_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
 CPU_LIBRARY_FUSIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE"}
 
 _SHORT_RUN = contextvars.ContextVar("scanfit_short_run", default=False)
+_OLDER_EMITTERS = contextvars.ContextVar("scanfit_older_emitters", default=False)
 
 
 @contextlib.contextmanager
-def run_length(sample_passes):
+def run_length(sample_passes, weights=()):
     """Programs called or compiled inside are for a run over `sample_passes` samples in all (None: unknown,
-    taken as long)."""
-    token = _SHORT_RUN.set(sample_passes is not None and sample_passes <= SHORT_RUN_SAMPLES)
+    taken as long), of a model holding `weights` (its variables)."""
+    short = sample_passes is not None and sample_passes <= SHORT_RUN_SAMPLES
+    tokens = _SHORT_RUN.set(short), _OLDER_EMITTERS.set(short and not repeats_layers(weights))
     try:
         yield
     finally:
-        _SHORT_RUN.reset(token)
+        _OLDER_EMITTERS.reset(tokens[1])
+        _SHORT_RUN.reset(tokens[0])
 
 
 def is_short_run():
     """Whether the programs called now are for a short run."""
     return _SHORT_RUN.get()
+
+
+def uses_older_emitters():
+    """Whether the programs called now compile with XLA's older emitters (a short run's, unless its model repeats
+    its layers)."""
+    return _OLDER_EMITTERS.get()
+
+
+def repeats_layers(weights):
+    """Whether at most `DISTINCT_LAYERS_SHARE` of the layers holding `weights` (variables, grouped by the layer
+    in their path) are distinct, a layer being known by its weights' shapes and dtypes."""
+    layers = {}
+    for weight in weights:
+        layers.setdefault(weight.path.rpartition("/")[0], []).append((tuple(weight.shape), str(weight.dtype)))
+    kinds = {tuple(shapes) for shapes in layers.values()}
+    return bool(layers) and len(kinds) <= DISTINCT_LAYERS_SHARE * len(layers)
 
 
 @functools.cache
@@ -108,7 +138,7 @@ def jit_long(function, **jit_options):
 
 class Program:
     """A jitted program called with the current distribution's `batch_sharding`, its arrays replicated over
-    it, compiled for the current `run_length`."""
+    it, compiled for the current `run_length` (with the older emitters or XLA's defaults)."""
 
     def __init__(self, function, **jit_options):
         self.default = jit_long(function, **jit_options)
@@ -121,7 +151,7 @@ class Program:
     @property
     def jitted(self):
         """The jitted function for the current run's length."""
-        return self.short if is_short_run() else self.default
+        return self.short if uses_older_emitters() else self.default
 
     def __call__(self, *args, **kwargs):
         self.wait_for_compiles()

@@ -26,7 +26,7 @@ from scanfit import distribution, optimizers, threefry
 from scanfit import seeding as scanfit_random
 from scanfit.callbacks.base import TEST_BATCH_HOOKS, TRAIN_BATCH_HOOKS, CallbackList
 from scanfit.data_utils import pack_x_y_sample_weight
-from scanfit.engine.compiling import is_short_run, jit_long, jit_once, run_length
+from scanfit.engine.compiling import jit_long, jit_once, run_length, uses_older_emitters
 from scanfit.engine.batches import BatchSource, groups, is_batch_source, unpack_batch
 from scanfit.engine.data import (
     as_batch_size, check_epochs, check_inputs, data_size, training_data, unpack_validation_data,
@@ -70,13 +70,13 @@ class StepPrograms:
     def __init__(self, model, training):
         self.model = model
         self.training = training
-        self.compiled = {}  # (steps, batch_size, short run) -> jitted run
+        self.compiled = {}  # (steps, batch_size, older emitters) -> jitted run
 
     def run(self, state, data, order, key, start, epoch_offset, steps, batch_size):
         """Compiled, as scanfit's own programs are, for the `compiling.run_length` of the call."""
-        signature = (steps, batch_size, is_short_run())
+        signature = (steps, batch_size, uses_older_emitters())
         if signature not in self.compiled:
-            jit = jit_once if is_short_run() else jit_long
+            jit = jit_once if uses_older_emitters() else jit_long
             self.compiled[signature] = jit(
                 lambda state, data, order, key, start, epoch_offset: self._run(
                     state, data, order, key, start, epoch_offset, steps, batch_size))
@@ -327,7 +327,7 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     trainer_of(model).begin_fit(initial_epoch)
     driver = CustomStepEpochs(run, model, batches, shuffle, verbose, epochs, validation)
     samples = getattr(batches, "num_samples", None)
-    with run_length(None if samples is None else samples * max(epochs - initial_epoch, 1)):
+    with run_length(None if samples is None else samples * max(epochs - initial_epoch, 1), model.weights):
         return run_epochs([run], driver, initial_epoch, epochs, should_validate, finalize_weights)[0]
 
 
@@ -439,7 +439,7 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, retu
         batches = ArrayBatches(x, y, weights, batch_size)
     callback_list = CallbackList(callback_sequence(callbacks), model,
                                  {"verbose": verbose, "epochs": 1, "steps": batches.steps})
-    with run_length(getattr(batches, "num_samples", None)):
+    with run_length(getattr(batches, "num_samples", None), model.weights):
         logs = evaluate_batches(model, batches, callback_list)
     Progbar(batches.steps, verbose=verbose, live=False).update(batches.steps or 0, list(logs.items()), finalize=True)
     return as_results(logs if return_dict else in_metrics_order(model, logs), return_dict)

@@ -3,8 +3,9 @@
 Each test checks that the example wrote its figures (real PNGs) and that the
 accuracies it reports land in the range a short run on that data gives. The
 selected examples start together, two at a time (longest first), and share
-one JAX compilation cache, so a program that several of them compile (the
-seeds' MLP on the same data) compiles once.
+the JAX compilation cache of the other tests (scanfit's), keeping every
+program: a program that several of them compile (the seeds' MLP on the same
+data) compiles once, and a later run of the tests loads it.
 """
 import json
 import os
@@ -30,22 +31,20 @@ SCRIPTS = {  # test name -> example script and extra arguments, longest run firs
 }
 
 
-def run_example(output, jax_cache, script, *extra):
-    env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(jax_cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-               MPLBACKEND="Agg", SCANFIT_OFFLINE="1")
+def run_example(output, cache_env, script, *extra):
+    env = dict(os.environ, MPLBACKEND="Agg", SCANFIT_OFFLINE="1", **cache_env)
     result = subprocess.run([sys.executable, str(EXAMPLES / script), str(output), "--quick", *map(str, extra)],
                             capture_output=True, text=True, env=env, timeout=900, cwd=REPO)
     return output, result
 
 
 @pytest.fixture(scope="module")
-def example_runs(request, tmp_path_factory):
+def example_runs(request, tmp_path_factory, cache_env):
     """Start the examples whose tests are selected; map test name -> Future of (output folder, process)."""
     selected = {item.name for item in request.session.items if item.module is request.module}
-    jax_cache = tmp_path_factory.mktemp("jax-cache")
     with ThreadPoolExecutor(max_workers=2) as pool:
         yield {
-            name: pool.submit(run_example, tmp_path_factory.mktemp(name), jax_cache, *script)
+            name: pool.submit(run_example, tmp_path_factory.mktemp(name), cache_env, *script)
             for name, script in SCRIPTS.items()
             if name in selected
         }

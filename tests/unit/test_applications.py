@@ -22,7 +22,7 @@ MODULES = {"VGG16": "vgg16", "VGG19": "vgg19", "ResNet50": "resnet50", "Xception
 
 def _theirs(kind, shape=SHAPE, **arguments):
     """Keras's model, its weights moved off their starting values (BatchNormalization's statistics too)."""
-    keras.utils.clear_session()  # its automatic layer names (Xception's) count from zero, as scanfit's below
+    keras.utils.clear_session(free_memory=False)  # automatic names (Xception's) count from zero, as scanfit's
     keras.utils.set_random_seed(0)
     model = getattr(keras.applications, kind)(weights=None, **{"input_shape": shape, **arguments})
     rng = np.random.default_rng(1)
@@ -40,7 +40,7 @@ def _theirs(kind, shape=SHAPE, **arguments):
 def test_the_models_are_keras_s(kind, arguments):
     shape = {"Xception": (71, 71, 3), "InceptionV3": (75, 75, 3)}.get(kind, SHAPE)  # their smallest inputs
     theirs = _theirs(kind, shape, **arguments)
-    scanfit.utils.clear_session()
+    scanfit.utils.clear_session(free_memory=False)
     ours = getattr(scanfit.applications, kind)(weights=None, input_shape=shape, **arguments)
     assert ours.name == theirs.name
     assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers]
@@ -60,7 +60,7 @@ def test_the_models_are_keras_s(kind, arguments):
 ])
 def test_mobilenet_v2_is_keras_s(arguments):
     theirs = _theirs("MobileNetV2", **arguments)
-    scanfit.utils.clear_session()
+    scanfit.utils.clear_session(free_memory=False)
     ours = scanfit.applications.MobileNetV2(weights=None, **arguments)
     assert ours.name == theirs.name  # mobilenetv2_<alpha>_<rows>
     assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers]
@@ -91,9 +91,9 @@ def test_mobilenet_v2_fetches_keras_s_file_for_its_width_and_size(monkeypatch):
 @pytest.mark.parametrize("kind, pooling", [("ResNet101", "max"), ("ResNet152", "avg"), ("DenseNet169", "avg"),
                                            ("DenseNet201", "max")])
 def test_the_deeper_models_have_keras_s_layers(kind, pooling):
-    keras.utils.clear_session()
+    keras.utils.clear_session(free_memory=False)
     theirs = getattr(keras.applications, kind)(weights=None, include_top=False, pooling=pooling)
-    scanfit.utils.clear_session()
+    scanfit.utils.clear_session(free_memory=False)
     ours = getattr(scanfit.applications, kind)(weights=None, include_top=False, pooling=pooling)
     assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers]
     assert [v.path for v in ours.weights] == [v.path for v in theirs.weights]

@@ -40,12 +40,12 @@ def keras_draws_with_numpy(monkeypatch):
 def _both(kind, **arguments):
     """Keras's model `kind` (its weights moved off their starting values, the normalizations' statistics too) and
     scanfit's, built alike, their layer names counted from zero in both."""
-    keras.utils.clear_session()
+    keras.utils.clear_session(free_memory=False)
     theirs = getattr(keras.applications, kind)(**arguments)
     rng = np.random.default_rng(1)
     theirs.set_weights([rng.uniform(0.5, 1.5, v.shape) if v.path.endswith("variance")
                         else np.asarray(v) + rng.normal(0, 0.02, v.shape) for v in theirs.weights])
-    scanfit.utils.clear_session()
+    scanfit.utils.clear_session(free_memory=False)
     return theirs, getattr(scanfit.applications, kind)(**arguments)
 
 
@@ -90,9 +90,9 @@ def test_the_smallest_models_are_keras_s(kind, arguments):
     ("MobileNetV3Large", {"alpha": 1.25}),  # its top on images of any size, as in Keras
 ])
 def test_the_larger_models_have_keras_s_layers(kind, arguments):
-    keras.utils.clear_session()
+    keras.utils.clear_session(free_memory=False)
     theirs = getattr(keras.applications, kind)(weights=None, **arguments)
-    scanfit.utils.clear_session()
+    scanfit.utils.clear_session(free_memory=False)
     _assert_same_layers(getattr(scanfit.applications, kind)(weights=None, **arguments), theirs)
 
 
@@ -125,11 +125,11 @@ def _record_weight_files(monkeypatch):
 ])
 def test_imagenet_weights_are_keras_s_files(monkeypatch, kind, arguments):
     asked = _record_weight_files(monkeypatch)
-    keras.utils.clear_session()
+    keras.utils.clear_session(free_memory=False)
     with warnings.catch_warnings(record=True) as their_warnings:
         warnings.simplefilter("always")
         theirs = getattr(keras.applications, kind)(weights="imagenet", **arguments)
-    scanfit.utils.clear_session()
+    scanfit.utils.clear_session(free_memory=False)
     with warnings.catch_warnings(record=True) as our_warnings:
         warnings.simplefilter("always")
         ours = getattr(scanfit.applications, kind)(weights="imagenet", **arguments)

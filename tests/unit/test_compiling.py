@@ -65,6 +65,41 @@ def test_a_short_fit_compiles_for_a_short_run_and_a_long_fit_for_speed():
     assert _compiled(programs.evaluate) == (2, 1)
 
 
+def _blocks(widths):
+    """Dense-BatchNormalization-ReLU blocks of these widths on 8 inputs, then a 3-way softmax."""
+    layers = [scanfit.Input((8,))]
+    for width in widths:
+        layers += [scanfit.layers.Dense(width), scanfit.layers.BatchNormalization(), scanfit.layers.ReLU()]
+    return scanfit.Sequential(layers + [scanfit.layers.Dense(3, activation="softmax")])
+
+
+def test_a_model_repeats_its_layers_when_at_most_half_of_them_are_distinct():
+    assert not compiling.repeats_layers(_model().weights)  # 2 layers, both distinct
+    assert not compiling.repeats_layers([])
+    # Dense 8x16, Dense 16x16 four times, BatchNormalization(16) five times, Dense 16x3: 4 kinds of 11 layers
+    assert compiling.repeats_layers(_blocks([16] * 5).weights)
+    # 2 blocks: Dense 8x16, Dense 16x16, BatchNormalization(16) twice, Dense 16x3: 4 kinds of 5 layers
+    assert not compiling.repeats_layers(_blocks([16, 16]).weights)
+    assert not compiling.repeats_layers(_blocks([16, 24, 32, 40, 48]).weights)  # every layer distinct
+
+
+def test_a_short_run_of_a_model_that_repeats_its_layers_compiles_with_xla_s_defaults():
+    x, y = _data(200)
+    model = _blocks([16] * 5)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=2, batch_size=32, validation_split=0.25, verbose=0)
+    model.predict(x[:10], verbose=0)
+    programs = model.trainer.programs
+    assert _compiled(programs.train_epoch) == (0, 1)
+    assert _compiled(programs.evaluate) == (0, 1)
+    assert _compiled(model.predict_function) == (0, 1)
+    program = compiling.Program(lambda x, batch_sharding: x * 2)
+    with compiling.run_length(100, model.weights):
+        assert compiling.is_short_run() and program.jitted is program.default  # (short: evaluation still pads)
+    with compiling.run_length(100, _model().weights):
+        assert program.jitted is program.short
+
+
 def test_both_ways_of_compiling_train_to_the_same_weights_and_logs(monkeypatch):
     x, y = _data(300)
     results = []

@@ -60,7 +60,7 @@ def test_convnext_tiny_is_keras_s_on_keras_s_weight_file_and_keras_file(tmp_path
     np.testing.assert_allclose(ours.predict(images, verbose=0), expected, rtol=1e-4,
                                atol=1e-4 * float(np.abs(expected).max()))
     theirs.save(tmp_path / "convnext_tiny.keras")  # its stem and downsampling steps are Sequential models in it
-    scanfit.utils.clear_session()
+    scanfit.utils.clear_session(free_memory=False)
     loaded = scanfit.saving.load_model(tmp_path / "convnext_tiny.keras")
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in theirs.layers]
     assert loaded.count_params() == theirs.count_params()
@@ -76,9 +76,9 @@ def test_convnext_tiny_is_keras_s_on_keras_s_weight_file_and_keras_file(tmp_path
     ("ConvNeXtLarge", {}),  # no pooling: the layer normalization runs on the feature map
 ])
 def test_the_larger_convnexts_have_keras_s_layers(kind, arguments):
-    keras.utils.clear_session()
+    keras.utils.clear_session(free_memory=False)
     theirs = getattr(keras.applications, kind)(weights=None, include_top=False, input_shape=(32, 32, 3), **arguments)
-    scanfit.utils.clear_session()
+    scanfit.utils.clear_session(free_memory=False)
     ours = getattr(scanfit.applications, kind)(weights=None, include_top=False, input_shape=(32, 32, 3), **arguments)
     _assert_same_layers(ours, theirs)
 
@@ -90,9 +90,9 @@ def test_the_larger_convnexts_have_keras_s_layers(kind, arguments):
 ])
 def test_imagenet_weights_are_keras_s_files(monkeypatch, kind, arguments):
     asked = families._record_weight_files(monkeypatch)
-    keras.utils.clear_session()
+    keras.utils.clear_session(free_memory=False)
     theirs = getattr(keras.applications, kind)(weights="imagenet", **arguments)
-    scanfit.utils.clear_session()
+    scanfit.utils.clear_session(free_memory=False)
     ours = getattr(scanfit.applications, kind)(weights="imagenet", **arguments)
     if "name" in arguments:  # Keras names the file after the model (a 404 when renamed); scanfit, the kind
         file_name, url, file_hash = asked["keras"][0]
@@ -111,7 +111,7 @@ def test_imagenet_weights_are_keras_s_files(monkeypatch, kind, arguments):
 ])
 def test_bad_arguments_are_refused_as_keras_refuses_them(monkeypatch, kind, arguments, message):
     families._record_weight_files(monkeypatch)  # no download, should Keras get that far
-    keras.utils.clear_session()
+    keras.utils.clear_session(free_memory=False)
     with pytest.raises(ValueError):
         getattr(keras.applications, kind)(**{"weights": "imagenet", **arguments})
     with pytest.raises(ValueError, match=message):
@@ -126,8 +126,8 @@ def test_preprocess_input_is_keras_s():
 
 def test_layer_scale_is_keras_s():
     x = RNG.normal(size=(3, 5, 4)).astype("float32")
-    keras.utils.clear_session()  # the weight is named 'variable' as the first unnamed weight of each session
-    scanfit.utils.clear_session()
+    keras.utils.clear_session(free_memory=False)  # 'variable': the session's first unnamed weight
+    scanfit.utils.clear_session(free_memory=False)
     theirs, ours = keras_convnext.LayerScale(0.25, 4, name="scale"), convnext.LayerScale(0.25, 4, name="scale")
     their_y, our_y = theirs(x), ours(x)
     assert [(v.path, tuple(v.shape), v.trainable) for v in ours.weights] == \

@@ -62,8 +62,8 @@ def assert_outputs_match(k_out, s_out, atol=1e-5):
 
 def test_layers_and_weights_are_in_keras_order():
     for build in (wide_and_deep, shared_layer_model, nested_model):
-        keras.backend.clear_session()  # default names count from here in both (Keras's ops share its counter)
-        scanfit.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)  # names count from here in both (Keras's ops share the counter)
+        scanfit.backend.clear_session(free_memory=False)
         k_model, s_model = build(keras), build(scanfit)
         assert [l.name for l in s_model.layers] == [l.name for l in k_model.layers]
         assert [w.shape for w in s_model.get_weights()] == [tuple(w.shape) for w in k_model.get_weights()]

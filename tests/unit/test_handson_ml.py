@@ -85,7 +85,7 @@ def test_metric_instances_without_names_count_up_as_in_keras():
     """Keras names each unnamed metric from a counter shared with the layers (precision, precision_1, ...):
     the history of the notebook's second HuberMetric instance logs 'huber_metric_1'."""
     for lib in (keras, scanfit):
-        lib.backend.clear_session()
+        lib.backend.clear_session(free_memory=False)
         first, second = huber_metric_class(lib)(2.0), huber_metric_class(lib)(2.0)
         assert (first.name, second.name) == ("huber_metric", "huber_metric_1")
         assert [lib.metrics.Precision().name for _ in range(2)] == ["precision", "precision_1"]

@@ -234,7 +234,7 @@ def test_an_endpoint_layer_called_with_its_input_by_name_trains_as_in_keras():
 @LIBS
 def test_a_functional_chain_is_summarized_without_a_connected_to_column(lib):
     """bidirectional_lstm_imdb's model: Keras 3 (as tf.keras 2) lists a plain chain of calls as a Sequential."""
-    lib.utils.clear_session()  # (the automatic names below count from zero)
+    lib.utils.clear_session(free_memory=False)  # (the automatic names below count from zero)
     inputs = lib.Input(shape=(None,), dtype="int32")
     x = lib.layers.Embedding(50, 4)(inputs)
     x = lib.layers.Bidirectional(lib.layers.LSTM(3, return_sequences=True))(x)

@@ -238,7 +238,7 @@ def test_policy_objects_and_global_policy():
     layer = scanfit.layers.Dense(2, dtype=policy)
     assert (layer.dtype_policy.name, layer.compute_dtype, layer.dtype) == ("mixed_bfloat16", "bfloat16", "float32")
     assert scanfit.layers.Dense(2, dtype="float32").compute_dtype == "float32"
-    scanfit.backend.clear_session()
+    scanfit.backend.clear_session(free_memory=False)
     assert scanfit.mixed_precision.global_policy().name == "mixed_float16"  # as in Keras
 
 

@@ -246,8 +246,8 @@ def test_backend_dtype_helpers_as_keras():
 
 def test_get_uid_counts_with_the_automatic_names():
     for lib in (keras, scanfit):
-        lib.backend.clear_session()
+        lib.backend.clear_session(free_memory=False)
         assert [lib.backend.get_uid("dense"), lib.backend.get_uid("dense")] == [1, 2]
         assert lib.layers.Dense(2).name == "dense_2"
         assert lib.backend.get_uid("dense") == 4
-    scanfit.backend.clear_session()
+    scanfit.backend.clear_session(free_memory=False)

@@ -37,7 +37,7 @@ def pair(name, frozen=False, constraint=None, **kwargs):
     """A Keras model and a scanfit model with the same weights, compiled with `name` and use_ema."""
     models = []
     for lib in (keras, scanfit):
-        lib.utils.clear_session()  # (automatic names count from zero in both: the slot names are compared)
+        lib.utils.clear_session(free_memory=False)  # (names from zero in both: slot names are compared)
         made = model(lib, frozen, constraint and getattr(lib.constraints, constraint)(0.5))
         made.set_weights(weights_for(made))
         made.compile(optimizer=optimizer(lib, name, **kwargs), loss="mse")
