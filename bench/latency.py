@@ -8,8 +8,11 @@ Two workloads, each contender in a fresh process with no compilation cache:
 - ``loop``: a hyperparameter search's loop of `--fits` small fits (default 40), each a new model whose
   hidden width differs (16, 20, 24, ...): 2,000 samples, 2 epochs with validation_split=0.2, then
   evaluate and predict on 500 test samples; wall seconds of the whole loop.
+- ``pretrained``: the first `predict` of 2 images (75 x 75, no weights file) through InceptionV3 and through
+  ResNet50, models that repeat their layers; wall seconds of each, the model's building excluded.
 
-Keras runs by default and at ``steps_per_execution=100``.
+Keras runs by default and at ``steps_per_execution=100`` (which `predict` does not use, so only by default in
+``pretrained``).
 
     python bench/latency.py [--fits 40] [--repeats 1]   # prints the table, writes bench/results/latency.json
 """
@@ -18,6 +21,8 @@ import json
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ranged_row, report, run_contender  # noqa: E402
@@ -81,26 +86,40 @@ def contender(name):
             model.predict(x_test[:500], verbose=0)
         return {"loop_s": time.perf_counter() - start, "per_fit_s": (time.perf_counter() - start) / fits,
                 "mean_test_accuracy": sum(accuracies) / fits}
+    if workload == "pretrained":
+        times = {}
+        for key, build in (("inception_predict_s", library.applications.InceptionV3),
+                           ("resnet_predict_s", library.applications.ResNet50)):
+            model = build(weights=None, input_shape=(75, 75, 3), classes=10)
+            start = time.perf_counter()
+            model.predict(np.zeros((2, 75, 75, 3), "float32"), verbose=0)
+            times[key] = time.perf_counter() - start
+        return times
     raise ValueError(f"unknown contender {name!r}")
 
 
 def main(fits, repeats):
     names = [f"{system}:{workload}" for workload in ("cell", "loop") for system in SYSTEMS]
+    names += [f"{system}:pretrained" for system in SYSTEMS[:2]]
     runs = {name: [] for name in names}
     for _ in range(repeats):  # interleaved, so a slow spell of the shared machine hits all alike
         for name in names:
             runs[name].append(run_contender(__file__, f"{name}:{fits}", timeout=3600))
             print(f"{name}: {runs[name][-1]}", file=sys.stderr)
-    rows = [ranged_row(name, results, ("cell_s", "first_epoch_s", "loop_s")) for name, results in runs.items()]
+    keys = ("cell_s", "first_epoch_s", "loop_s", "inception_predict_s", "resnet_predict_s")
+    rows = [ranged_row(name, results, keys) for name, results in runs.items()]
     by_name = {row["contender"]: row for row in rows}
     ratios = {}
-    for workload, key in (("cell", "cell_s"), ("cell", "first_epoch_s"), ("loop", "loop_s")):
+    for workload, key in (("cell", "cell_s"), ("cell", "first_epoch_s"), ("loop", "loop_s"),
+                          ("pretrained", "inception_predict_s"), ("pretrained", "resnet_predict_s")):
         ours = by_name[f"scanfit:{workload}"].get(key)
-        best = min((by_name[f"{system}:{workload}"].get(key) for system in SYSTEMS[1:]), default=None,
+        best = min((by_name[f"{system}:{workload}"].get(key) for system in SYSTEMS[1:]
+                    if f"{system}:{workload}" in by_name), default=None,
                    key=lambda value: float("inf") if value is None else value)
         if ours and best:
             ratios[f"{key}_keras_best_over_scanfit"] = best / ours
-    report("latency", rows, ["contender", "cell_s", "first_epoch_s", "loop_s", "val_accuracy", "mean_test_accuracy"],
+    report("latency", rows, ["contender", "cell_s", "first_epoch_s", "loop_s", "val_accuracy", "mean_test_accuracy",
+                             "inception_predict_s", "resnet_predict_s"],
            {"setting": f"no compilation cache; loop of {fits} fits; best of {repeats} interleaved runs",
             "targets": {"first_epoch_s_keras_best_over_scanfit": ">= 1/0.7", "cell_s_keras_best_over_scanfit": ">= 2",
                         "loop_s": "half of the 2026-12 baseline"}, **ratios})

@@ -9,9 +9,9 @@ one whose program passes over at most `SHORT_RUN_SAMPLES` samples in all
 (samples x epochs), uses the faster-compiling variant, where compiling is
 most of the time; longer runs, and every run on a GPU, use XLA's defaults.
 So does a short run of a model that repeats its layers (`repeats_layers`): XLA's
-default emitters compile each distinct fusion once, so a ResNet's or an
-Inception's repeated blocks compile faster with them. `run_length` says how
-long the coming run is, and of which model.
+default emitters compile a ResNet's or an Inception's repeated blocks faster
+(they seem to compile each distinct fusion once). `run_length` says how long
+the coming run is, and of which model.
 
 Every program on CPU, short run or long, keeps matrix products out of XLA:CPU's
 YNNPACK library fusions (`CPU_LIBRARY_FUSIONS`); see `cpu_options`.
