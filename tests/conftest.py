@@ -8,7 +8,6 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import jax  # noqa: E402
-import pytest  # noqa: E402
 
 import scanfit  # noqa: E402, F401 - points JAX's persistent cache at scanfit's folder
 
@@ -41,11 +40,3 @@ def pytest_collection_modifyitems(items):
         return SLOWEST_FILES.index(name) if name in SLOWEST_FILES else len(SLOWEST_FILES)
 
     items.sort(key=rank)
-
-
-@pytest.fixture(scope="session")
-def cache_env():
-    """Environment variables for a test's subprocess: the tests' compilation cache, keeping every program (none
-    when the cache is off), so that its programs load from the cache on a later run."""
-    directory = jax.config.jax_compilation_cache_dir
-    return {"JAX_COMPILATION_CACHE_DIR": directory, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"} if directory else {}

@@ -14,6 +14,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import jax
 import pytest
 
 pytestmark = pytest.mark.seed
@@ -31,20 +32,23 @@ SCRIPTS = {  # test name -> example script and extra arguments, longest run firs
 }
 
 
-def run_example(output, cache_env, script, *extra):
-    env = dict(os.environ, MPLBACKEND="Agg", SCANFIT_OFFLINE="1", **cache_env)
+def run_example(output, script, *extra):
+    env = dict(os.environ, MPLBACKEND="Agg", SCANFIT_OFFLINE="1")
+    if jax.config.jax_compilation_cache_dir:  # (unless the tests run without the cache)
+        env.update(JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir,
+                   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     result = subprocess.run([sys.executable, str(EXAMPLES / script), str(output), "--quick", *map(str, extra)],
                             capture_output=True, text=True, env=env, timeout=900, cwd=REPO)
     return output, result
 
 
 @pytest.fixture(scope="module")
-def example_runs(request, tmp_path_factory, cache_env):
+def example_runs(request, tmp_path_factory):
     """Start the examples whose tests are selected; map test name -> Future of (output folder, process)."""
     selected = {item.name for item in request.session.items if item.module is request.module}
     with ThreadPoolExecutor(max_workers=2) as pool:
         yield {
-            name: pool.submit(run_example, tmp_path_factory.mktemp(name), cache_env, *script)
+            name: pool.submit(run_example, tmp_path_factory.mktemp(name), *script)
             for name, script in SCRIPTS.items()
             if name in selected
         }
