@@ -593,9 +593,10 @@ class Layer:
     @property
     def losses(self):
         """Keras's ``layer.losses``: the `add_loss` and activity-regularization terms of the layer's last call on
-        arrays (summed into one), then the penalty of each regularized weight (its own and its layers'), as
-        scalars; `fit` adds the same penalties to the loss."""
-        penalties = [v.regularizer(v.current_value()) for v in self.weights if v.regularizer is not None]
+        arrays (summed into one), then the penalty of each regularized trainable weight (its own and its
+        layers'; a frozen weight's is left out, as in Keras 3), as scalars; `fit` adds the same penalties to the
+        loss."""
+        penalties = [v.regularizer(v.current_value()) for v in self.trainable_weights if v.regularizer is not None]
         return list(self.call_losses) + penalties
 
     @property

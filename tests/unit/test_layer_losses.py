@@ -56,3 +56,22 @@ def test_a_model_s_add_loss_and_penalties_equal_keras():
     s_model(X)
     np.testing.assert_allclose(sum(_values(s_model.losses)), sum(_values(k_model.losses)), rtol=1e-5)
     assert len(s_model.losses) == 2  # the call's terms (one sum), then the kernel penalty
+
+
+def test_a_frozen_layer_s_weight_penalties_leave_losses_as_in_keras_3():
+    """Keras 3 lists the penalties of trainable weights only, as the training loss counts them; a layer frozen
+    after its first call drops its penalty from `losses`, and unfrozen it comes back."""
+    def make(K):
+        dense = K.layers.Dense(2, kernel_regularizer=K.regularizers.L2(1.0), kernel_initializer="ones")
+        model = K.Sequential([K.Input((3,)), dense, K.layers.Dense(1, kernel_regularizer=K.regularizers.L1(0.5),
+                                                                    kernel_initializer="ones")])
+        model(X)
+        dense.trainable = False
+        return model, dense
+
+    (k_model, k_dense), (s_model, s_dense) = make(keras), make(scanfit)
+    assert _values(s_model.losses) == _values(k_model.losses) == [1.0]  # the second kernel's L1: 0.5 * 2
+    assert s_dense.losses == k_dense.losses == []
+    s_dense.trainable = k_dense.trainable = True
+    np.testing.assert_allclose(_values(s_model.losses), _values(k_model.losses))
+    assert _values(s_model.losses) == [1.0, 6.0]
