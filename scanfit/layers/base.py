@@ -844,12 +844,14 @@ def _traced_output_shape(layer, input_shape, arguments=None):
 
 def constructor_config(layer, base):
     """The config of a user's layer or model without get_config (as Keras 3 makes it): the arguments its
-    constructor was called with, by name, and the entries of `base` (name, trainable, ...) when the
-    constructor takes ``**kwargs``; a clear NotImplementedError when an argument is not a plain value."""
+    constructor was called with, by name, with the defaults of those not given, and the entries of `base`
+    (name, trainable, ...) when the constructor takes ``**kwargs``; a clear NotImplementedError when an
+    argument (or a default) is not a plain value."""
     cls = type(layer)
     args, kwargs = layer._constructor_arguments
     parameters = inspect.signature(cls.__init__).parameters
     bound = inspect.signature(cls.__init__).bind(layer, *args, **kwargs)
+    bound.apply_defaults()
     takes_keywords = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     config = dict(base) if takes_keywords else {}
     for name, value in list(bound.arguments.items())[1:]:

@@ -280,6 +280,15 @@ def test_a_layer_without_get_config_saves_its_plain_constructor_arguments(tmp_pa
 
     layer = Shift(2.0, scale=3.0, name="shift")
     assert layer.get_config()["amount"] == 2.0 and layer.get_config()["scale"] == 3.0
+
+    class KerasShift(keras.layers.Layer):
+        def __init__(self, amount, scale=1.0, **kwargs):
+            super().__init__(**kwargs)
+
+    # A default not given is in the config too, as Keras 3 records it (a later change of the default leaves the
+    # saved layer as it was).
+    assert Shift(2.0, name="s").get_config() == KerasShift(2.0, name="s").get_config() == {
+        "name": "s", "trainable": True, "dtype": Shift(2.0).get_config()["dtype"], "amount": 2.0, "scale": 1.0}
     model = scanfit.Sequential([scanfit.Input((8,)), layer])
     model.save(tmp_path / "shift.keras")
     loaded = scanfit.models.load_model(tmp_path / "shift.keras", custom_objects={"Shift": Shift})
