@@ -64,11 +64,12 @@ _OLDER_EMITTERS = contextvars.ContextVar("scanfit_older_emitters", default=False
 
 
 @contextlib.contextmanager
-def run_length(sample_passes, weights=()):
+def run_length(sample_passes, model=None):
     """Programs called or compiled inside are for a run over `sample_passes` samples in all (None: unknown,
-    taken as long), of a model holding `weights` (its variables)."""
+    taken as long), of `model` (its `weights`, read for a short run only, tell whether it repeats its layers)."""
     short = sample_passes is not None and sample_passes <= SHORT_RUN_SAMPLES
-    tokens = _SHORT_RUN.set(short), _OLDER_EMITTERS.set(short and not repeats_layers(weights))
+    older = short and not (model is not None and repeats_layers(model.weights))
+    tokens = _SHORT_RUN.set(short), _OLDER_EMITTERS.set(older)
     try:
         yield
     finally:

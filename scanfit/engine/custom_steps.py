@@ -327,7 +327,7 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     trainer_of(model).begin_fit(initial_epoch)
     driver = CustomStepEpochs(run, model, batches, shuffle, verbose, epochs, validation)
     samples = getattr(batches, "num_samples", None)
-    with run_length(None if samples is None else samples * max(epochs - initial_epoch, 1), model.weights):
+    with run_length(None if samples is None else samples * max(epochs - initial_epoch, 1), model):
         return run_epochs([run], driver, initial_epoch, epochs, should_validate, finalize_weights)[0]
 
 
@@ -439,7 +439,7 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, retu
         batches = ArrayBatches(x, y, weights, batch_size)
     callback_list = CallbackList(callback_sequence(callbacks), model,
                                  {"verbose": verbose, "epochs": 1, "steps": batches.steps})
-    with run_length(getattr(batches, "num_samples", None), model.weights):
+    with run_length(getattr(batches, "num_samples", None), model):
         logs = evaluate_batches(model, batches, callback_list)
     Progbar(batches.steps, verbose=verbose, live=False).update(batches.steps or 0, list(logs.items()), finalize=True)
     return as_results(logs if return_dict else in_metrics_order(model, logs), return_dict)

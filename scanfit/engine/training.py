@@ -872,7 +872,7 @@ def fit(model, x, y, *, batch_size, epochs, verbose, callbacks, validation_split
     elif val_data is not None:
         val_passes = placed_count(val_data) * passes
     fit_samples = steps * batch_size if source is None else source.samples_in(steps)
-    with run_length(_times(fit_samples, passes), model.weights):
+    with run_length(_times(fit_samples, passes), model):
         driver = ModelEpochs(run, trainer, data=data, source=source, convert=convert, val_data=val_data,
                              batch_size=batch_size, val_batch_size=val_batch_size, shuffle=shuffle, verbose=verbose,
                              epochs=epochs, steps=steps, steps_per_epoch=steps_per_epoch, batches=batches,
@@ -906,7 +906,7 @@ class ModelEpochs(EpochDriver):
         # The validation program compiles, then the optimizer state is created, on another core while the
         # training epoch's program compiles here.
         if val_data is not None and not run.callbacks.wants(TEST_BATCH_HOOKS):
-            with run_length(val_passes, trainer.model.weights):
+            with run_length(val_passes, trainer.model):
                 trainer.compile_evaluation_ahead(val_data, val_batch_size)
         if trainer.opt_state is None:
             trainer.create_optimizer_state_ahead()
@@ -987,7 +987,7 @@ class ModelEpochs(EpochDriver):
 
     def validate(self, epoch, runs):
         if self.val_data is not None:
-            with run_length(self.val_passes, self.trainer.model.weights):
+            with run_length(self.val_passes, self.trainer.model):
                 val_logs = run_evaluation(self.trainer, self.val_data, self.val_batch_size, self.run.callbacks)
             self.run.logs.update({"val_" + name: value for name, value in val_logs.items()})
 
@@ -1077,7 +1077,7 @@ def evaluate(model, x, y, *, batch_size, verbose, sample_weight, callbacks, retu
         steps = math.ceil(num_samples / batch_size)
     callback_list = CallbackList(callbacks, model, {"verbose": verbose, "epochs": 1, "steps": steps})
     bar = Progbar(steps, verbose=verbose, live=False)
-    with run_length(source.samples_in(steps) if source is not None else num_samples, model.weights):
+    with run_length(source.samples_in(steps) if source is not None else num_samples, model):
         logs = run_evaluation(trainer, data, batch_size, callback_list)
     bar.update(steps or source.steps_read, list(logs.items()), finalize=True)
     return as_results(logs, return_dict, output_loss_names(trainer))
@@ -1199,7 +1199,7 @@ def predict(model, x, *, batch_size, verbose, callbacks, allow_nonfinite=False, 
     else:
         pieces = [(x, epoch_segments(num_samples, batch_size))]
     parts, batch = [], 0
-    with run_length(sample_passes, model.weights):
+    with run_length(sample_passes, model):
         for part, segments in pieces:
             if hooked:
                 callback_list.on_predict_batch_begin(batch)

@@ -94,9 +94,9 @@ def test_a_short_run_of_a_model_that_repeats_its_layers_compiles_with_xla_s_defa
     assert _compiled(programs.evaluate) == (0, 1)
     assert _compiled(model.predict_function) == (0, 1)
     program = compiling.Program(lambda x, batch_sharding: x * 2)
-    with compiling.run_length(100, model.weights):
+    with compiling.run_length(100, model):
         assert compiling.is_short_run() and program.jitted is program.default  # (short: evaluation still pads)
-    with compiling.run_length(100, _model().weights):
+    with compiling.run_length(100, _model()):
         assert program.jitted is program.short
 
 
