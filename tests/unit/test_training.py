@@ -152,17 +152,14 @@ def test_set_random_seed_makes_runs_repeatable():
 def test_learning_rate_changes_between_epochs_take_effect_without_recompiling():
     compiled_later = []  # the programs lowered for compiling (from the persistent cache too) after the first epoch
 
-    class Halve(scanfit.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.watching = True
+    def lowered(event, seconds, **info):
+        if event.endswith("jaxpr_to_mlir_module_duration"):
+            compiled_later.append(info.get("fun_name", ""))
 
+    class Halve(scanfit.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             self.model.optimizer.learning_rate = self.model.optimizer.learning_rate * 0.5
 
-    halve = Halve()
-    jax.monitoring.register_event_duration_secs_listener(
-        lambda event, seconds, **info: compiled_later.append(info.get("fun_name", ""))
-        if getattr(halve, "watching", False) and event.endswith("jaxpr_to_mlir_module_duration") else None)
     k_model, s_model = _twin_models()
     s_model.compile(optimizer=scanfit.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
     k_model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
@@ -172,8 +169,11 @@ def test_learning_rate_changes_between_epochs_take_effect_without_recompiling():
             self.model.optimizer.learning_rate = float(self.model.optimizer.learning_rate) * 0.5
 
     s_model.fit(X, Y, epochs=1, shuffle=False, verbose=0)  # the epoch program compiles here
-    s_model.fit(X, Y, epochs=3, initial_epoch=1, shuffle=False, verbose=0, callbacks=[halve])
-    halve.watching = False
+    jax.monitoring.register_event_duration_secs_listener(lowered)
+    try:
+        s_model.fit(X, Y, epochs=3, initial_epoch=1, shuffle=False, verbose=0, callbacks=[Halve()])
+    finally:
+        jax.monitoring.unregister_event_duration_listener(lowered)
     k_model.fit(X, Y, epochs=1, shuffle=False, verbose=0)
     k_model.fit(X, Y, epochs=3, initial_epoch=1, shuffle=False, verbose=0, callbacks=[KerasHalve()])
     assert s_model.optimizer.learning_rate == pytest.approx(0.025)
